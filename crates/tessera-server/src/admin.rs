@@ -1,0 +1,212 @@
+//! Registry administration shared by the CLI and config-file seeding: the one place where
+//! new scopes and clients are validated and turned into store records.
+
+use std::collections::BTreeMap;
+
+use tessera_store::{ClientRecord, ScopeRecord, Store, StoreError};
+use tessera_types::{
+    ClientId, ClientSecret, Endpoint, GrantType, InvalidValue, Permission, Resource, ScopeName, SigningAlg, TokenFormat,
+    UnixTime,
+};
+
+use crate::clock::Random;
+use crate::config::{self, SeedClient, SeedScope};
+use crate::secrets;
+
+/// Why an administrative change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// A value has the wrong shape.
+    #[error(transparent)]
+    Invalid(#[from] InvalidValue),
+    /// Refused for a reason stated.
+    #[error("{0}")]
+    Refused(String),
+    /// The store failed or the name is taken.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A scope to register.
+#[derive(Debug, Clone, Default)]
+pub struct NewScope {
+    /// Name.
+    pub name: String,
+    /// Display name.
+    pub display_name: Option<String>,
+    /// Display names per culture (`fr-FR` => text).
+    pub display_names: BTreeMap<String, String>,
+    /// Description.
+    pub description: Option<String>,
+    /// Resources (audiences).
+    pub resources: Vec<String>,
+}
+
+impl From<SeedScope> for NewScope {
+    fn from(s: SeedScope) -> Self {
+        Self { name: s.name, display_name: s.display_name, display_names: s.display_names, description: s.description, resources: s.resources }
+    }
+}
+
+/// Registers a scope.
+pub async fn add_scope(store: &Store, new: NewScope, now: UnixTime) -> Result<ScopeRecord, AdminError> {
+    let mut resources = Vec::new();
+    for r in new.resources {
+        let r = Resource::new(r)?;
+        if !resources.contains(&r) {
+            resources.push(r);
+        }
+    }
+    for culture in new.display_names.keys() {
+        if culture.is_empty() || !culture.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err(AdminError::Refused(format!("culture {culture:?} is not a language tag such as fr-FR")));
+        }
+    }
+    let record = ScopeRecord {
+        name: ScopeName::new(new.name)?,
+        display_name: new.display_name,
+        display_names: new.display_names,
+        description: new.description,
+        resources,
+        created_at: now,
+    };
+    store.add_scope(&record).await?;
+    Ok(record)
+}
+
+/// A client to register.
+#[derive(Debug, Clone, Default)]
+pub struct NewClient {
+    /// Client id.
+    pub client_id: String,
+    /// Display name.
+    pub display_name: Option<String>,
+    /// An imported secret; `None` generates one.
+    pub secret: Option<String>,
+    /// Scopes it may request (each must be registered).
+    pub scopes: Vec<String>,
+    /// Other permissions. When none names an endpoint or grant type, `ept:token` and
+    /// `gt:client_credentials` are added, which is what a client credentials client needs.
+    pub permissions: Vec<String>,
+    /// Lifetime of its access tokens, seconds.
+    pub access_token_lifetime: Option<i64>,
+    /// Algorithm for its JWTs.
+    pub signing_alg: Option<String>,
+}
+
+impl From<SeedClient> for NewClient {
+    fn from(c: SeedClient) -> Self {
+        Self {
+            client_id: c.client_id,
+            display_name: c.display_name,
+            secret: c.secret,
+            scopes: c.scopes,
+            permissions: c.permissions,
+            access_token_lifetime: c.access_token_lifetime,
+            signing_alg: c.signing_alg,
+        }
+    }
+}
+
+/// Registers a client. Returns the record and, when it was generated, the secret in clear:
+/// the only time it is ever shown.
+pub async fn add_client(
+    store: &Store,
+    new: NewClient,
+    default_lifetime: i64,
+    rng: &dyn Random,
+    now: UnixTime,
+) -> Result<(ClientRecord, Option<ClientSecret>), AdminError> {
+    let client_id = ClientId::new(new.client_id)?;
+    let mut permissions: Vec<Permission> = Vec::new();
+    for p in &new.permissions {
+        permissions.push(p.parse()?);
+    }
+    if !permissions.iter().any(|p| matches!(p, Permission::Endpoint(_) | Permission::GrantType(_))) {
+        permissions.push(Permission::Endpoint(Endpoint::Token));
+        permissions.push(Permission::GrantType(GrantType::ClientCredentials));
+    }
+    for s in &new.scopes {
+        let name = ScopeName::new(s.as_str())?;
+        if store.get_scope(&name).await?.is_none() {
+            return Err(AdminError::Refused(format!("scope {name} is not registered; add it first with `tessera scope add`")));
+        }
+        permissions.push(Permission::Scope(name));
+    }
+    permissions.sort();
+    permissions.dedup();
+    let lifetime = new.access_token_lifetime.unwrap_or(default_lifetime);
+    config::validate_lifetime(lifetime).map_err(|e| AdminError::Refused(e.0))?;
+    let signing_alg = new.signing_alg.map(|a| a.parse::<SigningAlg>()).transpose()?;
+    let (secret, generated) = match new.secret {
+        Some(s) => (ClientSecret::new(s)?, false),
+        None => (secrets::generate(rng), true),
+    };
+    let record = ClientRecord {
+        client_id,
+        display_name: new.display_name,
+        secrets: vec![secrets::record(&secret, generated, rng, now)],
+        permissions,
+        access_token_lifetime: lifetime,
+        token_format: TokenFormat::Jwt,
+        signing_alg,
+        enabled: true,
+        created_at: now,
+    };
+    store.add_client(&record).await?;
+    Ok((record, generated.then_some(secret)))
+}
+
+/// Adds a secret to an existing client (rotation). Returns its id and, when generated, the
+/// secret in clear.
+pub async fn add_secret(
+    store: &Store,
+    client_id: &str,
+    secret: Option<String>,
+    rng: &dyn Random,
+    now: UnixTime,
+) -> Result<(String, Option<ClientSecret>), AdminError> {
+    let client_id = ClientId::new(client_id)?;
+    let (secret, generated) = match secret {
+        Some(s) => (ClientSecret::new(s)?, false),
+        None => (secrets::generate(rng), true),
+    };
+    let record = secrets::record(&secret, generated, rng, now);
+    if !store.add_secret(&client_id, &record).await? {
+        return Err(AdminError::Refused(format!("no client {client_id}")));
+    }
+    Ok((record.id, generated.then_some(secret)))
+}
+
+/// Creates the configured scopes and clients that are absent (idempotent: existing ones are
+/// left as they are). Returns the generated secrets, to be shown once.
+pub async fn seed(
+    store: &Store,
+    scopes: &[SeedScope],
+    clients: &[SeedClient],
+    default_lifetime: i64,
+    rng: &dyn Random,
+    now: UnixTime,
+) -> Result<Vec<(ClientId, ClientSecret)>, AdminError> {
+    for s in scopes {
+        match add_scope(store, s.clone().into(), now).await {
+            Ok(_) => tracing::info!(scope = %s.name, "seeded scope"),
+            Err(AdminError::Store(StoreError::Conflict(_))) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let mut generated = Vec::new();
+    for c in clients {
+        match add_client(store, c.clone().into(), default_lifetime, rng, now).await {
+            Ok((record, secret)) => {
+                tracing::info!(client_id = %record.client_id, "seeded client");
+                if let Some(secret) = secret {
+                    generated.push((record.client_id, secret));
+                }
+            }
+            Err(AdminError::Store(StoreError::Conflict(_))) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(generated)
+}

@@ -1,0 +1,286 @@
+//! Configuration: raw values from the TOML file and the command line, validated once into
+//! [`Settings`]. Every switch is documented in the README.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use tessera_types::SigningAlg;
+
+/// Default access token lifetime, seconds.
+pub const DEFAULT_TOKEN_LIFETIME: i64 = 3600;
+/// Default request body limit of the token endpoint.
+pub const DEFAULT_MAX_BODY: usize = 64 * 1024;
+
+/// A configuration problem, reported before anything starts.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+/// The optional TOML file (`--config FILE`). Unknown keys are errors, so typos surface.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Data directory.
+    pub data_dir: Option<PathBuf>,
+    /// Listen address.
+    pub listen: Option<String>,
+    /// Issuer URL.
+    pub issuer: Option<String>,
+    /// PEM certificate chain.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key.
+    pub tls_key: Option<PathBuf>,
+    /// Serve plain HTTP (development behind a TLS-terminating proxy only).
+    pub http: Option<bool>,
+    /// Signing algorithms; the first signs tokens unless a client names another.
+    pub signing_algs: Option<Vec<String>>,
+    /// Default access token lifetime, seconds.
+    pub access_token_lifetime: Option<i64>,
+    /// How often to look for registry changes made by the CLI, milliseconds.
+    pub registry_poll_ms: Option<u64>,
+    /// Key-encryption key file (shared by instances that share a database).
+    pub key_encryption_key_file: Option<PathBuf>,
+    /// Token endpoint body limit, bytes.
+    pub max_body_bytes: Option<usize>,
+    /// Scopes to create at start-up when absent.
+    #[serde(default)]
+    pub scopes: Vec<SeedScope>,
+    /// Clients to create at start-up when absent.
+    #[serde(default)]
+    pub clients: Vec<SeedClient>,
+}
+
+impl FileConfig {
+    /// Reads and parses a TOML file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+        toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))
+    }
+}
+
+/// A scope in the config file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedScope {
+    /// Scope token.
+    pub name: String,
+    /// Display name.
+    pub display_name: Option<String>,
+    /// Display names per culture.
+    #[serde(default)]
+    pub display_names: BTreeMap<String, String>,
+    /// Description.
+    pub description: Option<String>,
+    /// Resources (audiences).
+    #[serde(default)]
+    pub resources: Vec<String>,
+}
+
+/// A client in the config file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedClient {
+    /// Client id.
+    pub client_id: String,
+    /// Secret in clear (hashed on import). When absent one is generated and printed once.
+    pub secret: Option<String>,
+    /// Display name.
+    pub display_name: Option<String>,
+    /// Scopes it may request.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Extra permissions (`ept:introspection`, ...); when none name an endpoint or grant
+    /// type, `ept:token` and `gt:client_credentials` are implied.
+    #[serde(default)]
+    pub permissions: Vec<String>,
+    /// Access token lifetime, seconds.
+    pub access_token_lifetime: Option<i64>,
+    /// Signing algorithm for its tokens.
+    pub signing_alg: Option<String>,
+}
+
+/// How the listener speaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
+    /// TLS with a development certificate generated once in the data directory.
+    DevTls,
+    /// TLS with the operator's certificate.
+    Tls {
+        /// PEM chain.
+        cert: PathBuf,
+        /// PEM key.
+        key: PathBuf,
+    },
+    /// Plain HTTP (explicit `--http`).
+    PlainHttp,
+}
+
+/// Command-line values, which win over the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--listen`.
+    pub listen: Option<String>,
+    /// `--issuer`.
+    pub issuer: Option<String>,
+    /// `--tls-cert`.
+    pub tls_cert: Option<PathBuf>,
+    /// `--tls-key`.
+    pub tls_key: Option<PathBuf>,
+    /// `--http`.
+    pub http: bool,
+    /// `--signing-alg` (repeatable).
+    pub signing_algs: Vec<String>,
+}
+
+/// Validated settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where the embedded store, key-encryption key and dev certificate live.
+    pub data_dir: PathBuf,
+    /// Listen address (port 0 picks a free one).
+    pub listen: SocketAddr,
+    /// Issuer; derived from the bound address when absent.
+    pub issuer: Option<String>,
+    /// Transport.
+    pub transport: Transport,
+    /// Signing algorithms, default first.
+    pub signing_algs: Vec<SigningAlg>,
+    /// Default access token lifetime, seconds.
+    pub access_token_lifetime: i64,
+    /// Registry poll interval.
+    pub registry_poll: Duration,
+    /// Key-encryption key file.
+    pub kek_file: PathBuf,
+    /// Token endpoint body limit.
+    pub max_body_bytes: usize,
+    /// Scopes to seed.
+    pub seed_scopes: Vec<SeedScope>,
+    /// Clients to seed.
+    pub seed_clients: Vec<SeedClient>,
+}
+
+impl Settings {
+    /// Defaults for `data_dir`, as `tessera serve` with no options would use them.
+    pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        Self::resolve(Overrides { data_dir: Some(data_dir.into()), ..Default::default() }, FileConfig::default())
+            .expect("defaults are valid")
+    }
+
+    /// Merges the command line over the file and validates the result.
+    pub fn resolve(cli: Overrides, file: FileConfig) -> Result<Self, ConfigError> {
+        let data_dir = cli.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("./tessera-data"));
+        let listen_text = cli.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:8443".into());
+        let listen: SocketAddr =
+            listen_text.parse().map_err(|_| ConfigError(format!("listen address {listen_text:?} is not IP:PORT")))?;
+        let issuer = match cli.issuer.or(file.issuer) {
+            Some(i) => Some(validate_issuer(&i)?),
+            None => None,
+        };
+        let http = cli.http || file.http.unwrap_or(false);
+        let cert = cli.tls_cert.or(file.tls_cert);
+        let key = cli.tls_key.or(file.tls_key);
+        let transport = match (http, cert, key) {
+            (true, None, None) => Transport::PlainHttp,
+            (true, _, _) => return Err(ConfigError("--http and a TLS certificate exclude each other".into())),
+            (false, Some(cert), Some(key)) => Transport::Tls { cert, key },
+            (false, None, None) => Transport::DevTls,
+            (false, _, _) => return Err(ConfigError("--tls-cert and --tls-key go together".into())),
+        };
+        let alg_names = if cli.signing_algs.is_empty() { file.signing_algs.unwrap_or_default() } else { cli.signing_algs };
+        let mut signing_algs = Vec::new();
+        for name in alg_names {
+            let alg: SigningAlg = name.parse().map_err(|e| ConfigError(format!("{e}")))?;
+            if !signing_algs.contains(&alg) {
+                signing_algs.push(alg);
+            }
+        }
+        if signing_algs.is_empty() {
+            signing_algs.push(SigningAlg::ES256);
+        }
+        let access_token_lifetime = file.access_token_lifetime.unwrap_or(DEFAULT_TOKEN_LIFETIME);
+        validate_lifetime(access_token_lifetime)?;
+        let kek_file = file.key_encryption_key_file.unwrap_or_else(|| data_dir.join("key-encryption.key"));
+        Ok(Self {
+            data_dir,
+            listen,
+            issuer,
+            transport,
+            signing_algs,
+            access_token_lifetime,
+            registry_poll: Duration::from_millis(file.registry_poll_ms.unwrap_or(1000).clamp(10, 60_000)),
+            kek_file,
+            max_body_bytes: file.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY).clamp(1024, 16 * 1024 * 1024),
+            seed_scopes: file.scopes,
+            seed_clients: file.clients,
+        })
+    }
+
+    /// The issuer for a server bound at `bound`: the configured one, else derived from the
+    /// address (`localhost` for a wildcard address).
+    pub fn issuer_for(&self, bound: SocketAddr) -> String {
+        if let Some(i) = &self.issuer {
+            return i.clone();
+        }
+        let scheme = if self.transport == Transport::PlainHttp { "http" } else { "https" };
+        let host = match bound.ip() {
+            ip if ip.is_unspecified() => "localhost".to_string(),
+            std::net::IpAddr::V4(v4) => v4.to_string(),
+            std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+        };
+        format!("{scheme}://{host}:{}", bound.port())
+    }
+}
+
+/// Access token lifetime bounds: one second to one week.
+pub fn validate_lifetime(seconds: i64) -> Result<(), ConfigError> {
+    if (1..=7 * 24 * 3600).contains(&seconds) {
+        Ok(())
+    } else {
+        Err(ConfigError(format!("access token lifetime {seconds} s is outside 1..=604800")))
+    }
+}
+
+/// RFC 8414 §2: the issuer is an https URL with no query or fragment (http allowed for
+/// development). A trailing slash is removed so endpoint URLs join cleanly.
+fn validate_issuer(issuer: &str) -> Result<String, ConfigError> {
+    let ok_scheme = issuer.starts_with("https://") || issuer.starts_with("http://");
+    if !ok_scheme || issuer.contains('?') || issuer.contains('#') || issuer.contains(char::is_whitespace) {
+        return Err(ConfigError(format!("issuer {issuer:?} must be an https URL without query or fragment (RFC 8414 section 2)")));
+    }
+    Ok(issuer.trim_end_matches('/').to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_derived_issuer() {
+        let s = Settings::for_data_dir("/tmp/x");
+        assert_eq!(s.listen, "127.0.0.1:8443".parse().unwrap());
+        assert_eq!(s.transport, Transport::DevTls);
+        assert_eq!(s.signing_algs, vec![SigningAlg::ES256]);
+        assert_eq!(s.issuer_for(s.listen), "https://127.0.0.1:8443");
+        assert_eq!(s.issuer_for("0.0.0.0:9000".parse().unwrap()), "https://localhost:9000");
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        let o = |f: fn(&mut Overrides)| {
+            let mut o = Overrides::default();
+            f(&mut o);
+            Settings::resolve(o, FileConfig::default())
+        };
+        assert!(o(|o| o.listen = Some("nope".into())).is_err());
+        assert!(o(|o| o.issuer = Some("ftp://x".into())).is_err());
+        assert!(o(|o| o.signing_algs = vec!["HS256".into()]).is_err());
+        assert!(o(|o| o.signing_algs = vec!["none".into()]).is_err());
+        assert!(o(|o| o.tls_cert = Some("c".into())).is_err());
+        assert!(toml::from_str::<FileConfig>("unknown_key = 1").is_err());
+    }
+}

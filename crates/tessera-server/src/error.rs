@@ -1,0 +1,108 @@
+//! Protocol errors: one closed enum of RFC codes ([`ErrorCode`]), rendered here and only
+//! here (status, JSON body, `WWW-Authenticate`, `Cache-Control: no-store`). Internal causes
+//! are logged, never sent.
+
+use std::borrow::Cow;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tessera_types::ErrorCode;
+use tessera_types::rfc6749::ErrorResponse;
+
+/// An OAuth 2.0 error response (RFC 6749 §5.2).
+#[derive(Debug, Clone)]
+pub struct OAuthError {
+    /// The code.
+    pub code: ErrorCode,
+    /// Text for the developer; must be safe to show to anyone.
+    pub description: Cow<'static, str>,
+    /// Whether the client tried HTTP Basic authentication (RFC 6749 §5.2: then a 401 carries
+    /// `WWW-Authenticate` matching the scheme used).
+    pub basic_challenge: bool,
+    /// Overrides the status (413 for an oversized body).
+    pub status: Option<StatusCode>,
+}
+
+impl OAuthError {
+    /// An error with a description.
+    pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
+        Self { code, description: description.into(), basic_challenge: false, status: None }
+    }
+
+    /// `invalid_request`.
+    pub fn invalid_request(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, description)
+    }
+
+    /// `server_error`, logging the cause.
+    pub fn server_error(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(%cause, "internal error");
+        Self::new(ErrorCode::ServerError, "internal error")
+    }
+
+    /// Adds the Basic challenge.
+    pub fn with_basic_challenge(mut self, yes: bool) -> Self {
+        self.basic_challenge = yes;
+        self
+    }
+
+    /// Sets the status.
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    fn status(&self) -> StatusCode {
+        if let Some(s) = self.status {
+            return s;
+        }
+        match self.code {
+            // §5.2: "invalid_client ... MAY return an HTTP 401"; with Basic it MUST.
+            ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
+            ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+/// §5.2: error_description "MUST NOT include characters outside the set
+/// %x20-21 / %x23-5B / %x5D-7E".
+fn sanitize(text: &str) -> String {
+    text.chars()
+        .map(|c| if c == '\x20' || c == '\x21' || ('\x23'..='\x5b').contains(&c) || ('\x5d'..='\x7e').contains(&c) { c } else { '?' })
+        .collect()
+}
+
+/// Headers every token-endpoint response carries (RFC 6749 §5.1).
+pub(crate) fn no_store(response: &mut Response) {
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let body = ErrorResponse { error: self.code, error_description: Some(sanitize(&self.description)) };
+        let mut response = (status, axum::Json(body)).into_response();
+        no_store(&mut response);
+        if status == StatusCode::UNAUTHORIZED && self.basic_challenge {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"tessera\", charset=\"UTF-8\""),
+            );
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc6749_5_2_description_charset() {
+        assert_eq!(sanitize("a\"b\\c\né"), "a?b?c??");
+    }
+}

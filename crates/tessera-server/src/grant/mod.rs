@@ -1,0 +1,3 @@
+//! Grants: one module per grant type.
+
+pub mod client_credentials;

@@ -1,0 +1,170 @@
+//! Tessera authorization server: OAuth 2.0 client credentials (RFC 6749 §4.4), JWT access
+//! tokens (RFC 9068), discovery (RFC 8414, OIDC Discovery) and JWKS, over HTTPS.
+//!
+//! [`router`] builds the app as a value (test it as a tower `Service`); [`start`] runs it on a
+//! socket with TLS, HTTP/2 and HTTP/1.1.
+#![deny(missing_docs)]
+
+pub mod admin;
+mod client_auth;
+pub mod clock;
+pub mod config;
+mod endpoint;
+mod error;
+mod form;
+pub mod grant;
+pub mod keys;
+mod registry;
+pub mod secrets;
+mod state;
+pub mod tls;
+pub mod token;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+pub use config::{ConfigError, FileConfig, Overrides, Settings, Transport};
+pub use error::OAuthError;
+pub use registry::{Registry, RegistryHandle};
+pub use state::AppState;
+use tessera_store::Store;
+use tessera_types::{ClientId, ClientSecret};
+
+use crate::clock::{Clock, Random, SystemClock, SystemRandom};
+use crate::keys::Kek;
+
+/// The application: every endpoint, as a value.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/connect/token", post(endpoint::token::token))
+        .route("/.well-known/oauth-authorization-server", get(endpoint::discovery::metadata))
+        .route("/.well-known/openid-configuration", get(endpoint::discovery::metadata))
+        .route("/.well-known/jwks", get(endpoint::jwks::jwks))
+        // The token endpoint reads its body itself, with its own limit and a 413.
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+/// Why the server did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Store.
+    #[error(transparent)]
+    Store(#[from] tessera_store::StoreError),
+    /// Keys.
+    #[error(transparent)]
+    Keys(#[from] keys::KeyError),
+    /// TLS.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    /// Seeding from the config file.
+    #[error("seeding the registry: {0}")]
+    Seed(#[from] admin::AdminError),
+    /// Binding the socket.
+    #[error("listen on {addr}: {source}")]
+    Bind {
+        /// Address.
+        addr: SocketAddr,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+/// Injected dependencies; [`Deps::system`] for production.
+#[derive(Clone)]
+pub struct Deps {
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// Randomness.
+    pub rng: Arc<dyn Random>,
+}
+
+impl Deps {
+    /// System clock and OS randomness.
+    pub fn system() -> Self {
+        Self { clock: Arc::new(SystemClock), rng: Arc::new(SystemRandom::default()) }
+    }
+}
+
+/// A running server.
+pub struct Running {
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// The issuer identifier.
+    pub issuer: String,
+    /// The development CA certificate, when the dev certificate is in use.
+    pub dev_ca: Option<PathBuf>,
+    /// Secrets generated while seeding from the config file, to be shown once.
+    pub generated_secrets: Vec<(ClientId, ClientSecret)>,
+    handle: axum_server::Handle<SocketAddr>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    poller: tokio::task::JoinHandle<()>,
+    store: Store,
+}
+
+impl Running {
+    /// Stops accepting, lets requests in flight finish (up to `grace`), closes the store.
+    pub async fn shutdown(self, grace: Duration) -> std::io::Result<()> {
+        self.handle.graceful_shutdown(Some(grace));
+        let result = self.server.await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        self.poller.abort();
+        self.store.close().await;
+        result
+    }
+}
+
+/// Opens the store, seeds it, makes sure signing keys exist, binds and serves.
+pub async fn start(settings: Settings, deps: Deps) -> Result<Running, StartError> {
+    // One crypto provider for the whole process (rustls would otherwise pick at run time).
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let store = Store::open_embedded(&settings.data_dir).await?;
+    let now = deps.clock.now();
+    let generated_secrets = admin::seed(
+        &store,
+        &settings.seed_scopes,
+        &settings.seed_clients,
+        settings.access_token_lifetime,
+        &*deps.rng,
+        now,
+    )
+    .await?;
+    let kek = Kek::load_or_create(&settings.kek_file, &*deps.rng)?;
+    keys::ensure_active(&store, &kek, &settings.signing_algs, &*deps.rng, now).await?;
+    let registry = Arc::new(RegistryHandle::new(store.clone(), kek).await?);
+    let poller = registry.spawn_poller(settings.registry_poll);
+
+    let listener =
+        std::net::TcpListener::bind(settings.listen).map_err(|source| StartError::Bind { addr: settings.listen, source })?;
+    listener.set_nonblocking(true).map_err(|source| StartError::Bind { addr: settings.listen, source })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: settings.listen, source })?;
+    let issuer = settings.issuer_for(addr);
+    let state = AppState::new(issuer.clone(), settings.signing_algs.clone(), settings.max_body_bytes, registry, deps.clock, deps.rng);
+    let app = router(state).into_make_service();
+    let handle = axum_server::Handle::new();
+
+    let (server, dev_ca) = match &settings.transport {
+        Transport::PlainHttp => {
+            let server = axum_server::from_tcp(listener).map_err(|source| StartError::Bind { addr, source })?.handle(handle.clone());
+            (tokio::spawn(async move { server.serve(app).await }), None)
+        }
+        Transport::Tls { cert, key } => {
+            let config = axum_server::tls_rustls::RustlsConfig::from_config(tls::server_config(cert, key)?);
+            let server = axum_server::from_tcp_rustls(listener, config).map_err(|source| StartError::Bind { addr, source })?.handle(handle.clone());
+            (tokio::spawn(async move { server.serve(app).await }), None)
+        }
+        Transport::DevTls => {
+            let dev = tls::dev_cert(&settings.data_dir)?;
+            let config = axum_server::tls_rustls::RustlsConfig::from_config(tls::server_config(&dev.cert, &dev.key)?);
+            let server = axum_server::from_tcp_rustls(listener, config).map_err(|source| StartError::Bind { addr, source })?.handle(handle.clone());
+            (tokio::spawn(async move { server.serve(app).await }), Some(dev.ca))
+        }
+    };
+    Ok(Running { addr, issuer, dev_ca, generated_secrets, handle, server, poller, store })
+}

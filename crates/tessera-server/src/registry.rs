@@ -1,0 +1,127 @@
+//! The registry snapshot the endpoints read: clients, scopes and signing keys, loaded from
+//! the store and swapped whole when the store's revision changes. The hot path takes a
+//! read lock for an `Arc` clone and touches no database.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tessera_store::{ClientRecord, KeyStatus, ScopeRecord, Store};
+use tessera_types::rfc7517::{Jwk, JwkSet};
+use tessera_types::{ScopeName, SigningAlg};
+
+use crate::keys::{Kek, KeyError, SigningKey};
+
+/// One consistent view of the registry.
+pub struct Registry {
+    /// The store revision this was loaded at.
+    pub revision: i64,
+    clients: HashMap<String, ClientRecord>,
+    scopes: BTreeMap<ScopeName, ScopeRecord>,
+    signing: HashMap<SigningAlg, Arc<SigningKey>>,
+    jwks_json: Arc<str>,
+}
+
+impl Registry {
+    /// Loads everything from the store, opening the active private keys.
+    pub async fn load(store: &Store, kek: &Kek) -> Result<Self, KeyError> {
+        // Read the revision first: a change committed while loading makes the next poll see
+        // a newer revision and load again.
+        let revision = store.revision().await?;
+        let scopes = store.list_scopes().await?.into_iter().map(|s| (s.name.clone(), s)).collect();
+        let clients = store.list_clients().await?.into_iter().map(|c| (c.client_id.as_str().to_owned(), c)).collect();
+        let mut signing = HashMap::new();
+        let mut published = Vec::new();
+        for record in store.list_keys().await? {
+            let jwk: Jwk = serde_json::from_str(&record.public_jwk)
+                .map_err(|e| KeyError::Rejected(format!("stored JWK of {}: {e}", record.kid)))?;
+            if record.status == KeyStatus::Active {
+                let pkcs8 = kek.open(&record.kid, &record.sealed_private_key)?;
+                let key = SigningKey::from_pkcs8(record.alg, &pkcs8)?;
+                if key.kid != record.kid {
+                    return Err(KeyError::Rejected(format!("key {} does not match its thumbprint", record.kid)));
+                }
+                signing.insert(record.alg, Arc::new(key));
+            }
+            published.push(jwk);
+        }
+        // Newest first: clients that try keys in order find the current one at once.
+        published.reverse();
+        let jwks_json = serde_json::to_string(&JwkSet { keys: published }).expect("jwks serialises").into();
+        Ok(Self { revision, clients, scopes, signing, jwks_json })
+    }
+
+    /// A client by id.
+    pub fn client(&self, client_id: &str) -> Option<&ClientRecord> {
+        self.clients.get(client_id)
+    }
+
+    /// A scope by name.
+    pub fn scope(&self, name: &ScopeName) -> Option<&ScopeRecord> {
+        self.scopes.get(name)
+    }
+
+    /// Every scope, by name.
+    pub fn scopes(&self) -> impl Iterator<Item = &ScopeRecord> {
+        self.scopes.values()
+    }
+
+    /// The active key for `alg`.
+    pub fn signing_key(&self, alg: SigningAlg) -> Option<&Arc<SigningKey>> {
+        self.signing.get(&alg)
+    }
+
+    /// The JWK Set document, rendered once per snapshot.
+    pub fn jwks_json(&self) -> &Arc<str> {
+        &self.jwks_json
+    }
+}
+
+/// The current snapshot, shared by all requests, with the means to refresh it.
+pub struct RegistryHandle {
+    current: RwLock<Arc<Registry>>,
+    store: Store,
+    kek: Kek,
+}
+
+impl RegistryHandle {
+    /// Loads the first snapshot.
+    pub async fn new(store: Store, kek: Kek) -> Result<Self, KeyError> {
+        let first = Registry::load(&store, &kek).await?;
+        Ok(Self { current: RwLock::new(Arc::new(first)), store, kek })
+    }
+
+    /// The current snapshot.
+    pub fn get(&self) -> Arc<Registry> {
+        self.current.read().expect("registry lock").clone()
+    }
+
+    /// Reloads if the store's revision moved; `true` when it did.
+    pub async fn refresh(&self) -> Result<bool, KeyError> {
+        let revision = self.store.revision().await?;
+        if revision == self.get().revision {
+            return Ok(false);
+        }
+        let next = Registry::load(&self.store, &self.kek).await?;
+        tracing::info!(revision = next.revision, "registry reloaded");
+        *self.current.write().expect("registry lock") = Arc::new(next);
+        Ok(true)
+    }
+
+    /// Polls for changes every `every`, for as long as the handle lives.
+    pub fn spawn_poller(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(handle) = weak.upgrade() else { return };
+                if let Err(e) = handle.refresh().await {
+                    // Keep serving the last good snapshot; say why it could not be refreshed.
+                    tracing::error!(error = %e, "registry refresh failed");
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,54 @@
+//! Shared state of the running server.
+
+use std::sync::Arc;
+
+use tessera_types::SigningAlg;
+
+use crate::clock::{Clock, Random};
+use crate::registry::RegistryHandle;
+use crate::secrets::SecretVerifier;
+
+/// What every handler reads. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState(pub(crate) Arc<Inner>);
+
+pub(crate) struct Inner {
+    pub issuer: String,
+    pub token_endpoint: String,
+    pub jwks_uri: String,
+    pub signing_algs: Vec<SigningAlg>,
+    pub max_body_bytes: usize,
+    pub registry: Arc<RegistryHandle>,
+    pub verifier: SecretVerifier,
+    pub clock: Arc<dyn Clock>,
+    pub rng: Arc<dyn Random>,
+}
+
+impl AppState {
+    /// Builds the state. `issuer` has no trailing slash.
+    pub fn new(
+        issuer: String,
+        signing_algs: Vec<SigningAlg>,
+        max_body_bytes: usize,
+        registry: Arc<RegistryHandle>,
+        clock: Arc<dyn Clock>,
+        rng: Arc<dyn Random>,
+    ) -> Self {
+        Self(Arc::new(Inner {
+            token_endpoint: format!("{issuer}/connect/token"),
+            jwks_uri: format!("{issuer}/.well-known/jwks"),
+            issuer,
+            signing_algs,
+            max_body_bytes,
+            registry,
+            verifier: SecretVerifier::default(),
+            clock,
+            rng,
+        }))
+    }
+
+    /// The issuer identifier.
+    pub fn issuer(&self) -> &str {
+        &self.0.issuer
+    }
+}

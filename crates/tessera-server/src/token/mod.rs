@@ -1,0 +1,3 @@
+//! Token formats: one module per format.
+
+pub mod jwt;

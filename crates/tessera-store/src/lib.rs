@@ -1,0 +1,14 @@
+//! Tessera storage: the registry (scopes, clients, hashed secrets) and signing keys.
+//!
+//! One code path through sqlx's `Any` driver with portable SQL, so the embedded SQLite
+//! default and a shared PostgreSQL run the same statements. Every write to the registry bumps
+//! a revision counter in the same transaction; running servers poll it and reload, so changes
+//! made by the CLI take effect without a restart.
+#![deny(missing_docs)]
+
+mod model;
+mod sqlite;
+mod store;
+
+pub use model::{ClientRecord, KeyRecord, KeyStatus, ScopeRecord, SecretRecord};
+pub use store::{Store, StoreError};

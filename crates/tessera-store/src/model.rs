@@ -1,0 +1,96 @@
+use std::collections::BTreeMap;
+
+use tessera_types::{ClientId, Permission, Resource, ScopeName, SigningAlg, TokenFormat, UnixTime};
+
+/// A registered scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopeRecord {
+    /// The scope token.
+    pub name: ScopeName,
+    /// Default display name.
+    pub display_name: Option<String>,
+    /// Display names per culture, e.g. `fr-FR`.
+    pub display_names: BTreeMap<String, String>,
+    /// Free text.
+    pub description: Option<String>,
+    /// Resources (audiences) a token carrying this scope is meant for.
+    pub resources: Vec<Resource>,
+    /// When it was registered.
+    pub created_at: UnixTime,
+}
+
+/// One stored client secret: a hash, never the secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretRecord {
+    /// Identifier used to remove it (shown by `client show`).
+    pub id: String,
+    /// `sha256$...` or an argon2id PHC string.
+    pub hash: String,
+    /// When it was added.
+    pub created_at: UnixTime,
+}
+
+/// A registered client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientRecord {
+    /// The client identifier.
+    pub client_id: ClientId,
+    /// Display name.
+    pub display_name: Option<String>,
+    /// Active secrets (several during a rotation).
+    pub secrets: Vec<SecretRecord>,
+    /// Endpoints, grant types and scopes it may use.
+    pub permissions: Vec<Permission>,
+    /// Access token lifetime in seconds.
+    pub access_token_lifetime: i64,
+    /// Format of its access tokens.
+    pub token_format: TokenFormat,
+    /// Algorithm for its JWTs; the server default when absent.
+    pub signing_alg: Option<SigningAlg>,
+    /// A disabled client cannot authenticate.
+    pub enabled: bool,
+    /// When it was registered.
+    pub created_at: UnixTime,
+}
+
+/// Lifecycle of a signing key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyStatus {
+    /// Signs new tokens (one per algorithm) and is published.
+    Active,
+    /// No longer signs; still published so tokens it signed keep validating.
+    Retired,
+}
+
+impl KeyStatus {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Retired => "retired",
+        }
+    }
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(Self::Active),
+            "retired" => Some(Self::Retired),
+            _ => None,
+        }
+    }
+}
+
+/// A stored signing key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    /// RFC 7638 thumbprint.
+    pub kid: String,
+    /// Algorithm.
+    pub alg: SigningAlg,
+    /// Lifecycle.
+    pub status: KeyStatus,
+    /// PKCS#8 private key sealed with the key-encryption key.
+    pub sealed_private_key: String,
+    /// The public JWK, as JSON.
+    pub public_jwk: String,
+    /// When it was generated.
+    pub created_at: UnixTime,
+}

@@ -1,0 +1,426 @@
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+use tessera_types::{ClientId, Permission, Resource, ScopeName, SigningAlg, TokenFormat, UnixTime};
+
+use crate::model::{ClientRecord, KeyRecord, KeyStatus, ScopeRecord, SecretRecord};
+use crate::sqlite;
+
+/// Migrations, applied in order on open; each is idempotent SQL.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_registry.sql"))];
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or failed.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A file or directory could not be prepared.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The thing being added exists already.
+    #[error("{0} already exists")]
+    Conflict(String),
+    /// Stored data does not parse: the database was edited by hand or is corrupt.
+    #[error("corrupt stored value: {0}")]
+    Corrupt(String),
+    /// Bad configuration.
+    #[error("{0}")]
+    Config(String),
+}
+
+impl StoreError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        Self::Io { path: path.to_owned(), source }
+    }
+}
+
+fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(what.to_string())
+}
+
+fn unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// The registry and key store.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    data_dir: Option<PathBuf>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the embedded SQLite database in `data_dir` and applies
+    /// migrations.
+    pub async fn open_embedded(data_dir: &Path) -> Result<Self, StoreError> {
+        let url = sqlite::prepare(data_dir)?;
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new().max_connections(4).connect(&url).await?;
+        // WAL is a property of the database file: set once, kept across opens. With the
+        // default `synchronous=FULL` every commit is durable before it returns.
+        sqlx::query("PRAGMA journal_mode=WAL").execute(&pool).await?;
+        let store = Self { pool, data_dir: Some(data_dir.to_owned()) };
+        store.migrate().await?;
+        sqlite::tighten(data_dir)?;
+        Ok(store)
+    }
+
+    /// The data directory of an embedded store.
+    pub fn data_dir(&self) -> Option<&Path> {
+        self.data_dir.as_deref()
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS tessera_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+        )
+        .execute(&self.pool)
+        .await?;
+        for (version, sql) in MIGRATIONS {
+            let applied: Option<i64> = sqlx::query_scalar("SELECT version FROM tessera_migrations WHERE version = $1")
+                .bind(*version)
+                .fetch_optional(&self.pool)
+                .await?;
+            if applied.is_some() {
+                continue;
+            }
+            let mut tx = self.pool.begin().await?;
+            sqlx::raw_sql(*sql).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO tessera_migrations (version, applied_at) VALUES ($1, $2) ON CONFLICT (version) DO NOTHING")
+                .bind(*version)
+                .bind(0_i64)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            tracing::info!(version, "applied store migration");
+        }
+        Ok(())
+    }
+
+    /// The registry revision: it changes with every committed change to scopes, clients,
+    /// secrets or keys.
+    pub async fn revision(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT revision FROM registry_revision WHERE id = 1").fetch_one(&self.pool).await?)
+    }
+
+    async fn bump(tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<(), StoreError> {
+        sqlx::query("UPDATE registry_revision SET revision = revision + 1 WHERE id = 1").execute(&mut **tx).await?;
+        Ok(())
+    }
+
+    // ---- scopes ----
+
+    /// Registers a scope; [`StoreError::Conflict`] if the name is taken.
+    pub async fn add_scope(&self, scope: &ScopeRecord) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let res = sqlx::query(
+            "INSERT INTO scopes (name, display_name, display_names, description, resources, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(scope.name.as_str())
+        .bind(scope.display_name.clone())
+        .bind(serde_json::to_string(&scope.display_names).expect("map serialises"))
+        .bind(scope.description.clone())
+        .bind(serde_json::to_string(&scope.resources).expect("list serialises"))
+        .bind(scope.created_at.0)
+        .execute(&mut *tx)
+        .await;
+        match res {
+            Err(e) if unique_violation(&e) => return Err(StoreError::Conflict(format!("scope {}", scope.name))),
+            r => r?,
+        };
+        Self::bump(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every scope, by name.
+    pub async fn list_scopes(&self) -> Result<Vec<ScopeRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM scopes ORDER BY name").fetch_all(&self.pool).await?;
+        rows.iter().map(scope_from_row).collect()
+    }
+
+    /// One scope.
+    pub async fn get_scope(&self, name: &ScopeName) -> Result<Option<ScopeRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM scopes WHERE name = $1").bind(name.as_str()).fetch_optional(&self.pool).await?;
+        row.as_ref().map(scope_from_row).transpose()
+    }
+
+    /// Removes a scope; `false` if there was none.
+    pub async fn remove_scope(&self, name: &ScopeName) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query("DELETE FROM scopes WHERE name = $1").bind(name.as_str()).execute(&mut *tx).await?.rows_affected();
+        if n > 0 {
+            Self::bump(&mut tx).await?;
+        }
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    // ---- clients ----
+
+    /// Registers a client with its secrets; [`StoreError::Conflict`] if the id is taken.
+    pub async fn add_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let res = sqlx::query(
+            "INSERT INTO clients (client_id, display_name, permissions, access_token_lifetime, token_format, signing_alg, enabled, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(client.client_id.as_str())
+        .bind(client.display_name.clone())
+        .bind(serde_json::to_string(&client.permissions).expect("list serialises"))
+        .bind(client.access_token_lifetime)
+        .bind(client.token_format.as_str())
+        .bind(client.signing_alg.map(|a| a.as_str()))
+        .bind(i64::from(client.enabled))
+        .bind(client.created_at.0)
+        .execute(&mut *tx)
+        .await;
+        match res {
+            Err(e) if unique_violation(&e) => return Err(StoreError::Conflict(format!("client {}", client.client_id))),
+            r => r?,
+        };
+        for secret in &client.secrets {
+            insert_secret(&mut tx, &client.client_id, secret).await?;
+        }
+        Self::bump(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every client with its secrets, by id.
+    pub async fn list_clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let rows = sqlx::query("SELECT * FROM clients ORDER BY client_id").fetch_all(&mut *conn).await?;
+        let secrets = sqlx::query("SELECT * FROM client_secrets ORDER BY created_at, id").fetch_all(&mut *conn).await?;
+        let mut by_client: BTreeMap<String, Vec<SecretRecord>> = BTreeMap::new();
+        for row in &secrets {
+            let client_id: String = row.try_get("client_id")?;
+            by_client.entry(client_id).or_default().push(secret_from_row(row)?);
+        }
+        rows.iter()
+            .map(|row| {
+                let id: String = row.try_get("client_id")?;
+                client_from_row(row, by_client.remove(&id).unwrap_or_default())
+            })
+            .collect()
+    }
+
+    /// One client with its secrets.
+    pub async fn get_client(&self, client_id: &ClientId) -> Result<Option<ClientRecord>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let Some(row) = sqlx::query("SELECT * FROM clients WHERE client_id = $1")
+            .bind(client_id.as_str())
+            .fetch_optional(&mut *conn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let secrets = sqlx::query("SELECT * FROM client_secrets WHERE client_id = $1 ORDER BY created_at, id")
+            .bind(client_id.as_str())
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(secret_from_row)
+            .collect::<Result<_, _>>()?;
+        client_from_row(&row, secrets).map(Some)
+    }
+
+    /// Removes a client and its secrets; `false` if there was none.
+    pub async fn remove_client(&self, client_id: &ClientId) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM client_secrets WHERE client_id = $1").bind(client_id.as_str()).execute(&mut *tx).await?;
+        let n = sqlx::query("DELETE FROM clients WHERE client_id = $1")
+            .bind(client_id.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n > 0 {
+            Self::bump(&mut tx).await?;
+        }
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    /// Enables or disables a client; `false` if there is none.
+    pub async fn set_client_enabled(&self, client_id: &ClientId, enabled: bool) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query("UPDATE clients SET enabled = $1 WHERE client_id = $2")
+            .bind(i64::from(enabled))
+            .bind(client_id.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n > 0 {
+            Self::bump(&mut tx).await?;
+        }
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    /// Adds a secret to a client; `false` if there is no such client.
+    pub async fn add_secret(&self, client_id: &ClientId, secret: &SecretRecord) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let exists: Option<String> = sqlx::query_scalar("SELECT client_id FROM clients WHERE client_id = $1")
+            .bind(client_id.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            return Ok(false);
+        }
+        insert_secret(&mut tx, client_id, secret).await?;
+        Self::bump(&mut tx).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Removes one secret of a client; `false` if there was none.
+    pub async fn remove_secret(&self, client_id: &ClientId, secret_id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query("DELETE FROM client_secrets WHERE client_id = $1 AND id = $2")
+            .bind(client_id.as_str())
+            .bind(secret_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n > 0 {
+            Self::bump(&mut tx).await?;
+        }
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    // ---- signing keys ----
+
+    /// Every signing key, oldest first.
+    pub async fn list_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM signing_keys ORDER BY created_at, kid").fetch_all(&self.pool).await?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    /// Stores a new active key and retires the active keys of the same algorithm, atomically.
+    pub async fn add_active_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE signing_keys SET status = $1 WHERE alg = $2 AND status = $3")
+            .bind(KeyStatus::Retired.as_str())
+            .bind(key.alg.as_str())
+            .bind(KeyStatus::Active.as_str())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, status, sealed_private_key, public_jwk, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(key.kid.clone())
+        .bind(key.alg.as_str())
+        .bind(KeyStatus::Active.as_str())
+        .bind(key.sealed_private_key.clone())
+        .bind(key.public_jwk.clone())
+        .bind(key.created_at.0)
+        .execute(&mut *tx)
+        .await?;
+        Self::bump(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Removes a retired key from publication; an active key cannot be removed (rotate first).
+    pub async fn remove_retired_key(&self, kid: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query("DELETE FROM signing_keys WHERE kid = $1 AND status = $2")
+            .bind(kid)
+            .bind(KeyStatus::Retired.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n > 0 {
+            Self::bump(&mut tx).await?;
+        }
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    /// Closes the pool, waiting for connections to finish.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+async fn insert_secret(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    client_id: &ClientId,
+    secret: &SecretRecord,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO client_secrets (id, client_id, hash, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(secret.id.clone())
+        .bind(client_id.as_str())
+        .bind(secret.hash.clone())
+        .bind(secret.created_at.0)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+fn json<T: serde::de::DeserializeOwned>(row: &AnyRow, col: &str) -> Result<T, StoreError> {
+    let text: String = row.try_get(col)?;
+    serde_json::from_str(&text).map_err(|e| corrupt(format!("{col}: {e}")))
+}
+
+fn scope_from_row(row: &AnyRow) -> Result<ScopeRecord, StoreError> {
+    let name: String = row.try_get("name")?;
+    Ok(ScopeRecord {
+        name: ScopeName::new(name).map_err(corrupt)?,
+        display_name: row.try_get("display_name")?,
+        display_names: json(row, "display_names")?,
+        description: row.try_get("description")?,
+        resources: json::<Vec<Resource>>(row, "resources")?,
+        created_at: UnixTime(row.try_get("created_at")?),
+    })
+}
+
+fn secret_from_row(row: &AnyRow) -> Result<SecretRecord, StoreError> {
+    Ok(SecretRecord {
+        id: row.try_get("id")?,
+        hash: row.try_get("hash")?,
+        created_at: UnixTime(row.try_get("created_at")?),
+    })
+}
+
+fn client_from_row(row: &AnyRow, secrets: Vec<SecretRecord>) -> Result<ClientRecord, StoreError> {
+    let client_id: String = row.try_get("client_id")?;
+    let token_format: String = row.try_get("token_format")?;
+    let signing_alg: Option<String> = row.try_get("signing_alg")?;
+    let enabled: i64 = row.try_get("enabled")?;
+    Ok(ClientRecord {
+        client_id: ClientId::new(client_id).map_err(corrupt)?,
+        display_name: row.try_get("display_name")?,
+        secrets,
+        permissions: json::<Vec<Permission>>(row, "permissions")?,
+        access_token_lifetime: row.try_get("access_token_lifetime")?,
+        token_format: TokenFormat::from_str(&token_format).map_err(corrupt)?,
+        signing_alg: signing_alg.map(|a| SigningAlg::from_str(&a)).transpose().map_err(corrupt)?,
+        enabled: enabled != 0,
+        created_at: UnixTime(row.try_get("created_at")?),
+    })
+}
+
+fn key_from_row(row: &AnyRow) -> Result<KeyRecord, StoreError> {
+    let alg: String = row.try_get("alg")?;
+    let status: String = row.try_get("status")?;
+    Ok(KeyRecord {
+        kid: row.try_get("kid")?,
+        alg: SigningAlg::from_str(&alg).map_err(corrupt)?,
+        status: KeyStatus::parse(&status).ok_or_else(|| corrupt(format!("key status {status}")))?,
+        sealed_private_key: row.try_get("sealed_private_key")?,
+        public_jwk: row.try_get("public_jwk")?,
+        created_at: UnixTime(row.try_get("created_at")?),
+    })
+}

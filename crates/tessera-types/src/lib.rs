@@ -1,0 +1,19 @@
+//! Protocol vocabulary of Tessera: a type for every OAuth 2.0 value, and the wire
+//! types of each RFC in a module of its own. No I/O lives here.
+#![deny(missing_docs)]
+
+mod alg;
+mod error;
+mod ids;
+mod permission;
+pub mod rfc6749;
+pub mod rfc7517;
+pub mod rfc8414;
+pub mod rfc9068;
+mod scope;
+
+pub use alg::SigningAlg;
+pub use error::ErrorCode;
+pub use ids::{ClientId, ClientSecret, InvalidValue, Resource, UnixTime};
+pub use permission::{Endpoint, GrantType, Permission, TokenFormat};
+pub use scope::{ScopeName, ScopeSet};
