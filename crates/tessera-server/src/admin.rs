@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use tessera_store::{ClientRecord, ScopeRecord, Store, StoreError};
 use tessera_types::{
-    ClientId, ClientSecret, Endpoint, GrantType, InvalidValue, Permission, Resource, ScopeName, SigningAlg, TokenFormat,
-    UnixTime,
+    ClientId, ClientSecret, Endpoint, GrantType, InvalidValue, Permission, Resource, ScopeName,
+    SigningAlg, TokenFormat, UnixTime,
 };
 
 use crate::clock::Random;
@@ -44,12 +44,22 @@ pub struct NewScope {
 
 impl From<SeedScope> for NewScope {
     fn from(s: SeedScope) -> Self {
-        Self { name: s.name, display_name: s.display_name, display_names: s.display_names, description: s.description, resources: s.resources }
+        Self {
+            name: s.name,
+            display_name: s.display_name,
+            display_names: s.display_names,
+            description: s.description,
+            resources: s.resources,
+        }
     }
 }
 
 /// Registers a scope.
-pub async fn add_scope(store: &Store, new: NewScope, now: UnixTime) -> Result<ScopeRecord, AdminError> {
+pub async fn add_scope(
+    store: &Store,
+    new: NewScope,
+    now: UnixTime,
+) -> Result<ScopeRecord, AdminError> {
     let mut resources = Vec::new();
     for r in new.resources {
         let r = Resource::new(r)?;
@@ -58,8 +68,14 @@ pub async fn add_scope(store: &Store, new: NewScope, now: UnixTime) -> Result<Sc
         }
     }
     for culture in new.display_names.keys() {
-        if culture.is_empty() || !culture.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-            return Err(AdminError::Refused(format!("culture {culture:?} is not a language tag such as fr-FR")));
+        if culture.is_empty()
+            || !culture
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            return Err(AdminError::Refused(format!(
+                "culture {culture:?} is not a language tag such as fr-FR"
+            )));
         }
     }
     let record = ScopeRecord {
@@ -122,14 +138,19 @@ pub async fn add_client(
     for p in &new.permissions {
         permissions.push(p.parse()?);
     }
-    if !permissions.iter().any(|p| matches!(p, Permission::Endpoint(_) | Permission::GrantType(_))) {
+    if !permissions
+        .iter()
+        .any(|p| matches!(p, Permission::Endpoint(_) | Permission::GrantType(_)))
+    {
         permissions.push(Permission::Endpoint(Endpoint::Token));
         permissions.push(Permission::GrantType(GrantType::ClientCredentials));
     }
     for s in &new.scopes {
         let name = ScopeName::new(s.as_str())?;
         if store.get_scope(&name).await?.is_none() {
-            return Err(AdminError::Refused(format!("scope {name} is not registered; add it first with `tessera scope add`")));
+            return Err(AdminError::Refused(format!(
+                "scope {name} is not registered; add it first with `tessera scope add`"
+            )));
         }
         permissions.push(Permission::Scope(name));
     }
@@ -137,7 +158,10 @@ pub async fn add_client(
     permissions.dedup();
     let lifetime = new.access_token_lifetime.unwrap_or(default_lifetime);
     config::validate_lifetime(lifetime).map_err(|e| AdminError::Refused(e.0))?;
-    let signing_alg = new.signing_alg.map(|a| a.parse::<SigningAlg>()).transpose()?;
+    let signing_alg = new
+        .signing_alg
+        .map(|a| a.parse::<SigningAlg>())
+        .transpose()?;
     let (secret, generated) = match new.secret {
         Some(s) => (ClientSecret::new(s)?, false),
         None => (secrets::generate(rng), true),

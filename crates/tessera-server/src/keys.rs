@@ -10,8 +10,8 @@ use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKe
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RSA_PKCS1_SHA256, RSA_PSS_SHA256,
-    RsaKeyPair,
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RSA_PKCS1_SHA256,
+    RSA_PSS_SHA256, RsaKeyPair,
 };
 use aws_lc_rs::{digest, rand};
 use base64::Engine as _;
@@ -63,7 +63,10 @@ pub struct SigningKey {
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKey").field("kid", &self.kid).field("alg", &self.alg).finish_non_exhaustive()
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
     }
 }
 
@@ -75,15 +78,23 @@ impl SigningKey {
     /// Generates a key; returns it with its PKCS#8 encoding.
     pub fn generate(alg: SigningAlg) -> Result<(Self, Vec<u8>), KeyError> {
         let pkcs8 = match alg {
-            SigningAlg::ES256 => {
-                EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).map_err(rejected)?.to_pkcs8v1().map_err(rejected)?.as_ref().to_vec()
-            }
+            SigningAlg::ES256 => EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)
+                .map_err(rejected)?
+                .to_pkcs8v1()
+                .map_err(rejected)?
+                .as_ref()
+                .to_vec(),
             SigningAlg::RS256 | SigningAlg::PS256 => {
                 let pair = RsaKeyPair::generate(KeySize::Rsa2048).map_err(rejected)?;
                 let der: Pkcs8V1Der<'static> = pair.as_der().map_err(rejected)?;
                 der.as_ref().to_vec()
             }
-            SigningAlg::EdDSA => Ed25519KeyPair::generate().map_err(rejected)?.to_pkcs8().map_err(rejected)?.as_ref().to_vec(),
+            SigningAlg::EdDSA => Ed25519KeyPair::generate()
+                .map_err(rejected)?
+                .to_pkcs8()
+                .map_err(rejected)?
+                .as_ref()
+                .to_vec(),
         };
         Ok((Self::from_pkcs8(alg, &pkcs8)?, pkcs8))
     }
@@ -91,18 +102,31 @@ impl SigningKey {
     /// Parses a PKCS#8 private key for `alg`.
     pub fn from_pkcs8(alg: SigningAlg, pkcs8: &[u8]) -> Result<Self, KeyError> {
         let pair = match alg {
-            SigningAlg::ES256 => Pair::Ecdsa(EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8).map_err(rejected)?),
-            SigningAlg::RS256 | SigningAlg::PS256 => Pair::Rsa(RsaKeyPair::from_pkcs8(pkcs8).map_err(rejected)?),
-            SigningAlg::EdDSA => Pair::Ed25519(Ed25519KeyPair::from_pkcs8(pkcs8).map_err(rejected)?),
+            SigningAlg::ES256 => Pair::Ecdsa(
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8)
+                    .map_err(rejected)?,
+            ),
+            SigningAlg::RS256 | SigningAlg::PS256 => {
+                Pair::Rsa(RsaKeyPair::from_pkcs8(pkcs8).map_err(rejected)?)
+            }
+            SigningAlg::EdDSA => {
+                Pair::Ed25519(Ed25519KeyPair::from_pkcs8(pkcs8).map_err(rejected)?)
+            }
         };
-        let mut key = Self { kid: String::new(), alg, header_b64: String::new(), pair };
+        let mut key = Self {
+            kid: String::new(),
+            alg,
+            header_b64: String::new(),
+            pair,
+        };
         key.kid = thumbprint(&key.public_jwk());
         let header = tessera_types::rfc9068::Header {
             alg: alg.as_str().to_owned(),
             typ: tessera_types::rfc9068::TYP.to_owned(),
             kid: key.kid.clone(),
         };
-        key.header_b64 = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).expect("header serialises"));
+        key.header_b64 =
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).expect("header serialises"));
         Ok(key)
     }
 
@@ -131,8 +155,14 @@ impl SigningKey {
             }
             Pair::Rsa(p) => {
                 jwk.kty = "RSA".into();
-                jwk.n = Some(b64(p.public_key().modulus().big_endian_without_leading_zero()));
-                jwk.e = Some(b64(p.public_key().exponent().big_endian_without_leading_zero()));
+                jwk.n = Some(b64(p
+                    .public_key()
+                    .modulus()
+                    .big_endian_without_leading_zero()));
+                jwk.e = Some(b64(p
+                    .public_key()
+                    .exponent()
+                    .big_endian_without_leading_zero()));
             }
             Pair::Ed25519(p) => {
                 jwk.kty = "OKP".into();
@@ -151,7 +181,11 @@ impl SigningKey {
             Pair::Ecdsa(p) => Ok(p.sign(&rng, message).map_err(rejected)?.as_ref().to_vec()),
             Pair::Rsa(p) => {
                 let padding: &'static dyn aws_lc_rs::signature::RsaEncoding =
-                    if self.alg == SigningAlg::PS256 { &RSA_PSS_SHA256 } else { &RSA_PKCS1_SHA256 };
+                    if self.alg == SigningAlg::PS256 {
+                        &RSA_PSS_SHA256
+                    } else {
+                        &RSA_PKCS1_SHA256
+                    };
                 let mut sig = vec![0u8; p.public_modulus_len()];
                 p.sign(padding, &rng, message, &mut sig).map_err(rejected)?;
                 Ok(sig)
@@ -165,9 +199,19 @@ impl SigningKey {
 pub fn thumbprint(jwk: &Jwk) -> String {
     let s = |v: &Option<String>| v.clone().unwrap_or_default();
     let canonical = match jwk.kty.as_str() {
-        "EC" => format!(r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#, s(&jwk.crv), s(&jwk.x), s(&jwk.y)),
+        "EC" => format!(
+            r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
+            s(&jwk.crv),
+            s(&jwk.x),
+            s(&jwk.y)
+        ),
         "RSA" => format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, s(&jwk.e), s(&jwk.n)),
-        _ => format!(r#"{{"crv":"{}","kty":"{}","x":"{}"}}"#, s(&jwk.crv), jwk.kty, s(&jwk.x)),
+        _ => format!(
+            r#"{{"crv":"{}","kty":"{}","x":"{}"}}"#,
+            s(&jwk.crv),
+            jwk.kty,
+            s(&jwk.x)
+        ),
     };
     URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, canonical.as_bytes()).as_ref())
 }
@@ -180,17 +224,25 @@ pub struct Kek(LessSafeKey);
 impl Kek {
     /// Reads the key file, creating it with 32 random bytes if absent.
     pub fn load_or_create(path: &Path, rng: &dyn Random) -> Result<Self, KeyError> {
-        let err = |why: String| KeyError::Kek { path: path.display().to_string(), why };
+        let err = |why: String| KeyError::Kek {
+            path: path.display().to_string(),
+            why,
+        };
         if !path.exists() {
             let mut raw = [0u8; 32];
             rng.fill(&mut raw);
             if let Some(dir) = path.parent() {
                 fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
             }
-            let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(path);
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path);
             match &mut f {
                 Ok(f) => {
-                    f.write_all(format!("{}\n", STANDARD.encode(raw)).as_bytes()).map_err(|e| err(e.to_string()))?;
+                    f.write_all(format!("{}\n", STANDARD.encode(raw)).as_bytes())
+                        .map_err(|e| err(e.to_string()))?;
                     f.sync_all().map_err(|e| err(e.to_string()))?;
                 }
                 // Another process created it first: use theirs.
@@ -199,11 +251,15 @@ impl Kek {
             }
         }
         let text = fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-        let raw = STANDARD.decode(text.trim()).map_err(|_| err("not base64".into()))?;
+        let raw = STANDARD
+            .decode(text.trim())
+            .map_err(|_| err("not base64".into()))?;
         if raw.len() != 32 {
             return Err(err("must hold 32 bytes, base64-encoded".into()));
         }
-        Ok(Self(LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &raw).map_err(|e| err(e.to_string()))?)))
+        Ok(Self(LessSafeKey::new(
+            UnboundKey::new(&AES_256_GCM, &raw).map_err(|e| err(e.to_string()))?,
+        )))
     }
 
     /// Seals `plain`, binding it to `kid`: `v1.` + base64(nonce || ciphertext || tag).
@@ -212,7 +268,11 @@ impl Kek {
         rng.fill(&mut nonce);
         let mut buf = plain.to_vec();
         self.0
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(kid.as_bytes()), &mut buf)
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(kid.as_bytes()),
+                &mut buf,
+            )
             .expect("AES-GCM seals any input under 64 GiB");
         let mut out = nonce.to_vec();
         out.extend_from_slice(&buf);
@@ -222,21 +282,33 @@ impl Kek {
     /// Opens what [`Kek::seal`] produced for `kid`.
     pub fn open(&self, kid: &str, sealed: &str) -> Result<Vec<u8>, KeyError> {
         let bad = || KeyError::Unseal(kid.to_owned());
-        let raw = sealed.strip_prefix("v1.").and_then(|b| STANDARD.decode(b).ok()).ok_or_else(bad)?;
+        let raw = sealed
+            .strip_prefix("v1.")
+            .and_then(|b| STANDARD.decode(b).ok())
+            .ok_or_else(bad)?;
         if raw.len() < NONCE_LEN {
             return Err(bad());
         }
         let (nonce, rest) = raw.split_at(NONCE_LEN);
         let mut buf = rest.to_vec();
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| bad())?;
-        let plain = self.0.open_in_place(nonce, Aad::from(kid.as_bytes()), &mut buf).map_err(|_| bad())?;
+        let plain = self
+            .0
+            .open_in_place(nonce, Aad::from(kid.as_bytes()), &mut buf)
+            .map_err(|_| bad())?;
         Ok(plain.to_vec())
     }
 }
 
 /// Generates a key for `alg`, seals it, and stores it as the active key of its algorithm
 /// (the previous one is retired but stays published).
-pub async fn rotate(store: &Store, kek: &Kek, alg: SigningAlg, rng: &dyn Random, now: UnixTime) -> Result<String, KeyError> {
+pub async fn rotate(
+    store: &Store,
+    kek: &Kek,
+    alg: SigningAlg,
+    rng: &dyn Random,
+    now: UnixTime,
+) -> Result<String, KeyError> {
     let (key, pkcs8) = tokio::task::spawn_blocking(move || SigningKey::generate(alg))
         .await
         .map_err(|e| KeyError::Rejected(e.to_string()))??;
@@ -254,10 +326,19 @@ pub async fn rotate(store: &Store, kek: &Kek, alg: SigningAlg, rng: &dyn Random,
 }
 
 /// Makes sure each algorithm in `algs` has an active key, generating what is missing.
-pub async fn ensure_active(store: &Store, kek: &Kek, algs: &[SigningAlg], rng: &dyn Random, now: UnixTime) -> Result<(), KeyError> {
+pub async fn ensure_active(
+    store: &Store,
+    kek: &Kek,
+    algs: &[SigningAlg],
+    rng: &dyn Random,
+    now: UnixTime,
+) -> Result<(), KeyError> {
     let keys = store.list_keys().await?;
     for alg in algs {
-        if !keys.iter().any(|k| k.alg == *alg && k.status == KeyStatus::Active) {
+        if !keys
+            .iter()
+            .any(|k| k.alg == *alg && k.status == KeyStatus::Active)
+        {
             rotate(store, kek, *alg, rng, now).await?;
         }
     }
@@ -283,7 +364,10 @@ mod tests {
             n: Some("0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw".into()),
             e: Some("AQAB".into()),
         };
-        assert_eq!(thumbprint(&jwk), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+        assert_eq!(
+            thumbprint(&jwk),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
     }
 
     #[test]
@@ -312,6 +396,10 @@ mod tests {
         let other = Kek::load_or_create(&dir.path().join("other"), &rng).unwrap();
         assert!(other.open("kid1", &sealed).is_err());
         let again = Kek::load_or_create(&dir.path().join("kek"), &rng).unwrap();
-        assert_eq!(again.open("kid1", &sealed).unwrap(), b"secret key", "persisted");
+        assert_eq!(
+            again.open("kid1", &sealed).unwrap(),
+            b"secret key",
+            "persisted"
+        );
     }
 }

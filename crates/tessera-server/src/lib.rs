@@ -41,8 +41,14 @@ use crate::keys::Kek;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/connect/token", post(endpoint::token::token))
-        .route("/.well-known/oauth-authorization-server", get(endpoint::discovery::metadata))
-        .route("/.well-known/openid-configuration", get(endpoint::discovery::metadata))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(endpoint::discovery::metadata),
+        )
+        .route(
+            "/.well-known/openid-configuration",
+            get(endpoint::discovery::metadata),
+        )
         .route("/.well-known/jwks", get(endpoint::jwks::jwks))
         // The token endpoint reads its body itself, with its own limit and a 413.
         .layer(axum::extract::DefaultBodyLimit::disable())
@@ -89,7 +95,10 @@ pub struct Deps {
 impl Deps {
     /// System clock and OS randomness.
     pub fn system() -> Self {
-        Self { clock: Arc::new(SystemClock), rng: Arc::new(SystemRandom::default()) }
+        Self {
+            clock: Arc::new(SystemClock),
+            rng: Arc::new(SystemRandom::default()),
+        }
     }
 }
 
@@ -103,6 +112,7 @@ pub struct Running {
     pub dev_ca: Option<PathBuf>,
     /// Secrets generated while seeding from the config file, to be shown once.
     pub generated_secrets: Vec<(ClientId, ClientSecret)>,
+    registry: Arc<RegistryHandle>,
     handle: axum_server::Handle<SocketAddr>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     poller: tokio::task::JoinHandle<()>,
@@ -110,10 +120,18 @@ pub struct Running {
 }
 
 impl Running {
+    /// The registry revision the server currently serves.
+    pub fn registry_revision(&self) -> i64 {
+        self.registry.get().revision
+    }
+
     /// Stops accepting, lets requests in flight finish (up to `grace`), closes the store.
     pub async fn shutdown(self, grace: Duration) -> std::io::Result<()> {
         self.handle.graceful_shutdown(Some(grace));
-        let result = self.server.await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        let result = self
+            .server
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
         self.poller.abort();
         self.store.close().await;
         result
@@ -139,32 +157,73 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Running, StartError
     keys::ensure_active(&store, &kek, &settings.signing_algs, &*deps.rng, now).await?;
     let registry = Arc::new(RegistryHandle::new(store.clone(), kek).await?);
     let poller = registry.spawn_poller(settings.registry_poll);
+    let registry_for_running = registry.clone();
 
     let listener =
-        std::net::TcpListener::bind(settings.listen).map_err(|source| StartError::Bind { addr: settings.listen, source })?;
-    listener.set_nonblocking(true).map_err(|source| StartError::Bind { addr: settings.listen, source })?;
-    let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: settings.listen, source })?;
+        std::net::TcpListener::bind(settings.listen).map_err(|source| StartError::Bind {
+            addr: settings.listen,
+            source,
+        })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|source| StartError::Bind {
+            addr: settings.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: settings.listen,
+        source,
+    })?;
     let issuer = settings.issuer_for(addr);
-    let state = AppState::new(issuer.clone(), settings.signing_algs.clone(), settings.max_body_bytes, registry, deps.clock, deps.rng);
+    let state = AppState::new(
+        issuer.clone(),
+        settings.signing_algs.clone(),
+        settings.max_body_bytes,
+        registry,
+        deps.clock,
+        deps.rng,
+    );
     let app = router(state).into_make_service();
     let handle = axum_server::Handle::new();
 
     let (server, dev_ca) = match &settings.transport {
         Transport::PlainHttp => {
-            let server = axum_server::from_tcp(listener).map_err(|source| StartError::Bind { addr, source })?.handle(handle.clone());
+            let server = axum_server::from_tcp(listener)
+                .map_err(|source| StartError::Bind { addr, source })?
+                .handle(handle.clone());
             (tokio::spawn(async move { server.serve(app).await }), None)
         }
         Transport::Tls { cert, key } => {
-            let config = axum_server::tls_rustls::RustlsConfig::from_config(tls::server_config(cert, key)?);
-            let server = axum_server::from_tcp_rustls(listener, config).map_err(|source| StartError::Bind { addr, source })?.handle(handle.clone());
+            let config =
+                axum_server::tls_rustls::RustlsConfig::from_config(tls::server_config(cert, key)?);
+            let server = axum_server::from_tcp_rustls(listener, config)
+                .map_err(|source| StartError::Bind { addr, source })?
+                .handle(handle.clone());
             (tokio::spawn(async move { server.serve(app).await }), None)
         }
         Transport::DevTls => {
             let dev = tls::dev_cert(&settings.data_dir)?;
-            let config = axum_server::tls_rustls::RustlsConfig::from_config(tls::server_config(&dev.cert, &dev.key)?);
-            let server = axum_server::from_tcp_rustls(listener, config).map_err(|source| StartError::Bind { addr, source })?.handle(handle.clone());
-            (tokio::spawn(async move { server.serve(app).await }), Some(dev.ca))
+            let config = axum_server::tls_rustls::RustlsConfig::from_config(tls::server_config(
+                &dev.cert, &dev.key,
+            )?);
+            let server = axum_server::from_tcp_rustls(listener, config)
+                .map_err(|source| StartError::Bind { addr, source })?
+                .handle(handle.clone());
+            (
+                tokio::spawn(async move { server.serve(app).await }),
+                Some(dev.ca),
+            )
         }
     };
-    Ok(Running { addr, issuer, dev_ca, generated_secrets, handle, server, poller, store })
+    Ok(Running {
+        addr,
+        issuer,
+        dev_ca,
+        generated_secrets,
+        registry: registry_for_running,
+        handle,
+        server,
+        poller,
+        store,
+    })
 }

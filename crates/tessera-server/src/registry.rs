@@ -28,8 +28,18 @@ impl Registry {
         // Read the revision first: a change committed while loading makes the next poll see
         // a newer revision and load again.
         let revision = store.revision().await?;
-        let scopes = store.list_scopes().await?.into_iter().map(|s| (s.name.clone(), s)).collect();
-        let clients = store.list_clients().await?.into_iter().map(|c| (c.client_id.as_str().to_owned(), c)).collect();
+        let scopes = store
+            .list_scopes()
+            .await?
+            .into_iter()
+            .map(|s| (s.name.clone(), s))
+            .collect();
+        let clients = store
+            .list_clients()
+            .await?
+            .into_iter()
+            .map(|c| (c.client_id.as_str().to_owned(), c))
+            .collect();
         let mut signing = HashMap::new();
         let mut published = Vec::new();
         for record in store.list_keys().await? {
@@ -39,7 +49,10 @@ impl Registry {
                 let pkcs8 = kek.open(&record.kid, &record.sealed_private_key)?;
                 let key = SigningKey::from_pkcs8(record.alg, &pkcs8)?;
                 if key.kid != record.kid {
-                    return Err(KeyError::Rejected(format!("key {} does not match its thumbprint", record.kid)));
+                    return Err(KeyError::Rejected(format!(
+                        "key {} does not match its thumbprint",
+                        record.kid
+                    )));
                 }
                 signing.insert(record.alg, Arc::new(key));
             }
@@ -47,8 +60,16 @@ impl Registry {
         }
         // Newest first: clients that try keys in order find the current one at once.
         published.reverse();
-        let jwks_json = serde_json::to_string(&JwkSet { keys: published }).expect("jwks serialises").into();
-        Ok(Self { revision, clients, scopes, signing, jwks_json })
+        let jwks_json = serde_json::to_string(&JwkSet { keys: published })
+            .expect("jwks serialises")
+            .into();
+        Ok(Self {
+            revision,
+            clients,
+            scopes,
+            signing,
+            jwks_json,
+        })
     }
 
     /// A client by id.
@@ -88,7 +109,11 @@ impl RegistryHandle {
     /// Loads the first snapshot.
     pub async fn new(store: Store, kek: Kek) -> Result<Self, KeyError> {
         let first = Registry::load(&store, &kek).await?;
-        Ok(Self { current: RwLock::new(Arc::new(first)), store, kek })
+        Ok(Self {
+            current: RwLock::new(Arc::new(first)),
+            store,
+            kek,
+        })
     }
 
     /// The current snapshot.

@@ -39,7 +39,10 @@ pub enum StoreError {
 
 impl StoreError {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
-        Self::Io { path: path.to_owned(), source }
+        Self::Io {
+            path: path.to_owned(),
+            source,
+        }
     }
 }
 
@@ -64,11 +67,19 @@ impl Store {
     pub async fn open_embedded(data_dir: &Path) -> Result<Self, StoreError> {
         let url = sqlite::prepare(data_dir)?;
         sqlx::any::install_default_drivers();
-        let pool = AnyPoolOptions::new().max_connections(4).connect(&url).await?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(4)
+            .connect(&url)
+            .await?;
         // WAL is a property of the database file: set once, kept across opens. With the
         // default `synchronous=FULL` every commit is durable before it returns.
-        sqlx::query("PRAGMA journal_mode=WAL").execute(&pool).await?;
-        let store = Self { pool, data_dir: Some(data_dir.to_owned()) };
+        sqlx::query("PRAGMA journal_mode=WAL")
+            .execute(&pool)
+            .await?;
+        let store = Self {
+            pool,
+            data_dir: Some(data_dir.to_owned()),
+        };
         store.migrate().await?;
         sqlite::tighten(data_dir)?;
         Ok(store)
@@ -86,10 +97,11 @@ impl Store {
         .execute(&self.pool)
         .await?;
         for (version, sql) in MIGRATIONS {
-            let applied: Option<i64> = sqlx::query_scalar("SELECT version FROM tessera_migrations WHERE version = $1")
-                .bind(*version)
-                .fetch_optional(&self.pool)
-                .await?;
+            let applied: Option<i64> =
+                sqlx::query_scalar("SELECT version FROM tessera_migrations WHERE version = $1")
+                    .bind(*version)
+                    .fetch_optional(&self.pool)
+                    .await?;
             if applied.is_some() {
                 continue;
             }
@@ -109,11 +121,17 @@ impl Store {
     /// The registry revision: it changes with every committed change to scopes, clients,
     /// secrets or keys.
     pub async fn revision(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar("SELECT revision FROM registry_revision WHERE id = 1").fetch_one(&self.pool).await?)
+        Ok(
+            sqlx::query_scalar("SELECT revision FROM registry_revision WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     async fn bump(tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<(), StoreError> {
-        sqlx::query("UPDATE registry_revision SET revision = revision + 1 WHERE id = 1").execute(&mut **tx).await?;
+        sqlx::query("UPDATE registry_revision SET revision = revision + 1 WHERE id = 1")
+            .execute(&mut **tx)
+            .await?;
         Ok(())
     }
 
@@ -135,7 +153,9 @@ impl Store {
         .execute(&mut *tx)
         .await;
         match res {
-            Err(e) if unique_violation(&e) => return Err(StoreError::Conflict(format!("scope {}", scope.name))),
+            Err(e) if unique_violation(&e) => {
+                return Err(StoreError::Conflict(format!("scope {}", scope.name)));
+            }
             r => r?,
         };
         Self::bump(&mut tx).await?;
@@ -145,20 +165,29 @@ impl Store {
 
     /// Every scope, by name.
     pub async fn list_scopes(&self) -> Result<Vec<ScopeRecord>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM scopes ORDER BY name").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT * FROM scopes ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(scope_from_row).collect()
     }
 
     /// One scope.
     pub async fn get_scope(&self, name: &ScopeName) -> Result<Option<ScopeRecord>, StoreError> {
-        let row = sqlx::query("SELECT * FROM scopes WHERE name = $1").bind(name.as_str()).fetch_optional(&self.pool).await?;
+        let row = sqlx::query("SELECT * FROM scopes WHERE name = $1")
+            .bind(name.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(scope_from_row).transpose()
     }
 
     /// Removes a scope; `false` if there was none.
     pub async fn remove_scope(&self, name: &ScopeName) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let n = sqlx::query("DELETE FROM scopes WHERE name = $1").bind(name.as_str()).execute(&mut *tx).await?.rows_affected();
+        let n = sqlx::query("DELETE FROM scopes WHERE name = $1")
+            .bind(name.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         if n > 0 {
             Self::bump(&mut tx).await?;
         }
@@ -186,7 +215,9 @@ impl Store {
         .execute(&mut *tx)
         .await;
         match res {
-            Err(e) if unique_violation(&e) => return Err(StoreError::Conflict(format!("client {}", client.client_id))),
+            Err(e) if unique_violation(&e) => {
+                return Err(StoreError::Conflict(format!("client {}", client.client_id)));
+            }
             r => r?,
         };
         for secret in &client.secrets {
@@ -200,12 +231,19 @@ impl Store {
     /// Every client with its secrets, by id.
     pub async fn list_clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        let rows = sqlx::query("SELECT * FROM clients ORDER BY client_id").fetch_all(&mut *conn).await?;
-        let secrets = sqlx::query("SELECT * FROM client_secrets ORDER BY created_at, id").fetch_all(&mut *conn).await?;
+        let rows = sqlx::query("SELECT * FROM clients ORDER BY client_id")
+            .fetch_all(&mut *conn)
+            .await?;
+        let secrets = sqlx::query("SELECT * FROM client_secrets ORDER BY created_at, id")
+            .fetch_all(&mut *conn)
+            .await?;
         let mut by_client: BTreeMap<String, Vec<SecretRecord>> = BTreeMap::new();
         for row in &secrets {
             let client_id: String = row.try_get("client_id")?;
-            by_client.entry(client_id).or_default().push(secret_from_row(row)?);
+            by_client
+                .entry(client_id)
+                .or_default()
+                .push(secret_from_row(row)?);
         }
         rows.iter()
             .map(|row| {
@@ -216,7 +254,10 @@ impl Store {
     }
 
     /// One client with its secrets.
-    pub async fn get_client(&self, client_id: &ClientId) -> Result<Option<ClientRecord>, StoreError> {
+    pub async fn get_client(
+        &self,
+        client_id: &ClientId,
+    ) -> Result<Option<ClientRecord>, StoreError> {
         let mut conn = self.pool.acquire().await?;
         let Some(row) = sqlx::query("SELECT * FROM clients WHERE client_id = $1")
             .bind(client_id.as_str())
@@ -225,20 +266,25 @@ impl Store {
         else {
             return Ok(None);
         };
-        let secrets = sqlx::query("SELECT * FROM client_secrets WHERE client_id = $1 ORDER BY created_at, id")
-            .bind(client_id.as_str())
-            .fetch_all(&mut *conn)
-            .await?
-            .iter()
-            .map(secret_from_row)
-            .collect::<Result<_, _>>()?;
+        let secrets = sqlx::query(
+            "SELECT * FROM client_secrets WHERE client_id = $1 ORDER BY created_at, id",
+        )
+        .bind(client_id.as_str())
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(secret_from_row)
+        .collect::<Result<_, _>>()?;
         client_from_row(&row, secrets).map(Some)
     }
 
     /// Removes a client and its secrets; `false` if there was none.
     pub async fn remove_client(&self, client_id: &ClientId) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM client_secrets WHERE client_id = $1").bind(client_id.as_str()).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM client_secrets WHERE client_id = $1")
+            .bind(client_id.as_str())
+            .execute(&mut *tx)
+            .await?;
         let n = sqlx::query("DELETE FROM clients WHERE client_id = $1")
             .bind(client_id.as_str())
             .execute(&mut *tx)
@@ -252,7 +298,11 @@ impl Store {
     }
 
     /// Enables or disables a client; `false` if there is none.
-    pub async fn set_client_enabled(&self, client_id: &ClientId, enabled: bool) -> Result<bool, StoreError> {
+    pub async fn set_client_enabled(
+        &self,
+        client_id: &ClientId,
+        enabled: bool,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         let n = sqlx::query("UPDATE clients SET enabled = $1 WHERE client_id = $2")
             .bind(i64::from(enabled))
@@ -268,12 +318,17 @@ impl Store {
     }
 
     /// Adds a secret to a client; `false` if there is no such client.
-    pub async fn add_secret(&self, client_id: &ClientId, secret: &SecretRecord) -> Result<bool, StoreError> {
+    pub async fn add_secret(
+        &self,
+        client_id: &ClientId,
+        secret: &SecretRecord,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let exists: Option<String> = sqlx::query_scalar("SELECT client_id FROM clients WHERE client_id = $1")
-            .bind(client_id.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
+        let exists: Option<String> =
+            sqlx::query_scalar("SELECT client_id FROM clients WHERE client_id = $1")
+                .bind(client_id.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
         if exists.is_none() {
             return Ok(false);
         }
@@ -284,7 +339,11 @@ impl Store {
     }
 
     /// Removes one secret of a client; `false` if there was none.
-    pub async fn remove_secret(&self, client_id: &ClientId, secret_id: &str) -> Result<bool, StoreError> {
+    pub async fn remove_secret(
+        &self,
+        client_id: &ClientId,
+        secret_id: &str,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         let n = sqlx::query("DELETE FROM client_secrets WHERE client_id = $1 AND id = $2")
             .bind(client_id.as_str())
@@ -303,7 +362,9 @@ impl Store {
 
     /// Every signing key, oldest first.
     pub async fn list_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM signing_keys ORDER BY created_at, kid").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT * FROM signing_keys ORDER BY created_at, kid")
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(key_from_row).collect()
     }
 
@@ -359,13 +420,15 @@ async fn insert_secret(
     client_id: &ClientId,
     secret: &SecretRecord,
 ) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO client_secrets (id, client_id, hash, created_at) VALUES ($1, $2, $3, $4)")
-        .bind(secret.id.clone())
-        .bind(client_id.as_str())
-        .bind(secret.hash.clone())
-        .bind(secret.created_at.0)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO client_secrets (id, client_id, hash, created_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(secret.id.clone())
+    .bind(client_id.as_str())
+    .bind(secret.hash.clone())
+    .bind(secret.created_at.0)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
@@ -406,7 +469,10 @@ fn client_from_row(row: &AnyRow, secrets: Vec<SecretRecord>) -> Result<ClientRec
         permissions: json::<Vec<Permission>>(row, "permissions")?,
         access_token_lifetime: row.try_get("access_token_lifetime")?,
         token_format: TokenFormat::from_str(&token_format).map_err(corrupt)?,
-        signing_alg: signing_alg.map(|a| SigningAlg::from_str(&a)).transpose().map_err(corrupt)?,
+        signing_alg: signing_alg
+            .map(|a| SigningAlg::from_str(&a))
+            .transpose()
+            .map_err(corrupt)?,
         enabled: enabled != 0,
         created_at: UnixTime(row.try_get("created_at")?),
     })

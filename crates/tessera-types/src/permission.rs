@@ -143,7 +143,10 @@ impl FromStr for TokenFormat {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "jwt" => Ok(Self::Jwt),
-            _ => Err(InvalidValue { what: "token format", why: "expected jwt" }),
+            _ => Err(InvalidValue {
+                what: "token format",
+                why: "expected jwt",
+            }),
         }
     }
 }
@@ -154,10 +157,18 @@ mod tests {
 
     #[test]
     fn permissions_round_trip() {
-        for s in ["ept:token", "ept:introspection", "gt:client_credentials", "scp:dataEventRecords"] {
+        for s in [
+            "ept:token",
+            "ept:introspection",
+            "gt:client_credentials",
+            "scp:dataEventRecords",
+        ] {
             assert_eq!(s.parse::<Permission>().unwrap().to_string(), s);
         }
-        assert_eq!("introspection".parse::<Permission>().unwrap().to_string(), "ept:introspection");
+        assert_eq!(
+            "introspection".parse::<Permission>().unwrap().to_string(),
+            "ept:introspection"
+        );
         assert!("ept:authorize".parse::<Permission>().is_err());
         assert!("gt:password".parse::<Permission>().is_err());
     }

@@ -36,12 +36,22 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Res
     form.reject_repeats(&["resource"])?;
 
     // §4.4.2: grant_type REQUIRED, value MUST be "client_credentials".
-    let grant_type = form.single("grant_type")?.ok_or_else(|| OAuthError::invalid_request("grant_type is missing"))?;
+    let grant_type = form
+        .single("grant_type")?
+        .ok_or_else(|| OAuthError::invalid_request("grant_type is missing"))?;
     let Some(grant_type) = GrantType::from_param(grant_type) else {
-        return Err(OAuthError::new(ErrorCode::UnsupportedGrantType, "only client_credentials is supported"));
+        return Err(OAuthError::new(
+            ErrorCode::UnsupportedGrantType,
+            "only client_credentials is supported",
+        ));
     };
     let requested = match form.single("scope")? {
-        Some(raw) => Some(ScopeSet::parse(raw).map_err(|_| OAuthError::new(ErrorCode::InvalidScope, "scope is malformed (RFC 6749 section 3.3)"))?),
+        Some(raw) => Some(ScopeSet::parse(raw).map_err(|_| {
+            OAuthError::new(
+                ErrorCode::InvalidScope,
+                "scope is malformed (RFC 6749 section 3.3)",
+            )
+        })?),
         None => None,
     };
 
@@ -51,22 +61,41 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Res
     let client = client_auth::authenticate(&registry, &s.verifier, &creds).await?;
 
     let allowed = |p: Permission| client.permissions.contains(&p);
-    if !allowed(Permission::Endpoint(Endpoint::Token)) || !allowed(Permission::GrantType(grant_type)) {
-        return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "the client may not use this grant type"));
+    if !allowed(Permission::Endpoint(Endpoint::Token))
+        || !allowed(Permission::GrantType(grant_type))
+    {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "the client may not use this grant type",
+        ));
     }
 
     let grant = match grant_type {
-        GrantType::ClientCredentials => client_credentials::resolve(&registry, client, requested.as_ref(), form.multi("resource"))?,
+        GrantType::ClientCredentials => client_credentials::resolve(
+            &registry,
+            client,
+            requested.as_ref(),
+            form.multi("resource"),
+        )?,
     };
 
     let now = s.clock.now();
     let access_token = match client.token_format {
         TokenFormat::Jwt => {
             let alg = client.signing_alg.unwrap_or(s.signing_algs[0]);
-            let key = registry
-                .signing_key(alg)
-                .ok_or_else(|| OAuthError::server_error(format!("no active {alg} key; configure it in signing_algs")))?;
-            let claims = jwt::claims(&s.issuer, &client.client_id, &grant, now, client.access_token_lifetime, &*s.rng);
+            let key = registry.signing_key(alg).ok_or_else(|| {
+                OAuthError::server_error(format!(
+                    "no active {alg} key; configure it in signing_algs"
+                ))
+            })?;
+            let claims = jwt::claims(
+                &s.issuer,
+                &client.client_id,
+                &grant,
+                now,
+                client.access_token_lifetime,
+                &*s.rng,
+            );
             let token = jwt::sign(key, &claims).map_err(OAuthError::server_error)?;
             tracing::info!(client_id = %client.client_id, jti = %claims.jti, scope = %grant.scopes, kid = %key.kid, "issued access token");
             token
@@ -86,17 +115,28 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Res
 }
 
 /// Reads the body up to `limit` bytes; larger bodies get 413 and are not parsed.
-pub(crate) async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<axum::body::Bytes, OAuthError> {
+pub(crate) async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<axum::body::Bytes, OAuthError> {
     let too_large = || {
-        OAuthError::invalid_request(format!("request body exceeds {limit} bytes")).with_status(StatusCode::PAYLOAD_TOO_LARGE)
+        OAuthError::invalid_request(format!("request body exceeds {limit} bytes"))
+            .with_status(StatusCode::PAYLOAD_TOO_LARGE)
     };
-    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
     axum::body::to_bytes(body, limit).await.map_err(|e| {
         let inner = e.into_inner();
-        if inner.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+        if inner
+            .downcast_ref::<http_body_util::LengthLimitError>()
+            .is_some()
+        {
             too_large()
         } else {
             OAuthError::invalid_request("the request body could not be read")

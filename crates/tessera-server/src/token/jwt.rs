@@ -11,7 +11,14 @@ use crate::grant::client_credentials::Grant;
 use crate::keys::{KeyError, SigningKey};
 
 /// Claims for a client credentials token. §2.2: with no resource owner, `sub` is the client.
-pub fn claims(issuer: &str, client_id: &ClientId, grant: &Grant, now: UnixTime, lifetime: i64, rng: &dyn Random) -> Claims {
+pub fn claims(
+    issuer: &str,
+    client_id: &ClientId,
+    grant: &Grant,
+    now: UnixTime,
+    lifetime: i64,
+    rng: &dyn Random,
+) -> Claims {
     Claims {
         iss: issuer.to_owned(),
         sub: client_id.as_str().to_owned(),

@@ -103,9 +103,27 @@ fn to_json(c: &ClientRecord) -> serde_json::Value {
 pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliResult {
     let id = |s: &str| ClientId::new(s);
     match cmd {
-        ClientCommand::Add { client_id, scopes, secret, permissions, display_name, lifetime, signing_alg } => {
-            let new = NewClient { client_id, display_name, secret, scopes, permissions, access_token_lifetime: lifetime, signing_alg };
-            let (record, generated) = admin::add_client(store, new, settings.access_token_lifetime, &rng(), now()).await?;
+        ClientCommand::Add {
+            client_id,
+            scopes,
+            secret,
+            permissions,
+            display_name,
+            lifetime,
+            signing_alg,
+        } => {
+            let new = NewClient {
+                client_id,
+                display_name,
+                secret,
+                scopes,
+                permissions,
+                access_token_lifetime: lifetime,
+                signing_alg,
+            };
+            let (record, generated) =
+                admin::add_client(store, new, settings.access_token_lifetime, &rng(), now())
+                    .await?;
             println!("added client {}", record.client_id);
             if let Some(secret) = generated {
                 println!("client_secret: {}", secret.expose());
@@ -125,7 +143,10 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
             }
         }
         ClientCommand::Show { client_id } => {
-            let c = store.get_client(&id(&client_id)?).await?.ok_or_else(|| format!("no client {client_id}"))?;
+            let c = store
+                .get_client(&id(&client_id)?)
+                .await?
+                .ok_or_else(|| format!("no client {client_id}"))?;
             print_json(&to_json(&c));
         }
         ClientCommand::Remove { client_id } => {
@@ -137,14 +158,18 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
         ClientCommand::Disable { client_id } => set_enabled(store, &client_id, false).await?,
         ClientCommand::Enable { client_id } => set_enabled(store, &client_id, true).await?,
         ClientCommand::Secret(SecretCommand::Add { client_id, secret }) => {
-            let (secret_id, generated) = admin::add_secret(store, &client_id, secret, &rng(), now()).await?;
+            let (secret_id, generated) =
+                admin::add_secret(store, &client_id, secret, &rng(), now()).await?;
             println!("added secret {secret_id} to client {client_id}");
             if let Some(secret) = generated {
                 println!("client_secret: {}", secret.expose());
                 println!("(shown once: only its hash is stored)");
             }
         }
-        ClientCommand::Secret(SecretCommand::Remove { client_id, secret_id }) => {
+        ClientCommand::Secret(SecretCommand::Remove {
+            client_id,
+            secret_id,
+        }) => {
             if !store.remove_secret(&id(&client_id)?, &secret_id).await? {
                 return Err(format!("client {client_id} has no secret {secret_id}").into());
             }
@@ -155,9 +180,15 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
 }
 
 async fn set_enabled(store: &Store, client_id: &str, enabled: bool) -> CliResult {
-    if !store.set_client_enabled(&ClientId::new(client_id)?, enabled).await? {
+    if !store
+        .set_client_enabled(&ClientId::new(client_id)?, enabled)
+        .await?
+    {
         return Err(format!("no client {client_id}").into());
     }
-    println!("{} client {client_id}", if enabled { "enabled" } else { "disabled" });
+    println!(
+        "{} client {client_id}",
+        if enabled { "enabled" } else { "disabled" }
+    );
     Ok(())
 }

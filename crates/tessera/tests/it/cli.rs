@@ -1,0 +1,294 @@
+//! The `tessera` binary as a user runs it: `serve` in one process, the CLI in others.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::header::CONTENT_TYPE;
+
+use crate::harness::{FORM, client_for, split};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tessera");
+
+fn tessera(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = tessera(dir, args);
+    assert!(
+        out.status.success(),
+        "tessera {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+struct Served {
+    child: Child,
+    addr: String,
+    ca: Option<PathBuf>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(dir: &Path, extra: &[&str]) -> Served {
+    let mut child = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut addr, mut ca) = (None, None);
+    while let Some(Ok(line)) = lines.next() {
+        if let Some(rest) = line.strip_prefix("tessera listening on ") {
+            addr = rest.split_whitespace().next().map(String::from);
+        }
+        if let Some(rest) = line.strip_prefix("development certificate authority: ") {
+            ca = Some(PathBuf::from(rest));
+        }
+        if line.starts_with("  try: curl") {
+            break;
+        }
+    }
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Served {
+        child,
+        addr: addr.expect("listening line"),
+        ca,
+    }
+}
+
+async fn token(
+    http: &reqwest::Client,
+    base: &str,
+    id: &str,
+    secret: &str,
+) -> (u16, serde_json::Value) {
+    let r = http
+        .post(format!("{base}/connect/token"))
+        .basic_auth(id, Some(secret))
+        .header(CONTENT_TYPE, FORM)
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .unwrap();
+    let (status, _, body) = split(r).await;
+    (status, body)
+}
+
+async fn eventually(http: &reqwest::Client, base: &str, id: &str, secret: &str, want: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = token(http, base, id, secret).await;
+        if status == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still {status} {body}, wanted {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_readme_walkthrough_cli_and_curl_against_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let served = serve(d, &[]);
+    let ca = served.ca.clone().expect("dev CA path printed");
+    assert!(ca.starts_with(d));
+    let http = client_for(&ca);
+    let base = format!(
+        "https://localhost:{}",
+        served.addr.rsplit(':').next().unwrap()
+    );
+
+    // Registered while the server runs: takes effect without a restart.
+    assert!(
+        ok(
+            d,
+            &[
+                "scope",
+                "add",
+                "dataEventRecords",
+                "--resource",
+                "rs_dataEventRecordsApi",
+                "--display-name",
+                "dataEventRecords API",
+                "--display-name-for",
+                "fr-FR=API dataEventRecords"
+            ]
+        )
+        .contains("added scope")
+    );
+    ok(
+        d,
+        &[
+            "client",
+            "add",
+            "CC",
+            "--secret",
+            "cc_secret",
+            "--scope",
+            "dataEventRecords",
+        ],
+    );
+    eventually(&http, &base, "CC", "cc_secret", 200).await;
+
+    // A generated secret is printed once and works.
+    let out = ok(d, &["client", "add", "gen", "--scope", "dataEventRecords"]);
+    let secret = out
+        .lines()
+        .find_map(|l| l.strip_prefix("client_secret: "))
+        .expect("secret printed")
+        .to_string();
+    assert!(secret.len() >= 48);
+    eventually(&http, &base, "gen", &secret, 200).await;
+
+    // show/list never print secrets or hashes.
+    let show = ok(d, &["client", "show", "gen"]);
+    assert!(!show.contains(&secret) && !show.contains("sha256$"));
+    let shown: serde_json::Value = serde_json::from_str(&show).unwrap();
+    assert_eq!(
+        shown["permissions"],
+        serde_json::json!(["ept:token", "gt:client_credentials", "scp:dataEventRecords"])
+    );
+    assert!(ok(d, &["client", "list"]).contains("CC\tenabled"));
+    let scope: serde_json::Value =
+        serde_json::from_str(&ok(d, &["scope", "show", "dataEventRecords"])).unwrap();
+    assert_eq!(scope["display_names"]["fr-FR"], "API dataEventRecords");
+    assert!(ok(d, &["scope", "list"]).contains("resources=rs_dataEventRecordsApi"));
+    assert!(ok(d, &["key", "list"]).contains("ES256\tactive"));
+
+    // Disable, enable, rotate secrets — all live.
+    ok(d, &["client", "disable", "CC"]);
+    eventually(&http, &base, "CC", "cc_secret", 401).await;
+    ok(d, &["client", "enable", "CC"]);
+    eventually(&http, &base, "CC", "cc_secret", 200).await;
+    let out = ok(d, &["client", "secret", "add", "CC"]);
+    let new_secret = out
+        .lines()
+        .find_map(|l| l.strip_prefix("client_secret: "))
+        .unwrap()
+        .to_string();
+    eventually(&http, &base, "CC", &new_secret, 200).await;
+    let show: serde_json::Value = serde_json::from_str(&ok(d, &["client", "show", "CC"])).unwrap();
+    let old_id = show["secrets"][0]["id"].as_str().unwrap().to_string();
+    ok(d, &["client", "secret", "remove", "CC", &old_id]);
+    eventually(&http, &base, "CC", "cc_secret", 401).await;
+    assert_eq!(token(&http, &base, "CC", &new_secret).await.0, 200);
+
+    // Mistakes get clear messages and a non-zero exit.
+    let out = tessera(d, &["client", "add", "x", "--scope", "unknown"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("scope unknown is not registered"));
+    let out = tessera(d, &["scope", "add", "dataEventRecords", "--resource", "r"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+    let out = tessera(d, &["client", "add", "y", "--permission", "ept:authorize"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid permission"));
+
+    // Graceful shutdown on SIGTERM.
+    let mut served = served;
+    let pid = served.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(status) = served.child.try_wait().unwrap() {
+            assert!(status.success(), "exit status {status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test]
+async fn plain_http_only_with_the_flag_and_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0", "--http"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = err.next().unwrap().unwrap();
+    assert!(
+        first.contains("WARNING") && first.contains("plain HTTP"),
+        "{first}"
+    );
+    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = out
+        .by_ref()
+        .find_map(|l| {
+            l.ok().and_then(|l| {
+                l.strip_prefix("tessera listening on ")
+                    .map(|r| r.split_whitespace().next().unwrap().to_string())
+            })
+        })
+        .unwrap();
+    let issuer = out
+        .find_map(|l| {
+            l.ok()
+                .and_then(|l| l.strip_prefix("issuer: ").map(String::from))
+        })
+        .unwrap();
+    assert!(issuer.starts_with("http://"), "{issuer}");
+    let doc: serde_json::Value =
+        reqwest::get(format!("http://{addr}/.well-known/openid-configuration"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(doc["issuer"], issuer.as_str());
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn serve_with_real_certificate_files_and_bad_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad.pem"), "not a certificate").unwrap();
+    let out = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0", "--tls-cert"])
+        .arg(dir.path().join("bad.pem"))
+        .arg("--tls-key")
+        .arg(dir.path().join("bad.pem"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("TLS"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -1,0 +1,9 @@
+//! Integration tests: the real server on an ephemeral port over TLS, driven by a real HTTP
+//! client. One test binary, organised in modules (one link, not one per file).
+
+mod cli;
+mod discovery;
+mod harness;
+mod jwt;
+mod registry;
+mod token_endpoint;
