@@ -1,0 +1,65 @@
+//! The issuance path per algorithm: signing alone, and a whole token request through the
+//! router in process (form parsing, client authentication, grant, claims, signing, JSON).
+
+use axum::body::Body;
+use axum::http::{Request, header};
+use criterion::{Criterion, criterion_group, criterion_main};
+use tessera_server::clock::{Clock as _, SystemClock, SystemRandom};
+use tessera_server::grant::client_credentials::Grant;
+use tessera_server::keys::SigningKey;
+use tessera_server::token::jwt;
+use tessera_types::{ClientId, Resource, ScopeName, ScopeSet, SigningAlg};
+use tower::ServiceExt as _;
+
+fn sign(c: &mut Criterion) {
+    let mut group = c.benchmark_group("sign");
+    let rng = SystemRandom::default();
+    let grant = Grant {
+        scopes: [ScopeName::new("api").unwrap()].into_iter().collect::<ScopeSet>(),
+        audiences: vec![Resource::new("api1").unwrap()],
+    };
+    let client = ClientId::new("bench").unwrap();
+    for alg in SigningAlg::ALL {
+        let (key, _) = SigningKey::generate(alg).unwrap();
+        group.bench_function(alg.as_str(), |b| {
+            b.iter(|| {
+                let claims = jwt::claims("https://bench.example", &client, &grant, SystemClock.now(), 3600, &rng);
+                jwt::sign(&key, &claims).unwrap()
+            })
+        });
+    }
+    group.finish();
+}
+
+fn token_request(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (state, clients) = rt.block_on(tessera_bench::state(dir.path()));
+    let app = tessera_server::router(state);
+    let mut group = c.benchmark_group("token_request");
+    let mut cases: Vec<(String, String)> =
+        clients.iter().map(|(alg, id, secret)| (alg.to_string(), tessera_bench::basic(id, secret))).collect();
+    cases.push(("ES256-argon2id-cached".into(), tessera_bench::basic("bench-imported", "bench-imported-secret")));
+    for (name, auth) in cases {
+        group.bench_function(&name, |b| {
+            b.to_async(&rt).iter(|| {
+                let app = app.clone();
+                let auth = auth.clone();
+                async move {
+                    let req = Request::post("/connect/token")
+                        .header(header::AUTHORIZATION, auth)
+                        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                        .body(Body::from("grant_type=client_credentials&scope=api"))
+                        .unwrap();
+                    let resp = app.oneshot(req).await.unwrap();
+                    assert_eq!(resp.status(), 200);
+                    resp
+                }
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, sign, token_request);
+criterion_main!(benches);
