@@ -17,13 +17,22 @@ pub async fn state(dir: &std::path::Path) -> (AppState, Vec<(SigningAlg, String,
     let store = Store::open_embedded(dir).await.unwrap();
     let rng = SystemRandom::default();
     let now = SystemClock.now();
-    admin::add_scope(&store, NewScope { name: "api".into(), resources: vec!["api1".into()], ..Default::default() }, now)
-        .await
-        .unwrap();
+    admin::add_scope(
+        &store,
+        NewScope { name: "api".into(), resources: vec!["api1".into()], ..Default::default() },
+        now,
+    )
+    .await
+    .unwrap();
     let mut clients = Vec::new();
     for alg in SigningAlg::ALL {
         let id = format!("bench-{alg}");
-        let new = NewClient { client_id: id.clone(), scopes: vec!["api".into()], signing_alg: Some(alg.to_string()), ..Default::default() };
+        let new = NewClient {
+            client_id: id.clone(),
+            scopes: vec!["api".into()],
+            signing_alg: Some(alg.to_string()),
+            ..Default::default()
+        };
         let (_, secret) = admin::add_client(&store, new, 3600, &rng, now).await.unwrap();
         clients.push((alg, id, secret.unwrap().expose().to_string()));
     }
@@ -36,9 +45,10 @@ pub async fn state(dir: &std::path::Path) -> (AppState, Vec<(SigningAlg, String,
     admin::add_client(&store, new, 3600, &rng, now).await.unwrap();
     let kek = Kek::load_or_create(&dir.join("kek"), &rng).unwrap();
     keys::ensure_active(&store, &kek, &SigningAlg::ALL, &rng, now).await.unwrap();
-    let registry = Arc::new(RegistryHandle::new(store, kek).await.unwrap());
+    let registry = Arc::new(RegistryHandle::new(store.clone(), kek).await.unwrap());
     let state = AppState::new(
         "https://bench.example".into(),
+        store,
         vec![SigningAlg::ES256],
         64 * 1024,
         registry,

@@ -21,7 +21,16 @@ struct Opts {
 }
 
 fn parse() -> Opts {
-    let mut o = Opts { url: String::new(), auth: None, body: None, get: false, concurrency: 16, seconds: 10, ca: None, http2: false };
+    let mut o = Opts {
+        url: String::new(),
+        auth: None,
+        body: None,
+        get: false,
+        concurrency: 16,
+        seconds: 10,
+        ca: None,
+        http2: false,
+    };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || args.next().unwrap_or_else(|| panic!("{a} needs a value"));
@@ -44,7 +53,10 @@ fn parse() -> Opts {
     assert!(!o.url.is_empty(), "--url is required");
     let host = o.url.split("://").nth(1).unwrap_or("").split(['/', ':']).next().unwrap_or("");
     // Load goes to this machine only.
-    assert!(matches!(host, "localhost" | "127.0.0.1" | "[" | "") || host.starts_with("127."), "refusing non-loopback target {host}");
+    assert!(
+        matches!(host, "localhost" | "127.0.0.1" | "[" | "") || host.starts_with("127."),
+        "refusing non-loopback target {host}"
+    );
     o
 }
 
@@ -60,7 +72,8 @@ async fn main() {
         // ALPN negotiates h2 over TLS; prior knowledge is only for cleartext.
         builder = reqwest::Client::builder().timeout(Duration::from_secs(10));
         if let Some(ca) = &o.ca {
-            builder = builder.add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(ca).unwrap()).unwrap());
+            builder =
+                builder.add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(ca).unwrap()).unwrap());
         }
     }
     let client = builder.build().unwrap();
@@ -109,7 +122,11 @@ async fn main() {
         bad += b;
     }
     lat.sort();
-    let pct = |p: f64| lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).map(|d| d.as_secs_f64() * 1e3).unwrap_or(0.0);
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+            .map(|d| d.as_secs_f64() * 1e3)
+            .unwrap_or(0.0)
+    };
     println!(
         "{}",
         serde_json::json!({

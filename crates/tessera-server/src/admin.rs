@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use tessera_store::{ClientRecord, ScopeRecord, Store, StoreError};
 use tessera_types::{
-    ClientId, ClientSecret, Endpoint, GrantType, InvalidValue, Permission, Resource, ScopeName,
-    SigningAlg, TokenFormat, UnixTime,
+    ClientId, ClientSecret, Endpoint, GrantType, InvalidValue, Permission, Resource, ScopeName, SigningAlg,
+    TokenFormat, UnixTime,
 };
 
 use crate::clock::Random;
@@ -55,11 +55,7 @@ impl From<SeedScope> for NewScope {
 }
 
 /// Registers a scope.
-pub async fn add_scope(
-    store: &Store,
-    new: NewScope,
-    now: UnixTime,
-) -> Result<ScopeRecord, AdminError> {
+pub async fn add_scope(store: &Store, new: NewScope, now: UnixTime) -> Result<ScopeRecord, AdminError> {
     let mut resources = Vec::new();
     for r in new.resources {
         let r = Resource::new(r)?;
@@ -68,14 +64,8 @@ pub async fn add_scope(
         }
     }
     for culture in new.display_names.keys() {
-        if culture.is_empty()
-            || !culture
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-')
-        {
-            return Err(AdminError::Refused(format!(
-                "culture {culture:?} is not a language tag such as fr-FR"
-            )));
+        if culture.is_empty() || !culture.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err(AdminError::Refused(format!("culture {culture:?} is not a language tag such as fr-FR")));
         }
     }
     let record = ScopeRecord {
@@ -101,13 +91,16 @@ pub struct NewClient {
     pub secret: Option<String>,
     /// Scopes it may request (each must be registered).
     pub scopes: Vec<String>,
-    /// Other permissions. When none names an endpoint or grant type, `ept:token` and
-    /// `gt:client_credentials` are added, which is what a client credentials client needs.
+    /// Other permissions. When none names an endpoint or grant type, `ept:token`,
+    /// `ept:revocation` and `gt:client_credentials` are added: what a client credentials
+    /// client needs, including revoking its own tokens.
     pub permissions: Vec<String>,
     /// Lifetime of its access tokens, seconds.
     pub access_token_lifetime: Option<i64>,
     /// Algorithm for its JWTs.
     pub signing_alg: Option<String>,
+    /// `jwt` (default) or `reference`.
+    pub token_format: Option<String>,
 }
 
 impl From<SeedClient> for NewClient {
@@ -120,6 +113,7 @@ impl From<SeedClient> for NewClient {
             permissions: c.permissions,
             access_token_lifetime: c.access_token_lifetime,
             signing_alg: c.signing_alg,
+            token_format: c.token_format,
         }
     }
 }
@@ -138,11 +132,9 @@ pub async fn add_client(
     for p in &new.permissions {
         permissions.push(p.parse()?);
     }
-    if !permissions
-        .iter()
-        .any(|p| matches!(p, Permission::Endpoint(_) | Permission::GrantType(_)))
-    {
+    if !permissions.iter().any(|p| matches!(p, Permission::Endpoint(_) | Permission::GrantType(_))) {
         permissions.push(Permission::Endpoint(Endpoint::Token));
+        permissions.push(Permission::Endpoint(Endpoint::Revocation));
         permissions.push(Permission::GrantType(GrantType::ClientCredentials));
     }
     for s in &new.scopes {
@@ -158,10 +150,7 @@ pub async fn add_client(
     permissions.dedup();
     let lifetime = new.access_token_lifetime.unwrap_or(default_lifetime);
     config::validate_lifetime(lifetime).map_err(|e| AdminError::Refused(e.0))?;
-    let signing_alg = new
-        .signing_alg
-        .map(|a| a.parse::<SigningAlg>())
-        .transpose()?;
+    let signing_alg = new.signing_alg.map(|a| a.parse::<SigningAlg>()).transpose()?;
     let (secret, generated) = match new.secret {
         Some(s) => (ClientSecret::new(s)?, false),
         None => (secrets::generate(rng), true),
@@ -172,7 +161,7 @@ pub async fn add_client(
         secrets: vec![secrets::record(&secret, generated, rng, now)],
         permissions,
         access_token_lifetime: lifetime,
-        token_format: TokenFormat::Jwt,
+        token_format: new.token_format.map(|f| f.parse::<TokenFormat>()).transpose()?.unwrap_or_default(),
         signing_alg,
         enabled: true,
         created_at: now,

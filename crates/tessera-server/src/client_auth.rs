@@ -34,8 +34,7 @@ pub struct Credentials {
 
 fn failed(basic: bool) -> OAuthError {
     // Unknown client, wrong secret and disabled client all read the same from outside.
-    OAuthError::new(ErrorCode::InvalidClient, "client authentication failed")
-        .with_basic_challenge(basic)
+    OAuthError::new(ErrorCode::InvalidClient, "client authentication failed").with_basic_challenge(basic)
 }
 
 /// Whether the request carries an `Authorization: Basic` header.
@@ -70,9 +69,7 @@ pub fn extract(headers: &HeaderMap, form: &Form) -> Result<Credentials, OAuthErr
             }
             let (id, secret) = decode_basic(rest.trim()).ok_or_else(|| failed(true))?;
             if body_id.is_some_and(|b| b != id) {
-                return Err(OAuthError::invalid_request(
-                    "client_id in the body differs from the Basic credentials",
-                ));
+                return Err(OAuthError::invalid_request("client_id in the body differs from the Basic credentials"));
             }
             Ok(Credentials {
                 method: Method::Basic,
@@ -88,11 +85,8 @@ pub fn extract(headers: &HeaderMap, form: &Form) -> Result<Credentials, OAuthErr
             }),
             // No credentials at all, or a client_id alone (a public client, which this server
             // does not have): challenge for Basic.
-            _ => Err(OAuthError::new(
-                ErrorCode::InvalidClient,
-                "client authentication is required",
-            )
-            .with_basic_challenge(true)),
+            _ => Err(OAuthError::new(ErrorCode::InvalidClient, "client authentication is required")
+                .with_basic_challenge(true)),
         },
     }
 }
@@ -116,11 +110,7 @@ pub async fn authenticate<'r>(
     let Some(client) = registry.client(creds.client_id.as_str()) else {
         return Err(failed(basic));
     };
-    if !client.enabled
-        || !verifier
-            .verify(&client.client_id, &client.secrets, &creds.secret)
-            .await
-    {
+    if !client.enabled || !verifier.verify(&client.client_id, &client.secrets, &creds.secret).await {
         return Err(failed(basic));
     }
     Ok(client)
@@ -133,10 +123,7 @@ mod tests {
     #[test]
     fn rfc6749_2_3_1_basic_credentials_are_form_decoded() {
         let b64 = STANDARD.encode("my%20client:p%3Ass+word");
-        assert_eq!(
-            decode_basic(&b64),
-            Some(("my client".into(), "p:ss word".into()))
-        );
+        assert_eq!(decode_basic(&b64), Some(("my client".into(), "p:ss word".into())));
         assert_eq!(decode_basic(&STANDARD.encode("no-colon")), None);
         assert_eq!(decode_basic("!!!"), None);
     }

@@ -19,10 +19,7 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> UnixTime {
-        let secs = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         UnixTime(i64::try_from(secs).unwrap_or(i64::MAX))
     }
 }
@@ -60,9 +57,7 @@ pub struct SystemRandom(aws_lc_rs::rand::SystemRandom);
 
 impl Random for SystemRandom {
     fn fill(&self, buf: &mut [u8]) {
-        self.0
-            .fill(buf)
-            .expect("the OS random number generator failed");
+        self.0.fill(buf).expect("the OS random number generator failed");
     }
 }
 

@@ -43,6 +43,8 @@ pub struct FileConfig {
     pub registry_poll_ms: Option<u64>,
     /// Key-encryption key file (shared by instances that share a database).
     pub key_encryption_key_file: Option<PathBuf>,
+    /// How often expired reference tokens and revocations are deleted, milliseconds.
+    pub prune_interval_ms: Option<u64>,
     /// Token endpoint body limit, bytes.
     pub max_body_bytes: Option<usize>,
     /// Scopes to create at start-up when absent.
@@ -56,8 +58,7 @@ pub struct FileConfig {
 impl FileConfig {
     /// Reads and parses a TOML file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
         toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))
     }
 }
@@ -101,6 +102,8 @@ pub struct SeedClient {
     pub access_token_lifetime: Option<i64>,
     /// Signing algorithm for its tokens.
     pub signing_alg: Option<String>,
+    /// `jwt` (default) or `reference`.
+    pub token_format: Option<String>,
 }
 
 /// How the listener speaks.
@@ -157,6 +160,8 @@ pub struct Settings {
     pub registry_poll: Duration,
     /// Key-encryption key file.
     pub kek_file: PathBuf,
+    /// Pruning interval.
+    pub prune_interval: Duration,
     /// Token endpoint body limit.
     pub max_body_bytes: usize,
     /// Scopes to seed.
@@ -168,29 +173,16 @@ pub struct Settings {
 impl Settings {
     /// Defaults for `data_dir`, as `tessera serve` with no options would use them.
     pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
-        Self::resolve(
-            Overrides {
-                data_dir: Some(data_dir.into()),
-                ..Default::default()
-            },
-            FileConfig::default(),
-        )
-        .expect("defaults are valid")
+        Self::resolve(Overrides { data_dir: Some(data_dir.into()), ..Default::default() }, FileConfig::default())
+            .expect("defaults are valid")
     }
 
     /// Merges the command line over the file and validates the result.
     pub fn resolve(cli: Overrides, file: FileConfig) -> Result<Self, ConfigError> {
-        let data_dir = cli
-            .data_dir
-            .or(file.data_dir)
-            .unwrap_or_else(|| PathBuf::from("./tessera-data"));
-        let listen_text = cli
-            .listen
-            .or(file.listen)
-            .unwrap_or_else(|| "127.0.0.1:8443".into());
-        let listen: SocketAddr = listen_text
-            .parse()
-            .map_err(|_| ConfigError(format!("listen address {listen_text:?} is not IP:PORT")))?;
+        let data_dir = cli.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("./tessera-data"));
+        let listen_text = cli.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:8443".into());
+        let listen: SocketAddr =
+            listen_text.parse().map_err(|_| ConfigError(format!("listen address {listen_text:?} is not IP:PORT")))?;
         let issuer = match cli.issuer.or(file.issuer) {
             Some(i) => Some(validate_issuer(&i)?),
             None => None,
@@ -201,9 +193,7 @@ impl Settings {
         let transport = match (http, cert, key) {
             (true, None, None) => Transport::PlainHttp,
             (true, _, _) => {
-                return Err(ConfigError(
-                    "--http and a TLS certificate exclude each other".into(),
-                ));
+                return Err(ConfigError("--http and a TLS certificate exclude each other".into()));
             }
             (false, Some(cert), Some(key)) => Transport::Tls { cert, key },
             (false, None, None) => Transport::DevTls,
@@ -211,11 +201,8 @@ impl Settings {
                 return Err(ConfigError("--tls-cert and --tls-key go together".into()));
             }
         };
-        let alg_names = if cli.signing_algs.is_empty() {
-            file.signing_algs.unwrap_or_default()
-        } else {
-            cli.signing_algs
-        };
+        let alg_names =
+            if cli.signing_algs.is_empty() { file.signing_algs.unwrap_or_default() } else { cli.signing_algs };
         let mut signing_algs = Vec::new();
         for name in alg_names {
             let alg: SigningAlg = name.parse().map_err(|e| ConfigError(format!("{e}")))?;
@@ -228,9 +215,7 @@ impl Settings {
         }
         let access_token_lifetime = file.access_token_lifetime.unwrap_or(DEFAULT_TOKEN_LIFETIME);
         validate_lifetime(access_token_lifetime)?;
-        let kek_file = file
-            .key_encryption_key_file
-            .unwrap_or_else(|| data_dir.join("key-encryption.key"));
+        let kek_file = file.key_encryption_key_file.unwrap_or_else(|| data_dir.join("key-encryption.key"));
         Ok(Self {
             data_dir,
             listen,
@@ -238,14 +223,10 @@ impl Settings {
             transport,
             signing_algs,
             access_token_lifetime,
-            registry_poll: Duration::from_millis(
-                file.registry_poll_ms.unwrap_or(1000).clamp(10, 60_000),
-            ),
+            registry_poll: Duration::from_millis(file.registry_poll_ms.unwrap_or(1000).clamp(10, 60_000)),
             kek_file,
-            max_body_bytes: file
-                .max_body_bytes
-                .unwrap_or(DEFAULT_MAX_BODY)
-                .clamp(1024, 16 * 1024 * 1024),
+            prune_interval: Duration::from_millis(file.prune_interval_ms.unwrap_or(60_000).clamp(10, 24 * 3600 * 1000)),
+            max_body_bytes: file.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY).clamp(1024, 16 * 1024 * 1024),
             seed_scopes: file.scopes,
             seed_clients: file.clients,
         })
@@ -257,11 +238,7 @@ impl Settings {
         if let Some(i) = &self.issuer {
             return i.clone();
         }
-        let scheme = if self.transport == Transport::PlainHttp {
-            "http"
-        } else {
-            "https"
-        };
+        let scheme = if self.transport == Transport::PlainHttp { "http" } else { "https" };
         let host = match bound.ip() {
             ip if ip.is_unspecified() => "localhost".to_string(),
             std::net::IpAddr::V4(v4) => v4.to_string(),
@@ -276,9 +253,7 @@ pub fn validate_lifetime(seconds: i64) -> Result<(), ConfigError> {
     if (1..=7 * 24 * 3600).contains(&seconds) {
         Ok(())
     } else {
-        Err(ConfigError(format!(
-            "access token lifetime {seconds} s is outside 1..=604800"
-        )))
+        Err(ConfigError(format!("access token lifetime {seconds} s is outside 1..=604800")))
     }
 }
 
@@ -286,11 +261,7 @@ pub fn validate_lifetime(seconds: i64) -> Result<(), ConfigError> {
 /// development). A trailing slash is removed so endpoint URLs join cleanly.
 fn validate_issuer(issuer: &str) -> Result<String, ConfigError> {
     let ok_scheme = issuer.starts_with("https://") || issuer.starts_with("http://");
-    if !ok_scheme
-        || issuer.contains('?')
-        || issuer.contains('#')
-        || issuer.contains(char::is_whitespace)
-    {
+    if !ok_scheme || issuer.contains('?') || issuer.contains('#') || issuer.contains(char::is_whitespace) {
         return Err(ConfigError(format!(
             "issuer {issuer:?} must be an https URL without query or fragment (RFC 8414 section 2)"
         )));
@@ -309,10 +280,7 @@ mod tests {
         assert_eq!(s.transport, Transport::DevTls);
         assert_eq!(s.signing_algs, vec![SigningAlg::ES256]);
         assert_eq!(s.issuer_for(s.listen), "https://127.0.0.1:8443");
-        assert_eq!(
-            s.issuer_for("0.0.0.0:9000".parse().unwrap()),
-            "https://localhost:9000"
-        );
+        assert_eq!(s.issuer_for("0.0.0.0:9000".parse().unwrap()), "https://localhost:9000");
     }
 
     #[test]

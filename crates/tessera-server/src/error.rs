@@ -26,12 +26,7 @@ pub struct OAuthError {
 impl OAuthError {
     /// An error with a description.
     pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
-        Self {
-            code,
-            description: description.into(),
-            basic_challenge: false,
-            status: None,
-        }
+        Self { code, description: description.into(), basic_challenge: false, status: None }
     }
 
     /// `invalid_request`.
@@ -76,11 +71,7 @@ impl OAuthError {
 fn sanitize(text: &str) -> String {
     text.chars()
         .map(|c| {
-            if c == '\x20'
-                || c == '\x21'
-                || ('\x23'..='\x5b').contains(&c)
-                || ('\x5d'..='\x7e').contains(&c)
-            {
+            if c == '\x20' || c == '\x21' || ('\x23'..='\x5b').contains(&c) || ('\x5d'..='\x7e').contains(&c) {
                 c
             } else {
                 '?'
@@ -99,10 +90,7 @@ pub(crate) fn no_store(response: &mut Response) {
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let body = ErrorResponse {
-            error: self.code,
-            error_description: Some(sanitize(&self.description)),
-        };
+        let body = ErrorResponse { error: self.code, error_description: Some(sanitize(&self.description)) };
         let mut response = (status, axum::Json(body)).into_response();
         no_store(&mut response);
         if status == StatusCode::UNAUTHORIZED && self.basic_challenge {

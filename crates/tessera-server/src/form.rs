@@ -41,9 +41,7 @@ impl Form {
         match self.params.get(name).map(Vec::as_slice) {
             None | Some([]) => Ok(None),
             Some([one]) => Ok(Some(one)),
-            Some(_) => Err(OAuthError::invalid_request(format!(
-                "parameter {name} is repeated (RFC 6749 section 3.2)"
-            ))),
+            Some(_) => Err(OAuthError::invalid_request(format!("parameter {name} is repeated (RFC 6749 section 3.2)"))),
         }
     }
 
@@ -58,11 +56,7 @@ impl Form {
             if values.len() > 1 && !multi.contains(&name.as_str()) {
                 return Err(OAuthError::invalid_request(format!(
                     "parameter {} is repeated (RFC 6749 section 3.2)",
-                    if name.len() <= 64 {
-                        name.as_str()
-                    } else {
-                        "(long name)"
-                    }
+                    if name.len() <= 64 { name.as_str() } else { "(long name)" }
                 )));
             }
         }
@@ -99,18 +93,8 @@ pub fn require_form_content_type(headers: &HeaderMap) -> Result<(), OAuthError> 
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|media| {
-            media
-                .trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
-    if ok {
-        Ok(())
-    } else {
-        Err(OAuthError::invalid_request(
-            "content type must be application/x-www-form-urlencoded",
-        ))
-    }
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+    if ok { Ok(()) } else { Err(OAuthError::invalid_request("content type must be application/x-www-form-urlencoded")) }
 }
 
 #[cfg(test)]
@@ -138,9 +122,6 @@ mod tests {
         assert!(Form::parse(b"a=%zz").is_err());
         assert!(Form::parse(b"a=%4").is_err());
         assert!(Form::parse(b"a=%ff").is_err());
-        assert_eq!(
-            Form::parse(b"a=b+c%2B").unwrap().single("a").unwrap(),
-            Some("b c+")
-        );
+        assert_eq!(Form::parse(b"a=b+c%2B").unwrap().single("a").unwrap(), Some("b c+"));
     }
 }

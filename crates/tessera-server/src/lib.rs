@@ -41,14 +41,10 @@ use crate::keys::Kek;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/connect/token", post(endpoint::token::token))
-        .route(
-            "/.well-known/oauth-authorization-server",
-            get(endpoint::discovery::metadata),
-        )
-        .route(
-            "/.well-known/openid-configuration",
-            get(endpoint::discovery::metadata),
-        )
+        .route("/connect/introspect", post(endpoint::introspect::introspect))
+        .route("/connect/revoke", post(endpoint::revoke::revoke))
+        .route("/.well-known/oauth-authorization-server", get(endpoint::discovery::metadata))
+        .route("/.well-known/openid-configuration", get(endpoint::discovery::metadata))
         .route("/.well-known/jwks", get(endpoint::jwks::jwks))
         // The token endpoint reads its body itself, with its own limit and a 413.
         .layer(axum::extract::DefaultBodyLimit::disable())
@@ -95,10 +91,7 @@ pub struct Deps {
 impl Deps {
     /// System clock and OS randomness.
     pub fn system() -> Self {
-        Self {
-            clock: Arc::new(SystemClock),
-            rng: Arc::new(SystemRandom::default()),
-        }
+        Self { clock: Arc::new(SystemClock), rng: Arc::new(SystemRandom::default()) }
     }
 }
 
@@ -116,6 +109,7 @@ pub struct Running {
     handle: axum_server::Handle<SocketAddr>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     poller: tokio::task::JoinHandle<()>,
+    pruner: tokio::task::JoinHandle<()>,
     store: Store,
 }
 
@@ -128,11 +122,9 @@ impl Running {
     /// Stops accepting, lets requests in flight finish (up to `grace`), closes the store.
     pub async fn shutdown(self, grace: Duration) -> std::io::Result<()> {
         self.handle.graceful_shutdown(Some(grace));
-        let result = self
-            .server
-            .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        let result = self.server.await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
         self.poller.abort();
+        self.pruner.abort();
         self.store.close().await;
         result
     }
@@ -157,26 +149,17 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Running, StartError
     keys::ensure_active(&store, &kek, &settings.signing_algs, &*deps.rng, now).await?;
     let registry = Arc::new(RegistryHandle::new(store.clone(), kek).await?);
     let poller = registry.spawn_poller(settings.registry_poll);
+    let pruner = spawn_pruner(store.clone(), deps.clock.clone(), settings.prune_interval);
     let registry_for_running = registry.clone();
 
-    let listener =
-        std::net::TcpListener::bind(settings.listen).map_err(|source| StartError::Bind {
-            addr: settings.listen,
-            source,
-        })?;
-    listener
-        .set_nonblocking(true)
-        .map_err(|source| StartError::Bind {
-            addr: settings.listen,
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(|source| StartError::Bind {
-        addr: settings.listen,
-        source,
-    })?;
+    let listener = std::net::TcpListener::bind(settings.listen)
+        .map_err(|source| StartError::Bind { addr: settings.listen, source })?;
+    listener.set_nonblocking(true).map_err(|source| StartError::Bind { addr: settings.listen, source })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: settings.listen, source })?;
     let issuer = settings.issuer_for(addr);
     let state = AppState::new(
         issuer.clone(),
+        store.clone(),
         settings.signing_algs.clone(),
         settings.max_body_bytes,
         registry,
@@ -194,8 +177,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Running, StartError
             (tokio::spawn(async move { server.serve(app).await }), None)
         }
         Transport::Tls { cert, key } => {
-            let config =
-                axum_server::tls_rustls::RustlsConfig::from_config(tls::server_config(cert, key)?);
+            let config = axum_server::tls_rustls::RustlsConfig::from_config(tls::server_config(cert, key)?);
             let server = axum_server::from_tcp_rustls(listener, config)
                 .map_err(|source| StartError::Bind { addr, source })?
                 .handle(handle.clone());
@@ -203,16 +185,11 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Running, StartError
         }
         Transport::DevTls => {
             let dev = tls::dev_cert(&settings.data_dir)?;
-            let config = axum_server::tls_rustls::RustlsConfig::from_config(tls::server_config(
-                &dev.cert, &dev.key,
-            )?);
+            let config = axum_server::tls_rustls::RustlsConfig::from_config(tls::server_config(&dev.cert, &dev.key)?);
             let server = axum_server::from_tcp_rustls(listener, config)
                 .map_err(|source| StartError::Bind { addr, source })?
                 .handle(handle.clone());
-            (
-                tokio::spawn(async move { server.serve(app).await }),
-                Some(dev.ca),
-            )
+            (tokio::spawn(async move { server.serve(app).await }), Some(dev.ca))
         }
     };
     Ok(Running {
@@ -224,6 +201,26 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Running, StartError
         handle,
         server,
         poller,
+        pruner,
         store,
+    })
+}
+
+/// Deletes expired reference tokens and revocation entries every `every`, so the store stays
+/// bounded under sustained issuance. Time comes from the injected clock.
+fn spawn_pruner(store: Store, clock: Arc<dyn Clock>, every: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match store.prune(clock.now()).await {
+                Ok((0, 0)) => {}
+                Ok((tokens, revocations)) => {
+                    tracing::info!(tokens, revocations, "pruned expired entries")
+                }
+                Err(e) => tracing::error!(error = %e, "pruning failed"),
+            }
+        }
     })
 }

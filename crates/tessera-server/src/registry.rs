@@ -10,6 +10,8 @@ use tessera_store::{ClientRecord, KeyStatus, ScopeRecord, Store};
 use tessera_types::rfc7517::{Jwk, JwkSet};
 use tessera_types::{ScopeName, SigningAlg};
 
+use tessera_jose::VerifyingKey;
+
 use crate::keys::{Kek, KeyError, SigningKey};
 
 /// One consistent view of the registry.
@@ -19,6 +21,7 @@ pub struct Registry {
     clients: HashMap<String, ClientRecord>,
     scopes: BTreeMap<ScopeName, ScopeRecord>,
     signing: HashMap<SigningAlg, Arc<SigningKey>>,
+    verifying: HashMap<String, VerifyingKey>,
     jwks_json: Arc<str>,
 }
 
@@ -28,20 +31,11 @@ impl Registry {
         // Read the revision first: a change committed while loading makes the next poll see
         // a newer revision and load again.
         let revision = store.revision().await?;
-        let scopes = store
-            .list_scopes()
-            .await?
-            .into_iter()
-            .map(|s| (s.name.clone(), s))
-            .collect();
-        let clients = store
-            .list_clients()
-            .await?
-            .into_iter()
-            .map(|c| (c.client_id.as_str().to_owned(), c))
-            .collect();
+        let scopes = store.list_scopes().await?.into_iter().map(|s| (s.name.clone(), s)).collect();
+        let clients = store.list_clients().await?.into_iter().map(|c| (c.client_id.as_str().to_owned(), c)).collect();
         let mut signing = HashMap::new();
         let mut published = Vec::new();
+        let mut verifying = HashMap::new();
         for record in store.list_keys().await? {
             let jwk: Jwk = serde_json::from_str(&record.public_jwk)
                 .map_err(|e| KeyError::Rejected(format!("stored JWK of {}: {e}", record.kid)))?;
@@ -49,27 +43,17 @@ impl Registry {
                 let pkcs8 = kek.open(&record.kid, &record.sealed_private_key)?;
                 let key = SigningKey::from_pkcs8(record.alg, &pkcs8)?;
                 if key.kid != record.kid {
-                    return Err(KeyError::Rejected(format!(
-                        "key {} does not match its thumbprint",
-                        record.kid
-                    )));
+                    return Err(KeyError::Rejected(format!("key {} does not match its thumbprint", record.kid)));
                 }
                 signing.insert(record.alg, Arc::new(key));
             }
+            verifying.insert(record.kid.clone(), VerifyingKey::from_jwk(&jwk)?);
             published.push(jwk);
         }
         // Newest first: clients that try keys in order find the current one at once.
         published.reverse();
-        let jwks_json = serde_json::to_string(&JwkSet { keys: published })
-            .expect("jwks serialises")
-            .into();
-        Ok(Self {
-            revision,
-            clients,
-            scopes,
-            signing,
-            jwks_json,
-        })
+        let jwks_json = serde_json::to_string(&JwkSet { keys: published }).expect("jwks serialises").into();
+        Ok(Self { revision, clients, scopes, signing, verifying, jwks_json })
     }
 
     /// A client by id.
@@ -92,6 +76,11 @@ impl Registry {
         self.signing.get(&alg)
     }
 
+    /// A published key (active or retired) by `kid`, to verify our own tokens.
+    pub fn verifying_key(&self, kid: &str) -> Option<&VerifyingKey> {
+        self.verifying.get(kid)
+    }
+
     /// The JWK Set document, rendered once per snapshot.
     pub fn jwks_json(&self) -> &Arc<str> {
         &self.jwks_json
@@ -109,11 +98,7 @@ impl RegistryHandle {
     /// Loads the first snapshot.
     pub async fn new(store: Store, kek: Kek) -> Result<Self, KeyError> {
         let first = Registry::load(&store, &kek).await?;
-        Ok(Self {
-            current: RwLock::new(Arc::new(first)),
-            store,
-            kek,
-        })
+        Ok(Self { current: RwLock::new(Arc::new(first)), store, kek })
     }
 
     /// The current snapshot.

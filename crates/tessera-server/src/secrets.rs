@@ -35,8 +35,7 @@ const CACHE_CAP: usize = 10_000;
 
 /// A new secret: 256 bits from the OS RNG, base64url, prefixed.
 pub fn generate(rng: &dyn Random) -> ClientSecret {
-    ClientSecret::new(format!("{GENERATED_PREFIX}{}", random_token(rng, 32)))
-        .expect("base64url is VSCHAR")
+    ClientSecret::new(format!("{GENERATED_PREFIX}{}", random_token(rng, 32))).expect("base64url is VSCHAR")
 }
 
 /// The stored form of a secret Tessera generated.
@@ -56,19 +55,10 @@ pub fn hash_imported(secret: &ClientSecret, rng: &dyn Random) -> String {
 }
 
 /// A stored secret record for `secret`.
-pub fn record(
-    secret: &ClientSecret,
-    generated: bool,
-    rng: &dyn Random,
-    now: UnixTime,
-) -> SecretRecord {
+pub fn record(secret: &ClientSecret, generated: bool, rng: &dyn Random, now: UnixTime) -> SecretRecord {
     SecretRecord {
         id: format!("sec_{}", random_token(rng, 6)),
-        hash: if generated {
-            hash_generated(secret)
-        } else {
-            hash_imported(secret, rng)
-        },
+        hash: if generated { hash_generated(secret) } else { hash_imported(secret, rng) },
         created_at: now,
     }
 }
@@ -96,30 +86,19 @@ impl Default for SecretVerifier {
 impl SecretVerifier {
     /// A verifier whose cache keeps successes for `ttl`.
     pub fn new(ttl: Duration) -> Self {
-        Self {
-            cache: Mutex::new(HashMap::new()),
-            kdf_permits: Semaphore::new(MAX_PARALLEL_KDF),
-            ttl,
-        }
+        Self { cache: Mutex::new(HashMap::new()), kdf_permits: Semaphore::new(MAX_PARALLEL_KDF), ttl }
     }
 
     /// Whether `presented` matches one of `stored`.
-    pub async fn verify(
-        &self,
-        client_id: &ClientId,
-        stored: &[SecretRecord],
-        presented: &ClientSecret,
-    ) -> bool {
+    pub async fn verify(&self, client_id: &ClientId, stored: &[SecretRecord], presented: &ClientSecret) -> bool {
         // Fast path first: generated secrets, constant-time comparison of SHA-256 digests.
         let presented_digest = hash_generated(presented);
         let mut any_match = false;
         for s in stored.iter().filter(|s| s.hash.starts_with("sha256$")) {
             // Both are fixed-length encodings of digests; compare without early exit.
-            any_match |= aws_lc_rs::constant_time::verify_slices_are_equal(
-                s.hash.as_bytes(),
-                presented_digest.as_bytes(),
-            )
-            .is_ok();
+            any_match |=
+                aws_lc_rs::constant_time::verify_slices_are_equal(s.hash.as_bytes(), presented_digest.as_bytes())
+                    .is_ok();
         }
         if any_match {
             return true;
@@ -132,18 +111,11 @@ impl SecretVerifier {
         false
     }
 
-    async fn verify_kdf(
-        &self,
-        client_id: &ClientId,
-        stored: &SecretRecord,
-        presented: &ClientSecret,
-    ) -> bool {
+    async fn verify_kdf(&self, client_id: &ClientId, stored: &SecretRecord, presented: &ClientSecret) -> bool {
         let key = cache_key(client_id, stored, presented);
         let cell = {
             let mut cache = self.cache.lock().expect("cache lock");
-            let fresh = cache
-                .get(&key)
-                .is_some_and(|e| e.started.elapsed() < self.ttl);
+            let fresh = cache.get(&key).is_some_and(|e| e.started.elapsed() < self.ttl);
             if !fresh {
                 if cache.len() >= CACHE_CAP {
                     let ttl = self.ttl;
@@ -152,13 +124,7 @@ impl SecretVerifier {
                         cache.clear();
                     }
                 }
-                cache.insert(
-                    key,
-                    Entry {
-                        started: Instant::now(),
-                        verified: Arc::new(OnceCell::new()),
-                    },
-                );
+                cache.insert(key, Entry { started: Instant::now(), verified: Arc::new(OnceCell::new()) });
             }
             cache[&key].verified.clone()
         };
@@ -170,9 +136,7 @@ impl SecretVerifier {
                 let hash = stored.hash.clone();
                 let secret = presented.clone();
                 tokio::task::spawn_blocking(move || {
-                    argon2::Argon2::default()
-                        .verify_password(secret.expose().as_bytes(), hash.as_str())
-                        .is_ok()
+                    argon2::Argon2::default().verify_password(secret.expose().as_bytes(), hash.as_str()).is_ok()
                 })
                 .await
                 .unwrap_or(false)
@@ -182,10 +146,7 @@ impl SecretVerifier {
             // Only successes are remembered: a wrong guess is not cached, and evicting it keeps
             // the map from filling with garbage.
             let mut cache = self.cache.lock().expect("cache lock");
-            if cache
-                .get(&key)
-                .is_some_and(|e| Arc::ptr_eq(&e.verified, &cell))
-            {
+            if cache.get(&key).is_some_and(|e| Arc::ptr_eq(&e.verified, &cell)) {
                 cache.remove(&key);
             }
         }
@@ -195,12 +156,9 @@ impl SecretVerifier {
 
 fn cache_key(client_id: &ClientId, stored: &SecretRecord, presented: &ClientSecret) -> CacheKey {
     let mut ctx = digest::Context::new(&digest::SHA256);
-    for part in [
-        client_id.as_str().as_bytes(),
-        stored.id.as_bytes(),
-        stored.hash.as_bytes(),
-        presented.expose().as_bytes(),
-    ] {
+    for part in
+        [client_id.as_str().as_bytes(), stored.id.as_bytes(), stored.hash.as_bytes(), presented.expose().as_bytes()]
+    {
         ctx.update(&(part.len() as u64).to_be_bytes());
         ctx.update(part);
     }
@@ -219,15 +177,9 @@ mod tests {
         let rng = SystemRandom::default();
         let id = ClientId::new("CC").unwrap();
         let generated = generate(&rng);
-        assert!(
-            generated.expose().len() >= GENERATED_PREFIX.len() + 43,
-            "256 bits in base64url"
-        );
+        assert!(generated.expose().len() >= GENERATED_PREFIX.len() + 43, "256 bits in base64url");
         let imported = ClientSecret::new("cc_secret").unwrap();
-        let stored = vec![
-            record(&generated, true, &rng, UnixTime(0)),
-            record(&imported, false, &rng, UnixTime(0)),
-        ];
+        let stored = vec![record(&generated, true, &rng, UnixTime(0)), record(&imported, false, &rng, UnixTime(0))];
         assert!(stored[0].hash.starts_with("sha256$"));
         assert!(stored[1].hash.starts_with("$argon2id$"));
         assert!(!stored.iter().any(|s| s.hash.contains("cc_secret")));
@@ -235,10 +187,7 @@ mod tests {
         assert!(v.verify(&id, &stored, &generated).await);
         assert!(v.verify(&id, &stored, &imported).await);
         assert!(v.verify(&id, &stored, &imported).await, "cached success");
-        assert!(
-            !v.verify(&id, &stored, &ClientSecret::new("cc_secreT").unwrap())
-                .await
-        );
+        assert!(!v.verify(&id, &stored, &ClientSecret::new("cc_secreT").unwrap()).await);
         // Removing the secret takes effect at once, whatever the cache holds.
         assert!(!v.verify(&id, &stored[..1], &imported).await);
     }

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use tessera_store::{Store, TokenWriter};
 use tessera_types::SigningAlg;
 
 use crate::clock::{Clock, Random};
@@ -16,18 +17,25 @@ pub(crate) struct Inner {
     pub issuer: String,
     pub token_endpoint: String,
     pub jwks_uri: String,
+    pub introspection_endpoint: String,
+    pub revocation_endpoint: String,
     pub signing_algs: Vec<SigningAlg>,
     pub max_body_bytes: usize,
     pub registry: Arc<RegistryHandle>,
     pub verifier: SecretVerifier,
+    pub store: Store,
+    pub token_writer: TokenWriter,
     pub clock: Arc<dyn Clock>,
     pub rng: Arc<dyn Random>,
 }
 
 impl AppState {
-    /// Builds the state. `issuer` has no trailing slash.
+    /// Builds the state. `issuer` has no trailing slash. Starts the reference token writer,
+    /// so call it inside a Tokio runtime.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         issuer: String,
+        store: Store,
         signing_algs: Vec<SigningAlg>,
         max_body_bytes: usize,
         registry: Arc<RegistryHandle>,
@@ -37,11 +45,15 @@ impl AppState {
         Self(Arc::new(Inner {
             token_endpoint: format!("{issuer}/connect/token"),
             jwks_uri: format!("{issuer}/.well-known/jwks"),
+            introspection_endpoint: format!("{issuer}/connect/introspect"),
+            revocation_endpoint: format!("{issuer}/connect/revoke"),
             issuer,
             signing_algs,
             max_body_bytes,
             registry,
             verifier: SecretVerifier::default(),
+            token_writer: TokenWriter::spawn(store.clone()),
+            store,
             clock,
             rng,
         }))

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    KeyUsagePurpose,
 };
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -35,13 +35,7 @@ fn tls_err(e: impl std::fmt::Display) -> TlsError {
 }
 
 fn write_file(path: &Path, contents: &str, mode: u32) -> Result<(), TlsError> {
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(path)
-        .map_err(tls_err)?;
+    let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(path).map_err(tls_err)?;
     f.write_all(contents.as_bytes()).map_err(tls_err)?;
     f.sync_all().map_err(tls_err)
 }
@@ -51,35 +45,22 @@ fn write_file(path: &Path, contents: &str, mode: u32) -> Result<(), TlsError> {
 /// certificate for `localhost`, `127.0.0.1` and `::1` signed by it.
 pub fn dev_cert(data_dir: &Path) -> Result<DevCert, TlsError> {
     let dir = data_dir.join("tls");
-    let paths = DevCert {
-        ca: dir.join("dev-ca.pem"),
-        cert: dir.join("dev-cert.pem"),
-        key: dir.join("dev-key.pem"),
-    };
+    let paths = DevCert { ca: dir.join("dev-ca.pem"), cert: dir.join("dev-cert.pem"), key: dir.join("dev-key.pem") };
     if paths.ca.exists() && paths.cert.exists() && paths.key.exists() {
         return Ok(paths);
     }
     fs::create_dir_all(&dir).map_err(tls_err)?;
 
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(tls_err)?;
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "Tessera development CA");
+    ca_params.distinguished_name.push(DnType::CommonName, "Tessera development CA");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     set_validity(&mut ca_params);
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().map_err(tls_err)?)
-        .map_err(tls_err)?;
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().map_err(tls_err)?).map_err(tls_err)?;
 
-    let mut params = CertificateParams::new(vec![
-        "localhost".to_string(),
-        "127.0.0.1".to_string(),
-        "::1".to_string(),
-    ])
-    .map_err(tls_err)?;
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "localhost");
+    let mut params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()])
+        .map_err(tls_err)?;
+    params.distinguished_name.push(DnType::CommonName, "localhost");
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     set_validity(&mut params);
     let key = KeyPair::generate().map_err(tls_err)?;
@@ -94,10 +75,7 @@ pub fn dev_cert(data_dir: &Path) -> Result<DevCert, TlsError> {
 /// Validity from the start of last year to ten years on (years are all an X.509 date needs
 /// here, and rcgen takes them without another time crate).
 fn set_validity(params: &mut CertificateParams) {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let year = 1970 + (secs / 31_556_952) as i32;
     params.not_before = rcgen::date_time_ymd(year - 1, 1, 1);
     params.not_after = rcgen::date_time_ymd(year + 10, 1, 1);
@@ -112,8 +90,7 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig
     if certs.is_empty() {
         return Err(TlsError(format!("{}: no certificate", cert.display())));
     }
-    let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| TlsError(format!("{}: {e}", key.display())))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| TlsError(format!("{}: {e}", key.display())))?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

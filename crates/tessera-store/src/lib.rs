@@ -6,9 +6,11 @@
 //! made by the CLI take effect without a restart.
 #![deny(missing_docs)]
 
+mod batch;
 mod model;
 mod sqlite;
 mod store;
 
-pub use model::{ClientRecord, KeyRecord, KeyStatus, ScopeRecord, SecretRecord};
+pub use batch::TokenWriter;
+pub use model::{ClientRecord, ClientUpdate, KeyRecord, KeyStatus, ScopeRecord, SecretRecord, TokenRecord};
 pub use store::{Store, StoreError};

@@ -94,3 +94,39 @@ pub struct KeyRecord {
     /// When it was generated.
     pub created_at: UnixTime,
 }
+
+/// Changes to a client's settings; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ClientUpdate {
+    /// New display name.
+    pub display_name: Option<String>,
+    /// New access token lifetime, seconds.
+    pub access_token_lifetime: Option<i64>,
+    /// New token format.
+    pub token_format: Option<TokenFormat>,
+    /// New signing algorithm.
+    pub signing_alg: Option<SigningAlg>,
+    /// New permission set (replaces the old one).
+    pub permissions: Option<Vec<Permission>>,
+}
+
+/// A stored reference token: its hash and what introspection reports, never the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    /// SHA-256 of the token, base64url.
+    pub hash: String,
+    /// Unique id.
+    pub jti: String,
+    /// The client it was issued to (also `sub`).
+    pub client_id: ClientId,
+    /// Granted scopes, space-delimited.
+    pub scope: Option<String>,
+    /// Audiences.
+    pub audiences: Vec<Resource>,
+    /// Issued at.
+    pub iat: UnixTime,
+    /// Expiry.
+    pub exp: UnixTime,
+    /// Revoked (RFC 7009).
+    pub revoked: bool,
+}

@@ -14,19 +14,12 @@ pub(crate) const DB_FILE: &str = "tessera.db";
 /// permissions of existing ones, and returns the sqlx URL of the database.
 pub(crate) fn prepare(data_dir: &Path) -> Result<String, StoreError> {
     fs::create_dir_all(data_dir).map_err(|e| StoreError::io(data_dir, e))?;
-    fs::set_permissions(data_dir, fs::Permissions::from_mode(0o700))
-        .map_err(|e| StoreError::io(data_dir, e))?;
+    fs::set_permissions(data_dir, fs::Permissions::from_mode(0o700)).map_err(|e| StoreError::io(data_dir, e))?;
     let db = data_dir.join(DB_FILE);
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(&db)
-        .map_err(|e| StoreError::io(&db, e))?;
+    OpenOptions::new().create(true).append(true).mode(0o600).open(&db).map_err(|e| StoreError::io(&db, e))?;
     tighten(data_dir)?;
-    let path = db.to_str().ok_or_else(|| {
-        StoreError::Config(format!("data dir path is not UTF-8: {}", db.display()))
-    })?;
+    let path =
+        db.to_str().ok_or_else(|| StoreError::Config(format!("data dir path is not UTF-8: {}", db.display())))?;
     Ok(format!("sqlite://{path}?mode=rwc"))
 }
 
@@ -36,8 +29,7 @@ pub(crate) fn tighten(data_dir: &Path) -> Result<(), StoreError> {
     for suffix in ["", "-wal", "-shm"] {
         let f: PathBuf = data_dir.join(format!("{DB_FILE}{suffix}"));
         if f.exists() {
-            fs::set_permissions(&f, fs::Permissions::from_mode(0o600))
-                .map_err(|e| StoreError::io(&f, e))?;
+            fs::set_permissions(&f, fs::Permissions::from_mode(0o600)).map_err(|e| StoreError::io(&f, e))?;
         }
     }
     Ok(())

@@ -6,11 +6,12 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 use tessera_types::{ClientId, Permission, Resource, ScopeName, SigningAlg, TokenFormat, UnixTime};
 
-use crate::model::{ClientRecord, KeyRecord, KeyStatus, ScopeRecord, SecretRecord};
+use crate::model::{ClientRecord, ClientUpdate, KeyRecord, KeyStatus, ScopeRecord, SecretRecord, TokenRecord};
 use crate::sqlite;
 
 /// Migrations, applied in order on open; each is idempotent SQL.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_registry.sql"))];
+const MIGRATIONS: &[(i64, &str)] =
+    &[(1, include_str!("../migrations/0001_registry.sql")), (2, include_str!("../migrations/0002_tokens.sql"))];
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -35,14 +36,14 @@ pub enum StoreError {
     /// Bad configuration.
     #[error("{0}")]
     Config(String),
+    /// A batched write failed (the cause was logged by the writer).
+    #[error("write failed: {0}")]
+    Write(String),
 }
 
 impl StoreError {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
-        Self::Io {
-            path: path.to_owned(),
-            source,
-        }
+        Self::Io { path: path.to_owned(), source }
     }
 }
 
@@ -67,19 +68,11 @@ impl Store {
     pub async fn open_embedded(data_dir: &Path) -> Result<Self, StoreError> {
         let url = sqlite::prepare(data_dir)?;
         sqlx::any::install_default_drivers();
-        let pool = AnyPoolOptions::new()
-            .max_connections(4)
-            .connect(&url)
-            .await?;
+        let pool = AnyPoolOptions::new().max_connections(4).connect(&url).await?;
         // WAL is a property of the database file: set once, kept across opens. With the
         // default `synchronous=FULL` every commit is durable before it returns.
-        sqlx::query("PRAGMA journal_mode=WAL")
-            .execute(&pool)
-            .await?;
-        let store = Self {
-            pool,
-            data_dir: Some(data_dir.to_owned()),
-        };
+        sqlx::query("PRAGMA journal_mode=WAL").execute(&pool).await?;
+        let store = Self { pool, data_dir: Some(data_dir.to_owned()) };
         store.migrate().await?;
         sqlite::tighten(data_dir)?;
         Ok(store)
@@ -97,21 +90,22 @@ impl Store {
         .execute(&self.pool)
         .await?;
         for (version, sql) in MIGRATIONS {
-            let applied: Option<i64> =
-                sqlx::query_scalar("SELECT version FROM tessera_migrations WHERE version = $1")
-                    .bind(*version)
-                    .fetch_optional(&self.pool)
-                    .await?;
+            let applied: Option<i64> = sqlx::query_scalar("SELECT version FROM tessera_migrations WHERE version = $1")
+                .bind(*version)
+                .fetch_optional(&self.pool)
+                .await?;
             if applied.is_some() {
                 continue;
             }
             let mut tx = self.pool.begin().await?;
             sqlx::raw_sql(*sql).execute(&mut *tx).await?;
-            sqlx::query("INSERT INTO tessera_migrations (version, applied_at) VALUES ($1, $2) ON CONFLICT (version) DO NOTHING")
-                .bind(*version)
-                .bind(0_i64)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO tessera_migrations (version, applied_at) VALUES ($1, $2) ON CONFLICT (version) DO NOTHING",
+            )
+            .bind(*version)
+            .bind(0_i64)
+            .execute(&mut *tx)
+            .await?;
             tx.commit().await?;
             tracing::info!(version, "applied store migration");
         }
@@ -121,17 +115,11 @@ impl Store {
     /// The registry revision: it changes with every committed change to scopes, clients,
     /// secrets or keys.
     pub async fn revision(&self) -> Result<i64, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT revision FROM registry_revision WHERE id = 1")
-                .fetch_one(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_scalar("SELECT revision FROM registry_revision WHERE id = 1").fetch_one(&self.pool).await?)
     }
 
     async fn bump(tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<(), StoreError> {
-        sqlx::query("UPDATE registry_revision SET revision = revision + 1 WHERE id = 1")
-            .execute(&mut **tx)
-            .await?;
+        sqlx::query("UPDATE registry_revision SET revision = revision + 1 WHERE id = 1").execute(&mut **tx).await?;
         Ok(())
     }
 
@@ -165,18 +153,14 @@ impl Store {
 
     /// Every scope, by name.
     pub async fn list_scopes(&self) -> Result<Vec<ScopeRecord>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM scopes ORDER BY name")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query("SELECT * FROM scopes ORDER BY name").fetch_all(&self.pool).await?;
         rows.iter().map(scope_from_row).collect()
     }
 
     /// One scope.
     pub async fn get_scope(&self, name: &ScopeName) -> Result<Option<ScopeRecord>, StoreError> {
-        let row = sqlx::query("SELECT * FROM scopes WHERE name = $1")
-            .bind(name.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT * FROM scopes WHERE name = $1").bind(name.as_str()).fetch_optional(&self.pool).await?;
         row.as_ref().map(scope_from_row).transpose()
     }
 
@@ -231,19 +215,12 @@ impl Store {
     /// Every client with its secrets, by id.
     pub async fn list_clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        let rows = sqlx::query("SELECT * FROM clients ORDER BY client_id")
-            .fetch_all(&mut *conn)
-            .await?;
-        let secrets = sqlx::query("SELECT * FROM client_secrets ORDER BY created_at, id")
-            .fetch_all(&mut *conn)
-            .await?;
+        let rows = sqlx::query("SELECT * FROM clients ORDER BY client_id").fetch_all(&mut *conn).await?;
+        let secrets = sqlx::query("SELECT * FROM client_secrets ORDER BY created_at, id").fetch_all(&mut *conn).await?;
         let mut by_client: BTreeMap<String, Vec<SecretRecord>> = BTreeMap::new();
         for row in &secrets {
             let client_id: String = row.try_get("client_id")?;
-            by_client
-                .entry(client_id)
-                .or_default()
-                .push(secret_from_row(row)?);
+            by_client.entry(client_id).or_default().push(secret_from_row(row)?);
         }
         rows.iter()
             .map(|row| {
@@ -254,10 +231,7 @@ impl Store {
     }
 
     /// One client with its secrets.
-    pub async fn get_client(
-        &self,
-        client_id: &ClientId,
-    ) -> Result<Option<ClientRecord>, StoreError> {
+    pub async fn get_client(&self, client_id: &ClientId) -> Result<Option<ClientRecord>, StoreError> {
         let mut conn = self.pool.acquire().await?;
         let Some(row) = sqlx::query("SELECT * FROM clients WHERE client_id = $1")
             .bind(client_id.as_str())
@@ -266,15 +240,13 @@ impl Store {
         else {
             return Ok(None);
         };
-        let secrets = sqlx::query(
-            "SELECT * FROM client_secrets WHERE client_id = $1 ORDER BY created_at, id",
-        )
-        .bind(client_id.as_str())
-        .fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(secret_from_row)
-        .collect::<Result<_, _>>()?;
+        let secrets = sqlx::query("SELECT * FROM client_secrets WHERE client_id = $1 ORDER BY created_at, id")
+            .bind(client_id.as_str())
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(secret_from_row)
+            .collect::<Result<_, _>>()?;
         client_from_row(&row, secrets).map(Some)
     }
 
@@ -298,11 +270,7 @@ impl Store {
     }
 
     /// Enables or disables a client; `false` if there is none.
-    pub async fn set_client_enabled(
-        &self,
-        client_id: &ClientId,
-        enabled: bool,
-    ) -> Result<bool, StoreError> {
+    pub async fn set_client_enabled(&self, client_id: &ClientId, enabled: bool) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         let n = sqlx::query("UPDATE clients SET enabled = $1 WHERE client_id = $2")
             .bind(i64::from(enabled))
@@ -317,18 +285,54 @@ impl Store {
         Ok(n > 0)
     }
 
-    /// Adds a secret to a client; `false` if there is no such client.
-    pub async fn add_secret(
-        &self,
-        client_id: &ClientId,
-        secret: &SecretRecord,
-    ) -> Result<bool, StoreError> {
+    /// Changes a client's settings; `false` if there is no such client.
+    pub async fn update_client(&self, client_id: &ClientId, update: &ClientUpdate) -> Result<bool, StoreError> {
+        let Some(mut current) = self.get_client(client_id).await? else {
+            return Ok(false);
+        };
+        if let Some(v) = &update.display_name {
+            current.display_name = Some(v.clone());
+        }
+        if let Some(v) = update.access_token_lifetime {
+            current.access_token_lifetime = v;
+        }
+        if let Some(v) = update.token_format {
+            current.token_format = v;
+        }
+        if let Some(v) = update.signing_alg {
+            current.signing_alg = Some(v);
+        }
+        if let Some(v) = &update.permissions {
+            current.permissions = v.clone();
+        }
         let mut tx = self.pool.begin().await?;
-        let exists: Option<String> =
-            sqlx::query_scalar("SELECT client_id FROM clients WHERE client_id = $1")
-                .bind(client_id.as_str())
-                .fetch_optional(&mut *tx)
-                .await?;
+        let n = sqlx::query(
+            "UPDATE clients SET display_name = $1, access_token_lifetime = $2, token_format = $3, signing_alg = $4, permissions = $5 \
+             WHERE client_id = $6",
+        )
+        .bind(current.display_name.clone())
+        .bind(current.access_token_lifetime)
+        .bind(current.token_format.as_str())
+        .bind(current.signing_alg.map(|a| a.as_str()))
+        .bind(serde_json::to_string(&current.permissions).expect("list serialises"))
+        .bind(client_id.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n > 0 {
+            Self::bump(&mut tx).await?;
+        }
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    /// Adds a secret to a client; `false` if there is no such client.
+    pub async fn add_secret(&self, client_id: &ClientId, secret: &SecretRecord) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let exists: Option<String> = sqlx::query_scalar("SELECT client_id FROM clients WHERE client_id = $1")
+            .bind(client_id.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
         if exists.is_none() {
             return Ok(false);
         }
@@ -339,11 +343,7 @@ impl Store {
     }
 
     /// Removes one secret of a client; `false` if there was none.
-    pub async fn remove_secret(
-        &self,
-        client_id: &ClientId,
-        secret_id: &str,
-    ) -> Result<bool, StoreError> {
+    pub async fn remove_secret(&self, client_id: &ClientId, secret_id: &str) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         let n = sqlx::query("DELETE FROM client_secrets WHERE client_id = $1 AND id = $2")
             .bind(client_id.as_str())
@@ -362,9 +362,7 @@ impl Store {
 
     /// Every signing key, oldest first.
     pub async fn list_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM signing_keys ORDER BY created_at, kid")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query("SELECT * FROM signing_keys ORDER BY created_at, kid").fetch_all(&self.pool).await?;
         rows.iter().map(key_from_row).collect()
     }
 
@@ -409,6 +407,86 @@ impl Store {
         Ok(n > 0)
     }
 
+    // ---- reference tokens and revocations ----
+
+    /// Stores reference tokens in one transaction: one commit (one fsync) for the whole batch.
+    pub async fn insert_tokens(&self, tokens: &[TokenRecord]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for t in tokens {
+            sqlx::query(
+                "INSERT INTO tokens (hash, jti, client_id, scope, audiences, iat, exp, revoked) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(t.hash.clone())
+            .bind(t.jti.clone())
+            .bind(t.client_id.as_str())
+            .bind(t.scope.clone())
+            .bind(serde_json::to_string(&t.audiences).expect("list serialises"))
+            .bind(t.iat.0)
+            .bind(t.exp.0)
+            .bind(i64::from(t.revoked))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A reference token by the hash of its value.
+    pub async fn find_token(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM tokens WHERE hash = $1").bind(hash).fetch_optional(&self.pool).await?;
+        row.as_ref().map(token_from_row).transpose()
+    }
+
+    /// Marks a reference token revoked; `false` if there is none.
+    pub async fn revoke_token(&self, hash: &str) -> Result<bool, StoreError> {
+        let n = sqlx::query("UPDATE tokens SET revoked = 1 WHERE hash = $1")
+            .bind(hash)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
+    /// Remembers a revoked JWT by `jti` until `exp`.
+    pub async fn revoke_jti(&self, jti: &str, client_id: &ClientId, exp: UnixTime) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO revoked_jtis (jti, client_id, exp) VALUES ($1, $2, $3) ON CONFLICT (jti) DO NOTHING")
+            .bind(jti)
+            .bind(client_id.as_str())
+            .bind(exp.0)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Whether a JWT `jti` was revoked.
+    pub async fn is_jti_revoked(&self, jti: &str) -> Result<bool, StoreError> {
+        let row: Option<String> = sqlx::query_scalar("SELECT jti FROM revoked_jtis WHERE jti = $1")
+            .bind(jti)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// Deletes reference tokens and revocation entries that expired before `now`; returns how
+    /// many of each.
+    pub async fn prune(&self, now: UnixTime) -> Result<(u64, u64), StoreError> {
+        let tokens =
+            sqlx::query("DELETE FROM tokens WHERE exp < $1").bind(now.0).execute(&self.pool).await?.rows_affected();
+        let jtis = sqlx::query("DELETE FROM revoked_jtis WHERE exp < $1")
+            .bind(now.0)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok((tokens, jtis))
+    }
+
+    /// How many reference tokens and revocation entries are stored.
+    pub async fn token_counts(&self) -> Result<(i64, i64), StoreError> {
+        let tokens: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tokens").fetch_one(&self.pool).await?;
+        let jtis: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM revoked_jtis").fetch_one(&self.pool).await?;
+        Ok((tokens, jtis))
+    }
+
     /// Closes the pool, waiting for connections to finish.
     pub async fn close(&self) {
         self.pool.close().await;
@@ -420,15 +498,13 @@ async fn insert_secret(
     client_id: &ClientId,
     secret: &SecretRecord,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO client_secrets (id, client_id, hash, created_at) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(secret.id.clone())
-    .bind(client_id.as_str())
-    .bind(secret.hash.clone())
-    .bind(secret.created_at.0)
-    .execute(&mut **tx)
-    .await?;
+    sqlx::query("INSERT INTO client_secrets (id, client_id, hash, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(secret.id.clone())
+        .bind(client_id.as_str())
+        .bind(secret.hash.clone())
+        .bind(secret.created_at.0)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 
@@ -469,10 +545,7 @@ fn client_from_row(row: &AnyRow, secrets: Vec<SecretRecord>) -> Result<ClientRec
         permissions: json::<Vec<Permission>>(row, "permissions")?,
         access_token_lifetime: row.try_get("access_token_lifetime")?,
         token_format: TokenFormat::from_str(&token_format).map_err(corrupt)?,
-        signing_alg: signing_alg
-            .map(|a| SigningAlg::from_str(&a))
-            .transpose()
-            .map_err(corrupt)?,
+        signing_alg: signing_alg.map(|a| SigningAlg::from_str(&a)).transpose().map_err(corrupt)?,
         enabled: enabled != 0,
         created_at: UnixTime(row.try_get("created_at")?),
     })
@@ -488,5 +561,20 @@ fn key_from_row(row: &AnyRow) -> Result<KeyRecord, StoreError> {
         sealed_private_key: row.try_get("sealed_private_key")?,
         public_jwk: row.try_get("public_jwk")?,
         created_at: UnixTime(row.try_get("created_at")?),
+    })
+}
+
+fn token_from_row(row: &AnyRow) -> Result<TokenRecord, StoreError> {
+    let client_id: String = row.try_get("client_id")?;
+    let revoked: i64 = row.try_get("revoked")?;
+    Ok(TokenRecord {
+        hash: row.try_get("hash")?,
+        jti: row.try_get("jti")?,
+        client_id: ClientId::new(client_id).map_err(corrupt)?,
+        scope: row.try_get("scope")?,
+        audiences: json::<Vec<Resource>>(row, "audiences")?,
+        iat: UnixTime(row.try_get("iat")?),
+        exp: UnixTime(row.try_get("exp")?),
+        revoked: revoked != 0,
     })
 }

@@ -41,10 +41,7 @@ impl FromStr for SigningAlg {
         Self::ALL
             .into_iter()
             .find(|a| a.as_str() == s)
-            .ok_or(InvalidValue {
-                what: "signing algorithm",
-                why: "expected ES256, RS256, PS256 or EdDSA",
-            })
+            .ok_or(InvalidValue { what: "signing algorithm", why: "expected ES256, RS256, PS256 or EdDSA" })
     }
 }
 

@@ -34,10 +34,7 @@ impl ClientId {
     /// Parses a client identifier.
     pub fn new(value: impl Into<String>) -> Result<Self, InvalidValue> {
         let value = value.into();
-        let err = |why| InvalidValue {
-            what: "client_id",
-            why,
-        };
+        let err = |why| InvalidValue { what: "client_id", why };
         if value.is_empty() {
             return Err(err("empty"));
         }
@@ -85,10 +82,7 @@ impl ClientSecret {
     /// Wraps a secret (RFC 6749 appendix A.2: `client-secret = *VSCHAR`).
     pub fn new(value: impl Into<String>) -> Result<Self, InvalidValue> {
         let value = value.into();
-        let err = |why| InvalidValue {
-            what: "client_secret",
-            why,
-        };
+        let err = |why| InvalidValue { what: "client_secret", why };
         if value.is_empty() {
             return Err(err("empty"));
         }
@@ -129,23 +123,15 @@ impl Resource {
     /// Parses a resource name or URI: printable ASCII without spaces, 1..=255 characters.
     pub fn new(value: impl Into<String>) -> Result<Self, InvalidValue> {
         let value = value.into();
-        let err = |why| InvalidValue {
-            what: "resource",
-            why,
-        };
+        let err = |why| InvalidValue { what: "resource", why };
         if value.is_empty() {
             return Err(err("empty"));
         }
         if value.len() > 255 {
             return Err(err("longer than 255 characters"));
         }
-        if !value
-            .chars()
-            .all(|c| ('\x21'..='\x7e').contains(&c) && c != '"' && c != '\\')
-        {
-            return Err(err(
-                "only printable ASCII without spaces, quotes or backslashes",
-            ));
+        if !value.chars().all(|c| ('\x21'..='\x7e').contains(&c) && c != '"' && c != '\\') {
+            return Err(err("only printable ASCII without spaces, quotes or backslashes"));
         }
         Ok(Self(value))
     }

@@ -8,6 +8,7 @@ mod ids;
 mod permission;
 pub mod rfc6749;
 pub mod rfc7517;
+pub mod rfc7662;
 pub mod rfc8414;
 pub mod rfc9068;
 mod scope;

@@ -127,6 +127,8 @@ pub enum TokenFormat {
     /// A signed JWT (RFC 9068), validated by resource servers on their own.
     #[default]
     Jwt,
+    /// An opaque reference (RFC 7662): resource servers introspect it; revocable at once.
+    Reference,
 }
 
 impl TokenFormat {
@@ -134,6 +136,7 @@ impl TokenFormat {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Jwt => "jwt",
+            Self::Reference => "reference",
         }
     }
 }
@@ -143,10 +146,8 @@ impl FromStr for TokenFormat {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "jwt" => Ok(Self::Jwt),
-            _ => Err(InvalidValue {
-                what: "token format",
-                why: "expected jwt",
-            }),
+            "reference" => Ok(Self::Reference),
+            _ => Err(InvalidValue { what: "token format", why: "expected jwt or reference" }),
         }
     }
 }
@@ -157,18 +158,10 @@ mod tests {
 
     #[test]
     fn permissions_round_trip() {
-        for s in [
-            "ept:token",
-            "ept:introspection",
-            "gt:client_credentials",
-            "scp:dataEventRecords",
-        ] {
+        for s in ["ept:token", "ept:introspection", "gt:client_credentials", "scp:dataEventRecords"] {
             assert_eq!(s.parse::<Permission>().unwrap().to_string(), s);
         }
-        assert_eq!(
-            "introspection".parse::<Permission>().unwrap().to_string(),
-            "ept:introspection"
-        );
+        assert_eq!("introspection".parse::<Permission>().unwrap().to_string(), "ept:introspection");
         assert!("ept:authorize".parse::<Permission>().is_err());
         assert!("gt:password".parse::<Permission>().is_err());
     }

@@ -7,13 +7,16 @@ use serde::{Deserialize, Serialize};
 pub struct Jwk {
     /// `EC`, `RSA` or `OKP`.
     pub kty: String,
-    /// RFC 7638 thumbprint of the key.
+    /// Key id (Tessera: the RFC 7638 thumbprint).
+    #[serde(default)]
     pub kid: String,
-    /// Always `sig`.
-    #[serde(rename = "use")]
-    pub use_: String,
-    /// The algorithm the key is used with.
-    pub alg: String,
+    /// `sig` for every key Tessera publishes.
+    #[serde(rename = "use", skip_serializing_if = "Option::is_none", default)]
+    pub use_: Option<String>,
+    /// The algorithm the key is used with (always published by Tessera; optional in JWKS
+    /// read from other issuers).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub alg: Option<String>,
     /// Curve (`P-256`, `Ed25519`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub crv: Option<String>,

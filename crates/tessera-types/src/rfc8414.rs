@@ -27,6 +27,14 @@ pub struct Metadata {
     pub id_token_signing_alg_values_supported: Vec<String>,
     /// OIDC Discovery requires it.
     pub subject_types_supported: Vec<String>,
+    /// RFC 7662 introspection endpoint (RFC 8414 §2).
+    pub introspection_endpoint: String,
+    /// How callers of the introspection endpoint authenticate.
+    pub introspection_endpoint_auth_methods_supported: Vec<String>,
+    /// RFC 7009 revocation endpoint (RFC 8414 §2).
+    pub revocation_endpoint: String,
+    /// How callers of the revocation endpoint authenticate.
+    pub revocation_endpoint_auth_methods_supported: Vec<String>,
     /// RFC 8707 resource indicators are honoured at the token endpoint.
     pub resource_indicators_supported: bool,
 }

@@ -31,11 +31,7 @@ pub enum Audience {
 impl Audience {
     /// Builds the claim from a non-empty list.
     pub fn from_list(mut list: Vec<Resource>) -> Self {
-        if list.len() == 1 {
-            Self::One(list.remove(0))
-        } else {
-            Self::Many(list)
-        }
+        if list.len() == 1 { Self::One(list.remove(0)) } else { Self::Many(list) }
     }
 }
 

@@ -22,9 +22,7 @@ impl ScopeName {
         if value.len() > 200 {
             return Err(err("longer than 200 characters"));
         }
-        let nqchar = |c: char| {
-            c == '\x21' || ('\x23'..='\x5b').contains(&c) || ('\x5d'..='\x7e').contains(&c)
-        };
+        let nqchar = |c: char| c == '\x21' || ('\x23'..='\x5b').contains(&c) || ('\x5d'..='\x7e').contains(&c);
         if !value.chars().all(nqchar) {
             return Err(err("characters outside NQCHAR (RFC 6749 §3.3)"));
         }
@@ -68,10 +66,7 @@ impl ScopeSet {
         let mut set = BTreeSet::new();
         for token in value.split(' ') {
             if token.is_empty() {
-                return Err(InvalidValue {
-                    what: "scope",
-                    why: "empty scope-token (extra space)",
-                });
+                return Err(InvalidValue { what: "scope", why: "empty scope-token (extra space)" });
             }
             set.insert(ScopeName::new(token)?);
         }

@@ -12,11 +12,7 @@ use crate::state::AppState;
 pub async fn metadata(State(state): State<AppState>) -> Response {
     let s = &state.0;
     let registry = s.registry.get();
-    let algs: Vec<String> = s
-        .signing_algs
-        .iter()
-        .map(|a| a.as_str().to_owned())
-        .collect();
+    let algs: Vec<String> = s.signing_algs.iter().map(|a| a.as_str().to_owned()).collect();
     let doc = Metadata {
         issuer: s.issuer.clone(),
         token_endpoint: s.token_endpoint.clone(),
@@ -24,19 +20,17 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
         scopes_supported: registry.scopes().map(|r| r.name.to_string()).collect(),
         response_types_supported: vec![],
         grant_types_supported: vec!["client_credentials".into()],
-        token_endpoint_auth_methods_supported: vec![
-            "client_secret_basic".into(),
-            "client_secret_post".into(),
-        ],
+        token_endpoint_auth_methods_supported: vec!["client_secret_basic".into(), "client_secret_post".into()],
         access_token_signing_alg_values_supported: algs.clone(),
         id_token_signing_alg_values_supported: algs,
         subject_types_supported: vec!["public".into()],
+        introspection_endpoint: s.introspection_endpoint.clone(),
+        introspection_endpoint_auth_methods_supported: vec!["client_secret_basic".into(), "client_secret_post".into()],
+        revocation_endpoint: s.revocation_endpoint.clone(),
+        revocation_endpoint_auth_methods_supported: vec!["client_secret_basic".into(), "client_secret_post".into()],
         resource_indicators_supported: true,
     };
     let mut response = axum::Json(doc).into_response();
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=60"),
-    );
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=60"));
     response
 }

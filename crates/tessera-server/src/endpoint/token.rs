@@ -2,17 +2,17 @@
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use tessera_types::rfc6749::TokenResponse;
 use tessera_types::{Endpoint, ErrorCode, GrantType, Permission, ScopeSet, TokenFormat};
 
+use super::common::{authenticate, read_form};
 use crate::client_auth;
 use crate::error::{OAuthError, no_store};
-use crate::form::{Form, require_form_content_type};
 use crate::grant::client_credentials;
 use crate::state::AppState;
-use crate::token::jwt;
+use crate::token::{jwt, reference};
 
 /// The handler.
 pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
@@ -28,55 +28,32 @@ pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Body
 
 async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Response, OAuthError> {
     let s = &state.0;
-    // Appendix B / §4.4.2: form-encoded body only.
-    require_form_content_type(headers)?;
-    let bytes = read_body(headers, body, s.max_body_bytes).await?;
-    let form = Form::parse(&bytes)?;
     // §3.2: parameters MUST NOT be repeated; RFC 8707 §2 lets `resource` repeat.
-    form.reject_repeats(&["resource"])?;
+    let form = read_form(state, headers, body, &["resource"]).await?;
 
     // §4.4.2: grant_type REQUIRED, value MUST be "client_credentials".
-    let grant_type = form
-        .single("grant_type")?
-        .ok_or_else(|| OAuthError::invalid_request("grant_type is missing"))?;
+    let grant_type = form.single("grant_type")?.ok_or_else(|| OAuthError::invalid_request("grant_type is missing"))?;
     let Some(grant_type) = GrantType::from_param(grant_type) else {
-        return Err(OAuthError::new(
-            ErrorCode::UnsupportedGrantType,
-            "only client_credentials is supported",
-        ));
+        return Err(OAuthError::new(ErrorCode::UnsupportedGrantType, "only client_credentials is supported"));
     };
     let requested = match form.single("scope")? {
-        Some(raw) => Some(ScopeSet::parse(raw).map_err(|_| {
-            OAuthError::new(
-                ErrorCode::InvalidScope,
-                "scope is malformed (RFC 6749 section 3.3)",
-            )
-        })?),
+        Some(raw) => Some(
+            ScopeSet::parse(raw)
+                .map_err(|_| OAuthError::new(ErrorCode::InvalidScope, "scope is malformed (RFC 6749 section 3.3)"))?,
+        ),
         None => None,
     };
 
     // §4.4.2: "The client MUST authenticate with the authorization server".
-    let creds = client_auth::extract(headers, &form)?;
-    let registry = s.registry.get();
-    let client = client_auth::authenticate(&registry, &s.verifier, &creds).await?;
-
-    let allowed = |p: Permission| client.permissions.contains(&p);
-    if !allowed(Permission::Endpoint(Endpoint::Token))
-        || !allowed(Permission::GrantType(grant_type))
-    {
-        return Err(OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            "the client may not use this grant type",
-        ));
+    let (registry, client) = authenticate(state, headers, &form, Endpoint::Token).await?;
+    if !client.permissions.contains(&Permission::GrantType(grant_type)) {
+        return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "the client may not use this grant type"));
     }
 
     let grant = match grant_type {
-        GrantType::ClientCredentials => client_credentials::resolve(
-            &registry,
-            client,
-            requested.as_ref(),
-            form.multi("resource"),
-        )?,
+        GrantType::ClientCredentials => {
+            client_credentials::resolve(&registry, &client, requested.as_ref(), form.multi("resource"))?
+        }
     };
 
     let now = s.clock.now();
@@ -84,20 +61,21 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Res
         TokenFormat::Jwt => {
             let alg = client.signing_alg.unwrap_or(s.signing_algs[0]);
             let key = registry.signing_key(alg).ok_or_else(|| {
-                OAuthError::server_error(format!(
-                    "no active {alg} key; configure it in signing_algs"
-                ))
+                OAuthError::server_error(format!("no active {alg} key; configure it in signing_algs"))
             })?;
-            let claims = jwt::claims(
-                &s.issuer,
-                &client.client_id,
-                &grant,
-                now,
-                client.access_token_lifetime,
-                &*s.rng,
-            );
+            let claims = jwt::claims(&s.issuer, &client.client_id, &grant, now, client.access_token_lifetime, &*s.rng);
             let token = jwt::sign(key, &claims).map_err(OAuthError::server_error)?;
             tracing::info!(client_id = %client.client_id, jti = %claims.jti, scope = %grant.scopes, kid = %key.kid, "issued access token");
+            token
+        }
+        TokenFormat::Reference => {
+            let token = reference::generate(&*s.rng);
+            let record =
+                reference::record(&token, &client.client_id, &grant, now, client.access_token_lifetime, &*s.rng);
+            // Committed (group commit) before the response is sent: a token the client holds
+            // is never lost to a crash.
+            s.token_writer.insert(record.clone()).await.map_err(OAuthError::server_error)?;
+            tracing::info!(client_id = %client.client_id, jti = %record.jti, scope = %grant.scopes, "issued reference token");
             token
         }
     };
@@ -112,34 +90,4 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Res
     .into_response();
     no_store(&mut response);
     Ok(response)
-}
-
-/// Reads the body up to `limit` bytes; larger bodies get 413 and are not parsed.
-pub(crate) async fn read_body(
-    headers: &HeaderMap,
-    body: Body,
-    limit: usize,
-) -> Result<axum::body::Bytes, OAuthError> {
-    let too_large = || {
-        OAuthError::invalid_request(format!("request body exceeds {limit} bytes"))
-            .with_status(StatusCode::PAYLOAD_TOO_LARGE)
-    };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(too_large());
-    }
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
-        let inner = e.into_inner();
-        if inner
-            .downcast_ref::<http_body_util::LengthLimitError>()
-            .is_some()
-        {
-            too_large()
-        } else {
-            OAuthError::invalid_request("the request body could not be read")
-        }
-    })
 }

@@ -31,9 +31,8 @@ pub fn resolve(
     requested: Option<&ScopeSet>,
     resources: &[String],
 ) -> Result<Grant, OAuthError> {
-    let permitted = |s: &ScopeName| {
-        client.permissions.contains(&Permission::Scope(s.clone())) && registry.scope(s).is_some()
-    };
+    let permitted =
+        |s: &ScopeName| client.permissions.contains(&Permission::Scope(s.clone())) && registry.scope(s).is_some();
     let mut scopes: ScopeSet = match requested {
         Some(req) => {
             for s in req.iter() {
@@ -56,28 +55,16 @@ pub fn resolve(
             .collect(),
     };
     if scopes.is_empty() {
-        return Err(OAuthError::new(
-            ErrorCode::InvalidScope,
-            "the client is permitted no registered scope",
-        ));
+        return Err(OAuthError::new(ErrorCode::InvalidScope, "the client is permitted no registered scope"));
     }
-    let resources_of = |s: &ScopeName| {
-        registry
-            .scope(s)
-            .map(|r| r.resources.clone())
-            .unwrap_or_default()
-    };
+    let resources_of = |s: &ScopeName| registry.scope(s).map(|r| r.resources.clone()).unwrap_or_default();
     let mut audiences: BTreeSet<Resource> = scopes.iter().flat_map(resources_of).collect();
 
     if !resources.is_empty() {
         let mut wanted = BTreeSet::new();
         for raw in resources {
-            let r = Resource::new(raw.as_str()).map_err(|_| {
-                OAuthError::new(
-                    ErrorCode::InvalidTarget,
-                    "resource is malformed (RFC 8707 section 2)",
-                )
-            })?;
+            let r = Resource::new(raw.as_str())
+                .map_err(|_| OAuthError::new(ErrorCode::InvalidTarget, "resource is malformed (RFC 8707 section 2)"))?;
             if !audiences.contains(&r) {
                 return Err(OAuthError::new(
                     ErrorCode::InvalidTarget,
@@ -86,22 +73,12 @@ pub fn resolve(
             }
             wanted.insert(r);
         }
-        scopes = scopes
-            .iter()
-            .filter(|s| resources_of(s).iter().any(|r| wanted.contains(r)))
-            .cloned()
-            .collect();
+        scopes = scopes.iter().filter(|s| resources_of(s).iter().any(|r| wanted.contains(r))).cloned().collect();
         audiences = wanted;
     }
     if audiences.is_empty() {
         // RFC 9068 §2.2: `aud` is REQUIRED; a token for no audience is not issued.
-        return Err(OAuthError::new(
-            ErrorCode::InvalidScope,
-            "the granted scopes name no resource (audience)",
-        ));
+        return Err(OAuthError::new(ErrorCode::InvalidScope, "the granted scopes name no resource (audience)"));
     }
-    Ok(Grant {
-        scopes,
-        audiences: audiences.into_iter().collect(),
-    })
+    Ok(Grant { scopes, audiences: audiences.into_iter().collect() })
 }

@@ -1,8 +1,6 @@
 //! RFC 9068 JWT access tokens: header `typ: at+jwt` and `kid`, claims `iss sub aud exp iat
 //! nbf jti client_id scope`, compact JWS serialisation (RFC 7515 §7.1).
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tessera_types::rfc9068::{Audience, Claims};
 use tessera_types::{ClientId, UnixTime};
 
@@ -34,13 +32,5 @@ pub fn claims(
 
 /// Signs `claims` with `key` and returns the compact serialisation.
 pub fn sign(key: &SigningKey, claims: &Claims) -> Result<String, KeyError> {
-    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).expect("claims serialise"));
-    let mut token = String::with_capacity(key.header_b64.len() + payload.len() + 400);
-    token.push_str(&key.header_b64);
-    token.push('.');
-    token.push_str(&payload);
-    let signature = key.sign(token.as_bytes())?;
-    token.push('.');
-    URL_SAFE_NO_PAD.encode_string(signature, &mut token);
-    Ok(token)
+    Ok(key.sign_access_token(claims)?)
 }

@@ -1,3 +1,5 @@
 //! Token formats: one module per format.
 
 pub mod jwt;
+pub mod lookup;
+pub mod reference;

@@ -4,7 +4,7 @@ use clap::Subcommand;
 use serde_json::json;
 use tessera_server::Settings;
 use tessera_server::admin::{self, NewClient};
-use tessera_store::{ClientRecord, Store};
+use tessera_store::{ClientRecord, ClientUpdate, Store};
 use tessera_types::ClientId;
 
 use super::{CliResult, now, print_json, rng};
@@ -35,6 +35,26 @@ pub enum ClientCommand {
         /// Signing algorithm of its tokens (default: the server's first).
         #[arg(long)]
         signing_alg: Option<String>,
+        /// Access token format: jwt (default) or reference (opaque, introspected, revocable).
+        #[arg(long)]
+        token_format: Option<String>,
+    },
+    /// Change a client's settings.
+    Update {
+        /// Client id.
+        client_id: String,
+        /// jwt or reference.
+        #[arg(long)]
+        token_format: Option<String>,
+        /// Access token lifetime in seconds.
+        #[arg(long)]
+        lifetime: Option<i64>,
+        /// Signing algorithm of its tokens.
+        #[arg(long)]
+        signing_alg: Option<String>,
+        /// Display name.
+        #[arg(long)]
+        display_name: Option<String>,
     },
     /// List clients.
     List,
@@ -111,6 +131,7 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
             display_name,
             lifetime,
             signing_alg,
+            token_format,
         } => {
             let new = NewClient {
                 client_id,
@@ -120,10 +141,10 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
                 permissions,
                 access_token_lifetime: lifetime,
                 signing_alg,
+                token_format,
             };
             let (record, generated) =
-                admin::add_client(store, new, settings.access_token_lifetime, &rng(), now())
-                    .await?;
+                admin::add_client(store, new, settings.access_token_lifetime, &rng(), now()).await?;
             println!("added client {}", record.client_id);
             if let Some(secret) = generated {
                 println!("client_secret: {}", secret.expose());
@@ -142,11 +163,24 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
                 );
             }
         }
+        ClientCommand::Update { client_id, token_format, lifetime, signing_alg, display_name } => {
+            if let Some(l) = lifetime {
+                tessera_server::config::validate_lifetime(l)?;
+            }
+            let update = ClientUpdate {
+                display_name,
+                access_token_lifetime: lifetime,
+                token_format: token_format.map(|f| f.parse()).transpose()?,
+                signing_alg: signing_alg.map(|a| a.parse()).transpose()?,
+                permissions: None,
+            };
+            if !store.update_client(&id(&client_id)?, &update).await? {
+                return Err(format!("no client {client_id}").into());
+            }
+            println!("updated client {client_id}");
+        }
         ClientCommand::Show { client_id } => {
-            let c = store
-                .get_client(&id(&client_id)?)
-                .await?
-                .ok_or_else(|| format!("no client {client_id}"))?;
+            let c = store.get_client(&id(&client_id)?).await?.ok_or_else(|| format!("no client {client_id}"))?;
             print_json(&to_json(&c));
         }
         ClientCommand::Remove { client_id } => {
@@ -158,18 +192,14 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
         ClientCommand::Disable { client_id } => set_enabled(store, &client_id, false).await?,
         ClientCommand::Enable { client_id } => set_enabled(store, &client_id, true).await?,
         ClientCommand::Secret(SecretCommand::Add { client_id, secret }) => {
-            let (secret_id, generated) =
-                admin::add_secret(store, &client_id, secret, &rng(), now()).await?;
+            let (secret_id, generated) = admin::add_secret(store, &client_id, secret, &rng(), now()).await?;
             println!("added secret {secret_id} to client {client_id}");
             if let Some(secret) = generated {
                 println!("client_secret: {}", secret.expose());
                 println!("(shown once: only its hash is stored)");
             }
         }
-        ClientCommand::Secret(SecretCommand::Remove {
-            client_id,
-            secret_id,
-        }) => {
+        ClientCommand::Secret(SecretCommand::Remove { client_id, secret_id }) => {
             if !store.remove_secret(&id(&client_id)?, &secret_id).await? {
                 return Err(format!("client {client_id} has no secret {secret_id}").into());
             }
@@ -180,15 +210,9 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
 }
 
 async fn set_enabled(store: &Store, client_id: &str, enabled: bool) -> CliResult {
-    if !store
-        .set_client_enabled(&ClientId::new(client_id)?, enabled)
-        .await?
-    {
+    if !store.set_client_enabled(&ClientId::new(client_id)?, enabled).await? {
         return Err(format!("no client {client_id}").into());
     }
-    println!(
-        "{} client {client_id}",
-        if enabled { "enabled" } else { "disabled" }
-    );
+    println!("{} client {client_id}", if enabled { "enabled" } else { "disabled" });
     Ok(())
 }

@@ -34,10 +34,7 @@ pub async fn run(cmd: KeyCommand, store: &Store, settings: &Settings) -> CliResu
                     KeyStatus::Active => "active",
                     KeyStatus::Retired => "retired",
                 };
-                println!(
-                    "{}\t{}\t{}\tcreated_at={}",
-                    k.kid, k.alg, status, k.created_at.0
-                );
+                println!("{}\t{}\t{}\tcreated_at={}", k.kid, k.alg, status, k.created_at.0);
             }
         }
         KeyCommand::Rotate { alg } => {
@@ -48,10 +45,7 @@ pub async fn run(cmd: KeyCommand, store: &Store, settings: &Settings) -> CliResu
         }
         KeyCommand::Remove { kid } => {
             if !store.remove_retired_key(&kid).await? {
-                return Err(format!(
-                    "no retired key {kid} (rotate an active key before removing it)"
-                )
-                .into());
+                return Err(format!("no retired key {kid} (rotate an active key before removing it)").into());
             }
             println!("removed key {kid}");
         }

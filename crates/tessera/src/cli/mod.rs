@@ -56,10 +56,7 @@ pub async fn run(args: Args) -> CliResult {
         Some(path) => FileConfig::load(path)?,
         None => FileConfig::default(),
     };
-    let base = Overrides {
-        data_dir: args.data_dir,
-        ..Default::default()
-    };
+    let base = Overrides { data_dir: args.data_dir, ..Default::default() };
     match args.command {
         Command::Serve(serve) => serve::run(serve.overrides(base), file).await,
         Command::Scope(cmd) => scope::run(cmd, &open(base, file).await?.0).await,
@@ -74,10 +71,7 @@ pub async fn run(args: Args) -> CliResult {
     }
 }
 
-async fn open(
-    base: Overrides,
-    file: FileConfig,
-) -> Result<(Store, Settings), Box<dyn std::error::Error>> {
+async fn open(base: Overrides, file: FileConfig) -> Result<(Store, Settings), Box<dyn std::error::Error>> {
     let settings = Settings::resolve(base, file)?;
     let store = Store::open_embedded(&settings.data_dir).await?;
     Ok((store, settings))

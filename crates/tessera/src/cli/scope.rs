@@ -44,9 +44,7 @@ pub enum ScopeCommand {
 }
 
 fn parse_localized(s: &str) -> Result<(String, String), String> {
-    s.split_once('=')
-        .map(|(c, t)| (c.to_string(), t.to_string()))
-        .ok_or_else(|| "expected CULTURE=TEXT".to_string())
+    s.split_once('=').map(|(c, t)| (c.to_string(), t.to_string())).ok_or_else(|| "expected CULTURE=TEXT".to_string())
 }
 
 fn to_json(s: &ScopeRecord) -> serde_json::Value {
@@ -62,13 +60,7 @@ fn to_json(s: &ScopeRecord) -> serde_json::Value {
 
 pub async fn run(cmd: ScopeCommand, store: &Store) -> CliResult {
     match cmd {
-        ScopeCommand::Add {
-            name,
-            resources,
-            display_name,
-            display_names,
-            description,
-        } => {
+        ScopeCommand::Add { name, resources, display_name, display_names, description } => {
             let new = NewScope {
                 name,
                 display_name,
@@ -82,19 +74,12 @@ pub async fn run(cmd: ScopeCommand, store: &Store) -> CliResult {
         ScopeCommand::List => {
             for s in store.list_scopes().await? {
                 let resources: Vec<&str> = s.resources.iter().map(|r| r.as_str()).collect();
-                println!(
-                    "{}\tresources={}\t{}",
-                    s.name,
-                    resources.join(","),
-                    s.display_name.as_deref().unwrap_or("")
-                );
+                println!("{}\tresources={}\t{}", s.name, resources.join(","), s.display_name.as_deref().unwrap_or(""));
             }
         }
         ScopeCommand::Show { name } => {
-            let s = store
-                .get_scope(&ScopeName::new(name.as_str())?)
-                .await?
-                .ok_or_else(|| format!("no scope {name}"))?;
+            let s =
+                store.get_scope(&ScopeName::new(name.as_str())?).await?.ok_or_else(|| format!("no scope {name}"))?;
             print_json(&to_json(&s));
         }
         ScopeCommand::Remove { name } => {

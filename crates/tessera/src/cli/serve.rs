@@ -49,35 +49,20 @@ impl ServeArgs {
 pub async fn run(overrides: Overrides, file: FileConfig) -> CliResult {
     let settings = Settings::resolve(overrides, file)?;
     if settings.transport == Transport::PlainHttp {
-        eprintln!(
-            "WARNING: serving plain HTTP (--http). Client secrets and access tokens cross the network in clear."
-        );
+        eprintln!("WARNING: serving plain HTTP (--http). Client secrets and access tokens cross the network in clear.");
         eprintln!("WARNING: use this only behind a TLS-terminating proxy on the same host.");
     }
     let running = tessera_server::start(settings.clone(), Deps::system()).await?;
     for (client_id, secret) in &running.generated_secrets {
-        println!(
-            "generated secret for client {client_id} (shown once, store it now): {}",
-            secret.expose()
-        );
+        println!("generated secret for client {client_id} (shown once, store it now): {}", secret.expose());
     }
-    println!(
-        "tessera listening on {} (HTTP/2 and HTTP/1.1)",
-        running.addr
-    );
+    println!("tessera listening on {} (HTTP/2 and HTTP/1.1)", running.addr);
     println!("issuer: {}", running.issuer);
-    println!(
-        "discovery: {}/.well-known/openid-configuration",
-        running.issuer
-    );
+    println!("discovery: {}/.well-known/openid-configuration", running.issuer);
     println!("data dir: {}", settings.data_dir.display());
     if let Some(ca) = &running.dev_ca {
         println!("development certificate authority: {}", ca.display());
-        println!(
-            "  try: curl --cacert {} {}/.well-known/openid-configuration",
-            ca.display(),
-            running.issuer
-        );
+        println!("  try: curl --cacert {} {}/.well-known/openid-configuration", ca.display(), running.issuer);
     }
     shutdown_signal().await;
     eprintln!("shutting down: finishing requests in flight");
@@ -87,8 +72,7 @@ pub async fn run(overrides: Overrides, file: FileConfig) -> CliResult {
 }
 
 async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}

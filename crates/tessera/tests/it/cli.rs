@@ -12,21 +12,12 @@ use crate::harness::{FORM, client_for, split};
 const BIN: &str = env!("CARGO_BIN_EXE_tessera");
 
 fn tessera(dir: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(BIN)
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap()
+    Command::new(BIN).arg("--data-dir").arg(dir).args(args).output().unwrap()
 }
 
 fn ok(dir: &Path, args: &[&str]) -> String {
     let out = tessera(dir, args);
-    assert!(
-        out.status.success(),
-        "tessera {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "tessera {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -68,19 +59,10 @@ fn serve(dir: &Path, extra: &[&str]) -> Served {
     }
     // Keep draining stdout so the server never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    Served {
-        child,
-        addr: addr.expect("listening line"),
-        ca,
-    }
+    Served { child, addr: addr.expect("listening line"), ca }
 }
 
-async fn token(
-    http: &reqwest::Client,
-    base: &str,
-    id: &str,
-    secret: &str,
-) -> (u16, serde_json::Value) {
+async fn token(http: &reqwest::Client, base: &str, id: &str, secret: &str) -> (u16, serde_json::Value) {
     let r = http
         .post(format!("{base}/connect/token"))
         .basic_auth(id, Some(secret))
@@ -100,10 +82,7 @@ async fn eventually(http: &reqwest::Client, base: &str, id: &str, secret: &str, 
         if status == want {
             return;
         }
-        assert!(
-            Instant::now() < deadline,
-            "still {status} {body}, wanted {want}"
-        );
+        assert!(Instant::now() < deadline, "still {status} {body}, wanted {want}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -116,10 +95,7 @@ async fn the_readme_walkthrough_cli_and_curl_against_a_running_server() {
     let ca = served.ca.clone().expect("dev CA path printed");
     assert!(ca.starts_with(d));
     let http = client_for(&ca);
-    let base = format!(
-        "https://localhost:{}",
-        served.addr.rsplit(':').next().unwrap()
-    );
+    let base = format!("https://localhost:{}", served.addr.rsplit(':').next().unwrap());
 
     // Registered while the server runs: takes effect without a restart.
     assert!(
@@ -139,27 +115,12 @@ async fn the_readme_walkthrough_cli_and_curl_against_a_running_server() {
         )
         .contains("added scope")
     );
-    ok(
-        d,
-        &[
-            "client",
-            "add",
-            "CC",
-            "--secret",
-            "cc_secret",
-            "--scope",
-            "dataEventRecords",
-        ],
-    );
+    ok(d, &["client", "add", "CC", "--secret", "cc_secret", "--scope", "dataEventRecords"]);
     eventually(&http, &base, "CC", "cc_secret", 200).await;
 
     // A generated secret is printed once and works.
     let out = ok(d, &["client", "add", "gen", "--scope", "dataEventRecords"]);
-    let secret = out
-        .lines()
-        .find_map(|l| l.strip_prefix("client_secret: "))
-        .expect("secret printed")
-        .to_string();
+    let secret = out.lines().find_map(|l| l.strip_prefix("client_secret: ")).expect("secret printed").to_string();
     assert!(secret.len() >= 48);
     eventually(&http, &base, "gen", &secret, 200).await;
 
@@ -169,11 +130,10 @@ async fn the_readme_walkthrough_cli_and_curl_against_a_running_server() {
     let shown: serde_json::Value = serde_json::from_str(&show).unwrap();
     assert_eq!(
         shown["permissions"],
-        serde_json::json!(["ept:token", "gt:client_credentials", "scp:dataEventRecords"])
+        serde_json::json!(["ept:token", "ept:revocation", "gt:client_credentials", "scp:dataEventRecords"])
     );
     assert!(ok(d, &["client", "list"]).contains("CC\tenabled"));
-    let scope: serde_json::Value =
-        serde_json::from_str(&ok(d, &["scope", "show", "dataEventRecords"])).unwrap();
+    let scope: serde_json::Value = serde_json::from_str(&ok(d, &["scope", "show", "dataEventRecords"])).unwrap();
     assert_eq!(scope["display_names"]["fr-FR"], "API dataEventRecords");
     assert!(ok(d, &["scope", "list"]).contains("resources=rs_dataEventRecordsApi"));
     assert!(ok(d, &["key", "list"]).contains("ES256\tactive"));
@@ -184,11 +144,7 @@ async fn the_readme_walkthrough_cli_and_curl_against_a_running_server() {
     ok(d, &["client", "enable", "CC"]);
     eventually(&http, &base, "CC", "cc_secret", 200).await;
     let out = ok(d, &["client", "secret", "add", "CC"]);
-    let new_secret = out
-        .lines()
-        .find_map(|l| l.strip_prefix("client_secret: "))
-        .unwrap()
-        .to_string();
+    let new_secret = out.lines().find_map(|l| l.strip_prefix("client_secret: ")).unwrap().to_string();
     eventually(&http, &base, "CC", &new_secret, 200).await;
     let show: serde_json::Value = serde_json::from_str(&ok(d, &["client", "show", "CC"])).unwrap();
     let old_id = show["secrets"][0]["id"].as_str().unwrap().to_string();
@@ -208,13 +164,7 @@ async fn the_readme_walkthrough_cli_and_curl_against_a_running_server() {
     // Graceful shutdown on SIGTERM.
     let mut served = served;
     let pid = served.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         if let Some(status) = served.child.try_wait().unwrap() {
@@ -239,34 +189,20 @@ async fn plain_http_only_with_the_flag_and_a_warning() {
         .unwrap();
     let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
     let first = err.next().unwrap().unwrap();
-    assert!(
-        first.contains("WARNING") && first.contains("plain HTTP"),
-        "{first}"
-    );
+    assert!(first.contains("WARNING") && first.contains("plain HTTP"), "{first}");
     let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
     let addr = out
         .by_ref()
         .find_map(|l| {
             l.ok().and_then(|l| {
-                l.strip_prefix("tessera listening on ")
-                    .map(|r| r.split_whitespace().next().unwrap().to_string())
+                l.strip_prefix("tessera listening on ").map(|r| r.split_whitespace().next().unwrap().to_string())
             })
         })
         .unwrap();
-    let issuer = out
-        .find_map(|l| {
-            l.ok()
-                .and_then(|l| l.strip_prefix("issuer: ").map(String::from))
-        })
-        .unwrap();
+    let issuer = out.find_map(|l| l.ok().and_then(|l| l.strip_prefix("issuer: ").map(String::from))).unwrap();
     assert!(issuer.starts_with("http://"), "{issuer}");
     let doc: serde_json::Value =
-        reqwest::get(format!("http://{addr}/.well-known/openid-configuration"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        reqwest::get(format!("http://{addr}/.well-known/openid-configuration")).await.unwrap().json().await.unwrap();
     assert_eq!(doc["issuer"], issuer.as_str());
     let _ = child.kill();
     let _ = child.wait();
@@ -286,9 +222,5 @@ fn serve_with_real_certificate_files_and_bad_ones() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("TLS"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("TLS"), "{}", String::from_utf8_lossy(&out.stderr));
 }

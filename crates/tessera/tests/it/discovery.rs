@@ -11,32 +11,16 @@ async fn rfc8414_3_both_documents_are_served_and_agree() {
     assert_eq!(oidc, oauth);
     // §3.3: the issuer equals the URL the metadata was derived from.
     assert_eq!(oidc["issuer"], s.issuer());
-    assert_eq!(
-        oidc["token_endpoint"],
-        format!("{}/connect/token", s.issuer())
-    );
+    assert_eq!(oidc["token_endpoint"], format!("{}/connect/token", s.issuer()));
     assert_eq!(oidc["jwks_uri"], format!("{}/.well-known/jwks", s.issuer()));
-    assert_eq!(
-        oidc["grant_types_supported"],
-        serde_json::json!(["client_credentials"])
-    );
+    assert_eq!(oidc["grant_types_supported"], serde_json::json!(["client_credentials"]));
     assert_eq!(
         oidc["token_endpoint_auth_methods_supported"],
         serde_json::json!(["client_secret_basic", "client_secret_post"])
     );
-    assert_eq!(
-        oidc["scopes_supported"],
-        serde_json::json!(["dataEventRecords"])
-    );
-    for required in [
-        "response_types_supported",
-        "subject_types_supported",
-        "id_token_signing_alg_values_supported",
-    ] {
-        assert!(
-            oidc.get(required).is_some(),
-            "OIDC Discovery requires {required}"
-        );
+    assert_eq!(oidc["scopes_supported"], serde_json::json!(["dataEventRecords"]));
+    for required in ["response_types_supported", "subject_types_supported", "id_token_signing_alg_values_supported"] {
+        assert!(oidc.get(required).is_some(), "OIDC Discovery requires {required}");
     }
 }
 
@@ -51,11 +35,7 @@ async fn rfc7517_jwks_publishes_public_keys_only_with_rfc7638_kids() {
             assert!(k.get(private).is_none(), "private member {private} in {k}");
         }
         assert_eq!(k["use"], "sig");
-        assert_eq!(
-            k["kid"].as_str().unwrap().len(),
-            43,
-            "base64url SHA-256 thumbprint"
-        );
+        assert_eq!(k["kid"].as_str().unwrap().len(), 43, "base64url SHA-256 thumbprint");
     }
     let kinds: Vec<&str> = keys.iter().map(|k| k["kty"].as_str().unwrap()).collect();
     assert!(kinds.contains(&"EC") && kinds.contains(&"RSA") && kinds.contains(&"OKP"));

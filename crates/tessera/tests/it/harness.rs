@@ -58,19 +58,21 @@ impl TestServer {
     }
 
     pub async fn start_in(dir: tempfile::TempDir, algs: &[&str], file: FileConfig) -> Self {
-        let running = tessera_server::start(settings(dir.path(), algs, file), Deps::system())
-            .await
-            .unwrap();
+        Self::start_full(dir, algs, file, Deps::system()).await
+    }
+
+    /// With a clock of the test's choosing.
+    pub async fn start_with_clock(clock: tessera_server::clock::ManualClock, file: FileConfig) -> Self {
+        let deps = Deps { clock: std::sync::Arc::new(clock), rng: std::sync::Arc::new(SystemRandom::default()) };
+        Self::start_full(tempfile::tempdir().unwrap(), &["ES256"], file, deps).await
+    }
+
+    pub async fn start_full(dir: tempfile::TempDir, algs: &[&str], file: FileConfig, deps: Deps) -> Self {
+        let running = tessera_server::start(settings(dir.path(), algs, file), deps).await.unwrap();
         let http = client_for(running.dev_ca.as_ref().unwrap());
         let base = format!("https://localhost:{}", running.addr.port());
         let store = Store::open_embedded(dir.path()).await.unwrap();
-        Self {
-            running: Some(running),
-            dir,
-            base,
-            http,
-            store,
-        }
+        Self { running: Some(running), dir, base, http, store }
     }
 
     pub fn issuer(&self) -> &str {
@@ -82,12 +84,7 @@ impl TestServer {
     }
 
     pub async fn stop(mut self) -> tempfile::TempDir {
-        self.running
-            .take()
-            .unwrap()
-            .shutdown(Duration::from_secs(5))
-            .await
-            .unwrap();
+        self.running.take().unwrap().shutdown(Duration::from_secs(5)).await.unwrap();
         self.store.close().await;
         self.dir
     }
@@ -99,9 +96,7 @@ impl TestServer {
             resources: resources.iter().map(|s| s.to_string()).collect(),
             ..Default::default()
         };
-        admin::add_scope(&self.store, new, SystemClock.now())
-            .await
-            .unwrap();
+        admin::add_scope(&self.store, new, SystemClock.now()).await.unwrap();
         self.sync().await;
     }
 
@@ -118,15 +113,8 @@ impl TestServer {
     }
 
     pub async fn add_client_with(&self, new: NewClient) -> Option<ClientSecret> {
-        let (_, generated) = admin::add_client(
-            &self.store,
-            new,
-            3600,
-            &SystemRandom::default(),
-            SystemClock.now(),
-        )
-        .await
-        .unwrap();
+        let (_, generated) =
+            admin::add_client(&self.store, new, 3600, &SystemRandom::default(), SystemClock.now()).await.unwrap();
         self.sync().await;
         generated
     }
@@ -146,19 +134,62 @@ impl TestServer {
     /// The seed scenario: scope dataEventRecords (resource rs_dataEventRecordsApi) and
     /// client CC / cc_secret.
     pub async fn seed_scenario(&self) {
-        self.add_scope("dataEventRecords", &["rs_dataEventRecordsApi"])
-            .await;
-        self.add_client("CC", "cc_secret", &["dataEventRecords"], &[])
-            .await;
+        self.add_scope("dataEventRecords", &["rs_dataEventRecordsApi"]).await;
+        self.add_client("CC", "cc_secret", &["dataEventRecords"], &[]).await;
     }
 
-    /// POSTs a form to the token endpoint with Basic credentials.
-    pub async fn token_basic(
+    /// The seed scenario with reference tokens, and the API registered as a client that may
+    /// introspect (its client_id is its resource name, as in the seed).
+    pub async fn seed_reference_scenario(&self) {
+        self.add_scope("dataEventRecords", &["rs_dataEventRecordsApi"]).await;
+        self.add_client_with(NewClient {
+            client_id: "CC".into(),
+            secret: Some("cc_secret".into()),
+            scopes: vec!["dataEventRecords".into()],
+            token_format: Some("reference".into()),
+            ..Default::default()
+        })
+        .await;
+        self.add_client("rs_dataEventRecordsApi", "api_secret", &[], &["introspection"]).await;
+    }
+
+    /// A token from the token endpoint, or a panic.
+    pub async fn token(&self, id: &str, secret: &str) -> String {
+        let (status, _, body) = self.token_basic(id, secret, "grant_type=client_credentials").await;
+        assert_eq!(status, 200, "{body}");
+        body["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// POSTs a form with Basic credentials to `path`.
+    pub async fn post_form(
         &self,
+        path: &str,
         id: &str,
         secret: &str,
         body: &str,
     ) -> (u16, reqwest::header::HeaderMap, Value) {
+        let r = self
+            .http
+            .post(self.url(path))
+            .basic_auth(id, Some(secret))
+            .header(CONTENT_TYPE, FORM)
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        split(r).await
+    }
+
+    /// Introspects `token` as the seed's API client.
+    pub async fn introspect_as(&self, id: &str, secret: &str, token: &str) -> Value {
+        let (status, h, body) = self.post_form("/connect/introspect", id, secret, &format!("token={token}")).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(h["cache-control"], "no-store");
+        body
+    }
+
+    /// POSTs a form to the token endpoint with Basic credentials.
+    pub async fn token_basic(&self, id: &str, secret: &str, body: &str) -> (u16, reqwest::header::HeaderMap, Value) {
         let r = self
             .http
             .post(self.url("/connect/token"))
@@ -172,10 +203,7 @@ impl TestServer {
     }
 
     /// POSTs a raw request to the token endpoint.
-    pub async fn token_raw(
-        &self,
-        req: reqwest::RequestBuilder,
-    ) -> (u16, reqwest::header::HeaderMap, Value) {
+    pub async fn token_raw(&self, req: reqwest::RequestBuilder) -> (u16, reqwest::header::HeaderMap, Value) {
         split(req.send().await.unwrap()).await
     }
 
@@ -199,29 +227,14 @@ pub async fn split(r: reqwest::Response) -> (u16, reqwest::header::HeaderMap, Va
 }
 
 /// Asserts an RFC 6749 §5.2 error: status, code, no-store headers, ASCII description.
-pub fn assert_oauth_error(
-    resp: &(u16, reqwest::header::HeaderMap, Value),
-    status: u16,
-    code: &str,
-) {
+pub fn assert_oauth_error(resp: &(u16, reqwest::header::HeaderMap, Value), status: u16, code: &str) {
     let (s, h, body) = resp;
     assert_eq!(*s, status, "status for {body}");
     assert_eq!(body["error"], code, "{body}");
     assert_eq!(h["cache-control"], "no-store");
     assert_eq!(h["pragma"], "no-cache");
-    assert!(
-        h["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("application/json")
-    );
+    assert!(h["content-type"].to_str().unwrap().starts_with("application/json"));
     if let Some(d) = body["error_description"].as_str() {
-        assert!(
-            d.chars().all(|c| c == ' '
-                || c == '!'
-                || ('#'..='[').contains(&c)
-                || (']'..='~').contains(&c)),
-            "{d}"
-        );
+        assert!(d.chars().all(|c| c == ' ' || c == '!' || ('#'..='[').contains(&c) || (']'..='~').contains(&c)), "{d}");
     }
 }

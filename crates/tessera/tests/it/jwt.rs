@@ -11,31 +11,14 @@ use crate::harness::TestServer;
 /// The decoded payload of a JWT, without verification (for narrow assertions).
 pub fn payload(token: &str) -> Value {
     let part = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(part)
-            .unwrap(),
-    )
-    .unwrap()
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
 }
 
 /// Validates `token` the way a resource server would: discovery -> jwks_uri -> key by kid.
-pub async fn validate(
-    s: &TestServer,
-    token: &str,
-    audience: &str,
-) -> (jsonwebtoken::Header, Value) {
+pub async fn validate(s: &TestServer, token: &str, audience: &str) -> (jsonwebtoken::Header, Value) {
     let discovery = s.get_json("/.well-known/openid-configuration").await;
     let jwks_uri = discovery["jwks_uri"].as_str().unwrap();
-    let jwks: JwkSet = s
-        .http
-        .get(jwks_uri)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: JwkSet = s.http.get(jwks_uri).send().await.unwrap().json().await.unwrap();
     let header = decode_header(token).unwrap();
     let kid = header.kid.clone().expect("kid");
     let jwk = jwks.find(&kid).expect("kid is published");
@@ -52,13 +35,8 @@ pub async fn validate(
 async fn rfc9068_token_validates_with_an_independent_library_from_discovery_and_jwks() {
     let s = TestServer::start().await;
     s.seed_scenario().await;
-    let (status, _, body) = s
-        .token_basic(
-            "CC",
-            "cc_secret",
-            "grant_type=client_credentials&scope=dataEventRecords",
-        )
-        .await;
+    let (status, _, body) =
+        s.token_basic("CC", "cc_secret", "grant_type=client_credentials&scope=dataEventRecords").await;
     assert_eq!(status, 200);
     let token = body["access_token"].as_str().unwrap();
     let (header, claims) = validate(&s, token, "rs_dataEventRecordsApi").await;
@@ -71,22 +49,14 @@ async fn rfc9068_token_validates_with_an_independent_library_from_discovery_and_
     assert_eq!(claims["client_id"], "CC");
     assert_eq!(claims["aud"], "rs_dataEventRecordsApi");
     assert_eq!(claims["scope"], "dataEventRecords");
-    let (iat, exp, nbf) = (
-        claims["iat"].as_i64().unwrap(),
-        claims["exp"].as_i64().unwrap(),
-        claims["nbf"].as_i64().unwrap(),
-    );
+    let (iat, exp, nbf) =
+        (claims["iat"].as_i64().unwrap(), claims["exp"].as_i64().unwrap(), claims["nbf"].as_i64().unwrap());
     assert_eq!(exp - iat, 3600);
     assert_eq!(nbf, iat);
     assert!(claims["jti"].as_str().unwrap().len() >= 22, "128-bit jti");
     // Two tokens never share a jti.
-    let (_, _, again) = s
-        .token_basic("CC", "cc_secret", "grant_type=client_credentials")
-        .await;
-    assert_ne!(
-        payload(again["access_token"].as_str().unwrap())["jti"],
-        claims["jti"]
-    );
+    let (_, _, again) = s.token_basic("CC", "cc_secret", "grant_type=client_credentials").await;
+    assert_ne!(payload(again["access_token"].as_str().unwrap())["jti"], claims["jti"]);
 }
 
 #[tokio::test]
@@ -113,9 +83,7 @@ async fn rfc9068_4_every_signing_algorithm_validates() {
             ..Default::default()
         })
         .await;
-        let (status, _, body) = s
-            .token_basic(&id, "s3cret-value", "grant_type=client_credentials")
-            .await;
+        let (status, _, body) = s.token_basic(&id, "s3cret-value", "grant_type=client_credentials").await;
         assert_eq!(status, 200, "{alg}: {body}");
         let (header, claims) = validate(&s, body["access_token"].as_str().unwrap(), "api1").await;
         assert_eq!(header.alg, expected);
@@ -127,26 +95,15 @@ async fn rfc9068_4_every_signing_algorithm_validates() {
 async fn a_tampered_token_does_not_validate() {
     let s = TestServer::start().await;
     s.seed_scenario().await;
-    let (_, _, body) = s
-        .token_basic("CC", "cc_secret", "grant_type=client_credentials")
-        .await;
+    let (_, _, body) = s.token_basic("CC", "cc_secret", "grant_type=client_credentials").await;
     let token = body["access_token"].as_str().unwrap();
     let mut parts: Vec<String> = token.split('.').map(String::from).collect();
     let mut claims = payload(token);
     claims["scope"] = "admin".into();
-    parts[1] = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(serde_json::to_vec(&claims).unwrap());
+    parts[1] = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap());
     let tampered = parts.join(".");
     let discovery = s.get_json("/.well-known/openid-configuration").await;
-    let jwks: JwkSet = s
-        .http
-        .get(discovery["jwks_uri"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: JwkSet = s.http.get(discovery["jwks_uri"].as_str().unwrap()).send().await.unwrap().json().await.unwrap();
     let key = DecodingKey::from_jwk(&jwks.keys[0]).unwrap();
     let mut v = Validation::new(Algorithm::ES256);
     v.set_audience(&["rs_dataEventRecordsApi"]);

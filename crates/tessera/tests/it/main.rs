@@ -4,6 +4,8 @@
 mod cli;
 mod discovery;
 mod harness;
+mod introspection;
 mod jwt;
 mod registry;
+mod revocation;
 mod token_endpoint;

@@ -22,46 +22,25 @@ async fn changes_made_while_running_take_effect_without_restart() {
     let cc = ClientId::new("CC").unwrap();
     s.store.set_client_enabled(&cc, false).await.unwrap();
     s.sync().await;
-    assert_oauth_error(
-        &s.token_basic("CC", "cc_secret", CC).await,
-        401,
-        "invalid_client",
-    );
+    assert_oauth_error(&s.token_basic("CC", "cc_secret", CC).await, 401, "invalid_client");
     s.store.set_client_enabled(&cc, true).await.unwrap();
     s.sync().await;
     assert_eq!(s.token_basic("CC", "cc_secret", CC).await.0, 200);
     // A new scope shows in discovery; a removed client is gone.
     s.add_scope("later", &["api9"]).await;
     let d = s.get_json("/.well-known/openid-configuration").await;
-    assert!(
-        d["scopes_supported"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|v| v == "later")
-    );
+    assert!(d["scopes_supported"].as_array().unwrap().iter().any(|v| v == "later"));
     s.store.remove_client(&cc).await.unwrap();
     s.sync().await;
-    assert_oauth_error(
-        &s.token_basic("CC", "cc_secret", CC).await,
-        401,
-        "invalid_client",
-    );
+    assert_oauth_error(&s.token_basic("CC", "cc_secret", CC).await, 401, "invalid_client");
 }
 
 #[tokio::test]
 async fn secret_rotation_without_downtime() {
     let s = TestServer::start().await;
     s.seed_scenario().await;
-    let (new_id, generated) = admin::add_secret(
-        &s.store,
-        "CC",
-        None,
-        &SystemRandom::default(),
-        SystemClock.now(),
-    )
-    .await
-    .unwrap();
+    let (new_id, generated) =
+        admin::add_secret(&s.store, "CC", None, &SystemRandom::default(), SystemClock.now()).await.unwrap();
     let generated = generated.unwrap();
     assert!(generated.expose().starts_with("tsec_"));
     s.sync().await;
@@ -69,23 +48,11 @@ async fn secret_rotation_without_downtime() {
     assert_eq!(s.token_basic("CC", "cc_secret", CC).await.0, 200);
     assert_eq!(s.token_basic("CC", generated.expose(), CC).await.0, 200);
     // Retire the old one: it stops working at once, even though its success was cached.
-    let client = s
-        .store
-        .get_client(&ClientId::new("CC").unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let client = s.store.get_client(&ClientId::new("CC").unwrap()).await.unwrap().unwrap();
     let old = client.secrets.iter().find(|x| x.id != new_id).unwrap();
-    s.store
-        .remove_secret(&client.client_id, &old.id)
-        .await
-        .unwrap();
+    s.store.remove_secret(&client.client_id, &old.id).await.unwrap();
     s.sync().await;
-    assert_oauth_error(
-        &s.token_basic("CC", "cc_secret", CC).await,
-        401,
-        "invalid_client",
-    );
+    assert_oauth_error(&s.token_basic("CC", "cc_secret", CC).await, 401, "invalid_client");
     assert_eq!(s.token_basic("CC", generated.expose(), CC).await.0, 200);
 }
 
@@ -95,30 +62,16 @@ async fn key_rotation_keeps_the_old_key_published() {
     s.seed_scenario().await;
     let (_, _, before) = s.token_basic("CC", "cc_secret", CC).await;
     let old_token = before["access_token"].as_str().unwrap().to_string();
-    let kek = Kek::load_or_create(
-        &s.data_dir().join("key-encryption.key"),
-        &SystemRandom::default(),
-    )
-    .unwrap();
-    let new_kid = keys::rotate(
-        &s.store,
-        &kek,
-        SigningAlg::ES256,
-        &SystemRandom::default(),
-        SystemClock.now(),
-    )
-    .await
-    .unwrap();
+    let kek = Kek::load_or_create(&s.data_dir().join("key-encryption.key"), &SystemRandom::default()).unwrap();
+    let new_kid =
+        keys::rotate(&s.store, &kek, SigningAlg::ES256, &SystemRandom::default(), SystemClock.now()).await.unwrap();
     s.sync().await;
     let jwks = s.get_json("/.well-known/jwks").await;
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
     assert_eq!(jwks["keys"][0]["kid"], new_kid.as_str(), "newest first");
     let (_, _, after) = s.token_basic("CC", "cc_secret", CC).await;
     let new_token = after["access_token"].as_str().unwrap();
-    assert_eq!(
-        jsonwebtoken::decode_header(new_token).unwrap().kid.unwrap(),
-        new_kid
-    );
+    assert_eq!(jsonwebtoken::decode_header(new_token).unwrap().kid.unwrap(), new_kid);
     // Tokens signed by the retired key still validate from the published JWKS.
     validate(&s, &old_token, "rs_dataEventRecordsApi").await;
     validate(&s, new_token, "rs_dataEventRecordsApi").await;
@@ -134,21 +87,11 @@ async fn a_restart_keeps_clients_and_signing_keys() {
     let dir = s.stop().await;
     let s = TestServer::start_in(dir, &["ES256"], FileConfig::default()).await;
     let jwks = s.get_json("/.well-known/jwks").await;
-    assert_eq!(
-        jwks["keys"].as_array().unwrap().len(),
-        1,
-        "no new key on restart"
-    );
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 1, "no new key on restart");
     assert_eq!(jwks["keys"][0]["kid"], kid.as_str());
     let (status, _, again) = s.token_basic("CC", "cc_secret", CC).await;
     assert_eq!(status, 200);
-    assert_eq!(
-        jsonwebtoken::decode_header(again["access_token"].as_str().unwrap())
-            .unwrap()
-            .kid
-            .unwrap(),
-        kid
-    );
+    assert_eq!(jsonwebtoken::decode_header(again["access_token"].as_str().unwrap()).unwrap().kid.unwrap(), kid);
 }
 
 fn seed_config() -> FileConfig {
@@ -169,6 +112,7 @@ fn seed_config() -> FileConfig {
                 permissions: vec![],
                 access_token_lifetime: Some(600),
                 signing_alg: None,
+                token_format: None,
             },
             SeedClient {
                 client_id: "generated".into(),
@@ -178,6 +122,7 @@ fn seed_config() -> FileConfig {
                 permissions: vec![],
                 access_token_lifetime: None,
                 signing_alg: None,
+                token_format: None,
             },
         ],
         ..Default::default()
@@ -195,34 +140,19 @@ async fn config_seeding_is_idempotent() {
     assert_eq!(status, 200);
     assert_eq!(body["expires_in"], 600);
     assert_eq!(s.token_basic("generated", &secret, CC).await.0, 200);
-    let scope = s
-        .store
-        .get_scope(&tessera_types::ScopeName::new("dataEventRecords").unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let scope = s.store.get_scope(&tessera_types::ScopeName::new("dataEventRecords").unwrap()).await.unwrap().unwrap();
     assert_eq!(scope.display_names["fr-FR"], "API dataEventRecords");
     let dir = s.stop().await;
     let s = TestServer::start_in(dir, &["ES256"], seed_config()).await;
-    assert!(
-        s.running.as_ref().unwrap().generated_secrets.is_empty(),
-        "existing clients are left alone"
-    );
+    assert!(s.running.as_ref().unwrap().generated_secrets.is_empty(), "existing clients are left alone");
     assert_eq!(s.store.list_clients().await.unwrap().len(), 2);
-    assert_eq!(
-        s.token_basic("generated", &secret, CC).await.0,
-        200,
-        "the first secret still works"
-    );
+    assert_eq!(s.token_basic("generated", &secret, CC).await.0, 200, "the first secret still works");
 }
 
 #[tokio::test]
 async fn secrets_tokens_and_private_keys_are_never_at_rest_in_clear() {
     let s = TestServer::start_with(&["ES256"], seed_config()).await;
-    let generated = s.running.as_ref().unwrap().generated_secrets[0]
-        .1
-        .expose()
-        .to_string();
+    let generated = s.running.as_ref().unwrap().generated_secrets[0].1.expose().to_string();
     let (_, _, body) = s.token_basic("CC", "cc_secret", CC).await;
     let token = body["access_token"].as_str().unwrap().to_string();
     let jti = payload(&token)["jti"].as_str().unwrap().to_string();
@@ -230,50 +160,23 @@ async fn secrets_tokens_and_private_keys_are_never_at_rest_in_clear() {
     let mut at_rest = Vec::new();
     for entry in std::fs::read_dir(dir.path()).unwrap() {
         let path = entry.unwrap().path();
-        if path.is_file()
-            && path
-                .file_name()
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .starts_with("tessera.db")
-        {
+        if path.is_file() && path.file_name().unwrap().to_str().unwrap().starts_with("tessera.db") {
             at_rest.extend(std::fs::read(&path).unwrap());
             // Database files are owner-only.
-            assert_eq!(
-                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-                0o600,
-                "{}",
-                path.display()
-            );
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600, "{}", path.display());
         }
     }
     assert!(!at_rest.is_empty());
-    let contains = |needle: &str| {
-        at_rest
-            .windows(needle.len())
-            .any(|w| w == needle.as_bytes())
-    };
+    let contains = |needle: &str| at_rest.windows(needle.len()).any(|w| w == needle.as_bytes());
     assert!(!contains("cc_secret"));
     assert!(!contains(&generated));
     assert!(!contains(&token));
     assert!(!contains(&jti));
-    assert!(
-        contains("$argon2id$"),
-        "imported secrets are argon2id hashes"
-    );
+    assert!(contains("$argon2id$"), "imported secrets are argon2id hashes");
     let kek = dir.path().join("key-encryption.key");
-    assert_eq!(
-        std::fs::metadata(&kek).unwrap().permissions().mode() & 0o777,
-        0o600
-    );
-    assert_eq!(
-        std::fs::metadata(dir.path()).unwrap().permissions().mode() & 0o777,
-        0o700
-    );
-    let store = tessera_store::Store::open_embedded(dir.path())
-        .await
-        .unwrap();
+    assert_eq!(std::fs::metadata(&kek).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(std::fs::metadata(dir.path()).unwrap().permissions().mode() & 0o777, 0o700);
+    let store = tessera_store::Store::open_embedded(dir.path()).await.unwrap();
     for k in store.list_keys().await.unwrap() {
         assert!(k.sealed_private_key.starts_with("v1."), "sealed");
         assert!(!k.public_jwk.contains("\"d\""));

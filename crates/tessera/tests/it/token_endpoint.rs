@@ -11,31 +11,18 @@ const CC: &str = "grant_type=client_credentials";
 async fn rfc6749_4_4_3_basic_client_gets_a_bearer_token_with_no_store() {
     let s = TestServer::start().await;
     s.seed_scenario().await;
-    let (status, h, body) = s
-        .token_basic(
-            "CC",
-            "cc_secret",
-            "grant_type=client_credentials&scope=dataEventRecords",
-        )
-        .await;
+    let (status, h, body) =
+        s.token_basic("CC", "cc_secret", "grant_type=client_credentials&scope=dataEventRecords").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["expires_in"], 3600);
     assert_eq!(body["scope"], "dataEventRecords");
     assert_eq!(body["access_token"].as_str().unwrap().split('.').count(), 3);
-    assert!(
-        body.get("refresh_token").is_none(),
-        "§4.4.3: a refresh token SHOULD NOT be included"
-    );
+    assert!(body.get("refresh_token").is_none(), "§4.4.3: a refresh token SHOULD NOT be included");
     // §5.1: Cache-Control: no-store and Pragma: no-cache.
     assert_eq!(h["cache-control"], "no-store");
     assert_eq!(h["pragma"], "no-cache");
-    assert!(
-        h["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("application/json")
-    );
+    assert!(h["content-type"].to_str().unwrap().starts_with("application/json"));
 }
 
 #[tokio::test]
@@ -56,47 +43,26 @@ async fn rfc6749_2_3_1_client_secret_post_is_accepted() {
 async fn rfc6749_2_3_1_basic_id_and_secret_are_form_urlencoded() {
     let s = TestServer::start().await;
     s.add_scope("api", &["api1"]).await;
-    s.add_client("my client:1", "p@ss word+%", &["api"], &[])
-        .await;
+    s.add_client("my client:1", "p@ss word+%", &["api"], &[]).await;
     // §2.3.1: each is form-urlencoded before base64: space is '+', ':' is %3A.
     let raw = base64_basic("my+client%3A1", "p%40ss+word%2B%25");
-    let req = s
-        .http
-        .post(s.url("/connect/token"))
-        .header(AUTHORIZATION, raw)
-        .header(CONTENT_TYPE, FORM)
-        .body(CC);
+    let req = s.http.post(s.url("/connect/token")).header(AUTHORIZATION, raw).header(CONTENT_TYPE, FORM).body(CC);
     let (status, _, body) = s.token_raw(req).await;
     assert_eq!(status, 200, "{body}");
 }
 
 fn base64_basic(id: &str, secret: &str) -> String {
     use base64::Engine as _;
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
-    )
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}")))
 }
 
 #[tokio::test]
 async fn rfc6749_2_3_two_auth_methods_is_invalid_request() {
     let s = TestServer::start().await;
     s.seed_scenario().await;
-    let resp = s
-        .token_basic(
-            "CC",
-            "cc_secret",
-            "grant_type=client_credentials&client_secret=cc_secret",
-        )
-        .await;
+    let resp = s.token_basic("CC", "cc_secret", "grant_type=client_credentials&client_secret=cc_secret").await;
     assert_oauth_error(&resp, 400, "invalid_request");
-    let resp = s
-        .token_basic(
-            "CC",
-            "cc_secret",
-            "grant_type=client_credentials&client_id=other",
-        )
-        .await;
+    let resp = s.token_basic("CC", "cc_secret", "grant_type=client_credentials&client_id=other").await;
     assert_oauth_error(&resp, 400, "invalid_request");
 }
 
@@ -104,12 +70,8 @@ async fn rfc6749_2_3_two_auth_methods_is_invalid_request() {
 async fn rfc6749_5_2_unknown_client_wrong_secret_and_disabled_client_look_the_same() {
     let s = TestServer::start().await;
     s.seed_scenario().await;
-    s.add_client("off", "off_secret", &["dataEventRecords"], &[])
-        .await;
-    s.store
-        .set_client_enabled(&tessera_types::ClientId::new("off").unwrap(), false)
-        .await
-        .unwrap();
+    s.add_client("off", "off_secret", &["dataEventRecords"], &[]).await;
+    s.store.set_client_enabled(&tessera_types::ClientId::new("off").unwrap(), false).await.unwrap();
     s.sync().await;
     let unknown = s.token_basic("nobody", "cc_secret", CC).await;
     let wrong = s.token_basic("CC", "not_the_secret", CC).await;
@@ -117,12 +79,7 @@ async fn rfc6749_5_2_unknown_client_wrong_secret_and_disabled_client_look_the_sa
     for resp in [&unknown, &wrong, &disabled] {
         assert_oauth_error(resp, 401, "invalid_client");
         // §5.2: Basic was used, so the 401 MUST carry a matching WWW-Authenticate.
-        assert!(
-            resp.1["www-authenticate"]
-                .to_str()
-                .unwrap()
-                .starts_with("Basic")
-        );
+        assert!(resp.1["www-authenticate"].to_str().unwrap().starts_with("Basic"));
         assert_eq!(resp.2, unknown.2, "indistinguishable bodies");
     }
 }
@@ -139,19 +96,10 @@ async fn rfc6749_5_2_invalid_client_by_post_has_no_basic_challenge_but_no_creden
     let resp = s.token_raw(req).await;
     assert_oauth_error(&resp, 401, "invalid_client");
     assert!(resp.1.get("www-authenticate").is_none());
-    let req = s
-        .http
-        .post(s.url("/connect/token"))
-        .header(CONTENT_TYPE, FORM)
-        .body(CC);
+    let req = s.http.post(s.url("/connect/token")).header(CONTENT_TYPE, FORM).body(CC);
     let resp = s.token_raw(req).await;
     assert_oauth_error(&resp, 401, "invalid_client");
-    assert!(
-        resp.1["www-authenticate"]
-            .to_str()
-            .unwrap()
-            .starts_with("Basic")
-    );
+    assert!(resp.1["www-authenticate"].to_str().unwrap().starts_with("Basic"));
     // A client_id alone is no authentication (no public clients here).
     let req = s
         .http
@@ -160,12 +108,8 @@ async fn rfc6749_5_2_invalid_client_by_post_has_no_basic_challenge_but_no_creden
         .body("grant_type=client_credentials&client_id=CC");
     assert_oauth_error(&s.token_raw(req).await, 401, "invalid_client");
     // Another scheme is not Basic.
-    let req = s
-        .http
-        .post(s.url("/connect/token"))
-        .header(AUTHORIZATION, "Bearer abc")
-        .header(CONTENT_TYPE, FORM)
-        .body(CC);
+    let req =
+        s.http.post(s.url("/connect/token")).header(AUTHORIZATION, "Bearer abc").header(CONTENT_TYPE, FORM).body(CC);
     assert_oauth_error(&s.token_raw(req).await, 401, "invalid_client");
 }
 
@@ -173,18 +117,9 @@ async fn rfc6749_5_2_invalid_client_by_post_has_no_basic_challenge_but_no_creden
 async fn rfc6749_4_4_2_missing_grant_type_is_invalid_request() {
     let s = TestServer::start().await;
     s.seed_scenario().await;
-    assert_oauth_error(
-        &s.token_basic("CC", "cc_secret", "scope=dataEventRecords")
-            .await,
-        400,
-        "invalid_request",
-    );
+    assert_oauth_error(&s.token_basic("CC", "cc_secret", "scope=dataEventRecords").await, 400, "invalid_request");
     // §3.1: an empty value counts as absent.
-    assert_oauth_error(
-        &s.token_basic("CC", "cc_secret", "grant_type=").await,
-        400,
-        "invalid_request",
-    );
+    assert_oauth_error(&s.token_basic("CC", "cc_secret", "grant_type=").await, 400, "invalid_request");
 }
 
 #[tokio::test]
@@ -198,9 +133,7 @@ async fn rfc6749_5_2_other_grant_types_are_unsupported_grant_type() {
         "urn:ietf:params:oauth:grant-type:jwt-bearer",
         "CLIENT_CREDENTIALS",
     ] {
-        let resp = s
-            .token_basic("CC", "cc_secret", &format!("grant_type={}", urlencode(gt)))
-            .await;
+        let resp = s.token_basic("CC", "cc_secret", &format!("grant_type={}", urlencode(gt))).await;
         assert_oauth_error(&resp, 400, "unsupported_grant_type");
     }
 }
@@ -220,19 +153,10 @@ fn urlencode(s: &str) -> String {
 #[tokio::test]
 async fn rfc6749_5_2_client_without_the_grant_permission_is_unauthorized_client() {
     let s = TestServer::start().await;
-    s.add_scope("dataEventRecords", &["rs_dataEventRecordsApi"])
-        .await;
+    s.add_scope("dataEventRecords", &["rs_dataEventRecordsApi"]).await;
     // The API's own client in the seed: introspection only, no token endpoint, no grant type.
-    s.add_client(
-        "rs_dataEventRecordsApi",
-        "api_secret",
-        &["dataEventRecords"],
-        &["ept:introspection"],
-    )
-    .await;
-    let resp = s
-        .token_basic("rs_dataEventRecordsApi", "api_secret", CC)
-        .await;
+    s.add_client("rs_dataEventRecordsApi", "api_secret", &["dataEventRecords"], &["ept:introspection"]).await;
+    let resp = s.token_basic("rs_dataEventRecordsApi", "api_secret", CC).await;
     assert_oauth_error(&resp, 400, "unauthorized_client");
 }
 
@@ -242,13 +166,7 @@ async fn rfc6749_3_3_unknown_or_unpermitted_scope_is_invalid_scope() {
     s.seed_scenario().await;
     s.add_scope("other", &["api2"]).await;
     for scope in ["nope", "other", "dataEventRecords%20other", "bad%22quote"] {
-        let resp = s
-            .token_basic(
-                "CC",
-                "cc_secret",
-                &format!("grant_type=client_credentials&scope={scope}"),
-            )
-            .await;
+        let resp = s.token_basic("CC", "cc_secret", &format!("grant_type=client_credentials&scope={scope}")).await;
         assert_oauth_error(&resp, 400, "invalid_scope");
     }
 }
@@ -259,18 +177,11 @@ async fn rfc6749_3_3_absent_scope_grants_every_permitted_scope() {
     s.add_scope("a", &["api1"]).await;
     s.add_scope("b", &["api2"]).await;
     s.add_scope("c", &["api3"]).await;
-    s.add_client("multi", "multi_secret", &["a", "b"], &[])
-        .await;
+    s.add_client("multi", "multi_secret", &["a", "b"], &[]).await;
     let (status, _, body) = s.token_basic("multi", "multi_secret", CC).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["scope"], "a b");
-    let (status, _, body) = s
-        .token_basic(
-            "multi",
-            "multi_secret",
-            "grant_type=client_credentials&scope=b",
-        )
-        .await;
+    let (status, _, body) = s.token_basic("multi", "multi_secret", "grant_type=client_credentials&scope=b").await;
     assert_eq!(status, 200);
     assert_eq!(body["scope"], "b");
 }
@@ -283,11 +194,7 @@ async fn rfc6749_3_2_repeated_parameter_is_invalid_request() {
         "grant_type=client_credentials&grant_type=client_credentials",
         "grant_type=client_credentials&scope=dataEventRecords&scope=dataEventRecords",
     ] {
-        assert_oauth_error(
-            &s.token_basic("CC", "cc_secret", body).await,
-            400,
-            "invalid_request",
-        );
+        assert_oauth_error(&s.token_basic("CC", "cc_secret", body).await, 400, "invalid_request");
     }
 }
 
@@ -295,16 +202,8 @@ async fn rfc6749_3_2_repeated_parameter_is_invalid_request() {
 async fn appendix_b_wrong_content_type_is_invalid_request() {
     let s = TestServer::start().await;
     s.seed_scenario().await;
-    for ct in [
-        Some("application/json"),
-        Some("text/plain"),
-        Some("multipart/form-data; boundary=x"),
-        None,
-    ] {
-        let mut req = s
-            .http
-            .post(s.url("/connect/token"))
-            .basic_auth("CC", Some("cc_secret"));
+    for ct in [Some("application/json"), Some("text/plain"), Some("multipart/form-data; boundary=x"), None] {
+        let mut req = s.http.post(s.url("/connect/token")).basic_auth("CC", Some("cc_secret"));
         if let Some(ct) = ct {
             req = req.header(CONTENT_TYPE, ct);
         }
@@ -316,10 +215,7 @@ async fn appendix_b_wrong_content_type_is_invalid_request() {
         .http
         .post(s.url("/connect/token"))
         .basic_auth("CC", Some("cc_secret"))
-        .header(
-            CONTENT_TYPE,
-            "Application/X-WWW-Form-Urlencoded; charset=UTF-8",
-        )
+        .header(CONTENT_TYPE, "Application/X-WWW-Form-Urlencoded; charset=UTF-8")
         .body(CC);
     assert_eq!(s.token_raw(req).await.0, 200);
 }
@@ -328,41 +224,20 @@ async fn appendix_b_wrong_content_type_is_invalid_request() {
 async fn malformed_body_is_invalid_request() {
     let s = TestServer::start().await;
     s.seed_scenario().await;
-    for body in [
-        "grant_type=client_credentials&scope=%zz",
-        "grant_type=%E2%28%A1",
-        "grant_type=client_credentials%",
-    ] {
-        assert_oauth_error(
-            &s.token_basic("CC", "cc_secret", body).await,
-            400,
-            "invalid_request",
-        );
+    for body in ["grant_type=client_credentials&scope=%zz", "grant_type=%E2%28%A1", "grant_type=client_credentials%"] {
+        assert_oauth_error(&s.token_basic("CC", "cc_secret", body).await, 400, "invalid_request");
     }
     // Non-ASCII garbage in Basic credentials is an authentication failure, not a crash.
-    let req = s
-        .http
-        .post(s.url("/connect/token"))
-        .header(AUTHORIZATION, "Basic ÿÿÿ###")
-        .header(CONTENT_TYPE, FORM)
-        .body(CC);
+    let req =
+        s.http.post(s.url("/connect/token")).header(AUTHORIZATION, "Basic ÿÿÿ###").header(CONTENT_TYPE, FORM).body(CC);
     assert_oauth_error(&s.token_raw(req).await, 401, "invalid_client");
 }
 
 #[tokio::test]
 async fn rfc6749_3_2_other_methods_get_405() {
     let s = TestServer::start().await;
-    for method in [
-        reqwest::Method::GET,
-        reqwest::Method::PUT,
-        reqwest::Method::DELETE,
-    ] {
-        let r = s
-            .http
-            .request(method.clone(), s.url("/connect/token"))
-            .send()
-            .await
-            .unwrap();
+    for method in [reqwest::Method::GET, reqwest::Method::PUT, reqwest::Method::DELETE] {
+        let r = s.http.request(method.clone(), s.url("/connect/token")).send().await.unwrap();
         assert_eq!(r.status(), 405, "{method}");
         assert!(r.headers()["allow"].to_str().unwrap().contains("POST"));
     }
@@ -373,23 +248,17 @@ async fn oversized_body_gets_413_and_changes_nothing() {
     let s = TestServer::start().await;
     s.seed_scenario().await;
     let before = s.store.revision().await.unwrap();
-    let huge = format!(
-        "grant_type=client_credentials&scope={}",
-        "a".repeat(70 * 1024)
-    );
+    let huge = format!("grant_type=client_credentials&scope={}", "a".repeat(70 * 1024));
     let resp = s.token_basic("CC", "cc_secret", &huge).await;
     assert_oauth_error(&resp, 413, "invalid_request");
     // Streamed without a length: still refused.
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
-        (0..80).map(|_| Ok(vec![b'a'; 1024])).collect();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..80).map(|_| Ok(vec![b'a'; 1024])).collect();
     let req = s
         .http
         .post(s.url("/connect/token"))
         .basic_auth("CC", Some("cc_secret"))
         .header(CONTENT_TYPE, FORM)
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
-            chunks,
-        )));
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)));
     assert_eq!(s.token_raw(req).await.0, 413);
     assert_eq!(s.store.revision().await.unwrap(), before);
 }
@@ -399,46 +268,19 @@ async fn rfc8707_resource_narrows_the_audience_and_unknown_resource_is_invalid_t
     let s = TestServer::start().await;
     s.add_scope("a", &["api1"]).await;
     s.add_scope("b", &["api2", "api3"]).await;
-    s.add_client("multi", "multi_secret", &["a", "b"], &[])
-        .await;
-    let (status, _, body) = s
-        .token_basic(
-            "multi",
-            "multi_secret",
-            "grant_type=client_credentials&resource=api2",
-        )
-        .await;
+    s.add_client("multi", "multi_secret", &["a", "b"], &[]).await;
+    let (status, _, body) = s.token_basic("multi", "multi_secret", "grant_type=client_credentials&resource=api2").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["scope"], "b");
     let claims = crate::jwt::payload(body["access_token"].as_str().unwrap());
     assert_eq!(claims["aud"], "api2");
-    let (status, _, body) = s
-        .token_basic(
-            "multi",
-            "multi_secret",
-            "grant_type=client_credentials&resource=api1&resource=api3",
-        )
-        .await;
+    let (status, _, body) =
+        s.token_basic("multi", "multi_secret", "grant_type=client_credentials&resource=api1&resource=api3").await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(
-        crate::jwt::payload(body["access_token"].as_str().unwrap())["aud"],
-        serde_json::json!(["api1", "api3"])
-    );
-    let resp = s
-        .token_basic(
-            "multi",
-            "multi_secret",
-            "grant_type=client_credentials&resource=elsewhere",
-        )
-        .await;
+    assert_eq!(crate::jwt::payload(body["access_token"].as_str().unwrap())["aud"], serde_json::json!(["api1", "api3"]));
+    let resp = s.token_basic("multi", "multi_secret", "grant_type=client_credentials&resource=elsewhere").await;
     assert_oauth_error(&resp, 400, "invalid_target");
-    let resp = s
-        .token_basic(
-            "multi",
-            "multi_secret",
-            "grant_type=client_credentials&scope=a&resource=api2",
-        )
-        .await;
+    let resp = s.token_basic("multi", "multi_secret", "grant_type=client_credentials&scope=a&resource=api2").await;
     assert_oauth_error(&resp, 400, "invalid_target");
 }
 
@@ -483,10 +325,7 @@ async fn http2_is_negotiated_by_alpn() {
     assert_eq!(r.status(), 200);
     let h1 = reqwest::Client::builder()
         .add_root_certificate(
-            reqwest::Certificate::from_pem(
-                &std::fs::read(s.data_dir().join("tls/dev-ca.pem")).unwrap(),
-            )
-            .unwrap(),
+            reqwest::Certificate::from_pem(&std::fs::read(s.data_dir().join("tls/dev-ca.pem")).unwrap()).unwrap(),
         )
         .http1_only()
         .build()

@@ -1,0 +1,12 @@
+//! The JOSE Tessera needs, and no more: compact JWS (RFC 7515) signed with ES256, RS256, PS256
+//! or EdDSA; public JWKs (RFC 7517) with RFC 7638 thumbprints; and verification of RFC 9068
+//! access tokens with an algorithm allow-list — never `none`, never HMAC, and a key is only
+//! ever used with the algorithm it was published for (no key confusion). The `jku`, `x5u`
+//! and `jwk` headers are never read.
+#![deny(missing_docs)]
+
+mod sign;
+mod verify;
+
+pub use sign::{SigningKey, thumbprint};
+pub use verify::{Expectations, JoseError, Jws, VerifiedToken, VerifyingKey, verify_access_token};

@@ -1,0 +1,415 @@
+use std::str::FromStr;
+
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED, ED25519, RSA_PKCS1_2048_8192_SHA256, RSA_PSS_2048_8192_SHA256, RsaPublicKeyComponents,
+    UnparsedPublicKey,
+};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Map, Value};
+use tessera_types::SigningAlg;
+use tessera_types::rfc7517::Jwk;
+
+/// Why a token or key was refused. The variants are for logs and tests; what a caller tells
+/// the outside world is decided by the caller (introspection says only `active: false`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JoseError {
+    /// Not a compact JWS, bad base64url, bad JSON, too large, or stripped signature.
+    #[error("malformed token: {0}")]
+    Malformed(String),
+    /// `alg` is `none`, HMAC, or anything outside the allow-list.
+    #[error("algorithm {0:?} is not allowed")]
+    Algorithm(String),
+    /// No published key has this `kid` (for this algorithm).
+    #[error("unknown signing key {0:?}")]
+    UnknownKey(Option<String>),
+    /// The signature does not verify.
+    #[error("signature does not verify")]
+    Signature,
+    /// `typ` is not the expected media type.
+    #[error("token type {0:?} is not accepted")]
+    Type(Option<String>),
+    /// `iss` differs.
+    #[error("issuer does not match")]
+    Issuer,
+    /// `aud` does not contain the expected audience.
+    #[error("audience does not match")]
+    Audience,
+    /// `exp` has passed.
+    #[error("token expired")]
+    Expired,
+    /// `nbf` is in the future.
+    #[error("token not yet valid")]
+    NotYetValid,
+    /// A required claim is absent or of the wrong type.
+    #[error("claim {0} is missing or malformed")]
+    Claim(&'static str),
+    /// Key material was refused.
+    #[error("key: {0}")]
+    Key(String),
+}
+
+/// Largest token considered at all.
+pub const MAX_TOKEN_LEN: usize = 16 * 1024;
+
+enum Public {
+    Ec(Vec<u8>),
+    Rsa { n: Vec<u8>, e: Vec<u8> },
+    Ed(Vec<u8>),
+}
+
+/// A public key for one algorithm, from a JWK.
+pub struct VerifyingKey {
+    /// `kid` as published.
+    pub kid: Option<String>,
+    /// The one algorithm this key verifies.
+    pub alg: SigningAlg,
+    key: Public,
+}
+
+impl std::fmt::Debug for VerifyingKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyingKey").field("kid", &self.kid).field("alg", &self.alg).finish_non_exhaustive()
+    }
+}
+
+fn b64(field: &'static str, v: &Option<String>) -> Result<Vec<u8>, JoseError> {
+    let v = v.as_deref().ok_or_else(|| JoseError::Key(format!("{field} missing")))?;
+    URL_SAFE_NO_PAD.decode(v).map_err(|_| JoseError::Key(format!("{field} is not base64url")))
+}
+
+impl VerifyingKey {
+    /// Reads a public JWK. The algorithm comes from `alg`, or, when absent, from the key type
+    /// (P-256 => ES256, Ed25519 => EdDSA, RSA => RS256). A key whose type does not fit its
+    /// `alg` is refused, so a key can never be used with another algorithm family.
+    pub fn from_jwk(jwk: &Jwk) -> Result<Self, JoseError> {
+        if jwk.use_.as_deref().is_some_and(|u| u != "sig") {
+            return Err(JoseError::Key("not a signature key".into()));
+        }
+        let alg = match jwk.alg.as_deref() {
+            Some(a) => SigningAlg::from_str(a).map_err(|_| JoseError::Algorithm(a.to_owned()))?,
+            None => match (jwk.kty.as_str(), jwk.crv.as_deref()) {
+                ("EC", Some("P-256")) => SigningAlg::ES256,
+                ("OKP", Some("Ed25519")) => SigningAlg::EdDSA,
+                ("RSA", _) => SigningAlg::RS256,
+                _ => return Err(JoseError::Key(format!("unsupported key type {}", jwk.kty))),
+            },
+        };
+        let key = match (alg, jwk.kty.as_str(), jwk.crv.as_deref()) {
+            (SigningAlg::ES256, "EC", Some("P-256")) => {
+                let (x, y) = (b64("x", &jwk.x)?, b64("y", &jwk.y)?);
+                if x.len() != 32 || y.len() != 32 {
+                    return Err(JoseError::Key("P-256 coordinates must be 32 bytes".into()));
+                }
+                let mut point = vec![4u8];
+                point.extend_from_slice(&x);
+                point.extend_from_slice(&y);
+                Public::Ec(point)
+            }
+            (SigningAlg::RS256 | SigningAlg::PS256, "RSA", _) => {
+                let n = b64("n", &jwk.n)?;
+                if n.len() < 256 {
+                    return Err(JoseError::Key("RSA keys under 2048 bits are refused".into()));
+                }
+                Public::Rsa { n, e: b64("e", &jwk.e)? }
+            }
+            (SigningAlg::EdDSA, "OKP", Some("Ed25519")) => {
+                let x = b64("x", &jwk.x)?;
+                if x.len() != 32 {
+                    return Err(JoseError::Key("Ed25519 keys are 32 bytes".into()));
+                }
+                Public::Ed(x)
+            }
+            _ => {
+                return Err(JoseError::Key(format!("key type {} does not fit {alg}", jwk.kty)));
+            }
+        };
+        Ok(Self { kid: Some(jwk.kid.clone()).filter(|k| !k.is_empty()), alg, key })
+    }
+
+    /// Whether `signature` is this key's signature over `message` with `alg`. A different
+    /// algorithm never verifies.
+    pub fn verify(&self, alg: SigningAlg, message: &[u8], signature: &[u8]) -> bool {
+        if alg != self.alg {
+            return false;
+        }
+        match (&self.key, alg) {
+            (Public::Ec(point), SigningAlg::ES256) => {
+                UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point).verify(message, signature).is_ok()
+            }
+            (Public::Rsa { n, e }, SigningAlg::RS256) => {
+                RsaPublicKeyComponents { n, e }.verify(&RSA_PKCS1_2048_8192_SHA256, message, signature).is_ok()
+            }
+            (Public::Rsa { n, e }, SigningAlg::PS256) => {
+                RsaPublicKeyComponents { n, e }.verify(&RSA_PSS_2048_8192_SHA256, message, signature).is_ok()
+            }
+            (Public::Ed(x), SigningAlg::EdDSA) => {
+                UnparsedPublicKey::new(&ED25519, x).verify(message, signature).is_ok()
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A parsed, not yet verified, compact JWS.
+#[derive(Debug)]
+pub struct Jws<'a> {
+    /// The header's `alg`, already checked against the allow-list.
+    pub alg: SigningAlg,
+    /// The header's `kid`.
+    pub kid: Option<String>,
+    /// The header's `typ`.
+    pub typ: Option<String>,
+    signing_input: &'a str,
+    payload_b64: &'a str,
+    signature: Vec<u8>,
+}
+
+fn decode_part(part: &str, what: &str) -> Result<Vec<u8>, JoseError> {
+    URL_SAFE_NO_PAD.decode(part).map_err(|_| JoseError::Malformed(format!("{what} is not base64url")))
+}
+
+impl<'a> Jws<'a> {
+    /// Parses `header.payload.signature`. Refuses: more or fewer than three parts, an empty
+    /// signature, `alg` outside ES256/RS256/PS256/EdDSA (so `none` and HS256 are refused
+    /// before any key is looked at), and any `crit` header (RFC 7515 §4.1.11).
+    pub fn parse(token: &'a str) -> Result<Self, JoseError> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(JoseError::Malformed("too large".into()));
+        }
+        let mut parts = token.split('.');
+        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+            return Err(JoseError::Malformed("not three dot-separated parts".into()));
+        };
+        if h.is_empty() || p.is_empty() || s.is_empty() {
+            return Err(JoseError::Malformed("empty part (stripped signature?)".into()));
+        }
+        let header: Map<String, Value> = serde_json::from_slice(&decode_part(h, "header")?)
+            .map_err(|_| JoseError::Malformed("header is not a JSON object".into()))?;
+        let alg_name =
+            header.get("alg").and_then(Value::as_str).ok_or_else(|| JoseError::Malformed("no alg".into()))?;
+        let alg = SigningAlg::from_str(alg_name).map_err(|_| JoseError::Algorithm(alg_name.to_owned()))?;
+        if header.contains_key("crit") {
+            return Err(JoseError::Malformed("crit headers are not understood".into()));
+        }
+        let string = |k: &str| header.get(k).and_then(Value::as_str).map(str::to_owned);
+        Ok(Self {
+            alg,
+            kid: string("kid"),
+            typ: string("typ"),
+            signing_input: &token[..h.len() + 1 + p.len()],
+            payload_b64: p,
+            signature: decode_part(s, "signature")?,
+        })
+    }
+}
+
+/// What a token must satisfy.
+#[derive(Debug, Clone)]
+pub struct Expectations<'a> {
+    /// Exact `iss`.
+    pub issuer: &'a str,
+    /// An audience `aud` must contain; `None` leaves `aud` to the caller.
+    pub audience: Option<&'a str>,
+    /// Accepted `typ` (compared case-insensitively, with or without `application/`); `None`
+    /// accepts any.
+    pub typ: Option<&'a str>,
+    /// Seconds of clock skew tolerated on `exp` and `nbf`.
+    pub leeway: i64,
+    /// Now, Unix seconds.
+    pub now: i64,
+}
+
+/// A token whose signature and claims passed.
+#[derive(Debug, Clone)]
+pub struct VerifiedToken {
+    /// The algorithm it was signed with.
+    pub alg: SigningAlg,
+    /// The key id.
+    pub kid: Option<String>,
+    /// `iss`.
+    pub iss: String,
+    /// `aud`, as a list.
+    pub aud: Vec<String>,
+    /// `exp`.
+    pub exp: i64,
+    /// Every claim.
+    pub claims: Map<String, Value>,
+}
+
+impl VerifiedToken {
+    /// A string claim.
+    pub fn str_claim(&self, name: &str) -> Option<&str> {
+        self.claims.get(name).and_then(Value::as_str)
+    }
+    /// A numeric claim.
+    pub fn int_claim(&self, name: &str) -> Option<i64> {
+        self.claims.get(name).and_then(Value::as_i64)
+    }
+}
+
+fn typ_matches(actual: Option<&str>, expected: &str) -> bool {
+    let norm = |t: &str| {
+        let t = t.to_ascii_lowercase();
+        t.strip_prefix("application/").map(str::to_owned).unwrap_or(t)
+    };
+    actual.is_some_and(|a| norm(a) == norm(expected))
+}
+
+/// Verifies an access token: parse, allow-listed `alg`, the key found by `kid` through `key`
+/// (which must be for that same `alg`), signature, then `typ`, `iss`, `aud`, `exp`, `nbf`.
+pub fn verify_access_token<'k>(
+    token: &str,
+    key: impl FnOnce(&Jws<'_>) -> Option<&'k VerifyingKey>,
+    expect: &Expectations<'_>,
+) -> Result<VerifiedToken, JoseError> {
+    let jws = Jws::parse(token)?;
+    let vk = key(&jws).ok_or_else(|| JoseError::UnknownKey(jws.kid.clone()))?;
+    if vk.alg != jws.alg {
+        // Key confusion: a key is used only with the algorithm it was published for.
+        return Err(JoseError::UnknownKey(jws.kid.clone()));
+    }
+    if !vk.verify(jws.alg, jws.signing_input.as_bytes(), &jws.signature) {
+        return Err(JoseError::Signature);
+    }
+    if let Some(t) = expect.typ {
+        if !typ_matches(jws.typ.as_deref(), t) {
+            return Err(JoseError::Type(jws.typ.clone()));
+        }
+    }
+    let claims: Map<String, Value> = serde_json::from_slice(&decode_part(jws.payload_b64, "payload")?)
+        .map_err(|_| JoseError::Malformed("payload is not a JSON object".into()))?;
+    let iss = claims.get("iss").and_then(Value::as_str).ok_or(JoseError::Claim("iss"))?.to_owned();
+    if iss != expect.issuer {
+        return Err(JoseError::Issuer);
+    }
+    let aud: Vec<String> = match claims.get("aud") {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+        None => vec![],
+        Some(_) => return Err(JoseError::Claim("aud")),
+    };
+    if let Some(want) = expect.audience {
+        if !aud.iter().any(|a| a == want) {
+            return Err(JoseError::Audience);
+        }
+    }
+    let exp = claims.get("exp").and_then(Value::as_i64).ok_or(JoseError::Claim("exp"))?;
+    if expect.now >= exp.saturating_add(expect.leeway) {
+        return Err(JoseError::Expired);
+    }
+    if let Some(nbf) = claims.get("nbf") {
+        let nbf = nbf.as_i64().ok_or(JoseError::Claim("nbf"))?;
+        if expect.now.saturating_add(expect.leeway) < nbf {
+            return Err(JoseError::NotYetValid);
+        }
+    }
+    Ok(VerifiedToken { alg: jws.alg, kid: jws.kid, iss, aud, exp, claims })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SigningKey;
+
+    fn expect(now: i64) -> Expectations<'static> {
+        Expectations { issuer: "https://as", audience: Some("api1"), typ: Some("at+jwt"), leeway: 0, now }
+    }
+
+    fn token(key: &SigningKey, claims: Value) -> String {
+        key.sign_access_token(&claims).unwrap()
+    }
+
+    fn good_claims() -> Value {
+        serde_json::json!({"iss": "https://as", "aud": "api1", "exp": 2000, "nbf": 1000, "iat": 1000, "sub": "c"})
+    }
+
+    fn b64j(v: Value) -> String {
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&v).unwrap())
+    }
+
+    #[test]
+    fn each_algorithm_verifies_its_own_tokens_only() {
+        for alg in SigningAlg::ALL {
+            let (key, _) = SigningKey::generate(alg).unwrap();
+            let vk = VerifyingKey::from_jwk(&key.public_jwk()).unwrap();
+            let t = token(&key, good_claims());
+            let v = verify_access_token(&t, |_| Some(&vk), &expect(1500)).unwrap();
+            assert_eq!(v.aud, vec!["api1"]);
+            assert_eq!(v.alg, alg);
+            let (other, _) = SigningKey::generate(alg).unwrap();
+            let ovk = VerifyingKey::from_jwk(&other.public_jwk()).unwrap();
+            assert_eq!(
+                verify_access_token(&t, |_| Some(&ovk), &expect(1500)).unwrap_err(),
+                JoseError::Signature,
+                "{alg}"
+            );
+        }
+    }
+
+    #[test]
+    fn claims_are_checked() {
+        let (key, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
+        let vk = VerifyingKey::from_jwk(&key.public_jwk()).unwrap();
+        let t = token(&key, good_claims());
+        assert_eq!(verify_access_token(&t, |_| Some(&vk), &expect(2000)).unwrap_err(), JoseError::Expired);
+        assert_eq!(verify_access_token(&t, |_| Some(&vk), &expect(999)).unwrap_err(), JoseError::NotYetValid);
+        let mut e = expect(1500);
+        e.issuer = "https://other";
+        assert_eq!(verify_access_token(&t, |_| Some(&vk), &e).unwrap_err(), JoseError::Issuer);
+        let mut e = expect(1500);
+        e.audience = Some("api2");
+        assert_eq!(verify_access_token(&t, |_| Some(&vk), &e).unwrap_err(), JoseError::Audience);
+        let mut e = expect(2005);
+        e.leeway = 10;
+        assert!(verify_access_token(&t, |_| Some(&vk), &e).is_ok(), "leeway");
+    }
+
+    #[test]
+    fn alg_none_hmac_stripped_signature_and_key_confusion_are_refused() {
+        let (key, _) = SigningKey::generate(SigningAlg::RS256).unwrap();
+        let vk = VerifyingKey::from_jwk(&key.public_jwk()).unwrap();
+        let t = token(&key, good_claims());
+        let parts: Vec<&str> = t.split('.').collect();
+        let none = format!("{}.{}.", b64j(serde_json::json!({"alg": "none", "typ": "at+jwt"})), parts[1]);
+        assert!(matches!(Jws::parse(&none).unwrap_err(), JoseError::Malformed(_)));
+        let none_sig = format!("{}.{}.AAAA", b64j(serde_json::json!({"alg": "none", "typ": "at+jwt"})), parts[1]);
+        assert_eq!(Jws::parse(&none_sig).unwrap_err(), JoseError::Algorithm("none".into()));
+        let hs = format!("{}.{}.{}", b64j(serde_json::json!({"alg": "HS256", "typ": "at+jwt"})), parts[1], parts[2]);
+        assert_eq!(Jws::parse(&hs).unwrap_err(), JoseError::Algorithm("HS256".into()));
+        let stripped = format!("{}.{}.", parts[0], parts[1]);
+        assert!(verify_access_token(&stripped, |_| Some(&vk), &expect(1500)).is_err());
+        // PS256 header over an RS256 key: the key verifies RS256 only.
+        let ps = format!("{}.{}.{}", b64j(serde_json::json!({"alg": "PS256", "typ": "at+jwt"})), parts[1], parts[2]);
+        assert!(matches!(
+            verify_access_token(&ps, |_| Some(&vk), &expect(1500)).unwrap_err(),
+            JoseError::UnknownKey(_)
+        ));
+        let crit = format!("{}.{}.{}", b64j(serde_json::json!({"alg": "RS256", "crit": ["x"]})), parts[1], parts[2]);
+        assert!(Jws::parse(&crit).is_err());
+        assert!(Jws::parse("a.b").is_err());
+        assert!(Jws::parse("a.b.c.d").is_err());
+        assert!(Jws::parse(&"x".repeat(MAX_TOKEN_LEN + 1)).is_err());
+        assert!(Jws::parse("\u{fffd}.\u{0}.é").is_err());
+    }
+
+    #[test]
+    fn typ_must_be_at_jwt() {
+        let (key, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
+        let vk = VerifyingKey::from_jwk(&key.public_jwk()).unwrap();
+        let t = token(&key, good_claims());
+        let parts: Vec<&str> = t.split('.').collect();
+        // Re-sign with a JWT typ header.
+        let header = b64j(serde_json::json!({"alg": "ES256", "typ": "JWT", "kid": key.kid}));
+        let input = format!("{header}.{}", parts[1]);
+        let sig = URL_SAFE_NO_PAD.encode(key.sign(input.as_bytes()).unwrap());
+        let jwt = format!("{input}.{sig}");
+        assert_eq!(
+            verify_access_token(&jwt, |_| Some(&vk), &expect(1500)).unwrap_err(),
+            JoseError::Type(Some("JWT".into()))
+        );
+        let mut e = expect(1500);
+        e.typ = Some("application/at+jwt");
+        assert!(verify_access_token(&t, |_| Some(&vk), &e).is_ok());
+    }
+}

@@ -1,0 +1,83 @@
+//! What the three client-authenticated POST endpoints share: reading the form and
+//! authenticating the client.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, StatusCode, header};
+use tessera_store::ClientRecord;
+use tessera_types::{Endpoint, ErrorCode, Permission};
+
+use crate::client_auth;
+use crate::error::OAuthError;
+use crate::form::{Form, require_form_content_type};
+use crate::registry::Registry;
+use crate::state::AppState;
+
+/// Reads and parses a form body: content type (RFC 6749 appendix B), size limit (413), strict
+/// decoding, and §3.2's "MUST NOT be included more than once" for all but `multi`.
+pub(crate) async fn read_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+    multi: &[&str],
+) -> Result<Form, OAuthError> {
+    require_form_content_type(headers)?;
+    let bytes = read_body(headers, body, state.0.max_body_bytes).await?;
+    let form = Form::parse(&bytes)?;
+    form.reject_repeats(multi)?;
+    Ok(form)
+}
+
+/// Authenticates the client (RFC 6749 §2.3) and requires its permission for `endpoint`.
+pub(crate) async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &Form,
+    endpoint: Endpoint,
+) -> Result<(Arc<Registry>, ClientRecord), OAuthError> {
+    let creds = client_auth::extract(headers, form)?;
+    let registry = state.0.registry.get();
+    let client = client_auth::authenticate(&registry, &state.0.verifier, &creds).await?.clone();
+    if !client.permissions.contains(&Permission::Endpoint(endpoint)) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            format!("the client may not use the {} endpoint", endpoint.as_str()),
+        ));
+    }
+    Ok((registry, client))
+}
+
+/// The `token` parameter of introspection (RFC 7662 §2.1) and revocation (RFC 7009 §2.1):
+/// REQUIRED; anything longer than any token this server issues is refused outright.
+pub(crate) fn token_param(form: &Form) -> Result<&str, OAuthError> {
+    let token = form.single("token")?.ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
+    if token.len() > MAX_TOKEN_PARAM {
+        return Err(OAuthError::invalid_request(format!("token exceeds {MAX_TOKEN_PARAM} bytes")));
+    }
+    Ok(token)
+}
+
+/// Longest `token` parameter accepted.
+pub(crate) const MAX_TOKEN_PARAM: usize = 8 * 1024;
+
+/// Reads the body up to `limit` bytes; larger bodies get 413 and are not parsed.
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<axum::body::Bytes, OAuthError> {
+    let too_large = || {
+        OAuthError::invalid_request(format!("request body exceeds {limit} bytes"))
+            .with_status(StatusCode::PAYLOAD_TOO_LARGE)
+    };
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let inner = e.into_inner();
+        if inner.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            too_large()
+        } else {
+            OAuthError::invalid_request("the request body could not be read")
+        }
+    })
+}

@@ -1,0 +1,107 @@
+//! What a presented token is: one of ours and active, or nothing. Shared by introspection
+//! (RFC 7662) and revocation (RFC 7009). Unknown, expired, revoked, malformed, foreign and
+//! tampered tokens are all the same `None`.
+
+use tessera_jose::{Expectations, verify_access_token};
+use tessera_types::{ClientId, UnixTime};
+
+use crate::error::OAuthError;
+use crate::registry::Registry;
+use crate::state::Inner;
+use crate::token::reference;
+
+/// How an active token is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    /// A reference token, by its hash.
+    Reference {
+        /// SHA-256 of the token.
+        hash: String,
+    },
+    /// A JWT: revoked by remembering its `jti` until `exp`.
+    Jwt,
+}
+
+/// An active token of ours.
+#[derive(Debug, Clone)]
+pub struct Active {
+    /// Stored form.
+    pub kind: Kind,
+    /// The client it was issued to.
+    pub client_id: ClientId,
+    /// Subject.
+    pub sub: String,
+    /// Scopes.
+    pub scope: Option<String>,
+    /// Audiences.
+    pub aud: Vec<String>,
+    /// Issued at.
+    pub iat: UnixTime,
+    /// Not before.
+    pub nbf: UnixTime,
+    /// Expiry.
+    pub exp: UnixTime,
+    /// Token id.
+    pub jti: String,
+}
+
+/// Finds `token` if it is one of ours and active at `now`.
+pub(crate) async fn active(
+    s: &Inner,
+    registry: &Registry,
+    token: &str,
+    now: UnixTime,
+) -> Result<Option<Active>, OAuthError> {
+    if reference::looks_like_jwt(token) {
+        let expect = Expectations {
+            issuer: &s.issuer,
+            audience: None,
+            typ: Some(tessera_types::rfc9068::TYP),
+            leeway: 0,
+            now: now.0,
+        };
+        let Ok(v) =
+            verify_access_token(token, |jws| jws.kid.as_deref().and_then(|k| registry.verifying_key(k)), &expect)
+        else {
+            return Ok(None);
+        };
+        let (Some(client_id), Some(jti)) =
+            (v.str_claim("client_id").and_then(|c| ClientId::new(c).ok()), v.str_claim("jti"))
+        else {
+            return Ok(None);
+        };
+        if s.store.is_jti_revoked(jti).await.map_err(OAuthError::server_error)? {
+            return Ok(None);
+        }
+        let iat = v.int_claim("iat").unwrap_or(v.exp);
+        return Ok(Some(Active {
+            kind: Kind::Jwt,
+            sub: v.str_claim("sub").unwrap_or(client_id.as_str()).to_owned(),
+            client_id,
+            scope: v.str_claim("scope").map(str::to_owned),
+            aud: v.aud.clone(),
+            iat: UnixTime(iat),
+            nbf: UnixTime(v.int_claim("nbf").unwrap_or(iat)),
+            exp: UnixTime(v.exp),
+            jti: jti.to_owned(),
+        }));
+    }
+    let hash = reference::hash(token);
+    let Some(t) = s.store.find_token(&hash).await.map_err(OAuthError::server_error)? else {
+        return Ok(None);
+    };
+    if t.revoked || now >= t.exp {
+        return Ok(None);
+    }
+    Ok(Some(Active {
+        kind: Kind::Reference { hash },
+        sub: t.client_id.as_str().to_owned(),
+        client_id: t.client_id,
+        scope: t.scope,
+        aud: t.audiences.into_iter().map(String::from).collect(),
+        iat: t.iat,
+        nbf: t.iat,
+        exp: t.exp,
+        jti: t.jti,
+    }))
+}
