@@ -15,11 +15,15 @@ for alg in ES256 RS256 PS256 EdDSA; do
   SECRET[$alg]=$($BIN --data-dir "$D" client add "bench-$alg" --scope api --signing-alg $alg | sed -n 's/^client_secret: //p')
 done
 $BIN --data-dir "$D" client add bench-imported --scope api --secret bench-imported-secret >/dev/null
+REF_SECRET=$($BIN --data-dir "$D" client add bench-reference --scope api --token-format reference | sed -n 's/^client_secret: //p')
+API_SECRET=$($BIN --data-dir "$D" client add api1 --permission introspection | sed -n 's/^client_secret: //p')
 RUST_LOG=warn taskset -c 0 $BIN --data-dir "$D" serve --listen 127.0.0.1:18443 --signing-alg ES256 --signing-alg RS256 \
   --signing-alg PS256 --signing-alg EdDSA > "$D/serve.log" 2>&1 &
 PID=$!
 for _ in $(seq 50); do grep -q "listening" "$D/serve.log" && break; sleep 0.2; done
 URL=https://127.0.0.1:18443/connect/token; CA="$D/tls/dev-ca.pem"
+token() { curl -s --cacert "$CA" -u "$1" -d grant_type=client_credentials $URL | sed 's/.*"access_token":"\([^"]*\)".*/\1/'; }
+REF_TOKEN=$(token "bench-reference:$REF_SECRET"); JWT_TOKEN=$(token "bench-ES256:${SECRET[ES256]}")
 for c in $CONCURRENCY; do
   for alg in ES256 RS256 PS256 EdDSA; do
     taskset -c 1 $LOAD --url $URL --ca "$CA" --basic "bench-$alg:${SECRET[$alg]}" \
@@ -27,6 +31,12 @@ for c in $CONCURRENCY; do
   done
   taskset -c 1 $LOAD --url $URL --ca "$CA" --basic "bench-imported:bench-imported-secret" \
     --body "grant_type=client_credentials&scope=api" --concurrency $c --seconds $SECONDS_PER_RUN | sed "s/^/ES256-argon2id-cached /"
+  taskset -c 1 $LOAD --url $URL --ca "$CA" --basic "bench-reference:$REF_SECRET" \
+    --body "grant_type=client_credentials&scope=api" --concurrency $c --seconds $SECONDS_PER_RUN | sed "s/^/reference-issuance /"
+  taskset -c 1 $LOAD --url https://127.0.0.1:18443/connect/introspect --ca "$CA" --basic "api1:$API_SECRET" \
+    --body "token=$REF_TOKEN" --concurrency $c --seconds $SECONDS_PER_RUN | sed "s/^/introspect-reference /"
+  taskset -c 1 $LOAD --url https://127.0.0.1:18443/connect/introspect --ca "$CA" --basic "api1:$API_SECRET" \
+    --body "token=$JWT_TOKEN" --concurrency $c --seconds $SECONDS_PER_RUN | sed "s/^/introspect-jwt /"
   taskset -c 1 $LOAD --url https://127.0.0.1:18443/.well-known/jwks --get --ca "$CA" --concurrency $c \
     --seconds $SECONDS_PER_RUN | sed "s/^/jwks /"
 done

@@ -31,6 +31,35 @@ fn sign(c: &mut Criterion) {
     group.finish();
 }
 
+fn verify(c: &mut Criterion) {
+    let mut group = c.benchmark_group("verify");
+    let rng = SystemRandom::default();
+    let grant = Grant {
+        scopes: [ScopeName::new("api").unwrap()].into_iter().collect::<ScopeSet>(),
+        audiences: vec![Resource::new("api1").unwrap()],
+    };
+    let client = ClientId::new("bench").unwrap();
+    for alg in SigningAlg::ALL {
+        let (key, _) = SigningKey::generate(alg).unwrap();
+        let vk = tessera_jose::VerifyingKey::from_jwk(&key.public_jwk()).unwrap();
+        let claims = jwt::claims("https://bench.example", &client, &grant, SystemClock.now(), 3600, &rng);
+        let token = jwt::sign(&key, &claims).unwrap();
+        group.bench_function(alg.as_str(), |b| {
+            b.iter(|| {
+                let expect = tessera_jose::Expectations {
+                    issuer: "https://bench.example",
+                    audience: Some("api1"),
+                    typ: Some("at+jwt"),
+                    leeway: 0,
+                    now: SystemClock.now().0,
+                };
+                tessera_jose::verify_access_token(&token, |_| Some(&vk), &expect).unwrap()
+            })
+        });
+    }
+    group.finish();
+}
+
 fn token_request(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -61,5 +90,5 @@ fn token_request(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, sign, token_request);
+criterion_group!(benches, sign, verify, token_request);
 criterion_main!(benches);

@@ -1,8 +1,9 @@
 use std::str::FromStr;
 
+use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED, ED25519, RSA_PKCS1_2048_8192_SHA256, RSA_PSS_2048_8192_SHA256, RsaPublicKeyComponents,
-    UnparsedPublicKey,
+    ECDSA_P256_SHA256_FIXED, ED25519, ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RSA_PSS_2048_8192_SHA256,
+    RsaPublicKeyComponents, VerificationAlgorithm,
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -52,19 +53,14 @@ pub enum JoseError {
 /// Largest token considered at all.
 pub const MAX_TOKEN_LEN: usize = 16 * 1024;
 
-enum Public {
-    Ec(Vec<u8>),
-    Rsa { n: Vec<u8>, e: Vec<u8> },
-    Ed(Vec<u8>),
-}
-
 /// A public key for one algorithm, from a JWK.
 pub struct VerifyingKey {
     /// `kid` as published.
     pub kid: Option<String>,
     /// The one algorithm this key verifies.
     pub alg: SigningAlg,
-    key: Public,
+    /// Parsed once: verification does not re-parse the key.
+    key: ParsedPublicKey,
 }
 
 impl std::fmt::Debug for VerifyingKey {
@@ -95,6 +91,9 @@ impl VerifyingKey {
                 _ => return Err(JoseError::Key(format!("unsupported key type {}", jwk.kty))),
             },
         };
+        let parsed = |algorithm: &'static dyn VerificationAlgorithm, bytes: &[u8]| {
+            ParsedPublicKey::new(algorithm, bytes).map_err(|e| JoseError::Key(e.to_string()))
+        };
         let key = match (alg, jwk.kty.as_str(), jwk.crv.as_deref()) {
             (SigningAlg::ES256, "EC", Some("P-256")) => {
                 let (x, y) = (b64("x", &jwk.x)?, b64("y", &jwk.y)?);
@@ -104,21 +103,27 @@ impl VerifyingKey {
                 let mut point = vec![4u8];
                 point.extend_from_slice(&x);
                 point.extend_from_slice(&y);
-                Public::Ec(point)
+                parsed(&ECDSA_P256_SHA256_FIXED, &point)?
             }
             (SigningAlg::RS256 | SigningAlg::PS256, "RSA", _) => {
                 let n = b64("n", &jwk.n)?;
                 if n.len() < 256 {
                     return Err(JoseError::Key("RSA keys under 2048 bits are refused".into()));
                 }
-                Public::Rsa { n, e: b64("e", &jwk.e)? }
+                let e = b64("e", &jwk.e)?;
+                let der = RsaPublicKeyComponents { n: &n[..], e: &e[..] }
+                    .as_der()
+                    .map_err(|e| JoseError::Key(e.to_string()))?;
+                let algorithm: &'static dyn VerificationAlgorithm =
+                    if alg == SigningAlg::PS256 { &RSA_PSS_2048_8192_SHA256 } else { &RSA_PKCS1_2048_8192_SHA256 };
+                parsed(algorithm, der.as_ref())?
             }
             (SigningAlg::EdDSA, "OKP", Some("Ed25519")) => {
                 let x = b64("x", &jwk.x)?;
                 if x.len() != 32 {
                     return Err(JoseError::Key("Ed25519 keys are 32 bytes".into()));
                 }
-                Public::Ed(x)
+                parsed(&ED25519, &x)?
             }
             _ => {
                 return Err(JoseError::Key(format!("key type {} does not fit {alg}", jwk.kty)));
@@ -133,21 +138,7 @@ impl VerifyingKey {
         if alg != self.alg {
             return false;
         }
-        match (&self.key, alg) {
-            (Public::Ec(point), SigningAlg::ES256) => {
-                UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point).verify(message, signature).is_ok()
-            }
-            (Public::Rsa { n, e }, SigningAlg::RS256) => {
-                RsaPublicKeyComponents { n, e }.verify(&RSA_PKCS1_2048_8192_SHA256, message, signature).is_ok()
-            }
-            (Public::Rsa { n, e }, SigningAlg::PS256) => {
-                RsaPublicKeyComponents { n, e }.verify(&RSA_PSS_2048_8192_SHA256, message, signature).is_ok()
-            }
-            (Public::Ed(x), SigningAlg::EdDSA) => {
-                UnparsedPublicKey::new(&ED25519, x).verify(message, signature).is_ok()
-            }
-            _ => false,
-        }
+        self.key.verify_sig(message, signature).is_ok()
     }
 }
 

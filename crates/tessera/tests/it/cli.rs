@@ -11,20 +11,20 @@ use crate::harness::{FORM, client_for, split};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tessera");
 
-fn tessera(dir: &Path, args: &[&str]) -> std::process::Output {
+pub fn tessera(dir: &Path, args: &[&str]) -> std::process::Output {
     Command::new(BIN).arg("--data-dir").arg(dir).args(args).output().unwrap()
 }
 
-fn ok(dir: &Path, args: &[&str]) -> String {
+pub fn ok(dir: &Path, args: &[&str]) -> String {
     let out = tessera(dir, args);
     assert!(out.status.success(), "tessera {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
 
-struct Served {
-    child: Child,
-    addr: String,
-    ca: Option<PathBuf>,
+pub struct Served {
+    pub child: Child,
+    pub addr: String,
+    pub ca: Option<PathBuf>,
 }
 
 impl Drop for Served {
@@ -34,7 +34,7 @@ impl Drop for Served {
     }
 }
 
-fn serve(dir: &Path, extra: &[&str]) -> Served {
+pub fn serve(dir: &Path, extra: &[&str]) -> Served {
     let mut child = Command::new(BIN)
         .arg("--data-dir")
         .arg(dir)

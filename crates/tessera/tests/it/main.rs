@@ -3,6 +3,7 @@
 
 mod cli;
 mod discovery;
+mod durability;
 mod harness;
 mod introspection;
 mod jwt;
