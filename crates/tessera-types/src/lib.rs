@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 mod alg;
+pub mod clock;
 mod error;
 mod ids;
 mod permission;

@@ -1,0 +1,21 @@
+/// Why a request was not let through. Rendered per RFC 6750 §3 over HTTP and as gRPC status
+/// codes by the layer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GuardError {
+    /// No bearer token (HTTP 401 without an error code, gRPC `Unauthenticated`).
+    #[error("no bearer token")]
+    Missing,
+    /// The Authorization header is not a well-formed bearer credential (§3.1 `invalid_request`).
+    #[error("malformed authorization header")]
+    Malformed,
+    /// The token is expired, revoked, malformed, or not for this API (§3.1 `invalid_token`).
+    #[error("invalid token: {0}")]
+    InvalidToken(String),
+    /// The token lacks the scope the route requires (§3.1 `insufficient_scope`, HTTP 403,
+    /// gRPC `PermissionDenied`).
+    #[error("insufficient scope, requires {0}")]
+    InsufficientScope(String),
+    /// The authorization server cannot be reached: fail closed (HTTP 503, gRPC `Unavailable`).
+    #[error("authorization server unavailable: {0}")]
+    Unavailable(String),
+}

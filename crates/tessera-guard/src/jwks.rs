@@ -1,0 +1,161 @@
+//! The authority's metadata (discovery) and signing keys (JWKS), cached. An unknown `kid`
+//! triggers a refetch that is single-flight (concurrent requests wait for one fetch) and
+//! rate-limited (at most one per `jwks_min_refresh`): a flood of random `kid`s does not become
+//! a flood of JWKS requests.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use tessera_jose::VerifyingKey;
+use tessera_types::SigningAlg;
+use tessera_types::rfc7517::JwkSet;
+
+use crate::GuardError;
+
+/// What the guard needs from discovery.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct Metadata {
+    pub issuer: String,
+    pub jwks_uri: String,
+    #[serde(default)]
+    pub introspection_endpoint: Option<String>,
+}
+
+#[derive(Default)]
+struct KeySet {
+    by_kid: HashMap<String, Arc<VerifyingKey>>,
+    anonymous: Vec<Arc<VerifyingKey>>,
+    fetched: Option<Instant>,
+}
+
+pub(crate) struct Authority {
+    http: reqwest::Client,
+    authority: String,
+    metadata: tokio::sync::OnceCell<Metadata>,
+    keys: RwLock<Arc<KeySet>>,
+    refresh: tokio::sync::Mutex<Option<Instant>>,
+    min_refresh: Duration,
+    max_age: Duration,
+}
+
+fn unavailable(what: &str, e: impl std::fmt::Display) -> GuardError {
+    GuardError::Unavailable(format!("{what}: {e}"))
+}
+
+impl Authority {
+    pub(crate) fn new(http: reqwest::Client, authority: String, min_refresh: Duration, max_age: Duration) -> Self {
+        Self {
+            http,
+            authority,
+            metadata: tokio::sync::OnceCell::new(),
+            keys: RwLock::new(Arc::default()),
+            refresh: tokio::sync::Mutex::new(None),
+            min_refresh,
+            max_age,
+        }
+    }
+
+    /// Discovery, fetched once (retried on the next request after a failure). Its `issuer`
+    /// must be the configured authority (OIDC Discovery §4.3, RFC 8414 §3.3).
+    pub(crate) async fn metadata(&self) -> Result<&Metadata, GuardError> {
+        self.metadata
+            .get_or_try_init(|| async {
+                let url = format!("{}/.well-known/openid-configuration", self.authority);
+                let r = self.http.get(&url).send().await.map_err(|e| unavailable("discovery", e))?;
+                if !r.status().is_success() {
+                    return Err(unavailable("discovery", r.status()));
+                }
+                let m: Metadata = r.json().await.map_err(|e| unavailable("discovery", e))?;
+                if m.issuer.trim_end_matches('/') != self.authority {
+                    return Err(unavailable(
+                        "discovery",
+                        format!("issuer {} is not the authority {}", m.issuer, self.authority),
+                    ));
+                }
+                Ok(m)
+            })
+            .await
+    }
+
+    /// The key for a token's `kid` and `alg`. `Ok(None)`: no such key even after a refetch
+    /// (or a refetch was refused by the rate limit). `Err(Unavailable)`: no keys can be had.
+    pub(crate) async fn key(
+        &self,
+        kid: Option<&str>,
+        alg: SigningAlg,
+    ) -> Result<Option<Arc<VerifyingKey>>, GuardError> {
+        let current = self.keys.read().expect("keys lock").clone();
+        let stale = current.fetched.is_none_or(|t| t.elapsed() > self.max_age);
+        if !stale {
+            if let Some(k) = find(&current, kid, alg) {
+                return Ok(Some(k));
+            }
+        }
+        // Single flight: one fetch at a time; whoever waited re-checks what it brought.
+        let mut last = self.refresh.lock().await;
+        let current = self.keys.read().expect("keys lock").clone();
+        let fresh = current.fetched.is_some_and(|t| t.elapsed() <= self.max_age);
+        if fresh {
+            if let Some(k) = find(&current, kid, alg) {
+                return Ok(Some(k));
+            }
+        }
+        if fresh && last.is_some_and(|t| t.elapsed() < self.min_refresh) {
+            // Rate limit: an unknown kid this soon after a fetch is simply unknown.
+            return Ok(None);
+        }
+        *last = Some(Instant::now());
+        match self.fetch().await {
+            Ok(set) => {
+                let set = Arc::new(set);
+                *self.keys.write().expect("keys lock") = set.clone();
+                Ok(find(&set, kid, alg))
+            }
+            Err(e) if current.fetched.is_some() && !current.by_kid.is_empty() => {
+                // Keep serving the keys we have; an unknown kid stays unknown.
+                tracing::warn!(error = %e, "JWKS refresh failed; keeping the previous keys");
+                Ok(find(&current, kid, alg))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn fetch(&self) -> Result<KeySet, GuardError> {
+        let meta = self.metadata().await?;
+        let r = self.http.get(&meta.jwks_uri).send().await.map_err(|e| unavailable("jwks", e))?;
+        if !r.status().is_success() {
+            return Err(unavailable("jwks", r.status()));
+        }
+        let jwks: JwkSet = r.json().await.map_err(|e| unavailable("jwks", e))?;
+        let mut set = KeySet { fetched: Some(Instant::now()), ..Default::default() };
+        for jwk in &jwks.keys {
+            // Keys we cannot use (encryption keys, HMAC, unknown curves) are skipped.
+            let Ok(k) = VerifyingKey::from_jwk(jwk) else { continue };
+            let k = Arc::new(k);
+            match &k.kid {
+                Some(kid) => {
+                    set.by_kid.insert(kid.clone(), k);
+                }
+                None => set.anonymous.push(k),
+            }
+        }
+        tracing::debug!(keys = set.by_kid.len() + set.anonymous.len(), "fetched JWKS");
+        Ok(set)
+    }
+}
+
+fn find(set: &KeySet, kid: Option<&str>, alg: SigningAlg) -> Option<Arc<VerifyingKey>> {
+    match kid {
+        Some(kid) => set.by_kid.get(kid).filter(|k| k.alg == alg).cloned(),
+        // Without a kid, only an unambiguous key will do.
+        None => {
+            let mut candidates = set.by_kid.values().chain(set.anonymous.iter()).filter(|k| k.alg == alg);
+            match (candidates.next(), candidates.next()) {
+                (Some(one), None) => Some(one.clone()),
+                _ => None,
+            }
+        }
+    }
+}

@@ -1,0 +1,61 @@
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value};
+
+/// Who called: put in request extensions by the layer. axum handlers take it as an extractor;
+/// tonic services read it from `Request::extensions()`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Principal {
+    /// The client the token was issued to.
+    pub client_id: Option<String>,
+    /// `sub`.
+    pub subject: Option<String>,
+    /// Granted scopes.
+    pub scopes: BTreeSet<String>,
+    /// `aud`.
+    pub audience: Vec<String>,
+    /// `iss`.
+    pub issuer: String,
+    /// `exp`, Unix seconds.
+    pub expires_at: i64,
+    /// Every claim (JWT) or introspection member.
+    pub claims: Map<String, Value>,
+}
+
+impl Principal {
+    /// Builds a principal from a claim set (JWT payload or introspection response).
+    pub(crate) fn from_claims(
+        issuer: String,
+        audience: Vec<String>,
+        expires_at: i64,
+        claims: Map<String, Value>,
+    ) -> Self {
+        let s = |k: &str| claims.get(k).and_then(Value::as_str).map(str::to_owned);
+        let mut scopes: BTreeSet<String> = BTreeSet::new();
+        if let Some(scope) = s("scope") {
+            scopes.extend(scope.split(' ').filter(|x| !x.is_empty()).map(str::to_owned));
+        }
+        // Some issuers (Azure AD, Okta) send `scp`, as a string or an array.
+        match claims.get("scp") {
+            Some(Value::String(v)) => scopes.extend(v.split(' ').filter(|x| !x.is_empty()).map(str::to_owned)),
+            Some(Value::Array(a)) => scopes.extend(a.iter().filter_map(Value::as_str).map(str::to_owned)),
+            _ => {}
+        }
+        Self { client_id: s("client_id"), subject: s("sub"), scopes, audience, issuer, expires_at, claims }
+    }
+
+    /// Whether the principal holds `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.contains(scope)
+    }
+}
+
+#[cfg(feature = "axum")]
+impl<S: Send + Sync> axum_core::extract::FromRequestParts<S> for Principal {
+    type Rejection = http::StatusCode;
+
+    /// The principal the layer validated; 401 if the route is not behind the layer.
+    async fn from_request_parts(parts: &mut http::request::Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<Principal>().cloned().ok_or(http::StatusCode::UNAUTHORIZED)
+    }
+}

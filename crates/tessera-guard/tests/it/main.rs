@@ -1,0 +1,7 @@
+//! Guard integration tests: apps behind the layer on real sockets, against a fake issuer
+//! (to mint hostile tokens) and against the real Tessera server (both modes).
+
+mod apps;
+mod attacks;
+mod fake_issuer;
+mod real_server;
