@@ -1,4 +1,5 @@
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
@@ -10,8 +11,8 @@ pub struct Principal {
     pub client_id: Option<String>,
     /// `sub`.
     pub subject: Option<String>,
-    /// Granted scopes.
-    pub scopes: BTreeSet<String>,
+    /// Granted scopes (shared: cloning a principal out of the cache is cheap).
+    pub scopes: Arc<BTreeSet<String>>,
     /// `aud`.
     pub audience: Vec<String>,
     /// `iss`.
@@ -19,7 +20,7 @@ pub struct Principal {
     /// `exp`, Unix seconds.
     pub expires_at: i64,
     /// Every claim (JWT) or introspection member.
-    pub claims: Map<String, Value>,
+    pub claims: Arc<Map<String, Value>>,
 }
 
 impl Principal {
@@ -41,7 +42,15 @@ impl Principal {
             Some(Value::Array(a)) => scopes.extend(a.iter().filter_map(Value::as_str).map(str::to_owned)),
             _ => {}
         }
-        Self { client_id: s("client_id"), subject: s("sub"), scopes, audience, issuer, expires_at, claims }
+        Self {
+            client_id: s("client_id"),
+            subject: s("sub"),
+            scopes: Arc::new(scopes),
+            audience,
+            issuer,
+            expires_at,
+            claims: Arc::new(claims),
+        }
     }
 
     /// Whether the principal holds `scope`.

@@ -1,0 +1,105 @@
+//! Guarded versus unguarded gRPC, for the ratio.
+//!
+//! `grpc_bench serve --listen ADDR [--authority URL --ca PEM --audience AUD]` serves the
+//! Greeter (SayHello requires `dataEventRecords` when an authority is given);
+//! `grpc_bench load --url URL [--token T] --concurrency N --seconds S` calls SayHello.
+
+use std::time::{Duration, Instant};
+
+use tessera_greet::greeter_server::{Greeter, GreeterServer};
+use tessera_greet::{HelloReply, HelloRequest};
+use tessera_guard::{Guard, GuardConfig, GuardLayer, Mode, Policy};
+use tonic::{Request, Response, Status};
+
+struct Hello;
+
+#[tonic::async_trait]
+impl Greeter for Hello {
+    async fn say_hello(&self, r: Request<HelloRequest>) -> Result<Response<HelloReply>, Status> {
+        Ok(Response::new(HelloReply { message: format!("Hello {}", r.into_inner().name) }))
+    }
+}
+
+fn arg(args: &[String], name: &str) -> Option<String> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("serve") => {
+            let listen = arg(&args, "--listen").expect("--listen");
+            let incoming = tonic::transport::server::TcpIncoming::bind(listen.parse().unwrap()).unwrap();
+            let svc = GreeterServer::new(Hello);
+            match arg(&args, "--authority") {
+                Some(authority) => {
+                    let pem = std::fs::read(arg(&args, "--ca").expect("--ca")).unwrap();
+                    let http = reqwest::Client::builder()
+                        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+                        .build()
+                        .unwrap();
+                    let audience = arg(&args, "--audience").unwrap_or_else(|| "api1".into());
+                    let guard =
+                        Guard::new(GuardConfig::new(authority, audience, Mode::Jwt).with_http_client(http)).unwrap();
+                    let layer =
+                        GuardLayer::new(guard).route(tessera_greet::SAY_HELLO, Policy::all_of(["dataEventRecords"]));
+                    tonic::transport::Server::builder()
+                        .layer(layer)
+                        .add_service(svc)
+                        .serve_with_incoming(incoming)
+                        .await
+                        .unwrap();
+                }
+                None => {
+                    tonic::transport::Server::builder().add_service(svc).serve_with_incoming(incoming).await.unwrap()
+                }
+            }
+        }
+        Some("load") => {
+            let url = arg(&args, "--url").expect("--url");
+            assert!(url.starts_with("http://127.") || url.starts_with("http://localhost"), "loopback only");
+            let token = arg(&args, "--token");
+            let concurrency: usize = arg(&args, "--concurrency").map(|c| c.parse().unwrap()).unwrap_or(16);
+            let seconds: u64 = arg(&args, "--seconds").map(|c| c.parse::<u64>().unwrap().clamp(1, 600)).unwrap_or(10);
+            let channel = tonic::transport::Endpoint::from_shared(url.clone()).unwrap().connect().await.unwrap();
+            let end = Instant::now() + Duration::from_secs(seconds);
+            let mut tasks = Vec::new();
+            for _ in 0..concurrency {
+                let mut client = tessera_greet::greeter_client::GreeterClient::new(channel.clone());
+                let token = token.clone();
+                tasks.push(tokio::spawn(async move {
+                    let (mut ok, mut err, mut lat) = (0u64, 0u64, Vec::new());
+                    while Instant::now() < end {
+                        let start = Instant::now();
+                        let mut req = Request::new(HelloRequest { name: "bench".into() });
+                        if let Some(t) = &token {
+                            req.metadata_mut().insert("authorization", format!("Bearer {t}").parse().unwrap());
+                        }
+                        match client.say_hello(req).await {
+                            Ok(_) => ok += 1,
+                            Err(_) => err += 1,
+                        }
+                        lat.push(start.elapsed());
+                    }
+                    (ok, err, lat)
+                }));
+            }
+            let (mut ok, mut err, mut lat) = (0, 0, Vec::new());
+            for t in tasks {
+                let (o, e, l) = t.await.unwrap();
+                ok += o;
+                err += e;
+                lat.extend(l);
+            }
+            lat.sort();
+            let p = |q: f64| lat.get((lat.len() as f64 * q) as usize).map(|d| d.as_secs_f64() * 1e3).unwrap_or(0.0);
+            println!(
+                "{}",
+                serde_json::json!({"url": url, "concurrency": concurrency, "ok": ok, "errors": err,
+                    "rps": (ok as f64 / seconds as f64).round(), "p50_ms": (p(0.5) * 100.0).round() / 100.0, "p99_ms": (p(0.99) * 100.0).round() / 100.0})
+            );
+        }
+        _ => eprintln!("usage: grpc_bench serve|load ..."),
+    }
+}
