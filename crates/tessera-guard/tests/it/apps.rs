@@ -14,7 +14,7 @@ pub async fn rest(layer: GuardLayer) -> String {
         format!("sunny for {}", p.client_id.unwrap_or_default())
     }
     async fn whoami(p: Principal) -> axum::Json<serde_json::Value> {
-        axum::Json(serde_json::json!({"client_id": p.client_id, "scopes": p.scopes, "aud": p.audience}))
+        axum::Json(serde_json::json!({"client_id": p.client_id, "scopes": *p.scopes, "aud": p.audience}))
     }
     let app = Router::new()
         .route("/weatherforecast", get(forecast))
