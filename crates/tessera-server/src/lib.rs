@@ -106,6 +106,7 @@ pub struct Running {
     /// Secrets generated while seeding from the config file, to be shown once.
     pub generated_secrets: Vec<(ClientId, ClientSecret)>,
     registry: Arc<RegistryHandle>,
+    state: AppState,
     handle: axum_server::Handle<SocketAddr>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     poller: tokio::task::JoinHandle<()>,
@@ -114,6 +115,11 @@ pub struct Running {
 }
 
 impl Running {
+    /// Access tokens issued since start.
+    pub fn tokens_issued(&self) -> u64 {
+        self.state.tokens_issued()
+    }
+
     /// The registry revision the server currently serves.
     pub fn registry_revision(&self) -> i64 {
         self.registry.get().revision
@@ -166,7 +172,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Running, StartError
         deps.clock,
         deps.rng,
     );
-    let app = router(state).into_make_service();
+    let app = router(state.clone()).into_make_service();
     let handle = axum_server::Handle::new();
 
     let (server, dev_ca) = match &settings.transport {
@@ -198,6 +204,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Running, StartError
         dev_ca,
         generated_secrets,
         registry: registry_for_running,
+        state,
         handle,
         server,
         poller,

@@ -27,6 +27,8 @@ pub(crate) struct Inner {
     pub token_writer: TokenWriter,
     pub clock: Arc<dyn Clock>,
     pub rng: Arc<dyn Random>,
+    /// Access tokens issued since start (observability; the client tests count with it).
+    pub tokens_issued: std::sync::atomic::AtomicU64,
 }
 
 impl AppState {
@@ -56,7 +58,13 @@ impl AppState {
             store,
             clock,
             rng,
+            tokens_issued: std::sync::atomic::AtomicU64::new(0),
         }))
+    }
+
+    /// Access tokens issued since start.
+    pub fn tokens_issued(&self) -> u64 {
+        self.0.tokens_issued.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The issuer identifier.

@@ -80,6 +80,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Res
         }
     };
 
+    s.tokens_issued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     // §5.1: the response carries Cache-Control: no-store and Pragma: no-cache.
     let mut response = axum::Json(TokenResponse {
         access_token,

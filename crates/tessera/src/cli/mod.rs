@@ -1,6 +1,7 @@
 //! Command-line interface: `serve`, and `scope`, `client`, `key` working on the data dir.
 
 mod client;
+mod demo;
 mod key;
 mod scope;
 mod serve;
@@ -38,12 +39,14 @@ enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Key(key::KeyCommand),
+    /// The seed scenario: with no subcommand, everything in one process, then exit.
+    Demo(demo::DemoArgs),
 }
 
 impl Args {
     /// Whether this runs the server (which logs at info by default).
     pub fn is_serve(&self) -> bool {
-        matches!(self.command, Command::Serve(_))
+        matches!(self.command, Command::Serve(_) | Command::Demo(_))
     }
 }
 
@@ -64,6 +67,7 @@ pub async fn run(args: Args) -> CliResult {
             let (store, settings) = open(base, file).await?;
             client::run(cmd, &store, &settings).await
         }
+        Command::Demo(args) => demo::run(args).await,
         Command::Key(cmd) => {
             let (store, settings) = open(base, file).await?;
             key::run(cmd, &store, &settings).await

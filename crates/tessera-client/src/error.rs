@@ -1,0 +1,18 @@
+/// Why no token could be had.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ClientError {
+    /// The authorization server refused (RFC 6749 §5.2): not retried.
+    #[error("the authorization server refused: {error}{}", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    Refused {
+        /// The RFC 6749 error code, e.g. `invalid_client`, `invalid_scope`.
+        error: String,
+        /// Its description.
+        description: Option<String>,
+    },
+    /// The server could not be reached or kept failing (retried with backoff first).
+    #[error("the authorization server is unreachable: {0}")]
+    Unreachable(String),
+    /// Discovery or the token response was not what the specs say.
+    #[error("unexpected answer from the authorization server: {0}")]
+    Protocol(String),
+}

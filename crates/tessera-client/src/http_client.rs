@@ -1,0 +1,55 @@
+//! A reqwest wrapper for REST APIs: the bearer token on every request, and one transparent
+//! retry with a fresh token when the API answers 401 `invalid_token` (RFC 6750 §3.1).
+
+use crate::{ClientError, TokenSource};
+
+/// A reqwest client that authenticates its requests.
+#[derive(Clone)]
+pub struct AuthorizedClient {
+    http: reqwest::Client,
+    source: TokenSource,
+}
+
+impl AuthorizedClient {
+    /// Wraps `http`, authenticating with `source`.
+    pub fn new(http: reqwest::Client, source: TokenSource) -> Self {
+        Self { http, source }
+    }
+
+    /// The underlying client, to build requests.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// The token source.
+    pub fn source(&self) -> &TokenSource {
+        &self.source
+    }
+
+    /// Sends `request` with a bearer token. A 401 whose `WWW-Authenticate` says
+    /// `invalid_token` (revoked, expired early, keys rotated) makes one retry with a new token;
+    /// a request whose body cannot be replayed is not retried.
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, ClientError> {
+        let retry = request.try_clone();
+        let token = self.source.token().await?;
+        let response = request
+            .bearer_auth(&*token.value)
+            .send()
+            .await
+            .map_err(|e| ClientError::Unreachable(format!("API: {e}")))?;
+        let invalid_token = response.status() == reqwest::StatusCode::UNAUTHORIZED
+            && response
+                .headers()
+                .get(reqwest::header::WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("invalid_token"));
+        match (invalid_token, retry) {
+            (true, Some(again)) => {
+                self.source.invalidate(&token.value);
+                let token = self.source.token().await?;
+                again.bearer_auth(&*token.value).send().await.map_err(|e| ClientError::Unreachable(format!("API: {e}")))
+            }
+            _ => Ok(response),
+        }
+    }
+}

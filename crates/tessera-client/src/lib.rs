@@ -1,0 +1,25 @@
+//! Tessera client: get access tokens with the client credentials grant (RFC 6749 §4.4) and
+//! keep them in a cache shared by every caller, refreshed ahead of expiry, one request at a
+//! time. Adapters put the token on gRPC calls ([`BearerLayer`], a tower layer for tonic
+//! channels) and on reqwest requests ([`AuthorizedClient`]).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), tessera_client::ClientError> {
+//! use tessera_client::{ClientConfig, TokenSource};
+//! let source = TokenSource::new(ClientConfig::new("https://localhost:8443", "CC", "cc_secret").scope("dataEventRecords"));
+//! let token = source.token().await?; // cached, shared, refreshed at ~80% of its lifetime
+//! # let _ = token; Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+mod config;
+mod error;
+mod http_client;
+mod layer;
+mod source;
+
+pub use config::{AuthMethod, ClientConfig};
+pub use error::ClientError;
+pub use http_client::AuthorizedClient;
+pub use layer::{BearerLayer, BearerService};
+pub use source::{AccessToken, TokenSource};

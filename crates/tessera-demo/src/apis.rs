@@ -1,0 +1,90 @@
+//! The two protected APIs, over HTTPS (rustls, HTTP/2 and HTTP/1.1).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use tessera_greet::greeter_server::{Greeter, GreeterServer};
+use tessera_greet::{HelloReply, HelloRequest};
+use tessera_guard::{Guard, GuardLayer, Policy, Principal};
+use tonic::{Request, Response, Status};
+
+/// A running API.
+pub struct Service {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    handle: axum_server::Handle<SocketAddr>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Service {
+    /// `https://localhost:PORT`.
+    pub fn url(&self) -> String {
+        format!("https://localhost:{}", self.addr.port())
+    }
+
+    /// Graceful stop.
+    pub async fn stop(self) {
+        self.handle.graceful_shutdown(Some(Duration::from_secs(5)));
+        let _ = self.task.await;
+    }
+}
+
+/// The Greeter of the first seed article.
+#[derive(Debug, Default)]
+pub struct GreeterService;
+
+#[tonic::async_trait]
+impl Greeter for GreeterService {
+    async fn say_hello(&self, request: Request<HelloRequest>) -> Result<Response<HelloReply>, Status> {
+        if let Some(p) = request.extensions().get::<Principal>() {
+            tracing::info!(client_id = ?p.client_id, "SayHello");
+        }
+        Ok(Response::new(HelloReply { message: format!("Hello {}", request.into_inner().name) }))
+    }
+}
+
+async fn serve(app: Router, listen: SocketAddr, cert: &Path, key: &Path) -> std::io::Result<Service> {
+    let config = tessera_server::tls::server_config(cert, key).map_err(std::io::Error::other)?;
+    let listener = std::net::TcpListener::bind(listen)?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let handle = axum_server::Handle::new();
+    let server = axum_server::from_tcp_rustls(listener, axum_server::tls_rustls::RustlsConfig::from_config(config))?
+        .handle(handle.clone());
+    let task = tokio::spawn(async move { server.serve(app.into_make_service()).await });
+    Ok(Service { addr, handle, task })
+}
+
+/// The gRPC Greeter over TLS (HTTP/2), `SayHello` requiring scope `dataEventRecords`, and
+/// `GET /` answering "GRPC service running..." to anyone, as in the seed.
+pub async fn greeter(listen: SocketAddr, cert: &Path, key: &Path, guard: Guard) -> std::io::Result<Service> {
+    let layer =
+        GuardLayer::new(guard).public("/").route(tessera_greet::SAY_HELLO, Policy::all_of(["dataEventRecords"]));
+    let app = tonic::service::Routes::new(GreeterServer::new(GreeterService))
+        .into_axum_router()
+        .route("/", get(|| async { "GRPC service running..." }))
+        .layer(layer);
+    serve(app, listen, cert, key).await
+}
+
+/// The REST API of the IdentityServer4 seed: `GET /weatherforecast` for tokens whose audience
+/// is the guard's (`api1`) and whose scope includes `api1`.
+pub async fn weather_api(listen: SocketAddr, cert: &Path, key: &Path, guard: Guard) -> std::io::Result<Service> {
+    async fn forecast(p: Principal) -> axum::Json<serde_json::Value> {
+        let days: Vec<serde_json::Value> = ["Freezing", "Mild", "Warm"]
+            .iter()
+            .enumerate()
+            .map(|(i, s)| serde_json::json!({"day": i + 1, "temperatureC": 5 + 10 * i as i32, "summary": s}))
+            .collect();
+        axum::Json(serde_json::json!({"caller": p.client_id, "forecast": days}))
+    }
+    let layer = GuardLayer::new(guard).public("/").route("/weatherforecast", Policy::all_of(["api1"]));
+    let app = Router::new()
+        .route("/weatherforecast", get(forecast))
+        .route("/", get(|| async { "REST API running..." }))
+        .layer(layer);
+    serve(app, listen, cert, key).await
+}

@@ -1,0 +1,12 @@
+//! The seed scenario in Rust: the OpenIddict/IdentityServer articles' gRPC Greeter (scope
+//! `dataEventRecords`), REST API (audience `api1`), console client and background worker,
+//! each a function the `tessera demo` command and the tests call.
+#![deny(missing_docs)]
+
+mod apis;
+mod clients;
+mod scenario;
+
+pub use apis::{Service, greeter, weather_api};
+pub use clients::{DemoError, call_greeter, greet, worker};
+pub use scenario::{demo, seed_config};
