@@ -224,3 +224,13 @@ fn serve_with_real_certificate_files_and_bad_ones() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("TLS"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn tessera_demo_runs_the_whole_scenario_and_exits_0() {
+    let out = Command::new(BIN).arg("demo").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.lines().any(|l| l == "Greeting: Hello GreeterClient"), "{stdout}");
+    assert!(stdout.contains("(reference token, introspected)"), "{stdout}");
+    assert!(stdout.contains("demo finished"), "{stdout}");
+}

@@ -1,0 +1,262 @@
+//! The seed scenario end to end over real sockets: authorization server, Greeter (gRPC over
+//! TLS), REST API, console client, worker.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tessera_client::{AuthorizedClient, ClientConfig, TokenSource};
+use tessera_demo::{DemoError, greet, greeter, seed_config, weather_api, worker};
+use tessera_guard::{ClientCredentials, Guard, GuardConfig, Mode};
+use tessera_server::config::{SeedClient, SeedScope};
+use tessera_server::{Deps, Overrides, Running, Settings};
+use tessera_types::clock::{Clock, ManualClock, SystemClock};
+
+struct World {
+    server: Running,
+    _dir: tempfile::TempDir,
+    ca: PathBuf,
+    http: reqwest::Client,
+    greeter: tessera_demo::Service,
+    api: tessera_demo::Service,
+    clock: Arc<dyn Clock>,
+}
+
+fn seed(id: &str, scopes: &[&str], permissions: &[&str], format: &str) -> SeedClient {
+    SeedClient {
+        client_id: id.into(),
+        secret: Some(format!("{id}_secret")),
+        display_name: None,
+        scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        permissions: permissions.iter().map(|s| s.to_string()).collect(),
+        access_token_lifetime: None,
+        signing_alg: None,
+        token_format: Some(format.into()),
+    }
+}
+
+impl World {
+    async fn start() -> Self {
+        Self::start_with(Arc::new(SystemClock), Duration::from_secs(60)).await
+    }
+
+    /// Everything on loopback. `clock` is shared by the server, the guards and the clients;
+    /// `cache_ttl` bounds how long the guards reuse a validation.
+    async fn start_with(clock: Arc<dyn Clock>, cache_ttl: Duration) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut file = seed_config();
+        file.registry_poll_ms = Some(20);
+        file.scopes.push(SeedScope {
+            name: "other".into(),
+            display_name: None,
+            display_names: Default::default(),
+            description: None,
+            resources: vec!["rs_dataEventRecordsApi".into()],
+        });
+        file.clients.push(seed("NOSCOPE", &["other"], &[], "jwt"));
+        file.clients.push(seed("bg_reference", &["api1"], &[], "reference"));
+        file.clients.push(seed("api1", &[], &["introspection"], "jwt"));
+        let settings = Settings::resolve(
+            Overrides {
+                data_dir: Some(dir.path().to_owned()),
+                listen: Some("127.0.0.1:0".into()),
+                ..Default::default()
+            },
+            file,
+        )
+        .unwrap();
+        let deps = Deps { clock: clock.clone(), rng: Arc::new(tessera_server::clock::SystemRandom::default()) };
+        let server = tessera_server::start(settings, deps).await.unwrap();
+        let ca = server.dev_ca.clone().unwrap();
+        let pem = std::fs::read(&ca).unwrap();
+        let http = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+            .build()
+            .unwrap();
+        let tls = tessera_server::tls::dev_cert(dir.path()).unwrap();
+        let guard = |aud: &str, mode: Mode| {
+            let mut cfg =
+                GuardConfig::new(&server.issuer, aud, mode).with_http_client(http.clone()).with_clock(clock.clone());
+            cfg.max_cache_ttl = cache_ttl;
+            Guard::new(cfg).unwrap()
+        };
+        let creds = ClientCredentials::new("rs_dataEventRecordsApi", "rs_dataEventRecordsApi_secret");
+        let loopback = "127.0.0.1:0".parse().unwrap();
+        let greeter =
+            greeter(loopback, &tls.cert, &tls.key, guard("rs_dataEventRecordsApi", Mode::Auto(creds))).await.unwrap();
+        let api_creds = ClientCredentials::new("api1", "api1_secret");
+        let api = weather_api(loopback, &tls.cert, &tls.key, guard("api1", Mode::Auto(api_creds))).await.unwrap();
+        Self { server, _dir: dir, ca, http, greeter, api, clock }
+    }
+
+    fn source(&self, id: &str, secret: &str, scope: &str) -> TokenSource {
+        TokenSource::new(
+            ClientConfig::new(&self.server.issuer, id, secret)
+                .scope(scope)
+                .with_http_client(self.http.clone())
+                .with_clock(self.clock.clone()),
+        )
+    }
+
+    fn cc(&self) -> TokenSource {
+        self.source("CC", "cc_secret", "dataEventRecords")
+    }
+}
+
+#[tokio::test]
+async fn the_console_client_gets_its_greeting_with_jwt_and_reference_tokens() {
+    let w = World::start().await;
+    assert_eq!(greet(&w.greeter.url(), &w.ca, w.cc()).await.unwrap(), "Greeting: Hello GreeterClient");
+    let reference = w.source("CC_reference", "cc_reference_secret", "dataEventRecords");
+    assert_eq!(greet(&w.greeter.url(), &w.ca, reference).await.unwrap(), "Greeting: Hello GreeterClient");
+    // GET / is public, as in the seed.
+    let r = w.http.get(w.greeter.url()).send().await.unwrap();
+    assert_eq!(r.text().await.unwrap(), "GRPC service running...");
+}
+
+#[tokio::test]
+async fn no_token_is_unauthenticated_and_a_token_without_the_scope_is_permission_denied() {
+    let w = World::start().await;
+    let pem = std::fs::read(&w.ca).unwrap();
+    let tls = tonic::transport::ClientTlsConfig::new()
+        .ca_certificate(tonic::transport::Certificate::from_pem(pem))
+        .domain_name("localhost");
+    let channel = tonic::transport::Endpoint::from_shared(w.greeter.url())
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut bare = tessera_greet::greeter_client::GreeterClient::new(channel);
+    let e = bare.say_hello(tessera_greet::HelloRequest { name: "x".into() }).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::Unauthenticated);
+    let noscope = w.source("NOSCOPE", "NOSCOPE_secret", "other");
+    match greet(&w.greeter.url(), &w.ca, noscope).await {
+        Err(DemoError::Api(m)) => assert!(m.contains("PermissionDenied") && m.contains("dataEventRecords"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_console_client_says_clearly_what_went_wrong() {
+    let w = World::start().await;
+    match greet(&w.greeter.url(), &w.ca, w.source("CC", "wrong", "dataEventRecords")).await {
+        Err(DemoError::Token(m)) => assert!(m.contains("invalid_client") && m.contains("secret"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    match greet(&w.greeter.url(), &w.ca, w.source("CC", "cc_secret", "api1")).await {
+        Err(DemoError::Token(m)) => assert!(m.contains("invalid_scope"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("https://127.0.0.1:{}", l.local_addr().unwrap().port())
+    };
+    let mut cfg = ClientConfig::new(dead, "CC", "cc_secret").with_http_client(w.http.clone());
+    cfg.backoff = Duration::from_millis(10);
+    match greet(&w.greeter.url(), &w.ca, TokenSource::new(cfg)).await {
+        Err(DemoError::Token(m)) => assert!(m.contains("cannot reach the authorization server"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_token_that_expires_mid_run_is_refreshed_without_the_caller_noticing() {
+    let clock = ManualClock::new(SystemClock.now());
+    let w = World::start_with(Arc::new(clock.clone()), Duration::from_secs(60)).await;
+    let source = w.cc();
+    let before = w.server.tokens_issued();
+    assert!(greet(&w.greeter.url(), &w.ca, source.clone()).await.is_ok());
+    assert_eq!(w.server.tokens_issued() - before, 1);
+    let first = source.token().await.unwrap();
+    // Well before 80% of the hour: the cached token is used.
+    clock.advance(2000);
+    assert!(greet(&w.greeter.url(), &w.ca, source.clone()).await.is_ok());
+    assert_eq!(w.server.tokens_issued() - before, 1);
+    // Past the first token's expiry: the caller just gets its greeting, with a new token.
+    clock.advance(1700);
+    assert!(greet(&w.greeter.url(), &w.ca, source.clone()).await.is_ok());
+    assert_eq!(w.server.tokens_issued() - before, 2);
+    assert_ne!(source.token().await.unwrap().value, first.value);
+    assert!(first.expires_at <= clock.now().0, "the first token really expired");
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_calls_with_a_cold_cache_cause_one_token_request() {
+    let w = World::start().await;
+    let source = w.cc();
+    let before = w.server.tokens_issued();
+    let pem = std::fs::read(&w.ca).unwrap();
+    let tls = tonic::transport::ClientTlsConfig::new()
+        .ca_certificate(tonic::transport::Certificate::from_pem(pem))
+        .domain_name("localhost");
+    let channel = tonic::transport::Endpoint::from_shared(w.greeter.url())
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let svc = tower::ServiceBuilder::new().layer(tessera_client::BearerLayer::new(source.clone())).service(channel);
+    let mut calls = Vec::new();
+    for i in 0..200 {
+        let mut client = tessera_greet::greeter_client::GreeterClient::new(svc.clone());
+        calls.push(tokio::spawn(async move {
+            client.say_hello(tessera_greet::HelloRequest { name: format!("n{i}") }).await
+        }));
+    }
+    for c in calls {
+        assert!(c.await.unwrap().is_ok());
+    }
+    assert_eq!(w.server.tokens_issued() - before, 1, "counted at the server");
+    assert_eq!(source.requests_sent(), 1);
+}
+
+#[tokio::test]
+async fn a_401_invalid_token_makes_one_transparent_retry_with_a_fresh_token() {
+    // Guards that re-validate every call, so a revocation shows at once.
+    let w = World::start_with(Arc::new(SystemClock), Duration::ZERO).await;
+    let source = w.source("bg_reference", "bg_reference_secret", "api1");
+    let client = AuthorizedClient::new(w.http.clone(), source.clone());
+    let url = format!("{}/weatherforecast", w.api.url());
+    assert_eq!(client.send(w.http.get(&url)).await.unwrap().status(), 200);
+    let token = source.token().await.unwrap();
+    let r = w
+        .http
+        .post(format!("{}/connect/revoke", w.server.issuer))
+        .basic_auth("bg_reference", Some("bg_reference_secret"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={}", token.value))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let before = w.server.tokens_issued();
+    let r = client.send(w.http.get(&url)).await.unwrap();
+    assert_eq!(r.status(), 200, "the caller did not notice");
+    assert_eq!(w.server.tokens_issued() - before, 1, "exactly one refresh");
+}
+
+#[tokio::test]
+async fn the_worker_logs_failures_keeps_going_and_stops_when_told() {
+    let w = World::start().await;
+    let source = w.source("background-service", "service-secret-here", "api1");
+    let client = AuthorizedClient::new(w.http.clone(), source);
+    // First a URL that fails (404), then the real one: the worker survives the failures.
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let bad = tokio::spawn(worker(client.clone(), format!("{}/nope", w.api.url()), Duration::from_millis(20), async {
+        let _ = rx.await;
+    }));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    tx.send(()).unwrap();
+    assert_eq!(bad.await.unwrap(), 0);
+    let calls = worker(
+        client,
+        format!("{}/weatherforecast", w.api.url()),
+        Duration::from_millis(20),
+        tokio::time::sleep(Duration::from_millis(150)),
+    )
+    .await;
+    assert!(calls >= 3, "{calls}");
+}
