@@ -106,6 +106,20 @@ impl Kek {
     }
 }
 
+async fn new_record(kek: &Kek, alg: SigningAlg, rng: &dyn Random, now: UnixTime) -> Result<KeyRecord, KeyError> {
+    let (key, pkcs8) = tokio::task::spawn_blocking(move || SigningKey::generate(alg))
+        .await
+        .map_err(|e| KeyError::Rejected(e.to_string()))??;
+    Ok(KeyRecord {
+        kid: key.kid.clone(),
+        alg,
+        status: KeyStatus::Active,
+        sealed_private_key: kek.seal(&key.kid, &pkcs8, rng),
+        public_jwk: serde_json::to_string(&key.public_jwk()).expect("jwk serialises"),
+        created_at: now,
+    })
+}
+
 /// Generates a key for `alg`, seals it, and stores it as the active key of its algorithm
 /// (the previous one is retired but stays published).
 pub async fn rotate(
@@ -115,23 +129,15 @@ pub async fn rotate(
     rng: &dyn Random,
     now: UnixTime,
 ) -> Result<String, KeyError> {
-    let (key, pkcs8) = tokio::task::spawn_blocking(move || SigningKey::generate(alg))
-        .await
-        .map_err(|e| KeyError::Rejected(e.to_string()))??;
-    let record = KeyRecord {
-        kid: key.kid.clone(),
-        alg,
-        status: KeyStatus::Active,
-        sealed_private_key: kek.seal(&key.kid, &pkcs8, rng),
-        public_jwk: serde_json::to_string(&key.public_jwk()).expect("jwk serialises"),
-        created_at: now,
-    };
+    let record = new_record(kek, alg, rng, now).await?;
     store.add_active_key(&record).await?;
     tracing::info!(kid = %record.kid, %alg, "generated signing key");
     Ok(record.kid)
 }
 
-/// Makes sure each algorithm in `algs` has an active key, generating what is missing.
+/// Makes sure each algorithm in `algs` has an active key, generating what is missing. Safe
+/// when several instances sharing a database start together: one key wins, the others' are
+/// discarded before use.
 pub async fn ensure_active(
     store: &Store,
     kek: &Kek,
@@ -142,7 +148,10 @@ pub async fn ensure_active(
     let keys = store.list_keys().await?;
     for alg in algs {
         if !keys.iter().any(|k| k.alg == *alg && k.status == KeyStatus::Active) {
-            rotate(store, kek, *alg, rng, now).await?;
+            let record = new_record(kek, *alg, rng, now).await?;
+            if store.add_first_active_key(&record).await? {
+                tracing::info!(kid = %record.kid, %alg, "generated signing key");
+            }
         }
     }
     Ok(())

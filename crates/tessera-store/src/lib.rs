@@ -10,7 +10,9 @@ mod batch;
 mod model;
 mod sqlite;
 mod store;
+#[doc(hidden)]
+pub mod testing;
 
 pub use batch::TokenWriter;
 pub use model::{ClientRecord, ClientUpdate, KeyRecord, KeyStatus, ScopeRecord, SecretRecord, TokenRecord};
-pub use store::{Store, StoreError};
+pub use store::{Backend, Store, StoreError};

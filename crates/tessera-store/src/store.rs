@@ -10,8 +10,20 @@ use crate::model::{ClientRecord, ClientUpdate, KeyRecord, KeyStatus, ScopeRecord
 use crate::sqlite;
 
 /// Migrations, applied in order on open; each is idempotent SQL.
-const MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("../migrations/0001_registry.sql")), (2, include_str!("../migrations/0002_tokens.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_registry.sql")),
+    (2, include_str!("../migrations/0002_tokens.sql")),
+    (3, include_str!("../migrations/0003_one_active_key.sql")),
+];
+
+/// Which database is behind the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite (one machine).
+    Sqlite,
+    /// PostgreSQL (several instances).
+    Postgres,
+}
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +72,7 @@ fn unique_violation(e: &sqlx::Error) -> bool {
 pub struct Store {
     pool: AnyPool,
     data_dir: Option<PathBuf>,
+    backend: Backend,
 }
 
 impl Store {
@@ -72,10 +85,35 @@ impl Store {
         // WAL is a property of the database file: set once, kept across opens. With the
         // default `synchronous=FULL` every commit is durable before it returns.
         sqlx::query("PRAGMA journal_mode=WAL").execute(&pool).await?;
-        let store = Self { pool, data_dir: Some(data_dir.to_owned()) };
+        let store = Self { pool, data_dir: Some(data_dir.to_owned()), backend: Backend::Sqlite };
         store.migrate().await?;
         sqlite::tighten(data_dir)?;
         Ok(store)
+    }
+
+    /// Connects to a PostgreSQL database (`postgres://...`) with at most `pool_size`
+    /// connections and applies migrations; instances starting together serialise on an
+    /// advisory lock. The pool reconnects by itself after the database comes back.
+    pub async fn connect_postgres(url: &str, pool_size: u32) -> Result<Self, StoreError> {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(StoreError::Config(
+                "database URL must start with postgres:// (or use the embedded default)".into(),
+            ));
+        }
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(pool_size.max(1))
+            .acquire_timeout(std::time::Duration::from_secs(5))
+            .connect(url)
+            .await?;
+        let store = Self { pool, data_dir: None, backend: Backend::Postgres };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// The data directory of an embedded store.
@@ -84,20 +122,33 @@ impl Store {
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        if self.backend == Backend::Postgres {
+            // One migrator at a time across instances; released with the session otherwise.
+            sqlx::query("SELECT pg_advisory_lock(727361)").execute(&mut *conn).await?;
+        }
+        let result = Self::migrate_on(&mut conn).await;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_unlock(727361)").execute(&mut *conn).await?;
+        }
+        result
+    }
+
+    async fn migrate_on(conn: &mut sqlx::AnyConnection) -> Result<(), StoreError> {
         sqlx::query(
             "CREATE TABLE IF NOT EXISTS tessera_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
         )
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await?;
         for (version, sql) in MIGRATIONS {
             let applied: Option<i64> = sqlx::query_scalar("SELECT version FROM tessera_migrations WHERE version = $1")
                 .bind(*version)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *conn)
                 .await?;
             if applied.is_some() {
                 continue;
             }
-            let mut tx = self.pool.begin().await?;
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
             sqlx::raw_sql(*sql).execute(&mut *tx).await?;
             sqlx::query(
                 "INSERT INTO tessera_migrations (version, applied_at) VALUES ($1, $2) ON CONFLICT (version) DO NOTHING",
@@ -326,17 +377,14 @@ impl Store {
         Ok(n > 0)
     }
 
-    /// Adds a secret to a client; `false` if there is no such client.
+    /// Adds a secret to a client; `false` if there is no such client. (One statement, no
+    /// read-then-write: the foreign key says whether the client exists.)
     pub async fn add_secret(&self, client_id: &ClientId, secret: &SecretRecord) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let exists: Option<String> = sqlx::query_scalar("SELECT client_id FROM clients WHERE client_id = $1")
-            .bind(client_id.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
-        if exists.is_none() {
-            return Ok(false);
+        match insert_secret(&mut tx, client_id, secret).await {
+            Err(StoreError::Database(sqlx::Error::Database(db))) if db.is_foreign_key_violation() => return Ok(false),
+            r => r?,
         }
-        insert_secret(&mut tx, client_id, secret).await?;
         Self::bump(&mut tx).await?;
         tx.commit().await?;
         Ok(true)
@@ -367,6 +415,8 @@ impl Store {
     }
 
     /// Stores a new active key and retires the active keys of the same algorithm, atomically.
+    /// [`StoreError::Conflict`] when another writer made a key active for the same algorithm
+    /// at the same moment (at most one active key per algorithm is enforced by an index).
     pub async fn add_active_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE signing_keys SET status = $1 WHERE alg = $2 AND status = $3")
@@ -375,7 +425,7 @@ impl Store {
             .bind(KeyStatus::Active.as_str())
             .execute(&mut *tx)
             .await?;
-        sqlx::query(
+        let res = sqlx::query(
             "INSERT INTO signing_keys (kid, alg, status, sealed_private_key, public_jwk, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(key.kid.clone())
@@ -385,10 +435,40 @@ impl Store {
         .bind(key.public_jwk.clone())
         .bind(key.created_at.0)
         .execute(&mut *tx)
-        .await?;
+        .await;
+        match res {
+            Err(e) if unique_violation(&e) => {
+                return Err(StoreError::Conflict(format!("an active {} key (concurrent rotation)", key.alg)));
+            }
+            r => r?,
+        };
         Self::bump(&mut tx).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Stores `key` as the active key of its algorithm only if there is none: `false` when
+    /// another instance got there first (instances starting together agree on one key).
+    pub async fn add_first_active_key(&self, key: &KeyRecord) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let res = sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, status, sealed_private_key, public_jwk, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(key.kid.clone())
+        .bind(key.alg.as_str())
+        .bind(KeyStatus::Active.as_str())
+        .bind(key.sealed_private_key.clone())
+        .bind(key.public_jwk.clone())
+        .bind(key.created_at.0)
+        .execute(&mut *tx)
+        .await;
+        match res {
+            Err(e) if unique_violation(&e) => return Ok(false),
+            r => r?,
+        };
+        Self::bump(&mut tx).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Removes a retired key from publication; an active key cannot be removed (rotate first).

@@ -1,0 +1,234 @@
+//! The cases, written once against `Store`.
+
+use std::collections::BTreeMap;
+
+use tessera_store::{
+    ClientRecord, ClientUpdate, KeyRecord, KeyStatus, ScopeRecord, SecretRecord, Store, StoreError, TokenRecord,
+    TokenWriter,
+};
+use tessera_types::{ClientId, Endpoint, Permission, Resource, ScopeName, SigningAlg, TokenFormat, UnixTime};
+
+fn scope(name: &str) -> ScopeRecord {
+    ScopeRecord {
+        name: ScopeName::new(name).unwrap(),
+        display_name: Some(format!("{name} API")),
+        display_names: BTreeMap::from([("fr-FR".to_string(), format!("API {name}"))]),
+        description: None,
+        resources: vec![Resource::new(format!("rs_{name}")).unwrap()],
+        created_at: UnixTime(1000),
+    }
+}
+
+fn secret(id: &str) -> SecretRecord {
+    SecretRecord { id: id.into(), hash: format!("sha256$hash-of-{id}"), created_at: UnixTime(1000) }
+}
+
+fn client(id: &str) -> ClientRecord {
+    ClientRecord {
+        client_id: ClientId::new(id).unwrap(),
+        display_name: None,
+        secrets: vec![secret(&format!("{id}-s1"))],
+        permissions: vec![Permission::Endpoint(Endpoint::Token), Permission::Scope(ScopeName::new("a").unwrap())],
+        access_token_lifetime: 3600,
+        token_format: TokenFormat::Jwt,
+        signing_alg: None,
+        enabled: true,
+        created_at: UnixTime(1000),
+    }
+}
+
+fn key(kid: &str, alg: SigningAlg) -> KeyRecord {
+    KeyRecord {
+        kid: kid.into(),
+        alg,
+        status: KeyStatus::Active,
+        sealed_private_key: format!("v1.sealed-{kid}"),
+        public_jwk: format!(r#"{{"kid":"{kid}"}}"#),
+        created_at: UnixTime(1000),
+    }
+}
+
+fn token(n: usize, exp: i64) -> TokenRecord {
+    TokenRecord {
+        hash: format!("hash-{n}"),
+        jti: format!("jti-{n}"),
+        client_id: ClientId::new("CC").unwrap(),
+        scope: Some("a b".into()),
+        audiences: vec![Resource::new("api1").unwrap(), Resource::new("api2").unwrap()],
+        iat: UnixTime(exp - 3600),
+        exp: UnixTime(exp),
+        revoked: false,
+    }
+}
+
+pub async fn registry_scopes(store: Store) {
+    let r0 = store.revision().await.unwrap();
+    store.add_scope(&scope("a")).await.unwrap();
+    store.add_scope(&scope("b")).await.unwrap();
+    assert!(matches!(store.add_scope(&scope("a")).await, Err(StoreError::Conflict(_))));
+    assert_eq!(
+        store.revision().await.unwrap(),
+        r0 + 2,
+        "every write bumps the revision once; a refused one not at all"
+    );
+    assert_eq!(store.get_scope(&ScopeName::new("a").unwrap()).await.unwrap().unwrap(), scope("a"));
+    let names: Vec<String> = store.list_scopes().await.unwrap().into_iter().map(|s| s.name.to_string()).collect();
+    assert_eq!(names, ["a", "b"]);
+    assert!(store.remove_scope(&ScopeName::new("a").unwrap()).await.unwrap());
+    assert!(!store.remove_scope(&ScopeName::new("a").unwrap()).await.unwrap());
+    assert!(store.get_scope(&ScopeName::new("a").unwrap()).await.unwrap().is_none());
+}
+
+pub async fn registry_clients(store: Store) {
+    store.add_client(&client("CC")).await.unwrap();
+    assert!(matches!(store.add_client(&client("CC")).await, Err(StoreError::Conflict(_))));
+    let id = ClientId::new("CC").unwrap();
+    assert_eq!(store.get_client(&id).await.unwrap().unwrap(), client("CC"));
+    assert!(store.set_client_enabled(&id, false).await.unwrap());
+    assert!(!store.get_client(&id).await.unwrap().unwrap().enabled);
+    let update = ClientUpdate {
+        token_format: Some(TokenFormat::Reference),
+        access_token_lifetime: Some(60),
+        signing_alg: Some(SigningAlg::EdDSA),
+        ..Default::default()
+    };
+    assert!(store.update_client(&id, &update).await.unwrap());
+    let c = store.get_client(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (c.token_format, c.access_token_lifetime, c.signing_alg),
+        (TokenFormat::Reference, 60, Some(SigningAlg::EdDSA))
+    );
+    assert!(!store.update_client(&ClientId::new("nobody").unwrap(), &update).await.unwrap());
+    store.add_client(&client("other")).await.unwrap();
+    assert_eq!(store.list_clients().await.unwrap().len(), 2);
+    assert!(store.remove_client(&id).await.unwrap());
+    assert!(store.get_client(&id).await.unwrap().is_none());
+    assert_eq!(store.list_clients().await.unwrap().len(), 1);
+}
+
+pub async fn secrets(store: Store) {
+    store.add_client(&client("CC")).await.unwrap();
+    let id = ClientId::new("CC").unwrap();
+    assert!(store.add_secret(&id, &secret("s2")).await.unwrap());
+    assert!(!store.add_secret(&ClientId::new("nobody").unwrap(), &secret("s3")).await.unwrap());
+    let ids: Vec<String> = store.get_client(&id).await.unwrap().unwrap().secrets.into_iter().map(|s| s.id).collect();
+    assert_eq!(ids.len(), 2);
+    assert!(store.remove_secret(&id, "s2").await.unwrap());
+    assert!(!store.remove_secret(&id, "s2").await.unwrap());
+    assert_eq!(store.get_client(&id).await.unwrap().unwrap().secrets.len(), 1);
+    // Removing the client removes its secrets.
+    store.remove_client(&id).await.unwrap();
+    store.add_client(&ClientRecord { secrets: vec![], ..client("CC") }).await.unwrap();
+    assert!(store.get_client(&id).await.unwrap().unwrap().secrets.is_empty());
+}
+
+pub async fn keys_one_active_per_algorithm(store: Store) {
+    assert!(store.add_first_active_key(&key("k1", SigningAlg::ES256)).await.unwrap());
+    assert!(!store.add_first_active_key(&key("k2", SigningAlg::ES256)).await.unwrap(), "already one active");
+    assert!(store.add_first_active_key(&key("r1", SigningAlg::RS256)).await.unwrap());
+    store.add_active_key(&key("k3", SigningAlg::ES256)).await.unwrap();
+    let keys = store.list_keys().await.unwrap();
+    let status = |kid: &str| keys.iter().find(|k| k.kid == kid).map(|k| k.status);
+    assert_eq!(status("k1"), Some(KeyStatus::Retired));
+    assert_eq!(status("k2"), None);
+    assert_eq!(status("k3"), Some(KeyStatus::Active));
+    assert_eq!(status("r1"), Some(KeyStatus::Active));
+    assert!(!store.remove_retired_key("k3").await.unwrap(), "active keys stay");
+    assert!(store.remove_retired_key("k1").await.unwrap());
+    assert_eq!(store.list_keys().await.unwrap().len(), 2);
+}
+
+pub async fn concurrent_first_keys_agree_on_one(store: Store) {
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(
+            async move { store.add_first_active_key(&key(&format!("k{i}"), SigningAlg::ES256)).await },
+        ));
+    }
+    let mut winners = 0;
+    for t in tasks {
+        if t.await.unwrap().unwrap() {
+            winners += 1;
+        }
+    }
+    assert_eq!(winners, 1);
+    let active = store.list_keys().await.unwrap().into_iter().filter(|k| k.status == KeyStatus::Active).count();
+    assert_eq!(active, 1);
+}
+
+pub async fn reference_tokens(store: Store) {
+    store.insert_tokens(&[token(1, 5000), token(2, 5000)]).await.unwrap();
+    assert_eq!(store.find_token("hash-1").await.unwrap().unwrap(), token(1, 5000));
+    assert!(store.find_token("hash-9").await.unwrap().is_none());
+    assert!(store.revoke_token("hash-1").await.unwrap());
+    assert!(!store.revoke_token("hash-9").await.unwrap());
+    assert!(store.find_token("hash-1").await.unwrap().unwrap().revoked);
+    assert!(!store.find_token("hash-2").await.unwrap().unwrap().revoked);
+    // A duplicate hash fails the whole batch: nothing half-written.
+    assert!(store.insert_tokens(&[token(3, 5000), token(1, 5000)]).await.is_err());
+    assert!(store.find_token("hash-3").await.unwrap().is_none());
+}
+
+pub async fn group_commit_under_concurrency(store: Store) {
+    let writer = TokenWriter::spawn(store.clone());
+    let mut tasks = Vec::new();
+    for n in 0..300 {
+        let writer = writer.clone();
+        tasks.push(tokio::spawn(async move { writer.insert(token(n, 9000)).await }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    // Every acknowledged insert is there.
+    assert_eq!(store.token_counts().await.unwrap().0, 300);
+    for n in [0, 150, 299] {
+        assert!(store.find_token(&format!("hash-{n}")).await.unwrap().is_some());
+    }
+}
+
+pub async fn revocations(store: Store) {
+    let cc = ClientId::new("CC").unwrap();
+    assert!(!store.is_jti_revoked("j1").await.unwrap());
+    store.revoke_jti("j1", &cc, UnixTime(5000)).await.unwrap();
+    store.revoke_jti("j1", &cc, UnixTime(5000)).await.unwrap();
+    assert!(store.is_jti_revoked("j1").await.unwrap());
+    assert!(!store.is_jti_revoked("j2").await.unwrap());
+    assert_eq!(store.token_counts().await.unwrap().1, 1);
+}
+
+pub async fn pruning(store: Store) {
+    let cc = ClientId::new("CC").unwrap();
+    store.insert_tokens(&[token(1, 1000), token(2, 2000), token(3, 3000)]).await.unwrap();
+    store.revoke_jti("old", &cc, UnixTime(1500)).await.unwrap();
+    store.revoke_jti("new", &cc, UnixTime(2500)).await.unwrap();
+    assert_eq!(store.prune(UnixTime(999)).await.unwrap(), (0, 0));
+    assert_eq!(store.prune(UnixTime(2001)).await.unwrap(), (2, 1));
+    assert_eq!(store.token_counts().await.unwrap(), (1, 1));
+    assert!(store.find_token("hash-3").await.unwrap().is_some());
+    assert!(store.is_jti_revoked("new").await.unwrap());
+}
+
+pub async fn concurrent_writers_lose_nothing(store: Store) {
+    let r0 = store.revision().await.unwrap();
+    let mut tasks = Vec::new();
+    for w in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..10 {
+                store.add_client(&client(&format!("c{w}-{i}"))).await.unwrap();
+                store
+                    .add_secret(&ClientId::new(format!("c{w}-{i}")).unwrap(), &secret(&format!("c{w}-{i}-s2")))
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let clients = store.list_clients().await.unwrap();
+    assert_eq!(clients.len(), 80);
+    assert!(clients.iter().all(|c| c.secrets.len() == 2));
+    assert_eq!(store.revision().await.unwrap(), r0 + 160, "every write counted once");
+}

@@ -1,0 +1,43 @@
+//! The storage conformance suite: the same cases against every backend — embedded SQLite and
+//! a real PostgreSQL (started by the harness, or `TESSERA_TEST_POSTGRES_URL`). Without
+//! PostgreSQL the PostgreSQL half says SKIPPED on stderr, unless TESSERA_REQUIRE_POSTGRES=1.
+
+mod cases;
+
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let store = tessera_store::Store::open_embedded(dir.path()).await.unwrap();
+                    crate::cases::$case(store).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let Some(store) = tessera_store::testing::postgres_store(stringify!($case)).await else { return };
+                    assert_eq!(store.backend(), tessera_store::Backend::Postgres);
+                    crate::cases::$case(store).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    registry_scopes,
+    registry_clients,
+    secrets,
+    keys_one_active_per_algorithm,
+    concurrent_first_keys_agree_on_one,
+    reference_tokens,
+    group_commit_under_concurrency,
+    revocations,
+    pruning,
+    concurrent_writers_lose_nothing,
+);
