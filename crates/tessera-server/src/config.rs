@@ -47,6 +47,13 @@ pub struct FileConfig {
     pub prune_interval_ms: Option<u64>,
     /// Token endpoint body limit, bytes.
     pub max_body_bytes: Option<usize>,
+    /// `postgres://...` to share state between instances; absent: embedded SQLite.
+    pub database_url: Option<String>,
+    /// Most PostgreSQL connections per instance.
+    pub database_pool_size: Option<u32>,
+    /// How long a registry snapshot may go unconfirmed (database unreachable) before the token
+    /// endpoint answers 503 rather than trust it, milliseconds.
+    pub registry_max_stale_ms: Option<u64>,
     /// Scopes to create at start-up when absent.
     #[serde(default)]
     pub scopes: Vec<SeedScope>,
@@ -139,6 +146,10 @@ pub struct Overrides {
     pub http: bool,
     /// `--signing-alg` (repeatable).
     pub signing_algs: Vec<String>,
+    /// `--database-url`.
+    pub database_url: Option<String>,
+    /// `--key-encryption-key-file`.
+    pub kek_file: Option<PathBuf>,
 }
 
 /// Validated settings.
@@ -162,6 +173,12 @@ pub struct Settings {
     pub kek_file: PathBuf,
     /// Pruning interval.
     pub prune_interval: Duration,
+    /// PostgreSQL URL; `None` for the embedded store.
+    pub database_url: Option<String>,
+    /// PostgreSQL pool size.
+    pub database_pool_size: u32,
+    /// See [`FileConfig::registry_max_stale_ms`].
+    pub registry_max_stale: Duration,
     /// Token endpoint body limit.
     pub max_body_bytes: usize,
     /// Scopes to seed.
@@ -215,7 +232,16 @@ impl Settings {
         }
         let access_token_lifetime = file.access_token_lifetime.unwrap_or(DEFAULT_TOKEN_LIFETIME);
         validate_lifetime(access_token_lifetime)?;
-        let kek_file = file.key_encryption_key_file.unwrap_or_else(|| data_dir.join("key-encryption.key"));
+        let kek_file =
+            cli.kek_file.or(file.key_encryption_key_file).unwrap_or_else(|| data_dir.join("key-encryption.key"));
+        let database_url = cli.database_url.or(file.database_url).filter(|u| !u.is_empty());
+        if let Some(url) = &database_url {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err(ConfigError(
+                    "database_url must be a postgres:// URL (the embedded SQLite needs none)".into(),
+                ));
+            }
+        }
         Ok(Self {
             data_dir,
             listen,
@@ -225,6 +251,9 @@ impl Settings {
             access_token_lifetime,
             registry_poll: Duration::from_millis(file.registry_poll_ms.unwrap_or(1000).clamp(10, 60_000)),
             kek_file,
+            database_url,
+            database_pool_size: file.database_pool_size.unwrap_or(10).clamp(1, 500),
+            registry_max_stale: Duration::from_millis(file.registry_max_stale_ms.unwrap_or(300_000).max(1000)),
             prune_interval: Duration::from_millis(file.prune_interval_ms.unwrap_or(60_000).clamp(10, 24 * 3600 * 1000)),
             max_body_bytes: file.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY).clamp(1024, 16 * 1024 * 1024),
             seed_scopes: file.scopes,

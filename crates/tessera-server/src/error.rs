@@ -40,6 +40,13 @@ impl OAuthError {
         Self::new(ErrorCode::ServerError, "internal error")
     }
 
+    /// `temporarily_unavailable` (503), logging the cause: the store cannot answer what must be
+    /// checked, so no answer is given rather than a wrong one.
+    pub fn unavailable(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(%cause, "store unavailable");
+        Self::new(ErrorCode::TemporarilyUnavailable, "the authorization server cannot reach its store; retry shortly")
+    }
+
     /// Adds the Basic challenge.
     pub fn with_basic_challenge(mut self, yes: bool) -> Self {
         self.basic_challenge = yes;

@@ -136,11 +136,20 @@ impl Running {
     }
 }
 
+/// The store the settings name: PostgreSQL when `database_url` is set, else the embedded
+/// SQLite database in the data directory.
+pub async fn open_store(settings: &Settings) -> Result<Store, tessera_store::StoreError> {
+    match &settings.database_url {
+        Some(url) => Store::connect_postgres(url, settings.database_pool_size).await,
+        None => Store::open_embedded(&settings.data_dir).await,
+    }
+}
+
 /// Opens the store, seeds it, makes sure signing keys exist, binds and serves.
 pub async fn start(settings: Settings, deps: Deps) -> Result<Running, StartError> {
     // One crypto provider for the whole process (rustls would otherwise pick at run time).
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let store = Store::open_embedded(&settings.data_dir).await?;
+    let store = open_store(&settings).await?;
     let now = deps.clock.now();
     let generated_secrets = admin::seed(
         &store,
@@ -163,6 +172,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Running, StartError
     listener.set_nonblocking(true).map_err(|source| StartError::Bind { addr: settings.listen, source })?;
     let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: settings.listen, source })?;
     let issuer = settings.issuer_for(addr);
+    registry.set_max_stale(settings.registry_max_stale);
     let state = AppState::new(
         issuer.clone(),
         store.clone(),

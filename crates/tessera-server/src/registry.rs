@@ -92,13 +92,22 @@ pub struct RegistryHandle {
     current: RwLock<Arc<Registry>>,
     store: Store,
     kek: Kek,
+    /// When the store last confirmed the snapshot (a successful revision check).
+    confirmed: std::sync::Mutex<std::time::Instant>,
+    max_stale: std::sync::Mutex<Duration>,
 }
 
 impl RegistryHandle {
     /// Loads the first snapshot.
     pub async fn new(store: Store, kek: Kek) -> Result<Self, KeyError> {
         let first = Registry::load(&store, &kek).await?;
-        Ok(Self { current: RwLock::new(Arc::new(first)), store, kek })
+        Ok(Self {
+            current: RwLock::new(Arc::new(first)),
+            store,
+            kek,
+            confirmed: std::sync::Mutex::new(std::time::Instant::now()),
+            max_stale: std::sync::Mutex::new(Duration::from_secs(300)),
+        })
     }
 
     /// The current snapshot.
@@ -106,13 +115,28 @@ impl RegistryHandle {
         self.current.read().expect("registry lock").clone()
     }
 
+    /// How long the snapshot may go unconfirmed before [`RegistryHandle::fresh`] says no.
+    pub fn set_max_stale(&self, max: Duration) {
+        *self.max_stale.lock().expect("lock") = max;
+    }
+
+    /// The snapshot, if the store confirmed it recently enough: while the database blips,
+    /// known clients keep getting JWTs for up to `registry_max_stale`; past that the
+    /// token endpoint answers 503 rather than act on a registry that may have changed.
+    pub fn fresh(&self) -> Option<Arc<Registry>> {
+        let max = *self.max_stale.lock().expect("lock");
+        (self.confirmed.lock().expect("lock").elapsed() <= max).then(|| self.get())
+    }
+
     /// Reloads if the store's revision moved; `true` when it did.
     pub async fn refresh(&self) -> Result<bool, KeyError> {
         let revision = self.store.revision().await?;
         if revision == self.get().revision {
+            *self.confirmed.lock().expect("lock") = std::time::Instant::now();
             return Ok(false);
         }
         let next = Registry::load(&self.store, &self.kek).await?;
+        *self.confirmed.lock().expect("lock") = std::time::Instant::now();
         tracing::info!(revision = next.revision, "registry reloaded");
         *self.current.write().expect("registry lock") = Arc::new(next);
         Ok(true)

@@ -37,7 +37,7 @@ pub(crate) async fn authenticate(
     endpoint: Endpoint,
 ) -> Result<(Arc<Registry>, ClientRecord), OAuthError> {
     let creds = client_auth::extract(headers, form)?;
-    let registry = state.0.registry.get();
+    let registry = state.0.registry.fresh().ok_or_else(|| OAuthError::unavailable("registry snapshot is stale"))?;
     let client = client_auth::authenticate(&registry, &state.0.verifier, &creds).await?.clone();
     if !client.permissions.contains(&Permission::Endpoint(endpoint)) {
         return Err(OAuthError::new(

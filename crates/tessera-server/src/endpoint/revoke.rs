@@ -40,10 +40,10 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Res
         // Committed before the 200: an acknowledged revocation survives a crash.
         match t.kind {
             Kind::Reference { hash } => {
-                state.0.store.revoke_token(&hash).await.map_err(OAuthError::server_error)?;
+                state.0.store.revoke_token(&hash).await.map_err(OAuthError::unavailable)?;
             }
             Kind::Jwt => {
-                state.0.store.revoke_jti(&t.jti, &t.client_id, t.exp).await.map_err(OAuthError::server_error)?
+                state.0.store.revoke_jti(&t.jti, &t.client_id, t.exp).await.map_err(OAuthError::unavailable)?
             }
         }
         tracing::info!(client_id = %caller.client_id, jti = %t.jti, "revoked token");

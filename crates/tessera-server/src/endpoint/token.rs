@@ -74,7 +74,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Res
                 reference::record(&token, &client.client_id, &grant, now, client.access_token_lifetime, &*s.rng);
             // Committed (group commit) before the response is sent: a token the client holds
             // is never lost to a crash.
-            s.token_writer.insert(record.clone()).await.map_err(OAuthError::server_error)?;
+            s.token_writer.insert(record.clone()).await.map_err(OAuthError::unavailable)?;
             tracing::info!(client_id = %client.client_id, jti = %record.jti, scope = %grant.scopes, "issued reference token");
             token
         }

@@ -70,7 +70,7 @@ pub(crate) async fn active(
         else {
             return Ok(None);
         };
-        if s.store.is_jti_revoked(jti).await.map_err(OAuthError::server_error)? {
+        if s.store.is_jti_revoked(jti).await.map_err(OAuthError::unavailable)? {
             return Ok(None);
         }
         let iat = v.int_claim("iat").unwrap_or(v.exp);
@@ -87,7 +87,7 @@ pub(crate) async fn active(
         }));
     }
     let hash = reference::hash(token);
-    let Some(t) = s.store.find_token(&hash).await.map_err(OAuthError::server_error)? else {
+    let Some(t) = s.store.find_token(&hash).await.map_err(OAuthError::unavailable)? else {
         return Ok(None);
     };
     if t.revoked || now >= t.exp {

@@ -22,6 +22,13 @@ pub struct Args {
     /// Optional TOML configuration file.
     #[arg(long, global = true, env = "TESSERA_CONFIG")]
     config: Option<PathBuf>,
+    /// PostgreSQL (`postgres://user:pass@host/db`) shared by several instances; without it,
+    /// the embedded SQLite database in the data dir.
+    #[arg(long, global = true, env = "TESSERA_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Key-encryption key file (instances sharing a database must share it).
+    #[arg(long, global = true, env = "TESSERA_KEY_ENCRYPTION_KEY_FILE")]
+    key_encryption_key_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -59,7 +66,12 @@ pub async fn run(args: Args) -> CliResult {
         Some(path) => FileConfig::load(path)?,
         None => FileConfig::default(),
     };
-    let base = Overrides { data_dir: args.data_dir, ..Default::default() };
+    let base = Overrides {
+        data_dir: args.data_dir,
+        database_url: args.database_url,
+        kek_file: args.key_encryption_key_file,
+        ..Default::default()
+    };
     match args.command {
         Command::Serve(serve) => serve::run(serve.overrides(base), file).await,
         Command::Scope(cmd) => scope::run(cmd, &open(base, file).await?.0).await,
@@ -77,7 +89,7 @@ pub async fn run(args: Args) -> CliResult {
 
 async fn open(base: Overrides, file: FileConfig) -> Result<(Store, Settings), Box<dyn std::error::Error>> {
     let settings = Settings::resolve(base, file)?;
-    let store = Store::open_embedded(&settings.data_dir).await?;
+    let store = tessera_server::open_store(&settings).await?;
     Ok((store, settings))
 }
 

@@ -7,6 +7,7 @@ mod durability;
 mod harness;
 mod introspection;
 mod jwt;
+mod postgres;
 mod registry;
 mod revocation;
 mod token_endpoint;

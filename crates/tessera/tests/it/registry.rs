@@ -182,3 +182,25 @@ async fn secrets_tokens_and_private_keys_are_never_at_rest_in_clear() {
         assert!(!k.public_jwk.contains("\"d\""));
     }
 }
+
+/// CC (JWT), REF (reference tokens) and the API client `api` (introspection), with their scope.
+pub fn seed_config_for_tests() -> FileConfig {
+    let client = |id: &str, secret: &str, scopes: Vec<String>, permissions: Vec<String>, format: &str| SeedClient {
+        client_id: id.into(),
+        secret: Some(secret.into()),
+        display_name: None,
+        scopes,
+        permissions,
+        access_token_lifetime: None,
+        signing_alg: None,
+        token_format: Some(format.into()),
+    };
+    let mut file = seed_config();
+    file.scopes[0].resources = vec!["api".into()];
+    file.clients = vec![
+        client("CC", "cc_secret", vec!["dataEventRecords".into()], vec![], "jwt"),
+        client("REF", "ref_secret", vec!["dataEventRecords".into()], vec![], "reference"),
+        client("api", "api_secret", vec![], vec!["introspection".into()], "jwt"),
+    ];
+    file
+}

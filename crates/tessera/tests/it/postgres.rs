@@ -1,0 +1,222 @@
+//! Several instances sharing one PostgreSQL, and a PostgreSQL restart under a running server.
+//! Skipped (with a note) where PostgreSQL is not installed, unless TESSERA_REQUIRE_POSTGRES=1.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::header::CONTENT_TYPE;
+use serde_json::Value;
+use tessera_guard::{Guard, GuardConfig, GuardLayer, Mode};
+use tessera_server::clock::SystemRandom;
+use tessera_server::{Deps, Overrides, Settings};
+use tessera_store::testing;
+
+use crate::cli::{Served, ok};
+use crate::harness::{FORM, split};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tessera");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn spawn(dir: &Path, db: &str, port: u16, issuer: &str) -> std::process::Child {
+    Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["--database-url", db, "serve", "--listen", &format!("127.0.0.1:{port}"), "--issuer", issuer])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn wait_listening(child: &mut std::process::Child) {
+    use std::io::{BufRead, BufReader};
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(lines.any(|l| l.is_ok_and(|l| l.starts_with("tessera listening on"))), "instance did not start");
+    std::thread::spawn(move || for _ in lines {});
+}
+
+async fn form(http: &reqwest::Client, url: String, id: &str, secret: &str, body: &str) -> (u16, Value) {
+    let r = http
+        .post(url)
+        .basic_auth(id, Some(secret))
+        .header(CONTENT_TYPE, FORM)
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let (s, _, v) = split(r).await;
+    (s, v)
+}
+
+async fn eventually<F: std::future::Future<Output = bool>>(what: &str, mut f: impl FnMut() -> F) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !f().await {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn two_instances_one_database_one_issuer() {
+    let Some(base) = testing::shared_base_url() else {
+        eprintln!("SKIPPED two_instances_one_database_one_issuer: no PostgreSQL");
+        return;
+    };
+    let db = testing::fresh_database(&base).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // One development certificate and one key-encryption key for both (made before they start,
+    // so the two can start at the same moment).
+    let dev = tessera_server::tls::dev_cert(d).unwrap();
+    tessera_server::keys::Kek::load_or_create(&d.join("key-encryption.key"), &SystemRandom::default()).unwrap();
+    let (port_a, port_b) = (free_port(), free_port());
+    let issuer = format!("https://localhost:{port_a}");
+    // Started together: key generation must not race.
+    let mut a = spawn(d, &db, port_a, &issuer);
+    let mut b = spawn(d, &db, port_b, &issuer);
+    wait_listening(&mut a);
+    wait_listening(&mut b);
+    let _a = Served { child: a, addr: String::new(), ca: None };
+    let _b = Served { child: b, addr: String::new(), ca: None };
+    let http = crate::harness::client_for(&dev.ca);
+    let (url_a, url_b) = (format!("https://localhost:{port_a}"), format!("https://localhost:{port_b}"));
+    let jwks = |u: String| {
+        let http = http.clone();
+        async move { http.get(format!("{u}/.well-known/jwks")).send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let (ja, jb) = (jwks(url_a.clone()).await, jwks(url_b.clone()).await);
+    assert_eq!(ja["keys"].as_array().unwrap().len(), 1, "one key for two instances started together: {ja}");
+    assert_eq!(ja, jb);
+
+    // A client added through the CLI (any host with the database URL) is usable on both.
+    let cli = |args: &[&str]| {
+        let mut full = vec!["--database-url", db.as_str()];
+        full.extend_from_slice(args);
+        ok(d, &full)
+    };
+    cli(&["scope", "add", "dataEventRecords", "--resource", "rs_dataEventRecordsApi"]);
+    cli(&[
+        "client",
+        "add",
+        "REF",
+        "--secret",
+        "ref_secret",
+        "--scope",
+        "dataEventRecords",
+        "--token-format",
+        "reference",
+    ]);
+    cli(&["client", "add", "CC", "--secret", "cc_secret", "--scope", "dataEventRecords"]);
+    cli(&["client", "add", "rs_dataEventRecordsApi", "--secret", "api_secret", "--permission", "introspection"]);
+    for u in [&url_a, &url_b] {
+        let u = u.clone();
+        let http = http.clone();
+        eventually("client known on both", || {
+            let (u, http) = (u.clone(), http.clone());
+            async move {
+                form(&http, format!("{u}/connect/token"), "REF", "ref_secret", "grant_type=client_credentials").await.0
+                    == 200
+            }
+        })
+        .await;
+    }
+    // A token from A is active on B; revoked on B, inactive on A at once.
+    let (_, t) =
+        form(&http, format!("{url_a}/connect/token"), "REF", "ref_secret", "grant_type=client_credentials").await;
+    let token = t["access_token"].as_str().unwrap().to_string();
+    let introspect = |u: &str| format!("{u}/connect/introspect");
+    let body = format!("token={token}");
+    assert_eq!(form(&http, introspect(&url_b), "rs_dataEventRecordsApi", "api_secret", &body).await.1["active"], true);
+    assert_eq!(form(&http, format!("{url_b}/connect/revoke"), "REF", "ref_secret", &body).await.0, 200);
+    assert_eq!(
+        form(&http, introspect(&url_a), "rs_dataEventRecordsApi", "api_secret", &body).await.1,
+        serde_json::json!({"active": false})
+    );
+
+    // A key rotated on one is published by both, and tokens signed by either validate.
+    cli(&["key", "rotate", "--alg", "ES256"]);
+    for u in [&url_a, &url_b] {
+        let u = u.clone();
+        eventually("rotated key published", || {
+            let u = u.clone();
+            let jwks = jwks.clone();
+            async move { jwks(u).await["keys"].as_array().unwrap().len() == 2 }
+        })
+        .await;
+    }
+    let guard =
+        Guard::new(GuardConfig::new(&issuer, "rs_dataEventRecordsApi", Mode::Jwt).with_http_client(http.clone()))
+            .unwrap();
+    let _ = GuardLayer::new(guard.clone());
+    let mut kids = Vec::new();
+    for u in [&url_a, &url_b] {
+        let (s, t) =
+            form(&http, format!("{u}/connect/token"), "CC", "cc_secret", "grant_type=client_credentials").await;
+        assert_eq!(s, 200);
+        let token = t["access_token"].as_str().unwrap();
+        let p = guard.authenticate(token).await.unwrap_or_else(|e| panic!("token from {u}: {e}"));
+        assert_eq!(p.client_id.as_deref(), Some("CC"));
+        kids.push(jsonwebtoken::decode_header(token).unwrap().kid.unwrap());
+    }
+    assert_eq!(kids[0], kids[1], "both sign with the new active key");
+}
+
+#[tokio::test]
+async fn a_postgresql_restart_under_a_running_server() {
+    if testing::shared_base_url().is_none() {
+        eprintln!("SKIPPED a_postgresql_restart_under_a_running_server: no PostgreSQL");
+        return;
+    }
+    // A private PostgreSQL, since this test stops it.
+    let pg = testing::PgServer::start_new().expect("private PostgreSQL");
+    let db = testing::fresh_database(&pg.base_url()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut file = crate::registry::seed_config_for_tests();
+    file.registry_poll_ms = Some(50);
+    file.database_pool_size = Some(4);
+    let settings = Settings::resolve(
+        Overrides {
+            data_dir: Some(dir.path().to_owned()),
+            listen: Some("127.0.0.1:0".into()),
+            database_url: Some(db.clone()),
+            ..Default::default()
+        },
+        file,
+    )
+    .unwrap();
+    let running = tessera_server::start(settings, Deps::system()).await.unwrap();
+    let http = crate::harness::client_for(running.dev_ca.as_ref().unwrap());
+    let url = format!("https://localhost:{}", running.addr.port());
+    let token = |id: &'static str, secret: &'static str| {
+        let (http, url) = (http.clone(), url.clone());
+        async move { form(&http, format!("{url}/connect/token"), id, secret, "grant_type=client_credentials").await }
+    };
+    assert_eq!(token("CC", "cc_secret").await.0, 200);
+    let (s, reference) = token("REF", "ref_secret").await;
+    assert_eq!(s, 200);
+    let body = format!("token={}", reference["access_token"].as_str().unwrap());
+
+    assert!(pg.stop(), "PostgreSQL stopped");
+    // JWTs for known clients keep coming from memory ...
+    assert_eq!(token("CC", "cc_secret").await.0, 200);
+    // ... what needs the database fails with 503 temporarily_unavailable, never a wrong answer.
+    let (s, v) = token("REF", "ref_secret").await;
+    assert_eq!((s, v["error"].as_str()), (503, Some("temporarily_unavailable")), "{v}");
+    let (s, v) = form(&http, format!("{url}/connect/introspect"), "api", "api_secret", &body).await;
+    assert_eq!((s, v["error"].as_str()), (503, Some("temporarily_unavailable")), "{v}");
+
+    assert!(pg.start(), "PostgreSQL started again");
+    // The pool reconnects by itself.
+    eventually("reference issuance after the restart", || {
+        let t = token("REF", "ref_secret");
+        async move { t.await.0 == 200 }
+    })
+    .await;
+    let (s, v) = form(&http, format!("{url}/connect/introspect"), "api", "api_secret", &body).await;
+    assert_eq!((s, &v["active"]), (200, &Value::Bool(true)), "the token issued before the restart is still there");
+    running.shutdown(Duration::from_secs(5)).await.unwrap();
+}
