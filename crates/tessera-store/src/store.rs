@@ -425,17 +425,7 @@ impl Store {
             .bind(KeyStatus::Active.as_str())
             .execute(&mut *tx)
             .await?;
-        let res = sqlx::query(
-            "INSERT INTO signing_keys (kid, alg, status, sealed_private_key, public_jwk, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(key.kid.clone())
-        .bind(key.alg.as_str())
-        .bind(KeyStatus::Active.as_str())
-        .bind(key.sealed_private_key.clone())
-        .bind(key.public_jwk.clone())
-        .bind(key.created_at.0)
-        .execute(&mut *tx)
-        .await;
+        let res = insert_active_key(&mut tx, key).await;
         match res {
             Err(e) if unique_violation(&e) => {
                 return Err(StoreError::Conflict(format!("an active {} key (concurrent rotation)", key.alg)));
@@ -451,17 +441,7 @@ impl Store {
     /// another instance got there first (instances starting together agree on one key).
     pub async fn add_first_active_key(&self, key: &KeyRecord) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let res = sqlx::query(
-            "INSERT INTO signing_keys (kid, alg, status, sealed_private_key, public_jwk, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(key.kid.clone())
-        .bind(key.alg.as_str())
-        .bind(KeyStatus::Active.as_str())
-        .bind(key.sealed_private_key.clone())
-        .bind(key.public_jwk.clone())
-        .bind(key.created_at.0)
-        .execute(&mut *tx)
-        .await;
+        let res = insert_active_key(&mut tx, key).await;
         match res {
             Err(e) if unique_violation(&e) => return Ok(false),
             r => r?,
@@ -571,6 +551,23 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+async fn insert_active_key(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    key: &KeyRecord,
+) -> Result<sqlx::any::AnyQueryResult, sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO signing_keys (kid, alg, status, sealed_private_key, public_jwk, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(key.kid.clone())
+    .bind(key.alg.as_str())
+    .bind(KeyStatus::Active.as_str())
+    .bind(key.sealed_private_key.clone())
+    .bind(key.public_jwk.clone())
+    .bind(key.created_at.0)
+    .execute(&mut **tx)
+    .await
 }
 
 async fn insert_secret(

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use tessera_store::ClientRecord;
 use tessera_types::{Endpoint, ErrorCode, Permission};
 
@@ -13,6 +14,22 @@ use crate::error::OAuthError;
 use crate::form::{Form, require_form_content_type};
 use crate::registry::Registry;
 use crate::state::AppState;
+
+/// Renders the outcome of a client-authenticated endpoint: errors per RFC 6749 §5.2, with the
+/// Basic challenge on a 401 whenever the client tried Basic.
+pub(crate) async fn respond(
+    headers: &HeaderMap,
+    outcome: impl std::future::Future<Output = Result<Response, OAuthError>>,
+) -> Response {
+    let basic = client_auth::uses_basic(headers);
+    match outcome.await {
+        Ok(response) => response,
+        Err(e) => {
+            let challenge = e.basic_challenge || basic;
+            e.with_basic_challenge(challenge).into_response()
+        }
+    }
+}
 
 /// Reads and parses a form body: content type (RFC 6749 appendix B), size limit (413), strict
 /// decoding, and §3.2's "MUST NOT be included more than once" for all but `multi`.

@@ -8,22 +8,14 @@ use tessera_types::rfc7662::IntrospectionResponse;
 use tessera_types::rfc9068::Audience;
 use tessera_types::{Endpoint, Resource};
 
-use super::common::{authenticate, read_form, token_param};
-use crate::client_auth;
+use super::common::{authenticate, read_form, respond, token_param};
 use crate::error::{OAuthError, no_store};
 use crate::state::AppState;
 use crate::token::lookup;
 
 /// The handler.
 pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let basic = client_auth::uses_basic(&headers);
-    match handle(&state, &headers, body).await {
-        Ok(r) => r,
-        Err(e) => {
-            let challenge = e.basic_challenge || basic;
-            e.with_basic_challenge(challenge).into_response()
-        }
-    }
+    respond(&headers, handle(&state, &headers, body)).await
 }
 
 async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Response, OAuthError> {

@@ -6,22 +6,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tessera_types::{Endpoint, ErrorCode};
 
-use super::common::{authenticate, read_form, token_param};
-use crate::client_auth;
+use super::common::{authenticate, read_form, respond, token_param};
 use crate::error::{OAuthError, no_store};
 use crate::state::AppState;
 use crate::token::lookup::{self, Kind};
 
 /// The handler.
 pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let basic = client_auth::uses_basic(&headers);
-    match handle(&state, &headers, body).await {
-        Ok(r) => r,
-        Err(e) => {
-            let challenge = e.basic_challenge || basic;
-            e.with_basic_challenge(challenge).into_response()
-        }
-    }
+    respond(&headers, handle(&state, &headers, body)).await
 }
 
 async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Response, OAuthError> {

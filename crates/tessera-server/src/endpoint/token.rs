@@ -7,8 +7,7 @@ use axum::response::{IntoResponse, Response};
 use tessera_types::rfc6749::TokenResponse;
 use tessera_types::{Endpoint, ErrorCode, GrantType, Permission, ScopeSet, TokenFormat};
 
-use super::common::{authenticate, read_form};
-use crate::client_auth;
+use super::common::{authenticate, read_form, respond};
 use crate::error::{OAuthError, no_store};
 use crate::grant::client_credentials;
 use crate::state::AppState;
@@ -16,14 +15,7 @@ use crate::token::{jwt, reference};
 
 /// The handler.
 pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let basic = client_auth::uses_basic(&headers);
-    match handle(&state, &headers, body).await {
-        Ok(response) => response,
-        Err(e) => {
-            let challenge = e.basic_challenge || basic;
-            e.with_basic_challenge(challenge).into_response()
-        }
-    }
+    respond(&headers, handle(&state, &headers, body)).await
 }
 
 async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Response, OAuthError> {
