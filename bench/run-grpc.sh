@@ -17,5 +17,6 @@ TOKEN=$(curl -s --cacert "$CA" -u "CC:$SECRET" -d grant_type=client_credentials 
 taskset -c 0 $G serve --listen 127.0.0.1:17001 & PIDS+=($!)
 taskset -c 0 $G serve --listen 127.0.0.1:17002 --authority https://127.0.0.1:18444 --ca "$CA" & PIDS+=($!)
 sleep 1
-echo "unguarded $(taskset -c 1 $G load --url http://127.0.0.1:17001 --concurrency $C --seconds $S)"
+echo "unguarded, no token sent  $(taskset -c 1 $G load --url http://127.0.0.1:17001 --concurrency $C --seconds $S)"
+echo "unguarded, same token sent $(taskset -c 1 $G load --url http://127.0.0.1:17001 --token "$TOKEN" --concurrency $C --seconds $S)"
 echo "guarded   $(taskset -c 1 $G load --url http://127.0.0.1:17002 --token "$TOKEN" --concurrency $C --seconds $S)"

@@ -29,4 +29,4 @@ pub use error::GuardError;
 pub use guard::Guard;
 pub use layer::{GuardLayer, GuardService};
 pub use policy::Policy;
-pub use principal::Principal;
+pub use principal::{Principal, PrincipalData};

@@ -4,15 +4,28 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 /// Who called: put in request extensions by the layer. axum handlers take it as an extractor;
-/// tonic services read it from `Request::extensions()`.
+/// tonic services read it from `Request::extensions()`. Cloning is one reference count: the
+/// layer hands out the cached validation without copying it. Fields are read through
+/// [`PrincipalData`].
 #[derive(Debug, Clone, PartialEq)]
-pub struct Principal {
+pub struct Principal(Arc<PrincipalData>);
+
+impl std::ops::Deref for Principal {
+    type Target = PrincipalData;
+    fn deref(&self) -> &PrincipalData {
+        &self.0
+    }
+}
+
+/// What a validated token says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrincipalData {
     /// The client the token was issued to.
     pub client_id: Option<String>,
     /// `sub`.
     pub subject: Option<String>,
-    /// Granted scopes (shared: cloning a principal out of the cache is cheap).
-    pub scopes: Arc<BTreeSet<String>>,
+    /// Granted scopes.
+    pub scopes: BTreeSet<String>,
     /// `aud`.
     pub audience: Vec<String>,
     /// `iss`.
@@ -20,7 +33,7 @@ pub struct Principal {
     /// `exp`, Unix seconds.
     pub expires_at: i64,
     /// Every claim (JWT) or introspection member.
-    pub claims: Arc<Map<String, Value>>,
+    pub claims: Map<String, Value>,
 }
 
 impl Principal {
@@ -42,15 +55,15 @@ impl Principal {
             Some(Value::Array(a)) => scopes.extend(a.iter().filter_map(Value::as_str).map(str::to_owned)),
             _ => {}
         }
-        Self {
+        Self(Arc::new(PrincipalData {
             client_id: s("client_id"),
             subject: s("sub"),
-            scopes: Arc::new(scopes),
+            scopes,
             audience,
             issuer,
             expires_at,
-            claims: Arc::new(claims),
-        }
+            claims,
+        }))
     }
 
     /// Whether the principal holds `scope`.

@@ -11,10 +11,10 @@ use tonic::{Request, Response, Status};
 /// `GET /weatherforecast` (scope `api.read`), `GET /whoami` (any token), `GET /` (public).
 pub async fn rest(layer: GuardLayer) -> String {
     async fn forecast(p: Principal) -> String {
-        format!("sunny for {}", p.client_id.unwrap_or_default())
+        format!("sunny for {}", p.client_id.clone().unwrap_or_default())
     }
     async fn whoami(p: Principal) -> axum::Json<serde_json::Value> {
-        axum::Json(serde_json::json!({"client_id": p.client_id, "scopes": *p.scopes, "aud": p.audience}))
+        axum::Json(serde_json::json!({"client_id": p.client_id, "scopes": p.scopes, "aud": p.audience}))
     }
     let app = Router::new()
         .route("/weatherforecast", get(forecast))
