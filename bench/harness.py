@@ -141,7 +141,7 @@ def main():
     concs = [int(c) for c in args.concurrency.split(",")]
     profile = [] if args.debug else ["--release"]
     sh(["cargo", "build", "-q", *profile, "-p", "tessera", "-p", "tessera-bench", "--bin", "tessera", "--bin", "load", "--bin", "grpc_bench"], cwd=ROOT)
-    target = os.path.join(ROOT, "target", "debug" if args.debug else "release")
+    target = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "debug" if args.debug else "release")
     bins = {b: os.path.join(target, b) for b in ["tessera", "load", "grpc_bench"]}
     r = Runner(args, bins)
     data = tempfile.mkdtemp()
