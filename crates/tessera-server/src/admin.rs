@@ -170,6 +170,58 @@ pub async fn add_client(
     Ok((record, generated.then_some(secret)))
 }
 
+/// Scopes and permissions to add to or withdraw from a client.
+#[derive(Debug, Clone, Default)]
+pub struct PermissionChanges {
+    /// Scopes to allow (each must be registered).
+    pub add_scopes: Vec<String>,
+    /// Scopes to withdraw.
+    pub remove_scopes: Vec<String>,
+    /// Permissions to grant.
+    pub add_permissions: Vec<String>,
+    /// Permissions to withdraw.
+    pub remove_permissions: Vec<String>,
+}
+
+/// The client's permission set after `changes`, or `None` when there are no changes.
+pub async fn changed_permissions(
+    store: &Store,
+    client_id: &ClientId,
+    changes: PermissionChanges,
+) -> Result<Option<Vec<Permission>>, AdminError> {
+    let PermissionChanges { add_scopes, remove_scopes, add_permissions, remove_permissions } = changes;
+    if add_scopes.is_empty() && remove_scopes.is_empty() && add_permissions.is_empty() && remove_permissions.is_empty()
+    {
+        return Ok(None);
+    }
+    let client =
+        store.get_client(client_id).await?.ok_or_else(|| AdminError::Refused(format!("no client {client_id}")))?;
+    let mut permissions = client.permissions;
+    for s in add_scopes {
+        let name = ScopeName::new(s)?;
+        if store.get_scope(&name).await?.is_none() {
+            return Err(AdminError::Refused(format!(
+                "scope {name} is not registered; add it first with `tessera scope add`"
+            )));
+        }
+        permissions.push(Permission::Scope(name));
+    }
+    for p in add_permissions {
+        permissions.push(p.parse()?);
+    }
+    let mut withdrawn = Vec::new();
+    for s in remove_scopes {
+        withdrawn.push(Permission::Scope(ScopeName::new(s)?));
+    }
+    for p in remove_permissions {
+        withdrawn.push(p.parse::<Permission>()?);
+    }
+    permissions.retain(|p| !withdrawn.contains(p));
+    permissions.sort();
+    permissions.dedup();
+    Ok(Some(permissions))
+}
+
 /// Adds a secret to an existing client (rotation). Returns its id and, when generated, the
 /// secret in clear.
 pub async fn add_secret(

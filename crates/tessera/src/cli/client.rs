@@ -55,6 +55,18 @@ pub enum ClientCommand {
         /// Display name.
         #[arg(long)]
         display_name: Option<String>,
+        /// Allow a further scope (must be registered); repeatable.
+        #[arg(long = "add-scope")]
+        add_scopes: Vec<String>,
+        /// Withdraw a scope; repeatable.
+        #[arg(long = "remove-scope")]
+        remove_scopes: Vec<String>,
+        /// Grant a permission (ept:introspection, ...); repeatable.
+        #[arg(long = "add-permission")]
+        add_permissions: Vec<String>,
+        /// Withdraw a permission; repeatable.
+        #[arg(long = "remove-permission")]
+        remove_permissions: Vec<String>,
     },
     /// List clients.
     List,
@@ -163,16 +175,28 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
                 );
             }
         }
-        ClientCommand::Update { client_id, token_format, lifetime, signing_alg, display_name } => {
+        ClientCommand::Update {
+            client_id,
+            token_format,
+            lifetime,
+            signing_alg,
+            display_name,
+            add_scopes,
+            remove_scopes,
+            add_permissions,
+            remove_permissions,
+        } => {
             if let Some(l) = lifetime {
                 tessera_server::config::validate_lifetime(l)?;
             }
+            let changes = admin::PermissionChanges { add_scopes, remove_scopes, add_permissions, remove_permissions };
+            let permissions = admin::changed_permissions(store, &id(&client_id)?, changes).await?;
             let update = ClientUpdate {
                 display_name,
                 access_token_lifetime: lifetime,
                 token_format: token_format.map(|f| f.parse()).transpose()?,
                 signing_alg: signing_alg.map(|a| a.parse()).transpose()?,
-                permissions: None,
+                permissions,
             };
             if !store.update_client(&id(&client_id)?, &update).await? {
                 return Err(format!("no client {client_id}").into());

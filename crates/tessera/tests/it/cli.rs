@@ -152,6 +152,16 @@ async fn the_readme_walkthrough_cli_and_curl_against_a_running_server() {
     eventually(&http, &base, "CC", "cc_secret", 401).await;
     assert_eq!(token(&http, &base, "CC", &new_secret).await.0, 200);
 
+    // Scopes and permissions change live too.
+    ok(d, &["client", "update", "gen", "--remove-scope", "dataEventRecords"]);
+    eventually(&http, &base, "gen", &secret, 400).await;
+    let shown: serde_json::Value = serde_json::from_str(&ok(d, &["client", "show", "gen"])).unwrap();
+    assert_eq!(shown["permissions"], serde_json::json!(["ept:token", "ept:revocation", "gt:client_credentials"]));
+    ok(d, &["client", "update", "gen", "--add-scope", "dataEventRecords", "--add-permission", "introspection"]);
+    eventually(&http, &base, "gen", &secret, 200).await;
+    let out = tessera(d, &["client", "update", "gen", "--add-scope", "nope"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("scope nope is not registered"));
+
     // Mistakes get clear messages and a non-zero exit.
     let out = tessera(d, &["client", "add", "x", "--scope", "unknown"]);
     assert!(!out.status.success());
