@@ -35,17 +35,23 @@ fn explain(e: &ClientError) -> String {
     }
 }
 
-/// A TLS channel to `url` trusting `ca`, with the bearer layer of `source` on every call.
-pub async fn call_greeter(url: &str, ca: &Path, source: TokenSource, name: &str) -> Result<String, DemoError> {
+/// An HTTP/2 TLS channel to the Greeter at `url`, trusting `ca`.
+pub async fn tls_channel(url: &str, ca: &Path) -> Result<Channel, DemoError> {
     let pem = std::fs::read(ca).map_err(|e| DemoError::Api(format!("{}: {e}", ca.display())))?;
     let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem)).domain_name("localhost");
-    let channel: Channel = Endpoint::from_shared(url.to_owned())
+    Endpoint::from_shared(url.to_owned())
         .map_err(|e| DemoError::Api(e.to_string()))?
         .tls_config(tls)
         .map_err(|e| DemoError::Api(e.to_string()))?
         .connect()
         .await
-        .map_err(|e| DemoError::Api(format!("cannot reach the Greeter at {url}: {e}")))?;
+        .map_err(|e| DemoError::Api(format!("cannot reach the Greeter at {url}: {e}")))
+}
+
+/// Calls SayHello over a TLS channel to `url` trusting `ca`, with the bearer layer of
+/// `source` on the call.
+pub async fn call_greeter(url: &str, ca: &Path, source: TokenSource, name: &str) -> Result<String, DemoError> {
+    let channel = tls_channel(url, ca).await?;
     let svc = tower::ServiceBuilder::new().layer(BearerLayer::new(source.clone())).service(channel);
     let mut client = GreeterClient::new(svc);
     match client.say_hello(HelloRequest { name: name.into() }).await {

@@ -22,16 +22,7 @@ pub fn seed_config() -> FileConfig {
         description: None,
         resources: vec![resource.into()],
     };
-    let client = |id: &str, secret: &str, scopes: &[&str], permissions: &[&str], format: &str| SeedClient {
-        client_id: id.into(),
-        secret: Some(secret.into()),
-        display_name: None,
-        scopes: scopes.iter().map(|s| s.to_string()).collect(),
-        permissions: permissions.iter().map(|s| s.to_string()).collect(),
-        access_token_lifetime: None,
-        signing_alg: None,
-        token_format: Some(format.into()),
-    };
+    let client = seed_client;
     FileConfig {
         scopes: vec![
             scope("dataEventRecords", "rs_dataEventRecordsApi", "dataEventRecords API"),
@@ -53,6 +44,20 @@ fn http_trusting(ca: &Path) -> reqwest::Client {
         .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("PEM"))
         .build()
         .expect("client")
+}
+
+/// A client to seed: imported secret, scopes, extra permissions, token format.
+pub fn seed_client(id: &str, secret: &str, scopes: &[&str], permissions: &[&str], format: &str) -> SeedClient {
+    SeedClient {
+        client_id: id.into(),
+        secret: Some(secret.into()),
+        display_name: None,
+        scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        permissions: permissions.iter().map(|s| s.to_string()).collect(),
+        access_token_lifetime: None,
+        signing_alg: None,
+        token_format: Some(format.into()),
+    }
 }
 
 /// Starts the authorization server, the Greeter and the REST API, runs the console client (JWT

@@ -4,6 +4,8 @@
 use axum::http::{HeaderMap, header};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use std::sync::Arc;
+
 use tessera_store::ClientRecord;
 use tessera_types::{ClientId, ClientSecret, ErrorCode};
 
@@ -105,7 +107,7 @@ pub async fn authenticate<'r>(
     registry: &'r Registry,
     verifier: &SecretVerifier,
     creds: &Credentials,
-) -> Result<&'r ClientRecord, OAuthError> {
+) -> Result<&'r Arc<ClientRecord>, OAuthError> {
     let basic = creds.method == Method::Basic;
     let Some(client) = registry.client(creds.client_id.as_str()) else {
         return Err(failed(basic));

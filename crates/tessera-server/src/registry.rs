@@ -18,7 +18,7 @@ use crate::keys::{Kek, KeyError, SigningKey};
 pub struct Registry {
     /// The store revision this was loaded at.
     pub revision: i64,
-    clients: HashMap<String, ClientRecord>,
+    clients: HashMap<String, Arc<ClientRecord>>,
     scopes: BTreeMap<ScopeName, ScopeRecord>,
     signing: HashMap<SigningAlg, Arc<SigningKey>>,
     verifying: HashMap<String, VerifyingKey>,
@@ -32,7 +32,8 @@ impl Registry {
         // a newer revision and load again.
         let revision = store.revision().await?;
         let scopes = store.list_scopes().await?.into_iter().map(|s| (s.name.clone(), s)).collect();
-        let clients = store.list_clients().await?.into_iter().map(|c| (c.client_id.as_str().to_owned(), c)).collect();
+        let clients =
+            store.list_clients().await?.into_iter().map(|c| (c.client_id.as_str().to_owned(), Arc::new(c))).collect();
         let mut signing = HashMap::new();
         let mut published = Vec::new();
         let mut verifying = HashMap::new();
@@ -57,7 +58,7 @@ impl Registry {
     }
 
     /// A client by id.
-    pub fn client(&self, client_id: &str) -> Option<&ClientRecord> {
+    pub fn client(&self, client_id: &str) -> Option<&Arc<ClientRecord>> {
         self.clients.get(client_id)
     }
 

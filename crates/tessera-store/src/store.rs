@@ -174,6 +174,16 @@ impl Store {
         Ok(())
     }
 
+    /// Commits a registry write of `n` rows, bumping the revision when something changed;
+    /// `true` when it did.
+    async fn commit_if_changed(mut tx: sqlx::Transaction<'_, sqlx::Any>, n: u64) -> Result<bool, StoreError> {
+        if n > 0 {
+            Self::bump(&mut tx).await?;
+        }
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
     // ---- scopes ----
 
     /// Registers a scope; [`StoreError::Conflict`] if the name is taken.
@@ -223,11 +233,7 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        if n > 0 {
-            Self::bump(&mut tx).await?;
-        }
-        tx.commit().await?;
-        Ok(n > 0)
+        Self::commit_if_changed(tx, n).await
     }
 
     // ---- clients ----
@@ -313,11 +319,7 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        if n > 0 {
-            Self::bump(&mut tx).await?;
-        }
-        tx.commit().await?;
-        Ok(n > 0)
+        Self::commit_if_changed(tx, n).await
     }
 
     /// Enables or disables a client; `false` if there is none.
@@ -329,11 +331,7 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        if n > 0 {
-            Self::bump(&mut tx).await?;
-        }
-        tx.commit().await?;
-        Ok(n > 0)
+        Self::commit_if_changed(tx, n).await
     }
 
     /// Changes a client's settings; `false` if there is no such client.
@@ -370,11 +368,7 @@ impl Store {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        if n > 0 {
-            Self::bump(&mut tx).await?;
-        }
-        tx.commit().await?;
-        Ok(n > 0)
+        Self::commit_if_changed(tx, n).await
     }
 
     /// Adds a secret to a client; `false` if there is no such client. (One statement, no
@@ -399,11 +393,7 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        if n > 0 {
-            Self::bump(&mut tx).await?;
-        }
-        tx.commit().await?;
-        Ok(n > 0)
+        Self::commit_if_changed(tx, n).await
     }
 
     // ---- signing keys ----
@@ -460,11 +450,7 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        if n > 0 {
-            Self::bump(&mut tx).await?;
-        }
-        tx.commit().await?;
-        Ok(n > 0)
+        Self::commit_if_changed(tx, n).await
     }
 
     // ---- reference tokens and revocations ----

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tessera_client::{AuthorizedClient, ClientConfig, TokenSource};
-use tessera_demo::{DemoError, greet, greeter, seed_config, weather_api, worker};
+use tessera_demo::{DemoError, greet, greeter, seed_client, seed_config, tls_channel, weather_api, worker};
 use tessera_guard::{ClientCredentials, Guard, GuardConfig, Mode};
-use tessera_server::config::{SeedClient, SeedScope};
+use tessera_server::config::SeedScope;
 use tessera_server::{Deps, Overrides, Running, Settings};
 use tessera_types::clock::{Clock, ManualClock, SystemClock};
 
@@ -22,17 +22,8 @@ struct World {
     clock: Arc<dyn Clock>,
 }
 
-fn seed(id: &str, scopes: &[&str], permissions: &[&str], format: &str) -> SeedClient {
-    SeedClient {
-        client_id: id.into(),
-        secret: Some(format!("{id}_secret")),
-        display_name: None,
-        scopes: scopes.iter().map(|s| s.to_string()).collect(),
-        permissions: permissions.iter().map(|s| s.to_string()).collect(),
-        access_token_lifetime: None,
-        signing_alg: None,
-        token_format: Some(format.into()),
-    }
+fn seed(id: &str, scopes: &[&str], permissions: &[&str], format: &str) -> tessera_server::config::SeedClient {
+    seed_client(id, &format!("{id}_secret"), scopes, permissions, format)
 }
 
 impl World {
@@ -117,17 +108,7 @@ async fn the_console_client_gets_its_greeting_with_jwt_and_reference_tokens() {
 #[tokio::test]
 async fn no_token_is_unauthenticated_and_a_token_without_the_scope_is_permission_denied() {
     let w = World::start().await;
-    let pem = std::fs::read(&w.ca).unwrap();
-    let tls = tonic::transport::ClientTlsConfig::new()
-        .ca_certificate(tonic::transport::Certificate::from_pem(pem))
-        .domain_name("localhost");
-    let channel = tonic::transport::Endpoint::from_shared(w.greeter.url())
-        .unwrap()
-        .tls_config(tls)
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = tls_channel(&w.greeter.url(), &w.ca).await.unwrap();
     let mut bare = tessera_greet::greeter_client::GreeterClient::new(channel);
     let e = bare.say_hello(tessera_greet::HelloRequest { name: "x".into() }).await.unwrap_err();
     assert_eq!(e.code(), tonic::Code::Unauthenticated);
@@ -187,17 +168,7 @@ async fn two_hundred_concurrent_calls_with_a_cold_cache_cause_one_token_request(
     let w = World::start().await;
     let source = w.cc();
     let before = w.server.tokens_issued();
-    let pem = std::fs::read(&w.ca).unwrap();
-    let tls = tonic::transport::ClientTlsConfig::new()
-        .ca_certificate(tonic::transport::Certificate::from_pem(pem))
-        .domain_name("localhost");
-    let channel = tonic::transport::Endpoint::from_shared(w.greeter.url())
-        .unwrap()
-        .tls_config(tls)
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = tls_channel(&w.greeter.url(), &w.ca).await.unwrap();
     let svc = tower::ServiceBuilder::new().layer(tessera_client::BearerLayer::new(source.clone())).service(channel);
     let mut calls = Vec::new();
     for i in 0..200 {

@@ -52,7 +52,7 @@ pub(crate) async fn authenticate(
     headers: &HeaderMap,
     form: &Form,
     endpoint: Endpoint,
-) -> Result<(Arc<Registry>, ClientRecord), OAuthError> {
+) -> Result<(Arc<Registry>, Arc<ClientRecord>), OAuthError> {
     let creds = client_auth::extract(headers, form)?;
     let registry = state.0.registry.fresh().ok_or_else(|| OAuthError::unavailable("registry snapshot is stale"))?;
     let client = client_auth::authenticate(&registry, &state.0.verifier, &creds).await?.clone();

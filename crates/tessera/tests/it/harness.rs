@@ -168,16 +168,7 @@ impl TestServer {
         secret: &str,
         body: &str,
     ) -> (u16, reqwest::header::HeaderMap, Value) {
-        let r = self
-            .http
-            .post(self.url(path))
-            .basic_auth(id, Some(secret))
-            .header(CONTENT_TYPE, FORM)
-            .body(body.to_string())
-            .send()
-            .await
-            .unwrap();
-        split(r).await
+        post_basic(&self.http, &self.url(path), id, secret, body).await
     }
 
     /// Introspects `token` as the seed's API client.
@@ -190,16 +181,7 @@ impl TestServer {
 
     /// POSTs a form to the token endpoint with Basic credentials.
     pub async fn token_basic(&self, id: &str, secret: &str, body: &str) -> (u16, reqwest::header::HeaderMap, Value) {
-        let r = self
-            .http
-            .post(self.url("/connect/token"))
-            .basic_auth(id, Some(secret))
-            .header(CONTENT_TYPE, FORM)
-            .body(body.to_string())
-            .send()
-            .await
-            .unwrap();
-        split(r).await
+        self.post_form("/connect/token", id, secret, body).await
     }
 
     /// POSTs a raw request to the token endpoint.
@@ -216,6 +198,25 @@ impl TestServer {
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().to_owned()
     }
+}
+
+/// POSTs a form to `url` with Basic credentials.
+pub async fn post_basic(
+    http: &reqwest::Client,
+    url: &str,
+    id: &str,
+    secret: &str,
+    body: &str,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let r = http
+        .post(url)
+        .basic_auth(id, Some(secret))
+        .header(CONTENT_TYPE, FORM)
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    split(r).await
 }
 
 pub async fn split(r: reqwest::Response) -> (u16, reqwest::header::HeaderMap, Value) {

@@ -5,7 +5,6 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use reqwest::header::CONTENT_TYPE;
 use serde_json::Value;
 use tessera_guard::{Guard, GuardConfig, GuardLayer, Mode};
 use tessera_server::clock::SystemRandom;
@@ -13,7 +12,7 @@ use tessera_server::{Deps, Overrides, Settings};
 use tessera_store::testing;
 
 use crate::cli::{Served, ok};
-use crate::harness::{FORM, split};
+use crate::harness::post_basic;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tessera");
 
@@ -40,15 +39,7 @@ fn wait_listening(child: &mut std::process::Child) {
 }
 
 async fn form(http: &reqwest::Client, url: String, id: &str, secret: &str, body: &str) -> (u16, Value) {
-    let r = http
-        .post(url)
-        .basic_auth(id, Some(secret))
-        .header(CONTENT_TYPE, FORM)
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    let (s, _, v) = split(r).await;
+    let (s, _, v) = post_basic(http, &url, id, secret, body).await;
     (s, v)
 }
 
