@@ -398,9 +398,14 @@ impl Store {
 
     // ---- signing keys ----
 
-    /// Every signing key, oldest first.
+    /// Every signing key, oldest first; within one second, retired before active (a rotation
+    /// makes both in the same second).
     pub async fn list_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM signing_keys ORDER BY created_at, kid").fetch_all(&self.pool).await?;
+        let rows = sqlx::query(
+            "SELECT * FROM signing_keys ORDER BY created_at, CASE status WHEN 'retired' THEN 0 ELSE 1 END, kid",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(key_from_row).collect()
     }
 
