@@ -54,6 +54,9 @@ pub struct FileConfig {
     /// How long a registry snapshot may go unconfirmed (database unreachable) before the token
     /// endpoint answers 503 rather than trust it, milliseconds.
     pub registry_max_stale_ms: Option<u64>,
+    /// Connection, request, authentication and issuance bounds.
+    #[serde(default)]
+    pub limits: crate::limits::LimitsFile,
     /// Scopes to create at start-up when absent.
     #[serde(default)]
     pub scopes: Vec<SeedScope>,
@@ -89,7 +92,7 @@ pub struct SeedScope {
 }
 
 /// A client in the config file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SeedClient {
     /// Client id.
@@ -111,6 +114,17 @@ pub struct SeedClient {
     pub signing_alg: Option<String>,
     /// `jwt` (default) or `reference`.
     pub token_format: Option<String>,
+    /// Accept `secret` although it is below the strength floor (a warning is logged): for
+    /// published sample secrets such as the seed scenario's.
+    #[serde(default)]
+    pub allow_weak_secret: bool,
+    /// Tokens per second this client may obtain (over `limits.issuance_rate_per_second`;
+    /// 0: no limit).
+    pub issuance_rate_per_second: Option<f64>,
+    /// Its burst (over `limits.issuance_burst`).
+    pub issuance_burst: Option<u32>,
+    /// Its cap on live reference tokens (over `limits.max_live_reference_tokens`; 0: none).
+    pub max_live_reference_tokens: Option<u64>,
 }
 
 /// How the listener speaks.
@@ -181,6 +195,8 @@ pub struct Settings {
     pub registry_max_stale: Duration,
     /// Token endpoint body limit.
     pub max_body_bytes: usize,
+    /// Every bound the server enforces.
+    pub limits: crate::limits::Limits,
     /// Scopes to seed.
     pub seed_scopes: Vec<SeedScope>,
     /// Clients to seed.
@@ -256,6 +272,7 @@ impl Settings {
             registry_max_stale: Duration::from_millis(file.registry_max_stale_ms.unwrap_or(300_000).max(1000)),
             prune_interval: Duration::from_millis(file.prune_interval_ms.unwrap_or(60_000).clamp(10, 24 * 3600 * 1000)),
             max_body_bytes: file.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY).clamp(1024, 16 * 1024 * 1024),
+            limits: file.limits.resolve()?,
             seed_scopes: file.scopes,
             seed_clients: file.clients,
         })
