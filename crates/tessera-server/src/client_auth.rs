@@ -143,6 +143,14 @@ pub(crate) async fn authenticate<'r>(
         .with_status(StatusCode::TOO_MANY_REQUESTS)
         .with_retry_after(retry_after));
     }
+    let Some(_pending) = limiter.begin(peer) else {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidClient,
+            "too many authentications in progress from this address; retry shortly",
+        )
+        .with_status(StatusCode::TOO_MANY_REQUESTS)
+        .with_retry_after(1));
+    };
     match verifier.verify(&creds.client_id, usable.map(|c| c.secrets.as_slice()), &creds.secret).await {
         Verdict::Valid => {
             limiter.succeeded(id);

@@ -26,6 +26,7 @@ pub struct LimitsFile {
     pub kdf_max_parallel: Option<usize>,
     pub kdf_max_queue: Option<usize>,
     pub kdf_max_wait_ms: Option<u64>,
+    pub kdf_max_per_address: Option<usize>,
     pub failed_auth_free_attempts: Option<u32>,
     pub failed_auth_backoff_s: Option<i64>,
     pub failed_auth_backoff_max_s: Option<i64>,
@@ -59,6 +60,9 @@ pub struct AuthLimits {
     pub kdf_max_queue: usize,
     /// Longest wait for a turn; past it 503 with `Retry-After`.
     pub kdf_max_wait: Duration,
+    /// Verifications in progress for one source address; past it 429 at once, so one
+    /// address cannot fill the queue in front of everybody else.
+    pub kdf_max_per_address: usize,
     /// Failed authentications per client id, and per source address, before backoff starts.
     pub failed_free_attempts: u32,
     /// First backoff, seconds; it doubles with each further failure.
@@ -148,6 +152,7 @@ impl LimitsFile {
             kdf_max_parallel: positive(self.kdf_max_parallel, 2, "kdf_max_parallel")?,
             kdf_max_queue: self.kdf_max_queue.unwrap_or(32),
             kdf_max_wait: ms(self.kdf_max_wait_ms, Duration::from_secs(1), "kdf_max_wait_ms")?,
+            kdf_max_per_address: positive(self.kdf_max_per_address, 4, "kdf_max_per_address")?,
             failed_free_attempts: self.failed_auth_free_attempts.unwrap_or(5),
             failed_backoff: self.failed_auth_backoff_s.unwrap_or(1).max(1),
             failed_backoff_max: self.failed_auth_backoff_max_s.unwrap_or(300).max(1),

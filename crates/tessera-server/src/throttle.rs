@@ -32,11 +32,51 @@ pub(crate) struct FailureLimiter {
     limits: AuthLimits,
     by_client: Mutex<Lru<String, Failures>>,
     by_addr: Mutex<Lru<IpAddr, Failures>>,
+    /// Verifications in progress per address (entries exist only while one is).
+    pending: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One verification in progress for an address.
+pub(crate) struct Pending<'a> {
+    limiter: &'a FailureLimiter,
+    addr: Option<IpAddr>,
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        let Some(addr) = self.addr else { return };
+        let mut pending = self.limiter.pending.lock().expect("pending lock");
+        if let Some(n) = pending.get_mut(&addr) {
+            *n -= 1;
+            if *n == 0 {
+                pending.remove(&addr);
+            }
+        }
+    }
 }
 
 impl FailureLimiter {
     pub(crate) fn new(limits: AuthLimits) -> Self {
-        Self { limits, by_client: Mutex::new(Lru::new(TRACKED)), by_addr: Mutex::new(Lru::new(TRACKED)) }
+        Self {
+            limits,
+            by_client: Mutex::new(Lru::new(TRACKED)),
+            by_addr: Mutex::new(Lru::new(TRACKED)),
+            pending: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Admits one verification for `addr`, or `None` when it already has
+    /// `kdf_max_per_address` in progress.
+    pub(crate) fn begin(&self, addr: Option<IpAddr>) -> Option<Pending<'_>> {
+        if let Some(a) = addr {
+            let mut pending = self.pending.lock().expect("pending lock");
+            let n = pending.entry(a).or_insert(0);
+            if *n >= self.limits.kdf_max_per_address {
+                return None;
+            }
+            *n += 1;
+        }
+        Some(Pending { limiter: self, addr })
     }
 
     /// `Err(seconds)` while the client id or the address is backing off.
