@@ -105,6 +105,40 @@ fn decode_basic(b64: &str) -> Option<(String, String)> {
     Some((id, secret))
 }
 
+/// The answer while a client id or an address backs off: 429 rather than a delay, so the
+/// attacker holds no connection of ours while waiting, and a well-behaved client learns when
+/// to retry.
+pub(crate) fn backing_off(retry_after: u64) -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidClient, "too many failed authentications; retry later (RFC 6749 section 2.3.1)")
+        .with_status(StatusCode::TOO_MANY_REQUESTS)
+        .with_retry_after(retry_after)
+}
+
+/// Before the body is read: while the address (or the Basic client id) backs off, only
+/// known-good Basic credentials get further. Costs two map look-ups when nobody backs off.
+pub(crate) fn early_gate(
+    registry: &Registry,
+    verifier: &SecretVerifier,
+    limiter: &FailureLimiter,
+    headers: &HeaderMap,
+    peer: Option<IpAddr>,
+    now: UnixTime,
+) -> Result<(), OAuthError> {
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
+        .and_then(|(_, rest)| decode_basic(rest.trim()));
+    let id = basic.as_ref().map_or("", |(id, _)| id.as_str());
+    let Err(retry_after) = limiter.check(id, peer, now) else { return Ok(()) };
+    let known_good = basic.as_ref().is_some_and(|(id, secret)| {
+        let (Some(client), Ok(secret)) = (registry.client(id), ClientSecret::new(secret.as_str())) else { return false };
+        client.enabled && verifier.verify_cheap(&client.client_id, &client.secrets, &secret)
+    });
+    if known_good { Ok(()) } else { Err(backing_off(retry_after)) }
+}
+
 /// Why an authentication failed, for the WARN line (never sent to the client).
 #[derive(Debug, Clone, Copy)]
 enum Failure {
@@ -136,12 +170,7 @@ pub(crate) async fn authenticate<'r>(
     }
     if let Err(retry_after) = limiter.check(id, peer, now) {
         tracing::debug!(client_id = %creds.client_id, peer = ?peer, retry_after, "authentication refused: backing off");
-        return Err(OAuthError::new(
-            ErrorCode::InvalidClient,
-            "too many failed authentications; retry later (RFC 6749 section 2.3.1)",
-        )
-        .with_status(StatusCode::TOO_MANY_REQUESTS)
-        .with_retry_after(retry_after));
+        return Err(backing_off(retry_after));
     }
     let Some(_pending) = limiter.begin(peer) else {
         return Err(OAuthError::new(

@@ -92,6 +92,7 @@ pub struct SecretVerifier {
     in_flight: Mutex<HashMap<CacheKey, Arc<OnceCell<Verdict>>>>,
     kdf_permits: Semaphore,
     kdf_waiting: AtomicUsize,
+    kdf_pool: KdfPool,
     limits: AuthLimits,
     ttl: Duration,
     dummy_hash: String,
@@ -120,6 +121,7 @@ impl SecretVerifier {
             in_flight: Mutex::new(HashMap::new()),
             kdf_permits: Semaphore::new(limits.kdf_max_parallel.max(1)),
             kdf_waiting: AtomicUsize::new(0),
+            kdf_pool: KdfPool::new(limits.kdf_max_parallel.max(1)),
             limits,
             ttl,
             dummy_hash,
@@ -212,14 +214,47 @@ impl SecretVerifier {
         let Ok(Ok(_permit)) = tokio::time::timeout(self.limits.kdf_max_wait, self.kdf_permits.acquire()).await else {
             return Verdict::Busy;
         };
-        let hash = stored.hash.clone();
-        let secret = presented.clone();
-        let ok = tokio::task::spawn_blocking(move || {
-            argon2::Argon2::default().verify_password(secret.expose().as_bytes(), hash.as_str()).is_ok()
-        })
-        .await
-        .unwrap_or(false);
-        if ok { Verdict::Valid } else { Verdict::Invalid }
+        if self.kdf_pool.verify(stored.hash.clone(), presented.clone()).await { Verdict::Valid } else { Verdict::Invalid }
+    }
+}
+
+type KdfJob = (String, ClientSecret, tokio::sync::oneshot::Sender<bool>);
+
+/// `kdf_max_parallel` threads that run argon2id and nothing else. Each verification takes
+/// 19 MiB; on the blocking pool every new thread would keep its own copy of that in its
+/// allocator arena, so memory grew with the number of threads the pool had ever used. Here it
+/// is bounded by the thread count.
+struct KdfPool(std::sync::mpsc::SyncSender<KdfJob>);
+
+impl KdfPool {
+    fn new(threads: usize) -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<KdfJob>(threads * 4);
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..threads {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("tessera-kdf-{i}"))
+                .spawn(move || {
+                    loop {
+                        let job = rx.lock().expect("kdf queue").recv();
+                        let Ok((hash, secret, done)) = job else { return };
+                        let ok =
+                            argon2::Argon2::default().verify_password(secret.expose().as_bytes(), hash.as_str()).is_ok();
+                        let _ = done.send(ok);
+                    }
+                })
+                .expect("spawn a KDF thread");
+        }
+        Self(tx)
+    }
+
+    /// Runs one verification (the caller holds a permit, so the queue never fills).
+    async fn verify(&self, hash: String, secret: ClientSecret) -> bool {
+        let (done, result) = tokio::sync::oneshot::channel();
+        if self.0.try_send((hash, secret, done)).is_err() {
+            return false;
+        }
+        result.await.unwrap_or(false)
     }
 }
 

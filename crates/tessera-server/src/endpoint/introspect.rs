@@ -19,7 +19,7 @@ pub async fn introspect(State(state): State<AppState>, peer: Peer, headers: Head
 }
 
 async fn handle(state: &AppState, peer: &Peer, headers: &HeaderMap, body: Body) -> Result<Response, OAuthError> {
-    let form = read_form(state, headers, body, &[]).await?;
+    let form = read_form(state, headers, peer, body, &[]).await?;
     // §2.1: token REQUIRED; token_type_hint OPTIONAL and only a hint — every kind is looked up.
     let token = token_param(&form)?;
     let _hint = form.single("token_type_hint")?;

@@ -17,7 +17,7 @@ pub async fn revoke(State(state): State<AppState>, peer: Peer, headers: HeaderMa
 }
 
 async fn handle(state: &AppState, peer: &Peer, headers: &HeaderMap, body: Body) -> Result<Response, OAuthError> {
-    let form = read_form(state, headers, body, &[]).await?;
+    let form = read_form(state, headers, peer, body, &[]).await?;
     // §2.1: token REQUIRED; token_type_hint is a hint: the search extends to every kind.
     let token = token_param(&form)?;
     let _hint = form.single("token_type_hint")?;

@@ -22,7 +22,7 @@ pub async fn token(State(state): State<AppState>, peer: Peer, headers: HeaderMap
 async fn handle(state: &AppState, peer: &Peer, headers: &HeaderMap, body: Body) -> Result<Response, OAuthError> {
     let s = &state.0;
     // §3.2: parameters MUST NOT be repeated; RFC 8707 §2 lets `resource` repeat.
-    let form = read_form(state, headers, body, &["resource"]).await?;
+    let form = read_form(state, headers, peer, body, &["resource"]).await?;
 
     // §4.4.2: grant_type REQUIRED, value MUST be "client_credentials".
     let grant_type = form.single("grant_type")?.ok_or_else(|| OAuthError::invalid_request("grant_type is missing"))?;
