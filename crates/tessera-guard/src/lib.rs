@@ -18,13 +18,15 @@ mod cache;
 mod config;
 mod error;
 mod guard;
+mod http;
 mod introspect;
 mod jwks;
 mod layer;
 mod policy;
 mod principal;
+mod shape;
 
-pub use config::{ClientCredentials, GuardConfig, Mode};
+pub use config::{ClientCredentials, GuardConfig, Mode, OpaqueTokens};
 pub use error::GuardError;
 pub use guard::Guard;
 pub use layer::{GuardLayer, GuardService};
