@@ -13,7 +13,8 @@ use serde_json::json;
 use tessera_client::{ClientConfig, ClientError, TokenSource};
 use tessera_types::clock::{Clock as _, ManualClock, SystemClock};
 
-/// A fake authority: discovery and a token endpoint, each counted; can be down (503) or have
+/// A fake authority: discovery and a token endpoint, each counted; can be down (503 from both)
+/// or have
 /// its token endpoint redirect (307, which keeps the method and the body with the secret).
 #[derive(Default)]
 struct Authority {
@@ -50,6 +51,9 @@ impl Authority {
                 "/token",
                 post(move || async move {
                     t.tokens.fetch_add(1, Ordering::SeqCst);
+                    if t.down.load(Ordering::SeqCst) {
+                        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+                    }
                     if t.redirect.load(Ordering::SeqCst) {
                         let to = format!("{}/elsewhere", t.url);
                         return (StatusCode::TEMPORARY_REDIRECT, [("location", to)]).into_response();
@@ -145,11 +149,43 @@ async fn issue10_a_down_authority_is_asked_by_one_caller_not_by_every_caller() {
     assert_eq!(Authority::count(&a.discoveries), 3);
     assert!(token_within(&source, Duration::from_secs(5)).await.is_err());
     assert_eq!(Authority::count(&a.discoveries), 3, "asked again within the failure window");
-    // After the window, the authority is back and one caller gets the token for everyone.
+    // After the window, the authority is back and one request serves twenty callers.
     a.down.store(false, Ordering::SeqCst);
     clock.advance(3);
-    assert_eq!(&*token_within(&source, Duration::from_secs(5)).await.unwrap().value, "tok");
+    let callers: Vec<_> = (0..20)
+        .map(|_| {
+            let s = source.clone();
+            tokio::spawn(async move { token_within(&s, Duration::from_secs(5)).await })
+        })
+        .collect();
+    for c in callers {
+        assert_eq!(&*c.await.unwrap().unwrap().value, "tok");
+    }
     assert_eq!((Authority::count(&a.discoveries), source.requests_sent()), (4, 1));
+}
+
+#[tokio::test]
+async fn issue10_a_failed_early_refresh_is_not_retried_by_every_call_while_the_token_is_valid() {
+    let a = Authority::start().await;
+    let clock = ManualClock::new(SystemClock.now());
+    let mut cfg = ClientConfig::new(&a.url, "CC", "secret").allow_http().with_clock(Arc::new(clock.clone()));
+    cfg.backoff = Duration::from_millis(1);
+    let source = TokenSource::new(cfg);
+    assert!(token_within(&source, Duration::from_secs(5)).await.is_ok());
+    assert_eq!(Authority::count(&a.tokens), 1);
+    // Past the refresh point (80% ± 5% of an hour), the authority down: callers keep the
+    // valid token, and only the first call tries (three attempts) to refresh it.
+    a.down.store(true, Ordering::SeqCst);
+    clock.advance(3100);
+    for _ in 0..30 {
+        assert_eq!(&*token_within(&source, Duration::from_secs(5)).await.unwrap().value, "tok");
+    }
+    assert_eq!(Authority::count(&a.tokens), 4, "every call tried to refresh");
+    // After the failure window, the next call tries again, and succeeds.
+    a.down.store(false, Ordering::SeqCst);
+    clock.advance(3);
+    assert!(token_within(&source, Duration::from_secs(5)).await.is_ok());
+    assert_eq!(Authority::count(&a.tokens), 5);
 }
 
 #[tokio::test]
