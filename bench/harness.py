@@ -184,7 +184,7 @@ def main():
         # Guarded vs unguarded gRPC (Tessera only: the peer has no resource-server side).
         gu, gg = free_port(), free_port()
         r.spawn([bins["grpc_bench"], "serve", "--listen", f"127.0.0.1:{gu}"])
-        r.spawn([bins["grpc_bench"], "serve", "--listen", f"127.0.0.1:{gg}", "--authority", turl, "--audience", "api1"])
+        r.spawn([bins["grpc_bench"], "serve", "--listen", f"127.0.0.1:{gg}", "--authority", turl, "--audience", "api1", "--allow-http"])
         time.sleep(1)
         grpc = {}
         for label, port, tok in [("bare", gu, None), ("unguarded", gu, jwt_tok), ("guarded", gg, jwt_tok)]:
