@@ -251,6 +251,7 @@ fn spawn_pruner(state: AppState, clock: Arc<dyn Clock>, every: Duration, batch: 
                 }
                 Err(e) => tracing::error!(error = %e, "pruning failed"),
             }
+            state.0.issuance.begin_recount();
             match store.live_token_counts(clock.now()).await {
                 Ok(counts) => state.0.issuance.set_live(counts),
                 Err(e) => tracing::error!(error = %e, "counting live reference tokens failed"),

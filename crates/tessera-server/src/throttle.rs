@@ -145,12 +145,37 @@ pub(crate) struct IssuanceLimiter {
     /// Live reference tokens per client, recounted from the store on every pruning pass and
     /// counted up as tokens are issued in between (expiries are only seen at the recount, so
     /// the count errs high: the cap fails closed).
-    live: Mutex<HashMap<String, u64>>,
+    live: Mutex<Live>,
+}
+
+#[derive(Default)]
+struct Live {
+    counts: HashMap<String, u64>,
+    /// Counted since the running recount began: added to its result, since the store may or
+    /// may not have seen them (counted twice at worst, until the next recount).
+    since_recount: HashMap<String, u64>,
+    /// Counted but not yet committed.
+    uncommitted: HashMap<String, u64>,
+    /// What was uncommitted when the running recount began: the store's answer may miss them.
+    uncommitted_at_recount: HashMap<String, u64>,
+}
+
+fn add(map: &mut HashMap<String, u64>, id: &str, n: u64) {
+    *map.entry(id.to_owned()).or_insert(0) += n;
+}
+
+fn sub(map: &mut HashMap<String, u64>, id: &str) {
+    if let Some(n) = map.get_mut(id) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            map.remove(id);
+        }
+    }
 }
 
 impl IssuanceLimiter {
     pub(crate) fn new(limits: IssuanceLimits) -> Self {
-        Self { limits, buckets: Mutex::new(HashMap::new()), live: Mutex::new(HashMap::new()) }
+        Self { limits, buckets: Mutex::new(HashMap::new()), live: Mutex::new(Live::default()) }
     }
 
     pub(crate) fn mode(&self) -> crate::limits::RateLimitMode {
@@ -179,23 +204,45 @@ impl IssuanceLimiter {
     pub(crate) fn take_live(&self, client: &ClientRecord) -> bool {
         let cap = client.limits.max_live_tokens.map_or(self.limits.max_live_reference_tokens, |c| c.max(0) as u64);
         let mut live = self.live.lock().expect("live lock");
-        let n = live.entry(client.client_id.as_str().to_owned()).or_insert(0);
+        let id = client.client_id.as_str();
+        let n = live.counts.entry(id.to_owned()).or_insert(0);
         if cap > 0 && *n >= cap {
             return false;
         }
         *n += 1;
+        add(&mut live.since_recount, id, 1);
+        add(&mut live.uncommitted, id, 1);
         true
+    }
+
+    /// The token counted by [`IssuanceLimiter::take_live`] is committed.
+    pub(crate) fn committed_live(&self, client: &ClientRecord) {
+        sub(&mut self.live.lock().expect("live lock").uncommitted, client.client_id.as_str());
     }
 
     /// Gives back a count taken for a token that was not stored after all.
     pub(crate) fn untake_live(&self, client: &ClientRecord) {
-        if let Some(n) = self.live.lock().expect("live lock").get_mut(client.client_id.as_str()) {
-            *n = n.saturating_sub(1);
+        let mut guard = self.live.lock().expect("live lock");
+        let live = &mut *guard;
+        for map in [&mut live.counts, &mut live.since_recount, &mut live.uncommitted] {
+            sub(map, client.client_id.as_str());
         }
     }
 
-    /// Replaces the counts with the store's.
+    /// Call before reading the store's counts for [`IssuanceLimiter::set_live`].
+    pub(crate) fn begin_recount(&self) {
+        let mut live = self.live.lock().expect("live lock");
+        live.since_recount.clear();
+        live.uncommitted_at_recount = live.uncommitted.clone();
+    }
+
+    /// Replaces the counts with the store's, plus what it may have missed.
     pub(crate) fn set_live(&self, counts: HashMap<String, u64>) {
-        *self.live.lock().expect("live lock") = counts;
+        let mut guard = self.live.lock().expect("live lock");
+        let live = &mut *guard;
+        live.counts = counts;
+        for (id, n) in live.since_recount.drain().chain(live.uncommitted_at_recount.drain()) {
+            add(&mut live.counts, &id, n);
+        }
     }
 }

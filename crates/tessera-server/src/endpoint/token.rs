@@ -99,6 +99,7 @@ async fn handle(state: &AppState, peer: &Peer, headers: &HeaderMap, body: Body) 
                 s.issuance.untake_live(&client);
                 return Err(OAuthError::unavailable(e));
             }
+            s.issuance.committed_live(&client);
             tracing::info!(client_id = %client.client_id, jti = %record.jti, scope = %grant.scopes, "issued reference token");
             token
         }

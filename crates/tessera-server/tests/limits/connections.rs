@@ -119,7 +119,8 @@ async fn idle_connections_are_closed_before_and_between_requests_http1_and_http2
     let (got, closed) = read_until_closed(&mut h2, Duration::from_secs(3)).await;
     assert!(!got.is_empty(), "the server spoke HTTP/2");
     assert!(closed, "an idle HTTP/2 connection was kept");
-    assert!(s.running().transport_counters().idle_closed.load(std::sync::atomic::Ordering::Relaxed) >= 3);
+    // HTTP/1 connections may go to hyper's head timeout first; HTTP/2 has only the watchdog.
+    assert!(s.running().transport_counters().idle_closed.load(std::sync::atomic::Ordering::Relaxed) >= 1);
     s.stop().await;
 }
 
