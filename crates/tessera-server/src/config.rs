@@ -479,7 +479,12 @@ mod tests {
         };
         let settings = Settings::resolve(cli.clone(), file()).unwrap();
         let file = file();
-        for text in [format!("{file:?}"), format!("{cli:?}"), format!("{settings:?}"), format!("{:?}", settings.seed_clients[0])] {
+        for text in [
+            format!("{file:?}"),
+            format!("{cli:?}"),
+            format!("{settings:?}"),
+            format!("{:?}", settings.seed_clients[0]),
+        ] {
             for secret in ["seed-secret-value", "file-db-pw", "cli-db-pw"] {
                 assert!(!text.contains(secret), "{secret} in {text}");
             }

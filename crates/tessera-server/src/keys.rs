@@ -90,7 +90,8 @@ pub async fn open_kek(
              file the other instances use (--key-encryption-key-file / TESSERA_KEY_ENCRYPTION_KEY_FILE)",
         ));
     };
-    let mismatch = |db_id: String| KeyError::Mismatch { path: kek.path.display().to_string(), file_id: kek.id(), db_id };
+    let mismatch =
+        |db_id: String| KeyError::Mismatch { path: kek.path.display().to_string(), file_id: kek.id(), db_id };
     match recorded {
         Some(check) if check == kek.check => return Ok(kek),
         Some(check) => return Err(mismatch(short_id(&check))),

@@ -60,10 +60,11 @@ fn is_local(host: &str) -> bool {
     let bare = host.strip_prefix('[').and_then(|h| h.split_once(']')).map(|(h, _)| h);
     let without_port = match bare {
         Some(h) => h,
-        None => host.rsplit_once(':').filter(|(h, p)| !h.contains(':') && p.parse::<u16>().is_ok()).map_or(host, |(h, _)| h),
+        None => {
+            host.rsplit_once(':').filter(|(h, p)| !h.contains(':') && p.parse::<u16>().is_ok()).map_or(host, |(h, _)| h)
+        }
     };
-    without_port.eq_ignore_ascii_case("localhost")
-        || without_port.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    without_port.eq_ignore_ascii_case("localhost") || without_port.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Applies the `verify-full` default to `url`. `env` reads environment variables
@@ -97,7 +98,8 @@ pub fn tls_default(url: &str, env: &dyn Fn(&str) -> Option<String>) -> TlsChoice
             )),
         },
         None => {
-            let sep = if query.is_some() { if url.ends_with('?') || url.ends_with('&') { "" } else { "&" } } else { "?" };
+            let sep =
+                if query.is_some() { if url.ends_with('?') || url.ends_with('&') { "" } else { "&" } } else { "?" };
             TlsChoice { url: format!("{url}{sep}sslmode=verify-full"), warning: None }
         }
     }
@@ -153,13 +155,28 @@ mod tests {
 
     #[test]
     fn remote_hosts_default_to_verify_full() {
-        assert_eq!(choose("postgres://u:p@db.example.com/tessera").url, "postgres://u:p@db.example.com/tessera?sslmode=verify-full");
-        assert_eq!(choose("postgres://u@10.0.0.5:5432/t?application_name=x").url, "postgres://u@10.0.0.5:5432/t?application_name=x&sslmode=verify-full");
-        assert_eq!(choose("postgresql://[2001:db8::1]:5432/t").url, "postgresql://[2001:db8::1]:5432/t?sslmode=verify-full");
+        assert_eq!(
+            choose("postgres://u:p@db.example.com/tessera").url,
+            "postgres://u:p@db.example.com/tessera?sslmode=verify-full"
+        );
+        assert_eq!(
+            choose("postgres://u@10.0.0.5:5432/t?application_name=x").url,
+            "postgres://u@10.0.0.5:5432/t?application_name=x&sslmode=verify-full"
+        );
+        assert_eq!(
+            choose("postgresql://[2001:db8::1]:5432/t").url,
+            "postgresql://[2001:db8::1]:5432/t?sslmode=verify-full"
+        );
         assert_eq!(choose("postgres://db.example.com").url, "postgres://db.example.com?sslmode=verify-full");
-        assert_eq!(choose("postgres:///t?host=db.example.com").url, "postgres:///t?host=db.example.com&sslmode=verify-full");
+        assert_eq!(
+            choose("postgres:///t?host=db.example.com").url,
+            "postgres:///t?host=db.example.com&sslmode=verify-full"
+        );
         // One remote host among several is enough.
-        assert_eq!(choose("postgres://127.0.0.1,db.example.com/t").url, "postgres://127.0.0.1,db.example.com/t?sslmode=verify-full");
+        assert_eq!(
+            choose("postgres://127.0.0.1,db.example.com/t").url,
+            "postgres://127.0.0.1,db.example.com/t?sslmode=verify-full"
+        );
         assert_eq!(choose("postgres://db.example.com/t").warning, None);
     }
 

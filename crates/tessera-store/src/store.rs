@@ -158,7 +158,9 @@ impl Store {
     /// Whether the database holds a Tessera store (its migrations table).
     async fn is_initialised(&self) -> Result<bool, StoreError> {
         let sql = match self.backend {
-            Backend::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'tessera_migrations'",
+            Backend::Sqlite => {
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'tessera_migrations'"
+            }
             Backend::Postgres => {
                 "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = 'tessera_migrations' \
                  AND table_schema = current_schema()"
@@ -512,11 +514,13 @@ impl Store {
     /// Records `check` as the key-encryption key's check value unless one is recorded
     /// already, and returns the one recorded (the first writer wins when instances race).
     pub async fn record_kek_check(&self, check: &str, now: UnixTime) -> Result<String, StoreError> {
-        sqlx::query("INSERT INTO kek_check (id, check_value, recorded_at) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING")
-            .bind(check)
-            .bind(now.0)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO kek_check (id, check_value, recorded_at) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(check)
+        .bind(now.0)
+        .execute(&self.pool)
+        .await?;
         self.kek_check().await?.ok_or_else(|| corrupt("kek_check row vanished"))
     }
 

@@ -134,7 +134,9 @@ impl SecretInput {
     /// The secret to import, or `None` to generate one.
     fn read(self, client_id: &str) -> Result<Option<String>, Box<dyn std::error::Error>> {
         match (self.secret, self.secret_file) {
-            (Some(_), Some(_)) => Err("--secret (or TESSERA_CLIENT_SECRET) and --secret-file exclude each other".into()),
+            (Some(_), Some(_)) => {
+                Err("--secret (or TESSERA_CLIENT_SECRET) and --secret-file exclude each other".into())
+            }
             (Some(s), None) => Ok(Some(s.expose())),
             (None, Some(path)) if path == Path::new("-") && std::io::stdin().is_terminal() => {
                 let first = read_hidden(&format!("client secret for {client_id} (not echoed): "))?;

@@ -37,7 +37,12 @@ enum Part {
         #[arg(long, default_value = "127.0.0.1:7179")]
         listen: SocketAddr,
         /// The API's own client secret, for introspection of reference tokens.
-        #[arg(long, env = "TESSERA_API_SECRET", hide_env_values = true, default_value = "rs_dataEventRecordsApi_secret")]
+        #[arg(
+            long,
+            env = "TESSERA_API_SECRET",
+            hide_env_values = true,
+            default_value = "rs_dataEventRecordsApi_secret"
+        )]
         api_secret: Sensitive,
         /// Server certificate and key (default: the dev certificate next to --ca).
         #[arg(long)]
@@ -132,14 +137,18 @@ pub async fn run(args: DemoArgs) -> CliResult {
         }
         Part::Client { authority: a, greeter, client_id, client_secret, scope } => {
             let source = TokenSource::new(
-                ClientConfig::new(&a.authority, client_id, client_secret.expose()).scope(scope).with_http_client(http(&a.ca)?),
+                ClientConfig::new(&a.authority, client_id, client_secret.expose())
+                    .scope(scope)
+                    .with_http_client(http(&a.ca)?),
             );
             println!("{}", tessera_demo::greet(&greeter, &a.ca, source).await?);
         }
         Part::Worker { authority: a, url, every_secs, client_id, client_secret } => {
             let http = http(&a.ca)?;
             let source = TokenSource::new(
-                ClientConfig::new(&a.authority, client_id, client_secret.expose()).scope("api1").with_http_client(http.clone()),
+                ClientConfig::new(&a.authority, client_id, client_secret.expose())
+                    .scope("api1")
+                    .with_http_client(http.clone()),
             );
             let calls = tessera_demo::worker(
                 AuthorizedClient::new(http, source),

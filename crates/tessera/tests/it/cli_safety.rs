@@ -134,7 +134,10 @@ fn issue10_key_encryption_key_mismatch_is_refused_and_nothing_is_written() {
     assert_eq!(std::fs::read(&wrong).unwrap(), wrong_text, "the wrong KEK file is left as it was");
     let files_after: Vec<_> = std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name()).collect();
     for f in &files_after {
-        assert!(files_before.contains(f) || f == "tessera.lock" || f.to_str().unwrap().starts_with("tessera.db"), "new file {f:?}");
+        assert!(
+            files_before.contains(f) || f == "tessera.lock" || f.to_str().unwrap().starts_with("tessera.db"),
+            "new file {f:?}"
+        );
     }
     // The right one still works.
     assert!(ok(d, &["key", "rotate"]).contains("new active ES256 key"));
@@ -291,9 +294,14 @@ async fn issue10_secret_file_and_standard_input_import_secrets_that_authenticate
     std::fs::write(&file, "secret-from-a-file-0123456789\n").unwrap();
     let out = ok(d, &["client", "add", "A", "--scope", "dataEventRecords", "--secret-file", file.to_str().unwrap()]);
     assert!(!out.contains("client_secret:"), "imported, not generated: {out}");
-    let out = with_stdin(d, &["client", "add", "B", "--scope", "dataEventRecords", "--secret-file", "-"], "secret-from-stdin-0123456789\n");
+    let out = with_stdin(
+        d,
+        &["client", "add", "B", "--scope", "dataEventRecords", "--secret-file", "-"],
+        "secret-from-stdin-0123456789\n",
+    );
     assert!(out.status.success(), "{}", stderr(&out));
-    let out = with_stdin(d, &["client", "secret", "add", "A", "--secret-file", "-"], "second-secret-of-a-0123456789\r\n");
+    let out =
+        with_stdin(d, &["client", "secret", "add", "A", "--secret-file", "-"], "second-secret-of-a-0123456789\r\n");
     assert!(out.status.success(), "{}", stderr(&out));
 
     eventually_200(&http, &base, "A", "secret-from-a-file-0123456789").await;
@@ -401,7 +409,9 @@ async fn issue10_generated_secrets_of_seeded_clients_go_to_a_0600_file_not_stdou
     let served = crate::cli::Served {
         addr: stdout
             .iter()
-            .find_map(|l| l.strip_prefix("tessera listening on ").map(|r| r.split_whitespace().next().unwrap().to_string()))
+            .find_map(|l| {
+                l.strip_prefix("tessera listening on ").map(|r| r.split_whitespace().next().unwrap().to_string())
+            })
             .unwrap(),
         ca: Some(d.join("tls/dev-ca.pem")),
         child,
@@ -430,7 +440,8 @@ fn issue10_help_shows_no_secret_from_the_environment() {
         ("TESSERA_DATABASE_URL", vec!["--help"]),
         ("TESSERA_DATABASE_URL", vec!["serve", "--help"]),
     ] {
-        let url_or_secret = if var == "TESSERA_DATABASE_URL" { format!("postgres://u:{value}@db/t") } else { value.into() };
+        let url_or_secret =
+            if var == "TESSERA_DATABASE_URL" { format!("postgres://u:{value}@db/t") } else { value.into() };
         let out = Command::new(BIN).env(var, &url_or_secret).args(&args).output().unwrap();
         assert!(out.status.success(), "{args:?}");
         let help = String::from_utf8_lossy(&out.stdout);
@@ -483,8 +494,11 @@ fn issue10_debug_of_admin_values_redacts_secrets() {
     assert!(!text.contains("debug-must-not-show-this") && text.contains("[redacted]") && text.contains("CC"), "{text}");
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.toml");
-    std::fs::write(&path, "database_url = \"postgres://u:pw-in-file@db/t\"\n[[clients]]\nclient_id = \"x\"\nsecret = \"s-in-file\"\n")
-        .unwrap();
+    std::fs::write(
+        &path,
+        "database_url = \"postgres://u:pw-in-file@db/t\"\n[[clients]]\nclient_id = \"x\"\nsecret = \"s-in-file\"\n",
+    )
+    .unwrap();
     let file = tessera_server::FileConfig::load(&path).unwrap();
     let text = format!("{file:?}");
     assert!(!text.contains("pw-in-file") && !text.contains("s-in-file") && text.contains("db/t"), "{text}");

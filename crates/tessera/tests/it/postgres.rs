@@ -222,7 +222,9 @@ async fn issue10_cli_refuses_a_database_without_a_store_and_init_creates_it() {
     let db = testing::fresh_database(&base).await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let run = |args: &[&str]| Command::new(BIN).arg("--data-dir").arg(d).args(["--database-url", &db]).args(args).output().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(BIN).arg("--data-dir").arg(d).args(["--database-url", &db]).args(args).output().unwrap()
+    };
     let out = run(&["scope", "add", "s", "--resource", "r"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
