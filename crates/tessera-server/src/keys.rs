@@ -171,7 +171,7 @@ impl Kek {
     /// opens every private signing key.
     pub fn load(path: &Path) -> Result<Self, KeyError> {
         let err = |why: String| KeyError::Kek { path: path.display().to_string(), why };
-        crate::tls::check_private(path).map_err(|why| err(why))?;
+        crate::tls::check_private(path).map_err(&err)?;
         let text = fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
         let raw = STANDARD.decode(text.trim()).map_err(|_| err("not base64".into()))?;
         if raw.len() != 32 {

@@ -25,8 +25,16 @@ impl std::fmt::Debug for TlsChoice {
     }
 }
 
-/// Splits `postgres://userinfo@hosts/db?query` into (scheme://, userinfo, hosts, rest-of-path, query).
-fn split(url: &str) -> Option<(&str, Option<&str>, &str, &str, Option<&str>)> {
+/// The parts of `postgres://userinfo@hosts/db?query`.
+struct Parts<'a> {
+    scheme: &'a str,
+    userinfo: Option<&'a str>,
+    hosts: &'a str,
+    path: &'a str,
+    query: Option<&'a str>,
+}
+
+fn split(url: &str) -> Option<Parts<'_>> {
     let scheme_end = url.find("://")? + 3;
     let (scheme, rest) = url.split_at(scheme_end);
     let (before_query, query) = match rest.split_once('?') {
@@ -41,7 +49,7 @@ fn split(url: &str) -> Option<(&str, Option<&str>, &str, &str, Option<&str>)> {
         Some(i) => (Some(&authority[..i]), &authority[i + 1..]),
         None => (None, authority),
     };
-    Some((scheme, userinfo, hosts, path, query))
+    Some(Parts { scheme, userinfo, hosts, path, query })
 }
 
 fn query_value<'a>(query: Option<&'a str>, names: &[&str]) -> Option<&'a str> {
@@ -71,7 +79,7 @@ fn is_local(host: &str) -> bool {
 /// (`PGSSLMODE`, `PGHOST`); an explicit `sslmode` in the URL wins over `PGSSLMODE`, which wins
 /// over the default.
 pub fn tls_default(url: &str, env: &dyn Fn(&str) -> Option<String>) -> TlsChoice {
-    let Some((_, _, hosts, _, query)) = split(url) else {
+    let Some(Parts { hosts, query, .. }) = split(url) else {
         return TlsChoice { url: url.to_owned(), warning: None };
     };
     let host_param = query_value(query, &["host", "hostaddr"]).map(str::to_owned);
@@ -107,7 +115,7 @@ pub fn tls_default(url: &str, env: &dyn Fn(&str) -> Option<String>) -> TlsChoice
 
 /// Whether the URL carries a password (in the user info or a `password=` parameter).
 pub fn has_password(url: &str) -> bool {
-    let Some((_, userinfo, _, _, query)) = split(url) else { return false };
+    let Some(Parts { userinfo, query, .. }) = split(url) else { return false };
     userinfo.is_some_and(|u| u.split_once(':').is_some_and(|(_, p)| !p.is_empty()))
         || query_value(query, &["password"]).is_some_and(|p| !p.is_empty())
 }
@@ -115,7 +123,7 @@ pub fn has_password(url: &str) -> bool {
 /// The URL with its password (user info or `password=` parameter) replaced by `[redacted]`,
 /// for messages and `Debug`.
 pub fn redact(url: &str) -> String {
-    let Some((scheme, userinfo, hosts, path, query)) = split(url) else {
+    let Some(Parts { scheme, userinfo, hosts, path, query }) = split(url) else {
         return "[redacted: not a URL]".into();
     };
     let mut out = scheme.to_owned();

@@ -25,7 +25,15 @@ impl DataDirLock {
             .map_err(|e| format!("data dir {}: {e}", data_dir.display()))?;
         let path = data_dir.join(LOCK_FILE);
         let io = |e: std::io::Error| format!("{}: {e}", path.display());
-        let mut file = OpenOptions::new().read(true).write(true).create(true).mode(0o600).open(&path).map_err(io)?;
+        // Not truncated on open: the holder's pid stays readable until the lock is ours.
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(io)?;
         match file.try_lock() {
             Ok(()) => {
                 file.set_len(0).map_err(io)?;
