@@ -1,6 +1,7 @@
 //! `tessera init`: creates the store (the SQLite database in the data dir, or the tables in
 //! PostgreSQL), the key-encryption key and the signing keys, without serving. Idempotent:
-//! on an existing store it checks the key-encryption key and changes nothing else.
+//! on an existing store it checks the key-encryption key (and adds a signing key only for a
+//! configured algorithm that has none).
 
 use tessera_server::keys::{self, KekUse};
 use tessera_server::{FileConfig, Overrides, Settings};
@@ -28,7 +29,7 @@ pub async fn run(overrides: Overrides, file: FileConfig) -> CliResult {
     if created {
         println!("initialised a Tessera store in {place}");
     } else {
-        println!("a Tessera store already exists in {place}; key-encryption key checked, nothing changed");
+        println!("a Tessera store already exists in {place}; its key-encryption key and signing keys are checked");
     }
     println!("key-encryption key: {} (id {})", settings.kek_file.display(), kek.id());
     println!("  back it up and keep it secret: it opens every signing key, and every instance needs this same file");
