@@ -55,6 +55,9 @@ pub struct FileConfig {
     /// How long a registry snapshot may go unconfirmed (database unreachable) before the token
     /// endpoint answers 503 rather than trust it, milliseconds.
     pub registry_max_stale_ms: Option<u64>,
+    /// Connection, request, authentication and issuance bounds.
+    #[serde(default)]
+    pub limits: crate::limits::LimitsFile,
     /// Scopes to create at start-up when absent.
     #[serde(default)]
     pub scopes: Vec<SeedScope>,
@@ -90,7 +93,7 @@ pub struct SeedScope {
 }
 
 /// A client in the config file. `Debug` redacts the secret.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SeedClient {
     /// Client id.
@@ -112,6 +115,17 @@ pub struct SeedClient {
     pub signing_alg: Option<String>,
     /// `jwt` (default) or `reference`.
     pub token_format: Option<String>,
+    /// Accept `secret` although it is below the strength floor (a warning is logged): for
+    /// published sample secrets such as the seed scenario's.
+    #[serde(default)]
+    pub allow_weak_secret: bool,
+    /// Tokens per second this client may obtain (over `limits.issuance_rate_per_second`;
+    /// 0: no limit).
+    pub issuance_rate_per_second: Option<f64>,
+    /// Its burst (over `limits.issuance_burst`).
+    pub issuance_burst: Option<u32>,
+    /// Its cap on live reference tokens (over `limits.max_live_reference_tokens`; 0: none).
+    pub max_live_reference_tokens: Option<u64>,
 }
 
 /// How the listener speaks.
@@ -182,6 +196,8 @@ pub struct Settings {
     pub registry_max_stale: Duration,
     /// Token endpoint body limit.
     pub max_body_bytes: usize,
+    /// Every bound the server enforces.
+    pub limits: crate::limits::Limits,
     /// Scopes to seed.
     pub seed_scopes: Vec<SeedScope>,
     /// Clients to seed.
@@ -257,6 +273,7 @@ impl Settings {
             registry_max_stale: Duration::from_millis(file.registry_max_stale_ms.unwrap_or(300_000).max(1000)),
             prune_interval: Duration::from_millis(file.prune_interval_ms.unwrap_or(60_000).clamp(10, 24 * 3600 * 1000)),
             max_body_bytes: file.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY).clamp(1024, 16 * 1024 * 1024),
+            limits: file.limits.resolve()?,
             seed_scopes: file.scopes,
             seed_clients: file.clients,
         })
@@ -306,6 +323,7 @@ impl std::fmt::Debug for FileConfig {
             registry_max_stale_ms,
             scopes,
             clients,
+            limits,
         } = self;
         f.debug_struct("FileConfig")
             .field("data_dir", data_dir)
@@ -325,6 +343,7 @@ impl std::fmt::Debug for FileConfig {
             .field("registry_max_stale_ms", registry_max_stale_ms)
             .field("scopes", scopes)
             .field("clients", clients)
+            .field("limits", limits)
             .finish()
     }
 }
@@ -340,6 +359,10 @@ impl std::fmt::Debug for SeedClient {
             access_token_lifetime,
             signing_alg,
             token_format,
+            allow_weak_secret,
+            issuance_rate_per_second,
+            issuance_burst,
+            max_live_reference_tokens,
         } = self;
         f.debug_struct("SeedClient")
             .field("client_id", client_id)
@@ -350,6 +373,10 @@ impl std::fmt::Debug for SeedClient {
             .field("access_token_lifetime", access_token_lifetime)
             .field("signing_alg", signing_alg)
             .field("token_format", token_format)
+            .field("allow_weak_secret", allow_weak_secret)
+            .field("issuance_rate_per_second", issuance_rate_per_second)
+            .field("issuance_burst", issuance_burst)
+            .field("max_live_reference_tokens", max_live_reference_tokens)
             .finish()
     }
 }
@@ -389,6 +416,7 @@ impl std::fmt::Debug for Settings {
             max_body_bytes,
             seed_scopes,
             seed_clients,
+            limits,
         } = self;
         f.debug_struct("Settings")
             .field("data_dir", data_dir)
@@ -406,6 +434,7 @@ impl std::fmt::Debug for Settings {
             .field("max_body_bytes", max_body_bytes)
             .field("seed_scopes", seed_scopes)
             .field("seed_clients", seed_clients)
+            .field("limits", limits)
             .finish()
     }
 }

@@ -34,6 +34,8 @@ fn client(id: &str) -> ClientRecord {
         signing_alg: None,
         enabled: true,
         created_at: UnixTime(1000),
+        limits: Default::default(),
+        tokens_not_before: None,
     }
 }
 
@@ -202,8 +204,8 @@ pub async fn pruning(store: Store) {
     store.insert_tokens(&[token(1, 1000), token(2, 2000), token(3, 3000)]).await.unwrap();
     store.revoke_jti("old", &cc, UnixTime(1500)).await.unwrap();
     store.revoke_jti("new", &cc, UnixTime(2500)).await.unwrap();
-    assert_eq!(store.prune(UnixTime(999)).await.unwrap(), (0, 0));
-    assert_eq!(store.prune(UnixTime(2001)).await.unwrap(), (2, 1));
+    assert_eq!(store.prune(UnixTime(999), 1).await.unwrap(), (0, 0));
+    assert_eq!(store.prune(UnixTime(2001), 1).await.unwrap(), (2, 1));
     assert_eq!(store.token_counts().await.unwrap(), (1, 1));
     assert!(store.find_token("hash-3").await.unwrap().is_some());
     assert!(store.is_jti_revoked("new").await.unwrap());

@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 use tessera_server::Settings;
 use tessera_server::admin::{self, NewClient};
-use tessera_store::{ClientRecord, ClientUpdate, Store};
+use tessera_store::{ClientLimits, ClientRecord, ClientUpdate, Store};
 use tessera_types::ClientId;
 
 use super::{CliResult, Sensitive, now, print_json, read_one_line, rng};
@@ -41,6 +41,12 @@ pub enum ClientCommand {
         /// Access token format: jwt (default) or reference (opaque, introspected, revocable).
         #[arg(long)]
         token_format: Option<String>,
+        /// Accept an imported secret below the strength floor (16+ characters, 64+ bits), with
+        /// a warning: for published sample secrets only.
+        #[arg(long)]
+        allow_weak_secret: bool,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Change a client's settings.
     Update {
@@ -70,6 +76,8 @@ pub enum ClientCommand {
         /// Withdraw a permission; repeatable.
         #[arg(long = "remove-permission")]
         remove_permissions: Vec<String>,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// List clients.
     List,
@@ -106,6 +114,9 @@ pub enum SecretCommand {
         client_id: String,
         #[command(flatten)]
         secret: SecretInput,
+        /// Accept an imported secret below the strength floor, with a warning.
+        #[arg(long)]
+        allow_weak_secret: bool,
     },
     /// Remove a secret by its id (see `client show`).
     Remove {
@@ -198,7 +209,52 @@ fn to_json(c: &ClientRecord) -> serde_json::Value {
             "created_at": s.created_at,
         })).collect::<Vec<_>>(),
         "created_at": c.created_at,
+        "issuance_rate_per_second": c.limits.issuance_rate_milli.map(|m| m as f64 / 1000.0),
+        "issuance_burst": c.limits.issuance_burst,
+        "max_live_reference_tokens": c.limits.max_live_tokens,
+        "tokens_not_before": c.tokens_not_before,
     })
+}
+
+/// A client's own issuance limits. Each takes a number, `off` (no limit) or, with `client
+/// update`, `default` (back to the server's `[limits]`).
+#[derive(Debug, Default, clap::Args)]
+pub struct LimitArgs {
+    /// Tokens per second this client may obtain (over limits.issuance_rate_per_second).
+    #[arg(long, value_name = "PER_SECOND|off|default")]
+    issuance_rate: Option<String>,
+    /// Tokens it may obtain at once above that rate (over limits.issuance_burst).
+    #[arg(long, value_name = "N|default")]
+    issuance_burst: Option<String>,
+    /// Live reference tokens it may hold (over limits.max_live_reference_tokens).
+    #[arg(long, value_name = "N|off|default")]
+    max_live_tokens: Option<String>,
+}
+
+impl LimitArgs {
+    fn parse(value: &Option<String>, scale: f64, what: &str) -> Result<Option<Option<i64>>, String> {
+        match value.as_deref() {
+            None => Ok(None),
+            Some("default") => Ok(Some(None)),
+            Some("off") => Ok(Some(Some(0))),
+            Some(v) => match v.parse::<f64>() {
+                Ok(n) if n.is_finite() && n >= 0.0 => Ok(Some(Some((n * scale).round() as i64))),
+                _ => Err(format!("--{what} takes a non-negative number, off or default, not {v:?}")),
+            },
+        }
+    }
+
+    fn rate_milli(&self) -> Result<Option<Option<i64>>, String> {
+        Self::parse(&self.issuance_rate, 1000.0, "issuance-rate")
+    }
+
+    fn burst(&self) -> Result<Option<Option<i64>>, String> {
+        Self::parse(&self.issuance_burst, 1.0, "issuance-burst")
+    }
+
+    fn max_live(&self) -> Result<Option<Option<i64>>, String> {
+        Self::parse(&self.max_live_tokens, 1.0, "max-live-tokens")
+    }
 }
 
 pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliResult {
@@ -213,6 +269,8 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
             lifetime,
             signing_alg,
             token_format,
+            allow_weak_secret,
+            limits,
         } => {
             let secret = secret.read(&client_id)?;
             let new = NewClient {
@@ -224,6 +282,12 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
                 access_token_lifetime: lifetime,
                 signing_alg,
                 token_format,
+                allow_weak_secret,
+                limits: ClientLimits {
+                    issuance_rate_milli: limits.rate_milli()?.flatten(),
+                    issuance_burst: limits.burst()?.flatten(),
+                    max_live_tokens: limits.max_live()?.flatten(),
+                },
             };
             let (record, generated) =
                 admin::add_client(store, new, settings.access_token_lifetime, &rng(), now()).await?;
@@ -255,6 +319,7 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
             remove_scopes,
             add_permissions,
             remove_permissions,
+            limits,
         } => {
             if let Some(l) = lifetime {
                 tessera_server::config::validate_lifetime(l)?;
@@ -267,6 +332,9 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
                 token_format: token_format.map(|f| f.parse()).transpose()?,
                 signing_alg: signing_alg.map(|a| a.parse()).transpose()?,
                 permissions,
+                issuance_rate_milli: limits.rate_milli()?,
+                issuance_burst: limits.burst()?,
+                max_live_tokens: limits.max_live()?,
             };
             if !store.update_client(&id(&client_id)?, &update).await? {
                 return Err(format!("no client {client_id}").into());
@@ -285,9 +353,10 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
         }
         ClientCommand::Disable { client_id } => set_enabled(store, &client_id, false).await?,
         ClientCommand::Enable { client_id } => set_enabled(store, &client_id, true).await?,
-        ClientCommand::Secret(SecretCommand::Add { client_id, secret }) => {
+        ClientCommand::Secret(SecretCommand::Add { client_id, secret, allow_weak_secret }) => {
             let secret = secret.read(&client_id)?;
-            let (secret_id, generated) = admin::add_secret(store, &client_id, secret, &rng(), now()).await?;
+            let (secret_id, generated) =
+                admin::add_secret(store, &client_id, secret, allow_weak_secret, &rng(), now()).await?;
             println!("added secret {secret_id} to client {client_id}");
             if let Some(secret) = generated {
                 println!("client_secret: {}", secret.expose());

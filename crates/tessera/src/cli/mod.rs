@@ -8,6 +8,7 @@ mod key;
 mod lock;
 mod scope;
 mod serve;
+mod token;
 
 use std::path::PathBuf;
 
@@ -57,6 +58,9 @@ enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Key(key::KeyCommand),
+    /// Revoke tokens.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
     /// The seed scenario: with no subcommand, everything in one process, then exit.
     Demo(demo::DemoArgs),
 }
@@ -140,6 +144,7 @@ pub async fn run(args: Args, provenance: Provenance) -> CliResult {
             client::run(cmd, &store, &settings).await
         }
         Command::Demo(args) => demo::run(args).await,
+        Command::Token(cmd) => token::run(cmd, &open(base, file).await?.0).await,
         Command::Key(cmd) => {
             let (store, settings) = open(base, file).await?;
             key::run(cmd, &store, &settings).await

@@ -115,7 +115,7 @@ async fn the_readme_walkthrough_cli_and_curl_against_a_running_server() {
         )
         .contains("added scope")
     );
-    ok(d, &["client", "add", "CC", "--secret", "cc_secret", "--scope", "dataEventRecords"]);
+    ok(d, &["client", "add", "CC", "--secret", "cc_secret", "--allow-weak-secret", "--scope", "dataEventRecords"]);
     eventually(&http, &base, "CC", "cc_secret", 200).await;
 
     // A generated secret is printed once and works.

@@ -96,13 +96,14 @@ async fn two_instances_one_database_one_issuer() {
         "REF",
         "--secret",
         "ref_secret",
+        "--allow-weak-secret",
         "--scope",
         "dataEventRecords",
         "--token-format",
         "reference",
     ]);
-    cli(&["client", "add", "CC", "--secret", "cc_secret", "--scope", "dataEventRecords"]);
-    cli(&["client", "add", "rs_dataEventRecordsApi", "--secret", "api_secret", "--permission", "introspection"]);
+    cli(&["client", "add", "CC", "--secret", "cc_secret", "--allow-weak-secret", "--scope", "dataEventRecords"]);
+    cli(&["client", "add", "rs_dataEventRecordsApi", "--secret", "api_secret", "--allow-weak-secret", "--permission", "introspection"]);
     for u in [&url_a, &url_b] {
         let u = u.clone();
         let http = http.clone();
