@@ -153,6 +153,7 @@ def main():
     try:
         # --- Tessera, plain HTTP (as the peer) ---
         t = lambda *a: sh([bins["tessera"], "--data-dir", data, *a])
+        t("init")
         t("scope", "add", "api", "--resource", "api1")
         secrets = {}
         for alg in ["RS256", "ES256", "EdDSA"]:

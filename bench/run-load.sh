@@ -9,6 +9,7 @@ CONCURRENCY=${*:-"16 64"}
 cargo build --release -q -p tessera -p tessera-bench --bin tessera --bin load
 BIN=target/release/tessera; LOAD=target/release/load
 D=$(mktemp -d); trap 'kill $PID 2>/dev/null || true; rm -rf "$D"' EXIT
+$BIN --data-dir "$D" init >/dev/null
 $BIN --data-dir "$D" scope add api --resource api1 >/dev/null
 declare -A SECRET
 for alg in ES256 RS256 PS256 EdDSA; do

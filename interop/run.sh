@@ -21,6 +21,7 @@ export TESSERA_URL="https://localhost:$PORT" TESSERA_CA="$W/tls/dev-ca.pem" GREE
 export GREET_PROTO="$ROOT/crates/tessera-greet/proto/greet.proto"
 
 tessera() { "$T" --data-dir "$W" "$@" >/dev/null; }
+tessera init
 tessera scope add dataEventRecords --resource rs_dataEventRecordsApi --display-name "dataEventRecords API"
 tessera scope add other --resource rs_dataEventRecordsApi
 tessera client add CC --secret cc_secret --allow-weak-secret --scope dataEventRecords

@@ -80,8 +80,8 @@ pub async fn add_scope(store: &Store, new: NewScope, now: UnixTime) -> Result<Sc
     Ok(record)
 }
 
-/// A client to register.
-#[derive(Debug, Clone, Default)]
+/// A client to register. `Debug` redacts the secret.
+#[derive(Clone, Default)]
 pub struct NewClient {
     /// Client id.
     pub client_id: String,
@@ -106,6 +106,35 @@ pub struct NewClient {
     pub allow_weak_secret: bool,
     /// Its own issuance limits over the server's.
     pub limits: ClientLimits,
+}
+
+impl std::fmt::Debug for NewClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self {
+            client_id,
+            display_name,
+            secret,
+            scopes,
+            permissions,
+            access_token_lifetime,
+            signing_alg,
+            token_format,
+            allow_weak_secret,
+            limits,
+        } = self;
+        f.debug_struct("NewClient")
+            .field("client_id", client_id)
+            .field("display_name", display_name)
+            .field("secret", &secret.as_ref().map(|_| "[redacted]"))
+            .field("scopes", scopes)
+            .field("permissions", permissions)
+            .field("access_token_lifetime", access_token_lifetime)
+            .field("signing_alg", signing_alg)
+            .field("token_format", token_format)
+            .field("allow_weak_secret", allow_weak_secret)
+            .field("limits", limits)
+            .finish()
+    }
 }
 
 impl From<SeedClient> for NewClient {

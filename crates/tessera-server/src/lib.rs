@@ -39,7 +39,6 @@ use tessera_store::Store;
 use tessera_types::{ClientId, ClientSecret};
 
 use crate::clock::{Clock, Random, SystemClock, SystemRandom};
-use crate::keys::Kek;
 
 /// The application: every endpoint, as a value.
 pub fn router(state: AppState) -> Router {
@@ -163,6 +162,9 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Running, StartError
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let store = open_store(&settings).await?;
     let now = deps.clock.now();
+    // Before anything is written: a key-encryption key other than the one sealing the keys
+    // is refused, and only a store without keys gets a new one.
+    let kek = keys::open_kek(&store, &settings.kek_file, keys::KekUse::Server, &*deps.rng, now).await?;
     let generated_secrets = admin::seed(
         &store,
         &settings.seed_scopes,
@@ -172,7 +174,6 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Running, StartError
         now,
     )
     .await?;
-    let kek = Kek::load_or_create(&settings.kek_file, &*deps.rng)?;
     keys::ensure_active(&store, &kek, &settings.signing_algs, &*deps.rng, now).await?;
     let registry = Arc::new(RegistryHandle::new(store.clone(), kek).await?);
     let poller = registry.spawn_poller(settings.registry_poll);

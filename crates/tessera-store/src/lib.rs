@@ -8,6 +8,7 @@
 
 mod batch;
 mod model;
+pub mod pg_url;
 mod sqlite;
 mod store;
 #[doc(hidden)]

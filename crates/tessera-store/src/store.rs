@@ -7,13 +7,14 @@ use sqlx::{AnyPool, Row};
 use tessera_types::{ClientId, Permission, Resource, ScopeName, SigningAlg, TokenFormat, UnixTime};
 
 use crate::model::{ClientLimits, ClientRecord, ClientUpdate, KeyRecord, KeyStatus, ScopeRecord, SecretRecord, TokenRecord};
-use crate::sqlite;
+use crate::{pg_url, sqlite};
 
 /// Migrations, applied in order on open; each is idempotent SQL.
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_registry.sql")),
     (2, include_str!("../migrations/0002_tokens.sql")),
     (3, include_str!("../migrations/0003_one_active_key.sql")),
+    (4, include_str!("../migrations/0004_kek_check.sql")),
     (5, include_str!("../migrations/0005_client_limits.sql")),
 ];
 
@@ -92,24 +93,82 @@ impl Store {
         Ok(store)
     }
 
+    /// Opens the embedded SQLite database in `data_dir` only if a Tessera store is already
+    /// there (the CLI: a mistyped `--data-dir` must not create an empty store that no server
+    /// reads). Creates nothing when it is not.
+    pub async fn open_existing_embedded(data_dir: &Path) -> Result<Self, StoreError> {
+        let url = sqlite::existing(data_dir)?;
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new().max_connections(4).connect(&url).await?;
+        let store = Self { pool, data_dir: Some(data_dir.to_owned()), backend: Backend::Sqlite };
+        if !store.is_initialised().await? {
+            store.pool.close().await;
+            return Err(sqlite::not_initialised(data_dir));
+        }
+        sqlx::query("PRAGMA journal_mode=WAL").execute(&store.pool).await?;
+        store.migrate().await?;
+        sqlite::tighten(data_dir)?;
+        Ok(store)
+    }
+
     /// Connects to a PostgreSQL database (`postgres://...`) with at most `pool_size`
     /// connections and applies migrations; instances starting together serialise on an
-    /// advisory lock. The pool reconnects by itself after the database comes back.
+    /// advisory lock. The pool reconnects by itself after the database comes back. A remote
+    /// host without an `sslmode` gets `verify-full` (see [`pg_url::tls_default`]).
     pub async fn connect_postgres(url: &str, pool_size: u32) -> Result<Self, StoreError> {
+        let store = Self::connect_pool(url, pool_size).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// [`Store::connect_postgres`], but only if the database already holds a Tessera store
+    /// (the CLI); creates no table when it does not.
+    pub async fn connect_existing_postgres(url: &str, pool_size: u32) -> Result<Self, StoreError> {
+        let store = Self::connect_pool(url, pool_size).await?;
+        if !store.is_initialised().await? {
+            store.pool.close().await;
+            return Err(StoreError::Config(format!(
+                "no Tessera store in PostgreSQL database {}: create it with `tessera init --database-url ...` \
+                 (or start `tessera serve` on it), or check the URL",
+                pg_url::redact(url)
+            )));
+        }
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn connect_pool(url: &str, pool_size: u32) -> Result<Self, StoreError> {
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(StoreError::Config(
                 "database URL must start with postgres:// (or use the embedded default)".into(),
             ));
         }
+        let choice = pg_url::tls_default(url, &|k| std::env::var(k).ok());
+        if let Some(w) = &choice.warning {
+            tracing::warn!("{w}");
+        }
         sqlx::any::install_default_drivers();
         let pool = AnyPoolOptions::new()
             .max_connections(pool_size.max(1))
             .acquire_timeout(std::time::Duration::from_secs(5))
-            .connect(url)
+            .connect(&choice.url)
             .await?;
-        let store = Self { pool, data_dir: None, backend: Backend::Postgres };
-        store.migrate().await?;
-        Ok(store)
+        Ok(Self { pool, data_dir: None, backend: Backend::Postgres })
+    }
+
+    /// Whether the database holds a Tessera store (its migrations table).
+    async fn is_initialised(&self) -> Result<bool, StoreError> {
+        let sql = match self.backend {
+            Backend::Sqlite => {
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'tessera_migrations'"
+            }
+            Backend::Postgres => {
+                "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = 'tessera_migrations' \
+                 AND table_schema = current_schema()"
+            }
+        };
+        let n: i64 = sqlx::query_scalar(sql).fetch_one(&self.pool).await?;
+        Ok(n > 0)
     }
 
     /// The backend.
@@ -462,6 +521,25 @@ impl Store {
         Self::bump(&mut tx).await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    /// The check value of the key-encryption key that seals this store's signing keys, if
+    /// one was recorded.
+    pub async fn kek_check(&self) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT check_value FROM kek_check WHERE id = 1").fetch_optional(&self.pool).await?)
+    }
+
+    /// Records `check` as the key-encryption key's check value unless one is recorded
+    /// already, and returns the one recorded (the first writer wins when instances race).
+    pub async fn record_kek_check(&self, check: &str, now: UnixTime) -> Result<String, StoreError> {
+        sqlx::query(
+            "INSERT INTO kek_check (id, check_value, recorded_at) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(check)
+        .bind(now.0)
+        .execute(&self.pool)
+        .await?;
+        self.kek_check().await?.ok_or_else(|| corrupt("kek_check row vanished"))
     }
 
     /// Removes a retired key from publication; an active key cannot be removed (rotate first).

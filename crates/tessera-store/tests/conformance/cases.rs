@@ -234,3 +234,21 @@ pub async fn concurrent_writers_lose_nothing(store: Store) {
     assert!(clients.iter().all(|c| c.secrets.len() == 2));
     assert_eq!(store.revision().await.unwrap(), r0 + 160, "every write counted once");
 }
+
+/// Issue 10: the key-encryption key check value is recorded once; the first writer wins, so
+/// instances racing with different keys agree on one and the loser refuses.
+pub async fn kek_check_first_writer_wins(store: Store) {
+    assert_eq!(store.kek_check().await.unwrap(), None);
+    let concurrent = (0..4).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move { store.record_kek_check(&format!("hmac-sha256:{i}"), UnixTime(1000)).await.unwrap() })
+    });
+    let mut winners = Vec::new();
+    for h in concurrent {
+        winners.push(h.await.unwrap());
+    }
+    winners.dedup();
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    assert_eq!(store.record_kek_check("hmac-sha256:other", UnixTime(2000)).await.unwrap(), winners[0]);
+    assert_eq!(store.kek_check().await.unwrap().as_deref(), Some(winners[0].as_str()));
+}

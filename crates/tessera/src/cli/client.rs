@@ -1,26 +1,29 @@
 //! `tessera client add|list|show|remove|disable|enable` and `client secret add|remove`.
 
-use clap::Subcommand;
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand};
 use serde_json::json;
 use tessera_server::Settings;
 use tessera_server::admin::{self, NewClient};
 use tessera_store::{ClientLimits, ClientRecord, ClientUpdate, Store};
 use tessera_types::ClientId;
 
-use super::{CliResult, now, print_json, rng};
+use super::{CliResult, Sensitive, now, print_json, read_one_line, rng};
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
-    /// Register a client. Without --secret, a 256-bit secret is generated and shown once.
+    /// Register a client. Without --secret-file (or --secret), a 256-bit secret is generated
+    /// and shown once.
     Add {
         /// Client id.
         client_id: String,
         /// Scope the client may request; repeatable.
         #[arg(long = "scope")]
         scopes: Vec<String>,
-        /// Import this secret (hashed with argon2id) instead of generating one.
-        #[arg(long, env = "TESSERA_CLIENT_SECRET", hide_env_values = true)]
-        secret: Option<String>,
+        #[command(flatten)]
+        secret: SecretInput,
         /// Permission: ept:token, ept:introspection, ept:revocation, gt:client_credentials,
         /// scp:SCOPE; repeatable. With none naming an endpoint or grant type, ept:token and
         /// gt:client_credentials are implied.
@@ -105,13 +108,12 @@ pub enum ClientCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum SecretCommand {
-    /// Add a secret; without --secret one is generated and shown once.
+    /// Add a secret; without --secret-file (or --secret) one is generated and shown once.
     Add {
         /// Client id.
         client_id: String,
-        /// Import this secret instead of generating one.
-        #[arg(long, env = "TESSERA_CLIENT_SECRET", hide_env_values = true)]
-        secret: Option<String>,
+        #[command(flatten)]
+        secret: SecretInput,
         /// Accept an imported secret below the strength floor, with a warning.
         #[arg(long)]
         allow_weak_secret: bool,
@@ -123,6 +125,73 @@ pub enum SecretCommand {
         /// Secret id.
         secret_id: String,
     },
+}
+
+/// An imported secret (hashed with argon2id): from a file, standard input, a prompt, or —
+/// discouraged — the command line.
+#[derive(Debug, Args)]
+pub struct SecretInput {
+    /// Import the secret from this file: one line, the trailing newline stripped. `-` reads
+    /// standard input; on a terminal it prompts twice without echo.
+    #[arg(long, value_name = "PATH")]
+    secret_file: Option<PathBuf>,
+    /// Import this secret. DISCOURAGED: a value on the command line is visible to other users
+    /// in `ps` and kept in shell history; use --secret-file (or TESSERA_CLIENT_SECRET).
+    #[arg(long, env = "TESSERA_CLIENT_SECRET", hide_env_values = true, value_name = "SECRET")]
+    secret: Option<Sensitive>,
+}
+
+impl SecretInput {
+    /// The secret to import, or `None` to generate one.
+    fn read(self, client_id: &str) -> Result<Option<String>, Box<dyn std::error::Error>> {
+        match (self.secret, self.secret_file) {
+            (Some(_), Some(_)) => {
+                Err("--secret (or TESSERA_CLIENT_SECRET) and --secret-file exclude each other".into())
+            }
+            (Some(s), None) => Ok(Some(s.expose())),
+            (None, Some(path)) if path == Path::new("-") && std::io::stdin().is_terminal() => {
+                let first = read_hidden(&format!("client secret for {client_id} (not echoed): "))?;
+                let again = read_hidden("again: ")?;
+                if first != again {
+                    return Err("the two secrets differ; nothing was changed".into());
+                }
+                if first.is_empty() {
+                    return Err("empty secret".into());
+                }
+                Ok(Some(first))
+            }
+            (None, Some(path)) => Ok(Some(read_one_line(&path, "--secret-file")?)),
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+/// Reads one line from the terminal on standard input with echo off (termios), restoring the
+/// terminal afterwards.
+fn read_hidden(prompt: &str) -> std::io::Result<String> {
+    use std::io::Write as _;
+    let mut stderr = std::io::stderr();
+    stderr.write_all(prompt.as_bytes())?;
+    stderr.flush()?;
+    let fd = libc::STDIN_FILENO;
+    // SAFETY: termios is plain data; tcgetattr fills it for a terminal fd and fails otherwise.
+    let mut term: libc::termios = unsafe { std::mem::zeroed() };
+    if unsafe { libc::tcgetattr(fd, &mut term) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let saved = term;
+    term.c_lflag &= !libc::ECHO;
+    term.c_lflag |= libc::ECHONL;
+    // SAFETY: a valid termios for the same fd.
+    if unsafe { libc::tcsetattr(fd, libc::TCSANOW, &term) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let mut line = String::new();
+    let read = std::io::stdin().read_line(&mut line);
+    // SAFETY: restores what tcgetattr returned.
+    unsafe { libc::tcsetattr(fd, libc::TCSANOW, &saved) };
+    read?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_owned())
 }
 
 fn to_json(c: &ClientRecord) -> serde_json::Value {
@@ -203,6 +272,7 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
             allow_weak_secret,
             limits,
         } => {
+            let secret = secret.read(&client_id)?;
             let new = NewClient {
                 client_id,
                 display_name,
@@ -284,6 +354,7 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
         ClientCommand::Disable { client_id } => set_enabled(store, &client_id, false).await?,
         ClientCommand::Enable { client_id } => set_enabled(store, &client_id, true).await?,
         ClientCommand::Secret(SecretCommand::Add { client_id, secret, allow_weak_secret }) => {
+            let secret = secret.read(&client_id)?;
             let (secret_id, generated) =
                 admin::add_secret(store, &client_id, secret, allow_weak_secret, &rng(), now()).await?;
             println!("added secret {secret_id} to client {client_id}");

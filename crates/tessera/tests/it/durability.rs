@@ -19,6 +19,7 @@ async fn post(http: &reqwest::Client, url: &str, id: &str, secret: &str, body: S
 async fn sigkill_loses_no_acknowledged_token_or_revocation() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
+    ok(d, &["init"]);
     ok(d, &["scope", "add", "dataEventRecords", "--resource", "rs_dataEventRecordsApi"]);
     ok(
         d,
