@@ -17,7 +17,10 @@ impl<K: Hash + Eq + Clone, V> Lru<K, V> {
         Self { map: HashMap::new(), order: BTreeMap::new(), next: 0, capacity: capacity.max(1) }
     }
 
-    pub(crate) fn get(&self, k: &K) -> Option<&V> {
+    pub(crate) fn get<Q: Hash + Eq + ?Sized>(&self, k: &Q) -> Option<&V>
+    where
+        K: std::borrow::Borrow<Q>,
+    {
         self.map.get(k).map(|(v, _)| v)
     }
 
@@ -36,7 +39,10 @@ impl<K: Hash + Eq + Clone, V> Lru<K, V> {
         }
     }
 
-    pub(crate) fn remove(&mut self, k: &K) -> Option<V> {
+    pub(crate) fn remove<Q: Hash + Eq + ?Sized>(&mut self, k: &Q) -> Option<V>
+    where
+        K: std::borrow::Borrow<Q>,
+    {
         let (v, seq) = self.map.remove(k)?;
         self.order.remove(&seq);
         Some(v)

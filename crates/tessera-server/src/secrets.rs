@@ -131,18 +131,15 @@ impl SecretVerifier {
     /// Whether `presented` is known good without argon2id work: a generated secret, or an
     /// imported one verified within the cache lifetime.
     pub fn verify_cheap(&self, client_id: &ClientId, stored: &[SecretRecord], presented: &ClientSecret) -> bool {
-        let presented_digest = hash_generated(presented);
-        let mut any_match = false;
-        for s in stored.iter().filter(|s| s.hash.starts_with("sha256$")) {
-            any_match |=
-                aws_lc_rs::constant_time::verify_slices_are_equal(s.hash.as_bytes(), presented_digest.as_bytes())
-                    .is_ok();
-        }
-        any_match
-            || stored.iter().filter(|s| s.hash.starts_with("$argon2")).any(|s| {
-                let key = cache_key(client_id, s, presented);
-                self.successes.lock().expect("cache lock").get(&key).is_some_and(|at| at.elapsed() < self.ttl)
-            })
+        matches_generated(stored, presented)
+            || stored
+                .iter()
+                .filter(|s| s.hash.starts_with("$argon2"))
+                .any(|s| self.cached_success(&cache_key(client_id, s, presented)))
+    }
+
+    fn cached_success(&self, key: &CacheKey) -> bool {
+        self.successes.lock().expect("cache lock").get(key).is_some_and(|at| at.elapsed() < self.ttl)
     }
 
     /// Whether `presented` matches one of `stored` (`None`: unknown or disabled client).
@@ -153,16 +150,7 @@ impl SecretVerifier {
         presented: &ClientSecret,
     ) -> Verdict {
         let stored = stored.unwrap_or_default();
-        // Fast path first: generated secrets, constant-time comparison of SHA-256 digests.
-        let presented_digest = hash_generated(presented);
-        let mut any_match = false;
-        for s in stored.iter().filter(|s| s.hash.starts_with("sha256$")) {
-            // Both are fixed-length encodings of digests; compare without early exit.
-            any_match |=
-                aws_lc_rs::constant_time::verify_slices_are_equal(s.hash.as_bytes(), presented_digest.as_bytes())
-                    .is_ok();
-        }
-        if any_match {
+        if matches_generated(stored, presented) {
             return Verdict::Valid;
         }
         let mut tried = false;
@@ -186,7 +174,7 @@ impl SecretVerifier {
 
     async fn verify_kdf(&self, client_id: &ClientId, stored: &SecretRecord, presented: &ClientSecret) -> Verdict {
         let key = cache_key(client_id, stored, presented);
-        if self.successes.lock().expect("cache lock").get(&key).is_some_and(|at| at.elapsed() < self.ttl) {
+        if self.cached_success(&key) {
             return Verdict::Valid;
         }
         // Concurrent verifications of the same credentials run once.
@@ -256,6 +244,18 @@ impl KdfPool {
         }
         result.await.unwrap_or(false)
     }
+}
+
+/// Generated secrets: constant-time comparison of SHA-256 digests (fixed-length encodings,
+/// compared without early exit).
+fn matches_generated(stored: &[SecretRecord], presented: &ClientSecret) -> bool {
+    let presented_digest = hash_generated(presented);
+    let mut any_match = false;
+    for s in stored.iter().filter(|s| s.hash.starts_with("sha256$")) {
+        any_match |=
+            aws_lc_rs::constant_time::verify_slices_are_equal(s.hash.as_bytes(), presented_digest.as_bytes()).is_ok();
+    }
+    any_match
 }
 
 struct Waiting<'a>(&'a AtomicUsize);

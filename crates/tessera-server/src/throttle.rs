@@ -82,7 +82,7 @@ impl FailureLimiter {
     /// `Err(seconds)` while the client id or the address is backing off.
     pub(crate) fn check(&self, client_id: &str, addr: Option<IpAddr>, now: UnixTime) -> Result<(), u64> {
         let wait = |f: Option<&Failures>| f.map_or(0, |f| f.blocked_until.saturating_sub(now.0).max(0));
-        let by_client = wait(self.by_client.lock().expect("limiter lock").get(&client_id.to_owned()));
+        let by_client = wait(self.by_client.lock().expect("limiter lock").get(client_id));
         let by_addr = addr.map_or(0, |a| wait(self.by_addr.lock().expect("limiter lock").get(&a)));
         match by_client.max(by_addr) {
             0 => Ok(()),
@@ -105,7 +105,7 @@ impl FailureLimiter {
             f
         };
         let mut map = self.by_client.lock().expect("limiter lock");
-        let next = bump(map.get(&client_id.to_owned()).copied());
+        let next = bump(map.get(client_id).copied());
         map.put(client_id.to_owned(), next);
         drop(map);
         if let Some(addr) = addr {
@@ -118,10 +118,7 @@ impl FailureLimiter {
     /// A success clears the client id's record (the address keeps its own: one valid
     /// credential must not buy an attacker fresh guesses at other clients).
     pub(crate) fn succeeded(&self, client_id: &str) {
-        let mut map = self.by_client.lock().expect("limiter lock");
-        if map.get(&client_id.to_owned()).is_some() {
-            map.remove(&client_id.to_owned());
-        }
+        self.by_client.lock().expect("limiter lock").remove(client_id);
     }
 }
 
@@ -189,7 +186,11 @@ impl IssuanceLimiter {
             return Ok(());
         }
         let mut buckets = self.buckets.lock().expect("bucket lock");
-        let b = buckets.entry(client.client_id.as_str().to_owned()).or_insert(Bucket { tokens: burst, at: now });
+        let id = client.client_id.as_str();
+        if !buckets.contains_key(id) {
+            buckets.insert(id.to_owned(), Bucket { tokens: burst, at: now });
+        }
+        let b = buckets.get_mut(id).expect("inserted above");
         b.tokens = (b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * rate).min(burst);
         b.at = now;
         if b.tokens >= 1.0 {
