@@ -35,13 +35,22 @@ impl Drop for Served {
 }
 
 pub fn serve(dir: &Path, extra: &[&str]) -> Served {
+    serve_logging_to(dir, extra, None)
+}
+
+/// `serve`, its log (stderr) written to `log` when given.
+pub fn serve_logging_to(dir: &Path, extra: &[&str], log: Option<&Path>) -> Served {
+    let stderr = match log {
+        Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
+        None => Stdio::null(),
+    };
     let mut child = Command::new(BIN)
         .arg("--data-dir")
         .arg(dir)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .args(extra)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -62,7 +71,7 @@ pub fn serve(dir: &Path, extra: &[&str]) -> Served {
     Served { child, addr: addr.expect("listening line"), ca }
 }
 
-async fn token(http: &reqwest::Client, base: &str, id: &str, secret: &str) -> (u16, serde_json::Value) {
+pub async fn token(http: &reqwest::Client, base: &str, id: &str, secret: &str) -> (u16, serde_json::Value) {
     let r = http
         .post(format!("{base}/connect/token"))
         .basic_auth(id, Some(secret))
@@ -75,7 +84,7 @@ async fn token(http: &reqwest::Client, base: &str, id: &str, secret: &str) -> (u
     (status, body)
 }
 
-async fn eventually(http: &reqwest::Client, base: &str, id: &str, secret: &str, want: u16) {
+pub async fn eventually(http: &reqwest::Client, base: &str, id: &str, secret: &str, want: u16) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let (status, body) = token(http, base, id, secret).await;

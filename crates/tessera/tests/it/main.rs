@@ -1,6 +1,7 @@
 //! Integration tests: the real server on an ephemeral port over TLS, driven by a real HTTP
 //! client. One test binary, organised in modules (one link, not one per file).
 
+mod abuse;
 mod cli;
 mod cli_safety;
 mod discovery;
