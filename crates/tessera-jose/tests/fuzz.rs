@@ -21,7 +21,14 @@ const NOW: i64 = 1_700_000_000;
 /// `PROPTEST_CASES`, else `default`; failures become named tests, not files.
 fn config(default: u32) -> Config {
     let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default);
-    Config { cases, failure_persistence: None, ..Config::default() }
+    // Rejections (filters, assumptions) are counted over the whole run: scale their limits.
+    Config {
+        cases,
+        max_local_rejects: cases.saturating_mul(8).max(65_536),
+        max_global_rejects: (cases / 4).max(1024),
+        failure_persistence: None,
+        ..Config::default()
+    }
 }
 
 /// One signing key per algorithm, generated once (RSA generation is slow).
