@@ -1,5 +1,6 @@
-//! `POST /connect/token` driven as a tower service with arbitrary and malformed requests:
-//! random Authorization values, content types and bodies, around one real client.
+//! `POST /connect/token` (and its client-authenticated siblings, introspection and
+//! revocation) driven as a tower service with arbitrary and malformed requests: random
+//! Authorization values, content types and bodies, around one real client.
 
 use std::sync::Arc;
 
@@ -143,6 +144,7 @@ fn param() -> impl Strategy<Value = Param> {
         3 => Just(Param::RealSecret),
         2 => pair("client_secret", vec!["x", ""]),
         1 => pair("resource", vec![RESOURCE, "https://elsewhere", ""]),
+        1 => pair("token", vec!["eyJhbGciOiJFUzI1NiJ9.e30.AAAA", "a.b.c", ""]),
         1 => ("[a-z_]{1,8}", any::<String>()).prop_map(|(n, v)| Param::Pair(n, v)),
         1 => vec(any::<u8>(), 0..24).prop_map(Param::Raw),
     ]
@@ -154,6 +156,25 @@ fn body() -> impl Strategy<Value = Vec<Param>> {
         1 => vec(any::<u8>(), 0..300).prop_map(|b| vec![Param::Raw(b)]),
         1 => vec(any::<u8>(), MAX_BODY..MAX_BODY + 200).prop_map(|b| vec![Param::Raw(b)]),
     ]
+}
+
+/// A request that is valid but for a few random parameters: the real credentials by one
+/// method and grant_type, then noise. Keeps the success path in reach of the fuzzer.
+fn near_valid() -> impl Strategy<Value = (Auth, Vec<Param>)> {
+    (any::<bool>(), proptest::sample::select(vec!["Basic", "basic", "BASIC"]), vec(param(), 0..3)).prop_map(
+        |(by_basic, scheme, noise)| {
+            let mut params = vec![Param::Pair("grant_type".into(), "client_credentials".into())];
+            let auth = if by_basic {
+                Auth::Real(scheme)
+            } else {
+                params.push(Param::Pair("client_id".into(), ID.into()));
+                params.push(Param::RealSecret);
+                Auth::None
+            };
+            params.extend(noise);
+            (auth, params)
+        },
+    )
 }
 
 fn encode_body(params: &[Param], secret: &str) -> Vec<u8> {
@@ -186,9 +207,33 @@ fn is_form_content_type(ct: Option<&[u8]>) -> bool {
         .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
 }
 
+/// The three client-authenticated endpoints.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Endpoint {
+    Token,
+    /// The client lacks the introspection permission: never a 200.
+    Introspect,
+    /// RFC 7009 §2.2: a 200 (empty) for any token, once the client is authenticated.
+    Revoke,
+}
+
+impl Endpoint {
+    fn path(self) -> &'static str {
+        match self {
+            Endpoint::Token => "/connect/token",
+            Endpoint::Introspect => "/connect/introspect",
+            Endpoint::Revoke => "/connect/revoke",
+        }
+    }
+}
+
+fn endpoint() -> impl Strategy<Value = Endpoint> {
+    prop_oneof![4 => Just(Endpoint::Token), 1 => Just(Endpoint::Introspect), 1 => Just(Endpoint::Revoke)]
+}
+
 /// Whether a 200 may be answered: form content, the real credentials by exactly one method,
-/// and grant_type client_credentials.
-fn may_succeed(auth: &Auth, ct: Option<&[u8]>, body: &[u8], secret: &str) -> bool {
+/// and what the endpoint requires (grant_type client_credentials; a token; the permission).
+fn may_succeed(endpoint: Endpoint, auth: &Auth, ct: Option<&[u8]>, body: &[u8], secret: &str) -> bool {
     let Ok(form) = Form::parse(body) else { return false };
     let one = |name: &str| form.single(name).ok().flatten();
     let single_ok = |name: &str| form.single(name).is_ok();
@@ -198,18 +243,30 @@ fn may_succeed(auth: &Auth, ct: Option<&[u8]>, body: &[u8], secret: &str) -> boo
         && single_ok("client_id")
         && one("client_id").is_none_or(|id| id == ID);
     let real_by_post = matches!(auth, Auth::None) && one("client_id") == Some(ID) && one("client_secret") == Some(secret);
-    is_form_content_type(ct) && (real_by_basic || real_by_post) && one("grant_type") == Some("client_credentials")
+    let required = match endpoint {
+        Endpoint::Token => one("grant_type") == Some("client_credentials"),
+        Endpoint::Introspect => false,
+        Endpoint::Revoke => one("token").is_some(),
+    };
+    is_form_content_type(ct) && (real_by_basic || real_by_post) && required
 }
 
 struct Outcome {
+    endpoint: Endpoint,
     status: StatusCode,
     json: Option<Value>,
     cache_control: Option<String>,
     challenge: bool,
 }
 
-fn post(s: &Server, authorization: Option<&[u8]>, ct: Option<&[u8]>, body: Vec<u8>) -> Option<Outcome> {
-    let mut req = Request::post("/connect/token");
+fn post(
+    s: &Server,
+    endpoint: Endpoint,
+    authorization: Option<&[u8]>,
+    ct: Option<&[u8]>,
+    body: Vec<u8>,
+) -> Option<Outcome> {
+    let mut req = Request::post(endpoint.path());
     if let Some(a) = authorization {
         req = req.header(header::AUTHORIZATION, a);
     }
@@ -224,7 +281,7 @@ fn post(s: &Server, authorization: Option<&[u8]>, ct: Option<&[u8]>, body: Vec<u
     let cache_control = h.get(header::CACHE_CONTROL).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let challenge = h.contains_key(header::WWW_AUTHENTICATE);
     let bytes = s.rt.block_on(axum::body::to_bytes(response.into_body(), 1 << 20)).unwrap();
-    Some(Outcome { status, json: serde_json::from_slice(&bytes).ok(), cache_control, challenge })
+    Some(Outcome { endpoint, status, json: serde_json::from_slice(&bytes).ok(), cache_control, challenge })
 }
 
 /// Every answer is an RFC 6749 §5.1 success or §5.2 error: JSON object, no-store, a known code;
@@ -232,10 +289,15 @@ fn post(s: &Server, authorization: Option<&[u8]>, ct: Option<&[u8]>, body: Vec<u
 fn assert_well_formed(o: &Outcome) -> Result<(), TestCaseError> {
     prop_assert!(!o.status.is_server_error() || o.status == StatusCode::SERVICE_UNAVAILABLE, "{}", o.status);
     prop_assert_eq!(o.cache_control.as_deref(), Some("no-store"));
+    if o.status == StatusCode::OK && o.endpoint == Endpoint::Revoke {
+        return Ok(());
+    }
     let json = o.json.as_ref().and_then(Value::as_object);
     prop_assert!(json.is_some(), "body is not a JSON object ({})", o.status);
     let json = json.unwrap();
-    if o.status == StatusCode::OK {
+    if o.status == StatusCode::OK && o.endpoint == Endpoint::Introspect {
+        prop_assert!(json.get("active").is_some_and(Value::is_boolean));
+    } else if o.status == StatusCode::OK {
         prop_assert!(json.get("access_token").and_then(Value::as_str).is_some_and(|t| !t.is_empty()));
         prop_assert_eq!(json.get("token_type").and_then(Value::as_str), Some("Bearer"));
     } else {
@@ -254,20 +316,20 @@ fn assert_well_formed(o: &Outcome) -> Result<(), TestCaseError> {
 #[test]
 fn arbitrary_token_requests_are_refused_properly() {
     let s = server();
-    let strategy = (auth(), content_type(), body());
+    let strategy = (endpoint(), content_type(), prop_oneof![3 => (auth(), body()), 2 => near_valid()]);
     let successes = std::cell::Cell::new(0u32);
     let mut runner = TestRunner::new(super::config(256));
     runner
-        .run(&strategy, |(auth, ct, params)| {
+        .run(&strategy, |(endpoint, ct, (auth, params))| {
             let body = encode_body(&params, &s.secret);
             let authorization = auth.header(&s.secret);
-            let Some(o) = post(&s, authorization.as_deref(), ct.as_deref(), body.clone()) else { return Ok(()) };
+            let Some(o) = post(&s, endpoint, authorization.as_deref(), ct.as_deref(), body.clone()) else { return Ok(()) };
             assert_well_formed(&o)?;
             if o.status == StatusCode::OK {
                 successes.set(successes.get() + 1);
                 prop_assert!(
-                    may_succeed(&auth, ct.as_deref(), &body, &s.secret),
-                    "200 for {auth:?} {:?} {:?}",
+                    may_succeed(endpoint, &auth, ct.as_deref(), &body, &s.secret),
+                    "200 from {endpoint:?} for {auth:?} {:?} {:?}",
                     ct.as_deref().map(String::from_utf8_lossy),
                     String::from_utf8_lossy(&body)
                 );
@@ -291,7 +353,8 @@ fn real_credentials_with_noise_succeed() {
         any::<bool>(),
         proptest::sample::select(vec!["Basic", "basic", "BASIC"]),
         proptest::option::of(Just(SCOPE)),
-        vec(("x_[a-z]{1,6}", any::<String>()), 0..4),
+        // Distinct names: §3.2 refuses any repeated parameter, known or not.
+        proptest::collection::btree_map("x_[a-z]{1,6}", any::<String>(), 0..4),
     );
     TestRunner::new(super::config(64))
         .run(&strategy, |(by_basic, scheme, scope, noise)| {
@@ -308,7 +371,7 @@ fn real_credentials_with_noise_succeed() {
                 Auth::None
             };
             let body = encode_body(&params, &s.secret);
-            let o = post(&s, auth.header(&s.secret).as_deref(), Some(b"application/x-www-form-urlencoded"), body)
+            let o = post(&s, Endpoint::Token, auth.header(&s.secret).as_deref(), Some(b"application/x-www-form-urlencoded"), body)
                 .expect("a valid request");
             assert_well_formed(&o)?;
             prop_assert_eq!(o.status, StatusCode::OK, "{:?}", o.json);
