@@ -89,10 +89,8 @@ impl Authority {
     }
 
     fn guard(&self, mode: Mode) -> Guard {
-        Guard::new(
-            GuardConfig::new(&self.url, AUD, mode).with_clock(Arc::new(ManualClock::new(UnixTime(NOW)))),
-        )
-        .unwrap()
+        Guard::new(GuardConfig::new(&self.url, AUD, mode).with_clock(Arc::new(ManualClock::new(UnixTime(NOW)))))
+            .unwrap()
     }
 
     fn introspecting_guard(&self) -> Guard {
@@ -158,8 +156,7 @@ fn hits_known_overflow(exp: Option<&Value>) -> bool {
 /// Whether a time claim set is acceptable at NOW with the default leeway (saturating rule).
 fn times_ok(exp: Option<&Value>, nbf: Option<&Value>) -> bool {
     let Some(exp) = exp.and_then(Value::as_i64) else { return false };
-    NOW < exp.saturating_add(LEEWAY)
-        && nbf.is_none_or(|n| n.as_i64().is_some_and(|n| NOW.saturating_add(LEEWAY) >= n))
+    NOW < exp.saturating_add(LEEWAY) && nbf.is_none_or(|n| n.as_i64().is_some_and(|n| NOW.saturating_add(LEEWAY) >= n))
 }
 
 fn tokens(a: &Authority) -> impl Strategy<Value = String> + use<> {
@@ -342,20 +339,27 @@ fn layer_lets_through_only_a_valid_bearer_token() {
                 let Ok(v) = HeaderValue::from_bytes(v) else { return Ok(()) };
                 req.headers_mut().insert(header::AUTHORIZATION, v);
             }
-            let response = a.rt.block_on(layer.layer(inner.clone()).oneshot(req)).unwrap();
-            let is_real = value.as_deref().and_then(|v| std::str::from_utf8(v).ok()).and_then(|v| v.split_once(' '))
-                .is_some_and(|(scheme, t)| scheme.eq_ignore_ascii_case("bearer") && t.trim_start_matches(' ') == real);
+            let response = a.rt.block_on(layer.layer(inner).oneshot(req)).unwrap();
+            let is_real =
+                value.as_deref().and_then(|v| std::str::from_utf8(v).ok()).and_then(|v| v.split_once(' ')).is_some_and(
+                    |(scheme, t)| scheme.eq_ignore_ascii_case("bearer") && t.trim_start_matches(' ') == real,
+                );
             if is_real {
                 prop_assert_eq!(response.status(), StatusCode::OK);
                 return Ok(());
             }
             prop_assert!(
                 matches!(response.status(), StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED),
-                "{} for {:?}", response.status(), value.as_deref().map(String::from_utf8_lossy)
+                "{} for {:?}",
+                response.status(),
+                value.as_deref().map(String::from_utf8_lossy)
             );
             let challenge = response.headers().get(header::WWW_AUTHENTICATE).and_then(|v| v.to_str().ok());
             prop_assert!(challenge.is_some_and(|c| c.starts_with("Bearer realm=")), "{:?}", challenge);
-            prop_assert_eq!(response.headers().get(header::CACHE_CONTROL).and_then(|v| v.to_str().ok()), Some("no-store"));
+            prop_assert_eq!(
+                response.headers().get(header::CACHE_CONTROL).and_then(|v| v.to_str().ok()),
+                Some("no-store")
+            );
             Ok(())
         })
         .unwrap();

@@ -147,7 +147,11 @@ fn claims() -> impl Strategy<Value = Value> {
 
 /// `exp`, `nbf` and `iat` each absent, or an extreme value.
 fn time_claims() -> impl Strategy<Value = (Option<Value>, Option<Value>, Option<Value>)> {
-    (proptest::option::of(extreme_number()), proptest::option::of(extreme_number()), proptest::option::of(extreme_number()))
+    (
+        proptest::option::of(extreme_number()),
+        proptest::option::of(extreme_number()),
+        proptest::option::of(extreme_number()),
+    )
 }
 
 /// What the verifier must decide about times, in i128 with results clamped to i64 (the
@@ -295,5 +299,8 @@ fn rfc7519_4_1_4_exp_plus_leeway_saturates() {
     assert!(verify_access_token(&token, |_| Some(vk), &expect(NOW, i64::MAX)).is_ok());
     assert_eq!(verify_access_token(&token, |_| Some(vk), &expect(i64::MAX, 30)).unwrap_err(), JoseError::Expired);
     let future = key.sign_access_token(&json!({"iss": ISS, "aud": AUD, "exp": i64::MAX, "nbf": i64::MAX})).unwrap();
-    assert_eq!(verify_access_token(&future, |_| Some(vk), &expect(i64::MIN, i64::MIN)).unwrap_err(), JoseError::NotYetValid);
+    assert_eq!(
+        verify_access_token(&future, |_| Some(vk), &expect(i64::MIN, i64::MIN)).unwrap_err(),
+        JoseError::NotYetValid
+    );
 }

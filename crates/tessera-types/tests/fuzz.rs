@@ -51,7 +51,18 @@ fn active() -> impl Strategy<Value = Option<Value>> {
 /// A response object: `active` plus members of RFC 7662 §2.2 with plausible or arbitrary values.
 fn response_object() -> impl Strategy<Value = Value> {
     let member = proptest::sample::select(vec![
-        "scope", "client_id", "sub", "aud", "iss", "exp", "iat", "nbf", "jti", "token_type", "username", "x",
+        "scope",
+        "client_id",
+        "sub",
+        "aud",
+        "iss",
+        "exp",
+        "iat",
+        "nbf",
+        "jti",
+        "token_type",
+        "username",
+        "x",
     ]);
     let plausible = prop_oneof![
         ".{0,10}".prop_map(Value::String),

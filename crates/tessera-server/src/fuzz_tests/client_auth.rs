@@ -48,8 +48,11 @@ fn authorization() -> impl Strategy<Value = Vec<u8>> {
         "[ -~]{0,80}".prop_map(String::into_bytes),
         (scheme(), "[ -~]{0,60}").prop_map(|(s, r)| format!("{s} {r}").into_bytes()),
         (scheme(), vec(any::<u8>(), 0..60)).prop_map(|(s, raw)| format!("{s} {}", STANDARD.encode(raw)).into_bytes()),
-        (scheme(), "[ -~]{0,20}", "[ -~]{0,20}")
-            .prop_map(|(s, id, secret)| format!("{s} {}", STANDARD.encode(format!("{id}:{secret}"))).into_bytes()),
+        (scheme(), "[ -~]{0,20}", "[ -~]{0,20}").prop_map(|(s, id, secret)| format!(
+            "{s} {}",
+            STANDARD.encode(format!("{id}:{secret}"))
+        )
+        .into_bytes()),
     ]
 }
 

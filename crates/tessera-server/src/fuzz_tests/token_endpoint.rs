@@ -242,7 +242,8 @@ fn may_succeed(endpoint: Endpoint, auth: &Auth, ct: Option<&[u8]>, body: &[u8], 
         && one("client_secret").is_none()
         && single_ok("client_id")
         && one("client_id").is_none_or(|id| id == ID);
-    let real_by_post = matches!(auth, Auth::None) && one("client_id") == Some(ID) && one("client_secret") == Some(secret);
+    let real_by_post =
+        matches!(auth, Auth::None) && one("client_id") == Some(ID) && one("client_secret") == Some(secret);
     let required = match endpoint {
         Endpoint::Token => one("grant_type") == Some("client_credentials"),
         Endpoint::Introspect => false,
@@ -287,7 +288,15 @@ fn post(
     let bytes = s.rt.block_on(axum::body::to_bytes(response.into_body(), 1 << 20)).unwrap();
     let scheme = authorization.and_then(|a| std::str::from_utf8(a).ok()).and_then(|a| a.split_once(' ')).map(|s| s.0);
     let tried_basic = scheme.is_some_and(|s| s.eq_ignore_ascii_case("basic"));
-    Some(Outcome { endpoint, tried_header: authorization.is_some(), tried_basic, status, json: serde_json::from_slice(&bytes).ok(), cache_control, challenge })
+    Some(Outcome {
+        endpoint,
+        tried_header: authorization.is_some(),
+        tried_basic,
+        status,
+        json: serde_json::from_slice(&bytes).ok(),
+        cache_control,
+        challenge,
+    })
 }
 
 /// Every answer is an RFC 6749 §5.1 success or §5.2 error: JSON object, no-store, a known code;
@@ -335,7 +344,9 @@ fn arbitrary_token_requests_are_refused_properly() {
         .run(&strategy, |(endpoint, ct, (auth, params))| {
             let body = encode_body(&params, &s.secret);
             let authorization = auth.header(&s.secret);
-            let Some(o) = post(&s, endpoint, authorization.as_deref(), ct.as_deref(), body.clone()) else { return Ok(()) };
+            let Some(o) = post(&s, endpoint, authorization.as_deref(), ct.as_deref(), body.clone()) else {
+                return Ok(());
+            };
             sent.set(sent.get() + 1);
             assert_well_formed(&o)?;
             if o.status == StatusCode::OK {
@@ -385,8 +396,14 @@ fn real_credentials_with_noise_succeed() {
                 Auth::None
             };
             let body = encode_body(&params, &s.secret);
-            let o = post(&s, Endpoint::Token, auth.header(&s.secret).as_deref(), Some(b"application/x-www-form-urlencoded"), body)
-                .expect("a valid request");
+            let o = post(
+                &s,
+                Endpoint::Token,
+                auth.header(&s.secret).as_deref(),
+                Some(b"application/x-www-form-urlencoded"),
+                body,
+            )
+            .expect("a valid request");
             assert_well_formed(&o)?;
             prop_assert_eq!(o.status, StatusCode::OK, "{:?}", o.json);
             Ok(())
