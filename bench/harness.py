@@ -21,6 +21,10 @@ import subprocess
 import sys
 import tempfile
 import time
+
+# Every limit stays on; the benchmark clients' own rate is one no run reaches, so the limiter's
+# cost is measured on every request without it refusing any.
+UNTHROTTLED = ("--issuance-rate", "1000000000", "--issuance-burst", "1000000000", "--max-live-tokens", "off")
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -149,12 +153,13 @@ def main():
     try:
         # --- Tessera, plain HTTP (as the peer) ---
         t = lambda *a: sh([bins["tessera"], "--data-dir", data, *a])
+        t("init")
         t("scope", "add", "api", "--resource", "api1")
         secrets = {}
         for alg in ["RS256", "ES256", "EdDSA"]:
-            out = t("client", "add", f"bench-{alg}", "--scope", "api", "--signing-alg", alg)
+            out = t("client", "add", f"bench-{alg}", "--scope", "api", "--signing-alg", alg, *UNTHROTTLED)
             secrets[alg] = re.search(r"client_secret: (\S+)", out).group(1)
-        secrets["reference"] = re.search(r"client_secret: (\S+)", t("client", "add", "bench-ref", "--scope", "api", "--token-format", "reference")).group(1)
+        secrets["reference"] = re.search(r"client_secret: (\S+)", t("client", "add", "bench-ref", "--scope", "api", "--token-format", "reference", *UNTHROTTLED)).group(1)
         secrets["api"] = re.search(r"client_secret: (\S+)", t("client", "add", "api1", "--permission", "introspection")).group(1)
         tport = free_port()
         env = dict(os.environ, RUST_LOG="warn")
@@ -180,7 +185,7 @@ def main():
         # Guarded vs unguarded gRPC (Tessera only: the peer has no resource-server side).
         gu, gg = free_port(), free_port()
         r.spawn([bins["grpc_bench"], "serve", "--listen", f"127.0.0.1:{gu}"])
-        r.spawn([bins["grpc_bench"], "serve", "--listen", f"127.0.0.1:{gg}", "--authority", turl, "--audience", "api1"])
+        r.spawn([bins["grpc_bench"], "serve", "--listen", f"127.0.0.1:{gg}", "--authority", turl, "--audience", "api1", "--allow-http"])
         time.sleep(1)
         grpc = {}
         for label, port, tok in [("bare", gu, None), ("unguarded", gu, jwt_tok), ("guarded", gg, jwt_tok)]:

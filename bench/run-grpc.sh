@@ -8,8 +8,9 @@ S=${1:-10}; C=${2:-64}
 cargo build --release -q -p tessera -p tessera-bench --bin tessera --bin grpc_bench
 BIN=target/release/tessera; G=target/release/grpc_bench
 D=$(mktemp -d); PIDS=(); trap 'kill "${PIDS[@]}" 2>/dev/null || true; rm -rf "$D"' EXIT
+$BIN --data-dir "$D" init >/dev/null
 $BIN --data-dir "$D" scope add dataEventRecords --resource api1 >/dev/null
-SECRET=$($BIN --data-dir "$D" client add CC --scope dataEventRecords | sed -n 's/^client_secret: //p')
+SECRET=$($BIN --data-dir "$D" client add CC --issuance-rate 1000000000 --issuance-burst 1000000000 --max-live-tokens off --scope dataEventRecords | sed -n 's/^client_secret: //p')
 RUST_LOG=warn $BIN --data-dir "$D" serve --listen 127.0.0.1:18444 > "$D/serve.log" 2>&1 & PIDS+=($!)
 for _ in $(seq 50); do grep -q listening "$D/serve.log" && break; sleep 0.2; done
 CA="$D/tls/dev-ca.pem"

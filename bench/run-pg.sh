@@ -19,9 +19,10 @@ runuser -u postgres -- "$PGBIN/createdb" -h 127.0.0.1 -p "$PGPORT" -U postgres t
 DB="postgres://postgres@127.0.0.1:$PGPORT/tessera"
 
 setup() { # $1 = extra global args; prints secrets
+  $BIN "$@" init >/dev/null
   $BIN "$@" scope add api --resource api1 >/dev/null
-  JWT=$($BIN "$@" client add jwt --scope api | sed -n 's/^client_secret: //p')
-  REF=$($BIN "$@" client add ref --scope api --token-format reference | sed -n 's/^client_secret: //p')
+  JWT=$($BIN "$@" client add jwt --issuance-rate 1000000000 --issuance-burst 1000000000 --max-live-tokens off --scope api | sed -n 's/^client_secret: //p')
+  REF=$($BIN "$@" client add ref --issuance-rate 1000000000 --issuance-burst 1000000000 --max-live-tokens off --scope api --token-format reference | sed -n 's/^client_secret: //p')
   API=$($BIN "$@" client add api1 --permission introspection | sed -n 's/^client_secret: //p')
 }
 start() { # $1 port, rest = global args

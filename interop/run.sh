@@ -21,14 +21,15 @@ export TESSERA_URL="https://localhost:$PORT" TESSERA_CA="$W/tls/dev-ca.pem" GREE
 export GREET_PROTO="$ROOT/crates/tessera-greet/proto/greet.proto"
 
 tessera() { "$T" --data-dir "$W" "$@" >/dev/null; }
+tessera init
 tessera scope add dataEventRecords --resource rs_dataEventRecordsApi --display-name "dataEventRecords API"
 tessera scope add other --resource rs_dataEventRecordsApi
-tessera client add CC --secret cc_secret --scope dataEventRecords
+tessera client add CC --secret cc_secret --allow-weak-secret --scope dataEventRecords
 tessera client add CC_reference --secret cc_reference_secret --scope dataEventRecords --token-format reference
-tessera client add rs_dataEventRecordsApi --secret api_secret --permission introspection
-tessera client add NOSCOPE --secret noscope_secret --scope other
+tessera client add rs_dataEventRecordsApi --secret api_secret --allow-weak-secret --permission introspection
+tessera client add NOSCOPE --secret noscope_secret --allow-weak-secret --scope other
 for alg in RS256 ES256 PS256 EdDSA; do
-  tessera client add "cc-$alg" --secret "cc_${alg}_secret" --scope dataEventRecords --signing-alg "$alg"
+  tessera client add "cc-$alg" --secret "cc_${alg}_secret" --allow-weak-secret --scope dataEventRecords --signing-alg "$alg"
 done
 
 RUST_LOG=warn "$T" --data-dir "$W" serve --listen "127.0.0.1:$PORT" --issuer "$TESSERA_URL" \

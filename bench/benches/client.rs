@@ -26,7 +26,7 @@ fn client(c: &mut Criterion) {
                 }),
             );
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        let source = TokenSource::new(ClientConfig::new(url, "bench", "secret"));
+        let source = TokenSource::new(ClientConfig::new(url, "bench", "secret").allow_http());
         source.token().await.unwrap();
         source
     });

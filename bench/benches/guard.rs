@@ -35,7 +35,7 @@ fn guard_layer(c: &mut Criterion) {
             "scope": "dataEventRecords", "iat": now, "nbf": now, "exp": now + 3600, "jti": jti.to_string()}))
             .unwrap()
     };
-    let mut cfg = GuardConfig::new(&url, "api1", Mode::Jwt);
+    let mut cfg = GuardConfig::new(&url, "api1", Mode::Jwt).allow_http();
     cfg.cache_capacity = 100_000;
     let layer = GuardLayer::new(Guard::new(cfg).unwrap()).require(Policy::all_of(["dataEventRecords"]));
     let inner = tower::service_fn(|_req: Request<String>| async { Ok::<_, Infallible>(Response::new(String::new())) });
@@ -53,7 +53,7 @@ fn guard_layer(c: &mut Criterion) {
     let mut group = c.benchmark_group("guard");
     group.bench_function("cached_jwt", |b| b.to_async(&rt).iter(|| call(cached.clone())));
     // No reuse: every call verifies the signature (with the cached, parsed key).
-    let mut cfg = GuardConfig::new(&url, "api1", Mode::Jwt);
+    let mut cfg = GuardConfig::new(&url, "api1", Mode::Jwt).allow_http();
     cfg.max_cache_ttl = std::time::Duration::ZERO;
     let uncached = GuardLayer::new(Guard::new(cfg).unwrap()).require(Policy::all_of(["dataEventRecords"])).layer(inner);
     let t = token(1);

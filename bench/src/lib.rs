@@ -31,6 +31,7 @@ pub async fn state(dir: &std::path::Path) -> (AppState, Vec<(SigningAlg, String,
             client_id: id.clone(),
             scopes: vec!["api".into()],
             signing_alg: Some(alg.to_string()),
+            limits: unthrottled(),
             ..Default::default()
         };
         let (_, secret) = admin::add_client(&store, new, 3600, &rng, now).await.unwrap();
@@ -40,6 +41,7 @@ pub async fn state(dir: &std::path::Path) -> (AppState, Vec<(SigningAlg, String,
         client_id: "bench-imported".into(),
         secret: Some("bench-imported-secret".into()),
         scopes: vec!["api".into()],
+        limits: unthrottled(),
         ..Default::default()
     };
     admin::add_client(&store, new, 3600, &rng, now).await.unwrap();
@@ -51,11 +53,22 @@ pub async fn state(dir: &std::path::Path) -> (AppState, Vec<(SigningAlg, String,
         store,
         vec![SigningAlg::ES256],
         64 * 1024,
+        &tessera_server::limits::Limits::default(),
         registry,
         Arc::new(SystemClock),
         Arc::new(SystemRandom::default()),
     );
     (state, clients)
+}
+
+/// A rate limit no benchmark reaches, so the limiter's cost is measured on every request
+/// without it refusing any.
+pub fn unthrottled() -> tessera_store::ClientLimits {
+    tessera_store::ClientLimits {
+        issuance_rate_milli: Some(1_000_000_000_000),
+        issuance_burst: Some(1_000_000_000),
+        max_live_tokens: Some(0),
+    }
 }
 
 /// `Basic base64(id:secret)`.

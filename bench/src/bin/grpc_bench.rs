@@ -1,7 +1,8 @@
 //! Guarded versus unguarded gRPC, for the ratio.
 //!
-//! `grpc_bench serve --listen ADDR [--authority URL --ca PEM --audience AUD]` serves the
-//! Greeter (SayHello requires `dataEventRecords` when an authority is given);
+//! `grpc_bench serve --listen ADDR [--authority URL --ca PEM --audience AUD --allow-http]`
+//! serves the Greeter (SayHello requires `dataEventRecords` when an authority is given;
+//! `--allow-http` accepts a plain-http authority, as the harness runs one);
 //! `grpc_bench load --url URL [--token T] --concurrency N --seconds S` calls SayHello.
 
 use std::time::{Duration, Instant};
@@ -41,8 +42,9 @@ async fn main() {
                     }
                     let http = http.build().unwrap();
                     let audience = arg(&args, "--audience").unwrap_or_else(|| "api1".into());
-                    let guard =
-                        Guard::new(GuardConfig::new(authority, audience, Mode::Jwt).with_http_client(http)).unwrap();
+                    let mut cfg = GuardConfig::new(authority, audience, Mode::Jwt).with_http_client(http);
+                    cfg.allow_insecure_http = args.iter().any(|a| a == "--allow-http");
+                    let guard = Guard::new(cfg).unwrap();
                     let layer = GuardLayer::new(guard).route(tessera_greet::SAY_HELLO, Policy::Authenticated);
                     tonic::transport::Server::builder()
                         .layer(layer)

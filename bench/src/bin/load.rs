@@ -2,7 +2,12 @@
 //! time against a server on this machine, then print throughput and latency as JSON.
 //!
 //! `load --url URL [--basic ID:SECRET] [--body FORM] [--get] [--concurrency N] [--seconds S]
-//!       [--ca PEM] [--http2]`
+//!       [--ca PEM] [--http2] [--rate PER_SECOND [--sources K] [--max-in-flight M]]`
+//!
+//! With `--rate` the load is open-loop: requests start at a fixed rate whether or not earlier
+//! ones have been answered (what an overload test needs), over connections from K loopback
+//! source addresses (127.0.0.2, ...), at most M in flight (beyond that a request is counted as
+//! `not_sent`). The output then counts answers by status and gives p50/p99 of the 2xx ones.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,6 +23,9 @@ struct Opts {
     seconds: u64,
     ca: Option<String>,
     http2: bool,
+    rate: Option<f64>,
+    sources: u8,
+    max_in_flight: usize,
 }
 
 fn parse() -> Opts {
@@ -30,6 +38,9 @@ fn parse() -> Opts {
         seconds: 10,
         ca: None,
         http2: false,
+        rate: None,
+        sources: 4,
+        max_in_flight: 4000,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -47,6 +58,9 @@ fn parse() -> Opts {
             "--seconds" => o.seconds = val().parse::<u64>().expect("number").clamp(1, 600),
             "--ca" => o.ca = Some(val()),
             "--http2" => o.http2 = true,
+            "--rate" => o.rate = Some(val().parse().expect("number")),
+            "--sources" => o.sources = val().parse::<u8>().expect("number").clamp(1, 200),
+            "--max-in-flight" => o.max_in_flight = val().parse().expect("number"),
             other => panic!("unknown option {other}"),
         }
     }
@@ -75,6 +89,9 @@ async fn main() {
             builder =
                 builder.add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(ca).unwrap()).unwrap());
         }
+    }
+    if let Some(rate) = o.rate {
+        return open_loop(o.clone(), rate).await;
     }
     let client = builder.build().unwrap();
     let warmup = Instant::now() + Duration::from_secs(1);
@@ -135,6 +152,104 @@ async fn main() {
             "url": o.url, "concurrency": o.concurrency, "seconds": o.seconds,
             "ok": ok, "errors": bad, "ok_including_warmup": all, "rps": (ok as f64 / o.seconds as f64).round(),
             "p50_ms": (pct(0.50) * 100.0).round() / 100.0, "p99_ms": (pct(0.99) * 100.0).round() / 100.0,
+        })
+    );
+}
+
+#[derive(Default)]
+struct OpenLoopStats {
+    statuses: std::collections::BTreeMap<String, u64>,
+    served: Vec<Duration>,
+}
+
+async fn open_loop(o: Arc<Opts>, rate: f64) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let clients: Vec<reqwest::Client> = (0..o.sources)
+        .map(|i| {
+            let mut b = reqwest::Client::builder()
+                .local_address(std::net::IpAddr::from([127, 0, 0, 2 + i]))
+                .timeout(Duration::from_secs(10))
+                .pool_max_idle_per_host(o.max_in_flight);
+            if let Some(ca) = &o.ca {
+                b = b.add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(ca).unwrap()).unwrap());
+            }
+            b.http1_only().build().unwrap()
+        })
+        .collect();
+    let stats = Arc::new(std::sync::Mutex::new(OpenLoopStats::default()));
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let interval = Duration::from_secs_f64(1.0 / rate);
+    let start = Instant::now();
+    let warmup = start + Duration::from_secs(1);
+    let end = warmup + Duration::from_secs(o.seconds);
+    let (mut next, mut n, mut not_sent, mut offered) = (start, 0usize, 0u64, 0u64);
+    while Instant::now() < end {
+        while next <= Instant::now() {
+            next += interval;
+            n += 1;
+            let counted = next >= warmup;
+            offered += u64::from(counted);
+            if in_flight.load(Ordering::Relaxed) >= o.max_in_flight {
+                not_sent += u64::from(counted);
+                continue;
+            }
+            in_flight.fetch_add(1, Ordering::Relaxed);
+            let (client, o, stats, in_flight) = (clients[n % clients.len()].clone(), o.clone(), stats.clone(), in_flight.clone());
+            tokio::spawn(async move {
+                let began = Instant::now();
+                let mut req = if o.get { client.get(&o.url) } else { client.post(&o.url) };
+                if let Some(a) = &o.auth {
+                    req = req.header(AUTHORIZATION, a);
+                }
+                if let Some(b) = &o.body {
+                    req = req.header(CONTENT_TYPE, "application/x-www-form-urlencoded").body(b.clone());
+                }
+                let outcome = match req.send().await {
+                    Ok(r) => {
+                        let status = r.status();
+                        let _ = r.bytes().await;
+                        Ok(status)
+                    }
+                    Err(e) => Err(if e.is_timeout() { "timeout" } else { "connection_error" }),
+                };
+                let took = began.elapsed();
+                in_flight.fetch_sub(1, Ordering::Relaxed);
+                if counted {
+                    let mut s = stats.lock().unwrap();
+                    let key = match outcome {
+                        Ok(status) => {
+                            if status.is_success() {
+                                s.served.push(took);
+                            }
+                            status.as_u16().to_string()
+                        }
+                        Err(kind) => kind.to_string(),
+                    };
+                    *s.statuses.entry(key).or_insert(0) += 1;
+                }
+            });
+        }
+        tokio::time::sleep(Duration::from_micros(500)).await;
+    }
+    // Let requests in flight finish (each has a 10 s timeout).
+    let drain = Instant::now();
+    while in_flight.load(Ordering::Relaxed) > 0 && drain.elapsed() < Duration::from_secs(12) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut s = stats.lock().unwrap();
+    s.served.sort();
+    let pct = |p: f64| {
+        s.served
+            .get(((s.served.len() as f64 * p) as usize).min(s.served.len().saturating_sub(1)))
+            .map(|d| (d.as_secs_f64() * 1e5).round() / 100.0)
+            .unwrap_or(0.0)
+    };
+    println!(
+        "{}",
+        serde_json::json!({
+            "url": o.url, "rate_offered": rate, "seconds": o.seconds, "offered": offered, "not_sent": not_sent,
+            "answers": s.statuses, "served_rps": (s.served.len() as f64 / o.seconds as f64).round(),
+            "served_p50_ms": pct(0.50), "served_p99_ms": pct(0.99),
         })
     );
 }

@@ -10,6 +10,12 @@
 //! let token = source.token().await?; // cached, shared, refreshed at ~80% of its lifetime
 //! # let _ = token; Ok(()) }
 //! ```
+//!
+//! # Limits
+//! Every call to the authority is bounded by [`ClientConfig::request_timeout`] (10 s; connect
+//! 5 s), follows no redirect and must be `https` unless [`ClientConfig::allow_http`]. A failure
+//! is remembered for [`ClientConfig::failure_memory`] (2 s): callers without a valid token get
+//! it at once, callers with one keep using it, and the authority is asked again only after.
 #![deny(missing_docs)]
 
 mod config;

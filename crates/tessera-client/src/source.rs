@@ -1,5 +1,6 @@
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine as _;
@@ -38,18 +39,25 @@ struct Cached {
 /// - cached until a jittered point at ~80% of the lifetime;
 /// - single-flight: however many callers need a new token at once, one request is made, and
 ///   while a refresh runs ahead of expiry the others keep using the still-valid token;
-/// - network errors and 5xx are retried with exponential backoff; 4xx are not, and the
-///   error names the RFC 6749 code;
+/// - network errors and 5xx are retried with exponential backoff; timeouts and 4xx are not,
+///   and a 4xx error names the RFC 6749 code;
+/// - every call to the authority is bounded by [`ClientConfig::request_timeout`], follows no
+///   redirect and requires `https`;
+/// - a failure is remembered for [`ClientConfig::failure_memory`]: the callers queued behind a
+///   failing request get its error at once rather than each trying again in turn;
 /// - [`TokenSource::invalidate`] forces one refresh after an API rejected the token.
 #[derive(Clone)]
 pub struct TokenSource(Arc<Inner>);
 
 struct Inner {
     cfg: ClientConfig,
-    endpoint: tokio::sync::OnceCell<String>,
+    http: reqwest::Client,
+    endpoint: tokio::sync::OnceCell<reqwest::Url>,
     current: RwLock<Option<Cached>>,
     refresh: tokio::sync::Mutex<()>,
     requests: AtomicU64,
+    /// The last failure and until when (Unix seconds) it stands for a new attempt.
+    last_failure: Mutex<Option<(i64, ClientError)>>,
 }
 
 enum Attempt {
@@ -76,14 +84,30 @@ fn form_encode(s: &str) -> String {
 }
 
 impl TokenSource {
-    /// A source; nothing is fetched until the first call.
+    /// A source; nothing is fetched until the first call (an `http` authority is refused
+    /// then, unless allowed).
+    ///
+    /// # Panics
+    /// Without [`ClientConfig::http`], if no HTTP client can be built (the TLS backend fails to
+    /// initialise), as `reqwest::Client::new` does.
     pub fn new(cfg: ClientConfig) -> Self {
+        let http = cfg.http.clone().unwrap_or_else(|| {
+            reqwest::Client::builder()
+                .connect_timeout(cfg.connect_timeout)
+                .timeout(cfg.request_timeout)
+                // A redirect would carry the client secret on to a URL nobody configured.
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("an HTTP client for the authority (TLS backend)")
+        });
         Self(Arc::new(Inner {
             cfg,
+            http,
             endpoint: tokio::sync::OnceCell::new(),
             current: RwLock::new(None),
             refresh: tokio::sync::Mutex::new(()),
             requests: AtomicU64::new(0),
+            last_failure: Mutex::new(None),
         }))
     }
 
@@ -108,9 +132,13 @@ impl TokenSource {
                 return Ok(c.token);
             }
             if now < c.token.expires_at {
-                // Early refresh: one caller refreshes, the others keep the valid token.
+                // Early refresh: one caller refreshes, the others keep the valid token; after
+                // a failure, nobody tries again until the failure window has passed.
+                if self.remembered_failure().is_some() {
+                    return Ok(c.token);
+                }
                 return match self.0.refresh.try_lock() {
-                    Ok(_guard) => match self.fetch().await {
+                    Ok(_guard) => match self.fetch_and_remember().await {
                         Ok(t) => Ok(t),
                         Err(e) => {
                             tracing::warn!(error = %e, "early token refresh failed; using the current token");
@@ -122,13 +150,39 @@ impl TokenSource {
             }
         }
         let _guard = self.0.refresh.lock().await;
-        // Whoever held the lock may have fetched what we need.
+        // Whoever held the lock may have fetched what we need, or failed moments ago.
         if let Some(c) = self.cached() {
             if self.now() < c.refresh_after {
                 return Ok(c.token);
             }
         }
-        self.fetch().await
+        if let Some(e) = self.remembered_failure() {
+            return Err(e);
+        }
+        self.fetch_and_remember().await
+    }
+
+    /// The failure of a recent attempt, while it is remembered.
+    fn remembered_failure(&self) -> Option<ClientError> {
+        let now = self.now();
+        match &*self.0.last_failure.lock().expect("failure lock") {
+            Some((until, e)) if now < *until => Some(e.clone()),
+            _ => None,
+        }
+    }
+
+    async fn fetch_and_remember(&self) -> Result<AccessToken, ClientError> {
+        let result = self.fetch().await;
+        let mut last = self.0.last_failure.lock().expect("failure lock");
+        *last = match &result {
+            Ok(_) => None,
+            Err(e) => {
+                let w = self.0.cfg.failure_memory;
+                let window = secs(w).saturating_add(i64::from(w.subsec_nanos() > 0));
+                (window > 0).then(|| (self.now().saturating_add(window), e.clone()))
+            }
+        };
+        result
     }
 
     /// Drops the cached token if it is `rejected`, so the next call fetches a new one (after an
@@ -149,8 +203,10 @@ impl TokenSource {
             match self.request().await {
                 Ok(token) => {
                     let now = self.now();
-                    let lifetime = (token.expires_at - now).max(0) as f64;
-                    let refresh_after = now + (lifetime * (cfg.refresh_at + self.jitter())).round() as i64;
+                    // Saturating: `expires_in` is the server's to choose.
+                    let lifetime = token.expires_at.saturating_sub(now).max(0) as f64;
+                    let refresh_after =
+                        now.saturating_add((lifetime * (cfg.refresh_at + self.jitter())).round() as i64);
                     *self.0.current.write().expect("token lock") = Some(Cached { token: token.clone(), refresh_after });
                     return Ok(token);
                 }
@@ -174,13 +230,18 @@ impl TokenSource {
         (unit * 2.0 - 1.0) * self.0.cfg.jitter
     }
 
-    async fn endpoint(&self) -> Result<&str, Attempt> {
+    async fn endpoint(&self) -> Result<&reqwest::Url, Attempt> {
         let cfg = &self.0.cfg;
+        let allow_http = cfg.allow_insecure_http;
         self.0
             .endpoint
             .get_or_try_init(|| async {
-                let url = format!("{}/.well-known/openid-configuration", cfg.authority);
-                let r = cfg.http.get(&url).send().await.map_err(|e| Attempt::Retry(format!("discovery: {e}")))?;
+                let url = require_https(
+                    "authority",
+                    &format!("{}/.well-known/openid-configuration", cfg.authority),
+                    allow_http,
+                )?;
+                let r = self.send("discovery", &url, self.0.http.get(url.clone())).await?;
                 if r.status().is_server_error() {
                     return Err(Attempt::Retry(format!("discovery answered {}", r.status())));
                 }
@@ -195,13 +256,35 @@ impl TokenSource {
                         cfg.authority
                     ))));
                 }
-                doc["token_endpoint"]
+                let endpoint = doc["token_endpoint"]
                     .as_str()
-                    .map(str::to_owned)
-                    .ok_or_else(|| Attempt::Fail(ClientError::Protocol("discovery has no token_endpoint".into())))
+                    .ok_or_else(|| Attempt::Fail(ClientError::Protocol("discovery has no token_endpoint".into())))?;
+                require_https("token_endpoint", endpoint, allow_http)
             })
             .await
-            .map(String::as_str)
+    }
+
+    /// Sends `req` (built for `url`) within the request timeout. A 3xx, or an answer from
+    /// elsewhere than `url` (a client passed in followed a redirect), is refused: not retried,
+    /// the redirect never followed by our own client.
+    async fn send(
+        &self,
+        what: &str,
+        url: &reqwest::Url,
+        req: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, Attempt> {
+        let r = req.timeout(self.0.cfg.request_timeout).send().await.map_err(|e| {
+            let why = format!("{what}: {e}");
+            // A timeout has used the caller's whole budget already; see `max_attempts`.
+            if e.is_timeout() { Attempt::Fail(ClientError::Unreachable(why)) } else { Attempt::Retry(why) }
+        })?;
+        if r.status().is_redirection() || r.url() != url {
+            return Err(Attempt::Fail(ClientError::Protocol(format!(
+                "{what} answered with a redirect ({}), which is not followed",
+                r.status()
+            ))));
+        }
+        Ok(r)
     }
 
     async fn request(&self) -> Result<AccessToken, Attempt> {
@@ -214,7 +297,8 @@ impl TokenSource {
         for r in &cfg.resources {
             body.push_str(&format!("&resource={}", form_encode(r)));
         }
-        let mut req = cfg.http.post(endpoint).header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        let mut req =
+            self.0.http.post(endpoint.clone()).header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded");
         match cfg.auth_method {
             // RFC 6749 §2.3.1: form-encode id and secret, then Basic.
             AuthMethod::Basic => {
@@ -231,7 +315,7 @@ impl TokenSource {
             }
         }
         self.0.requests.fetch_add(1, Ordering::Relaxed);
-        let r = req.body(body).send().await.map_err(|e| Attempt::Retry(format!("token endpoint: {e}")))?;
+        let r = self.send("token endpoint", endpoint, req.body(body)).await?;
         let status = r.status();
         if status.is_server_error() {
             return Err(Attempt::Retry(format!("token endpoint answered {status}")));
@@ -249,7 +333,40 @@ impl TokenSource {
             return Err(Attempt::Fail(ClientError::Protocol(format!("token_type {} is not Bearer", t.token_type))));
         }
         // RFC 6749 §5.1: expires_in is RECOMMENDED; without it, assume an hour.
-        let expires_at = self.now() + t.expires_in.unwrap_or(3600);
+        let expires_at = self.now().saturating_add(t.expires_in.unwrap_or(3600));
         Ok(AccessToken { value: t.access_token.into(), expires_at, scope: t.scope })
+    }
+}
+
+/// Whole seconds of `d`, saturating.
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// RFC 6749 §3.2: "the authorization server MUST require the use of TLS ... when sending
+/// requests to the token endpoint"; RFC 8414 §2: the issuer is a URL "that uses the "https"
+/// scheme". `http` only when allowed (tests, local development).
+fn require_https(what: &str, url: &str, allow_http: bool) -> Result<reqwest::Url, Attempt> {
+    let fail = |why: String| Attempt::Fail(ClientError::Protocol(why));
+    let parsed = reqwest::Url::parse(url).map_err(|e| fail(format!("{what} {url} is not a URL ({e})")))?;
+    match parsed.scheme() {
+        "https" => Ok(parsed),
+        "http" if allow_http => Ok(parsed),
+        "http" => Err(fail(format!("{what} {url} is not https (allow_insecure_http is off)"))),
+        other => Err(fail(format!("{what} {url} has scheme {other}, not https"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc6749_3_2_the_authority_and_token_endpoint_must_be_https() {
+        assert!(require_https("token_endpoint", "https://as.example/token", false).is_ok());
+        assert!(require_https("token_endpoint", "http://as.example/token", false).is_err());
+        assert!(require_https("token_endpoint", "http://as.example/token", true).is_ok());
+        assert!(require_https("token_endpoint", "ftp://as.example/token", true).is_err());
+        assert!(require_https("token_endpoint", "/token", true).is_err());
     }
 }

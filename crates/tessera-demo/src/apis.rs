@@ -15,8 +15,7 @@ use tonic::{Request, Response, Status};
 pub struct Service {
     /// Where it listens.
     pub addr: SocketAddr,
-    handle: axum_server::Handle<SocketAddr>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    listener: tessera_server::transport::Listener,
 }
 
 impl Service {
@@ -27,8 +26,7 @@ impl Service {
 
     /// Graceful stop.
     pub async fn stop(self) {
-        self.handle.graceful_shutdown(Some(Duration::from_secs(5)));
-        let _ = self.task.await;
+        self.listener.shutdown(Duration::from_secs(5)).await;
     }
 }
 
@@ -51,11 +49,10 @@ async fn serve(app: Router, listen: SocketAddr, cert: &Path, key: &Path) -> std:
     let listener = std::net::TcpListener::bind(listen)?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
-    let handle = axum_server::Handle::new();
-    let server = axum_server::from_tcp_rustls(listener, axum_server::tls_rustls::RustlsConfig::from_config(config))?
-        .handle(handle.clone());
-    let task = tokio::spawn(async move { server.serve(app.into_make_service()).await });
-    Ok(Service { addr, handle, task })
+    // The same connection and request bounds as the authorization server.
+    let limits = tessera_server::limits::Limits::default().transport;
+    let listener = tessera_server::transport::serve(tokio::net::TcpListener::from_std(listener)?, Some(config), app, limits)?;
+    Ok(Service { addr, listener })
 }
 
 /// The gRPC Greeter over TLS (HTTP/2), `SayHello` requiring scope `dataEventRecords`, and

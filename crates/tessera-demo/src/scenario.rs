@@ -57,6 +57,11 @@ pub fn seed_client(id: &str, secret: &str, scopes: &[&str], permissions: &[&str]
         access_token_lifetime: None,
         signing_alg: None,
         token_format: Some(format.into()),
+        // The seeds publish these sample secrets; `cc_secret` is below the strength floor.
+        allow_weak_secret: true,
+        issuance_rate_per_second: None,
+        issuance_burst: None,
+        max_live_reference_tokens: None,
     }
 }
 

@@ -34,18 +34,36 @@ impl ClientCredentials {
 pub enum Mode {
     /// Locally: signature with keys from the authority's JWKS, then claims.
     Jwt,
-    /// By asking the authority (RFC 7662) with the API's own credentials.
+    /// By asking the authority (RFC 7662) with the API's own credentials. Tokens that cannot be
+    /// the authority's (see [`OpaqueTokens`]) are refused without asking.
     Introspection(ClientCredentials),
-    /// JWTs locally, anything else (reference tokens) by introspection.
+    /// JWTs locally, anything else (reference tokens) by introspection, if it has the shape of
+    /// [`GuardConfig::opaque_tokens`].
     Auto(ClientCredentials),
 }
 
+/// Which opaque (non-JWT) tokens are worth an introspection call. Anything else is refused
+/// locally with `invalid_token`: introspection costs the authority a lookup, so a flood of
+/// garbage must not turn into a flood of introspection requests (RFC 7662 §4 on token
+/// scanning through the introspection endpoint).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OpaqueTokens {
+    /// Tessera's reference tokens: exactly 43 base64url characters without padding, i.e. 256
+    /// random bits. In [`Mode::Introspection`], compact JWS tokens (three parts with a header
+    /// that parses) are introspected too.
+    #[default]
+    TesseraReference,
+    /// Any RFC 6750 `b64token` up to [`GuardConfig::max_token_len`], for authorities whose
+    /// reference tokens have another shape.
+    Any,
+}
+
 /// Guard settings: the authority and audience, as `options.Authority` and `options.Audience`
-/// in ASP.NET, plus the validation mode and cache bounds.
+/// in ASP.NET, plus the validation mode, cache bounds and the limits on calls to the authority.
 #[derive(Clone)]
 pub struct GuardConfig {
     /// The issuer URL; discovery is read from `{authority}/.well-known/openid-configuration`
-    /// and its `issuer` must equal this.
+    /// and its `issuer` must equal this. Must be `https` unless [`Self::allow_insecure_http`].
     pub authority: String,
     /// The audience tokens must carry in `aud`.
     pub audience: String,
@@ -65,12 +83,39 @@ pub struct GuardConfig {
     pub jwks_min_refresh: Duration,
     /// JWKS older than this are refetched on the next request.
     pub jwks_max_age: Duration,
-    /// Most entries per cache.
+    /// Most entries in the cache of validated JWTs and in that of active introspection
+    /// results. When full, the entry that expires soonest (an expired one first) makes room;
+    /// valid entries are never dropped wholesale.
     pub cache_capacity: usize,
+    /// Most entries in the cache of inactive introspection results. Kept apart from the active
+    /// results so a flood of garbage tokens only evicts other garbage.
+    pub negative_cache_capacity: usize,
     /// Longest token considered.
     pub max_token_len: usize,
-    /// HTTP client for discovery, JWKS and introspection (trust your CA here).
-    pub http: reqwest::Client,
+    /// Which opaque tokens are introspected; the rest is refused locally.
+    pub opaque_tokens: OpaqueTokens,
+    /// Most time to set up a connection to the authority (TCP and TLS). Applies to the HTTP
+    /// client the guard builds itself (when [`Self::http`] is `None`).
+    pub connect_timeout: Duration,
+    /// Most time for one call to the authority (discovery, JWKS, introspection), from connecting
+    /// to the end of the response body. Applied to every request, also on a client passed in
+    /// with [`Self::with_http_client`]. A call that runs out fails closed (503 / `Unavailable`).
+    pub request_timeout: Duration,
+    /// How long a failed call to the authority (network error, timeout, 5xx, a redirect, an
+    /// unusable answer) is remembered per endpoint (discovery, JWKS, introspection): meanwhile
+    /// requests that need that endpoint fail closed at once instead of calling again. The
+    /// guard's clock has whole seconds, so the window is this rounded up to a second, give or
+    /// take one.
+    pub failure_memory: Duration,
+    /// Accept `http://` for the authority and the endpoints discovery names (tests, local
+    /// development only): tokens and the API's credentials would cross the network in clear.
+    pub allow_insecure_http: bool,
+    /// HTTP client for discovery, JWKS and introspection (e.g. one trusting your CA). `None`:
+    /// one built by [`crate::Guard::new`] with [`Self::connect_timeout`],
+    /// [`Self::request_timeout`] and no redirects. A client passed in should not follow
+    /// redirects either (`reqwest::redirect::Policy::none()`): the guard refuses an answer that
+    /// came through a redirect, but cannot stop the client from having sent the request on.
+    pub http: Option<reqwest::Client>,
     /// The clock.
     pub clock: Arc<dyn Clock>,
 }
@@ -81,13 +126,19 @@ impl std::fmt::Debug for GuardConfig {
             .field("authority", &self.authority)
             .field("audience", &self.audience)
             .field("mode", &self.mode)
+            .field("opaque_tokens", &self.opaque_tokens)
+            .field("request_timeout", &self.request_timeout)
+            .field("allow_insecure_http", &self.allow_insecure_http)
             .finish_non_exhaustive()
     }
 }
 
 impl GuardConfig {
     /// Defaults: `typ` must be `at+jwt`, 30 s leeway, results reused up to 60 s (inactive 5 s),
-    /// JWKS refetched for unknown `kid`s at most every 10 s and at least every 5 minutes.
+    /// JWKS refetched for unknown `kid`s at most every 10 s and at least every 5 minutes;
+    /// 10 000 cached validations and 1 000 inactive results; opaque tokens must be Tessera
+    /// reference tokens; calls to the authority connect within 5 s and finish within 10 s, a
+    /// failed call is remembered 2 s; `https` only.
     pub fn new(authority: impl Into<String>, audience: impl Into<String>, mode: Mode) -> Self {
         Self {
             authority: authority.into().trim_end_matches('/').to_owned(),
@@ -100,21 +151,43 @@ impl GuardConfig {
             jwks_min_refresh: Duration::from_secs(10),
             jwks_max_age: Duration::from_secs(300),
             cache_capacity: 10_000,
+            negative_cache_capacity: 1_000,
             max_token_len: 8 * 1024,
-            http: reqwest::Client::new(),
+            opaque_tokens: OpaqueTokens::TesseraReference,
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(10),
+            failure_memory: Duration::from_secs(2),
+            allow_insecure_http: false,
+            http: None,
             clock: Arc::new(SystemClock),
         }
     }
 
-    /// Uses `client` for calls to the authority (e.g. one trusting a development CA).
+    /// Uses `client` for calls to the authority (e.g. one trusting a development CA). Build it
+    /// with `redirect(reqwest::redirect::Policy::none())`; [`Self::request_timeout`] is applied
+    /// to each of its requests.
     pub fn with_http_client(mut self, client: reqwest::Client) -> Self {
-        self.http = client;
+        self.http = Some(client);
         self
     }
 
     /// Uses `clock` (tests).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Accepts `http://` for the authority and its endpoints: tests and local development only.
+    pub fn allow_http(mut self) -> Self {
+        self.allow_insecure_http = true;
+        self
+    }
+
+    /// Bounds every call to the authority: `connect` for connection setup (own client only),
+    /// `total` for the whole call.
+    pub fn with_timeouts(mut self, connect: Duration, total: Duration) -> Self {
+        self.connect_timeout = connect;
+        self.request_timeout = total;
         self
     }
 }

@@ -1,24 +1,36 @@
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value};
 use tessera_jose::{Expectations, JoseError, Jws, verify_access_token};
 
-use crate::cache::{self, TtlCache};
+use crate::cache::{self, TokenKey, TtlCache};
+use crate::http::{AuthorityHttp, FailureMemory, require_https, secs};
 use crate::introspect::introspect;
 use crate::jwks::Authority;
-use crate::{ClientCredentials, GuardConfig, GuardError, Mode, Principal};
+use crate::shape::{looks_like_jwt, opaque_fits};
+use crate::{ClientCredentials, GuardConfig, GuardError, Mode, OpaqueTokens, Principal};
 
 /// Validates bearer tokens for one API (audience) of one authority. Cheap to clone.
 #[derive(Clone)]
 pub struct Guard(Arc<Inner>);
+
+/// One introspection in flight; every request for the same token waits on it.
+type Flight = Arc<tokio::sync::OnceCell<Result<Option<Principal>, GuardError>>>;
 
 struct Inner {
     cfg: GuardConfig,
     authority: Authority,
     /// Validated JWTs: signature checks are the expensive part and a client reuses its token.
     jwt_cache: TtlCache<Principal>,
-    /// Introspection results, active and inactive.
-    introspection_cache: TtlCache<Option<Principal>>,
+    /// Active introspection results.
+    introspection_cache: TtlCache<Principal>,
+    /// Inactive introspection results, apart: garbage that reaches the authority only evicts
+    /// other garbage, never a valid token's entry.
+    inactive_cache: TtlCache<()>,
+    /// Introspections in flight, by token: concurrent requests with one token make one call.
+    in_flight: Mutex<HashMap<TokenKey, Flight>>,
+    introspection_failure: FailureMemory,
 }
 
 impl std::fmt::Debug for Guard {
@@ -27,16 +39,29 @@ impl std::fmt::Debug for Guard {
     }
 }
 
+fn inactive() -> GuardError {
+    GuardError::InvalidToken("token is not active".into())
+}
+
 impl Guard {
-    /// A guard; nothing is fetched until the first request.
+    /// A guard; nothing is fetched until the first request. Fails if the authority is not an
+    /// `https` URL (unless [`GuardConfig::allow_insecure_http`]) or no HTTP client can be built.
     pub fn new(cfg: GuardConfig) -> Result<Self, GuardError> {
-        if !(cfg.authority.starts_with("https://") || cfg.authority.starts_with("http://")) {
-            return Err(GuardError::Unavailable(format!("authority {} is not an http(s) URL", cfg.authority)));
-        }
-        let authority = Authority::new(cfg.http.clone(), cfg.authority.clone(), cfg.jwks_min_refresh, cfg.jwks_max_age);
+        require_https("authority", &cfg.authority, cfg.allow_insecure_http)?;
+        let memory = |what| FailureMemory::new(what, cfg.failure_memory, cfg.clock.clone());
+        let authority = Authority::new(
+            AuthorityHttp::new(&cfg)?,
+            cfg.authority.clone(),
+            cfg.jwks_min_refresh,
+            cfg.jwks_max_age,
+            (memory("discovery"), memory("jwks")),
+        );
         Ok(Self(Arc::new(Inner {
             jwt_cache: TtlCache::new(cfg.cache_capacity),
             introspection_cache: TtlCache::new(cfg.cache_capacity),
+            inactive_cache: TtlCache::new(cfg.negative_cache_capacity),
+            in_flight: Mutex::default(),
+            introspection_failure: memory("introspection"),
             authority,
             cfg,
         })))
@@ -53,16 +78,30 @@ impl Guard {
 
     /// Validates `token` and returns who it stands for.
     pub async fn authenticate(&self, token: &str) -> Result<Principal, GuardError> {
-        if token.len() > self.0.cfg.max_token_len {
+        let c = &self.0.cfg;
+        if token.len() > c.max_token_len {
             return Err(GuardError::InvalidToken("token too large".into()));
         }
-        let looks_like_jwt = token.bytes().filter(|b| *b == b'.').count() == 2;
-        match &self.0.cfg.mode {
+        match &c.mode {
             Mode::Jwt => self.jwt(token).await,
-            Mode::Introspection(creds) => self.introspection(token, creds).await,
-            Mode::Auto(_) if looks_like_jwt => self.jwt(token).await,
-            Mode::Auto(creds) => self.introspection(token, creds).await,
+            Mode::Auto(_) if looks_like_jwt(token) => self.jwt(token).await,
+            Mode::Introspection(creds) | Mode::Auto(creds) => {
+                self.worth_introspecting(token)?;
+                self.introspection(token, creds).await
+            }
         }
+    }
+
+    /// Refuses, without calling out, a token the authority cannot have issued: each refusal
+    /// here is an introspection request the authority does not have to serve.
+    fn worth_introspecting(&self, token: &str) -> Result<(), GuardError> {
+        let c = &self.0.cfg;
+        let fits = opaque_fits(token, c.opaque_tokens)
+            // Introspection mode sends the authority's JWTs too; their header must parse.
+            || (matches!(c.mode, Mode::Introspection(_))
+                && c.opaque_tokens == OpaqueTokens::TesseraReference
+                && Jws::parse(token).is_ok());
+        if fits { Ok(()) } else { Err(GuardError::InvalidToken("not a token of this authority".into())) }
     }
 
     async fn jwt(&self, token: &str) -> Result<Principal, GuardError> {
@@ -85,36 +124,72 @@ impl Guard {
             issuer: &meta.issuer,
             audience: Some(&c.audience),
             typ: c.accepted_typ.as_deref(),
-            leeway: c.leeway.as_secs() as i64,
+            leeway: secs(c.leeway),
             now,
         };
         let v = verify_access_token(token, |_| Some(&vk), &expect).map_err(invalid)?;
-        let until = (v.exp + expect.leeway).min(now + c.max_cache_ttl.as_secs() as i64);
+        // Saturating: `exp` is the token's to choose, up to i64::MAX.
+        let until = v.exp.saturating_add(expect.leeway).min(now.saturating_add(secs(c.max_cache_ttl)));
         let p = Principal::from_claims(v.iss, v.aud, v.exp, v.claims);
-        self.0.jwt_cache.put(key, until, p.clone(), now);
+        self.0.jwt_cache.put(key, until, p.clone());
         Ok(p)
     }
 
     async fn introspection(&self, token: &str, creds: &ClientCredentials) -> Result<Principal, GuardError> {
-        let c = &self.0.cfg;
-        let now = self.now();
         let key = cache::key(token);
-        let inactive = || GuardError::InvalidToken("token is not active".into());
-        if let Some(cached) = self.0.introspection_cache.get(&key, now) {
-            return cached.ok_or_else(inactive);
+        if let Some(known) = self.cached_introspection(&key, self.now()) {
+            return known.ok_or_else(inactive);
         }
+        // Single flight: the first request for this token introspects; the others wait for its
+        // answer. Should the first be cancelled, the next waiter takes over (OnceCell).
+        let flight = LeaveFlight::join(self, key);
+        flight
+            .cell
+            .get_or_init(|| async {
+                // A flight that just landed may have filled the cache between our look and now.
+                match self.cached_introspection(&key, self.now()) {
+                    Some(known) => Ok(known),
+                    None => self.introspect_once(key, token, creds).await,
+                }
+            })
+            .await
+            .clone()?
+            .ok_or_else(inactive)
+    }
+
+    /// `Some(Some(p))`: cached as active; `Some(None)`: cached as inactive; `None`: unknown.
+    fn cached_introspection(&self, key: &TokenKey, now: i64) -> Option<Option<Principal>> {
+        if let Some(p) = self.0.introspection_cache.get(key, now) {
+            return Some(Some(p));
+        }
+        self.0.inactive_cache.get(key, now).map(|()| None)
+    }
+
+    /// One introspection call (unless the endpoint failed moments ago), its answer cached.
+    async fn introspect_once(
+        &self,
+        key: TokenKey,
+        token: &str,
+        creds: &ClientCredentials,
+    ) -> Result<Option<Principal>, GuardError> {
+        let c = &self.0.cfg;
         let meta = self.0.authority.metadata().await?;
         let endpoint = meta
             .introspection_endpoint
-            .as_deref()
+            .as_ref()
             .ok_or_else(|| GuardError::Unavailable("the authority has no introspection endpoint".into()))?;
-        let result = introspect(&c.http, endpoint, creds, token).await?.and_then(|m| self.accept(&meta.issuer, m, now));
-        let until = match &result {
-            Some(p) => p.expires_at.min(now + c.max_cache_ttl.as_secs() as i64),
-            None => now + c.inactive_cache_ttl.as_secs() as i64,
-        };
-        self.0.introspection_cache.put(key, until, result.clone(), now);
-        result.ok_or_else(inactive)
+        let answer =
+            self.0.introspection_failure.guard(introspect(&self.0.authority.http, endpoint, creds, token)).await?;
+        let now = self.now();
+        let result = answer.and_then(|m| self.accept(&meta.issuer, m, now));
+        match &result {
+            Some(p) => {
+                let until = p.expires_at.min(now.saturating_add(secs(c.max_cache_ttl)));
+                self.0.introspection_cache.put(key, until, p.clone());
+            }
+            None => self.0.inactive_cache.put(key, now.saturating_add(secs(c.inactive_cache_ttl)), ()),
+        }
+        Ok(result)
     }
 
     /// Checks what an active introspection answer says: our audience, the issuer, not expired.
@@ -132,9 +207,35 @@ impl Guard {
             return None;
         }
         let exp = m.get("exp").and_then(Value::as_i64)?;
-        if now >= exp + c.leeway.as_secs() as i64 {
+        if now >= exp.saturating_add(secs(c.leeway)) {
             return None;
         }
         Some(Principal::from_claims(issuer.to_owned(), aud, exp, m))
+    }
+}
+
+/// A request's part in the introspection of one token. Dropping it (done or cancelled) removes
+/// the flight once its last waiter is gone, so the map holds only introspections in progress.
+struct LeaveFlight<'a> {
+    guard: &'a Guard,
+    key: TokenKey,
+    cell: Flight,
+}
+
+impl<'a> LeaveFlight<'a> {
+    fn join(guard: &'a Guard, key: TokenKey) -> Self {
+        let cell = guard.0.in_flight.lock().expect("in-flight lock").entry(key).or_default().clone();
+        Self { guard, key, cell }
+    }
+}
+
+impl Drop for LeaveFlight<'_> {
+    fn drop(&mut self) {
+        let mut in_flight = self.guard.0.in_flight.lock().expect("in-flight lock");
+        // Two references: the map's and ours. Joining clones under this lock, so no new
+        // waiter can appear while we look.
+        if in_flight.get(&self.key).is_some_and(|f| Arc::ptr_eq(f, &self.cell)) && Arc::strong_count(&self.cell) == 2 {
+            in_flight.remove(&self.key);
+        }
     }
 }

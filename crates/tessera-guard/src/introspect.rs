@@ -4,6 +4,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value};
 
+use crate::http::AuthorityHttp;
 use crate::{ClientCredentials, GuardError};
 
 fn form_encode(s: &str) -> String {
@@ -11,30 +12,25 @@ fn form_encode(s: &str) -> String {
 }
 
 /// Asks `endpoint` about `token`: `Some(members)` when active, `None` when not. Any failure to
-/// get an answer is `Unavailable` (fail closed), never "inactive" and never "active".
+/// get an answer is `Unavailable` (fail closed), never "inactive" and never "active": network
+/// errors, timeouts, redirects and any non-2xx status. A 401/400 means the API's own
+/// credentials or permission are wrong: an operator's problem, reported as unavailable rather
+/// than blamed on the caller's token.
 pub(crate) async fn introspect(
-    http: &reqwest::Client,
-    endpoint: &str,
+    http: &AuthorityHttp,
+    endpoint: &reqwest::Url,
     creds: &ClientCredentials,
     token: &str,
 ) -> Result<Option<Map<String, Value>>, GuardError> {
     // RFC 6749 §2.3.1: id and secret are form-encoded before Basic encoding.
     let basic = STANDARD.encode(format!("{}:{}", form_encode(&creds.client_id), form_encode(&creds.client_secret)));
     let body = format!("token={}&token_type_hint=access_token", form_encode(token));
-    let r = http
+    let req = http
         .post(endpoint)
         .header(http::header::AUTHORIZATION, format!("Basic {basic}"))
         .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| GuardError::Unavailable(format!("introspection: {e}")))?;
-    if !r.status().is_success() {
-        // 401/400 here means the API's own credentials or permission are wrong: an operator's
-        // problem, reported as unavailable rather than blamed on the caller's token.
-        tracing::error!(status = %r.status(), "introspection refused the resource server's request");
-        return Err(GuardError::Unavailable(format!("introspection answered {}", r.status())));
-    }
+        .body(body);
+    let r = http.send("introspection", endpoint, req).await?;
     let v: Map<String, Value> = r.json().await.map_err(|e| GuardError::Unavailable(format!("introspection: {e}")))?;
     Ok(if v.get("active") == Some(&Value::Bool(true)) { Some(v) } else { None })
 }

@@ -1,7 +1,9 @@
 //! The authority's metadata (discovery) and signing keys (JWKS), cached. An unknown `kid`
 //! triggers a refetch that is single-flight (concurrent requests wait for one fetch) and
 //! rate-limited (at most one per `jwks_min_refresh`): a flood of random `kid`s does not become
-//! a flood of JWKS requests.
+//! a flood of JWKS requests. A failed discovery or JWKS fetch is remembered for
+//! `failure_memory`: meanwhile requests fail closed at once instead of queueing for a fetch of
+//! their own.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -13,14 +15,23 @@ use tessera_types::SigningAlg;
 use tessera_types::rfc7517::JwkSet;
 
 use crate::GuardError;
+use crate::http::{AuthorityHttp, FailureMemory, require_https};
 
-/// What the guard needs from discovery.
+/// What the guard needs from discovery, as published.
 #[derive(Debug, Clone, Deserialize)]
+struct Discovery {
+    issuer: String,
+    jwks_uri: String,
+    #[serde(default)]
+    introspection_endpoint: Option<String>,
+}
+
+/// Discovery, checked: the issuer is the authority, the endpoints are https.
+#[derive(Debug, Clone)]
 pub(crate) struct Metadata {
     pub issuer: String,
-    pub jwks_uri: String,
-    #[serde(default)]
-    pub introspection_endpoint: Option<String>,
+    pub jwks_uri: reqwest::Url,
+    pub introspection_endpoint: Option<reqwest::Url>,
 }
 
 #[derive(Default)]
@@ -31,13 +42,15 @@ struct KeySet {
 }
 
 pub(crate) struct Authority {
-    http: reqwest::Client,
+    pub(crate) http: AuthorityHttp,
     authority: String,
     metadata: tokio::sync::OnceCell<Metadata>,
     keys: RwLock<Arc<KeySet>>,
     refresh: tokio::sync::Mutex<Option<Instant>>,
     min_refresh: Duration,
     max_age: Duration,
+    discovery_failure: FailureMemory,
+    jwks_failure: FailureMemory,
 }
 
 fn unavailable(what: &str, e: impl std::fmt::Display) -> GuardError {
@@ -45,7 +58,13 @@ fn unavailable(what: &str, e: impl std::fmt::Display) -> GuardError {
 }
 
 impl Authority {
-    pub(crate) fn new(http: reqwest::Client, authority: String, min_refresh: Duration, max_age: Duration) -> Self {
+    pub(crate) fn new(
+        http: AuthorityHttp,
+        authority: String,
+        min_refresh: Duration,
+        max_age: Duration,
+        failure_memory: (FailureMemory, FailureMemory),
+    ) -> Self {
         Self {
             http,
             authority,
@@ -54,29 +73,40 @@ impl Authority {
             refresh: tokio::sync::Mutex::new(None),
             min_refresh,
             max_age,
+            discovery_failure: failure_memory.0,
+            jwks_failure: failure_memory.1,
         }
     }
 
-    /// Discovery, fetched once (retried on the next request after a failure). Its `issuer`
-    /// must be the configured authority (OIDC Discovery §4.3, RFC 8414 §3.3).
+    /// Discovery, fetched once (retried after a failure once `failure_memory` has passed;
+    /// requests waiting meanwhile fail at once rather than each fetching in turn). Its `issuer`
+    /// must be the configured authority (OIDC Discovery §4.3, RFC 8414 §3.3), and the endpoints
+    /// it names must be https (see [`require_https`]).
     pub(crate) async fn metadata(&self) -> Result<&Metadata, GuardError> {
-        self.metadata
-            .get_or_try_init(|| async {
-                let url = format!("{}/.well-known/openid-configuration", self.authority);
-                let r = self.http.get(&url).send().await.map_err(|e| unavailable("discovery", e))?;
-                if !r.status().is_success() {
-                    return Err(unavailable("discovery", r.status()));
-                }
-                let m: Metadata = r.json().await.map_err(|e| unavailable("discovery", e))?;
-                if m.issuer.trim_end_matches('/') != self.authority {
-                    return Err(unavailable(
-                        "discovery",
-                        format!("issuer {} is not the authority {}", m.issuer, self.authority),
-                    ));
-                }
-                Ok(m)
-            })
-            .await
+        self.metadata.get_or_try_init(|| self.discovery_failure.guard(self.discover())).await
+    }
+
+    async fn discover(&self) -> Result<Metadata, GuardError> {
+        let allow_http = self.http.allow_http;
+        let url =
+            require_https("discovery", &format!("{}/.well-known/openid-configuration", self.authority), allow_http)?;
+        let r = self.http.send("discovery", &url, self.http.get(&url)).await?;
+        let d: Discovery = r.json().await.map_err(|e| unavailable("discovery", e))?;
+        if d.issuer.trim_end_matches('/') != self.authority {
+            return Err(unavailable(
+                "discovery",
+                format!("issuer {} is not the authority {}", d.issuer, self.authority),
+            ));
+        }
+        Ok(Metadata {
+            jwks_uri: require_https("discovery: jwks_uri", &d.jwks_uri, allow_http)?,
+            introspection_endpoint: d
+                .introspection_endpoint
+                .as_deref()
+                .map(|u| require_https("discovery: introspection_endpoint", u, allow_http))
+                .transpose()?,
+            issuer: d.issuer,
+        })
     }
 
     /// The key for a token's `kid` and `alg`. `Ok(None)`: no such key even after a refetch
@@ -106,14 +136,22 @@ impl Authority {
             // Rate limit: an unknown kid this soon after a fetch is simply unknown.
             return Ok(None);
         }
+        if let Err(e) = self.jwks_failure.check() {
+            // The JWKS endpoint failed moments ago: serve what we have, or fail closed now.
+            return if current.by_kid.is_empty() && current.anonymous.is_empty() {
+                Err(e)
+            } else {
+                Ok(find(&current, kid, alg))
+            };
+        }
         *last = Some(Instant::now());
-        match self.fetch().await {
+        match self.jwks_failure.guard(self.fetch()).await {
             Ok(set) => {
                 let set = Arc::new(set);
                 *self.keys.write().expect("keys lock") = set.clone();
                 Ok(find(&set, kid, alg))
             }
-            Err(e) if current.fetched.is_some() && !current.by_kid.is_empty() => {
+            Err(e) if current.fetched.is_some() && !(current.by_kid.is_empty() && current.anonymous.is_empty()) => {
                 // Keep serving the keys we have; an unknown kid stays unknown.
                 tracing::warn!(error = %e, "JWKS refresh failed; keeping the previous keys");
                 Ok(find(&current, kid, alg))
@@ -124,10 +162,7 @@ impl Authority {
 
     async fn fetch(&self) -> Result<KeySet, GuardError> {
         let meta = self.metadata().await?;
-        let r = self.http.get(&meta.jwks_uri).send().await.map_err(|e| unavailable("jwks", e))?;
-        if !r.status().is_success() {
-            return Err(unavailable("jwks", r.status()));
-        }
+        let r = self.http.send("jwks", &meta.jwks_uri, self.http.get(&meta.jwks_uri)).await?;
         let jwks: JwkSet = r.json().await.map_err(|e| unavailable("jwks", e))?;
         let mut set = KeySet { fetched: Some(Instant::now()), ..Default::default() };
         for jwk in &jwks.keys {

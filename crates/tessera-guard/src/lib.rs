@@ -12,19 +12,31 @@
 //!     .route("/greet.Greeter/SayHello", Policy::all_of(["dataEventRecords"]));
 //! # let _ = layer; Ok(()) }
 //! ```
+//!
+//! # Limits
+//! The guard fails closed (HTTP 503, gRPC `Unavailable`) rather than wait on the authority:
+//! every call to it (discovery, JWKS, introspection) is bounded by
+//! [`GuardConfig::request_timeout`] (10 s; connect 5 s), follows no redirect, and must be
+//! `https` unless [`GuardConfig::allow_http`]. A failed call is remembered for
+//! [`GuardConfig::failure_memory`] (2 s), during which requests needing that endpoint fail at
+//! once. Only tokens that can be the authority's are introspected ([`OpaqueTokens`]), once per
+//! token however many requests carry it at the same moment; inactive answers are cached apart
+//! from active ones, and a full cache evicts the entry that expires soonest.
 #![deny(missing_docs)]
 
 mod cache;
 mod config;
 mod error;
 mod guard;
+mod http;
 mod introspect;
 mod jwks;
 mod layer;
 mod policy;
 mod principal;
+mod shape;
 
-pub use config::{ClientCredentials, GuardConfig, Mode};
+pub use config::{ClientCredentials, GuardConfig, Mode, OpaqueTokens};
 pub use error::GuardError;
 pub use guard::Guard;
 pub use layer::{GuardLayer, GuardService};

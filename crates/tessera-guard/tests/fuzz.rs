@@ -51,6 +51,8 @@ struct Authority {
     url: String,
     key: SigningKey,
     answer: Answer,
+    /// One HTTP client for every guard: a guard rebuilt after a failure reuses its connections.
+    http: reqwest::Client,
 }
 
 impl Authority {
@@ -85,12 +87,23 @@ impl Authority {
             tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
             url
         });
-        Self { rt, url, key, answer }
+        Self {
+            rt,
+            url,
+            key,
+            answer,
+            http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+        }
     }
 
     fn guard(&self, mode: Mode) -> Guard {
-        Guard::new(GuardConfig::new(&self.url, AUD, mode).with_clock(Arc::new(ManualClock::new(UnixTime(NOW)))))
-            .unwrap()
+        Guard::new(
+            GuardConfig::new(&self.url, AUD, mode)
+                .allow_http()
+                .with_http_client(self.http.clone())
+                .with_clock(Arc::new(ManualClock::new(UnixTime(NOW)))),
+        )
+        .unwrap()
     }
 
     fn introspecting_guard(&self) -> Guard {
@@ -120,6 +133,8 @@ fn extreme_number() -> impl Strategy<Value = Value> {
             NOW + LEEWAY,
             NOW + LEEWAY + 1,
             i64::MAX - LEEWAY - 1,
+            i64::MAX - 1,
+            i64::MAX,
         ])
         .prop_map(Value::from),
         any::<i64>().prop_map(Value::from),
@@ -144,13 +159,6 @@ fn json_value() -> impl Strategy<Value = Value> {
             btree_map(".{0,6}", inner, 0..4).prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
-}
-
-/// The known overflow in the guard (see the ignored regression tests below): `exp + leeway`
-/// is computed unsaturated in crates/tessera-guard/src/guard.rs. Cases that would hit it are
-/// skipped by the properties until it is fixed.
-fn hits_known_overflow(exp: Option<&Value>) -> bool {
-    exp.and_then(Value::as_i64).is_some_and(|e| e.checked_add(LEEWAY).is_none())
 }
 
 /// Whether a time claim set is acceptable at NOW with the default leeway (saturating rule).
@@ -178,6 +186,13 @@ fn tokens(a: &Authority) -> impl Strategy<Value = String> + use<> {
         )),
         tampered,
     ]
+}
+
+/// A token of the shape of Tessera's reference tokens (256 bits, base64url), distinct per `n`.
+fn reference_token(n: u64) -> String {
+    let mut bits = [0u8; 32];
+    bits[..8].copy_from_slice(&n.to_le_bytes());
+    URL_SAFE_NO_PAD.encode(bits)
 }
 
 /// Arbitrary, random-JWS and tampered tokens are refused as invalid tokens, never panic.
@@ -211,9 +226,6 @@ fn jwt_mode_extreme_times_follow_the_rule() {
     let counter = AtomicU64::new(0);
     TestRunner::new(config(512))
         .run(&times, |(exp, nbf, iat)| {
-            if hits_known_overflow(exp.as_ref()) {
-                return Ok(());
-            }
             let mut claims = a.claims();
             let c = claims.as_object_mut().unwrap();
             for (name, v) in [("exp", &exp), ("nbf", &nbf), ("iat", &iat)] {
@@ -279,19 +291,21 @@ fn answer() -> impl Strategy<Value = (u16, Vec<u8>)> {
 #[test]
 fn introspection_answers_are_judged_strictly() {
     let a = Authority::start();
-    let guard = a.introspecting_guard();
+    // The guard does not call again at once an authority that just failed: a failure is
+    // followed by a fresh guard, so each case sees the answer it set.
+    let guard = std::cell::RefCell::new(a.introspecting_guard());
     let issuer = a.url.clone();
     let counter = AtomicU64::new(0);
     TestRunner::new(config(512))
         .run(&answer(), |(status, body)| {
             let parsed: Option<Map<String, Value>> = serde_json::from_slice(&body).ok();
-            if hits_known_overflow(parsed.as_ref().and_then(|m| m.get("exp"))) {
-                return Ok(());
-            }
             *a.answer.lock().unwrap() = (status, "application/json", body.clone());
             // A new token each time: introspection results are cached per token.
-            let token = format!("ref{}", counter.fetch_add(1, Ordering::Relaxed));
-            let got = a.rt.block_on(guard.authenticate(&token));
+            let token = reference_token(counter.fetch_add(1, Ordering::Relaxed));
+            let got = a.rt.block_on(guard.borrow().authenticate(&token));
+            if matches!(got, Err(GuardError::Unavailable(_))) {
+                *guard.borrow_mut() = a.introspecting_guard();
+            }
             let shown = String::from_utf8_lossy(&body);
             let Some(m) = parsed.filter(|_| status == 200) else {
                 // No usable answer: fail closed, never "inactive", never "active".
@@ -366,10 +380,9 @@ fn layer_lets_through_only_a_valid_bearer_token() {
 }
 
 /// Regression (issue 10, part 9): a correctly signed JWT with `exp` near i64::MAX. guard.rs
-/// computes the cache deadline as `v.exp + expect.leeway`, which overflows (a panic in debug
-/// builds, a wrap in release). Ignored until guard.rs saturates it.
+/// once computed the cache deadline as `v.exp + expect.leeway`, which overflowed (a panic in
+/// debug builds, a wrap in release); it must saturate.
 #[test]
-#[ignore = "known bug in crates/tessera-guard/src/guard.rs: `v.exp + expect.leeway` overflows; un-ignore once it saturates"]
 fn jwt_exp_near_i64_max_does_not_overflow() {
     let a = Authority::start();
     let guard = a.guard(Mode::Jwt);
@@ -380,15 +393,14 @@ fn jwt_exp_near_i64_max_does_not_overflow() {
 }
 
 /// Regression (issue 10, part 9): an active introspection answer with `exp` near i64::MAX.
-/// guard.rs `accept` computes `exp + leeway`, which overflows (a panic in debug builds; in
-/// release the wrap makes the active token read as expired). Ignored until it saturates.
+/// guard.rs `accept` once computed `exp + leeway`, which overflowed (a panic in debug builds;
+/// in release the wrap made the active token read as expired); it must saturate.
 #[test]
-#[ignore = "known bug in crates/tessera-guard/src/guard.rs: `exp + c.leeway` overflows in accept(); un-ignore once it saturates"]
 fn introspection_exp_near_i64_max_does_not_overflow() {
     let a = Authority::start();
     let guard = a.introspecting_guard();
     let body = json!({"active": true, "aud": AUD, "exp": i64::MAX, "scope": "a"});
     *a.answer.lock().unwrap() = (200, "application/json", serde_json::to_vec(&body).unwrap());
-    let p = a.rt.block_on(guard.authenticate("reference-token")).unwrap();
+    let p = a.rt.block_on(guard.authenticate(&reference_token(1))).unwrap();
     assert_eq!(p.expires_at, i64::MAX);
 }

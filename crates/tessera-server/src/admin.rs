@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use tessera_store::{ClientRecord, ScopeRecord, Store, StoreError};
+use tessera_store::{ClientLimits, ClientRecord, ScopeRecord, Store, StoreError};
 use tessera_types::{
     ClientId, ClientSecret, Endpoint, GrantType, InvalidValue, Permission, Resource, ScopeName, SigningAlg,
     TokenFormat, UnixTime,
@@ -80,8 +80,8 @@ pub async fn add_scope(store: &Store, new: NewScope, now: UnixTime) -> Result<Sc
     Ok(record)
 }
 
-/// A client to register.
-#[derive(Debug, Clone, Default)]
+/// A client to register. `Debug` redacts the secret.
+#[derive(Clone, Default)]
 pub struct NewClient {
     /// Client id.
     pub client_id: String,
@@ -101,6 +101,40 @@ pub struct NewClient {
     pub signing_alg: Option<String>,
     /// `jwt` (default) or `reference`.
     pub token_format: Option<String>,
+    /// Accept an imported secret below the strength floor ([`secrets::check_strength`]),
+    /// with a warning: for the published sample secrets of the seed scenario only.
+    pub allow_weak_secret: bool,
+    /// Its own issuance limits over the server's.
+    pub limits: ClientLimits,
+}
+
+impl std::fmt::Debug for NewClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self {
+            client_id,
+            display_name,
+            secret,
+            scopes,
+            permissions,
+            access_token_lifetime,
+            signing_alg,
+            token_format,
+            allow_weak_secret,
+            limits,
+        } = self;
+        f.debug_struct("NewClient")
+            .field("client_id", client_id)
+            .field("display_name", display_name)
+            .field("secret", &secret.as_ref().map(|_| "[redacted]"))
+            .field("scopes", scopes)
+            .field("permissions", permissions)
+            .field("access_token_lifetime", access_token_lifetime)
+            .field("signing_alg", signing_alg)
+            .field("token_format", token_format)
+            .field("allow_weak_secret", allow_weak_secret)
+            .field("limits", limits)
+            .finish()
+    }
 }
 
 impl From<SeedClient> for NewClient {
@@ -114,6 +148,12 @@ impl From<SeedClient> for NewClient {
             access_token_lifetime: c.access_token_lifetime,
             signing_alg: c.signing_alg,
             token_format: c.token_format,
+            allow_weak_secret: c.allow_weak_secret,
+            limits: ClientLimits {
+                issuance_rate_milli: c.issuance_rate_per_second.map(|r| (r * 1000.0).round() as i64),
+                issuance_burst: c.issuance_burst.map(i64::from),
+                max_live_tokens: c.max_live_reference_tokens.map(|n| n.min(i64::MAX as u64) as i64),
+            },
         }
     }
 }
@@ -151,10 +191,10 @@ pub async fn add_client(
     let lifetime = new.access_token_lifetime.unwrap_or(default_lifetime);
     config::validate_lifetime(lifetime).map_err(|e| AdminError::Refused(e.0))?;
     let signing_alg = new.signing_alg.map(|a| a.parse::<SigningAlg>()).transpose()?;
-    let (secret, generated) = match new.secret {
-        Some(s) => (ClientSecret::new(s)?, false),
-        None => (secrets::generate(rng), true),
-    };
+    let (secret, generated) = imported_or_generated(&client_id, new.secret, new.allow_weak_secret, rng)?;
+    if let Some(rate) = new.limits.issuance_rate_milli.filter(|r| *r < 0) {
+        return Err(AdminError::Refused(format!("issuance rate {rate} is negative")));
+    }
     let record = ClientRecord {
         client_id,
         display_name: new.display_name,
@@ -165,6 +205,8 @@ pub async fn add_client(
         signing_alg,
         enabled: true,
         created_at: now,
+        limits: new.limits,
+        tokens_not_before: None,
     };
     store.add_client(&record).await?;
     Ok((record, generated.then_some(secret)))
@@ -228,19 +270,38 @@ pub async fn add_secret(
     store: &Store,
     client_id: &str,
     secret: Option<String>,
+    allow_weak_secret: bool,
     rng: &dyn Random,
     now: UnixTime,
 ) -> Result<(String, Option<ClientSecret>), AdminError> {
     let client_id = ClientId::new(client_id)?;
-    let (secret, generated) = match secret {
-        Some(s) => (ClientSecret::new(s)?, false),
-        None => (secrets::generate(rng), true),
-    };
+    let (secret, generated) = imported_or_generated(&client_id, secret, allow_weak_secret, rng)?;
     let record = secrets::record(&secret, generated, rng, now);
     if !store.add_secret(&client_id, &record).await? {
         return Err(AdminError::Refused(format!("no client {client_id}")));
     }
     Ok((record.id, generated.then_some(secret)))
+}
+
+/// The secret to store: the imported one if it is strong enough (or explicitly allowed to be
+/// weak), else a generated one.
+fn imported_or_generated(
+    client_id: &ClientId,
+    secret: Option<String>,
+    allow_weak: bool,
+    rng: &dyn Random,
+) -> Result<(ClientSecret, bool), AdminError> {
+    let Some(s) = secret else { return Ok((secrets::generate(rng), true)) };
+    let secret = ClientSecret::new(s)?;
+    if let Err(why) = secrets::check_strength(&secret) {
+        if !allow_weak {
+            return Err(AdminError::Refused(format!(
+                "the secret for {client_id} is too weak: {why}; omit it to have a 256-bit secret generated"
+            )));
+        }
+        tracing::warn!(%client_id, reason = %why, "weak imported secret accepted (allow_weak_secret): sample use only");
+    }
+    Ok((secret, false))
 }
 
 /// Creates the configured scopes and clients that are absent (idempotent: existing ones are

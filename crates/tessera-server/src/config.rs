@@ -20,7 +20,8 @@ pub const DEFAULT_MAX_BODY: usize = 64 * 1024;
 pub struct ConfigError(pub String);
 
 /// The optional TOML file (`--config FILE`). Unknown keys are errors, so typos surface.
-#[derive(Debug, Default, Deserialize)]
+/// `Debug` redacts the database password and client secrets.
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     /// Data directory.
@@ -54,6 +55,9 @@ pub struct FileConfig {
     /// How long a registry snapshot may go unconfirmed (database unreachable) before the token
     /// endpoint answers 503 rather than trust it, milliseconds.
     pub registry_max_stale_ms: Option<u64>,
+    /// Connection, request, authentication and issuance bounds.
+    #[serde(default)]
+    pub limits: crate::limits::LimitsFile,
     /// Scopes to create at start-up when absent.
     #[serde(default)]
     pub scopes: Vec<SeedScope>,
@@ -88,8 +92,8 @@ pub struct SeedScope {
     pub resources: Vec<String>,
 }
 
-/// A client in the config file.
-#[derive(Debug, Clone, Deserialize)]
+/// A client in the config file. `Debug` redacts the secret.
+#[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SeedClient {
     /// Client id.
@@ -111,6 +115,17 @@ pub struct SeedClient {
     pub signing_alg: Option<String>,
     /// `jwt` (default) or `reference`.
     pub token_format: Option<String>,
+    /// Accept `secret` although it is below the strength floor (a warning is logged): for
+    /// published sample secrets such as the seed scenario's.
+    #[serde(default)]
+    pub allow_weak_secret: bool,
+    /// Tokens per second this client may obtain (over `limits.issuance_rate_per_second`;
+    /// 0: no limit).
+    pub issuance_rate_per_second: Option<f64>,
+    /// Its burst (over `limits.issuance_burst`).
+    pub issuance_burst: Option<u32>,
+    /// Its cap on live reference tokens (over `limits.max_live_reference_tokens`; 0: none).
+    pub max_live_reference_tokens: Option<u64>,
 }
 
 /// How the listener speaks.
@@ -129,8 +144,8 @@ pub enum Transport {
     PlainHttp,
 }
 
-/// Command-line values, which win over the file.
-#[derive(Debug, Default, Clone)]
+/// Command-line values, which win over the file. `Debug` redacts the database password.
+#[derive(Default, Clone)]
 pub struct Overrides {
     /// `--data-dir`.
     pub data_dir: Option<PathBuf>,
@@ -152,8 +167,8 @@ pub struct Overrides {
     pub kek_file: Option<PathBuf>,
 }
 
-/// Validated settings.
-#[derive(Debug, Clone)]
+/// Validated settings. `Debug` redacts the database password and client secrets.
+#[derive(Clone)]
 pub struct Settings {
     /// Where the embedded store, key-encryption key and dev certificate live.
     pub data_dir: PathBuf,
@@ -181,6 +196,8 @@ pub struct Settings {
     pub registry_max_stale: Duration,
     /// Token endpoint body limit.
     pub max_body_bytes: usize,
+    /// Every bound the server enforces.
+    pub limits: crate::limits::Limits,
     /// Scopes to seed.
     pub seed_scopes: Vec<SeedScope>,
     /// Clients to seed.
@@ -256,6 +273,7 @@ impl Settings {
             registry_max_stale: Duration::from_millis(file.registry_max_stale_ms.unwrap_or(300_000).max(1000)),
             prune_interval: Duration::from_millis(file.prune_interval_ms.unwrap_or(60_000).clamp(10, 24 * 3600 * 1000)),
             max_body_bytes: file.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY).clamp(1024, 16 * 1024 * 1024),
+            limits: file.limits.resolve()?,
             seed_scopes: file.scopes,
             seed_clients: file.clients,
         })
@@ -274,6 +292,150 @@ impl Settings {
             std::net::IpAddr::V6(v6) => format!("[{v6}]"),
         };
         format!("{scheme}://{host}:{}", bound.port())
+    }
+}
+
+/// A database URL for `Debug`: its password replaced.
+fn redacted_url(url: &Option<String>) -> Option<String> {
+    url.as_deref().map(tessera_store::pg_url::redact)
+}
+
+// `Debug` by hand so secrets and database passwords never reach a log line. Each impl
+// destructures every field: a new field fails to compile until it is listed here.
+
+impl std::fmt::Debug for FileConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self {
+            data_dir,
+            listen,
+            issuer,
+            tls_cert,
+            tls_key,
+            http,
+            signing_algs,
+            access_token_lifetime,
+            registry_poll_ms,
+            key_encryption_key_file,
+            prune_interval_ms,
+            max_body_bytes,
+            database_url,
+            database_pool_size,
+            registry_max_stale_ms,
+            scopes,
+            clients,
+            limits,
+        } = self;
+        f.debug_struct("FileConfig")
+            .field("data_dir", data_dir)
+            .field("listen", listen)
+            .field("issuer", issuer)
+            .field("tls_cert", tls_cert)
+            .field("tls_key", tls_key)
+            .field("http", http)
+            .field("signing_algs", signing_algs)
+            .field("access_token_lifetime", access_token_lifetime)
+            .field("registry_poll_ms", registry_poll_ms)
+            .field("key_encryption_key_file", key_encryption_key_file)
+            .field("prune_interval_ms", prune_interval_ms)
+            .field("max_body_bytes", max_body_bytes)
+            .field("database_url", &redacted_url(database_url))
+            .field("database_pool_size", database_pool_size)
+            .field("registry_max_stale_ms", registry_max_stale_ms)
+            .field("scopes", scopes)
+            .field("clients", clients)
+            .field("limits", limits)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for SeedClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self {
+            client_id,
+            secret,
+            display_name,
+            scopes,
+            permissions,
+            access_token_lifetime,
+            signing_alg,
+            token_format,
+            allow_weak_secret,
+            issuance_rate_per_second,
+            issuance_burst,
+            max_live_reference_tokens,
+        } = self;
+        f.debug_struct("SeedClient")
+            .field("client_id", client_id)
+            .field("secret", &secret.as_ref().map(|_| "[redacted]"))
+            .field("display_name", display_name)
+            .field("scopes", scopes)
+            .field("permissions", permissions)
+            .field("access_token_lifetime", access_token_lifetime)
+            .field("signing_alg", signing_alg)
+            .field("token_format", token_format)
+            .field("allow_weak_secret", allow_weak_secret)
+            .field("issuance_rate_per_second", issuance_rate_per_second)
+            .field("issuance_burst", issuance_burst)
+            .field("max_live_reference_tokens", max_live_reference_tokens)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Overrides {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self { data_dir, listen, issuer, tls_cert, tls_key, http, signing_algs, database_url, kek_file } = self;
+        f.debug_struct("Overrides")
+            .field("data_dir", data_dir)
+            .field("listen", listen)
+            .field("issuer", issuer)
+            .field("tls_cert", tls_cert)
+            .field("tls_key", tls_key)
+            .field("http", http)
+            .field("signing_algs", signing_algs)
+            .field("database_url", &redacted_url(database_url))
+            .field("kek_file", kek_file)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self {
+            data_dir,
+            listen,
+            issuer,
+            transport,
+            signing_algs,
+            access_token_lifetime,
+            registry_poll,
+            kek_file,
+            prune_interval,
+            database_url,
+            database_pool_size,
+            registry_max_stale,
+            max_body_bytes,
+            seed_scopes,
+            seed_clients,
+            limits,
+        } = self;
+        f.debug_struct("Settings")
+            .field("data_dir", data_dir)
+            .field("listen", listen)
+            .field("issuer", issuer)
+            .field("transport", transport)
+            .field("signing_algs", signing_algs)
+            .field("access_token_lifetime", access_token_lifetime)
+            .field("registry_poll", registry_poll)
+            .field("kek_file", kek_file)
+            .field("prune_interval", prune_interval)
+            .field("database_url", &redacted_url(database_url))
+            .field("database_pool_size", database_pool_size)
+            .field("registry_max_stale", registry_max_stale)
+            .field("max_body_bytes", max_body_bytes)
+            .field("seed_scopes", seed_scopes)
+            .field("seed_clients", seed_clients)
+            .field("limits", limits)
+            .finish()
     }
 }
 
@@ -325,5 +487,39 @@ mod tests {
         assert!(o(|o| o.signing_algs = vec!["none".into()]).is_err());
         assert!(o(|o| o.tls_cert = Some("c".into())).is_err());
         assert!(toml::from_str::<FileConfig>("unknown_key = 1").is_err());
+    }
+
+    #[test]
+    fn debug_redacts_secrets_and_database_passwords() {
+        let file = || -> FileConfig {
+            toml::from_str(
+                r#"
+                database_url = "postgres://tessera:file-db-pw@db.example.com/t"
+                [[clients]]
+                client_id = "CC"
+                secret = "seed-secret-value"
+                "#,
+            )
+            .unwrap()
+        };
+        let cli = Overrides {
+            database_url: Some("postgres://tessera:cli-db-pw@db.example.com/t".into()),
+            ..Default::default()
+        };
+        let settings = Settings::resolve(cli.clone(), file()).unwrap();
+        let file = file();
+        for text in [
+            format!("{file:?}"),
+            format!("{cli:?}"),
+            format!("{settings:?}"),
+            format!("{:?}", settings.seed_clients[0]),
+        ] {
+            for secret in ["seed-secret-value", "file-db-pw", "cli-db-pw"] {
+                assert!(!text.contains(secret), "{secret} in {text}");
+            }
+            assert!(text.contains("[redacted]"), "{text}");
+        }
+        // What is not secret stays visible.
+        assert!(format!("{settings:?}").contains("db.example.com") && format!("{settings:?}").contains("\"CC\""));
     }
 }

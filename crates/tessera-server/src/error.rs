@@ -19,14 +19,17 @@ pub struct OAuthError {
     /// Whether the client tried HTTP Basic authentication (RFC 6749 §5.2: then a 401 carries
     /// `WWW-Authenticate` matching the scheme used).
     pub basic_challenge: bool,
-    /// Overrides the status (413 for an oversized body).
+    /// Overrides the status (413 for an oversized body, 429 past a rate limit).
     pub status: Option<StatusCode>,
+    /// Seconds after which a retry may succeed (RFC 9110 §10.2.3 `Retry-After`), for 429
+    /// and 503 answers.
+    pub retry_after: Option<u64>,
 }
 
 impl OAuthError {
     /// An error with a description.
     pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
-        Self { code, description: description.into(), basic_challenge: false, status: None }
+        Self { code, description: description.into(), basic_challenge: false, status: None, retry_after: None }
     }
 
     /// `invalid_request`.
@@ -45,6 +48,7 @@ impl OAuthError {
     pub fn unavailable(cause: impl std::fmt::Display) -> Self {
         tracing::error!(%cause, "store unavailable");
         Self::new(ErrorCode::TemporarilyUnavailable, "the authorization server cannot reach its store; retry shortly")
+            .with_retry_after(1)
     }
 
     /// Adds the Basic challenge.
@@ -56,6 +60,12 @@ impl OAuthError {
     /// Sets the status.
     pub fn with_status(mut self, status: StatusCode) -> Self {
         self.status = Some(status);
+        self
+    }
+
+    /// Adds `Retry-After`.
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds.max(1));
         self
     }
 
@@ -100,6 +110,9 @@ impl IntoResponse for OAuthError {
         let body = ErrorResponse { error: self.code, error_description: Some(sanitize(&self.description)) };
         let mut response = (status, axum::Json(body)).into_response();
         no_store(&mut response);
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if status == StatusCode::UNAUTHORIZED && self.basic_challenge {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

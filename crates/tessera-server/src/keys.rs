@@ -4,9 +4,10 @@
 use std::fs::{self, OpenOptions};
 use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::hmac;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use tessera_jose::JoseError;
@@ -33,9 +34,81 @@ pub enum KeyError {
         /// Why.
         why: String,
     },
+    /// The key-encryption key is not the one that sealed the store's signing keys.
+    #[error(
+        "key-encryption key {path} (id {file_id}) is not the one that seals this database's signing keys \
+         (id {db_id}); nothing was written. Pass the key-encryption key file the running servers use \
+         (--key-encryption-key-file / TESSERA_KEY_ENCRYPTION_KEY_FILE)"
+    )]
+    Mismatch {
+        /// The file given.
+        path: String,
+        /// Short id of the file's key.
+        file_id: String,
+        /// Short id of the key the database records, or a description.
+        db_id: String,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+fn short_id(check: &str) -> String {
+    check.strip_prefix("hmac-sha256:").unwrap_or(check).chars().take(12).collect()
+}
+
+/// Opens the key-encryption key for `store`, making sure it is the one that seals the
+/// store's signing keys, before anything is read or written:
+///
+/// - a recorded check value must match the file's, whoever opens it;
+/// - without one, the file must open the store's existing keys, and its check value is then
+///   recorded (databases from before the check existed get theirs on first use);
+/// - a missing file is an error, except for [`KekUse::Server`] on a store with neither keys
+///   nor a recorded check value: then it is created (0600) and recorded.
+pub async fn open_kek(
+    store: &Store,
+    path: &Path,
+    who: KekUse,
+    rng: &dyn Random,
+    now: UnixTime,
+) -> Result<Kek, KeyError> {
+    let recorded = store.kek_check().await?;
+    let keys = store.list_keys().await?;
+    let missing = |why: &str| KeyError::Kek { path: path.display().to_string(), why: why.to_owned() };
+    let kek = if path.exists() {
+        Kek::load(path)?
+    } else if who == KekUse::Server && recorded.is_none() && keys.is_empty() {
+        Kek::load_or_create(path, rng)?
+    } else if who == KekUse::Cli {
+        return Err(missing(
+            "no such file; the CLI never creates a key-encryption key: pass the file the servers use \
+             (--key-encryption-key-file / TESSERA_KEY_ENCRYPTION_KEY_FILE), or create a new store with `tessera init`",
+        ));
+    } else {
+        return Err(missing(
+            "no such file, and this database already has signing keys sealed with a key-encryption key: pass the \
+             file the other instances use (--key-encryption-key-file / TESSERA_KEY_ENCRYPTION_KEY_FILE)",
+        ));
+    };
+    let mismatch =
+        |db_id: String| KeyError::Mismatch { path: kek.path.display().to_string(), file_id: kek.id(), db_id };
+    match recorded {
+        Some(check) if check == kek.check => return Ok(kek),
+        Some(check) => return Err(mismatch(short_id(&check))),
+        None => {}
+    }
+    // No check value yet: the keys themselves say whether this is their key.
+    for k in &keys {
+        if kek.open(&k.kid, &k.sealed_private_key).is_err() {
+            return Err(mismatch(format!("none recorded; key {} does not open with this file", k.kid)));
+        }
+    }
+    let winner = store.record_kek_check(&kek.check, now).await?;
+    if winner != kek.check {
+        return Err(mismatch(short_id(&winner)));
+    }
+    tracing::info!(kek = %kek.path.display(), id = %kek.id(), "recorded the key-encryption key check value");
+    Ok(kek)
 }
 
 impl From<JoseError> for KeyError {
@@ -47,10 +120,31 @@ impl From<JoseError> for KeyError {
 /// The key-encryption key: AES-256-GCM, sealing private signing keys before they reach the
 /// store. Kept in a 0600 file beside (not inside) the database, so a copy of the database
 /// alone reveals no private key; instances sharing a database share this file.
-pub struct Kek(LessSafeKey);
+///
+/// The database records a check value of the key that seals its keys ([`Kek::check`]), so a
+/// process holding another key refuses to start or to seal keys ([`open_kek`]).
+pub struct Kek {
+    key: LessSafeKey,
+    check: String,
+    path: PathBuf,
+}
+
+/// Label whose HMAC under the key-encryption key is the check value kept in the database.
+const CHECK_LABEL: &[u8] = b"tessera key-encryption key check v1";
+
+/// Who is opening the key-encryption key, which decides whether it may be created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KekUse {
+    /// `serve` and `init`: may create the file, but only for a store with no signing keys
+    /// and no recorded check value.
+    Server,
+    /// Other CLI commands: never create a key-encryption key.
+    Cli,
+}
 
 impl Kek {
-    /// Reads the key file, creating it with 32 random bytes if absent.
+    /// Reads the key file, creating it with 32 random bytes if absent. Does not consult the
+    /// store: servers and the CLI use [`open_kek`].
     pub fn load_or_create(path: &Path, rng: &dyn Random) -> Result<Self, KeyError> {
         let err = |why: String| KeyError::Kek { path: path.display().to_string(), why };
         if !path.exists() {
@@ -70,12 +164,36 @@ impl Kek {
                 Err(e) => return Err(err(e.to_string())),
             }
         }
+        Self::load(path)
+    }
+
+    /// Reads an existing key file. Refuses a file that group or others may access: the key
+    /// opens every private signing key.
+    pub fn load(path: &Path) -> Result<Self, KeyError> {
+        let err = |why: String| KeyError::Kek { path: path.display().to_string(), why };
+        crate::tls::check_private(path).map_err(&err)?;
         let text = fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
         let raw = STANDARD.decode(text.trim()).map_err(|_| err("not base64".into()))?;
         if raw.len() != 32 {
             return Err(err("must hold 32 bytes, base64-encoded".into()));
         }
-        Ok(Self(LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &raw).map_err(|e| err(e.to_string()))?)))
+        let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &raw), CHECK_LABEL);
+        Ok(Self {
+            key: LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &raw).map_err(|e| err(e.to_string()))?),
+            check: format!("hmac-sha256:{}", STANDARD.encode(tag.as_ref())),
+            path: path.to_owned(),
+        })
+    }
+
+    /// The check value recorded in the database: HMAC-SHA256 of a fixed label under this
+    /// key. It identifies the key without revealing it.
+    pub fn check(&self) -> &str {
+        &self.check
+    }
+
+    /// A short id of this key for messages (the start of its check value).
+    pub fn id(&self) -> String {
+        short_id(&self.check)
     }
 
     /// Seals `plain`, binding it to `kid`: `v1.` + base64(nonce || ciphertext || tag).
@@ -83,7 +201,7 @@ impl Kek {
         let mut nonce = [0u8; NONCE_LEN];
         rng.fill(&mut nonce);
         let mut buf = plain.to_vec();
-        self.0
+        self.key
             .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(kid.as_bytes()), &mut buf)
             .expect("AES-GCM seals any input under 64 GiB");
         let mut out = nonce.to_vec();
@@ -101,7 +219,7 @@ impl Kek {
         let (nonce, rest) = raw.split_at(NONCE_LEN);
         let mut buf = rest.to_vec();
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| bad())?;
-        let plain = self.0.open_in_place(nonce, Aad::from(kid.as_bytes()), &mut buf).map_err(|_| bad())?;
+        let plain = self.key.open_in_place(nonce, Aad::from(kid.as_bytes()), &mut buf).map_err(|_| bad())?;
         Ok(plain.to_vec())
     }
 }

@@ -16,11 +16,15 @@ mod form;
 mod fuzz_tests;
 pub mod grant;
 pub mod keys;
+pub mod limits;
+mod lru;
 mod registry;
 pub mod secrets;
 mod state;
+mod throttle;
 pub mod tls;
 pub mod token;
+pub mod transport;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -37,7 +41,6 @@ use tessera_store::Store;
 use tessera_types::{ClientId, ClientSecret};
 
 use crate::clock::{Clock, Random, SystemClock, SystemRandom};
-use crate::keys::Kek;
 
 /// The application: every endpoint, as a value.
 pub fn router(state: AppState) -> Router {
@@ -109,8 +112,7 @@ pub struct Running {
     pub generated_secrets: Vec<(ClientId, ClientSecret)>,
     registry: Arc<RegistryHandle>,
     state: AppState,
-    handle: axum_server::Handle<SocketAddr>,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    listener: transport::Listener,
     poller: tokio::task::JoinHandle<()>,
     pruner: tokio::task::JoinHandle<()>,
     store: Store,
@@ -127,14 +129,23 @@ impl Running {
         self.registry.get().revision
     }
 
+    /// What the listener counted (connections refused, requests shed, ...).
+    pub fn transport_counters(&self) -> &Arc<transport::Counters> {
+        self.listener.counters()
+    }
+
+    /// Tokens issued past the issuance rate limit while it only monitors.
+    pub fn rate_limited_monitored(&self) -> u64 {
+        self.state.rate_limited_monitored()
+    }
+
     /// Stops accepting, lets requests in flight finish (up to `grace`), closes the store.
     pub async fn shutdown(self, grace: Duration) -> std::io::Result<()> {
-        self.handle.graceful_shutdown(Some(grace));
-        let result = self.server.await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        self.listener.shutdown(grace).await;
         self.poller.abort();
         self.pruner.abort();
         self.store.close().await;
-        result
+        Ok(())
     }
 }
 
@@ -153,6 +164,9 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Running, StartError
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let store = open_store(&settings).await?;
     let now = deps.clock.now();
+    // Before anything is written: a key-encryption key other than the one sealing the keys
+    // is refused, and only a store without keys gets a new one.
+    let kek = keys::open_kek(&store, &settings.kek_file, keys::KekUse::Server, &*deps.rng, now).await?;
     let generated_secrets = admin::seed(
         &store,
         &settings.seed_scopes,
@@ -162,11 +176,9 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Running, StartError
         now,
     )
     .await?;
-    let kek = Kek::load_or_create(&settings.kek_file, &*deps.rng)?;
     keys::ensure_active(&store, &kek, &settings.signing_algs, &*deps.rng, now).await?;
     let registry = Arc::new(RegistryHandle::new(store.clone(), kek).await?);
     let poller = registry.spawn_poller(settings.registry_poll);
-    let pruner = spawn_pruner(store.clone(), deps.clock.clone(), settings.prune_interval);
     let registry_for_running = registry.clone();
 
     let listener = std::net::TcpListener::bind(settings.listen)
@@ -180,36 +192,37 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Running, StartError
         store.clone(),
         settings.signing_algs.clone(),
         settings.max_body_bytes,
+        &settings.limits,
         registry,
-        deps.clock,
+        deps.clock.clone(),
         deps.rng,
     );
-    let app = router(state.clone()).into_make_service();
-    let handle = axum_server::Handle::new();
+    let pruner = spawn_pruner(state.clone(), deps.clock, settings.prune_interval, settings.limits.prune_batch);
+    let app = router(state.clone());
+    let mut limits = settings.limits.transport.clone();
+    match transport::raise_open_files_limit() {
+        Ok((before, after)) => {
+            // Leave descriptors for the store, the log and the listener itself.
+            let fit = usize::try_from(after.saturating_sub(128)).unwrap_or(usize::MAX).max(1);
+            if limits.max_connections > fit {
+                tracing::warn!(max_connections = limits.max_connections, fit, "max_connections lowered to fit the open files limit");
+                limits.max_connections = fit;
+            }
+            tracing::info!(soft_before = before, soft_now = after, max_connections = limits.max_connections, "open files limit");
+        }
+        Err(e) => tracing::warn!(error = %e, "could not read or raise the open files limit"),
+    }
+    let listener = tokio::net::TcpListener::from_std(listener).map_err(|source| StartError::Bind { addr, source })?;
 
-    let (server, dev_ca) = match &settings.transport {
-        Transport::PlainHttp => {
-            let server = axum_server::from_tcp(listener)
-                .map_err(|source| StartError::Bind { addr, source })?
-                .handle(handle.clone());
-            (tokio::spawn(async move { server.serve(app).await }), None)
-        }
-        Transport::Tls { cert, key } => {
-            let config = axum_server::tls_rustls::RustlsConfig::from_config(tls::server_config(cert, key)?);
-            let server = axum_server::from_tcp_rustls(listener, config)
-                .map_err(|source| StartError::Bind { addr, source })?
-                .handle(handle.clone());
-            (tokio::spawn(async move { server.serve(app).await }), None)
-        }
+    let (tls, dev_ca) = match &settings.transport {
+        Transport::PlainHttp => (None, None),
+        Transport::Tls { cert, key } => (Some(tls::server_config(cert, key)?), None),
         Transport::DevTls => {
             let dev = tls::dev_cert(&settings.data_dir)?;
-            let config = axum_server::tls_rustls::RustlsConfig::from_config(tls::server_config(&dev.cert, &dev.key)?);
-            let server = axum_server::from_tcp_rustls(listener, config)
-                .map_err(|source| StartError::Bind { addr, source })?
-                .handle(handle.clone());
-            (tokio::spawn(async move { server.serve(app).await }), Some(dev.ca))
+            (Some(tls::server_config(&dev.cert, &dev.key)?), Some(dev.ca))
         }
     };
+    let listener = transport::serve(listener, tls, app, limits).map_err(|source| StartError::Bind { addr, source })?;
     Ok(Running {
         addr,
         issuer,
@@ -217,8 +230,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Running, StartError
         generated_secrets,
         registry: registry_for_running,
         state,
-        handle,
-        server,
+        listener,
         poller,
         pruner,
         store,
@@ -226,19 +238,26 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Running, StartError
 }
 
 /// Deletes expired reference tokens and revocation entries every `every`, so the store stays
-/// bounded under sustained issuance. Time comes from the injected clock.
-fn spawn_pruner(store: Store, clock: Arc<dyn Clock>, every: Duration) -> tokio::task::JoinHandle<()> {
+/// bounded under sustained issuance, and recounts each client's live reference tokens for
+/// the cap. Time comes from the injected clock.
+fn spawn_pruner(state: AppState, clock: Arc<dyn Clock>, every: Duration, batch: u32) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let store = state.0.store.clone();
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            match store.prune(clock.now()).await {
+            match store.prune(clock.now(), batch).await {
                 Ok((0, 0)) => {}
                 Ok((tokens, revocations)) => {
                     tracing::info!(tokens, revocations, "pruned expired entries")
                 }
                 Err(e) => tracing::error!(error = %e, "pruning failed"),
+            }
+            state.0.issuance.begin_recount();
+            match store.live_token_counts(clock.now()).await {
+                Ok(counts) => state.0.issuance.set_live(counts),
+                Err(e) => tracing::error!(error = %e, "counting live reference tokens failed"),
             }
         }
     })

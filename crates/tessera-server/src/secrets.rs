@@ -12,6 +12,7 @@
 //!   run once (single-flight), and at most [`MAX_PARALLEL_KDF`] run at a time.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,14 +25,15 @@ use tessera_types::{ClientId, ClientSecret, UnixTime};
 use tokio::sync::{OnceCell, Semaphore};
 
 use crate::clock::{Random, random_token};
+use crate::limits::AuthLimits;
+use crate::lru::Lru;
 
 /// Prefix of generated secrets, so secret scanners can recognise leaked ones.
 pub const GENERATED_PREFIX: &str = "tsec_";
 /// How long a successful argon2id verification is remembered.
 pub const CACHE_TTL: Duration = Duration::from_secs(300);
-/// Concurrent argon2id verifications; more wait their turn.
-pub const MAX_PARALLEL_KDF: usize = 2;
-const CACHE_CAP: usize = 10_000;
+/// Successful argon2id verifications remembered; the least recent is forgotten first.
+const SUCCESS_CAP: usize = 10_000;
 
 /// A new secret: 256 bits from the OS RNG, base64url, prefixed.
 pub fn generate(rng: &dyn Random) -> ClientSecret {
@@ -65,93 +67,232 @@ pub fn record(secret: &ClientSecret, generated: bool, rng: &dyn Random, now: Uni
 
 type CacheKey = [u8; 32];
 
-struct Entry {
-    started: Instant,
-    verified: Arc<OnceCell<bool>>,
+/// The outcome of a verification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The secret matches.
+    Valid,
+    /// It does not (or the client is unknown or disabled: the same answer, in the same time).
+    Invalid,
+    /// Too many argon2id verifications are waiting: try again shortly (503).
+    Busy,
 }
 
 /// Verifies presented secrets against stored hashes, remembering argon2id successes briefly.
+///
+/// Every failure costs one argon2id verification, whether the client is unknown, disabled,
+/// holds only generated secrets or an imported one: response time tells an attacker nothing
+/// about which client ids exist or are worth guessing. That work is bounded: at most
+/// `kdf_max_parallel` run at once, `kdf_max_queue` wait, none longer than `kdf_max_wait`;
+/// beyond that the answer is [`Verdict::Busy`] at once, so a flood of wrong secrets becomes
+/// quick 503s rather than a queue in front of legitimate clients. Successes live in their own
+/// LRU map, so in-flight attempts never push them out.
 pub struct SecretVerifier {
-    cache: Mutex<HashMap<CacheKey, Entry>>,
+    successes: Mutex<Lru<CacheKey, Instant>>,
+    in_flight: Mutex<HashMap<CacheKey, Arc<OnceCell<Verdict>>>>,
     kdf_permits: Semaphore,
+    kdf_waiting: AtomicUsize,
+    kdf_pool: KdfPool,
+    limits: AuthLimits,
     ttl: Duration,
+    dummy_hash: String,
 }
 
 impl Default for SecretVerifier {
     fn default() -> Self {
-        Self::new(CACHE_TTL)
+        Self::new(CACHE_TTL, crate::limits::Limits::default().auth)
     }
 }
 
 impl SecretVerifier {
     /// A verifier whose cache keeps successes for `ttl`.
-    pub fn new(ttl: Duration) -> Self {
-        Self { cache: Mutex::new(HashMap::new()), kdf_permits: Semaphore::new(MAX_PARALLEL_KDF), ttl }
+    pub fn new(ttl: Duration, limits: AuthLimits) -> Self {
+        // A hash of a random secret nobody knows, verified in place of a missing one.
+        let mut salt = [0u8; 16];
+        let mut unknowable = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut salt).expect("OS RNG");
+        aws_lc_rs::rand::fill(&mut unknowable).expect("OS RNG");
+        let dummy_hash = argon2::Argon2::default()
+            .hash_password_with_salt(&unknowable, &salt)
+            .expect("argon2 accepts 32 bytes")
+            .to_string();
+        Self {
+            successes: Mutex::new(Lru::new(SUCCESS_CAP)),
+            in_flight: Mutex::new(HashMap::new()),
+            kdf_permits: Semaphore::new(limits.kdf_max_parallel.max(1)),
+            kdf_waiting: AtomicUsize::new(0),
+            kdf_pool: KdfPool::new(limits.kdf_max_parallel.max(1)),
+            limits,
+            ttl,
+            dummy_hash,
+        }
     }
 
-    /// Whether `presented` matches one of `stored`.
-    pub async fn verify(&self, client_id: &ClientId, stored: &[SecretRecord], presented: &ClientSecret) -> bool {
-        // Fast path first: generated secrets, constant-time comparison of SHA-256 digests.
-        let presented_digest = hash_generated(presented);
-        let mut any_match = false;
-        for s in stored.iter().filter(|s| s.hash.starts_with("sha256$")) {
-            // Both are fixed-length encodings of digests; compare without early exit.
-            any_match |=
-                aws_lc_rs::constant_time::verify_slices_are_equal(s.hash.as_bytes(), presented_digest.as_bytes())
-                    .is_ok();
+    /// Whether `presented` is known good without argon2id work: a generated secret, or an
+    /// imported one verified within the cache lifetime.
+    pub fn verify_cheap(&self, client_id: &ClientId, stored: &[SecretRecord], presented: &ClientSecret) -> bool {
+        matches_generated(stored, presented)
+            || stored
+                .iter()
+                .filter(|s| s.hash.starts_with("$argon2"))
+                .any(|s| self.cached_success(&cache_key(client_id, s, presented)))
+    }
+
+    fn cached_success(&self, key: &CacheKey) -> bool {
+        self.successes.lock().expect("cache lock").get(key).is_some_and(|at| at.elapsed() < self.ttl)
+    }
+
+    /// Whether `presented` matches one of `stored` (`None`: unknown or disabled client).
+    pub async fn verify(
+        &self,
+        client_id: &ClientId,
+        stored: Option<&[SecretRecord]>,
+        presented: &ClientSecret,
+    ) -> Verdict {
+        let stored = stored.unwrap_or_default();
+        if matches_generated(stored, presented) {
+            return Verdict::Valid;
         }
-        if any_match {
-            return true;
-        }
+        let mut tried = false;
         for s in stored.iter().filter(|s| s.hash.starts_with("$argon2")) {
-            if self.verify_kdf(client_id, s, presented).await {
-                return true;
+            tried = true;
+            match self.verify_kdf(client_id, s, presented).await {
+                Verdict::Invalid => {}
+                other => return other,
             }
         }
-        false
+        if !tried {
+            // Unknown, disabled, or generated secrets only: spend what a wrong imported
+            // secret costs, under the same bound.
+            let dummy = SecretRecord { id: String::new(), hash: self.dummy_hash.clone(), created_at: UnixTime(0) };
+            if self.run_kdf(&dummy, presented).await == Verdict::Busy {
+                return Verdict::Busy;
+            }
+        }
+        Verdict::Invalid
     }
 
-    async fn verify_kdf(&self, client_id: &ClientId, stored: &SecretRecord, presented: &ClientSecret) -> bool {
+    async fn verify_kdf(&self, client_id: &ClientId, stored: &SecretRecord, presented: &ClientSecret) -> Verdict {
         let key = cache_key(client_id, stored, presented);
-        let cell = {
-            let mut cache = self.cache.lock().expect("cache lock");
-            let fresh = cache.get(&key).is_some_and(|e| e.started.elapsed() < self.ttl);
-            if !fresh {
-                if cache.len() >= CACHE_CAP {
-                    let ttl = self.ttl;
-                    cache.retain(|_, e| e.started.elapsed() < ttl);
-                    if cache.len() >= CACHE_CAP {
-                        cache.clear();
-                    }
-                }
-                cache.insert(key, Entry { started: Instant::now(), verified: Arc::new(OnceCell::new()) });
-            }
-            cache[&key].verified.clone()
-        };
-        let ok = *cell
-            .get_or_init(|| async {
-                let Ok(_permit) = self.kdf_permits.acquire().await else {
-                    return false;
-                };
-                let hash = stored.hash.clone();
-                let secret = presented.clone();
-                tokio::task::spawn_blocking(move || {
-                    argon2::Argon2::default().verify_password(secret.expose().as_bytes(), hash.as_str()).is_ok()
-                })
-                .await
-                .unwrap_or(false)
-            })
-            .await;
-        if !ok {
-            // Only successes are remembered: a wrong guess is not cached, and evicting it keeps
-            // the map from filling with garbage.
-            let mut cache = self.cache.lock().expect("cache lock");
-            if cache.get(&key).is_some_and(|e| Arc::ptr_eq(&e.verified, &cell)) {
-                cache.remove(&key);
+        if self.cached_success(&key) {
+            return Verdict::Valid;
+        }
+        // Concurrent verifications of the same credentials run once.
+        let cell = self.in_flight.lock().expect("in-flight lock").entry(key).or_default().clone();
+        let verdict = *cell.get_or_init(|| self.run_kdf(stored, presented)).await;
+        {
+            let mut in_flight = self.in_flight.lock().expect("in-flight lock");
+            if in_flight.get(&key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
+                in_flight.remove(&key);
             }
         }
-        ok
+        if verdict == Verdict::Valid {
+            self.successes.lock().expect("cache lock").put(key, Instant::now());
+        }
+        verdict
     }
+
+    /// One argon2id verification within the bounds.
+    async fn run_kdf(&self, stored: &SecretRecord, presented: &ClientSecret) -> Verdict {
+        let waiting = self.kdf_waiting.fetch_add(1, Ordering::AcqRel);
+        let _waiting = Waiting(&self.kdf_waiting);
+        if waiting >= self.limits.kdf_max_queue + self.limits.kdf_max_parallel {
+            return Verdict::Busy;
+        }
+        let Ok(Ok(_permit)) = tokio::time::timeout(self.limits.kdf_max_wait, self.kdf_permits.acquire()).await else {
+            return Verdict::Busy;
+        };
+        if self.kdf_pool.verify(stored.hash.clone(), presented.clone()).await { Verdict::Valid } else { Verdict::Invalid }
+    }
+}
+
+type KdfJob = (String, ClientSecret, tokio::sync::oneshot::Sender<bool>);
+
+/// `kdf_max_parallel` threads that run argon2id and nothing else. Each verification takes
+/// 19 MiB; on the blocking pool every new thread would keep its own copy of that in its
+/// allocator arena, so memory grew with the number of threads the pool had ever used. Here it
+/// is bounded by the thread count.
+struct KdfPool(std::sync::mpsc::SyncSender<KdfJob>);
+
+impl KdfPool {
+    fn new(threads: usize) -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<KdfJob>(threads * 4);
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..threads {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("tessera-kdf-{i}"))
+                .spawn(move || {
+                    loop {
+                        let job = rx.lock().expect("kdf queue").recv();
+                        let Ok((hash, secret, done)) = job else { return };
+                        let ok =
+                            argon2::Argon2::default().verify_password(secret.expose().as_bytes(), hash.as_str()).is_ok();
+                        let _ = done.send(ok);
+                    }
+                })
+                .expect("spawn a KDF thread");
+        }
+        Self(tx)
+    }
+
+    /// Runs one verification (the caller holds a permit, so the queue never fills).
+    async fn verify(&self, hash: String, secret: ClientSecret) -> bool {
+        let (done, result) = tokio::sync::oneshot::channel();
+        if self.0.try_send((hash, secret, done)).is_err() {
+            return false;
+        }
+        result.await.unwrap_or(false)
+    }
+}
+
+/// Generated secrets: constant-time comparison of SHA-256 digests (fixed-length encodings,
+/// compared without early exit).
+fn matches_generated(stored: &[SecretRecord], presented: &ClientSecret) -> bool {
+    let presented_digest = hash_generated(presented);
+    let mut any_match = false;
+    for s in stored.iter().filter(|s| s.hash.starts_with("sha256$")) {
+        any_match |=
+            aws_lc_rs::constant_time::verify_slices_are_equal(s.hash.as_bytes(), presented_digest.as_bytes()).is_ok();
+    }
+    any_match
+}
+
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The floor for imported secrets: at least 16 characters, 8 of them distinct, and 64 bits
+/// by a character-class estimate (length × log2 of the classes' alphabet). Generated secrets
+/// (256 bits) need no check.
+pub fn check_strength(secret: &ClientSecret) -> Result<(), String> {
+    let s = secret.expose();
+    let len = s.chars().count();
+    if len < 16 {
+        return Err(format!("{len} characters, at least 16 are required"));
+    }
+    let mut distinct: Vec<char> = s.chars().collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() < 8 {
+        return Err(format!("only {} distinct characters, at least 8 are required", distinct.len()));
+    }
+    let classes = [
+        (s.chars().any(|c| c.is_ascii_lowercase()), 26.0),
+        (s.chars().any(|c| c.is_ascii_uppercase()), 26.0),
+        (s.chars().any(|c| c.is_ascii_digit()), 10.0),
+        (s.chars().any(|c| !c.is_ascii_alphanumeric()), 33.0),
+    ];
+    let alphabet: f64 = classes.iter().filter(|(present, _)| *present).map(|(_, n)| n).sum();
+    let bits = len as f64 * alphabet.log2();
+    if bits < 64.0 {
+        return Err(format!("about {bits:.0} bits by its character classes, at least 64 are required"));
+    }
+    Ok(())
 }
 
 fn cache_key(client_id: &ClientId, stored: &SecretRecord, presented: &ClientSecret) -> CacheKey {
@@ -184,11 +325,55 @@ mod tests {
         assert!(stored[1].hash.starts_with("$argon2id$"));
         assert!(!stored.iter().any(|s| s.hash.contains("cc_secret")));
         let v = SecretVerifier::default();
-        assert!(v.verify(&id, &stored, &generated).await);
-        assert!(v.verify(&id, &stored, &imported).await);
-        assert!(v.verify(&id, &stored, &imported).await, "cached success");
-        assert!(!v.verify(&id, &stored, &ClientSecret::new("cc_secreT").unwrap()).await);
+        assert_eq!(v.verify(&id, Some(&stored), &generated).await, Verdict::Valid);
+        assert_eq!(v.verify(&id, Some(&stored), &imported).await, Verdict::Valid);
+        assert_eq!(v.verify(&id, Some(&stored), &imported).await, Verdict::Valid, "cached success");
+        assert_eq!(v.verify(&id, Some(&stored), &ClientSecret::new("cc_secreT").unwrap()).await, Verdict::Invalid);
         // Removing the secret takes effect at once, whatever the cache holds.
-        assert!(!v.verify(&id, &stored[..1], &imported).await);
+        assert_eq!(v.verify(&id, Some(&stored[..1]), &imported).await, Verdict::Invalid);
+        assert_eq!(v.verify(&id, None, &imported).await, Verdict::Invalid, "unknown client");
+    }
+
+    #[tokio::test]
+    async fn past_the_queue_bound_wrong_secrets_are_refused_at_once_and_successes_stay_cached() {
+        let rng = SystemRandom::default();
+        let id = ClientId::new("CC").unwrap();
+        let imported = ClientSecret::new("cc_secret").unwrap();
+        let stored = vec![record(&imported, false, &rng, UnixTime(0))];
+        let limits = AuthLimits { kdf_max_parallel: 1, kdf_max_queue: 2, ..crate::limits::Limits::default().auth };
+        let v = Arc::new(SecretVerifier::new(CACHE_TTL, limits));
+        assert_eq!(v.verify(&id, Some(&stored), &imported).await, Verdict::Valid);
+        let mut flood = Vec::new();
+        for i in 0..40 {
+            let (v, stored) = (v.clone(), stored.clone());
+            flood.push(tokio::spawn(async move {
+                let wrong = ClientSecret::new(format!("wrong-{i}")).unwrap();
+                v.verify(&ClientId::new("CC").unwrap(), Some(&stored), &wrong).await
+            }));
+        }
+        // The cached success is answered while the flood waits.
+        let started = Instant::now();
+        assert_eq!(v.verify(&id, Some(&stored), &imported).await, Verdict::Valid);
+        assert!(started.elapsed() < Duration::from_millis(50));
+        let mut busy = 0;
+        for f in flood {
+            let verdict = f.await.unwrap();
+            assert_ne!(verdict, Verdict::Valid);
+            busy += usize::from(verdict == Verdict::Busy);
+        }
+        assert!(busy >= 30, "at most parallel + queue run, the rest are refused: {busy} busy");
+        assert!(v.in_flight.lock().unwrap().is_empty(), "nothing left in flight");
+    }
+
+    #[test]
+    fn imported_secrets_have_a_strength_floor() {
+        let weak = |s: &str| check_strength(&ClientSecret::new(s).unwrap()).is_err();
+        assert!(weak("a"));
+        assert!(weak("cc_secret"));
+        assert!(weak("aaaaaaaaaaaaaaaaaaaaaaaa"));
+        assert!(weak("abababababababababab"));
+        assert!(weak("0123456789012345"), "16 digits: 53 bits");
+        assert!(!weak("Xk3-vR9q_Lm2wPz8"));
+        assert!(!weak("correct horse battery staple"));
     }
 }

@@ -7,7 +7,9 @@ use tessera_types::SigningAlg;
 
 use crate::clock::{Clock, Random};
 use crate::registry::RegistryHandle;
+use crate::limits::Limits;
 use crate::secrets::SecretVerifier;
+use crate::throttle::{FailureLimiter, IssuanceLimiter};
 
 /// What every handler reads. Cheap to clone.
 #[derive(Clone)]
@@ -23,6 +25,10 @@ pub(crate) struct Inner {
     pub max_body_bytes: usize,
     pub registry: Arc<RegistryHandle>,
     pub verifier: SecretVerifier,
+    pub failures: FailureLimiter,
+    pub issuance: IssuanceLimiter,
+    /// Tokens issued past the rate limit in monitor mode.
+    pub rate_limited_monitored: std::sync::atomic::AtomicU64,
     pub store: Store,
     pub token_writer: TokenWriter,
     pub clock: Arc<dyn Clock>,
@@ -40,6 +46,7 @@ impl AppState {
         store: Store,
         signing_algs: Vec<SigningAlg>,
         max_body_bytes: usize,
+        limits: &Limits,
         registry: Arc<RegistryHandle>,
         clock: Arc<dyn Clock>,
         rng: Arc<dyn Random>,
@@ -53,7 +60,10 @@ impl AppState {
             signing_algs,
             max_body_bytes,
             registry,
-            verifier: SecretVerifier::default(),
+            verifier: SecretVerifier::new(crate::secrets::CACHE_TTL, limits.auth.clone()),
+            failures: FailureLimiter::new(limits.auth.clone()),
+            issuance: IssuanceLimiter::new(limits.issuance.clone()),
+            rate_limited_monitored: std::sync::atomic::AtomicU64::new(0),
             token_writer: TokenWriter::spawn(store.clone()),
             store,
             clock,
@@ -65,6 +75,11 @@ impl AppState {
     /// Access tokens issued since start.
     pub fn tokens_issued(&self) -> u64 {
         self.0.tokens_issued.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Tokens issued past the issuance rate limit while it only monitors.
+    pub fn rate_limited_monitored(&self) -> u64 {
+        self.0.rate_limited_monitored.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The issuer identifier.

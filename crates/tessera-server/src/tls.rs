@@ -40,6 +40,21 @@ fn write_file(path: &Path, contents: &str, mode: u32) -> Result<(), TlsError> {
     f.sync_all().map_err(tls_err)
 }
 
+/// Refuses a private file (TLS private key, key-encryption key) that group or others may
+/// access: we fail closed rather than warn. The message names the fix.
+pub fn check_private(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let meta = fs::metadata(path).map_err(|e| e.to_string())?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "private key file is accessible by group or others (mode {mode:04o}); run `chmod 600 {}`",
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
 /// Returns the development certificate in `data_dir/tls`, generating it the first time:
 /// a CA valid for ten years whose private key is discarded once it has signed, and a server
 /// certificate for `localhost`, `127.0.0.1` and `::1` signed by it.
@@ -90,6 +105,7 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig
     if certs.is_empty() {
         return Err(TlsError(format!("{}: no certificate", cert.display())));
     }
+    check_private(key).map_err(|why| TlsError(format!("{}: {why}", key.display())))?;
     let key = PrivateKeyDer::from_pem_file(key).map_err(|e| TlsError(format!("{}: {e}", key.display())))?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)

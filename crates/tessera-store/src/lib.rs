@@ -8,11 +8,12 @@
 
 mod batch;
 mod model;
+pub mod pg_url;
 mod sqlite;
 mod store;
 #[doc(hidden)]
 pub mod testing;
 
 pub use batch::TokenWriter;
-pub use model::{ClientRecord, ClientUpdate, KeyRecord, KeyStatus, ScopeRecord, SecretRecord, TokenRecord};
+pub use model::{ClientLimits, ClientRecord, ClientUpdate, KeyRecord, KeyStatus, ScopeRecord, SecretRecord, TokenRecord};
 pub use store::{Backend, Store, StoreError};

@@ -51,6 +51,21 @@ pub struct ClientRecord {
     pub enabled: bool,
     /// When it was registered.
     pub created_at: UnixTime,
+    /// Its own issuance limits, over the server's.
+    pub limits: ClientLimits,
+    /// Tokens issued before this are inactive (`tessera token revoke --client`).
+    pub tokens_not_before: Option<UnixTime>,
+}
+
+/// A client's own issuance limits; `None` takes the server's default, `Some(0)` means none.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientLimits {
+    /// Sustained tokens per 1,000 seconds (thousandths of a token per second).
+    pub issuance_rate_milli: Option<i64>,
+    /// Bucket size.
+    pub issuance_burst: Option<i64>,
+    /// Most live reference tokens.
+    pub max_live_tokens: Option<i64>,
 }
 
 /// Lifecycle of a signing key.
@@ -108,6 +123,12 @@ pub struct ClientUpdate {
     pub signing_alg: Option<SigningAlg>,
     /// New permission set (replaces the old one).
     pub permissions: Option<Vec<Permission>>,
+    /// New issuance rate override (`Some(None)`: back to the server default).
+    pub issuance_rate_milli: Option<Option<i64>>,
+    /// New burst override.
+    pub issuance_burst: Option<Option<i64>>,
+    /// New live reference token cap override.
+    pub max_live_tokens: Option<Option<i64>>,
 }
 
 /// A stored reference token: its hash and what introspection reports, never the token.

@@ -23,6 +23,28 @@ pub(crate) fn prepare(data_dir: &Path) -> Result<String, StoreError> {
     Ok(format!("sqlite://{path}?mode=rwc"))
 }
 
+/// The sqlx URL of the database in `data_dir` if it exists; creates nothing.
+pub(crate) fn existing(data_dir: &Path) -> Result<String, StoreError> {
+    let db = data_dir.join(DB_FILE);
+    if !db.is_file() {
+        return Err(not_initialised(data_dir));
+    }
+    let path =
+        db.to_str().ok_or_else(|| StoreError::Config(format!("data dir path is not UTF-8: {}", db.display())))?;
+    Ok(format!("sqlite://{path}?mode=rw"))
+}
+
+/// The error for a data dir without a store: the path looked at, and how to make one.
+pub(crate) fn not_initialised(data_dir: &Path) -> StoreError {
+    StoreError::Config(format!(
+        "no Tessera store in data dir {} (looked for {}): check --data-dir / TESSERA_DATA_DIR, or create the store \
+         with `tessera init --data-dir {}` (or by starting `tessera serve`)",
+        data_dir.display(),
+        data_dir.join(DB_FILE).display(),
+        data_dir.display()
+    ))
+}
+
 /// Makes the database, its WAL and shared-memory files owner-only (SQLite creates the
 /// latter with the database's mode, this is belt and braces for files made before).
 pub(crate) fn tighten(data_dir: &Path) -> Result<(), StoreError> {

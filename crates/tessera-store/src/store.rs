@@ -1,4 +1,4 @@
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -6,14 +6,16 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 use tessera_types::{ClientId, Permission, Resource, ScopeName, SigningAlg, TokenFormat, UnixTime};
 
-use crate::model::{ClientRecord, ClientUpdate, KeyRecord, KeyStatus, ScopeRecord, SecretRecord, TokenRecord};
-use crate::sqlite;
+use crate::model::{ClientLimits, ClientRecord, ClientUpdate, KeyRecord, KeyStatus, ScopeRecord, SecretRecord, TokenRecord};
+use crate::{pg_url, sqlite};
 
 /// Migrations, applied in order on open; each is idempotent SQL.
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_registry.sql")),
     (2, include_str!("../migrations/0002_tokens.sql")),
     (3, include_str!("../migrations/0003_one_active_key.sql")),
+    (4, include_str!("../migrations/0004_kek_check.sql")),
+    (5, include_str!("../migrations/0005_client_limits.sql")),
 ];
 
 /// Which database is behind the store.
@@ -91,24 +93,82 @@ impl Store {
         Ok(store)
     }
 
+    /// Opens the embedded SQLite database in `data_dir` only if a Tessera store is already
+    /// there (the CLI: a mistyped `--data-dir` must not create an empty store that no server
+    /// reads). Creates nothing when it is not.
+    pub async fn open_existing_embedded(data_dir: &Path) -> Result<Self, StoreError> {
+        let url = sqlite::existing(data_dir)?;
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new().max_connections(4).connect(&url).await?;
+        let store = Self { pool, data_dir: Some(data_dir.to_owned()), backend: Backend::Sqlite };
+        if !store.is_initialised().await? {
+            store.pool.close().await;
+            return Err(sqlite::not_initialised(data_dir));
+        }
+        sqlx::query("PRAGMA journal_mode=WAL").execute(&store.pool).await?;
+        store.migrate().await?;
+        sqlite::tighten(data_dir)?;
+        Ok(store)
+    }
+
     /// Connects to a PostgreSQL database (`postgres://...`) with at most `pool_size`
     /// connections and applies migrations; instances starting together serialise on an
-    /// advisory lock. The pool reconnects by itself after the database comes back.
+    /// advisory lock. The pool reconnects by itself after the database comes back. A remote
+    /// host without an `sslmode` gets `verify-full` (see [`pg_url::tls_default`]).
     pub async fn connect_postgres(url: &str, pool_size: u32) -> Result<Self, StoreError> {
+        let store = Self::connect_pool(url, pool_size).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// [`Store::connect_postgres`], but only if the database already holds a Tessera store
+    /// (the CLI); creates no table when it does not.
+    pub async fn connect_existing_postgres(url: &str, pool_size: u32) -> Result<Self, StoreError> {
+        let store = Self::connect_pool(url, pool_size).await?;
+        if !store.is_initialised().await? {
+            store.pool.close().await;
+            return Err(StoreError::Config(format!(
+                "no Tessera store in PostgreSQL database {}: create it with `tessera init --database-url ...` \
+                 (or start `tessera serve` on it), or check the URL",
+                pg_url::redact(url)
+            )));
+        }
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn connect_pool(url: &str, pool_size: u32) -> Result<Self, StoreError> {
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(StoreError::Config(
                 "database URL must start with postgres:// (or use the embedded default)".into(),
             ));
         }
+        let choice = pg_url::tls_default(url, &|k| std::env::var(k).ok());
+        if let Some(w) = &choice.warning {
+            tracing::warn!("{w}");
+        }
         sqlx::any::install_default_drivers();
         let pool = AnyPoolOptions::new()
             .max_connections(pool_size.max(1))
             .acquire_timeout(std::time::Duration::from_secs(5))
-            .connect(url)
+            .connect(&choice.url)
             .await?;
-        let store = Self { pool, data_dir: None, backend: Backend::Postgres };
-        store.migrate().await?;
-        Ok(store)
+        Ok(Self { pool, data_dir: None, backend: Backend::Postgres })
+    }
+
+    /// Whether the database holds a Tessera store (its migrations table).
+    async fn is_initialised(&self) -> Result<bool, StoreError> {
+        let sql = match self.backend {
+            Backend::Sqlite => {
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'tessera_migrations'"
+            }
+            Backend::Postgres => {
+                "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = 'tessera_migrations' \
+                 AND table_schema = current_schema()"
+            }
+        };
+        let n: i64 = sqlx::query_scalar(sql).fetch_one(&self.pool).await?;
+        Ok(n > 0)
     }
 
     /// The backend.
@@ -242,8 +302,9 @@ impl Store {
     pub async fn add_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         let res = sqlx::query(
-            "INSERT INTO clients (client_id, display_name, permissions, access_token_lifetime, token_format, signing_alg, enabled, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO clients (client_id, display_name, permissions, access_token_lifetime, token_format, signing_alg, enabled, created_at, \
+             issuance_rate_milli, issuance_burst, max_live_tokens) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(client.client_id.as_str())
         .bind(client.display_name.clone())
@@ -253,6 +314,9 @@ impl Store {
         .bind(client.signing_alg.map(|a| a.as_str()))
         .bind(i64::from(client.enabled))
         .bind(client.created_at.0)
+        .bind(client.limits.issuance_rate_milli)
+        .bind(client.limits.issuance_burst)
+        .bind(client.limits.max_live_tokens)
         .execute(&mut *tx)
         .await;
         match res {
@@ -307,9 +371,10 @@ impl Store {
         client_from_row(&row, secrets).map(Some)
     }
 
-    /// Removes a client and its secrets; `false` if there was none.
+    /// Removes a client, its secrets and its reference tokens; `false` if there was none.
     pub async fn remove_client(&self, client_id: &ClientId) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM tokens WHERE client_id = $1").bind(client_id.as_str()).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM client_secrets WHERE client_id = $1")
             .bind(client_id.as_str())
             .execute(&mut *tx)
@@ -354,10 +419,19 @@ impl Store {
         if let Some(v) = &update.permissions {
             current.permissions = v.clone();
         }
+        if let Some(v) = update.issuance_rate_milli {
+            current.limits.issuance_rate_milli = v;
+        }
+        if let Some(v) = update.issuance_burst {
+            current.limits.issuance_burst = v;
+        }
+        if let Some(v) = update.max_live_tokens {
+            current.limits.max_live_tokens = v;
+        }
         let mut tx = self.pool.begin().await?;
         let n = sqlx::query(
-            "UPDATE clients SET display_name = $1, access_token_lifetime = $2, token_format = $3, signing_alg = $4, permissions = $5 \
-             WHERE client_id = $6",
+            "UPDATE clients SET display_name = $1, access_token_lifetime = $2, token_format = $3, signing_alg = $4, permissions = $5, \
+             issuance_rate_milli = $7, issuance_burst = $8, max_live_tokens = $9 WHERE client_id = $6",
         )
         .bind(current.display_name.clone())
         .bind(current.access_token_lifetime)
@@ -365,6 +439,9 @@ impl Store {
         .bind(current.signing_alg.map(|a| a.as_str()))
         .bind(serde_json::to_string(&current.permissions).expect("list serialises"))
         .bind(client_id.as_str())
+        .bind(current.limits.issuance_rate_milli)
+        .bind(current.limits.issuance_burst)
+        .bind(current.limits.max_live_tokens)
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -444,6 +521,25 @@ impl Store {
         Self::bump(&mut tx).await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    /// The check value of the key-encryption key that seals this store's signing keys, if
+    /// one was recorded.
+    pub async fn kek_check(&self) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT check_value FROM kek_check WHERE id = 1").fetch_optional(&self.pool).await?)
+    }
+
+    /// Records `check` as the key-encryption key's check value unless one is recorded
+    /// already, and returns the one recorded (the first writer wins when instances race).
+    pub async fn record_kek_check(&self, check: &str, now: UnixTime) -> Result<String, StoreError> {
+        sqlx::query(
+            "INSERT INTO kek_check (id, check_value, recorded_at) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(check)
+        .bind(now.0)
+        .execute(&self.pool)
+        .await?;
+        self.kek_check().await?.ok_or_else(|| corrupt("kek_check row vanished"))
     }
 
     /// Removes a retired key from publication; an active key cannot be removed (rotate first).
@@ -543,15 +639,59 @@ impl Store {
 
     /// Deletes reference tokens and revocation entries that expired before `now`; returns how
     /// many of each.
-    pub async fn prune(&self, now: UnixTime) -> Result<(u64, u64), StoreError> {
-        let tokens =
-            sqlx::query("DELETE FROM tokens WHERE exp < $1").bind(now.0).execute(&self.pool).await?.rows_affected();
-        let jtis = sqlx::query("DELETE FROM revoked_jtis WHERE exp < $1")
+    pub async fn prune(&self, now: UnixTime, batch: u32) -> Result<(u64, u64), StoreError> {
+        // In batches, each its own short transaction: one DELETE of 300k rows held the SQLite
+        // write lock for over a second, and every issuance waited behind it.
+        let mut total = [0u64; 2];
+        for (i, sql) in [
+            "DELETE FROM tokens WHERE hash IN (SELECT hash FROM tokens WHERE exp < $1 LIMIT $2)",
+            "DELETE FROM revoked_jtis WHERE jti IN (SELECT jti FROM revoked_jtis WHERE exp < $1 LIMIT $2)",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            loop {
+                let n = sqlx::query(sql).bind(now.0).bind(i64::from(batch)).execute(&self.pool).await?.rows_affected();
+                total[i] += n;
+                if n < u64::from(batch) {
+                    break;
+                }
+                // Let queued issuance commit between batches.
+                tokio::task::yield_now().await;
+            }
+        }
+        Ok((total[0], total[1]))
+    }
+
+    /// Live (unexpired, unrevoked) reference tokens per client.
+    pub async fn live_token_counts(&self, now: UnixTime) -> Result<HashMap<String, u64>, StoreError> {
+        let rows = sqlx::query("SELECT client_id, COUNT(*) AS n FROM tokens WHERE exp > $1 AND revoked = 0 GROUP BY client_id")
             .bind(now.0)
-            .execute(&self.pool)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get::<String, _>("client_id")?, r.try_get::<i64, _>("n")?.max(0) as u64)))
+            .collect()
+    }
+
+    /// For the day a client is compromised: deletes its reference tokens and makes every JWT
+    /// it was issued before `not_before` inactive at introspection. `None` if there is no such
+    /// client, else the number of reference tokens deleted.
+    pub async fn revoke_client_tokens(&self, client_id: &ClientId, not_before: UnixTime) -> Result<Option<u64>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query("UPDATE clients SET tokens_not_before = $1 WHERE client_id = $2")
+            .bind(not_before.0)
+            .bind(client_id.as_str())
+            .execute(&mut *tx)
             .await?
             .rows_affected();
-        Ok((tokens, jtis))
+        if n == 0 {
+            return Ok(None);
+        }
+        let deleted =
+            sqlx::query("DELETE FROM tokens WHERE client_id = $1").bind(client_id.as_str()).execute(&mut *tx).await?.rows_affected();
+        Self::commit_if_changed(tx, n).await?;
+        Ok(Some(deleted))
     }
 
     /// How many reference tokens and revocation entries are stored.
@@ -639,6 +779,12 @@ fn client_from_row(row: &AnyRow, secrets: Vec<SecretRecord>) -> Result<ClientRec
         signing_alg: signing_alg.map(|a| SigningAlg::from_str(&a)).transpose().map_err(corrupt)?,
         enabled: enabled != 0,
         created_at: UnixTime(row.try_get("created_at")?),
+        limits: ClientLimits {
+            issuance_rate_milli: row.try_get("issuance_rate_milli")?,
+            issuance_burst: row.try_get("issuance_burst")?,
+            max_live_tokens: row.try_get("max_live_tokens")?,
+        },
+        tokens_not_before: row.try_get::<Option<i64>, _>("tokens_not_before")?.map(UnixTime),
     })
 }
 

@@ -4,10 +4,21 @@ mod cli;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory as _, FromArgMatches as _};
+
+/// Whether `id` was given on the command line, at the top or in any subcommand (global args).
+fn in_argv(matches: &ArgMatches, id: &str) -> bool {
+    if matches.value_source(id) == Some(ValueSource::CommandLine) {
+        return true;
+    }
+    matches.subcommand().is_some_and(|(_, sub)| in_argv(sub, id))
+}
 
 fn main() -> ExitCode {
-    let args = cli::Args::parse();
+    let matches = cli::Args::command().get_matches();
+    let args = cli::Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let provenance = cli::Provenance { database_url_in_argv: in_argv(&matches, "database_url") };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -16,7 +27,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
-    match runtime.block_on(cli::run(args)) {
+    match runtime.block_on(cli::run(args, provenance)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

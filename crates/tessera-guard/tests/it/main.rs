@@ -5,3 +5,4 @@ mod apps;
 mod attacks;
 mod fake_issuer;
 mod real_server;
+mod resilience;

@@ -44,6 +44,7 @@ impl Authority {
             secret: Some(format!("{id}_secret")),
             scopes: vec![scope.into()],
             token_format: Some(format.into()),
+            allow_weak_secret: true,
             ..Default::default()
         };
         for c in [
@@ -57,6 +58,7 @@ impl Authority {
             client_id: API.into(),
             secret: Some("api_secret".into()),
             permissions: vec!["introspection".into()],
+            allow_weak_secret: true,
             ..Default::default()
         };
         admin::add_client(&store, api, 3600, &rng, now).await.unwrap();

@@ -1,9 +1,12 @@
 //! What the three client-authenticated POST endpoints share: reading the form and
 //! authenticating the client.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tessera_store::ClientRecord;
@@ -14,6 +17,7 @@ use crate::error::OAuthError;
 use crate::form::{Form, require_form_content_type};
 use crate::registry::Registry;
 use crate::state::AppState;
+use crate::transport::PeerAddr;
 
 /// Renders the outcome of a client-authenticated endpoint: errors per RFC 6749 §5.2, with the
 /// Basic challenge on a 401 whenever the client tried Basic.
@@ -36,14 +40,30 @@ pub(crate) async fn respond(
 pub(crate) async fn read_form(
     state: &AppState,
     headers: &HeaderMap,
+    peer: &Peer,
     body: Body,
     multi: &[&str],
 ) -> Result<Form, OAuthError> {
+    // Someone backing off is refused before their body is read: a flood of large bodies with
+    // wrong secrets costs no more than their headers.
+    client_auth::early_gate(&state.0.registry.get(), &state.0.verifier, &state.0.failures, headers, peer.0, state.0.clock.now())?;
     require_form_content_type(headers)?;
     let bytes = read_body(headers, body, state.0.max_body_bytes).await?;
     let form = Form::parse(&bytes)?;
     form.reject_repeats(multi)?;
     Ok(form)
+}
+
+/// The peer's address, when the request came through the listener (tests driving the router
+/// directly have none, and are then limited per client id only).
+pub struct Peer(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Peer(parts.extensions.get::<PeerAddr>().map(|p| crate::transport::bucket(p.0.ip()))))
+    }
 }
 
 /// Authenticates the client (RFC 6749 §2.3) and requires its permission for `endpoint`.
@@ -52,10 +72,13 @@ pub(crate) async fn authenticate(
     headers: &HeaderMap,
     form: &Form,
     endpoint: Endpoint,
+    peer: &Peer,
 ) -> Result<(Arc<Registry>, Arc<ClientRecord>), OAuthError> {
     let creds = client_auth::extract(headers, form)?;
     let registry = state.0.registry.fresh().ok_or_else(|| OAuthError::unavailable("registry snapshot is stale"))?;
-    let client = client_auth::authenticate(&registry, &state.0.verifier, &creds).await?.clone();
+    let s = &state.0;
+    let client =
+        client_auth::authenticate(&registry, &s.verifier, &s.failures, &creds, peer.0, s.clock.now()).await?.clone();
     if !client.permissions.contains(&Permission::Endpoint(endpoint)) {
         return Err(OAuthError::new(
             ErrorCode::UnauthorizedClient,

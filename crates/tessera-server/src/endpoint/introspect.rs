@@ -8,24 +8,24 @@ use tessera_types::rfc7662::IntrospectionResponse;
 use tessera_types::rfc9068::Audience;
 use tessera_types::{Endpoint, Resource};
 
-use super::common::{authenticate, read_form, respond, token_param};
+use super::common::{Peer, authenticate, read_form, respond, token_param};
 use crate::error::{OAuthError, no_store};
 use crate::state::AppState;
 use crate::token::lookup;
 
 /// The handler.
-pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    respond(&headers, handle(&state, &headers, body)).await
+pub async fn introspect(State(state): State<AppState>, peer: Peer, headers: HeaderMap, body: Body) -> Response {
+    respond(&headers, handle(&state, &peer, &headers, body)).await
 }
 
-async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Response, OAuthError> {
-    let form = read_form(state, headers, body, &[]).await?;
+async fn handle(state: &AppState, peer: &Peer, headers: &HeaderMap, body: Body) -> Result<Response, OAuthError> {
+    let form = read_form(state, headers, peer, body, &[]).await?;
     // §2.1: token REQUIRED; token_type_hint OPTIONAL and only a hint — every kind is looked up.
     let token = token_param(&form)?;
     let _hint = form.single("token_type_hint")?;
     // §2.1: "the protected resource MUST also be authenticated" — as a client holding the
     // introspection permission (as OpenIddict's ept:introspection).
-    let (registry, caller) = authenticate(state, headers, &form, Endpoint::Introspection).await?;
+    let (registry, caller) = authenticate(state, headers, &form, Endpoint::Introspection, peer).await?;
     let now = state.0.clock.now();
     let found = lookup::active(&state.0, &registry, token, now).await?;
     // §4: a caller learns only about tokens meant for it — its client_id must be an audience.

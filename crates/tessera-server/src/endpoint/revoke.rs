@@ -6,22 +6,22 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tessera_types::{Endpoint, ErrorCode};
 
-use super::common::{authenticate, read_form, respond, token_param};
+use super::common::{Peer, authenticate, read_form, respond, token_param};
 use crate::error::{OAuthError, no_store};
 use crate::state::AppState;
 use crate::token::lookup::{self, Kind};
 
 /// The handler.
-pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    respond(&headers, handle(&state, &headers, body)).await
+pub async fn revoke(State(state): State<AppState>, peer: Peer, headers: HeaderMap, body: Body) -> Response {
+    respond(&headers, handle(&state, &peer, &headers, body)).await
 }
 
-async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Response, OAuthError> {
-    let form = read_form(state, headers, body, &[]).await?;
+async fn handle(state: &AppState, peer: &Peer, headers: &HeaderMap, body: Body) -> Result<Response, OAuthError> {
+    let form = read_form(state, headers, peer, body, &[]).await?;
     // §2.1: token REQUIRED; token_type_hint is a hint: the search extends to every kind.
     let token = token_param(&form)?;
     let _hint = form.single("token_type_hint")?;
-    let (registry, caller) = authenticate(state, headers, &form, Endpoint::Revocation).await?;
+    let (registry, caller) = authenticate(state, headers, &form, Endpoint::Revocation, peer).await?;
     let now = state.0.clock.now();
     if let Some(t) = lookup::active(&state.0, &registry, token, now).await? {
         // §2.1: the server "verifies whether the token was issued to the client making the

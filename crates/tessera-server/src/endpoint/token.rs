@@ -2,26 +2,27 @@
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tessera_types::rfc6749::TokenResponse;
 use tessera_types::{Endpoint, ErrorCode, GrantType, Permission, ScopeSet, TokenFormat};
 
-use super::common::{authenticate, read_form, respond};
+use super::common::{Peer, authenticate, read_form, respond};
 use crate::error::{OAuthError, no_store};
 use crate::grant::client_credentials;
+use crate::limits::RateLimitMode;
 use crate::state::AppState;
 use crate::token::{jwt, reference};
 
 /// The handler.
-pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    respond(&headers, handle(&state, &headers, body)).await
+pub async fn token(State(state): State<AppState>, peer: Peer, headers: HeaderMap, body: Body) -> Response {
+    respond(&headers, handle(&state, &peer, &headers, body)).await
 }
 
-async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Response, OAuthError> {
+async fn handle(state: &AppState, peer: &Peer, headers: &HeaderMap, body: Body) -> Result<Response, OAuthError> {
     let s = &state.0;
     // §3.2: parameters MUST NOT be repeated; RFC 8707 §2 lets `resource` repeat.
-    let form = read_form(state, headers, body, &["resource"]).await?;
+    let form = read_form(state, headers, peer, body, &["resource"]).await?;
 
     // §4.4.2: grant_type REQUIRED, value MUST be "client_credentials".
     let grant_type = form.single("grant_type")?.ok_or_else(|| OAuthError::invalid_request("grant_type is missing"))?;
@@ -37,9 +38,28 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Res
     };
 
     // §4.4.2: "The client MUST authenticate with the authorization server".
-    let (registry, client) = authenticate(state, headers, &form, Endpoint::Token).await?;
+    let (registry, client) = authenticate(state, headers, &form, Endpoint::Token, peer).await?;
     if !client.permissions.contains(&Permission::GrantType(grant_type)) {
         return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "the client may not use this grant type"));
+    }
+
+    // Per-client issuance rate: a client that caches its tokens as it should never meets it.
+    if let Err(retry_after) = s.issuance.take(&client, tokio::time::Instant::now()) {
+        match s.issuance.mode() {
+            RateLimitMode::Enforce => {
+                tracing::info!(client_id = %client.client_id, retry_after, "issuance rate limit reached");
+                return Err(OAuthError::new(
+                    ErrorCode::TemporarilyUnavailable,
+                    "token issuance rate limit reached for this client; reuse tokens until they expire",
+                )
+                .with_status(StatusCode::TOO_MANY_REQUESTS)
+                .with_retry_after(retry_after));
+            }
+            RateLimitMode::Monitor => {
+                s.rate_limited_monitored.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!(client_id = %client.client_id, "issuance rate limit exceeded (monitor mode: issued)");
+            }
+        }
     }
 
     let grant = match grant_type {
@@ -61,12 +81,25 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Res
             token
         }
         TokenFormat::Reference => {
+            if !s.issuance.take_live(&client) {
+                tracing::warn!(client_id = %client.client_id, "live reference token cap reached");
+                return Err(OAuthError::new(
+                    ErrorCode::TemporarilyUnavailable,
+                    "this client holds as many live reference tokens as it may; reuse them until they expire",
+                )
+                .with_status(StatusCode::TOO_MANY_REQUESTS)
+                .with_retry_after(60));
+            }
             let token = reference::generate(&*s.rng);
             let record =
                 reference::record(&token, &client.client_id, &grant, now, client.access_token_lifetime, &*s.rng);
             // Committed (group commit) before the response is sent: a token the client holds
             // is never lost to a crash.
-            s.token_writer.insert(record.clone()).await.map_err(OAuthError::unavailable)?;
+            if let Err(e) = s.token_writer.insert(record.clone()).await {
+                s.issuance.untake_live(&client);
+                return Err(OAuthError::unavailable(e));
+            }
+            s.issuance.committed_live(&client);
             tracing::info!(client_id = %client.client_id, jti = %record.jti, scope = %grant.scopes, "issued reference token");
             token
         }

@@ -20,6 +20,7 @@ use crate::admin::{self, NewClient, NewScope};
 use crate::clock::{Clock as _, SystemClock, SystemRandom};
 use crate::form::Form;
 use crate::keys::{self, Kek};
+use crate::limits::{IssuanceLimits, Limits};
 use crate::{AppState, RegistryHandle, router};
 
 const ID: &str = "CC";
@@ -47,8 +48,9 @@ struct Server {
     _dir: tempfile::TempDir,
 }
 
-/// A server state over a real embedded store in a temporary directory, with one client.
-fn server() -> Server {
+/// A server state over a real embedded store in a temporary directory, with one client, and
+/// the production limits (brute-force back-off, issuance rate) unless told otherwise.
+fn server(limits: Limits) -> Server {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (app, secret) = rt.block_on(async {
@@ -66,6 +68,7 @@ fn server() -> Server {
             store,
             vec![SigningAlg::ES256],
             MAX_BODY,
+            &limits,
             registry,
             Arc::new(SystemClock),
             Arc::new(rng),
@@ -253,6 +256,7 @@ fn may_succeed(endpoint: Endpoint, auth: &Auth, ct: Option<&[u8]>, body: &[u8], 
 }
 
 struct Outcome {
+    retry_after: bool,
     endpoint: Endpoint,
     /// The request tried the Authorization header (with any scheme).
     tried_header: bool,
@@ -284,11 +288,13 @@ fn post(
     let status = response.status();
     let h = response.headers();
     let cache_control = h.get(header::CACHE_CONTROL).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let retry_after = h.contains_key(header::RETRY_AFTER);
     let challenge = h.contains_key(header::WWW_AUTHENTICATE);
     let bytes = s.rt.block_on(axum::body::to_bytes(response.into_body(), 1 << 20)).unwrap();
     let scheme = authorization.and_then(|a| std::str::from_utf8(a).ok()).and_then(|a| a.split_once(' ')).map(|s| s.0);
     let tried_basic = scheme.is_some_and(|s| s.eq_ignore_ascii_case("basic"));
     Some(Outcome {
+        retry_after,
         endpoint,
         tried_header: authorization.is_some(),
         tried_basic,
@@ -325,7 +331,11 @@ fn assert_well_formed(o: &Outcome) -> Result<(), TestCaseError> {
             prop_assert_eq!(code, "invalid_client");
             prop_assert!(o.challenge || !o.tried_header, "RFC 6749 section 5.2: WWW-Authenticate after a header");
         }
-        if code == "invalid_client" && o.tried_basic {
+        if o.status == StatusCode::TOO_MANY_REQUESTS {
+            // Brute-force back-off (invalid_client) or the issuance rate (temporarily_unavailable).
+            prop_assert!(code == "invalid_client" || code == "temporarily_unavailable", "429 with {code}");
+            prop_assert!(o.retry_after, "a 429 says when to retry (RFC 6585 section 4)");
+        } else if code == "invalid_client" && o.tried_basic {
             prop_assert_eq!(o.status, StatusCode::UNAUTHORIZED, "RFC 6749 section 5.2: 401 after Basic");
         }
     }
@@ -336,7 +346,7 @@ fn assert_well_formed(o: &Outcome) -> Result<(), TestCaseError> {
 /// answer well formed.
 #[test]
 fn arbitrary_token_requests_are_refused_properly() {
-    let s = server();
+    let s = server(Limits::default());
     let strategy = (endpoint(), content_type(), prop_oneof![3 => (auth(), body()), 2 => near_valid()]);
     let (successes, sent) = (std::cell::Cell::new(0u32), std::cell::Cell::new(0u32));
     let mut runner = TestRunner::new(super::config(256));
@@ -373,7 +383,9 @@ fn arbitrary_token_requests_are_refused_properly() {
 /// "unrecognized request parameters" are ignored), always succeed.
 #[test]
 fn real_credentials_with_noise_succeed() {
-    let s = server();
+    // Any number of cases: the issuance rate limit is off here.
+    let d = Limits::default();
+    let s = server(Limits { issuance: IssuanceLimits { rate_per_second: 0.0, ..d.issuance }, ..d });
     let strategy = (
         any::<bool>(),
         proptest::sample::select(vec!["Basic", "basic", "BASIC"]),

@@ -70,10 +70,13 @@ pub(crate) async fn active(
         else {
             return Ok(None);
         };
+        let iat = v.int_claim("iat").unwrap_or(v.exp);
+        if !client_still_holds(registry, &client_id, UnixTime(iat)) {
+            return Ok(None);
+        }
         if s.store.is_jti_revoked(jti).await.map_err(OAuthError::unavailable)? {
             return Ok(None);
         }
-        let iat = v.int_claim("iat").unwrap_or(v.exp);
         return Ok(Some(Active {
             kind: Kind::Jwt,
             sub: v.str_claim("sub").unwrap_or(client_id.as_str()).to_owned(),
@@ -90,7 +93,7 @@ pub(crate) async fn active(
     let Some(t) = s.store.find_token(&hash).await.map_err(OAuthError::unavailable)? else {
         return Ok(None);
     };
-    if t.revoked || now >= t.exp {
+    if t.revoked || now >= t.exp || !client_still_holds(registry, &t.client_id, t.iat) {
         return Ok(None);
     }
     Ok(Some(Active {
@@ -104,4 +107,13 @@ pub(crate) async fn active(
         exp: t.exp,
         jti: t.jti,
     }))
+}
+
+/// A token is only as good as its client: once the client is disabled or removed, or its
+/// tokens revoked wholesale (`tessera token revoke --client`), its tokens are inactive, as
+/// soon as the registry snapshot shows it.
+fn client_still_holds(registry: &Registry, client_id: &ClientId, iat: UnixTime) -> bool {
+    registry
+        .client(client_id.as_str())
+        .is_some_and(|c| c.enabled && c.tokens_not_before.is_none_or(|not_before| iat >= not_before))
 }

@@ -34,6 +34,8 @@ fn client(id: &str) -> ClientRecord {
         signing_alg: None,
         enabled: true,
         created_at: UnixTime(1000),
+        limits: Default::default(),
+        tokens_not_before: None,
     }
 }
 
@@ -202,8 +204,8 @@ pub async fn pruning(store: Store) {
     store.insert_tokens(&[token(1, 1000), token(2, 2000), token(3, 3000)]).await.unwrap();
     store.revoke_jti("old", &cc, UnixTime(1500)).await.unwrap();
     store.revoke_jti("new", &cc, UnixTime(2500)).await.unwrap();
-    assert_eq!(store.prune(UnixTime(999)).await.unwrap(), (0, 0));
-    assert_eq!(store.prune(UnixTime(2001)).await.unwrap(), (2, 1));
+    assert_eq!(store.prune(UnixTime(999), 1).await.unwrap(), (0, 0));
+    assert_eq!(store.prune(UnixTime(2001), 1).await.unwrap(), (2, 1));
     assert_eq!(store.token_counts().await.unwrap(), (1, 1));
     assert!(store.find_token("hash-3").await.unwrap().is_some());
     assert!(store.is_jti_revoked("new").await.unwrap());
@@ -231,4 +233,22 @@ pub async fn concurrent_writers_lose_nothing(store: Store) {
     assert_eq!(clients.len(), 80);
     assert!(clients.iter().all(|c| c.secrets.len() == 2));
     assert_eq!(store.revision().await.unwrap(), r0 + 160, "every write counted once");
+}
+
+/// Issue 10: the key-encryption key check value is recorded once; the first writer wins, so
+/// instances racing with different keys agree on one and the loser refuses.
+pub async fn kek_check_first_writer_wins(store: Store) {
+    assert_eq!(store.kek_check().await.unwrap(), None);
+    let concurrent = (0..4).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move { store.record_kek_check(&format!("hmac-sha256:{i}"), UnixTime(1000)).await.unwrap() })
+    });
+    let mut winners = Vec::new();
+    for h in concurrent {
+        winners.push(h.await.unwrap());
+    }
+    winners.dedup();
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    assert_eq!(store.record_kek_check("hmac-sha256:other", UnixTime(2000)).await.unwrap(), winners[0]);
+    assert_eq!(store.kek_check().await.unwrap().as_deref(), Some(winners[0].as_str()));
 }

@@ -40,4 +40,5 @@ conformance!(
     revocations,
     pruning,
     concurrent_writers_lose_nothing,
+    kek_check_first_writer_wins,
 );

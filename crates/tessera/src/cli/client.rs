@@ -1,26 +1,29 @@
 //! `tessera client add|list|show|remove|disable|enable` and `client secret add|remove`.
 
-use clap::Subcommand;
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand};
 use serde_json::json;
 use tessera_server::Settings;
 use tessera_server::admin::{self, NewClient};
-use tessera_store::{ClientRecord, ClientUpdate, Store};
+use tessera_store::{ClientLimits, ClientRecord, ClientUpdate, Store};
 use tessera_types::ClientId;
 
-use super::{CliResult, now, print_json, rng};
+use super::{CliResult, Sensitive, now, print_json, read_one_line, rng};
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
-    /// Register a client. Without --secret, a 256-bit secret is generated and shown once.
+    /// Register a client. Without --secret-file (or --secret), a 256-bit secret is generated
+    /// and shown once.
     Add {
         /// Client id.
         client_id: String,
         /// Scope the client may request; repeatable.
         #[arg(long = "scope")]
         scopes: Vec<String>,
-        /// Import this secret (hashed with argon2id) instead of generating one.
-        #[arg(long, env = "TESSERA_CLIENT_SECRET", hide_env_values = true)]
-        secret: Option<String>,
+        #[command(flatten)]
+        secret: SecretInput,
         /// Permission: ept:token, ept:introspection, ept:revocation, gt:client_credentials,
         /// scp:SCOPE; repeatable. With none naming an endpoint or grant type, ept:token and
         /// gt:client_credentials are implied.
@@ -38,6 +41,12 @@ pub enum ClientCommand {
         /// Access token format: jwt (default) or reference (opaque, introspected, revocable).
         #[arg(long)]
         token_format: Option<String>,
+        /// Accept an imported secret below the strength floor (16+ characters, 64+ bits), with
+        /// a warning: for published sample secrets only.
+        #[arg(long)]
+        allow_weak_secret: bool,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Change a client's settings.
     Update {
@@ -67,6 +76,8 @@ pub enum ClientCommand {
         /// Withdraw a permission; repeatable.
         #[arg(long = "remove-permission")]
         remove_permissions: Vec<String>,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// List clients.
     List,
@@ -97,13 +108,15 @@ pub enum ClientCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum SecretCommand {
-    /// Add a secret; without --secret one is generated and shown once.
+    /// Add a secret; without --secret-file (or --secret) one is generated and shown once.
     Add {
         /// Client id.
         client_id: String,
-        /// Import this secret instead of generating one.
-        #[arg(long, env = "TESSERA_CLIENT_SECRET", hide_env_values = true)]
-        secret: Option<String>,
+        #[command(flatten)]
+        secret: SecretInput,
+        /// Accept an imported secret below the strength floor, with a warning.
+        #[arg(long)]
+        allow_weak_secret: bool,
     },
     /// Remove a secret by its id (see `client show`).
     Remove {
@@ -112,6 +125,73 @@ pub enum SecretCommand {
         /// Secret id.
         secret_id: String,
     },
+}
+
+/// An imported secret (hashed with argon2id): from a file, standard input, a prompt, or —
+/// discouraged — the command line.
+#[derive(Debug, Args)]
+pub struct SecretInput {
+    /// Import the secret from this file: one line, the trailing newline stripped. `-` reads
+    /// standard input; on a terminal it prompts twice without echo.
+    #[arg(long, value_name = "PATH")]
+    secret_file: Option<PathBuf>,
+    /// Import this secret. DISCOURAGED: a value on the command line is visible to other users
+    /// in `ps` and kept in shell history; use --secret-file (or TESSERA_CLIENT_SECRET).
+    #[arg(long, env = "TESSERA_CLIENT_SECRET", hide_env_values = true, value_name = "SECRET")]
+    secret: Option<Sensitive>,
+}
+
+impl SecretInput {
+    /// The secret to import, or `None` to generate one.
+    fn read(self, client_id: &str) -> Result<Option<String>, Box<dyn std::error::Error>> {
+        match (self.secret, self.secret_file) {
+            (Some(_), Some(_)) => {
+                Err("--secret (or TESSERA_CLIENT_SECRET) and --secret-file exclude each other".into())
+            }
+            (Some(s), None) => Ok(Some(s.expose())),
+            (None, Some(path)) if path == Path::new("-") && std::io::stdin().is_terminal() => {
+                let first = read_hidden(&format!("client secret for {client_id} (not echoed): "))?;
+                let again = read_hidden("again: ")?;
+                if first != again {
+                    return Err("the two secrets differ; nothing was changed".into());
+                }
+                if first.is_empty() {
+                    return Err("empty secret".into());
+                }
+                Ok(Some(first))
+            }
+            (None, Some(path)) => Ok(Some(read_one_line(&path, "--secret-file")?)),
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+/// Reads one line from the terminal on standard input with echo off (termios), restoring the
+/// terminal afterwards.
+fn read_hidden(prompt: &str) -> std::io::Result<String> {
+    use std::io::Write as _;
+    let mut stderr = std::io::stderr();
+    stderr.write_all(prompt.as_bytes())?;
+    stderr.flush()?;
+    let fd = libc::STDIN_FILENO;
+    // SAFETY: termios is plain data; tcgetattr fills it for a terminal fd and fails otherwise.
+    let mut term: libc::termios = unsafe { std::mem::zeroed() };
+    if unsafe { libc::tcgetattr(fd, &mut term) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let saved = term;
+    term.c_lflag &= !libc::ECHO;
+    term.c_lflag |= libc::ECHONL;
+    // SAFETY: a valid termios for the same fd.
+    if unsafe { libc::tcsetattr(fd, libc::TCSANOW, &term) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let mut line = String::new();
+    let read = std::io::stdin().read_line(&mut line);
+    // SAFETY: restores what tcgetattr returned.
+    unsafe { libc::tcsetattr(fd, libc::TCSANOW, &saved) };
+    read?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_owned())
 }
 
 fn to_json(c: &ClientRecord) -> serde_json::Value {
@@ -129,7 +209,52 @@ fn to_json(c: &ClientRecord) -> serde_json::Value {
             "created_at": s.created_at,
         })).collect::<Vec<_>>(),
         "created_at": c.created_at,
+        "issuance_rate_per_second": c.limits.issuance_rate_milli.map(|m| m as f64 / 1000.0),
+        "issuance_burst": c.limits.issuance_burst,
+        "max_live_reference_tokens": c.limits.max_live_tokens,
+        "tokens_not_before": c.tokens_not_before,
     })
+}
+
+/// A client's own issuance limits. Each takes a number, `off` (no limit) or, with `client
+/// update`, `default` (back to the server's `[limits]`).
+#[derive(Debug, Default, clap::Args)]
+pub struct LimitArgs {
+    /// Tokens per second this client may obtain (over limits.issuance_rate_per_second).
+    #[arg(long, value_name = "PER_SECOND|off|default")]
+    issuance_rate: Option<String>,
+    /// Tokens it may obtain at once above that rate (over limits.issuance_burst).
+    #[arg(long, value_name = "N|default")]
+    issuance_burst: Option<String>,
+    /// Live reference tokens it may hold (over limits.max_live_reference_tokens).
+    #[arg(long, value_name = "N|off|default")]
+    max_live_tokens: Option<String>,
+}
+
+impl LimitArgs {
+    fn parse(value: &Option<String>, scale: f64, what: &str) -> Result<Option<Option<i64>>, String> {
+        match value.as_deref() {
+            None => Ok(None),
+            Some("default") => Ok(Some(None)),
+            Some("off") => Ok(Some(Some(0))),
+            Some(v) => match v.parse::<f64>() {
+                Ok(n) if n.is_finite() && n >= 0.0 => Ok(Some(Some((n * scale).round() as i64))),
+                _ => Err(format!("--{what} takes a non-negative number, off or default, not {v:?}")),
+            },
+        }
+    }
+
+    fn rate_milli(&self) -> Result<Option<Option<i64>>, String> {
+        Self::parse(&self.issuance_rate, 1000.0, "issuance-rate")
+    }
+
+    fn burst(&self) -> Result<Option<Option<i64>>, String> {
+        Self::parse(&self.issuance_burst, 1.0, "issuance-burst")
+    }
+
+    fn max_live(&self) -> Result<Option<Option<i64>>, String> {
+        Self::parse(&self.max_live_tokens, 1.0, "max-live-tokens")
+    }
 }
 
 pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliResult {
@@ -144,7 +269,10 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
             lifetime,
             signing_alg,
             token_format,
+            allow_weak_secret,
+            limits,
         } => {
+            let secret = secret.read(&client_id)?;
             let new = NewClient {
                 client_id,
                 display_name,
@@ -154,6 +282,12 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
                 access_token_lifetime: lifetime,
                 signing_alg,
                 token_format,
+                allow_weak_secret,
+                limits: ClientLimits {
+                    issuance_rate_milli: limits.rate_milli()?.flatten(),
+                    issuance_burst: limits.burst()?.flatten(),
+                    max_live_tokens: limits.max_live()?.flatten(),
+                },
             };
             let (record, generated) =
                 admin::add_client(store, new, settings.access_token_lifetime, &rng(), now()).await?;
@@ -185,6 +319,7 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
             remove_scopes,
             add_permissions,
             remove_permissions,
+            limits,
         } => {
             if let Some(l) = lifetime {
                 tessera_server::config::validate_lifetime(l)?;
@@ -197,6 +332,9 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
                 token_format: token_format.map(|f| f.parse()).transpose()?,
                 signing_alg: signing_alg.map(|a| a.parse()).transpose()?,
                 permissions,
+                issuance_rate_milli: limits.rate_milli()?,
+                issuance_burst: limits.burst()?,
+                max_live_tokens: limits.max_live()?,
             };
             if !store.update_client(&id(&client_id)?, &update).await? {
                 return Err(format!("no client {client_id}").into());
@@ -215,8 +353,10 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
         }
         ClientCommand::Disable { client_id } => set_enabled(store, &client_id, false).await?,
         ClientCommand::Enable { client_id } => set_enabled(store, &client_id, true).await?,
-        ClientCommand::Secret(SecretCommand::Add { client_id, secret }) => {
-            let (secret_id, generated) = admin::add_secret(store, &client_id, secret, &rng(), now()).await?;
+        ClientCommand::Secret(SecretCommand::Add { client_id, secret, allow_weak_secret }) => {
+            let secret = secret.read(&client_id)?;
+            let (secret_id, generated) =
+                admin::add_secret(store, &client_id, secret, allow_weak_secret, &rng(), now()).await?;
             println!("added secret {secret_id} to client {client_id}");
             if let Some(secret) = generated {
                 println!("client_secret: {}", secret.expose());

@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 use tessera_client::{AuthorizedClient, ClientConfig, TokenSource};
 use tessera_guard::{ClientCredentials, Guard, GuardConfig, Mode};
 
-use super::CliResult;
+use super::{CliResult, Sensitive};
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -37,8 +37,13 @@ enum Part {
         #[arg(long, default_value = "127.0.0.1:7179")]
         listen: SocketAddr,
         /// The API's own client secret, for introspection of reference tokens.
-        #[arg(long, env = "TESSERA_API_SECRET", default_value = "rs_dataEventRecordsApi_secret")]
-        api_secret: String,
+        #[arg(
+            long,
+            env = "TESSERA_API_SECRET",
+            hide_env_values = true,
+            default_value = "rs_dataEventRecordsApi_secret"
+        )]
+        api_secret: Sensitive,
         /// Server certificate and key (default: the dev certificate next to --ca).
         #[arg(long)]
         cert: Option<PathBuf>,
@@ -53,8 +58,8 @@ enum Part {
         greeter: String,
         #[arg(long, default_value = "CC")]
         client_id: String,
-        #[arg(long, env = "TESSERA_CLIENT_SECRET", default_value = "cc_secret")]
-        client_secret: String,
+        #[arg(long, env = "TESSERA_CLIENT_SECRET", hide_env_values = true, default_value = "cc_secret")]
+        client_secret: Sensitive,
         #[arg(long, default_value = "dataEventRecords")]
         scope: String,
     },
@@ -79,8 +84,8 @@ enum Part {
         every_secs: u64,
         #[arg(long, default_value = "background-service")]
         client_id: String,
-        #[arg(long, env = "TESSERA_CLIENT_SECRET", default_value = "service-secret-here")]
-        client_secret: String,
+        #[arg(long, env = "TESSERA_CLIENT_SECRET", hide_env_values = true, default_value = "service-secret-here")]
+        client_secret: Sensitive,
     },
 }
 
@@ -111,7 +116,7 @@ pub async fn run(args: DemoArgs) -> CliResult {
     };
     match part {
         Part::Greeter { authority: a, listen, api_secret, cert, key } => {
-            let creds = ClientCredentials::new("rs_dataEventRecordsApi", api_secret);
+            let creds = ClientCredentials::new("rs_dataEventRecordsApi", api_secret.expose());
             let guard = Guard::new(
                 GuardConfig::new(&a.authority, "rs_dataEventRecordsApi", Mode::Auto(creds))
                     .with_http_client(http(&a.ca)?),
@@ -132,14 +137,18 @@ pub async fn run(args: DemoArgs) -> CliResult {
         }
         Part::Client { authority: a, greeter, client_id, client_secret, scope } => {
             let source = TokenSource::new(
-                ClientConfig::new(&a.authority, client_id, client_secret).scope(scope).with_http_client(http(&a.ca)?),
+                ClientConfig::new(&a.authority, client_id, client_secret.expose())
+                    .scope(scope)
+                    .with_http_client(http(&a.ca)?),
             );
             println!("{}", tessera_demo::greet(&greeter, &a.ca, source).await?);
         }
         Part::Worker { authority: a, url, every_secs, client_id, client_secret } => {
             let http = http(&a.ca)?;
             let source = TokenSource::new(
-                ClientConfig::new(&a.authority, client_id, client_secret).scope("api1").with_http_client(http.clone()),
+                ClientConfig::new(&a.authority, client_id, client_secret.expose())
+                    .scope("api1")
+                    .with_http_client(http.clone()),
             );
             let calls = tessera_demo::worker(
                 AuthorizedClient::new(http, source),

@@ -2,7 +2,7 @@
 
 use clap::Subcommand;
 use tessera_server::Settings;
-use tessera_server::keys::{self, Kek};
+use tessera_server::keys::{self, KekUse};
 use tessera_store::{KeyStatus, Store};
 use tessera_types::SigningAlg;
 
@@ -39,7 +39,8 @@ pub async fn run(cmd: KeyCommand, store: &Store, settings: &Settings) -> CliResu
         }
         KeyCommand::Rotate { alg } => {
             let alg: SigningAlg = alg.parse()?;
-            let kek = Kek::load_or_create(&settings.kek_file, &rng())?;
+            // Never creates a key-encryption key, and refuses one that is not the store's.
+            let kek = keys::open_kek(store, &settings.kek_file, KekUse::Cli, &rng(), now()).await?;
             let kid = keys::rotate(store, &kek, alg, &rng(), now()).await?;
             println!("new active {alg} key {kid}");
         }

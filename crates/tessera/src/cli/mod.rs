@@ -1,10 +1,14 @@
-//! Command-line interface: `serve`, and `scope`, `client`, `key` working on the data dir.
+//! Command-line interface: `serve` and `init`, and `scope`, `client`, `key` working on an
+//! existing store.
 
 mod client;
 mod demo;
+mod init;
 mod key;
+mod lock;
 mod scope;
 mod serve;
+mod token;
 
 use std::path::PathBuf;
 
@@ -22,10 +26,15 @@ pub struct Args {
     /// Optional TOML configuration file.
     #[arg(long, global = true, env = "TESSERA_CONFIG")]
     config: Option<PathBuf>,
-    /// PostgreSQL (`postgres://user:pass@host/db`) shared by several instances; without it,
-    /// the embedded SQLite database in the data dir.
-    #[arg(long, global = true, env = "TESSERA_DATABASE_URL", hide_env_values = true)]
-    database_url: Option<String>,
+    /// PostgreSQL (`postgres://user@host/db`) shared by several instances; without it, the
+    /// embedded SQLite database in the data dir. On the command line a password is visible to
+    /// other users (`ps`): put it in --database-url-file, TESSERA_DATABASE_URL, PGPASSWORD or
+    /// ~/.pgpass. Remote hosts default to sslmode=verify-full.
+    #[arg(long, global = true, env = "TESSERA_DATABASE_URL", hide_env_values = true, value_name = "URL")]
+    database_url: Option<Sensitive>,
+    /// Read the PostgreSQL URL (which may hold the password) from this file.
+    #[arg(long, global = true, env = "TESSERA_DATABASE_URL_FILE", value_name = "PATH")]
+    database_url_file: Option<PathBuf>,
     /// Key-encryption key file (instances sharing a database must share it).
     #[arg(long, global = true, env = "TESSERA_KEY_ENCRYPTION_KEY_FILE")]
     key_encryption_key_file: Option<PathBuf>,
@@ -35,8 +44,11 @@ pub struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the authorization server.
+    /// Run the authorization server (creates the store and key-encryption key on first start).
     Serve(serve::ServeArgs),
+    /// Create the store, the key-encryption key and signing keys, without serving. The other
+    /// commands (scope, client, key) work only on an existing store.
+    Init,
     /// Manage scopes.
     #[command(subcommand)]
     Scope(scope::ScopeCommand),
@@ -46,6 +58,9 @@ enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Key(key::KeyCommand),
+    /// Revoke tokens.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
     /// The seed scenario: with no subcommand, everything in one process, then exit.
     Demo(demo::DemoArgs),
 }
@@ -60,26 +75,76 @@ impl Args {
 /// Errors are printed as `error: ...` and exit 1.
 pub type CliResult = Result<(), Box<dyn std::error::Error>>;
 
+/// A command-line value that must not reach logs: `Debug` prints `[redacted]`.
+#[derive(Clone)]
+pub struct Sensitive(String);
+
+impl Sensitive {
+    /// The value.
+    pub fn expose(self) -> String {
+        self.0
+    }
+}
+
+impl std::str::FromStr for Sensitive {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for Sensitive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Where a value came from, as far as secrets are concerned.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Provenance {
+    /// `--database-url` was given on the command line (not from the environment).
+    pub database_url_in_argv: bool,
+}
+
 /// Runs a parsed command line.
-pub async fn run(args: Args) -> CliResult {
+pub async fn run(args: Args, provenance: Provenance) -> CliResult {
     let file = match &args.config {
         Some(path) => FileConfig::load(path)?,
         None => FileConfig::default(),
     };
+    let database_url = match (args.database_url, &args.database_url_file) {
+        (Some(_), Some(_)) => {
+            return Err("--database-url (or TESSERA_DATABASE_URL) and --database-url-file exclude each other".into());
+        }
+        (Some(url), None) => {
+            let url = url.expose();
+            if provenance.database_url_in_argv && tessera_store::pg_url::has_password(&url) {
+                tracing::warn!(
+                    "the --database-url on the command line holds a password, visible to other users in `ps` and \
+                     kept in shell history: use --database-url-file, TESSERA_DATABASE_URL, PGPASSWORD or ~/.pgpass"
+                );
+            }
+            Some(url)
+        }
+        (None, Some(path)) => Some(read_one_line(path, "--database-url-file")?),
+        (None, None) => None,
+    };
     let base = Overrides {
         data_dir: args.data_dir,
-        database_url: args.database_url,
+        database_url,
         kek_file: args.key_encryption_key_file,
         ..Default::default()
     };
     match args.command {
         Command::Serve(serve) => serve::run(serve.overrides(base), file).await,
+        Command::Init => init::run(base, file).await,
         Command::Scope(cmd) => scope::run(cmd, &open(base, file).await?.0).await,
         Command::Client(cmd) => {
             let (store, settings) = open(base, file).await?;
             client::run(cmd, &store, &settings).await
         }
         Command::Demo(args) => demo::run(args).await,
+        Command::Token(cmd) => token::run(cmd, &open(base, file).await?.0).await,
         Command::Key(cmd) => {
             let (store, settings) = open(base, file).await?;
             key::run(cmd, &store, &settings).await
@@ -87,10 +152,35 @@ pub async fn run(args: Args) -> CliResult {
     }
 }
 
+/// Opens the existing store the settings name; creates nothing (a mistyped `--data-dir` or
+/// URL is an error naming what was looked at, not a new empty store).
 async fn open(base: Overrides, file: FileConfig) -> Result<(Store, Settings), Box<dyn std::error::Error>> {
     let settings = Settings::resolve(base, file)?;
-    let store = tessera_server::open_store(&settings).await?;
+    let store = match &settings.database_url {
+        Some(url) => Store::connect_existing_postgres(url, settings.database_pool_size).await?,
+        None => Store::open_existing_embedded(&settings.data_dir).await?,
+    };
     Ok((store, settings))
+}
+
+/// Reads a file holding one secret line (`-`: standard input); the trailing newline is
+/// stripped. `what` names the option in errors.
+fn read_one_line(path: &std::path::Path, what: &str) -> Result<String, Box<dyn std::error::Error>> {
+    let text = if path == std::path::Path::new("-") {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map_err(|e| format!("{what} -: {e}"))?;
+        line
+    } else {
+        std::fs::read_to_string(path).map_err(|e| format!("{what} {}: {e}", path.display()))?
+    };
+    let line = text.strip_suffix('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).unwrap_or(&text);
+    if line.contains('\n') {
+        return Err(format!("{what} {}: must hold one line", path.display()).into());
+    }
+    if line.is_empty() {
+        return Err(format!("{what} {}: empty", path.display()).into());
+    }
+    Ok(line.to_owned())
 }
 
 fn now() -> tessera_types::UnixTime {

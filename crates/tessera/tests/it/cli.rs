@@ -115,7 +115,7 @@ async fn the_readme_walkthrough_cli_and_curl_against_a_running_server() {
         )
         .contains("added scope")
     );
-    ok(d, &["client", "add", "CC", "--secret", "cc_secret", "--scope", "dataEventRecords"]);
+    ok(d, &["client", "add", "CC", "--secret", "cc_secret", "--allow-weak-secret", "--scope", "dataEventRecords"]);
     eventually(&http, &base, "CC", "cc_secret", 200).await;
 
     // A generated secret is printed once and works.
@@ -222,6 +222,8 @@ async fn plain_http_only_with_the_flag_and_a_warning() {
 fn serve_with_real_certificate_files_and_bad_ones() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("bad.pem"), "not a certificate").unwrap();
+    // Owner-only, so it is the content that is refused (see cli_safety for the permissions).
+    std::fs::set_permissions(dir.path().join("bad.pem"), std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let out = Command::new(BIN)
         .arg("--data-dir")
         .arg(dir.path())

@@ -19,13 +19,14 @@ async fn post(http: &reqwest::Client, url: &str, id: &str, secret: &str, body: S
 async fn sigkill_loses_no_acknowledged_token_or_revocation() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
+    ok(d, &["init"]);
     ok(d, &["scope", "add", "dataEventRecords", "--resource", "rs_dataEventRecordsApi"]);
     ok(
         d,
-        &["client", "add", "CC", "--secret", "cc_secret", "--scope", "dataEventRecords", "--token-format", "reference"],
+        &["client", "add", "CC", "--secret", "cc_secret", "--allow-weak-secret", "--scope", "dataEventRecords", "--token-format", "reference"],
     );
-    ok(d, &["client", "add", "J", "--secret", "j_secret", "--scope", "dataEventRecords"]);
-    ok(d, &["client", "add", "rs_dataEventRecordsApi", "--secret", "api_secret", "--permission", "introspection"]);
+    ok(d, &["client", "add", "J", "--secret", "j_secret", "--allow-weak-secret", "--scope", "dataEventRecords"]);
+    ok(d, &["client", "add", "rs_dataEventRecordsApi", "--secret", "api_secret", "--allow-weak-secret", "--permission", "introspection"]);
     // A fixed issuer: the port changes across the restart, the issuer of the tokens must not.
     let mut served = serve(d, &["--issuer", "https://tessera.test"]);
     let http = client_for(served.ca.as_ref().unwrap());

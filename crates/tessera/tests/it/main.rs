@@ -2,6 +2,7 @@
 //! client. One test binary, organised in modules (one link, not one per file).
 
 mod cli;
+mod cli_safety;
 mod discovery;
 mod durability;
 mod harness;

@@ -96,13 +96,14 @@ async fn two_instances_one_database_one_issuer() {
         "REF",
         "--secret",
         "ref_secret",
+        "--allow-weak-secret",
         "--scope",
         "dataEventRecords",
         "--token-format",
         "reference",
     ]);
-    cli(&["client", "add", "CC", "--secret", "cc_secret", "--scope", "dataEventRecords"]);
-    cli(&["client", "add", "rs_dataEventRecordsApi", "--secret", "api_secret", "--permission", "introspection"]);
+    cli(&["client", "add", "CC", "--secret", "cc_secret", "--allow-weak-secret", "--scope", "dataEventRecords"]);
+    cli(&["client", "add", "rs_dataEventRecordsApi", "--secret", "api_secret", "--allow-weak-secret", "--permission", "introspection"]);
     for u in [&url_a, &url_b] {
         let u = u.clone();
         let http = http.clone();
@@ -210,4 +211,31 @@ async fn a_postgresql_restart_under_a_running_server() {
     let (s, v) = form(&http, format!("{url}/connect/introspect"), "api", "api_secret", &body).await;
     assert_eq!((s, &v["active"]), (200, &Value::Bool(true)), "the token issued before the restart is still there");
     running.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
+/// Issue 10: the CLI creates no tables in a database without a Tessera store; `init` does.
+#[tokio::test]
+async fn issue10_cli_refuses_a_database_without_a_store_and_init_creates_it() {
+    let Some(base) = testing::shared_base_url() else {
+        eprintln!("SKIPPED issue10_cli_refuses_a_database_without_a_store_and_init_creates_it: no PostgreSQL");
+        return;
+    };
+    let db = testing::fresh_database(&base).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let run = |args: &[&str]| {
+        Command::new(BIN).arg("--data-dir").arg(d).args(["--database-url", &db]).args(args).output().unwrap()
+    };
+    let out = run(&["scope", "add", "s", "--resource", "r"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no Tessera store in PostgreSQL") && err.contains("tessera init"), "{err}");
+    assert!(!d.join("key-encryption.key").exists());
+    // Still nothing there: the refused command created no table.
+    assert!(!run(&["scope", "list"]).status.success());
+    let out = run(&["init"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(d.join("key-encryption.key").exists());
+    assert!(run(&["scope", "add", "s", "--resource", "r"]).status.success());
+    assert!(String::from_utf8_lossy(&run(&["key", "list"]).stdout).contains("ES256\tactive"));
 }

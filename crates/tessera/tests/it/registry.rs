@@ -40,7 +40,7 @@ async fn secret_rotation_without_downtime() {
     let s = TestServer::start().await;
     s.seed_scenario().await;
     let (new_id, generated) =
-        admin::add_secret(&s.store, "CC", None, &SystemRandom::default(), SystemClock.now()).await.unwrap();
+        admin::add_secret(&s.store, "CC", None, false, &SystemRandom::default(), SystemClock.now()).await.unwrap();
     let generated = generated.unwrap();
     assert!(generated.expose().starts_with("tsec_"));
     s.sync().await;
@@ -113,6 +113,8 @@ fn seed_config() -> FileConfig {
                 access_token_lifetime: Some(600),
                 signing_alg: None,
                 token_format: None,
+                allow_weak_secret: true,
+                ..Default::default()
             },
             SeedClient {
                 client_id: "generated".into(),
@@ -123,6 +125,8 @@ fn seed_config() -> FileConfig {
                 access_token_lifetime: None,
                 signing_alg: None,
                 token_format: None,
+                allow_weak_secret: true,
+                ..Default::default()
             },
         ],
         ..Default::default()
@@ -194,6 +198,8 @@ pub fn seed_config_for_tests() -> FileConfig {
         access_token_lifetime: None,
         signing_alg: None,
         token_format: Some(format.into()),
+        allow_weak_secret: true,
+        ..Default::default()
     };
     let mut file = seed_config();
     file.scopes[0].resources = vec!["api".into()];

@@ -1,0 +1,198 @@
+//! Every bound the server enforces, with a default that is safe on the internet: the
+//! `[limits]` table of the config file, resolved into [`Limits`]. The README's Security
+//! section lists each one.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::config::ConfigError;
+use crate::transport;
+
+/// `[limits]` in the config file; every key optional.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)] // each key is the field of the same name in the resolved structs
+pub struct LimitsFile {
+    pub max_connections: Option<usize>,
+    pub max_connections_per_ip: Option<usize>,
+    pub header_read_timeout_ms: Option<u64>,
+    pub first_request_timeout_ms: Option<u64>,
+    pub idle_timeout_ms: Option<u64>,
+    pub request_timeout_ms: Option<u64>,
+    pub max_concurrent_requests: Option<usize>,
+    pub max_header_bytes: Option<usize>,
+    pub linger_ms: Option<u64>,
+    pub kdf_max_parallel: Option<usize>,
+    pub kdf_max_queue: Option<usize>,
+    pub kdf_max_wait_ms: Option<u64>,
+    pub kdf_max_per_address: Option<usize>,
+    pub failed_auth_free_attempts: Option<u32>,
+    pub failed_auth_backoff_s: Option<i64>,
+    pub failed_auth_backoff_max_s: Option<i64>,
+    pub failed_auth_forget_after_s: Option<i64>,
+    pub issuance_rate_per_second: Option<f64>,
+    pub issuance_burst: Option<u32>,
+    pub rate_limit_mode: Option<RateLimitMode>,
+    pub max_live_reference_tokens: Option<u64>,
+    pub prune_batch: Option<u32>,
+}
+
+/// Whether the issuance rate limit refuses or only reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RateLimitMode {
+    /// Past the limit: 429 with `Retry-After`.
+    #[default]
+    Enforce,
+    /// Past the limit: a WARN line and a count, and the token is issued (to size the limit
+    /// on live traffic before enforcing it).
+    Monitor,
+}
+
+/// Client authentication bounds (RFC 6749 §2.3.1: "the authorization server MUST protect any
+/// endpoint utilizing it against brute force attacks").
+#[derive(Debug, Clone)]
+pub struct AuthLimits {
+    /// argon2id verifications running at once (each takes a core for ~20 ms).
+    pub kdf_max_parallel: usize,
+    /// Verifications waiting for a turn; past it the answer is 503 at once.
+    pub kdf_max_queue: usize,
+    /// Longest wait for a turn; past it 503 with `Retry-After`.
+    pub kdf_max_wait: Duration,
+    /// Verifications in progress for one source address; past it 429 at once, so one
+    /// address cannot fill the queue in front of everybody else.
+    pub kdf_max_per_address: usize,
+    /// Failed authentications per client id, and per source address, before backoff starts.
+    pub failed_free_attempts: u32,
+    /// First backoff, seconds; it doubles with each further failure.
+    pub failed_backoff: i64,
+    /// Longest backoff, seconds.
+    pub failed_backoff_max: i64,
+    /// A client id or address with no failure for this long starts afresh, seconds.
+    pub failed_forget_after: i64,
+}
+
+/// Issuance bounds per client; a client's own settings override the rate, burst and cap.
+#[derive(Debug, Clone)]
+pub struct IssuanceLimits {
+    /// Sustained tokens per second per client; 0 disables the limit.
+    pub rate_per_second: f64,
+    /// Tokens a client may take at once above the sustained rate.
+    pub burst: u32,
+    /// Enforce or only report.
+    pub mode: RateLimitMode,
+    /// Live (unexpired, unrevoked) reference tokens per client; 0 disables the cap.
+    pub max_live_reference_tokens: u64,
+}
+
+/// Everything bounded, resolved.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Connections and requests.
+    pub transport: transport::Limits,
+    /// Client authentication.
+    pub auth: AuthLimits,
+    /// Issuance.
+    pub issuance: IssuanceLimits,
+    /// Rows deleted per pruning statement (each a short transaction, so issuance is never
+    /// held behind one long delete).
+    pub prune_batch: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        LimitsFile::default().resolve().expect("defaults are valid")
+    }
+}
+
+impl LimitsFile {
+    /// Applies defaults and refuses values that would switch a protection off by accident.
+    pub fn resolve(&self) -> Result<Limits, ConfigError> {
+        let d = transport::Limits::default();
+        let ms = |v: Option<u64>, default: Duration, name: &str| -> Result<Duration, ConfigError> {
+            match v {
+                None => Ok(default),
+                Some(0) => Err(ConfigError(format!("limits.{name} must be above 0"))),
+                Some(v) => Ok(Duration::from_millis(v)),
+            }
+        };
+        let positive = |v: Option<usize>, default: usize, name: &str| -> Result<usize, ConfigError> {
+            match v {
+                Some(0) => Err(ConfigError(format!("limits.{name} must be above 0"))),
+                v => Ok(v.unwrap_or(default)),
+            }
+        };
+        let transport = transport::Limits {
+            max_connections: positive(self.max_connections, d.max_connections, "max_connections")?,
+            max_connections_per_ip: positive(
+                self.max_connections_per_ip,
+                d.max_connections_per_ip,
+                "max_connections_per_ip",
+            )?,
+            header_read_timeout: ms(self.header_read_timeout_ms, d.header_read_timeout, "header_read_timeout_ms")?,
+            first_request_timeout: ms(
+                self.first_request_timeout_ms,
+                d.first_request_timeout,
+                "first_request_timeout_ms",
+            )?,
+            idle_timeout: ms(self.idle_timeout_ms, d.idle_timeout, "idle_timeout_ms")?,
+            request_timeout: ms(self.request_timeout_ms, d.request_timeout, "request_timeout_ms")?,
+            max_concurrent_requests: positive(
+                self.max_concurrent_requests,
+                d.max_concurrent_requests,
+                "max_concurrent_requests",
+            )?,
+            max_header_bytes: self.max_header_bytes.unwrap_or(d.max_header_bytes).clamp(8192, 1 << 20),
+            h2_max_concurrent_streams: d.h2_max_concurrent_streams,
+            h2_keep_alive_interval: d.h2_keep_alive_interval,
+            linger: self.linger_ms.map(Duration::from_millis).unwrap_or(d.linger),
+        };
+        let auth = AuthLimits {
+            kdf_max_parallel: positive(self.kdf_max_parallel, 2, "kdf_max_parallel")?,
+            kdf_max_queue: self.kdf_max_queue.unwrap_or(32),
+            kdf_max_wait: ms(self.kdf_max_wait_ms, Duration::from_secs(1), "kdf_max_wait_ms")?,
+            kdf_max_per_address: positive(self.kdf_max_per_address, 4, "kdf_max_per_address")?,
+            failed_free_attempts: self.failed_auth_free_attempts.unwrap_or(5),
+            failed_backoff: self.failed_auth_backoff_s.unwrap_or(1).max(1),
+            failed_backoff_max: self.failed_auth_backoff_max_s.unwrap_or(300).max(1),
+            failed_forget_after: self.failed_auth_forget_after_s.unwrap_or(900).max(1),
+        };
+        let rate = self.issuance_rate_per_second.unwrap_or(10.0);
+        if !rate.is_finite() || rate < 0.0 {
+            return Err(ConfigError("limits.issuance_rate_per_second must be 0 (off) or above".into()));
+        }
+        let issuance = IssuanceLimits {
+            rate_per_second: rate,
+            burst: self.issuance_burst.unwrap_or(200).max(1),
+            mode: self.rate_limit_mode.unwrap_or_default(),
+            max_live_reference_tokens: self.max_live_reference_tokens.unwrap_or(100_000),
+        };
+        Ok(Limits { transport, auth, issuance, prune_batch: self.prune_batch.unwrap_or(1000).clamp(1, 100_000) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_cannot_switch_a_bound_off_by_accident() {
+        let bad = |f: fn(&mut LimitsFile)| {
+            let mut l = LimitsFile::default();
+            f(&mut l);
+            l.resolve().is_err()
+        };
+        assert!(bad(|l| l.max_connections = Some(0)));
+        assert!(bad(|l| l.request_timeout_ms = Some(0)));
+        assert!(bad(|l| l.header_read_timeout_ms = Some(0)));
+        assert!(bad(|l| l.issuance_rate_per_second = Some(-1.0)));
+        assert!(bad(|l| l.issuance_rate_per_second = Some(f64::NAN)));
+        let d = Limits::default();
+        assert_eq!(d.transport.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(d.auth.failed_free_attempts, 5);
+        assert!(toml::from_str::<LimitsFile>("nope = 1").is_err());
+        let m: LimitsFile = toml::from_str("rate_limit_mode = \"monitor\"").unwrap();
+        assert_eq!(m.resolve().unwrap().issuance.mode, RateLimitMode::Monitor);
+    }
+}

@@ -1,0 +1,249 @@
+//! Abuse limits at the token endpoint: exponential backoff after failed client
+//! authentications (per client id and per source address), a token bucket per client for
+//! issuance, and a cap on each client's live reference tokens.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+
+use tessera_store::ClientRecord;
+use tessera_types::UnixTime;
+use tokio::time::Instant;
+
+use crate::limits::{AuthLimits, IssuanceLimits};
+use crate::lru::Lru;
+
+/// Client ids and addresses remembered for their failures; the least recently failing are
+/// forgotten first.
+const TRACKED: usize = 100_000;
+
+#[derive(Debug, Clone, Copy)]
+struct Failures {
+    count: u32,
+    last: i64,
+    blocked_until: i64,
+}
+
+/// Backoff after failed authentications (RFC 6749 §2.3.1 asks for brute-force protection).
+/// Past `failed_free_attempts` failures a client id or an address is refused for
+/// `failed_backoff` seconds, doubling with each further failure up to `failed_backoff_max`.
+/// Refused attempts are not verified, so they cost no argon2 time either.
+pub(crate) struct FailureLimiter {
+    limits: AuthLimits,
+    by_client: Mutex<Lru<String, Failures>>,
+    by_addr: Mutex<Lru<IpAddr, Failures>>,
+    /// Verifications in progress per address (entries exist only while one is).
+    pending: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One verification in progress for an address.
+pub(crate) struct Pending<'a> {
+    limiter: &'a FailureLimiter,
+    addr: Option<IpAddr>,
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        let Some(addr) = self.addr else { return };
+        let mut pending = self.limiter.pending.lock().expect("pending lock");
+        if let Some(n) = pending.get_mut(&addr) {
+            *n -= 1;
+            if *n == 0 {
+                pending.remove(&addr);
+            }
+        }
+    }
+}
+
+impl FailureLimiter {
+    pub(crate) fn new(limits: AuthLimits) -> Self {
+        Self {
+            limits,
+            by_client: Mutex::new(Lru::new(TRACKED)),
+            by_addr: Mutex::new(Lru::new(TRACKED)),
+            pending: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Admits one verification for `addr`, or `None` when it already has
+    /// `kdf_max_per_address` in progress.
+    pub(crate) fn begin(&self, addr: Option<IpAddr>) -> Option<Pending<'_>> {
+        if let Some(a) = addr {
+            let mut pending = self.pending.lock().expect("pending lock");
+            let n = pending.entry(a).or_insert(0);
+            if *n >= self.limits.kdf_max_per_address {
+                return None;
+            }
+            *n += 1;
+        }
+        Some(Pending { limiter: self, addr })
+    }
+
+    /// `Err(seconds)` while the client id or the address is backing off.
+    pub(crate) fn check(&self, client_id: &str, addr: Option<IpAddr>, now: UnixTime) -> Result<(), u64> {
+        let wait = |f: Option<&Failures>| f.map_or(0, |f| f.blocked_until.saturating_sub(now.0).max(0));
+        let by_client = wait(self.by_client.lock().expect("limiter lock").get(client_id));
+        let by_addr = addr.map_or(0, |a| wait(self.by_addr.lock().expect("limiter lock").get(&a)));
+        match by_client.max(by_addr) {
+            0 => Ok(()),
+            secs => Err(secs as u64),
+        }
+    }
+
+    pub(crate) fn failed(&self, client_id: &str, addr: Option<IpAddr>, now: UnixTime) {
+        let bump = |f: Option<Failures>| {
+            let mut f = f
+                .filter(|f| now.0.saturating_sub(f.last) < self.limits.failed_forget_after)
+                .unwrap_or(Failures { count: 0, last: now.0, blocked_until: 0 });
+            f.count = f.count.saturating_add(1);
+            f.last = now.0;
+            if f.count > self.limits.failed_free_attempts {
+                let doublings = (f.count - self.limits.failed_free_attempts - 1).min(30);
+                let backoff = self.limits.failed_backoff.saturating_mul(1 << doublings).min(self.limits.failed_backoff_max);
+                f.blocked_until = now.0.saturating_add(backoff);
+            }
+            f
+        };
+        let mut map = self.by_client.lock().expect("limiter lock");
+        let next = bump(map.get(client_id).copied());
+        map.put(client_id.to_owned(), next);
+        drop(map);
+        if let Some(addr) = addr {
+            let mut map = self.by_addr.lock().expect("limiter lock");
+            let next = bump(map.get(&addr).copied());
+            map.put(addr, next);
+        }
+    }
+
+    /// A success clears the client id's record (the address keeps its own: one valid
+    /// credential must not buy an attacker fresh guesses at other clients).
+    pub(crate) fn succeeded(&self, client_id: &str) {
+        self.by_client.lock().expect("limiter lock").remove(client_id);
+    }
+}
+
+/// What a client may do: its own settings over the server's.
+fn client_rate(client: &ClientRecord, defaults: &IssuanceLimits) -> (f64, f64) {
+    let rate = client.limits.issuance_rate_milli.map_or(defaults.rate_per_second, |m| m as f64 / 1000.0);
+    let burst = client.limits.issuance_burst.map_or(f64::from(defaults.burst), |b| b.max(1) as f64);
+    (rate, burst)
+}
+
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+/// A token bucket per client. Only authenticated clients reach it, so it holds at most one
+/// entry per registered client.
+pub(crate) struct IssuanceLimiter {
+    limits: IssuanceLimits,
+    buckets: Mutex<HashMap<String, Bucket>>,
+    /// Live reference tokens per client, recounted from the store on every pruning pass and
+    /// counted up as tokens are issued in between (expiries are only seen at the recount, so
+    /// the count errs high: the cap fails closed).
+    live: Mutex<Live>,
+}
+
+#[derive(Default)]
+struct Live {
+    counts: HashMap<String, u64>,
+    /// Counted since the running recount began: added to its result, since the store may or
+    /// may not have seen them (counted twice at worst, until the next recount).
+    since_recount: HashMap<String, u64>,
+    /// Counted but not yet committed.
+    uncommitted: HashMap<String, u64>,
+    /// What was uncommitted when the running recount began: the store's answer may miss them.
+    uncommitted_at_recount: HashMap<String, u64>,
+}
+
+fn add(map: &mut HashMap<String, u64>, id: &str, n: u64) {
+    *map.entry(id.to_owned()).or_insert(0) += n;
+}
+
+fn sub(map: &mut HashMap<String, u64>, id: &str) {
+    if let Some(n) = map.get_mut(id) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            map.remove(id);
+        }
+    }
+}
+
+impl IssuanceLimiter {
+    pub(crate) fn new(limits: IssuanceLimits) -> Self {
+        Self { limits, buckets: Mutex::new(HashMap::new()), live: Mutex::new(Live::default()) }
+    }
+
+    pub(crate) fn mode(&self) -> crate::limits::RateLimitMode {
+        self.limits.mode
+    }
+
+    /// Takes one token from the client's bucket; `Err(seconds)` until one is available.
+    pub(crate) fn take(&self, client: &ClientRecord, now: Instant) -> Result<(), u64> {
+        let (rate, burst) = client_rate(client, &self.limits);
+        if rate <= 0.0 {
+            return Ok(());
+        }
+        let mut buckets = self.buckets.lock().expect("bucket lock");
+        let id = client.client_id.as_str();
+        if !buckets.contains_key(id) {
+            buckets.insert(id.to_owned(), Bucket { tokens: burst, at: now });
+        }
+        let b = buckets.get_mut(id).expect("inserted above");
+        b.tokens = (b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * rate).min(burst);
+        b.at = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - b.tokens) / rate).ceil().max(1.0) as u64)
+        }
+    }
+
+    /// Whether the client may hold one more live reference token; counts it if so.
+    pub(crate) fn take_live(&self, client: &ClientRecord) -> bool {
+        let cap = client.limits.max_live_tokens.map_or(self.limits.max_live_reference_tokens, |c| c.max(0) as u64);
+        let mut live = self.live.lock().expect("live lock");
+        let id = client.client_id.as_str();
+        let n = live.counts.entry(id.to_owned()).or_insert(0);
+        if cap > 0 && *n >= cap {
+            return false;
+        }
+        *n += 1;
+        add(&mut live.since_recount, id, 1);
+        add(&mut live.uncommitted, id, 1);
+        true
+    }
+
+    /// The token counted by [`IssuanceLimiter::take_live`] is committed.
+    pub(crate) fn committed_live(&self, client: &ClientRecord) {
+        sub(&mut self.live.lock().expect("live lock").uncommitted, client.client_id.as_str());
+    }
+
+    /// Gives back a count taken for a token that was not stored after all.
+    pub(crate) fn untake_live(&self, client: &ClientRecord) {
+        let mut guard = self.live.lock().expect("live lock");
+        let live = &mut *guard;
+        for map in [&mut live.counts, &mut live.since_recount, &mut live.uncommitted] {
+            sub(map, client.client_id.as_str());
+        }
+    }
+
+    /// Call before reading the store's counts for [`IssuanceLimiter::set_live`].
+    pub(crate) fn begin_recount(&self) {
+        let mut live = self.live.lock().expect("live lock");
+        live.since_recount.clear();
+        live.uncommitted_at_recount = live.uncommitted.clone();
+    }
+
+    /// Replaces the counts with the store's, plus what it may have missed.
+    pub(crate) fn set_live(&self, counts: HashMap<String, u64>) {
+        let mut guard = self.live.lock().expect("live lock");
+        let live = &mut *guard;
+        live.counts = counts;
+        for (id, n) in live.since_recount.drain().chain(live.uncommitted_at_recount.drain()) {
+            add(&mut live.counts, &id, n);
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! One connection: TLS handshake under a deadline, then HTTP with a watchdog that closes the
+//! connection when it has been idle too long, and a wrapper around every request that sheds
+//! load past the concurrency limit and answers 503 past the request timeout.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::http::{Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use tessera_types::ErrorCode;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tower::Service as _;
+
+use super::linger::LingerIo;
+use super::{Limits, Shared};
+use crate::error::OAuthError;
+
+/// The peer's socket address, in every request's extensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
+
+pub(super) fn builder(limits: &Limits) -> Builder<TokioExecutor> {
+    let mut b = Builder::new(TokioExecutor::new());
+    b.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        // hyper refuses a request head that does not fit its read buffer (431); 8 KiB is its
+        // floor.
+        .max_buf_size(limits.max_header_bytes.max(8192))
+        .max_headers(64);
+    b.http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(limits.h2_keep_alive_interval)
+        .keep_alive_timeout(limits.h2_keep_alive_interval)
+        .max_concurrent_streams(limits.h2_max_concurrent_streams)
+        .max_header_list_size(limits.max_header_bytes as u32)
+        .max_pending_accept_reset_streams(64)
+        .max_local_error_reset_streams(64);
+    b
+}
+
+/// When the connection last finished a request, and how many are in flight.
+struct Activity {
+    start: Instant,
+    in_flight: AtomicUsize,
+    requests: AtomicU64,
+    last_done_ms: AtomicU64,
+}
+
+impl Activity {
+    /// When the connection will have been idle too long, if nothing happens before.
+    fn idle_deadline(&self, limits: &Limits) -> Instant {
+        let now = Instant::now();
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            return now + limits.idle_timeout;
+        }
+        if self.requests.load(Ordering::Acquire) == 0 {
+            return self.start + limits.first_request_timeout;
+        }
+        self.start + Duration::from_millis(self.last_done_ms.load(Ordering::Acquire)) + limits.idle_timeout
+    }
+}
+
+struct InFlight<'a>(&'a Activity);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let a = self.0;
+        a.last_done_ms.store(a.start.elapsed().as_millis() as u64, Ordering::Release);
+        a.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+pub(super) async fn run(
+    io: LingerIo,
+    peer: SocketAddr,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+) {
+    match acceptor {
+        Some(acceptor) => match tokio::time::timeout(shared.limits.header_read_timeout, acceptor.accept(io)).await {
+            Ok(Ok(tls)) => serve_http(tls, peer, shared, shutdown).await,
+            Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+            Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+        },
+        None => serve_http(io, peer, shared, shutdown).await,
+    }
+}
+
+async fn serve_http<I>(io: I, peer: SocketAddr, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let activity = Arc::new(Activity {
+        start: Instant::now(),
+        in_flight: AtomicUsize::new(0),
+        requests: AtomicU64::new(0),
+        last_done_ms: AtomicU64::new(0),
+    });
+    let service = {
+        let shared = shared.clone();
+        let activity = activity.clone();
+        hyper::service::service_fn(move |req: Request<Incoming>| {
+            let shared = shared.clone();
+            let activity = activity.clone();
+            async move { Ok::<_, Infallible>(handle(req, peer, &shared, &activity).await) }
+        })
+    };
+    let conn = shared.builder.serve_connection(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    let mut closing_since: Option<Instant> = None;
+    loop {
+        let deadline = match closing_since {
+            // Once asked to close, requests in flight get the request timeout to finish.
+            Some(since) => since + shared.limits.request_timeout,
+            None => activity.idle_deadline(&shared.limits),
+        };
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(%peer, error = %e, "connection ended");
+                }
+                return;
+            }
+            _ = tokio::time::sleep_until(deadline) => {
+                if closing_since.is_some() {
+                    return;
+                }
+                if Instant::now() >= activity.idle_deadline(&shared.limits) {
+                    shared.counters.idle_closed.fetch_add(1, Ordering::Relaxed);
+                    conn.as_mut().graceful_shutdown();
+                    closing_since = Some(Instant::now());
+                }
+            }
+            changed = shutdown.changed(), if closing_since.is_none() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    conn.as_mut().graceful_shutdown();
+                    closing_since = Some(Instant::now());
+                }
+            }
+        }
+    }
+}
+
+async fn handle(mut req: Request<Incoming>, peer: SocketAddr, shared: &Shared, activity: &Activity) -> Response {
+    activity.in_flight.fetch_add(1, Ordering::AcqRel);
+    activity.requests.fetch_add(1, Ordering::AcqRel);
+    let _in_flight = InFlight(activity);
+
+    let limits = &shared.limits;
+    let admitted = shared.requests_in_flight.fetch_add(1, Ordering::AcqRel) < limits.max_concurrent_requests;
+    let _slot = Slot(&shared.requests_in_flight);
+    if !admitted {
+        shared.counters.shed.fetch_add(1, Ordering::Relaxed);
+        return OAuthError::new(ErrorCode::TemporarilyUnavailable, "the server is at capacity; retry shortly")
+            .with_retry_after(1)
+            .into_response();
+    }
+    req.extensions_mut().insert(PeerAddr(peer));
+    let mut app = shared.app.clone();
+    match tokio::time::timeout(limits.request_timeout, app.call(req)).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(never)) => match never {},
+        Err(_) => {
+            shared.counters.timed_out.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(%peer, "request not completed within request_timeout");
+            OAuthError::new(ErrorCode::TemporarilyUnavailable, "the request did not complete in time")
+                .with_status(StatusCode::SERVICE_UNAVAILABLE)
+                .with_retry_after(1)
+                .into_response()
+        }
+    }
+}
+
+struct Slot<'a>(&'a AtomicUsize);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}

@@ -1,0 +1,136 @@
+//! Measurements that need the process to themselves: memory under a flood and response times
+//! of failed authentications. Their own test binary, run one at a time, so no other test's
+//! allocations or CPU use blur them.
+
+#[path = "../limits/harness.rs"]
+#[allow(dead_code)]
+mod harness;
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use tessera_server::FileConfig;
+use tessera_server::limits::LimitsFile;
+use tokio::io::AsyncWriteExt as _;
+
+use harness::{Server, connect, http, read_until_closed, token};
+
+const STRONG: &str = "Imported-Secret-7f3Kq9xLm2";
+
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn limits(l: LimitsFile) -> FileConfig {
+    FileConfig { limits: l, ..Default::default() }
+}
+
+// Server, attacker and victim share this process: give them two threads, as `serve` has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_legitimate_imported_secret_client_is_served_within_a_second_during_a_wrong_secret_flood() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let s = Server::start(FileConfig::default()).await;
+    s.client("victim", Some(STRONG), "jwt").await;
+    s.client("target", Some("Some-Other-Secret-Q8w2e4r6t"), "jwt").await;
+    let other: IpAddr = "127.0.0.2".parse().unwrap();
+    let rss_before = rss_kib();
+    let flood = spawn_flood(&s, other, 0);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let started = Instant::now();
+    let a = token(&http(), &s, "victim", STRONG).await;
+    let waited = started.elapsed();
+    eprintln!("victim served in {waited:?} during the flood");
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    assert!(waited < Duration::from_secs(1), "the legitimate client waited {waited:?}");
+    let statuses = answers(flood).await;
+    assert!(statuses.keys().all(|s| [401, 429, 503].contains(s)), "flood answered {statuses:?}");
+    assert!(statuses.get(&401).copied().unwrap_or(0) <= 40, "most guesses never reached argon2: {statuses:?}");
+    let after_first = rss_kib();
+    // A second flood from yet another address: memory is reused, not added to.
+    let statuses = answers(spawn_flood(&s, "127.0.0.3".parse().unwrap(), 1000)).await;
+    assert!(statuses.keys().all(|s| [401, 429, 503].contains(s)), "flood answered {statuses:?}");
+    let after_second = rss_kib();
+    eprintln!("memory: +{} KiB after the first flood, +{} KiB after the second", after_first.saturating_sub(rss_before), after_second.saturating_sub(after_first));
+    assert!(after_first.saturating_sub(rss_before) < 256 * 1024, "memory grew without bound");
+    assert!(after_second.saturating_sub(after_first) < 32 * 1024, "a second flood grew memory again");
+    s.stop().await;
+}
+
+/// 400 connections from `from`, each a wrong secret (for `target` or an unknown id) with 60 KB
+/// of padding, as in the measured attack. Raw sockets sharing one padding buffer, so what
+/// grows is the server's memory, not the attacker's.
+fn spawn_flood(s: &Server, from: IpAddr, salt: usize) -> Vec<tokio::task::JoinHandle<u16>> {
+    let pad: std::sync::Arc<[u8]> = format!("&pad={}", "p".repeat(60_000)).into_bytes().into();
+    (salt..salt + 400)
+        .map(|i| {
+            let id = if i % 2 == 0 { "target".to_string() } else { format!("unknown-{i}") };
+            let body = format!("grant_type=client_credentials&client_id={id}&client_secret=guess-{i}-xxxxxxxx");
+            let head = format!(
+                "POST /connect/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len() + pad.len()
+            );
+            let (addr, pad) = (s.addr, pad.clone());
+            tokio::spawn(async move {
+                let mut c = connect(addr, Some(from)).await;
+                let _ = c.write_all(head.as_bytes()).await;
+                let _ = c.write_all(&pad).await;
+                let (got, _) = read_until_closed(&mut c, Duration::from_secs(20)).await;
+                String::from_utf8_lossy(&got).get(9..12).and_then(|s| s.parse::<u16>().ok()).unwrap_or(0)
+            })
+        })
+        .collect()
+}
+
+async fn answers(flood: Vec<tokio::task::JoinHandle<u16>>) -> std::collections::BTreeMap<u16, usize> {
+    let mut statuses = std::collections::BTreeMap::new();
+    for f in flood {
+        *statuses.entry(f.await.unwrap()).or_insert(0) += 1;
+    }
+    statuses
+}
+
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn unknown_disabled_generated_and_imported_clients_fail_in_the_same_time() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let s = Server::start(limits(LimitsFile { failed_auth_free_attempts: Some(1000), ..Default::default() })).await;
+    s.client("generated", None, "jwt").await;
+    s.client("imported", Some(STRONG), "jwt").await;
+    s.client("disabled", Some(STRONG), "jwt").await;
+    s.store.set_client_enabled(&tessera_types::ClientId::new("disabled").unwrap(), false).await.unwrap();
+    s.sync().await;
+    let http = http();
+    let ids = ["unknown", "disabled", "generated", "imported"];
+    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); ids.len()];
+    // Round robin, so whatever else the machine does blurs every kind alike.
+    for i in 0..15 {
+        for (k, id) in ids.iter().enumerate() {
+            let started = Instant::now();
+            let a = token(&http, &s, id, &format!("wrong-secret-attempt-{i}")).await;
+            times[k].push(started.elapsed());
+            assert_eq!(a.status, 401);
+        }
+    }
+    let medians: Vec<(&str, Duration)> = ids
+        .iter()
+        .zip(times.iter_mut())
+        .map(|(id, t)| {
+            t.sort();
+            (*id, t[t.len() / 2])
+        })
+        .collect();
+    eprintln!("median failure times: {medians:?}");
+    let slowest = medians.iter().map(|m| m.1).max().unwrap();
+    let fastest = medians.iter().map(|m| m.1).min().unwrap();
+    // Every failure costs one argon2id verification (milliseconds); a fast path for any kind
+    // would be an order of magnitude apart.
+    assert!(fastest * 2 > slowest, "failure times differ: {medians:?}");
+    s.stop().await;
+}
+
