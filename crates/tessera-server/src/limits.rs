@@ -168,7 +168,7 @@ impl LimitsFile {
             mode: self.rate_limit_mode.unwrap_or_default(),
             max_live_reference_tokens: self.max_live_reference_tokens.unwrap_or(100_000),
         };
-        Ok(Limits { transport, auth, issuance, prune_batch: self.prune_batch.unwrap_or(1000).clamp(1, 100_000) })
+        Ok(Limits { transport, auth, issuance, prune_batch: self.prune_batch.unwrap_or(500).clamp(1, 100_000) })
     }
 }
 
