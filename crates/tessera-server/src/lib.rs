@@ -12,6 +12,8 @@ pub mod config;
 mod endpoint;
 mod error;
 mod form;
+#[cfg(test)]
+mod fuzz_tests;
 pub mod grant;
 pub mod keys;
 pub mod limits;
