@@ -41,12 +41,14 @@ async fn a_legitimate_imported_secret_client_is_served_within_a_second_during_a_
     assert_eq!(a.status, 200, "{:?}", a.body);
     assert!(waited < Duration::from_secs(1), "the legitimate client waited {waited:?}");
     let statuses = answers(flood).await;
-    assert!(statuses.keys().all(|s| [401, 429, 503].contains(s)), "flood answered {statuses:?}");
+    assert!(statuses.keys().all(|s| [0, 401, 429, 503].contains(s)), "flood answered {statuses:?}");
     assert!(statuses.get(&401).copied().unwrap_or(0) <= 40, "most guesses never reached argon2: {statuses:?}");
     let after_first = rss_kib();
     // A second flood from yet another address: memory is reused, not added to.
     let statuses = answers(spawn_flood(&s, "127.0.0.3".parse().unwrap(), 1000)).await;
-    assert!(statuses.keys().all(|s| [401, 429, 503].contains(s)), "flood answered {statuses:?}");
+    // 0: closed without an answer (on a loaded machine a client still writing its body when
+    // the lingering close gives up sees a reset): a refusal too.
+    assert!(statuses.keys().all(|s| [0, 401, 429, 503].contains(s)), "flood answered {statuses:?}");
     let after_second = rss_kib();
     eprintln!("memory: +{} KiB after the first flood, +{} KiB after the second", after_first.saturating_sub(rss_before), after_second.saturating_sub(after_first));
     assert!(after_first.saturating_sub(rss_before) < 256 * 1024, "memory grew without bound");
