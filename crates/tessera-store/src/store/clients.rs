@@ -1,0 +1,233 @@
+//! Clients and their secrets.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use tessera_types::{ClientId, Permission, SigningAlg, TokenFormat, UnixTime};
+
+use super::{Store, StoreError, corrupt, json, unique_violation};
+use crate::model::{ClientLimits, ClientRecord, ClientUpdate, SecretRecord};
+
+impl Store {
+    /// Registers a client with its secrets; [`StoreError::Conflict`] if the id is taken.
+    pub async fn add_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let res = sqlx::query(
+            "INSERT INTO clients (client_id, display_name, permissions, access_token_lifetime, token_format, signing_alg, enabled, created_at, \
+             issuance_rate_milli, issuance_burst, max_live_tokens) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(client.client_id.as_str())
+        .bind(client.display_name.clone())
+        .bind(serde_json::to_string(&client.permissions).expect("list serialises"))
+        .bind(client.access_token_lifetime)
+        .bind(client.token_format.as_str())
+        .bind(client.signing_alg.map(|a| a.as_str()))
+        .bind(i64::from(client.enabled))
+        .bind(client.created_at.0)
+        .bind(client.limits.issuance_rate_milli)
+        .bind(client.limits.issuance_burst)
+        .bind(client.limits.max_live_tokens)
+        .execute(&mut *tx)
+        .await;
+        match res {
+            Err(e) if unique_violation(&e) => {
+                return Err(StoreError::Conflict(format!("client {}", client.client_id)));
+            }
+            r => r?,
+        };
+        for secret in &client.secrets {
+            insert_secret(&mut tx, &client.client_id, secret).await?;
+        }
+        Self::commit_change(tx).await?;
+        Ok(())
+    }
+
+    /// Every client with its secrets, by id.
+    pub async fn list_clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let rows = sqlx::query("SELECT * FROM clients ORDER BY client_id").fetch_all(&mut *conn).await?;
+        let secrets = sqlx::query("SELECT * FROM client_secrets ORDER BY created_at, id").fetch_all(&mut *conn).await?;
+        let mut by_client: BTreeMap<String, Vec<SecretRecord>> = BTreeMap::new();
+        for row in &secrets {
+            let client_id: String = row.try_get("client_id")?;
+            by_client.entry(client_id).or_default().push(secret_from_row(row)?);
+        }
+        rows.iter()
+            .map(|row| {
+                let id: String = row.try_get("client_id")?;
+                client_from_row(row, by_client.remove(&id).unwrap_or_default())
+            })
+            .collect()
+    }
+
+    /// One client with its secrets.
+    pub async fn get_client(&self, client_id: &ClientId) -> Result<Option<ClientRecord>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let Some(row) = sqlx::query("SELECT * FROM clients WHERE client_id = $1")
+            .bind(client_id.as_str())
+            .fetch_optional(&mut *conn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let secrets = sqlx::query("SELECT * FROM client_secrets WHERE client_id = $1 ORDER BY created_at, id")
+            .bind(client_id.as_str())
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(secret_from_row)
+            .collect::<Result<_, _>>()?;
+        client_from_row(&row, secrets).map(Some)
+    }
+
+    /// Removes a client, its secrets and its reference tokens; `false` if there was none.
+    pub async fn remove_client(&self, client_id: &ClientId) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM tokens WHERE client_id = $1").bind(client_id.as_str()).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM client_secrets WHERE client_id = $1")
+            .bind(client_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        let n = sqlx::query("DELETE FROM clients WHERE client_id = $1")
+            .bind(client_id.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        Self::commit_if_changed(tx, n).await
+    }
+
+    /// Enables or disables a client; `false` if there is none.
+    pub async fn set_client_enabled(&self, client_id: &ClientId, enabled: bool) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query("UPDATE clients SET enabled = $1 WHERE client_id = $2")
+            .bind(i64::from(enabled))
+            .bind(client_id.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        Self::commit_if_changed(tx, n).await
+    }
+
+    /// Changes a client's settings; `false` if there is no such client.
+    pub async fn update_client(&self, client_id: &ClientId, update: &ClientUpdate) -> Result<bool, StoreError> {
+        let Some(mut current) = self.get_client(client_id).await? else {
+            return Ok(false);
+        };
+        if let Some(v) = &update.display_name {
+            current.display_name = Some(v.clone());
+        }
+        if let Some(v) = update.access_token_lifetime {
+            current.access_token_lifetime = v;
+        }
+        if let Some(v) = update.token_format {
+            current.token_format = v;
+        }
+        if let Some(v) = update.signing_alg {
+            current.signing_alg = Some(v);
+        }
+        if let Some(v) = &update.permissions {
+            current.permissions = v.clone();
+        }
+        if let Some(v) = update.issuance_rate_milli {
+            current.limits.issuance_rate_milli = v;
+        }
+        if let Some(v) = update.issuance_burst {
+            current.limits.issuance_burst = v;
+        }
+        if let Some(v) = update.max_live_tokens {
+            current.limits.max_live_tokens = v;
+        }
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query(
+            "UPDATE clients SET display_name = $1, access_token_lifetime = $2, token_format = $3, signing_alg = $4, permissions = $5, \
+             issuance_rate_milli = $7, issuance_burst = $8, max_live_tokens = $9 WHERE client_id = $6",
+        )
+        .bind(current.display_name.clone())
+        .bind(current.access_token_lifetime)
+        .bind(current.token_format.as_str())
+        .bind(current.signing_alg.map(|a| a.as_str()))
+        .bind(serde_json::to_string(&current.permissions).expect("list serialises"))
+        .bind(client_id.as_str())
+        .bind(current.limits.issuance_rate_milli)
+        .bind(current.limits.issuance_burst)
+        .bind(current.limits.max_live_tokens)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        Self::commit_if_changed(tx, n).await
+    }
+
+    /// Adds a secret to a client; `false` if there is no such client. (One statement, no
+    /// read-then-write: the foreign key says whether the client exists.)
+    pub async fn add_secret(&self, client_id: &ClientId, secret: &SecretRecord) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        match insert_secret(&mut tx, client_id, secret).await {
+            Err(StoreError::Database(sqlx::Error::Database(db))) if db.is_foreign_key_violation() => return Ok(false),
+            r => r?,
+        }
+        Self::commit_change(tx).await?;
+        Ok(true)
+    }
+
+    /// Removes one secret of a client; `false` if there was none.
+    pub async fn remove_secret(&self, client_id: &ClientId, secret_id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query("DELETE FROM client_secrets WHERE client_id = $1 AND id = $2")
+            .bind(client_id.as_str())
+            .bind(secret_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        Self::commit_if_changed(tx, n).await
+    }
+}
+
+async fn insert_secret(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    client_id: &ClientId,
+    secret: &SecretRecord,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO client_secrets (id, client_id, hash, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(secret.id.clone())
+        .bind(client_id.as_str())
+        .bind(secret.hash.clone())
+        .bind(secret.created_at.0)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+fn secret_from_row(row: &AnyRow) -> Result<SecretRecord, StoreError> {
+    Ok(SecretRecord {
+        id: row.try_get("id")?,
+        hash: row.try_get("hash")?,
+        created_at: UnixTime(row.try_get("created_at")?),
+    })
+}
+
+fn client_from_row(row: &AnyRow, secrets: Vec<SecretRecord>) -> Result<ClientRecord, StoreError> {
+    let client_id: String = row.try_get("client_id")?;
+    let token_format: String = row.try_get("token_format")?;
+    let signing_alg: Option<String> = row.try_get("signing_alg")?;
+    let enabled: i64 = row.try_get("enabled")?;
+    Ok(ClientRecord {
+        client_id: ClientId::new(client_id).map_err(corrupt)?,
+        display_name: row.try_get("display_name")?,
+        secrets,
+        permissions: json::<Vec<Permission>>(row, "permissions")?,
+        access_token_lifetime: row.try_get("access_token_lifetime")?,
+        token_format: TokenFormat::from_str(&token_format).map_err(corrupt)?,
+        signing_alg: signing_alg.map(|a| SigningAlg::from_str(&a)).transpose().map_err(corrupt)?,
+        enabled: enabled != 0,
+        created_at: UnixTime(row.try_get("created_at")?),
+        limits: ClientLimits {
+            issuance_rate_milli: row.try_get("issuance_rate_milli")?,
+            issuance_burst: row.try_get("issuance_burst")?,
+            max_live_tokens: row.try_get("max_live_tokens")?,
+        },
+        tokens_not_before: row.try_get::<Option<i64>, _>("tokens_not_before")?.map(UnixTime),
+    })
+}

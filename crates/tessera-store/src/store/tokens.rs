@@ -1,0 +1,183 @@
+//! Reference tokens, revoked JWT ids, pruning and per-client revocation.
+
+use std::collections::HashMap;
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use tessera_types::{ClientId, Resource, UnixTime};
+
+use super::{Backend, Store, StoreError, corrupt, json};
+use crate::model::TokenRecord;
+
+impl Store {
+    /// Stores reference tokens in one transaction: one commit (one fsync) for the whole batch.
+    pub async fn insert_tokens(&self, tokens: &[TokenRecord]) -> Result<(), StoreError> {
+        // Multi-row INSERTs (64 rows, 512 parameters: within both SQLite's and PostgreSQL's
+        // limits) keep the time the write lock is held — and so the batch latency — short.
+        const ROWS: usize = 64;
+        let _one_writer = self.sqlite_write_turn().await;
+        let mut tx = self.pool.begin().await?;
+        for chunk in tokens.chunks(ROWS) {
+            let mut sql =
+                String::from("INSERT INTO tokens (hash, jti, client_id, scope, audiences, iat, exp, revoked) VALUES ");
+            for i in 0..chunk.len() {
+                let b = i * 8;
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6,
+                    b + 7,
+                    b + 8
+                ));
+            }
+            // Only placeholders are interpolated; every value is bound.
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for t in chunk {
+                q = q
+                    .bind(t.hash.clone())
+                    .bind(t.jti.clone())
+                    .bind(t.client_id.as_str().to_owned())
+                    .bind(t.scope.clone())
+                    .bind(serde_json::to_string(&t.audiences).expect("list serialises"))
+                    .bind(t.iat.0)
+                    .bind(t.exp.0)
+                    .bind(i64::from(t.revoked));
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A reference token by the hash of its value.
+    pub async fn find_token(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM tokens WHERE hash = $1").bind(hash).fetch_optional(&self.pool).await?;
+        row.as_ref().map(token_from_row).transpose()
+    }
+
+    /// Marks a reference token revoked; `false` if there is none.
+    pub async fn revoke_token(&self, hash: &str) -> Result<bool, StoreError> {
+        let n = sqlx::query("UPDATE tokens SET revoked = 1 WHERE hash = $1")
+            .bind(hash)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
+    /// Remembers a revoked JWT by `jti` until `exp`.
+    pub async fn revoke_jti(&self, jti: &str, client_id: &ClientId, exp: UnixTime) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO revoked_jtis (jti, client_id, exp) VALUES ($1, $2, $3) ON CONFLICT (jti) DO NOTHING")
+            .bind(jti)
+            .bind(client_id.as_str())
+            .bind(exp.0)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Whether a JWT `jti` was revoked.
+    pub async fn is_jti_revoked(&self, jti: &str) -> Result<bool, StoreError> {
+        let row: Option<String> = sqlx::query_scalar("SELECT jti FROM revoked_jtis WHERE jti = $1")
+            .bind(jti)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// Deletes reference tokens and revocation entries that expired before `now`; returns how
+    /// many of each.
+    pub async fn prune(&self, now: UnixTime, batch: u32) -> Result<(u64, u64), StoreError> {
+        // In batches, each its own short transaction: one DELETE of 300k rows held the SQLite
+        // write lock for over a second, and every issuance waited behind it.
+        let mut total = [0u64; 2];
+        for (i, sql) in [
+            "DELETE FROM tokens WHERE hash IN (SELECT hash FROM tokens WHERE exp < $1 LIMIT $2)",
+            "DELETE FROM revoked_jtis WHERE jti IN (SELECT jti FROM revoked_jtis WHERE exp < $1 LIMIT $2)",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            loop {
+                let turn = self.sqlite_write_turn().await;
+                let n = sqlx::query(sql).bind(now.0).bind(i64::from(batch)).execute(&self.pool).await?.rows_affected();
+                drop(turn);
+                total[i] += n;
+                if n < u64::from(batch) {
+                    break;
+                }
+                // Let queued issuance commit between batches.
+                tokio::task::yield_now().await;
+            }
+        }
+        Ok((total[0], total[1]))
+    }
+
+    async fn sqlite_write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self.backend {
+            Backend::Sqlite => Some(self.token_writes.lock().await),
+            // PostgreSQL takes row locks, not a database lock: no need to queue.
+            Backend::Postgres => None,
+        }
+    }
+
+    /// Live (unexpired, unrevoked) reference tokens per client.
+    pub async fn live_token_counts(&self, now: UnixTime) -> Result<HashMap<String, u64>, StoreError> {
+        let rows = sqlx::query("SELECT client_id, COUNT(*) AS n FROM tokens WHERE exp > $1 AND revoked = 0 GROUP BY client_id")
+            .bind(now.0)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get::<String, _>("client_id")?, r.try_get::<i64, _>("n")?.max(0) as u64)))
+            .collect()
+    }
+
+    /// For the day a client is compromised: deletes its reference tokens and makes every JWT
+    /// it was issued before `not_before` inactive at introspection. `None` if there is no such
+    /// client, else the number of reference tokens deleted.
+    pub async fn revoke_client_tokens(&self, client_id: &ClientId, not_before: UnixTime) -> Result<Option<u64>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query("UPDATE clients SET tokens_not_before = $1 WHERE client_id = $2")
+            .bind(not_before.0)
+            .bind(client_id.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Ok(None);
+        }
+        let deleted =
+            sqlx::query("DELETE FROM tokens WHERE client_id = $1").bind(client_id.as_str()).execute(&mut *tx).await?.rows_affected();
+        Self::commit_if_changed(tx, n).await?;
+        Ok(Some(deleted))
+    }
+
+    /// How many reference tokens and revocation entries are stored.
+    pub async fn token_counts(&self) -> Result<(i64, i64), StoreError> {
+        let tokens: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tokens").fetch_one(&self.pool).await?;
+        let jtis: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM revoked_jtis").fetch_one(&self.pool).await?;
+        Ok((tokens, jtis))
+    }
+}
+
+fn token_from_row(row: &AnyRow) -> Result<TokenRecord, StoreError> {
+    let client_id: String = row.try_get("client_id")?;
+    let revoked: i64 = row.try_get("revoked")?;
+    Ok(TokenRecord {
+        hash: row.try_get("hash")?,
+        jti: row.try_get("jti")?,
+        client_id: ClientId::new(client_id).map_err(corrupt)?,
+        scope: row.try_get("scope")?,
+        audiences: json::<Vec<Resource>>(row, "audiences")?,
+        iat: UnixTime(row.try_get("iat")?),
+        exp: UnixTime(row.try_get("exp")?),
+        revoked: revoked != 0,
+    })
+}
