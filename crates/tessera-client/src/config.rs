@@ -1,3 +1,6 @@
+//! What a token source needs to know: the authority, the client's credentials and how it
+//! authenticates, the scope it asks for, and the bounds on every call to the authority.
+
 use std::sync::Arc;
 use std::time::Duration;
 

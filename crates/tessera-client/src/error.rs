@@ -1,3 +1,5 @@
+//! Why a token could not be had: the authority's RFC 6749 answer, or why it could not be asked.
+
 /// Why no token could be had.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ClientError {

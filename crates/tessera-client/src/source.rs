@@ -1,3 +1,6 @@
+//! The token source: discovery, one shared cache with early refresh, single flight, retries
+//! with back-off, and memory of recent failures.
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;

@@ -1,3 +1,6 @@
+//! Guard settings: authority and audience, validation mode, caches, and the bounds on calls to
+//! the authority.
+
 use std::sync::Arc;
 use std::time::Duration;
 

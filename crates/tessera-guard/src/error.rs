@@ -1,3 +1,5 @@
+//! Why a guard could not be built.
+
 /// Why a request was not let through. Rendered per RFC 6750 §3 over HTTP and as gRPC status
 /// codes by the layer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,3 +1,6 @@
+//! Validation of one bearer token: locally as a JWT, or by introspection, with the caches and
+//! the single flight in front of the authority.
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 

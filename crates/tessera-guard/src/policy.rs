@@ -1,3 +1,5 @@
+//! What a route or gRPC method requires of a token's scopes.
+
 use crate::Principal;
 
 /// A scope requirement.

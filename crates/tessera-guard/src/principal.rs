@@ -1,3 +1,5 @@
+//! The validated caller, handed to handlers (axum extractor, request extension).
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 

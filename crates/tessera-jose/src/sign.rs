@@ -1,3 +1,6 @@
+//! Signing keys with their parsed key pairs, JWKs, RFC 7638 thumbprints, and compact JWS
+//! signing.
+
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{

@@ -1,3 +1,6 @@
+//! Compact JWS verification of access tokens: algorithm allow-list, key per algorithm, `typ`,
+//! issuer, audience and time claims (saturating arithmetic), and the typed claims read back.
+
 use std::str::FromStr;
 
 use aws_lc_rs::encoding::AsDer;

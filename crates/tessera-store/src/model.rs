@@ -1,3 +1,6 @@
+//! The records the store keeps: scopes, clients with hashed secrets and limits, signing keys,
+//! reference tokens.
+
 use std::collections::BTreeMap;
 
 use tessera_types::{ClientId, Permission, Resource, ScopeName, SigningAlg, TokenFormat, UnixTime};

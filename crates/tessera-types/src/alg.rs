@@ -1,3 +1,5 @@
+//! The JWS algorithms Tessera signs and verifies (never `none`, never HMAC).
+
 use std::fmt;
 use std::str::FromStr;
 

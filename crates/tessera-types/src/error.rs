@@ -1,3 +1,5 @@
+//! The closed set of OAuth 2.0 error codes (RFC 6749 §5.2 and friends).
+
 use serde::Serialize;
 
 /// The closed set of OAuth 2.0 error codes Tessera answers with

@@ -1,3 +1,6 @@
+//! Protocol identifiers validated on construction: client ids, secrets (redacted), resources,
+//! Unix times.
+
 use std::fmt;
 
 use serde::{Deserialize, Serialize};

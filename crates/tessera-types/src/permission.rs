@@ -1,3 +1,6 @@
+//! What a client may do, spelled as OpenIddict does: endpoints, grant types, scopes; and the
+//! token format it receives.
+
 use std::fmt;
 use std::str::FromStr;
 

@@ -1,3 +1,5 @@
+//! Scope tokens and sets (RFC 6749 §3.3).
+
 use std::collections::BTreeSet;
 use std::fmt;
 
