@@ -194,7 +194,8 @@ async fn open_loop(o: Arc<Opts>, rate: f64) {
                 continue;
             }
             in_flight.fetch_add(1, Ordering::Relaxed);
-            let (client, o, stats, in_flight) = (clients[n % clients.len()].clone(), o.clone(), stats.clone(), in_flight.clone());
+            let (client, o, stats, in_flight) =
+                (clients[n % clients.len()].clone(), o.clone(), stats.clone(), in_flight.clone());
             tokio::spawn(async move {
                 let began = Instant::now();
                 let mut req = if o.get { client.get(&o.url) } else { client.post(&o.url) };

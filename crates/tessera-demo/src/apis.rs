@@ -51,7 +51,8 @@ async fn serve(app: Router, listen: SocketAddr, cert: &Path, key: &Path) -> std:
     let addr = listener.local_addr()?;
     // The same connection and request bounds as the authorization server.
     let limits = tessera_server::limits::Limits::default().transport;
-    let listener = tessera_server::transport::serve(tokio::net::TcpListener::from_std(listener)?, Some(config), app, limits)?;
+    let listener =
+        tessera_server::transport::serve(tokio::net::TcpListener::from_std(listener)?, Some(config), app, limits)?;
     Ok(Service { addr, listener })
 }
 

@@ -133,7 +133,9 @@ pub(crate) fn early_gate(
     let id = basic.as_ref().map_or("", |(id, _)| id.as_str());
     let Err(retry_after) = limiter.check(id, peer, now) else { return Ok(()) };
     let known_good = basic.as_ref().is_some_and(|(id, secret)| {
-        let (Some(client), Ok(secret)) = (registry.client(id), ClientSecret::new(secret.as_str())) else { return false };
+        let (Some(client), Ok(secret)) = (registry.client(id), ClientSecret::new(secret.as_str())) else {
+            return false;
+        };
         client.enabled && verifier.verify_cheap(&client.client_id, &client.secrets, &secret)
     });
     if known_good { Ok(()) } else { Err(backing_off(retry_after)) }
@@ -185,10 +187,11 @@ pub(crate) async fn authenticate<'r>(
             limiter.succeeded(id);
             Ok(usable.expect("only a usable client verifies"))
         }
-        Verdict::Busy => {
-            Err(OAuthError::new(ErrorCode::TemporarilyUnavailable, "too many authentications in progress; retry shortly")
-                .with_retry_after(1))
-        }
+        Verdict::Busy => Err(OAuthError::new(
+            ErrorCode::TemporarilyUnavailable,
+            "too many authentications in progress; retry shortly",
+        )
+        .with_retry_after(1)),
         Verdict::Invalid => {
             let reason = match client {
                 None => Failure::UnknownClient,

@@ -205,10 +205,19 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Running, StartError
             // Leave descriptors for the store, the log and the listener itself.
             let fit = usize::try_from(after.saturating_sub(128)).unwrap_or(usize::MAX).max(1);
             if limits.max_connections > fit {
-                tracing::warn!(max_connections = limits.max_connections, fit, "max_connections lowered to fit the open files limit");
+                tracing::warn!(
+                    max_connections = limits.max_connections,
+                    fit,
+                    "max_connections lowered to fit the open files limit"
+                );
                 limits.max_connections = fit;
             }
-            tracing::info!(soft_before = before, soft_now = after, max_connections = limits.max_connections, "open files limit");
+            tracing::info!(
+                soft_before = before,
+                soft_now = after,
+                max_connections = limits.max_connections,
+                "open files limit"
+            );
         }
         Err(e) => tracing::warn!(error = %e, "could not read or raise the open files limit"),
     }

@@ -202,7 +202,11 @@ impl SecretVerifier {
         let Ok(Ok(_permit)) = tokio::time::timeout(self.limits.kdf_max_wait, self.kdf_permits.acquire()).await else {
             return Verdict::Busy;
         };
-        if self.kdf_pool.verify(stored.hash.clone(), presented.clone()).await { Verdict::Valid } else { Verdict::Invalid }
+        if self.kdf_pool.verify(stored.hash.clone(), presented.clone()).await {
+            Verdict::Valid
+        } else {
+            Verdict::Invalid
+        }
     }
 }
 
@@ -226,8 +230,9 @@ impl KdfPool {
                     loop {
                         let job = rx.lock().expect("kdf queue").recv();
                         let Ok((hash, secret, done)) = job else { return };
-                        let ok =
-                            argon2::Argon2::default().verify_password(secret.expose().as_bytes(), hash.as_str()).is_ok();
+                        let ok = argon2::Argon2::default()
+                            .verify_password(secret.expose().as_bytes(), hash.as_str())
+                            .is_ok();
                         let _ = done.send(ok);
                     }
                 })

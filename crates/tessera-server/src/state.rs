@@ -6,8 +6,8 @@ use tessera_store::{Store, TokenWriter};
 use tessera_types::SigningAlg;
 
 use crate::clock::{Clock, Random};
-use crate::registry::RegistryHandle;
 use crate::limits::Limits;
+use crate::registry::RegistryHandle;
 use crate::secrets::SecretVerifier;
 use crate::throttle::{FailureLimiter, IssuanceLimiter};
 

@@ -99,7 +99,8 @@ impl FailureLimiter {
             f.last = now.0;
             if f.count > self.limits.failed_free_attempts {
                 let doublings = (f.count - self.limits.failed_free_attempts - 1).min(30);
-                let backoff = self.limits.failed_backoff.saturating_mul(1 << doublings).min(self.limits.failed_backoff_max);
+                let backoff =
+                    self.limits.failed_backoff.saturating_mul(1 << doublings).min(self.limits.failed_backoff_max);
                 f.blocked_until = now.0.saturating_add(backoff);
             }
             f

@@ -15,5 +15,7 @@ mod store;
 pub mod testing;
 
 pub use batch::TokenWriter;
-pub use model::{ClientLimits, ClientRecord, ClientUpdate, KeyRecord, KeyStatus, ScopeRecord, SecretRecord, TokenRecord};
+pub use model::{
+    ClientLimits, ClientRecord, ClientUpdate, KeyRecord, KeyStatus, ScopeRecord, SecretRecord, TokenRecord,
+};
 pub use store::{Backend, Store, StoreError};

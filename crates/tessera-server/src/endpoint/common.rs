@@ -46,7 +46,14 @@ pub(crate) async fn read_form(
 ) -> Result<Form, OAuthError> {
     // Someone backing off is refused before their body is read: a flood of large bodies with
     // wrong secrets costs no more than their headers.
-    client_auth::early_gate(&state.0.registry.get(), &state.0.verifier, &state.0.failures, headers, peer.0, state.0.clock.now())?;
+    client_auth::early_gate(
+        &state.0.registry.get(),
+        &state.0.verifier,
+        &state.0.failures,
+        headers,
+        peer.0,
+        state.0.clock.now(),
+    )?;
     require_form_content_type(headers)?;
     let bytes = read_body(headers, body, state.0.max_body_bytes).await?;
     let form = Form::parse(&bytes)?;

@@ -50,7 +50,11 @@ async fn a_legitimate_imported_secret_client_is_served_within_a_second_during_a_
     // the lingering close gives up sees a reset): a refusal too.
     assert!(statuses.keys().all(|s| [0, 401, 429, 503].contains(s)), "flood answered {statuses:?}");
     let after_second = rss_kib();
-    eprintln!("memory: +{} KiB after the first flood, +{} KiB after the second", after_first.saturating_sub(rss_before), after_second.saturating_sub(after_first));
+    eprintln!(
+        "memory: +{} KiB after the first flood, +{} KiB after the second",
+        after_first.saturating_sub(rss_before),
+        after_second.saturating_sub(after_first)
+    );
     assert!(after_first.saturating_sub(rss_before) < 256 * 1024, "memory grew without bound");
     assert!(after_second.saturating_sub(after_first) < 32 * 1024, "a second flood grew memory again");
     s.stop().await;
@@ -135,4 +139,3 @@ async fn unknown_disabled_generated_and_imported_clients_fail_in_the_same_time()
     assert!(fastest * 2 > slowest, "failure times differ: {medians:?}");
     s.stop().await;
 }
-

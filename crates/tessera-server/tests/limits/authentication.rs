@@ -1,6 +1,5 @@
 //! Client authentication cannot be turned into a brute-force tool, a queue or an oracle.
 
-
 use tessera_server::FileConfig;
 use tessera_server::admin::NewClient;
 use tessera_server::limits::LimitsFile;
@@ -57,8 +56,12 @@ async fn weak_imported_secrets_are_refused_unless_explicitly_allowed() {
         assert!(err.is_err(), "{weak:?} was accepted");
     }
     assert!(s.store.get_client(&tessera_types::ClientId::new("weak").unwrap()).await.unwrap().is_none());
-    let sample =
-        NewClient { client_id: "sample".into(), secret: Some("cc_secret".into()), allow_weak_secret: true, ..Default::default() };
+    let sample = NewClient {
+        client_id: "sample".into(),
+        secret: Some("cc_secret".into()),
+        allow_weak_secret: true,
+        ..Default::default()
+    };
     assert!(tessera_server::admin::add_client(&s.store, sample, 3600, &rng, s.clock.now()).await.is_ok());
     s.stop().await;
 }

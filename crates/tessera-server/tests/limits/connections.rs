@@ -222,7 +222,8 @@ async fn a_client_sending_an_oversized_body_first_still_reads_its_413() {
 
 #[tokio::test]
 async fn past_the_concurrency_limit_requests_are_shed_with_503_at_once() {
-    let limits = LimitsFile { max_concurrent_requests: Some(3), request_timeout_ms: Some(20_000), ..Default::default() };
+    let limits =
+        LimitsFile { max_concurrent_requests: Some(3), request_timeout_ms: Some(20_000), ..Default::default() };
     let s = Server::start(FileConfig { limits, ..Default::default() }).await;
     // Three requests whose bodies never come occupy every slot.
     let mut held = Vec::new();

@@ -50,7 +50,15 @@ impl Server {
         admin::add_scope(&store, scope, clock.now()).await.unwrap();
         let ca = running.dev_ca.clone();
         let scheme = if tls { "https" } else { "http" };
-        let s = Self { running: Some(running), _dir: dir, addr, base: format!("{scheme}://127.0.0.1:{}", addr.port()), store, clock, ca };
+        let s = Self {
+            running: Some(running),
+            _dir: dir,
+            addr,
+            base: format!("{scheme}://127.0.0.1:{}", addr.port()),
+            store,
+            clock,
+            ca,
+        };
         s.sync().await;
         s
     }
@@ -192,5 +200,3 @@ pub async fn trickle(stream: &mut TcpStream, bytes: &[u8], every: Duration, max:
     }
     started.elapsed()
 }
-
-

@@ -89,7 +89,12 @@ impl Store {
         // WAL is a property of the database file: set once, kept across opens. With the
         // default `synchronous=FULL` every commit is durable before it returns.
         sqlx::query("PRAGMA journal_mode=WAL").execute(&pool).await?;
-        let store = Self { pool, data_dir: Some(data_dir.to_owned()), backend: Backend::Sqlite, token_writes: Default::default() };
+        let store = Self {
+            pool,
+            data_dir: Some(data_dir.to_owned()),
+            backend: Backend::Sqlite,
+            token_writes: Default::default(),
+        };
         store.migrate().await?;
         sqlite::tighten(data_dir)?;
         Ok(store)
@@ -102,7 +107,12 @@ impl Store {
         let url = sqlite::existing(data_dir)?;
         sqlx::any::install_default_drivers();
         let pool = AnyPoolOptions::new().max_connections(4).connect(&url).await?;
-        let store = Self { pool, data_dir: Some(data_dir.to_owned()), backend: Backend::Sqlite, token_writes: Default::default() };
+        let store = Self {
+            pool,
+            data_dir: Some(data_dir.to_owned()),
+            backend: Backend::Sqlite,
+            token_writes: Default::default(),
+        };
         if !store.is_initialised().await? {
             store.pool.close().await;
             return Err(sqlite::not_initialised(data_dir));

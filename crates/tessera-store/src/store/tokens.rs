@@ -130,10 +130,12 @@ impl Store {
 
     /// Live (unexpired, unrevoked) reference tokens per client.
     pub async fn live_token_counts(&self, now: UnixTime) -> Result<HashMap<String, u64>, StoreError> {
-        let rows = sqlx::query("SELECT client_id, COUNT(*) AS n FROM tokens WHERE exp > $1 AND revoked = 0 GROUP BY client_id")
-            .bind(now.0)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT client_id, COUNT(*) AS n FROM tokens WHERE exp > $1 AND revoked = 0 GROUP BY client_id",
+        )
+        .bind(now.0)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
             .map(|r| Ok((r.try_get::<String, _>("client_id")?, r.try_get::<i64, _>("n")?.max(0) as u64)))
             .collect()
@@ -142,7 +144,11 @@ impl Store {
     /// For the day a client is compromised: deletes its reference tokens and makes every JWT
     /// it was issued before `not_before` inactive at introspection. `None` if there is no such
     /// client, else the number of reference tokens deleted.
-    pub async fn revoke_client_tokens(&self, client_id: &ClientId, not_before: UnixTime) -> Result<Option<u64>, StoreError> {
+    pub async fn revoke_client_tokens(
+        &self,
+        client_id: &ClientId,
+        not_before: UnixTime,
+    ) -> Result<Option<u64>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let n = sqlx::query("UPDATE clients SET tokens_not_before = $1 WHERE client_id = $2")
             .bind(not_before.0)
@@ -153,8 +159,11 @@ impl Store {
         if n == 0 {
             return Ok(None);
         }
-        let deleted =
-            sqlx::query("DELETE FROM tokens WHERE client_id = $1").bind(client_id.as_str()).execute(&mut *tx).await?.rows_affected();
+        let deleted = sqlx::query("DELETE FROM tokens WHERE client_id = $1")
+            .bind(client_id.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         Self::commit_if_changed(tx, n).await?;
         Ok(Some(deleted))
     }

@@ -27,7 +27,10 @@ pub async fn run(cmd: TokenCommand, store: &Store) -> CliResult {
             let Some(deleted) = store.revoke_client_tokens(&id, not_before).await? else {
                 return Err(format!("no client {client_id}").into());
             };
-            println!("revoked every token of client {client_id}: {deleted} reference tokens deleted, JWTs issued before {} inactive", not_before.0);
+            println!(
+                "revoked every token of client {client_id}: {deleted} reference tokens deleted, JWTs issued before {} inactive",
+                not_before.0
+            );
         }
     }
     Ok(())

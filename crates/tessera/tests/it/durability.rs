@@ -23,10 +23,33 @@ async fn sigkill_loses_no_acknowledged_token_or_revocation() {
     ok(d, &["scope", "add", "dataEventRecords", "--resource", "rs_dataEventRecordsApi"]);
     ok(
         d,
-        &["client", "add", "CC", "--secret", "cc_secret", "--allow-weak-secret", "--scope", "dataEventRecords", "--token-format", "reference"],
+        &[
+            "client",
+            "add",
+            "CC",
+            "--secret",
+            "cc_secret",
+            "--allow-weak-secret",
+            "--scope",
+            "dataEventRecords",
+            "--token-format",
+            "reference",
+        ],
     );
     ok(d, &["client", "add", "J", "--secret", "j_secret", "--allow-weak-secret", "--scope", "dataEventRecords"]);
-    ok(d, &["client", "add", "rs_dataEventRecordsApi", "--secret", "api_secret", "--allow-weak-secret", "--permission", "introspection"]);
+    ok(
+        d,
+        &[
+            "client",
+            "add",
+            "rs_dataEventRecordsApi",
+            "--secret",
+            "api_secret",
+            "--allow-weak-secret",
+            "--permission",
+            "introspection",
+        ],
+    );
     // A fixed issuer: the port changes across the restart, the issuer of the tokens must not.
     let mut served = serve(d, &["--issuer", "https://tessera.test"]);
     let http = client_for(served.ca.as_ref().unwrap());

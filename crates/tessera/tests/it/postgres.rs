@@ -103,7 +103,16 @@ async fn two_instances_one_database_one_issuer() {
         "reference",
     ]);
     cli(&["client", "add", "CC", "--secret", "cc_secret", "--allow-weak-secret", "--scope", "dataEventRecords"]);
-    cli(&["client", "add", "rs_dataEventRecordsApi", "--secret", "api_secret", "--allow-weak-secret", "--permission", "introspection"]);
+    cli(&[
+        "client",
+        "add",
+        "rs_dataEventRecordsApi",
+        "--secret",
+        "api_secret",
+        "--allow-weak-secret",
+        "--permission",
+        "introspection",
+    ]);
     for u in [&url_a, &url_b] {
         let u = u.clone();
         let http = http.clone();
