@@ -172,7 +172,8 @@ async fn handle(mut req: Request<Incoming>, peer: SocketAddr, shared: &Shared, a
     let _in_flight = InFlight(activity);
 
     let limits = &shared.limits;
-    let admitted = shared.requests_in_flight.fetch_add(1, Ordering::AcqRel) < limits.max_concurrent_requests;
+    let admitted = shared.requests_in_flight.fetch_add(1, Ordering::AcqRel) < limits.max_concurrent_requests
+        && shared.lag_ms.load(Ordering::Relaxed) <= limits.max_scheduling_delay.as_millis() as u64;
     let _slot = Slot(&shared.requests_in_flight);
     if !admitted {
         shared.counters.shed.fetch_add(1, Ordering::Relaxed);

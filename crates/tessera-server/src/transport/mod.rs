@@ -41,6 +41,10 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// Requests in flight, all connections together; past it 503 with `Retry-After`.
     pub max_concurrent_requests: usize,
+    /// How late the runtime may run its work before new requests are shed with 503: a
+    /// CPU-bound handler finishes in one poll, so under overload the queue is not in flight
+    /// but waiting to be polled, and only this lag shows it.
+    pub max_scheduling_delay: Duration,
     /// HTTP/1 read buffer (which bounds the request head) and HTTP/2 header list size.
     pub max_header_bytes: usize,
     /// Concurrent HTTP/2 streams per connection.
@@ -61,7 +65,8 @@ impl Default for Limits {
             first_request_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(15),
-            max_concurrent_requests: 1024,
+            max_concurrent_requests: 256,
+            max_scheduling_delay: Duration::from_millis(250),
             max_header_bytes: 16 * 1024,
             h2_max_concurrent_streams: 128,
             h2_keep_alive_interval: Duration::from_secs(15),
@@ -87,6 +92,8 @@ pub struct Counters {
 
 pub(crate) struct Shared {
     limits: Limits,
+    /// The runtime's current scheduling delay, milliseconds (see [`Limits::max_scheduling_delay`]).
+    lag_ms: Arc<AtomicU64>,
     app: Router,
     requests_in_flight: AtomicUsize,
     counters: Arc<Counters>,
@@ -136,7 +143,10 @@ pub fn serve(
     let max_connections = limits.max_connections.max(1);
     let connections = Arc::new(Semaphore::new(max_connections));
     let counters = Arc::new(Counters::default());
+    let lag_ms = Arc::new(AtomicU64::new(0));
+    let lag_probe = tokio::spawn(probe_lag(lag_ms.clone()));
     let shared = Arc::new(Shared {
+        lag_ms,
         builder: connection::builder(&limits),
         limits,
         app,
@@ -145,7 +155,11 @@ pub fn serve(
     });
     let (shutdown, shutdown_rx) = watch::channel(false);
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
-    let task = tokio::spawn(accept_loop(listener, acceptor, shared, connections.clone(), shutdown_rx));
+    let accept = tokio::spawn(accept_loop(listener, acceptor, shared, connections.clone(), shutdown_rx));
+    let task = tokio::spawn(async move {
+        let _ = accept.await;
+        lag_probe.abort();
+    });
     Ok(Listener { addr, connections, max_connections, shutdown, task, counters })
 }
 
@@ -187,6 +201,17 @@ async fn accept_loop(
         let _ = stream.set_nodelay(true);
         let io = linger::LingerIo::new(stream, shared.limits.linger, Box::new((permit, slot)));
         tokio::spawn(connection::run(io, peer, acceptor.clone(), shared.clone(), shutdown.clone()));
+    }
+}
+
+/// Measures how late a 10 ms sleep wakes up: the time work waits for the runtime.
+async fn probe_lag(lag_ms: Arc<AtomicU64>) {
+    const TICK: Duration = Duration::from_millis(10);
+    loop {
+        let started = tokio::time::Instant::now();
+        tokio::time::sleep(TICK).await;
+        let late = started.elapsed().saturating_sub(TICK);
+        lag_ms.store(late.as_millis() as u64, Ordering::Relaxed);
     }
 }
 
