@@ -7,13 +7,12 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use reqwest::header::CONTENT_TYPE;
 use tessera_server::clock::{Clock as _, SystemClock, SystemRandom};
 use tessera_server::keys::{self, Kek};
 use tessera_types::SigningAlg;
 
-use crate::cli::{ok, serve, tessera};
-use crate::harness::{FORM, client_for, split};
+use crate::cli::{eventually, ok, serve, tessera, token};
+use crate::harness::client_for;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tessera");
 
@@ -52,26 +51,6 @@ fn with_stdin(dir: &Path, args: &[&str], input: &str) -> Output {
         .unwrap();
     child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
     child.wait_with_output().unwrap()
-}
-
-async fn token_status(http: &reqwest::Client, base: &str, id: &str, secret: &str) -> u16 {
-    let r = http
-        .post(format!("{base}/connect/token"))
-        .basic_auth(id, Some(secret))
-        .header(CONTENT_TYPE, FORM)
-        .body("grant_type=client_credentials")
-        .send()
-        .await
-        .unwrap();
-    split(r).await.0
-}
-
-async fn eventually_200(http: &reqwest::Client, base: &str, id: &str, secret: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while token_status(http, base, id, secret).await != 200 {
-        assert!(Instant::now() < deadline, "{id} never authenticated");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 fn base_of(addr: &str) -> String {
@@ -304,10 +283,10 @@ async fn issue10_secret_file_and_standard_input_import_secrets_that_authenticate
         with_stdin(d, &["client", "secret", "add", "A", "--secret-file", "-"], "second-secret-of-a-0123456789\r\n");
     assert!(out.status.success(), "{}", stderr(&out));
 
-    eventually_200(&http, &base, "A", "secret-from-a-file-0123456789").await;
-    eventually_200(&http, &base, "B", "secret-from-stdin-0123456789").await;
-    eventually_200(&http, &base, "A", "second-secret-of-a-0123456789").await;
-    assert_eq!(token_status(&http, &base, "B", "secret-from-stdin-0123456789\n").await, 401, "newline stripped");
+    eventually(&http, &base, "A", "secret-from-a-file-0123456789", 200).await;
+    eventually(&http, &base, "B", "secret-from-stdin-0123456789", 200).await;
+    eventually(&http, &base, "A", "second-secret-of-a-0123456789", 200).await;
+    assert_eq!(token(&http, &base, "B", "secret-from-stdin-0123456789\n").await.0, 401, "newline stripped");
 
     // Mistakes are refused and change nothing.
     std::fs::write(&file, "line one\nline two\n").unwrap();
@@ -424,7 +403,7 @@ async fn issue10_generated_secrets_of_seeded_clients_go_to_a_0600_file_not_stdou
     assert!(secret.len() >= 40);
     assert!(!stdout.iter().any(|l| l.contains(&secret)), "secret on stdout: {stdout:?}");
     let http = client_for(served.ca.as_ref().unwrap());
-    eventually_200(&http, &base_of(&served.addr), "seeded", &secret).await;
+    eventually(&http, &base_of(&served.addr), "seeded", &secret, 200).await;
     drop(served);
 }
 
