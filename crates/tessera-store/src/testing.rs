@@ -151,7 +151,10 @@ pub fn shared_base_url() -> Option<String> {
 pub async fn fresh_database(base: &str) -> String {
     use sqlx::Connection as _;
     sqlx::any::install_default_drivers();
-    let name = format!("tessera_test_{}_{}", std::process::id(), free_port());
+    // A free port alone can come back twice; the counter makes names unique in this process.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = format!("tessera_test_{}_{}_{n}", std::process::id(), free_port());
     let mut admin = sqlx::AnyConnection::connect(&format!("{base}/postgres")).await.expect("connect to PostgreSQL");
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut admin)
