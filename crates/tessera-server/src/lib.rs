@@ -18,6 +18,7 @@ pub mod grant;
 pub mod keys;
 pub mod limits;
 mod lru;
+pub mod random;
 mod registry;
 pub mod secrets;
 mod state;
@@ -40,7 +41,8 @@ pub use state::AppState;
 use tessera_store::Store;
 use tessera_types::{ClientId, ClientSecret};
 
-use crate::clock::{Clock, Random, SystemClock, SystemRandom};
+use crate::clock::{Clock, SystemClock};
+use crate::random::{Random, SystemRandom};
 
 /// The application: every endpoint, as a value.
 pub fn router(state: AppState) -> Router {

@@ -5,8 +5,9 @@ use std::sync::Arc;
 use tessera_store::{Store, TokenWriter};
 use tessera_types::SigningAlg;
 
-use crate::clock::{Clock, Random};
+use crate::clock::Clock;
 use crate::limits::Limits;
+use crate::random::Random;
 use crate::registry::RegistryHandle;
 use crate::secrets::SecretVerifier;
 use crate::throttle::{FailureLimiter, IssuanceLimiter};

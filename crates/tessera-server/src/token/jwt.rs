@@ -4,9 +4,9 @@
 use tessera_types::rfc9068::{Audience, Claims};
 use tessera_types::{ClientId, UnixTime};
 
-use crate::clock::{Random, random_token};
 use crate::grant::client_credentials::Grant;
 use crate::keys::{KeyError, SigningKey};
+use crate::random::{Random, random_token};
 
 /// Claims for a client credentials token. §2.2: with no resource owner, `sub` is the client.
 pub fn claims(

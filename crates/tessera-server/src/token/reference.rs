@@ -8,8 +8,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tessera_store::TokenRecord;
 use tessera_types::{ClientId, UnixTime};
 
-use crate::clock::{Random, random_token};
 use crate::grant::client_credentials::Grant;
+use crate::random::{Random, random_token};
 
 /// A new token value.
 pub fn generate(rng: &dyn Random) -> String {
