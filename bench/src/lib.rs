@@ -6,7 +6,8 @@ use std::sync::Arc;
 use tessera_server::admin::{self, NewClient, NewScope};
 use tessera_server::clock::{Clock as _, SystemClock, SystemRandom};
 use tessera_server::keys::{self, Kek};
-use tessera_server::{AppState, RegistryHandle};
+use tessera_server::storage::Stores;
+use tessera_server::{AppParts, AppState, Deps, RegistryHandle};
 use tessera_store::Store;
 use tessera_types::SigningAlg;
 
@@ -48,16 +49,15 @@ pub async fn state(dir: &std::path::Path) -> (AppState, Vec<(SigningAlg, String,
     let kek = Kek::load_or_create(&dir.join("kek"), &rng).unwrap();
     keys::ensure_active(&store, &kek, &SigningAlg::ALL, &rng, now).await.unwrap();
     let registry = Arc::new(RegistryHandle::new(store.clone(), kek).await.unwrap());
-    let state = AppState::new(
-        "https://bench.example".into(),
-        store,
-        vec![SigningAlg::ES256],
-        64 * 1024,
-        &tessera_server::limits::Limits::default(),
+    let state = AppState::new(AppParts {
+        issuer: "https://bench.example".into(),
+        signing_algs: vec![SigningAlg::ES256],
+        max_body_bytes: 64 * 1024,
+        limits: tessera_server::limits::Limits::default(),
         registry,
-        Arc::new(SystemClock),
-        Arc::new(SystemRandom::default()),
-    );
+        stores: Stores::sql(store),
+        deps: Deps::system(),
+    });
     (state, clients)
 }
 

@@ -21,7 +21,8 @@ use crate::clock::{Clock as _, SystemClock, SystemRandom};
 use crate::form::Form;
 use crate::keys::{self, Kek};
 use crate::limits::{IssuanceLimits, Limits};
-use crate::{AppState, RegistryHandle, router};
+use crate::storage::Stores;
+use crate::{AppParts, AppState, Deps, RegistryHandle, router};
 
 const ID: &str = "CC";
 const SCOPE: &str = "api";
@@ -63,16 +64,15 @@ fn server(limits: Limits) -> Server {
         let kek = Kek::load_or_create(&dir.path().join("kek"), &rng).unwrap();
         keys::ensure_active(&store, &kek, &[SigningAlg::ES256], &rng, now).await.unwrap();
         let registry = Arc::new(RegistryHandle::new(store.clone(), kek).await.unwrap());
-        let state = AppState::new(
-            "http://127.0.0.1".into(),
-            store,
-            vec![SigningAlg::ES256],
-            MAX_BODY,
-            &limits,
+        let state = AppState::new(AppParts {
+            issuer: "http://127.0.0.1".into(),
+            signing_algs: vec![SigningAlg::ES256],
+            max_body_bytes: MAX_BODY,
+            limits,
             registry,
-            Arc::new(SystemClock),
-            Arc::new(rng),
-        );
+            stores: Stores::sql(store),
+            deps: Deps { clock: Arc::new(SystemClock), rng: Arc::new(rng) },
+        });
         (router(state), secret.expect("generated").expose().to_owned())
     });
     Server { rt, app, secret, _dir: dir }
