@@ -6,3 +6,6 @@ pub mod jwks;
 pub mod revoke;
 pub mod token;
 mod token_param;
+
+#[cfg(test)]
+mod tests;
