@@ -59,19 +59,16 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Why the server did not start.
+/// Why the server did not start; each variant names the part that failed.
 #[derive(Debug, thiserror::Error)]
+#[allow(missing_docs)]
 pub enum StartError {
-    /// Configuration.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// Store.
     #[error(transparent)]
     Store(#[from] tessera_store::StoreError),
-    /// Keys.
     #[error(transparent)]
     Keys(#[from] keys::KeyError),
-    /// TLS.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
     /// Seeding from the config file.
@@ -79,12 +76,7 @@ pub enum StartError {
     Seed(#[from] admin::AdminError),
     /// Binding the socket.
     #[error("listen on {addr}: {source}")]
-    Bind {
-        /// Address.
-        addr: SocketAddr,
-        /// Cause.
-        source: std::io::Error,
-    },
+    Bind { addr: SocketAddr, source: std::io::Error },
 }
 
 /// A running server.

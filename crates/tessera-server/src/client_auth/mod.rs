@@ -50,7 +50,7 @@ impl ClientAuthMethod {
     }
 }
 
-/// Presented credentials.
+/// What a client presented, before it is checked against the registry.
 #[derive(Debug)]
 #[allow(missing_docs)]
 pub struct Credentials {

@@ -7,6 +7,7 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 use tessera_server::Settings;
 use tessera_server::admin::{self, NewClient};
+use tessera_server::secrets::SecretHashKind;
 use tessera_store::{ClientLimits, ClientRecord, ClientUpdate, Store};
 use tessera_types::ClientId;
 
@@ -205,7 +206,11 @@ fn to_json(c: &ClientRecord) -> serde_json::Value {
         "signing_alg": c.signing_alg,
         "secrets": c.secrets.iter().map(|s| json!({
             "id": s.id,
-            "kind": if s.hash.starts_with("sha256$") { "generated" } else { "imported (argon2id)" },
+            "kind": if SecretHashKind::of(&s.hash).is_some_and(SecretHashKind::is_generated) {
+                "generated"
+            } else {
+                "imported (argon2id)"
+            },
             "created_at": s.created_at,
         })).collect::<Vec<_>>(),
         "created_at": c.created_at,
