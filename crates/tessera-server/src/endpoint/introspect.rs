@@ -18,10 +18,8 @@ pub(crate) async fn introspect(
     request: ClientRequest<IntrospectionEndpoint>,
 ) -> Result<Response, OAuthError> {
     let s = &state.0;
-    let form = request.form();
-    // §2.1: token REQUIRED; token_type_hint OPTIONAL and only a hint — every kind is looked up.
-    let token = token_param(form)?;
-    let _hint = form.single("token_type_hint")?;
+    // §2.1: token REQUIRED, token_type_hint OPTIONAL.
+    let token = token_param(request.form())?;
     // §2.1: "the protected resource MUST also be authenticated" — as a client holding the
     // introspection permission (as OpenIddict's ept:introspection).
     let caller = request.authenticate(&state).await?;

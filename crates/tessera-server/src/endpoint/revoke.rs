@@ -26,10 +26,8 @@ pub(crate) async fn revoke(
     request: ClientRequest<RevocationEndpoint>,
 ) -> Result<Response, OAuthError> {
     let s = &state.0;
-    let form = request.form();
-    // §2.1: token REQUIRED; token_type_hint is a hint: the search extends to every kind.
-    let token = token_param(form)?;
-    let _hint = form.single("token_type_hint")?;
+    // §2.1: token REQUIRED, token_type_hint OPTIONAL.
+    let token = token_param(request.form())?;
     let caller = request.authenticate(&state).await?;
     let store = &*s.stores.revocation;
     if let Some(t) = lookup::active(store, &s.issuer, &caller.registry, token, s.clock.now()).await? {
