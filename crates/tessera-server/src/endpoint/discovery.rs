@@ -9,7 +9,6 @@ use tessera_types::rfc8414::Metadata;
 use crate::client_auth::ClientAuthMethod;
 use crate::state::AppState;
 
-#[allow(missing_docs)]
 pub async fn metadata(State(state): State<AppState>) -> Response {
     let s = &state.0;
     let registry = s.registry.get();

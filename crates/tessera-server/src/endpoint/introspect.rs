@@ -12,7 +12,6 @@ use crate::error::{OAuthError, no_store};
 use crate::state::AppState;
 use crate::token::lookup;
 
-#[allow(missing_docs)]
 pub(crate) async fn introspect(
     State(state): State<AppState>,
     request: ClientRequest<IntrospectionEndpoint>,

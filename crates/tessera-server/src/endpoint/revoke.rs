@@ -20,7 +20,6 @@ pub trait RevocationStore: TokenLookup {
     fn revoke_jti<'a>(&'a self, jti: &'a str, client_id: &'a ClientId, exp: UnixTime) -> StoreFuture<'a, ()>;
 }
 
-#[allow(missing_docs)]
 pub(crate) async fn revoke(
     State(state): State<AppState>,
     request: ClientRequest<RevocationEndpoint>,

@@ -14,7 +14,6 @@ use crate::limits::RateLimitMode;
 use crate::state::{AppState, Inner};
 use crate::token;
 
-#[allow(missing_docs)]
 pub(crate) async fn token(
     State(state): State<AppState>,
     request: ClientRequest<TokenEndpoint>,
