@@ -2,9 +2,10 @@
 //! the [`ClientRequest`] extractor reads the `Authorization` header and the form once, and
 //! [`ClientRequest::authenticate`] returns the client with the [`ClientAuthMethod`] it used.
 //!
-//! One file per method ([`basic`], [`post`]) and a dispatcher ([`presented`]). A new method
+//! One file per method ([`basic`], [`post`]) and two dispatchers: [`presented`] picks the
+//! method a request used, [`verify`] the check that method needs. A new method
 //! (`private_key_jwt`, mTLS, a federated assertion) is a new file, a variant of
-//! [`ClientAuthMethod`] and one arm of [`presented`]; the brute-force limits around secret
+//! [`ClientAuthMethod`] and one arm in each dispatcher; the brute-force limits around secret
 //! verification are [`gate`] (before the body is read) and [`secret`] (after).
 
 mod basic;
@@ -13,6 +14,10 @@ mod post;
 mod request;
 mod secret;
 
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use tessera_store::ClientRecord;
 use tessera_types::{ClientId, ClientSecret, ErrorCode};
 
 pub(crate) use basic::AuthorizationHeader;
@@ -20,6 +25,8 @@ pub(crate) use request::{ClientRequest, IntrospectionEndpoint, RevocationEndpoin
 
 use crate::error::OAuthError;
 use crate::form::Form;
+use crate::registry::Registry;
+use crate::state::Inner;
 
 /// How a client authenticated; the names are RFC 8414's `token_endpoint_auth_methods_supported`
 /// values (IANA "OAuth Token Endpoint Authentication Methods").
@@ -72,5 +79,20 @@ pub(crate) fn presented(header: &AuthorizationHeader, form: &Form) -> Result<Cre
     match header {
         AuthorizationHeader::Absent => post::credentials(form),
         header => basic::credentials(header, form),
+    }
+}
+
+/// Checks presented credentials against the registry snapshot by the rules of their method.
+async fn verify<'r>(
+    registry: &'r Registry,
+    s: &Inner,
+    creds: &Credentials,
+    peer: Option<IpAddr>,
+) -> Result<&'r Arc<ClientRecord>, OAuthError> {
+    match creds.method {
+        // The two differ only in where the secret travels.
+        ClientAuthMethod::ClientSecretBasic | ClientAuthMethod::ClientSecretPost => {
+            secret::verify(registry, &s.verifier, &s.failures, creds, peer, s.clock.now()).await
+        }
     }
 }

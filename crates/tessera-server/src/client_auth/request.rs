@@ -10,7 +10,7 @@ use axum::http::request::Parts;
 use tessera_store::ClientRecord;
 use tessera_types::{Endpoint, ErrorCode, Permission};
 
-use super::{AuthorizationHeader, ClientAuthMethod, gate, presented, secret};
+use super::{AuthorizationHeader, ClientAuthMethod, gate, presented, verify};
 use crate::error::OAuthError;
 use crate::form::{Form, read_body, require_form_content_type};
 use crate::registry::Registry;
@@ -102,8 +102,7 @@ impl<E: ClientEndpoint> ClientRequest<E> {
         let s = &state.0;
         let creds = presented(&self.authorization, &self.form)?;
         let registry = s.registry.fresh().ok_or_else(|| OAuthError::unavailable("registry snapshot is stale"))?;
-        let client =
-            secret::verify(&registry, &s.verifier, &s.failures, &creds, self.peer, s.clock.now()).await?.clone();
+        let client = verify(&registry, s, &creds, self.peer).await?.clone();
         if !client.permissions.contains(&Permission::Endpoint(E::ENDPOINT)) {
             return Err(OAuthError::new(
                 ErrorCode::UnauthorizedClient,
