@@ -14,6 +14,14 @@ use tessera_jose::VerifyingKey;
 
 use crate::keys::{Kek, KeyError, SigningKey};
 
+/// A key as a snapshot holds it: published in the JWK Set (active or retired), and able to
+/// sign when it is its algorithm's active key.
+pub(crate) struct PublishedKey {
+    pub kid: String,
+    pub jwk: Jwk,
+    pub signing: Option<(SigningAlg, SigningKey)>,
+}
+
 /// One consistent view of the registry.
 pub struct Registry {
     /// The store revision this was loaded at.
@@ -47,25 +55,24 @@ impl Registry {
             } else {
                 None
             };
-            keys.push((record.kid, jwk, signing));
+            keys.push(PublishedKey { kid: record.kid, jwk, signing });
         }
         Self::from_records(revision, scopes, clients, keys)
     }
 
-    /// A snapshot of these records. `keys` holds each published key as (kid, public JWK,
-    /// the private key and its algorithm when it is active), oldest first.
+    /// A snapshot of these records; `keys` oldest first.
     pub(crate) fn from_records(
         revision: i64,
         scopes: Vec<ScopeRecord>,
         clients: Vec<ClientRecord>,
-        keys: Vec<(String, Jwk, Option<(SigningAlg, SigningKey)>)>,
+        keys: Vec<PublishedKey>,
     ) -> Result<Self, KeyError> {
         let scopes = scopes.into_iter().map(|s| (s.name.clone(), s)).collect();
         let clients = clients.into_iter().map(|c| (c.client_id.as_str().to_owned(), Arc::new(c))).collect();
         let mut signing = HashMap::new();
         let mut published = Vec::new();
         let mut verifying = HashMap::new();
-        for (kid, jwk, active) in keys {
+        for PublishedKey { kid, jwk, signing: active } in keys {
             if let Some((alg, key)) = active {
                 signing.insert(alg, Arc::new(key));
             }

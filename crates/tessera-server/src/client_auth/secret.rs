@@ -38,11 +38,11 @@ pub(super) async fn verify<'r>(
     let id = creds.client_id.as_str();
     let client = registry.client(id);
     let usable = client.filter(|c| c.enabled);
-    if let Some(c) = usable {
-        if verifier.verify_cheap(&c.client_id, &c.secrets, &creds.secret) {
-            limiter.succeeded(id);
-            return Ok(c);
-        }
+    if let Some(c) = usable
+        && verifier.verify_cheap(&c.client_id, &c.secrets, &creds.secret)
+    {
+        limiter.succeeded(id);
+        return Ok(c);
     }
     if let Err(retry_after) = limiter.check(id, peer, now) {
         tracing::debug!(client_id = %creds.client_id, peer = ?peer, retry_after, "authentication refused: backing off");

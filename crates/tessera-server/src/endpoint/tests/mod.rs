@@ -22,7 +22,7 @@ use tower::ServiceExt as _;
 use crate::clock::ManualClock;
 use crate::limits::Limits;
 use crate::random::SystemRandom;
-use crate::registry::{Registry, RegistryHandle};
+use crate::registry::{PublishedKey, Registry, RegistryHandle};
 use crate::secrets;
 use crate::storage::Stores;
 use crate::{AppParts, AppState, Deps, router};
@@ -110,7 +110,8 @@ impl Fixture {
         ];
         edit(&mut clients);
         let signing = SigningKey::from_pkcs8(SigningAlg::ES256, &key.2).unwrap();
-        let keys = vec![(key.0.clone(), key.1.clone(), Some((SigningAlg::ES256, signing)))];
+        let keys =
+            vec![PublishedKey { kid: key.0.clone(), jwk: key.1.clone(), signing: Some((SigningAlg::ES256, signing)) }];
         Registry::from_records(1, vec![scope], clients, keys).unwrap()
     }
 
