@@ -1,6 +1,6 @@
 //! Grant types (RFC 6749 §1.3), one file each, and the dispatcher that picks one. A new grant
 //! (token exchange, RFC 8693; JWT bearer, RFC 7523) is a `GrantType` variant, a file here and
-//! one arm in [`resolve`]: the match makes a forgotten one a compile error.
+//! one arm in `resolve`: the match makes a forgotten one a compile error.
 
 pub mod client_credentials;
 

@@ -1,4 +1,4 @@
-//! Access tokens: [`issue`] picks the format a client is registered for, one module per
+//! Access tokens: `issue` picks the format a client is registered for, one module per
 //! format does the rest; [`lookup`] finds a presented token again.
 
 pub mod jwt;
