@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tessera_client::{AuthorizedClient, ClientConfig, TokenSource};
-use tessera_demo::{DemoError, greet, greeter, seed_client, seed_config, tls_channel, weather_api, worker};
+use tessera_demo::{DemoError, greet, greeter, seed_config, tls_channel, weather_api, worker};
 use tessera_guard::{ClientCredentials, Guard, GuardConfig, Mode};
-use tessera_server::config::SeedScope;
+use tessera_server::admin::{ClientSpec, ScopeSpec};
 use tessera_server::{Deps, Overrides, Running, Settings};
 use tessera_types::clock::{Clock, ManualClock, SystemClock};
+use tessera_types::{ClientId, ClientSecret, Resource, ScopeName};
 
 struct World {
     server: Running,
@@ -22,8 +23,16 @@ struct World {
     clock: Arc<dyn Clock>,
 }
 
-fn seed(id: &str, scopes: &[&str], permissions: &[&str], format: &str) -> tessera_server::config::SeedClient {
-    seed_client(id, &format!("{id}_secret"), scopes, permissions, format)
+/// A client with the secret `{id}_secret`, scopes, extra permissions and a token format.
+fn seed(id: &str, scopes: &[&str], permissions: &[&str], format: &str) -> ClientSpec {
+    ClientSpec {
+        secret: Some(ClientSecret::new(format!("{id}_secret")).unwrap()),
+        scopes: scopes.iter().map(|s| ScopeName::new(*s).unwrap()).collect(),
+        permissions: permissions.iter().map(|p| p.parse().unwrap()).collect(),
+        token_format: Some(format.parse().unwrap()),
+        allow_weak_secret: true,
+        ..ClientSpec::new(ClientId::new(id).unwrap())
+    }
 }
 
 impl World {
@@ -37,12 +46,9 @@ impl World {
         let dir = tempfile::tempdir().unwrap();
         let mut file = seed_config();
         file.registry_poll_ms = Some(20);
-        file.scopes.push(SeedScope {
-            name: "other".into(),
-            display_name: None,
-            display_names: Default::default(),
-            description: None,
-            resources: vec!["rs_dataEventRecordsApi".into()],
+        file.scopes.push(ScopeSpec {
+            resources: vec![Resource::new("rs_dataEventRecordsApi").unwrap()],
+            ..ScopeSpec::new(ScopeName::new("other").unwrap())
         });
         file.clients.push(seed("NOSCOPE", &["other"], &[], "jwt"));
         file.clients.push(seed("bg_reference", &["api1"], &[], "reference"));

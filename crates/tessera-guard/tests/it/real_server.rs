@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tessera_guard::{ClientCredentials, Guard, GuardConfig, GuardLayer, Mode};
-use tessera_server::admin::{self, NewClient, NewScope};
+use tessera_server::admin::{self, ClientSpec, ScopeSpec};
 use tessera_server::clock::{Clock as _, SystemRandom};
 use tessera_server::{Deps, FileConfig, Overrides, Running, Settings};
 use tessera_store::Store;
@@ -36,16 +36,21 @@ impl Authority {
         let store = Store::open_embedded(dir.path()).await.unwrap();
         let (rng, now) = (SystemRandom::default(), SystemClock.now());
         for (name, resource) in [("dataEventRecords", API), ("other", API)] {
-            let s = NewScope { name: name.into(), resources: vec![resource.into()], ..Default::default() };
+            let s = ScopeSpec {
+                resources: vec![tessera_types::Resource::new(resource).unwrap()],
+                ..ScopeSpec::new(tessera_types::ScopeName::new(name).unwrap())
+            };
             admin::add_scope(&store, s, now).await.unwrap();
         }
-        let client = |id: &str, scope: &str, format: &str| NewClient {
-            client_id: id.into(),
-            secret: Some(format!("{id}_secret")),
-            scopes: vec![scope.into()],
-            token_format: Some(format.into()),
+        let spec = |id: &str, secret: String| ClientSpec {
+            secret: Some(tessera_types::ClientSecret::new(secret).unwrap()),
             allow_weak_secret: true,
-            ..Default::default()
+            ..ClientSpec::new(tessera_types::ClientId::new(id).unwrap())
+        };
+        let client = |id: &str, scope: &str, format: &str| ClientSpec {
+            scopes: vec![tessera_types::ScopeName::new(scope).unwrap()],
+            token_format: Some(format.parse().unwrap()),
+            ..spec(id, format!("{id}_secret"))
         };
         for c in [
             client("CC", "dataEventRecords", "jwt"),
@@ -54,13 +59,7 @@ impl Authority {
         ] {
             admin::add_client(&store, c, 3600, &rng, now).await.unwrap();
         }
-        let api = NewClient {
-            client_id: API.into(),
-            secret: Some("api_secret".into()),
-            permissions: vec!["introspection".into()],
-            allow_weak_secret: true,
-            ..Default::default()
-        };
+        let api = ClientSpec { permissions: vec!["introspection".parse().unwrap()], ..spec(API, "api_secret".into()) };
         admin::add_client(&store, api, 3600, &rng, now).await.unwrap();
         store.close().await;
         let running = tessera_server::start(settings, Deps::system()).await.unwrap();

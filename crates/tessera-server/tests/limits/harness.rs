@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tessera_server::admin::{self, NewClient, NewScope};
+use tessera_server::admin::{self, ClientSpec, ScopeSpec};
 use tessera_server::clock::{Clock as _, ManualClock, SystemRandom};
 use tessera_server::{Deps, FileConfig, Overrides, Running, Settings};
 use tessera_store::Store;
@@ -48,7 +48,10 @@ impl Server {
         let running = tessera_server::start(settings, deps).await.unwrap();
         let addr = running.addr;
         let store = Store::open_embedded(dir.path()).await.unwrap();
-        let scope = NewScope { name: "api".into(), resources: vec!["api1".into()], ..Default::default() };
+        let scope = ScopeSpec {
+            resources: vec![tessera_types::Resource::new("api1").unwrap()],
+            ..ScopeSpec::new(tessera_types::ScopeName::new("api").unwrap())
+        };
         admin::add_scope(&store, scope, clock.now()).await.unwrap();
         let ca = running.dev_ca.clone();
         let scheme = if tls { "https" } else { "http" };
@@ -79,18 +82,17 @@ impl Server {
 
     /// Registers a client allowed scope `api`; `secret: None` generates one (returned).
     pub async fn client(&self, id: &str, secret: Option<&str>, format: &str) -> String {
-        self.client_with(NewClient {
-            client_id: id.into(),
-            secret: secret.map(Into::into),
-            scopes: vec!["api".into()],
-            token_format: Some(format.into()),
-            ..Default::default()
+        self.client_with(ClientSpec {
+            secret: secret.map(|s| tessera_types::ClientSecret::new(s).unwrap()),
+            scopes: vec![tessera_types::ScopeName::new("api").unwrap()],
+            token_format: Some(format.parse().unwrap()),
+            ..spec(id)
         })
         .await
     }
 
-    pub async fn client_with(&self, new: NewClient) -> String {
-        let given = new.secret.clone();
+    pub async fn client_with(&self, new: ClientSpec) -> String {
+        let given = new.secret.as_ref().map(|s| s.expose().to_owned());
         let (_, generated) =
             admin::add_client(&self.store, new, 3600, &SystemRandom::default(), self.clock.now()).await.unwrap();
         self.sync().await;
@@ -201,4 +203,9 @@ pub async fn trickle(stream: &mut TcpStream, bytes: &[u8], every: Duration, max:
         }
     }
     started.elapsed()
+}
+
+/// A client spec with this id and nothing else set.
+pub fn spec(id: &str) -> ClientSpec {
+    ClientSpec::new(tessera_types::ClientId::new(id).unwrap())
 }

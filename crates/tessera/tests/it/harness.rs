@@ -5,11 +5,26 @@ use std::time::Duration;
 
 use reqwest::header::CONTENT_TYPE;
 use serde_json::Value;
-use tessera_server::admin::{self, NewClient, NewScope};
+use tessera_server::admin::{self, ClientSpec, ScopeSpec};
 use tessera_server::clock::{Clock as _, SystemClock, SystemRandom};
 use tessera_server::{Deps, FileConfig, Overrides, Running, Settings};
 use tessera_store::Store;
-use tessera_types::ClientSecret;
+use tessera_types::{ClientId, ClientSecret, Permission, Resource, ScopeName, TokenFormat};
+
+/// A client spec with this id and nothing else set.
+pub fn client(id: &str) -> ClientSpec {
+    ClientSpec::new(ClientId::new(id).unwrap())
+}
+
+/// A secret for a client spec.
+pub fn secret(s: &str) -> Option<ClientSecret> {
+    Some(ClientSecret::new(s).unwrap())
+}
+
+/// A scope for a client spec.
+pub fn scope(s: &str) -> ScopeName {
+    ScopeName::new(s).unwrap()
+}
 
 pub const FORM: &str = "application/x-www-form-urlencoded";
 
@@ -95,10 +110,9 @@ impl TestServer {
 
     /// Registers the seed scenario's scope: dataEventRecords -> rs_dataEventRecordsApi.
     pub async fn add_scope(&self, name: &str, resources: &[&str]) {
-        let new = NewScope {
-            name: name.into(),
-            resources: resources.iter().map(|s| s.to_string()).collect(),
-            ..Default::default()
+        let new = ScopeSpec {
+            resources: resources.iter().map(|r| Resource::new(*r).unwrap()).collect(),
+            ..ScopeSpec::new(ScopeName::new(name).unwrap())
         };
         admin::add_scope(&self.store, new, SystemClock.now()).await.unwrap();
         self.sync().await;
@@ -106,19 +120,18 @@ impl TestServer {
 
     /// Registers a client with an imported secret.
     pub async fn add_client(&self, id: &str, secret: &str, scopes: &[&str], permissions: &[&str]) {
-        self.add_client_with(NewClient {
-            client_id: id.into(),
-            secret: Some(secret.into()),
-            scopes: scopes.iter().map(|s| s.to_string()).collect(),
-            permissions: permissions.iter().map(|s| s.to_string()).collect(),
-            ..Default::default()
+        self.add_client_with(ClientSpec {
+            secret: Some(ClientSecret::new(secret).unwrap()),
+            scopes: scopes.iter().map(|s| ScopeName::new(*s).unwrap()).collect(),
+            permissions: permissions.iter().map(|p| p.parse::<Permission>().unwrap()).collect(),
+            ..client(id)
         })
         .await;
     }
 
     /// Registers a client; the tests' sample secrets are accepted below the strength floor.
-    pub async fn add_client_with(&self, new: NewClient) -> Option<ClientSecret> {
-        let new = NewClient { allow_weak_secret: true, ..new };
+    pub async fn add_client_with(&self, new: ClientSpec) -> Option<ClientSecret> {
+        let new = ClientSpec { allow_weak_secret: true, ..new };
         let (_, generated) =
             admin::add_client(&self.store, new, 3600, &SystemRandom::default(), SystemClock.now()).await.unwrap();
         self.sync().await;
@@ -148,12 +161,11 @@ impl TestServer {
     /// introspect (its client_id is its resource name, as in the seed).
     pub async fn seed_reference_scenario(&self) {
         self.add_scope("dataEventRecords", &["rs_dataEventRecordsApi"]).await;
-        self.add_client_with(NewClient {
-            client_id: "CC".into(),
-            secret: Some("cc_secret".into()),
-            scopes: vec!["dataEventRecords".into()],
-            token_format: Some("reference".into()),
-            ..Default::default()
+        self.add_client_with(ClientSpec {
+            secret: Some(ClientSecret::new("cc_secret").unwrap()),
+            scopes: vec![ScopeName::new("dataEventRecords").unwrap()],
+            token_format: Some(TokenFormat::Reference),
+            ..client("CC")
         })
         .await;
         self.add_client("rs_dataEventRecordsApi", "api_secret", &[], &["introspection"]).await;

@@ -3,7 +3,7 @@
 use reqwest::header::CONTENT_TYPE;
 use serde_json::json;
 use tessera_server::FileConfig;
-use tessera_server::admin::NewClient;
+use tessera_server::admin::ClientSpec;
 use tessera_server::clock::ManualClock;
 use tessera_types::UnixTime;
 
@@ -83,11 +83,10 @@ async fn rfc7662_2_2_unknown_malformed_and_expired_tokens_are_just_inactive() {
     let clock = ManualClock::new(UnixTime(1_800_000_000));
     let s = TestServer::start_with_clock(clock.clone(), FileConfig::default()).await;
     s.seed_reference_scenario().await;
-    s.add_client_with(NewClient {
-        client_id: "jwt".into(),
-        secret: Some("jwt_secret".into()),
-        scopes: vec!["dataEventRecords".into()],
-        ..Default::default()
+    s.add_client_with(ClientSpec {
+        secret: crate::harness::secret("jwt_secret"),
+        scopes: vec![crate::harness::scope("dataEventRecords")],
+        ..crate::harness::client("jwt")
     })
     .await;
     let reference = s.token("CC", "cc_secret").await;

@@ -4,7 +4,6 @@
 use std::os::unix::fs::PermissionsExt;
 
 use tessera_server::clock::{Clock as _, SystemClock, SystemRandom};
-use tessera_server::config::{SeedClient, SeedScope};
 use tessera_server::keys::{self, Kek};
 use tessera_server::{FileConfig, admin};
 use tessera_types::{ClientId, SigningAlg};
@@ -39,8 +38,16 @@ async fn changes_made_while_running_take_effect_without_restart() {
 async fn secret_rotation_without_downtime() {
     let s = TestServer::start().await;
     s.seed_scenario().await;
-    let (new_id, generated) =
-        admin::add_secret(&s.store, "CC", None, false, &SystemRandom::default(), SystemClock.now()).await.unwrap();
+    let (new_id, generated) = admin::add_secret(
+        &s.store,
+        &tessera_types::ClientId::new("CC").unwrap(),
+        None,
+        false,
+        &SystemRandom::default(),
+        SystemClock.now(),
+    )
+    .await
+    .unwrap();
     let generated = generated.unwrap();
     assert!(generated.expose().starts_with("tsec_"));
     s.sync().await;
@@ -95,42 +102,26 @@ async fn a_restart_keeps_clients_and_signing_keys() {
 }
 
 fn seed_config() -> FileConfig {
-    FileConfig {
-        scopes: vec![SeedScope {
-            name: "dataEventRecords".into(),
-            display_name: Some("dataEventRecords API".into()),
-            display_names: [("fr-FR".to_string(), "API dataEventRecords".to_string())].into(),
-            description: None,
-            resources: vec!["rs_dataEventRecordsApi".into()],
-        }],
-        clients: vec![
-            SeedClient {
-                client_id: "CC".into(),
-                secret: Some("cc_secret".into()),
-                display_name: Some("CC for DataEventRecordsApi".into()),
-                scopes: vec!["dataEventRecords".into()],
-                permissions: vec![],
-                access_token_lifetime: Some(600),
-                signing_alg: None,
-                token_format: None,
-                allow_weak_secret: true,
-                ..Default::default()
-            },
-            SeedClient {
-                client_id: "generated".into(),
-                secret: None,
-                display_name: None,
-                scopes: vec!["dataEventRecords".into()],
-                permissions: vec![],
-                access_token_lifetime: None,
-                signing_alg: None,
-                token_format: None,
-                allow_weak_secret: true,
-                ..Default::default()
-            },
-        ],
-        ..Default::default()
-    }
+    let toml = r#"
+        [[scopes]]
+        name = "dataEventRecords"
+        display_name = "dataEventRecords API"
+        display_names = { "fr-FR" = "API dataEventRecords" }
+        resources = ["rs_dataEventRecordsApi"]
+
+        [[clients]]
+        client_id = "CC"
+        secret = "cc_secret"
+        display_name = "CC for DataEventRecordsApi"
+        scopes = ["dataEventRecords"]
+        access_token_lifetime = 600
+        allow_weak_secret = true
+
+        [[clients]]
+        client_id = "generated"
+        scopes = ["dataEventRecords"]
+    "#;
+    FileConfig::parse(toml, "seed_config").unwrap()
 }
 
 #[tokio::test]
@@ -189,24 +180,32 @@ async fn secrets_tokens_and_private_keys_are_never_at_rest_in_clear() {
 
 /// CC (JWT), REF (reference tokens) and the API client `api` (introspection), with their scope.
 pub fn seed_config_for_tests() -> FileConfig {
-    let client = |id: &str, secret: &str, scopes: Vec<String>, permissions: Vec<String>, format: &str| SeedClient {
-        client_id: id.into(),
-        secret: Some(secret.into()),
-        display_name: None,
-        scopes,
-        permissions,
-        access_token_lifetime: None,
-        signing_alg: None,
-        token_format: Some(format.into()),
-        allow_weak_secret: true,
-        ..Default::default()
-    };
-    let mut file = seed_config();
-    file.scopes[0].resources = vec!["api".into()];
-    file.clients = vec![
-        client("CC", "cc_secret", vec!["dataEventRecords".into()], vec![], "jwt"),
-        client("REF", "ref_secret", vec!["dataEventRecords".into()], vec![], "reference"),
-        client("api", "api_secret", vec![], vec!["introspection".into()], "jwt"),
-    ];
-    file
+    let toml = r#"
+        [[scopes]]
+        name = "dataEventRecords"
+        display_name = "dataEventRecords API"
+        display_names = { "fr-FR" = "API dataEventRecords" }
+        resources = ["api"]
+
+        [[clients]]
+        client_id = "CC"
+        secret = "cc_secret"
+        scopes = ["dataEventRecords"]
+        token_format = "jwt"
+        allow_weak_secret = true
+
+        [[clients]]
+        client_id = "REF"
+        secret = "ref_secret"
+        scopes = ["dataEventRecords"]
+        token_format = "reference"
+        allow_weak_secret = true
+
+        [[clients]]
+        client_id = "api"
+        secret = "api_secret"
+        permissions = ["introspection"]
+        allow_weak_secret = true
+    "#;
+    FileConfig::parse(toml, "seed_config_for_tests").unwrap()
 }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use tessera_server::FileConfig;
-use tessera_server::admin::NewClient;
+use tessera_server::admin::ClientSpec;
 use tessera_server::clock::ManualClock;
 use tessera_types::UnixTime;
 
@@ -66,11 +66,10 @@ async fn rfc7009_2_2_unknown_tokens_answer_200() {
 async fn rfc7009_2_1_another_clients_token_is_refused_and_stays_active() {
     let s = TestServer::start().await;
     s.seed_reference_scenario().await;
-    s.add_client_with(NewClient {
-        client_id: "mallory".into(),
-        secret: Some("mallory_secret".into()),
-        scopes: vec!["dataEventRecords".into()],
-        ..Default::default()
+    s.add_client_with(ClientSpec {
+        secret: crate::harness::secret("mallory_secret"),
+        scopes: vec![crate::harness::scope("dataEventRecords")],
+        ..crate::harness::client("mallory")
     })
     .await;
     let reference = s.token("CC", "cc_secret").await;
@@ -112,12 +111,11 @@ async fn expired_tokens_and_revocations_are_pruned_on_a_schedule() {
     let file = FileConfig { prune_interval_ms: Some(20), ..Default::default() };
     let s = TestServer::start_with_clock(clock.clone(), file).await;
     s.seed_reference_scenario().await;
-    s.add_client_with(NewClient {
-        client_id: "jwt".into(),
-        secret: Some("jwt_secret".into()),
-        scopes: vec!["dataEventRecords".into()],
+    s.add_client_with(ClientSpec {
+        secret: crate::harness::secret("jwt_secret"),
+        scopes: vec![crate::harness::scope("dataEventRecords")],
         access_token_lifetime: Some(600),
-        ..Default::default()
+        ..crate::harness::client("jwt")
     })
     .await;
     for _ in 0..20 {
