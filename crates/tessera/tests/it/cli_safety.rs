@@ -95,7 +95,9 @@ fn issue10_key_encryption_key_mismatch_is_refused_and_nothing_is_written() {
 
     // serve with the wrong KEK: refused before seeding anything from its config file.
     let config = elsewhere.path().join("seed.toml");
-    std::fs::write(&config, "[[clients]]\nclient_id = \"seeded\"\nsecret = \"seeded_secret\"\n").unwrap();
+    // A secret above the strength floor: a weak one is refused before the key-encryption key
+    // is even looked at (see issue11_a_bad_seed_is_refused_before_the_store_is_opened).
+    std::fs::write(&config, "[[clients]]\nclient_id = \"seeded\"\nsecret = \"seeded-Secret-4f9a2c7e1b3d\"\n").unwrap();
     let out = Command::new(BIN)
         .args(["serve", "--data-dir"])
         .arg(d)
@@ -495,6 +497,35 @@ fn issue11_store_options_only_on_the_commands_that_use_the_store() {
         .unwrap();
     let err = fails(out);
     assert!(err.contains("/nonexistent/ca.pem") && !err.contains("tessera.toml"), "{err}");
+}
+
+/// Issue 11: the seed file's scopes and clients are checked with the rest of the settings, so
+/// a bad one stops `serve` before any store or key is created.
+#[test]
+fn issue11_a_bad_seed_is_refused_before_the_store_is_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("data");
+    for (seed, why) in [
+        ("[[clients]]\nclient_id = \"weak\"\nsecret = \"short\"\n", "too weak"),
+        ("[[clients]]\nclient_id = \"c\"\naccess_token_lifetime = 0\n", "lifetime"),
+        ("[[clients]]\nclient_id = \"c\"\nsigning_alg = \"HS256\"\n", "signing algorithm"),
+        ("[[clients]]\nclient_id = \"c\"\npermissions = [\"ept:authorize\"]\n", "permission"),
+        ("[[scopes]]\nname = \"s\"\ndisplay_names = { \"fr FR\" = \"x\" }\n", "culture"),
+    ] {
+        let config = dir.path().join("seed.toml");
+        std::fs::write(&config, seed).unwrap();
+        let out = Command::new(BIN)
+            .args(["serve", "--data-dir"])
+            .arg(&d)
+            .arg("--config")
+            .arg(&config)
+            .args(["--listen", "127.0.0.1:0"])
+            .output()
+            .unwrap();
+        let err = fails(out);
+        assert!(err.contains(why), "{seed}: {err}");
+        assert!(!d.exists(), "{seed}: the data dir was created");
+    }
 }
 
 #[test]
