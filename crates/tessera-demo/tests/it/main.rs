@@ -65,11 +65,7 @@ impl World {
         let deps = Deps { clock: clock.clone(), rng: Arc::new(tessera_server::clock::SystemRandom::default()) };
         let server = tessera_server::start(settings, deps).await.unwrap();
         let ca = server.dev_ca.clone().unwrap();
-        let pem = std::fs::read(&ca).unwrap();
-        let http = reqwest::Client::builder()
-            .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
-            .build()
-            .unwrap();
+        let http = tessera_demo::http_trusting(&ca).unwrap();
         let tls = tessera_server::tls::dev_cert(dir.path()).unwrap();
         let guard = |aud: &str, mode: Mode| {
             let mut cfg =

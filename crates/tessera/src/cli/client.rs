@@ -10,7 +10,7 @@ use tessera_server::admin::{self, ClientSpec};
 use tessera_store::{ClientRecord, ClientUpdate, Store};
 use tessera_types::{ClientId, ClientSecret, Permission, ScopeName, SigningAlg, TokenFormat};
 
-use super::{CliResult, Sensitive, now, print_json, read_one_line, rng};
+use super::{CliResult, now, print_json, read_one_line, rng};
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
@@ -112,8 +112,14 @@ pub struct SecretInput {
     secret_file: Option<PathBuf>,
     /// Import this secret. DISCOURAGED: a value on the command line is visible to other users
     /// in `ps` and kept in shell history; use --secret-file (or TESSERA_IMPORT_CLIENT_SECRET).
-    #[arg(long, env = "TESSERA_IMPORT_CLIENT_SECRET", hide_env_values = true, value_name = "SECRET")]
-    secret: Option<Sensitive>,
+    #[arg(
+        long,
+        env = "TESSERA_IMPORT_CLIENT_SECRET",
+        hide_env_values = true,
+        value_name = "SECRET",
+        value_parser = |s: &str| ClientSecret::new(s)
+    )]
+    secret: Option<ClientSecret>,
 }
 
 impl SecretInput {
@@ -123,7 +129,7 @@ impl SecretInput {
             (Some(_), Some(_)) => {
                 return Err("--secret (or TESSERA_IMPORT_CLIENT_SECRET) and --secret-file exclude each other".into());
             }
-            (Some(s), None) => s.expose(),
+            (Some(secret), None) => return Ok(Some(secret)),
             (None, Some(path)) if path == Path::new("-") && std::io::stdin().is_terminal() => {
                 let first = read_hidden(&format!("client secret for {client_id} (not echoed): "))?;
                 let again = read_hidden("again: ")?;

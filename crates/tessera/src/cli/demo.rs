@@ -12,7 +12,9 @@ use tessera_guard::{ClientCredentials, Guard, GuardConfig, Mode};
 
 use tessera_demo::http_trusting;
 
-use super::{CliResult, Sensitive, shutdown_signal};
+use tessera_types::ClientSecret;
+
+use super::{CliResult, shutdown_signal};
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -40,8 +42,8 @@ enum Part {
         listen: SocketAddr,
         /// The API's own client secret, for introspection of reference tokens (default: the
         /// sample secret of rs_dataEventRecordsApi in examples/seed.toml).
-        #[arg(long, env = "TESSERA_DEMO_API_SECRET", hide_env_values = true, value_name = "SECRET")]
-        api_secret: Option<Sensitive>,
+        #[arg(long, env = "TESSERA_DEMO_API_SECRET", hide_env_values = true, value_name = "SECRET", value_parser = secret)]
+        api_secret: Option<ClientSecret>,
         /// Server certificate and key (default: the dev certificate next to --ca).
         #[arg(long)]
         cert: Option<PathBuf>,
@@ -91,18 +93,20 @@ enum Part {
 #[derive(Debug, Args)]
 struct LoginSecret {
     /// The client's secret (default: its sample secret in examples/seed.toml).
-    #[arg(long, env = "TESSERA_DEMO_CLIENT_SECRET", hide_env_values = true, value_name = "SECRET")]
-    client_secret: Option<Sensitive>,
+    #[arg(long, env = "TESSERA_DEMO_CLIENT_SECRET", hide_env_values = true, value_name = "SECRET", value_parser = secret)]
+    client_secret: Option<ClientSecret>,
 }
 
 /// The secret given, else the sample secret of `client_id` in `examples/seed.toml`.
-fn secret_or_sample(given: Option<Sensitive>, client_id: &str) -> Result<String, String> {
-    match given {
-        Some(secret) => Ok(secret.expose()),
-        None => tessera_demo::sample_secret(client_id)
-            .map(|s| s.expose().to_owned())
-            .ok_or_else(|| format!("examples/seed.toml has no secret for {client_id}: give --client-secret")),
-    }
+fn secret_or_sample(given: Option<ClientSecret>, client_id: &str) -> Result<String, String> {
+    given
+        .or_else(|| tessera_demo::sample_secret(client_id))
+        .map(|s| s.expose().to_owned())
+        .ok_or_else(|| format!("examples/seed.toml has no secret for {client_id}: give --client-secret"))
+}
+
+fn secret(s: &str) -> Result<ClientSecret, tessera_types::InvalidValue> {
+    ClientSecret::new(s)
 }
 
 fn cert_pair(ca: &PathBuf, cert: Option<PathBuf>, key: Option<PathBuf>) -> (PathBuf, PathBuf) {

@@ -180,18 +180,11 @@ async fn secrets_tokens_and_private_keys_are_never_at_rest_in_clear() {
 
 /// CC (JWT), REF (reference tokens) and the API client `api` (introspection), with their scope.
 pub fn seed_config_for_tests() -> FileConfig {
-    let toml = r#"
-        [[scopes]]
-        name = "dataEventRecords"
-        display_name = "dataEventRecords API"
-        display_names = { "fr-FR" = "API dataEventRecords" }
-        resources = ["api"]
-
+    let clients = r#"
         [[clients]]
         client_id = "CC"
         secret = "cc_secret"
         scopes = ["dataEventRecords"]
-        token_format = "jwt"
         allow_weak_secret = true
 
         [[clients]]
@@ -207,5 +200,8 @@ pub fn seed_config_for_tests() -> FileConfig {
         permissions = ["introspection"]
         allow_weak_secret = true
     "#;
-    FileConfig::parse(toml, "seed_config_for_tests").unwrap()
+    let mut file = seed_config();
+    file.scopes[0].resources = vec![tessera_types::Resource::new("api").unwrap()];
+    file.clients = FileConfig::parse(clients, "seed_config_for_tests").unwrap().clients;
+    file
 }
