@@ -29,7 +29,7 @@ pub enum AdminError {
 }
 
 /// A scope to register: a `[[scopes]]` entry of the seed file, or `tessera scope add`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[cfg_attr(feature = "clap", derive(clap::Args))]
 #[serde(deny_unknown_fields)]
 pub struct ScopeSpec {
@@ -94,7 +94,7 @@ pub async fn add_scope(store: &Store, new: ScopeSpec, now: UnixTime) -> Result<S
 }
 
 /// A client to register: a `[[clients]]` entry of the seed file, or `tessera client add`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[cfg_attr(feature = "clap", derive(clap::Args))]
 #[serde(deny_unknown_fields)]
 pub struct ClientSpec {

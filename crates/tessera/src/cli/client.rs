@@ -335,3 +335,69 @@ async fn set_enabled(store: &Store, client_id: &str, enabled: bool) -> CliResult
     println!("{} client {client_id}", if enabled { "enabled" } else { "disabled" });
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+    use tessera_server::FileConfig;
+
+    use super::*;
+    use crate::cli::{Args, Command, OnStore};
+
+    /// Issue 11: `client add` and a `[[clients]]` entry of the seed file are one type, parsed
+    /// alike.
+    #[test]
+    fn the_command_line_and_the_seed_file_produce_the_same_client_spec() {
+        let args = Args::try_parse_from([
+            "tessera",
+            "client",
+            "add",
+            "CC",
+            "--scope",
+            "api",
+            "--permission",
+            "introspection",
+            "--lifetime",
+            "600",
+            "--signing-alg",
+            "EdDSA",
+            "--token-format",
+            "reference",
+            "--issuance-rate",
+            "off",
+            "--issuance-burst",
+            "5",
+            "--max-live-tokens",
+            "7",
+            "--display-name",
+            "Console",
+            "--allow-weak-secret",
+        ])
+        .unwrap();
+        let Command::Client(OnStore { command: ClientCommand::Add { spec, .. }, .. }) = args.command else {
+            panic!("not client add")
+        };
+        let file = FileConfig::parse(
+            r#"
+            [[clients]]
+            client_id = "CC"
+            scopes = ["api"]
+            permissions = ["ept:introspection"]
+            access_token_lifetime = 600
+            signing_alg = "EdDSA"
+            token_format = "reference"
+            issuance_rate_per_second = 0
+            issuance_burst = 5
+            max_live_reference_tokens = 7
+            display_name = "Console"
+            allow_weak_secret = true
+            "#,
+            "test",
+        )
+        .unwrap();
+        assert_eq!(spec, file.clients[0]);
+        for bad in [["--signing-alg", "HS256"], ["--token-format", "opaque"], ["--permission", "ept:authorize"]] {
+            assert!(Args::try_parse_from(["tessera", "client", "add", "CC", bad[0], bad[1]]).is_err(), "{bad:?}");
+        }
+    }
+}
