@@ -9,7 +9,7 @@ use serde_json::Value;
 use tessera_guard::{Guard, GuardConfig, GuardLayer, Mode};
 use tessera_server::clock::SystemRandom;
 use tessera_server::{Deps, Overrides, Settings};
-use tessera_store::testing;
+use tessera_testkit::postgres as testing;
 
 use crate::cli::{Served, ok};
 use crate::harness::post_basic;
