@@ -1,10 +1,19 @@
 //! Test support for the Tessera workspace, used only as a dev-dependency (never published), so
 //! that no library has to ship test helpers: a real server on a socket with a client that trusts
 //! its CA ([`TestServer`]), the router driven as a tower service with no socket ([`TestApp`]),
-//! one seeding and request vocabulary over both ([`Authority`]), and a throwaway PostgreSQL
-//! ([`postgres`]).
+//! one seeding and request vocabulary over both ([`Authority`]), a throwaway PostgreSQL
+//! ([`postgres`]), a blackholed authority ([`blackhole`]) and the property tests' runner
+//! configuration (`proptest_config`, feature `proptest`).
 
+mod net;
 pub mod postgres;
+
+pub use net::blackhole;
+
+#[cfg(feature = "proptest")]
+mod fuzz;
+#[cfg(feature = "proptest")]
+pub use fuzz::proptest_config;
 
 #[cfg(feature = "server")]
 mod app;
