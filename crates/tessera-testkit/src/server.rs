@@ -91,7 +91,7 @@ impl ServerBuilder {
         };
         let mut file = self.file;
         // Changes made through the store reach the server quickly; `sync` waits for them.
-        file.registry_poll_ms = Some(20);
+        file.registry_poll_ms.get_or_insert(20);
         if self.lift_issuance_limit {
             file.limits.issuance_rate_per_second.get_or_insert(0.0);
         }
