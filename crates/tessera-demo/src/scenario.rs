@@ -18,7 +18,7 @@ const SEED_TOML: &str = include_str!("../../../examples/seed.toml");
 /// `rs_dataEventRecordsApi`) and its clients `CC` (JWT) and `CC_reference` (reference
 /// tokens); the API's own client `rs_dataEventRecordsApi` that may introspect; scope `api1`
 /// and the background service.
-pub fn seed_config() -> FileConfig {
+fn seed_config() -> FileConfig {
     FileConfig::parse(SEED_TOML, "examples/seed.toml").expect("examples/seed.toml is valid")
 }
 
