@@ -11,20 +11,20 @@ use tessera_greet::{HelloReply, HelloRequest};
 use tessera_guard::{Guard, GuardLayer, Policy, Principal};
 use tonic::{Request, Response, Status};
 
-/// A running API.
+/// A demo API on its own port, serving until [`Service::stop`].
 pub struct Service {
-    /// Where it listens.
+    #[allow(missing_docs)]
     pub addr: SocketAddr,
     listener: tessera_server::transport::Listener,
 }
 
 impl Service {
-    /// `https://localhost:PORT`.
+    /// The base URL, `https://localhost:PORT` (the development certificate names localhost).
     pub fn url(&self) -> String {
         format!("https://localhost:{}", self.addr.port())
     }
 
-    /// Graceful stop.
+    /// Stops accepting, lets requests in flight finish, then returns.
     pub async fn stop(self) {
         self.listener.shutdown(Duration::from_secs(5)).await;
     }

@@ -72,7 +72,7 @@ impl ScopeSpec {
     }
 }
 
-/// Registers a scope.
+/// Registers a scope; a name already registered is refused, not overwritten.
 pub async fn add_scope(store: &Store, new: ScopeSpec, now: UnixTime) -> Result<ScopeRecord, AdminError> {
     new.validate()?;
     let mut resources = Vec::new();

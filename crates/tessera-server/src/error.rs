@@ -57,13 +57,13 @@ impl OAuthError {
         self
     }
 
-    /// Sets the status.
+    #[allow(missing_docs)]
     pub fn with_status(mut self, status: StatusCode) -> Self {
         self.status = Some(status);
         self
     }
 
-    /// Adds `Retry-After`.
+    /// Adds `Retry-After` (RFC 9110 §10.2.3), for 429 and 503 answers.
     pub fn with_retry_after(mut self, seconds: u64) -> Self {
         self.retry_after = Some(seconds.max(1));
         self

@@ -28,20 +28,16 @@ pub enum KeyError {
     Unseal(String),
     /// The key-encryption key file is unusable.
     #[error("key-encryption key {path}: {why}")]
-    Kek {
-        /// Its path.
-        path: String,
-        /// Why.
-        why: String,
-    },
+    #[allow(missing_docs)]
+    Kek { path: String, why: String },
     /// The key-encryption key is not the one that sealed the store's signing keys.
     #[error(
         "key-encryption key {path} (id {file_id}) is not the one that seals this database's signing keys \
          (id {db_id}); nothing was written. Pass the key-encryption key file the running servers use \
          (--key-encryption-key-file / TESSERA_KEY_ENCRYPTION_KEY_FILE)"
     )]
+    #[allow(missing_docs)]
     Mismatch {
-        /// The file given.
         path: String,
         /// Short id of the file's key.
         file_id: String,

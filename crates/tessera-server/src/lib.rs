@@ -81,9 +81,9 @@ pub enum StartError {
 
 /// A running server.
 pub struct Running {
-    /// The bound address.
+    #[allow(missing_docs)]
     pub addr: SocketAddr,
-    /// The issuer identifier.
+    #[allow(missing_docs)]
     pub issuer: String,
     /// The development CA certificate, when the dev certificate is in use.
     pub dev_ca: Option<PathBuf>,

@@ -89,12 +89,10 @@ pub struct IssuanceLimits {
 
 /// Everything bounded, resolved.
 #[derive(Debug, Clone)]
+#[allow(missing_docs)]
 pub struct Limits {
-    /// Connections and requests.
     pub transport: transport::Limits,
-    /// Client authentication.
     pub auth: AuthLimits,
-    /// Issuance.
     pub issuance: IssuanceLimits,
     /// Rows deleted per pruning statement (each a short transaction, so issuance is never
     /// held behind one long delete).

@@ -155,7 +155,7 @@ impl RegistryHandle {
         *self.current.write().expect("registry lock") = Arc::new(registry);
     }
 
-    /// The current snapshot.
+    /// The snapshot handlers read; the poller swaps it whole, so a request sees one version.
     pub fn get(&self) -> Arc<Registry> {
         self.current.read().expect("registry lock").clone()
     }

@@ -102,7 +102,7 @@ impl AppState {
         self.0.rate_limited_monitored.load(Ordering::Relaxed)
     }
 
-    /// The issuer identifier.
+    #[allow(missing_docs)]
     pub fn issuer(&self) -> &str {
         &self.0.issuer
     }

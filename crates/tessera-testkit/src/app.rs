@@ -26,7 +26,6 @@ pub const ISSUER: &str = "https://tessera.test";
 pub struct TestApp {
     /// The application, cloned for each request.
     pub router: axum::Router,
-    /// Its state.
     pub state: AppState,
     /// The registry the state reads; [`Authority::sync`] refreshes it.
     pub registry: Arc<RegistryHandle>,

@@ -110,7 +110,6 @@ impl PgServer {
         format!("postgres://postgres@127.0.0.1:{}", self.port)
     }
 
-    /// The data directory.
     pub fn dir(&self) -> &Path {
         &self.dir
     }

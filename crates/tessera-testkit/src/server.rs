@@ -22,7 +22,6 @@ pub struct TestServer {
     pub running: Option<Running>,
     /// The data directory (kept alive as long as the server).
     pub dir: tempfile::TempDir,
-    /// The bound address.
     pub addr: SocketAddr,
     /// `https://localhost:PORT`, or `http://127.0.0.1:PORT` without TLS.
     pub base: String,
@@ -150,7 +149,6 @@ impl TestServer {
         Self::builder().dir(dir).algs(algs).file(file).start().await
     }
 
-    /// The running server.
     pub fn running(&self) -> &Running {
         self.running.as_ref().unwrap()
     }
@@ -160,7 +158,6 @@ impl TestServer {
         format!("{}{path}", self.base)
     }
 
-    /// The data directory.
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().to_owned()
     }

@@ -13,7 +13,6 @@ use crate::form::{self, Form};
 /// What the `Authorization` header says.
 #[derive(Debug)]
 pub(crate) enum AuthorizationHeader {
-    /// No header.
     Absent,
     /// Not visible ASCII, or no space after the scheme.
     Malformed,

@@ -42,7 +42,7 @@ impl ClientAuthMethod {
     /// Every method this server accepts, as discovery advertises them.
     pub const SUPPORTED: [Self; 2] = [Self::ClientSecretBasic, Self::ClientSecretPost];
 
-    /// The registered name.
+    /// The name RFC 8414 discovery lists in `token_endpoint_auth_methods_supported`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ClientSecretBasic => "client_secret_basic",
@@ -63,7 +63,7 @@ impl ClientAuthMethod {
 pub struct Credentials {
     pub method: ClientAuthMethod,
     pub client_id: ClientId,
-    /// Redacted in Debug.
+    /// `ClientSecret` redacts itself in `Debug`, so credentials can be logged safely.
     pub secret: ClientSecret,
 }
 

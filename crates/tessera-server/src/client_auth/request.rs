@@ -93,7 +93,6 @@ impl<E: ClientEndpoint> FromRequest<AppState> for ClientRequest<E> {
 }
 
 impl<E: ClientEndpoint> ClientRequest<E> {
-    /// The form body.
     pub(crate) fn form(&self) -> &Form {
         &self.form
     }

@@ -111,7 +111,7 @@ pub struct Listener {
 }
 
 impl Listener {
-    /// The bound address.
+    #[allow(missing_docs)]
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }

@@ -32,12 +32,8 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     /// A file or directory could not be prepared.
     #[error("{path}: {source}")]
-    Io {
-        /// The path.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
+    #[allow(missing_docs)]
+    Io { path: PathBuf, source: std::io::Error },
     /// The thing being added exists already.
     #[error("{0} already exists")]
     Conflict(String),
@@ -183,7 +179,7 @@ impl Store {
         Ok(n > 0)
     }
 
-    /// The backend.
+    #[allow(missing_docs)]
     pub fn backend(&self) -> Backend {
         self.backend
     }

@@ -39,7 +39,7 @@ impl Store {
         rows.iter().map(scope_from_row).collect()
     }
 
-    /// One scope.
+    #[allow(missing_docs)]
     pub async fn get_scope(&self, name: &ScopeName) -> Result<Option<ScopeRecord>, StoreError> {
         let row =
             sqlx::query("SELECT * FROM scopes WHERE name = $1").bind(name.as_str()).fetch_optional(&self.pool).await?;
