@@ -8,6 +8,7 @@ use tessera_client::{AuthorizedClient, ClientConfig, TokenSource};
 use tessera_guard::{ClientCredentials, Guard, GuardConfig, Mode};
 use tessera_server::config::{SeedClient, SeedScope};
 use tessera_server::{Deps, FileConfig, Overrides, Settings};
+use tessera_types::{ClientId, ClientSecret, Issuer, Resource, ScopeSet};
 
 use crate::{DemoError, greet, greeter, weather_api, worker};
 
@@ -81,18 +82,27 @@ pub async fn demo(data_dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
 
     // The Greeter validates JWTs locally and reference tokens by introspection, with its own
     // client credentials, as in the first seed.
-    let creds = ClientCredentials::new("rs_dataEventRecordsApi", "rs_dataEventRecordsApi_secret");
+    let issuer = Issuer::new(&server.issuer)?;
+    let creds = ClientCredentials::new(
+        ClientId::new("rs_dataEventRecordsApi")?,
+        ClientSecret::new("rs_dataEventRecordsApi_secret")?,
+    );
     let greeter_guard = Guard::new(
-        GuardConfig::new(&server.issuer, "rs_dataEventRecordsApi", Mode::Auto(creds)).with_http_client(http.clone()),
+        GuardConfig::new(issuer.clone(), Resource::new("rs_dataEventRecordsApi")?, Mode::Auto(creds))
+            .with_http_client(http.clone()),
     )?;
     let greeter = greeter(loopback, &tls.cert, &tls.key, greeter_guard).await?;
     println!("Greeter (gRPC, HTTP/2, TLS): {}", greeter.url());
-    let api_guard = Guard::new(GuardConfig::new(&server.issuer, "api1", Mode::Jwt).with_http_client(http.clone()))?;
+    let api_guard =
+        Guard::new(GuardConfig::new(issuer.clone(), Resource::new("api1")?, Mode::Jwt).with_http_client(http.clone()))?;
     let api = weather_api(loopback, &tls.cert, &tls.key, api_guard).await?;
     println!("REST API: {}/weatherforecast", api.url());
 
+    // The seed's registrations are literals that are valid by construction.
     let source = |id: &str, secret: &str, scope: &str| {
-        TokenSource::new(ClientConfig::new(&server.issuer, id, secret).scope(scope).with_http_client(http.clone()))
+        let (id, secret, scope) = (ClientId::new(id), ClientSecret::new(secret), ScopeSet::parse(scope));
+        let cfg = ClientConfig::new(issuer.clone(), id.expect("seed client id"), secret.expect("seed secret"));
+        TokenSource::new(cfg.scope(scope.expect("seed scope")).with_http_client(http.clone()))
     };
     let result: Result<(), DemoError> = async {
         println!("{}", greet(&greeter.url(), &ca, source("CC", "cc_secret", "dataEventRecords")).await?);

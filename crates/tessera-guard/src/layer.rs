@@ -27,7 +27,7 @@ pub struct GuardLayer {
 impl GuardLayer {
     /// Every path requires a valid token, no particular scope, until told otherwise.
     pub fn new(guard: Guard) -> Self {
-        let realm = guard.config().audience.clone().into();
+        let realm = guard.config().audience.as_str().into();
         Self { guard, default: Some(Policy::Authenticated), routes: Arc::default(), realm }
     }
 
@@ -163,25 +163,31 @@ fn quoted(text: &str) -> String {
 
 fn http_refusal<B: Default>(e: &GuardError, realm: &str) -> Response<B> {
     let realm = quoted(realm);
-    let (status, challenge) = match e {
+    // §3: the challenge names the realm, then the §3.1 code and what goes with it.
+    let mut challenge = format!("Bearer realm=\"{realm}\"");
+    if let Some(code) = e.bearer_error() {
+        challenge.push_str(&format!(", error=\"{code}\""));
+    }
+    let status = match e {
         // §3.1: "If the request lacks any authentication information ... the resource server
         // SHOULD NOT include an error code".
-        GuardError::Missing => (StatusCode::UNAUTHORIZED, format!("Bearer realm=\"{realm}\"")),
-        GuardError::Malformed => (
-            StatusCode::BAD_REQUEST,
-            format!(
-                "Bearer realm=\"{realm}\", error=\"invalid_request\", error_description=\"malformed bearer credentials\""
-            ),
-        ),
-        GuardError::InvalidToken(why) => (
-            StatusCode::UNAUTHORIZED,
-            format!("Bearer realm=\"{realm}\", error=\"invalid_token\", error_description=\"{}\"", quoted(why)),
-        ),
-        GuardError::InsufficientScope(scope) => (
-            StatusCode::FORBIDDEN,
-            format!("Bearer realm=\"{realm}\", error=\"insufficient_scope\", scope=\"{}\"", quoted(scope)),
-        ),
-        GuardError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, String::new()),
+        GuardError::Missing => StatusCode::UNAUTHORIZED,
+        GuardError::Malformed => {
+            challenge.push_str(", error_description=\"malformed bearer credentials\"");
+            StatusCode::BAD_REQUEST
+        }
+        GuardError::InvalidToken(why) => {
+            challenge.push_str(&format!(", error_description=\"{}\"", quoted(why)));
+            StatusCode::UNAUTHORIZED
+        }
+        GuardError::InsufficientScope(scope) => {
+            challenge.push_str(&format!(", scope=\"{}\"", quoted(&scope.to_string())));
+            StatusCode::FORBIDDEN
+        }
+        GuardError::Unavailable(_) => {
+            challenge.clear();
+            StatusCode::SERVICE_UNAVAILABLE
+        }
     };
     let mut r = Response::new(B::default());
     *r.status_mut() = status;

@@ -11,6 +11,7 @@ use tessera_store::Store;
 use tessera_types::clock::{ManualClock, SystemClock};
 
 use crate::apps::{get_rest, grpc, rest, say_hello};
+use tessera_types::{ClientId, ClientSecret, Issuer, Resource};
 
 const API: &str = "rs_dataEventRecordsApi";
 
@@ -80,7 +81,9 @@ impl Authority {
     fn guard_with(&self, mode: Mode, f: impl FnOnce(GuardConfig) -> GuardConfig) -> Guard {
         // The issuer is derived from 127.0.0.1; the authority URL must be the issuer.
         let authority = self.running.issuer.clone();
-        Guard::new(f(GuardConfig::new(authority, API, mode).with_http_client(self.http.clone()))).unwrap()
+        Guard::new(f(GuardConfig::new(Issuer::new(authority).unwrap(), Resource::new(API).unwrap(), mode)
+            .with_http_client(self.http.clone())))
+        .unwrap()
     }
 
     async fn token(&self, id: &str) -> String {
@@ -112,7 +115,7 @@ impl Authority {
 }
 
 fn creds() -> ClientCredentials {
-    ClientCredentials::new(API, "api_secret")
+    ClientCredentials::new(ClientId::new(API).unwrap(), ClientSecret::new("api_secret").unwrap())
 }
 
 #[tokio::test]
@@ -169,7 +172,10 @@ async fn auto_mode_takes_jwts_locally_and_reference_tokens_by_introspection() {
 #[tokio::test]
 async fn wrong_api_credentials_fail_closed_not_open() {
     let a = Authority::start().await;
-    let g = a.guard(Mode::Introspection(ClientCredentials::new(API, "wrong")));
+    let g = a.guard(Mode::Introspection(ClientCredentials::new(
+        ClientId::new(API).unwrap(),
+        ClientSecret::new("wrong").unwrap(),
+    )));
     let grpc_url = grpc(GuardLayer::new(g)).await;
     let token = a.token("REF").await;
     assert_eq!(say_hello(&grpc_url, Some(&token)).await.unwrap_err().code(), tonic::Code::Unavailable);

@@ -4,6 +4,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use tessera_types::rfc7009::TokenTypeHint;
 use tessera_types::{Endpoint, ErrorCode};
 
 use super::common::{Peer, authenticate, read_form, respond, token_param};
@@ -18,9 +19,10 @@ pub async fn revoke(State(state): State<AppState>, peer: Peer, headers: HeaderMa
 
 async fn handle(state: &AppState, peer: &Peer, headers: &HeaderMap, body: Body) -> Result<Response, OAuthError> {
     let form = read_form(state, headers, peer, body, &[]).await?;
-    // §2.1: token REQUIRED; token_type_hint is a hint: the search extends to every kind.
+    // §2.1: token REQUIRED; token_type_hint is a hint: the search extends to every kind, so
+    // any value (known or not) is accepted and then ignored. Only a repeated one is refused.
     let token = token_param(&form)?;
-    let _hint = form.single("token_type_hint")?;
+    let _hint = form.single("token_type_hint")?.map(TokenTypeHint::parse);
     let (registry, caller) = authenticate(state, headers, &form, Endpoint::Revocation, peer).await?;
     let now = state.0.clock.now();
     if let Some(t) = lookup::active(&state.0, &registry, token, now).await? {

@@ -4,6 +4,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use tessera_types::AccessToken;
 use tessera_types::rfc6749::TokenResponse;
 use tessera_types::{Endpoint, ErrorCode, GrantType, Permission, ScopeSet, TokenFormat};
 
@@ -108,9 +109,9 @@ async fn handle(state: &AppState, peer: &Peer, headers: &HeaderMap, body: Body) 
     s.tokens_issued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     // §5.1: the response carries Cache-Control: no-store and Pragma: no-cache.
     let mut response = axum::Json(TokenResponse {
-        access_token,
+        access_token: AccessToken::new(access_token),
         token_type: "Bearer".into(),
-        expires_in: client.access_token_lifetime,
+        expires_in: Some(client.access_token_lifetime),
         scope: Some(grant.scopes.to_string()),
     })
     .into_response();

@@ -60,33 +60,37 @@ pub(crate) async fn active(
             leeway: 0,
             now: now.0,
         };
-        let Ok(v) =
-            verify_access_token(token, |jws| jws.kid.as_deref().and_then(|k| registry.verifying_key(k)), &expect)
-        else {
+        let Ok(v) = verify_access_token(
+            token,
+            |jws| jws.kid.as_ref().and_then(|k| registry.verifying_key(k.as_str())),
+            &expect,
+        ) else {
             return Ok(None);
         };
-        let (Some(client_id), Some(jti)) =
-            (v.str_claim("client_id").and_then(|c| ClientId::new(c).ok()), v.str_claim("jti"))
-        else {
+        let c = v.claims;
+        // Every token Tessera signs carries `client_id` and `jti` (RFC 9068 §2.2); one without
+        // them is not ours to describe or revoke.
+        let (Some(client_id), Some(jti)) = (c.client_id, c.jti) else {
             return Ok(None);
         };
-        let iat = v.int_claim("iat").unwrap_or(v.exp);
-        if !client_still_holds(registry, &client_id, UnixTime(iat)) {
+        let iat = c.iat.unwrap_or(c.exp);
+        if !client_still_holds(registry, &client_id, iat) {
             return Ok(None);
         }
-        if s.store.is_jti_revoked(jti).await.map_err(OAuthError::unavailable)? {
+        if s.store.is_jti_revoked(jti.as_str()).await.map_err(OAuthError::unavailable)? {
             return Ok(None);
         }
         return Ok(Some(Active {
             kind: Kind::Jwt,
-            sub: v.str_claim("sub").unwrap_or(client_id.as_str()).to_owned(),
+            // RFC 9068 §2.2: with no resource owner, `sub` is the client.
+            sub: c.sub.unwrap_or_else(|| client_id.as_str().to_owned()),
             client_id,
-            scope: v.str_claim("scope").map(str::to_owned),
-            aud: v.aud.clone(),
-            iat: UnixTime(iat),
-            nbf: UnixTime(v.int_claim("nbf").unwrap_or(iat)),
-            exp: UnixTime(v.exp),
-            jti: jti.to_owned(),
+            scope: c.scope.filter(|s| !s.is_empty()).map(|s| s.to_string()),
+            aud: c.aud,
+            iat,
+            nbf: c.nbf.unwrap_or(iat),
+            exp: c.exp,
+            jti: jti.into(),
         }));
     }
     let hash = reference::hash(token);

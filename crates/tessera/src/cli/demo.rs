@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use tessera_client::{AuthorizedClient, ClientConfig, TokenSource};
 use tessera_guard::{ClientCredentials, Guard, GuardConfig, Mode};
+use tessera_types::{ClientId, ClientSecret, Issuer, Resource, ScopeSet};
 
 use super::{CliResult, Sensitive};
 
@@ -116,9 +117,10 @@ pub async fn run(args: DemoArgs) -> CliResult {
     };
     match part {
         Part::Greeter { authority: a, listen, api_secret, cert, key } => {
-            let creds = ClientCredentials::new("rs_dataEventRecordsApi", api_secret.expose());
+            let api = "rs_dataEventRecordsApi";
+            let creds = ClientCredentials::new(ClientId::new(api)?, ClientSecret::new(api_secret.expose())?);
             let guard = Guard::new(
-                GuardConfig::new(&a.authority, "rs_dataEventRecordsApi", Mode::Auto(creds))
+                GuardConfig::new(Issuer::new(&a.authority)?, Resource::new(api)?, Mode::Auto(creds))
                     .with_http_client(http(&a.ca)?),
             )?;
             let (cert, key) = cert_pair(&a.ca, cert, key);
@@ -128,7 +130,8 @@ pub async fn run(args: DemoArgs) -> CliResult {
             svc.stop().await;
         }
         Part::Api { authority: a, listen, cert, key } => {
-            let guard = Guard::new(GuardConfig::new(&a.authority, "api1", Mode::Jwt).with_http_client(http(&a.ca)?))?;
+            let cfg = GuardConfig::new(Issuer::new(&a.authority)?, Resource::new("api1")?, Mode::Jwt);
+            let guard = Guard::new(cfg.with_http_client(http(&a.ca)?))?;
             let (cert, key) = cert_pair(&a.ca, cert, key);
             let svc = tessera_demo::weather_api(listen, &cert, &key, guard).await?;
             println!("REST API listening on {}/weatherforecast", svc.url());
@@ -137,18 +140,26 @@ pub async fn run(args: DemoArgs) -> CliResult {
         }
         Part::Client { authority: a, greeter, client_id, client_secret, scope } => {
             let source = TokenSource::new(
-                ClientConfig::new(&a.authority, client_id, client_secret.expose())
-                    .scope(scope)
-                    .with_http_client(http(&a.ca)?),
+                ClientConfig::new(
+                    Issuer::new(&a.authority)?,
+                    ClientId::new(client_id)?,
+                    ClientSecret::new(client_secret.expose())?,
+                )
+                .scope(ScopeSet::parse(&scope)?)
+                .with_http_client(http(&a.ca)?),
             );
             println!("{}", tessera_demo::greet(&greeter, &a.ca, source).await?);
         }
         Part::Worker { authority: a, url, every_secs, client_id, client_secret } => {
             let http = http(&a.ca)?;
             let source = TokenSource::new(
-                ClientConfig::new(&a.authority, client_id, client_secret.expose())
-                    .scope("api1")
-                    .with_http_client(http.clone()),
+                ClientConfig::new(
+                    Issuer::new(&a.authority)?,
+                    ClientId::new(client_id)?,
+                    ClientSecret::new(client_secret.expose())?,
+                )
+                .scope(ScopeSet::parse("api1")?)
+                .with_http_client(http.clone()),
             );
             let calls = tessera_demo::worker(
                 AuthorizedClient::new(http, source),
