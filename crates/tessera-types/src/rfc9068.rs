@@ -53,7 +53,7 @@ pub struct Claims {
     /// Not before.
     pub nbf: UnixTime,
     /// Unique token identifier.
-    pub jti: String,
+    pub jti: Jti,
     /// The client the token was issued to.
     pub client_id: ClientId,
     /// Granted scopes, space-delimited (§2.2.3).

@@ -2,7 +2,7 @@
 //! nbf jti client_id scope`, compact JWS serialisation (RFC 7515 §7.1).
 
 use tessera_types::rfc9068::{Audience, Claims};
-use tessera_types::{ClientId, UnixTime};
+use tessera_types::{ClientId, Jti, UnixTime};
 
 use crate::clock::{Random, random_token};
 use crate::grant::client_credentials::Grant;
@@ -24,7 +24,7 @@ pub fn claims(
         exp: now.plus(lifetime),
         iat: now,
         nbf: now,
-        jti: random_token(rng, 16),
+        jti: Jti::new(random_token(rng, 16)).expect("22 base64url characters are a valid jti"),
         client_id: client_id.clone(),
         scope: (!grant.scopes.is_empty()).then(|| grant.scopes.to_string()),
     }

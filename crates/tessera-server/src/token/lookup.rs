@@ -3,7 +3,7 @@
 //! tampered tokens are all the same `None`.
 
 use tessera_jose::{Expectations, verify_access_token};
-use tessera_types::{ClientId, UnixTime};
+use tessera_types::{ClientId, Jti, UnixTime};
 
 use crate::error::OAuthError;
 use crate::registry::Registry;
@@ -42,7 +42,7 @@ pub struct Active {
     /// Expiry.
     pub exp: UnixTime,
     /// Token id.
-    pub jti: String,
+    pub jti: Jti,
 }
 
 /// Finds `token` if it is one of ours and active at `now`.
@@ -77,7 +77,7 @@ pub(crate) async fn active(
         if !client_still_holds(registry, &client_id, iat) {
             return Ok(None);
         }
-        if s.store.is_jti_revoked(jti.as_str()).await.map_err(OAuthError::unavailable)? {
+        if s.store.is_jti_revoked(&jti).await.map_err(OAuthError::unavailable)? {
             return Ok(None);
         }
         return Ok(Some(Active {
@@ -90,7 +90,7 @@ pub(crate) async fn active(
             iat,
             nbf: c.nbf.unwrap_or(iat),
             exp: c.exp,
-            jti: jti.into(),
+            jti,
         }));
     }
     let hash = reference::hash(token);

@@ -6,7 +6,7 @@ use aws_lc_rs::digest;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tessera_store::TokenRecord;
-use tessera_types::{ClientId, UnixTime};
+use tessera_types::{ClientId, Jti, UnixTime};
 
 use crate::clock::{Random, random_token};
 use crate::grant::client_credentials::Grant;
@@ -38,7 +38,7 @@ pub fn record(
 ) -> TokenRecord {
     TokenRecord {
         hash: hash(token),
-        jti: random_token(rng, 16),
+        jti: Jti::new(random_token(rng, 16)).expect("22 base64url characters are a valid jti"),
         client_id: client_id.clone(),
         scope: (!grant.scopes.is_empty()).then(|| grant.scopes.to_string()),
         audiences: grant.audiences.clone(),
