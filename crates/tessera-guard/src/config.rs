@@ -54,7 +54,8 @@ pub enum OpaqueTokens {
 
 /// Guard settings: the authority and audience, as `options.Authority` and `options.Audience`
 /// in ASP.NET, plus the validation mode, cache bounds and the limits on calls to the authority.
-#[derive(Clone)]
+/// `Debug` prints the API's secret (in [`Mode`]) as `[redacted]`.
+#[derive(Debug, Clone)]
 pub struct GuardConfig {
     /// The issuer; discovery is read from `{authority}/.well-known/openid-configuration`
     /// and its `issuer` must equal this. Must be `https` unless [`Self::allow_insecure_http`].
@@ -113,19 +114,6 @@ pub struct GuardConfig {
     pub http: Option<reqwest::Client>,
     /// The clock.
     pub clock: Arc<dyn Clock>,
-}
-
-impl std::fmt::Debug for GuardConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GuardConfig")
-            .field("authority", &self.authority)
-            .field("audience", &self.audience)
-            .field("mode", &self.mode)
-            .field("opaque_tokens", &self.opaque_tokens)
-            .field("request_timeout", &self.request_timeout)
-            .field("allow_insecure_http", &self.allow_insecure_http)
-            .finish_non_exhaustive()
-    }
 }
 
 impl GuardConfig {

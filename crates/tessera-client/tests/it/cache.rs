@@ -12,10 +12,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
-use tessera_client::{AuthorizedClient, BearerLayer, ClientConfig, ClientError, TokenSource};
+use tessera_client::{AuthorizedClient, BearerLayer, ClientError, TokenSource};
 use tessera_types::clock::ManualClock;
-use tessera_types::{ClientId, ClientSecret, ErrorCode, Issuer, UnixTime};
+use tessera_types::{ErrorCode, UnixTime};
 use tower::{Service, ServiceExt};
+
+use crate::config;
 
 /// A fake authority whose token endpoint answers `tok-1`, `tok-2`, ... and can fail, answer
 /// an RFC 6749 error, or hold its answer until released.
@@ -104,13 +106,7 @@ impl Authority {
 
     /// A source for this authority on `clock`, without jitter so refresh points are exact.
     fn source(&self, clock: &ManualClock) -> TokenSource {
-        let mut cfg = ClientConfig::new(
-            Issuer::new(&self.url).unwrap(),
-            ClientId::new("CC").unwrap(),
-            ClientSecret::new("secret").unwrap(),
-        )
-        .allow_http()
-        .with_clock(Arc::new(clock.clone()));
+        let mut cfg = config(&self.url).allow_http().with_clock(Arc::new(clock.clone()));
         cfg.jitter = 0.0;
         cfg.backoff = Duration::from_millis(1);
         TokenSource::new(cfg)
@@ -170,13 +166,7 @@ async fn with_jitter_the_refresh_falls_between_75_and_85_percent() {
     let a = Authority::start().await;
     a.expires_in.store(1000, Ordering::SeqCst);
     let clock = clock();
-    let mut cfg = ClientConfig::new(
-        Issuer::new(&a.url).unwrap(),
-        ClientId::new("CC").unwrap(),
-        ClientSecret::new("secret").unwrap(),
-    )
-    .allow_http()
-    .with_clock(Arc::new(clock.clone()));
+    let mut cfg = config(&a.url).allow_http().with_clock(Arc::new(clock.clone()));
     cfg.backoff = Duration::from_millis(1);
     assert_eq!((cfg.refresh_at, cfg.jitter), (0.8, 0.05), "the defaults");
     let source = TokenSource::new(cfg);
@@ -227,13 +217,7 @@ async fn a_failed_early_refresh_keeps_the_token_until_it_expires() {
 async fn failures_are_retried_with_exponential_backoff() {
     let a = Authority::start().await;
     a.failures_left.store(2, Ordering::SeqCst);
-    let mut cfg = ClientConfig::new(
-        Issuer::new(&a.url).unwrap(),
-        ClientId::new("CC").unwrap(),
-        ClientSecret::new("secret").unwrap(),
-    )
-    .allow_http()
-    .with_clock(Arc::new(clock()));
+    let mut cfg = config(&a.url).allow_http().with_clock(Arc::new(clock()));
     cfg.backoff = Duration::from_millis(40);
     let source = TokenSource::new(cfg);
     assert_eq!(value(&source).await, "tok-1", "the third attempt succeeds");

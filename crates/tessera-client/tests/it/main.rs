@@ -4,3 +4,11 @@
 
 mod cache;
 mod resilience;
+
+use tessera_client::ClientConfig;
+use tessera_types::{ClientId, ClientSecret, Issuer};
+
+/// Settings for client `CC` of the authority at `url` (https only until `allow_http`).
+fn config(url: &str) -> ClientConfig {
+    ClientConfig::new(Issuer::new(url).unwrap(), ClientId::new("CC").unwrap(), ClientSecret::new("secret").unwrap())
+}
