@@ -2,6 +2,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use tessera_types::rfc7009::TokenTypeHint;
 use tessera_types::rfc9068::AccessTokenClaims;
 
 use crate::http::AuthorityHttp;
@@ -29,7 +30,9 @@ pub(crate) async fn introspect(
         form_encode(creds.client_id.as_str()),
         form_encode(creds.client_secret.expose())
     ));
-    let body = format!("token={}&token_type_hint=access_token", form_encode(token));
+    // RFC 7009 §2.1's hint, which RFC 7662 §2.1 reuses: the guard only ever holds access tokens.
+    let hint = TokenTypeHint::AccessToken.as_str().unwrap_or_default();
+    let body = format!("token={}&token_type_hint={hint}", form_encode(token));
     let req = http
         .post(endpoint)
         .header(http::header::AUTHORIZATION, format!("Basic {basic}"))

@@ -29,11 +29,11 @@ pub struct PrincipalData {
     pub subject: Option<String>,
     /// Granted scopes: `scope`, and `scp` as some issuers (Azure AD, Okta) write them.
     pub scopes: ScopeSet,
-    /// `aud`.
+    /// `aud`: every audience the token names, this API's among them.
     pub audience: Vec<String>,
     /// The issuer, as its discovery document names it.
     pub issuer: String,
-    /// `exp`.
+    /// `exp`: validations are cached no longer than this.
     pub expires_at: UnixTime,
     /// Claims (JWT) or introspection members Tessera has no field for, for applications with
     /// claims of their own.

@@ -80,7 +80,7 @@ pub struct AccessTokenClaims {
     pub iss: Option<String>,
     /// `aud` as a list (RFC 7519 §4.1.3: one string or an array; non-strings are dropped).
     pub aud: Vec<String>,
-    /// `exp`.
+    /// `exp` (RFC 7519 §4.1.4), required: a token without an end is refused.
     pub exp: UnixTime,
     /// `nbf`, when present.
     pub nbf: Option<UnixTime>,
