@@ -39,13 +39,14 @@ impl AuthorizedClient {
             .send()
             .await
             .map_err(|e| ClientError::Unreachable(format!("API: {e}")))?;
+        // RFC 6750 §3.1: the code is the challenge's `error` attribute, not any mention of it.
         let invalid_token = response.status() == reqwest::StatusCode::UNAUTHORIZED
             && response
                 .headers()
-                .get(reqwest::header::WWW_AUTHENTICATE)
-                .and_then(|v| v.to_str().ok())
-                .and_then(BearerError::from_challenge)
-                == Some(BearerError::InvalidToken);
+                .get_all(reqwest::header::WWW_AUTHENTICATE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .any(|v| BearerError::from_challenge(v) == Some(BearerError::InvalidToken));
         match (invalid_token, retry) {
             (true, Some(again)) => {
                 self.source.invalidate(&token.access_token);
