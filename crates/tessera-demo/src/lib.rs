@@ -9,4 +9,4 @@ mod scenario;
 
 pub use apis::{Service, greeter, weather_api};
 pub use clients::{DemoError, call_greeter, greet, tls_channel, worker};
-pub use scenario::{demo, seed_client, seed_config};
+pub use scenario::demo;

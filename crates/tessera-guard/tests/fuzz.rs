@@ -15,7 +15,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
+use proptest::test_runner::TestRunner;
 use serde_json::{Map, Number, Value, json};
 use tessera_guard::{ClientCredentials, Guard, GuardConfig, GuardError, GuardLayer, Mode};
 use tessera_jose::SigningKey;
@@ -30,17 +30,7 @@ const NOW: i64 = 1_700_000_000;
 /// The guard's default leeway (`GuardConfig::new`).
 const LEEWAY: i64 = 30;
 
-fn config(default: u32) -> Config {
-    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default);
-    // Rejections (filters, assumptions) are counted over the whole run: scale their limits.
-    Config {
-        cases,
-        max_local_rejects: cases.saturating_mul(8).max(65_536),
-        max_global_rejects: (cases / 4).max(1024),
-        failure_persistence: None,
-        ..Config::default()
-    }
-}
+use tessera_testkit::proptest_config as config;
 
 /// What the fake introspection endpoint answers next: status, content type, body.
 type Answer = Arc<Mutex<(u16, &'static str, Vec<u8>)>>;

@@ -8,7 +8,6 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;
-use proptest::test_runner::Config;
 use serde_json::{Map, Number, Value, json};
 use tessera_jose::{Expectations, JoseError, Jws, SigningKey, VerifyingKey, verify_access_token};
 use tessera_types::SigningAlg;
@@ -18,18 +17,7 @@ const ISS: &str = "https://as";
 const AUD: &str = "api1";
 const NOW: i64 = 1_700_000_000;
 
-/// `PROPTEST_CASES`, else `default`; failures become named tests, not files.
-fn config(default: u32) -> Config {
-    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default);
-    // Rejections (filters, assumptions) are counted over the whole run: scale their limits.
-    Config {
-        cases,
-        max_local_rejects: cases.saturating_mul(8).max(65_536),
-        max_global_rejects: (cases / 4).max(1024),
-        failure_persistence: None,
-        ..Config::default()
-    }
-}
+use tessera_testkit::proptest_config as config;
 
 /// One signing key per algorithm, generated once (RSA generation is slow).
 static KEYS: LazyLock<Vec<(SigningKey, VerifyingKey)>> = LazyLock::new(|| {

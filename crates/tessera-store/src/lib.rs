@@ -11,8 +11,6 @@ mod model;
 pub mod pg_url;
 mod sqlite;
 mod store;
-#[doc(hidden)]
-pub mod testing;
 
 pub use batch::TokenWriter;
 pub use model::{

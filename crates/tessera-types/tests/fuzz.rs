@@ -4,21 +4,10 @@
 
 use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;
-use proptest::test_runner::Config;
 use serde_json::{Map, Number, Value, json};
 use tessera_types::rfc7662::IntrospectionResponse;
 
-fn config(default: u32) -> Config {
-    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default);
-    // Rejections (filters, assumptions) are counted over the whole run: scale their limits.
-    Config {
-        cases,
-        max_local_rejects: cases.saturating_mul(8).max(65_536),
-        max_global_rejects: (cases / 4).max(1024),
-        failure_persistence: None,
-        ..Config::default()
-    }
-}
+use tessera_testkit::proptest_config as config;
 
 fn json_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![

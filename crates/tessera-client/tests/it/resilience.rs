@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+use tessera_testkit::blackhole;
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -77,22 +78,6 @@ impl Authority {
     fn count(n: &AtomicUsize) -> usize {
         n.load(Ordering::SeqCst)
     }
-}
-
-/// A listener on 127.0.0.1 that accepts connections and never answers. Counts connections.
-async fn blackhole() -> (String, Arc<AtomicUsize>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let counter = accepted.clone();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            counter.fetch_add(1, Ordering::SeqCst);
-            held.push(socket);
-        }
-    });
-    (url, accepted)
 }
 
 /// `source.token()`, but a hang is a test failure rather than a hung test.

@@ -6,16 +6,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tessera_client::{AuthorizedClient, ClientConfig, TokenSource};
-use tessera_demo::{DemoError, greet, greeter, seed_client, seed_config, tls_channel, weather_api, worker};
+use tessera_demo::{DemoError, greet, greeter, tls_channel, weather_api, worker};
 use tessera_guard::{ClientCredentials, Guard, GuardConfig, Mode};
 use tessera_server::config::SeedScope;
-use tessera_server::{Deps, Overrides, Running, Settings};
+use tessera_server::{FileConfig, Running};
+use tessera_testkit::{TestServer, seed_client};
 use tessera_types::clock::{Clock, ManualClock, SystemClock};
 use tessera_types::{ClientId, ClientSecret, Issuer, Resource, ScopeSet};
 
 struct World {
-    server: Running,
-    _dir: tempfile::TempDir,
+    kit: TestServer,
     ca: PathBuf,
     http: reqwest::Client,
     greeter: tessera_demo::Service,
@@ -31,6 +31,12 @@ fn seed(id: &str, scopes: &[&str], permissions: &[&str], format: &str) -> tesser
     seed_client(id, &format!("{id}_secret"), scopes, permissions, format)
 }
 
+/// The scenario's registrations, from their single source (the file `tessera demo` and the
+/// docs use).
+fn scenario() -> FileConfig {
+    FileConfig::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/seed.toml")).unwrap()
+}
+
 impl World {
     async fn start() -> Self {
         Self::start_with(Arc::new(SystemClock), Duration::from_secs(60)).await
@@ -39,9 +45,7 @@ impl World {
     /// Everything on loopback. `clock` is shared by the server, the guards and the clients;
     /// `cache_ttl` bounds how long the guards reuse a validation.
     async fn start_with(clock: Arc<dyn Clock>, cache_ttl: Duration) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut file = seed_config();
-        file.registry_poll_ms = Some(20);
+        let mut file = scenario();
         file.scopes.push(SeedScope {
             name: "other".into(),
             display_name: None,
@@ -52,24 +56,10 @@ impl World {
         file.clients.push(seed("NOSCOPE", &["other"], &[], "jwt"));
         file.clients.push(seed("bg_reference", &["api1"], &[], "reference"));
         file.clients.push(seed("api1", &[], &["introspection"], "jwt"));
-        let settings = Settings::resolve(
-            Overrides {
-                data_dir: Some(dir.path().to_owned()),
-                listen: Some("127.0.0.1:0".into()),
-                ..Default::default()
-            },
-            file,
-        )
-        .unwrap();
-        let deps = Deps { clock: clock.clone(), rng: Arc::new(tessera_server::clock::SystemRandom::default()) };
-        let server = tessera_server::start(settings, deps).await.unwrap();
-        let ca = server.dev_ca.clone().unwrap();
-        let pem = std::fs::read(&ca).unwrap();
-        let http = reqwest::Client::builder()
-            .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
-            .build()
-            .unwrap();
-        let tls = tessera_server::tls::dev_cert(dir.path()).unwrap();
+        let kit = TestServer::builder().file(file).clock(clock.clone()).start().await;
+        let (ca, http) = (kit.ca().to_owned(), kit.http.clone());
+        let server = kit.running();
+        let tls = tessera_server::tls::dev_cert(kit.dir.path()).unwrap();
         let guard = |aud: &str, mode: Mode| {
             let issuer = Issuer::new(&server.issuer).unwrap();
             let mut cfg = GuardConfig::new(issuer, Resource::new(aud).unwrap(), mode)
@@ -85,13 +75,17 @@ impl World {
             .unwrap();
         let api_creds = creds("api1", "api1_secret");
         let api = weather_api(loopback, &tls.cert, &tls.key, guard("api1", Mode::Auto(api_creds))).await.unwrap();
-        Self { server, _dir: dir, ca, http, greeter, api, clock }
+        Self { kit, ca, http, greeter, api, clock }
+    }
+
+    fn server(&self) -> &Running {
+        self.kit.running()
     }
 
     fn source(&self, id: &str, secret: &str, scope: &str) -> TokenSource {
         TokenSource::new(
             ClientConfig::new(
-                Issuer::new(&self.server.issuer).unwrap(),
+                Issuer::new(&self.server().issuer).unwrap(),
                 ClientId::new(id).unwrap(),
                 ClientSecret::new(secret).unwrap(),
             )
@@ -164,18 +158,18 @@ async fn a_token_that_expires_mid_run_is_refreshed_without_the_caller_noticing()
     let clock = ManualClock::new(SystemClock.now());
     let w = World::start_with(Arc::new(clock.clone()), Duration::from_secs(60)).await;
     let source = w.cc();
-    let before = w.server.tokens_issued();
+    let before = w.server().tokens_issued();
     assert!(greet(&w.greeter.url(), &w.ca, source.clone()).await.is_ok());
-    assert_eq!(w.server.tokens_issued() - before, 1);
+    assert_eq!(w.server().tokens_issued() - before, 1);
     let first = source.token().await.unwrap();
     // Well before 80% of the hour: the cached token is used.
     clock.advance(2000);
     assert!(greet(&w.greeter.url(), &w.ca, source.clone()).await.is_ok());
-    assert_eq!(w.server.tokens_issued() - before, 1);
+    assert_eq!(w.server().tokens_issued() - before, 1);
     // Past the first token's expiry: the caller just gets its greeting, with a new token.
     clock.advance(1700);
     assert!(greet(&w.greeter.url(), &w.ca, source.clone()).await.is_ok());
-    assert_eq!(w.server.tokens_issued() - before, 2);
+    assert_eq!(w.server().tokens_issued() - before, 2);
     assert_ne!(source.token().await.unwrap().access_token, first.access_token);
     assert!(first.expires_at <= clock.now(), "the first token really expired");
 }
@@ -184,7 +178,7 @@ async fn a_token_that_expires_mid_run_is_refreshed_without_the_caller_noticing()
 async fn two_hundred_concurrent_calls_with_a_cold_cache_cause_one_token_request() {
     let w = World::start().await;
     let source = w.cc();
-    let before = w.server.tokens_issued();
+    let before = w.server().tokens_issued();
     let channel = tls_channel(&w.greeter.url(), &w.ca).await.unwrap();
     let svc = tower::ServiceBuilder::new().layer(tessera_client::BearerLayer::new(source.clone())).service(channel);
     let mut calls = Vec::new();
@@ -197,7 +191,7 @@ async fn two_hundred_concurrent_calls_with_a_cold_cache_cause_one_token_request(
     for c in calls {
         assert!(c.await.unwrap().is_ok());
     }
-    assert_eq!(w.server.tokens_issued() - before, 1, "counted at the server");
+    assert_eq!(w.server().tokens_issued() - before, 1, "counted at the server");
     assert_eq!(source.requests_sent(), 1);
 }
 
@@ -212,7 +206,7 @@ async fn a_401_invalid_token_makes_one_transparent_retry_with_a_fresh_token() {
     let token = source.token().await.unwrap();
     let r = w
         .http
-        .post(format!("{}/connect/revoke", w.server.issuer))
+        .post(format!("{}/connect/revoke", w.server().issuer))
         .basic_auth("bg_reference", Some("bg_reference_secret"))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(format!("token={}", token.access_token.expose()))
@@ -220,10 +214,10 @@ async fn a_401_invalid_token_makes_one_transparent_retry_with_a_fresh_token() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let before = w.server.tokens_issued();
+    let before = w.server().tokens_issued();
     let r = client.send(w.http.get(&url)).await.unwrap();
     assert_eq!(r.status(), 200, "the caller did not notice");
-    assert_eq!(w.server.tokens_issued() - before, 1, "exactly one refresh");
+    assert_eq!(w.server().tokens_issued() - before, 1, "exactly one refresh");
 }
 
 #[tokio::test]

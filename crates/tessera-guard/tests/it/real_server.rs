@@ -4,48 +4,29 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tessera_guard::{ClientCredentials, Guard, GuardConfig, GuardLayer, Mode};
-use tessera_server::admin::{self, NewClient, NewScope};
-use tessera_server::clock::{Clock as _, SystemRandom};
-use tessera_server::{Deps, FileConfig, Overrides, Running, Settings};
-use tessera_store::Store;
-use tessera_types::clock::{ManualClock, SystemClock};
+use tessera_server::admin::NewClient;
+use tessera_testkit::{Authority as _, TestServer};
+use tessera_types::clock::{Clock as _, ManualClock, SystemClock};
 
 use crate::apps::{get_rest, grpc, rest, say_hello};
 use tessera_types::{ClientId, ClientSecret, Issuer, Resource};
 
 const API: &str = "rs_dataEventRecordsApi";
 
-struct Authority {
-    running: Running,
-    _dir: tempfile::TempDir,
-    http: reqwest::Client,
-    url: String,
-}
+/// The test kit's server with the clients these tests use, each with secret `{id}_secret`.
+struct Authority(TestServer);
 
 impl Authority {
     async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let settings = Settings::resolve(
-            Overrides {
-                data_dir: Some(dir.path().to_owned()),
-                listen: Some("127.0.0.1:0".into()),
-                ..Default::default()
-            },
-            FileConfig { registry_poll_ms: Some(20), ..Default::default() },
-        )
-        .unwrap();
-        let store = Store::open_embedded(dir.path()).await.unwrap();
-        let (rng, now) = (SystemRandom::default(), SystemClock.now());
+        let s = TestServer::start().await;
         for (name, resource) in [("dataEventRecords", API), ("other", API)] {
-            let s = NewScope { name: name.into(), resources: vec![resource.into()], ..Default::default() };
-            admin::add_scope(&store, s, now).await.unwrap();
+            s.add_scope(name, &[resource]).await;
         }
         let client = |id: &str, scope: &str, format: &str| NewClient {
             client_id: id.into(),
             secret: Some(format!("{id}_secret")),
             scopes: vec![scope.into()],
             token_format: Some(format.into()),
-            allow_weak_secret: true,
             ..Default::default()
         };
         for c in [
@@ -53,25 +34,10 @@ impl Authority {
             client("REF", "dataEventRecords", "reference"),
             client("NOSCOPE", "other", "jwt"),
         ] {
-            admin::add_client(&store, c, 3600, &rng, now).await.unwrap();
+            s.add_client_with(c).await;
         }
-        let api = NewClient {
-            client_id: API.into(),
-            secret: Some("api_secret".into()),
-            permissions: vec!["introspection".into()],
-            allow_weak_secret: true,
-            ..Default::default()
-        };
-        admin::add_client(&store, api, 3600, &rng, now).await.unwrap();
-        store.close().await;
-        let running = tessera_server::start(settings, Deps::system()).await.unwrap();
-        let pem = std::fs::read(running.dev_ca.as_ref().unwrap()).unwrap();
-        let http = reqwest::Client::builder()
-            .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
-            .build()
-            .unwrap();
-        let url = format!("https://localhost:{}", running.addr.port());
-        Self { running, _dir: dir, http, url }
+        s.add_client(API, "api_secret", &[], &["introspection"]).await;
+        Self(s)
     }
 
     fn guard(&self, mode: Mode) -> Guard {
@@ -80,37 +46,19 @@ impl Authority {
 
     fn guard_with(&self, mode: Mode, f: impl FnOnce(GuardConfig) -> GuardConfig) -> Guard {
         // The issuer is derived from 127.0.0.1; the authority URL must be the issuer.
-        let authority = self.running.issuer.clone();
-        Guard::new(f(GuardConfig::new(Issuer::new(authority).unwrap(), Resource::new(API).unwrap(), mode)
-            .with_http_client(self.http.clone())))
-        .unwrap()
+        let authority = Issuer::new(self.0.issuer()).unwrap();
+        let cfg = GuardConfig::new(authority, Resource::new(API).unwrap(), mode);
+        Guard::new(f(cfg.with_http_client(self.0.http.clone()))).unwrap()
     }
 
     async fn token(&self, id: &str) -> String {
-        let r = self
-            .http
-            .post(format!("{}/connect/token", self.url))
-            .basic_auth(id, Some(format!("{id}_secret")))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body("grant_type=client_credentials")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        r.json::<serde_json::Value>().await.unwrap()["access_token"].as_str().unwrap().to_string()
+        self.0.token(id, &format!("{id}_secret")).await
     }
 
     async fn revoke(&self, id: &str, token: &str) {
-        let r = self
-            .http
-            .post(format!("{}/connect/revoke", self.url))
-            .basic_auth(id, Some(format!("{id}_secret")))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(format!("token={token}"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
+        let (status, _, body) =
+            self.0.post_form("/connect/revoke", id, &format!("{id}_secret"), &format!("token={token}")).await;
+        assert_eq!(status, 200, "{body}");
     }
 }
 

@@ -2,8 +2,9 @@
 //! callers flood it with garbage. Each test names the attack it stops.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+use tessera_testkit::blackhole;
 
 use serde_json::json;
 use tessera_guard::{ClientCredentials, Guard, GuardConfig, GuardError, GuardLayer, Mode, OpaqueTokens};
@@ -19,23 +20,6 @@ fn creds() -> ClientCredentials {
 
 fn config(iss: &FakeIssuer, mode: Mode) -> GuardConfig {
     GuardConfig::new(Issuer::new(&iss.url).unwrap(), Resource::new(AUD).unwrap(), mode).allow_http()
-}
-
-/// A listener on 127.0.0.1 that accepts connections and never answers: a blackholed authority.
-/// Counts the connections.
-async fn blackhole() -> (String, Arc<AtomicUsize>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let counter = accepted.clone();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            counter.fetch_add(1, Ordering::SeqCst);
-            held.push(socket);
-        }
-    });
-    (url, accepted)
 }
 
 /// `get_rest`, but a hang is a test failure rather than a hung test.

@@ -1,25 +1,31 @@
-//! A real server on 127.0.0.1:0 (plain HTTP unless a test needs TLS), its store, and raw
-//! socket helpers for the attacks.
+//! The test kit's real server on 127.0.0.1:0 (plain HTTP unless a test needs TLS) set up for
+//! the limits, and raw socket helpers for the attacks.
 
 use std::net::{IpAddr, SocketAddr};
+use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tessera_server::admin::{self, NewClient, NewScope};
-use tessera_server::clock::{Clock as _, ManualClock, SystemRandom};
-use tessera_server::{Deps, FileConfig, Overrides, Running, Settings};
-use tessera_store::Store;
+use tessera_server::FileConfig;
+use tessera_server::admin::NewClient;
+use tessera_server::clock::{Clock as _, ManualClock, SystemClock};
+use tessera_testkit::{Authority as _, TestServer};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpSocket, TcpStream};
 
+/// The test kit's server with a manual clock, the default issuance limit (these tests are
+/// about the limits), and scope `api` (audience `api1`) registered.
 pub struct Server {
-    pub running: Option<Running>,
-    pub _dir: tempfile::TempDir,
-    pub addr: SocketAddr,
-    pub base: String,
-    pub store: Store,
+    inner: TestServer,
     pub clock: ManualClock,
-    pub ca: Option<std::path::PathBuf>,
+}
+
+impl Deref for Server {
+    type Target = TestServer;
+
+    fn deref(&self) -> &TestServer {
+        &self.inner
+    }
 }
 
 impl Server {
@@ -27,54 +33,19 @@ impl Server {
         Self::start_with(file, false).await
     }
 
-    pub async fn start_with(mut file: FileConfig, tls: bool) -> Self {
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-        let dir = tempfile::tempdir().unwrap();
-        file.registry_poll_ms = Some(20);
-        // Debug builds running many tests at once lag; these tests are about other bounds.
-        file.limits.max_scheduling_delay_ms.get_or_insert(30_000);
-        let settings = Settings::resolve(
-            Overrides {
-                data_dir: Some(dir.path().to_owned()),
-                listen: Some("127.0.0.1:0".into()),
-                http: !tls,
-                ..Default::default()
-            },
-            file,
-        )
-        .unwrap();
-        let clock = ManualClock::new(tessera_server::clock::SystemClock.now());
-        let deps = Deps { clock: Arc::new(clock.clone()), rng: Arc::new(SystemRandom::default()) };
-        let running = tessera_server::start(settings, deps).await.unwrap();
-        let addr = running.addr;
-        let store = Store::open_embedded(dir.path()).await.unwrap();
-        let scope = NewScope { name: "api".into(), resources: vec!["api1".into()], ..Default::default() };
-        admin::add_scope(&store, scope, clock.now()).await.unwrap();
-        let ca = running.dev_ca.clone();
-        let scheme = if tls { "https" } else { "http" };
-        let s = Self {
-            running: Some(running),
-            _dir: dir,
-            addr,
-            base: format!("{scheme}://127.0.0.1:{}", addr.port()),
-            store,
-            clock,
-            ca,
-        };
-        s.sync().await;
-        s
+    pub async fn start_with(file: FileConfig, tls: bool) -> Self {
+        let clock = ManualClock::new(SystemClock.now());
+        let mut builder = TestServer::builder().file(file).clock(Arc::new(clock.clone())).issuance_limit();
+        if !tls {
+            builder = builder.plain_http();
+        }
+        let inner = builder.start().await;
+        inner.add_scope("api", &["api1"]).await;
+        Self { inner, clock }
     }
 
     pub fn clock_now(&self) -> i64 {
         self.clock.now().0
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    pub fn running(&self) -> &Running {
-        self.running.as_ref().unwrap()
     }
 
     /// Registers a client allowed scope `api`; `secret: None` generates one (returned).
@@ -91,27 +62,17 @@ impl Server {
 
     pub async fn client_with(&self, new: NewClient) -> String {
         let given = new.secret.clone();
-        let (_, generated) =
-            admin::add_client(&self.store, new, 3600, &SystemRandom::default(), self.clock.now()).await.unwrap();
-        self.sync().await;
+        let generated = self.inner.add_client_with(new).await;
         given.unwrap_or_else(|| generated.unwrap().expose().to_owned())
     }
 
     /// Waits until the server serves the store's current registry revision.
     pub async fn sync(&self) {
-        let want = self.store.revision().await.unwrap();
-        for _ in 0..500 {
-            if self.running().registry_revision() >= want {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("registry revision {want} never reached the server");
+        self.inner.sync().await
     }
 
-    pub async fn stop(mut self) {
-        self.running.take().unwrap().shutdown(Duration::from_secs(5)).await.unwrap();
-        self.store.close().await;
+    pub async fn stop(self) {
+        self.inner.stop().await;
     }
 }
 

@@ -20,7 +20,7 @@ macro_rules! conformance {
             $(
                 #[tokio::test]
                 async fn $case() {
-                    let Some(store) = tessera_store::testing::postgres_store(stringify!($case)).await else { return };
+                    let Some(store) = tessera_testkit::postgres::postgres_store(stringify!($case)).await else { return };
                     assert_eq!(store.backend(), tessera_store::Backend::Postgres);
                     crate::cases::$case(store).await;
                 }

@@ -1,15 +1,14 @@
-//! Integration tests: the real server on an ephemeral port over TLS, driven by a real HTTP
-//! client. One test binary, organised in modules (one link, not one per file).
+//! Integration tests of what needs real sockets and processes: the CLI, TLS/ALPN, restarts and
+//! durability, PostgreSQL, several instances, abuse controls over sockets. The endpoints'
+//! protocol rules are tested on the router in tessera-server's own tests. One test binary,
+//! organised in modules (one link, not one per file).
 
 mod abuse;
 mod cli;
 mod cli_safety;
-mod discovery;
 mod durability;
 mod harness;
-mod introspection;
-mod jwt;
 mod postgres;
+mod pruning;
 mod registry;
-mod revocation;
-mod token_endpoint;
+mod tls;

@@ -8,11 +8,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tessera_guard::{Guard, GuardConfig, GuardLayer, Mode};
 use tessera_server::clock::SystemRandom;
-use tessera_server::{Deps, Overrides, Settings};
-use tessera_store::testing;
+use tessera_testkit::postgres as testing;
 
 use crate::cli::{Served, ok};
-use crate::harness::post_basic;
+use crate::harness::{TestServer, post_basic};
 use tessera_types::{Issuer, Resource};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tessera");
@@ -178,23 +177,12 @@ async fn a_postgresql_restart_under_a_running_server() {
     // A private PostgreSQL, since this test stops it.
     let pg = testing::PgServer::start_new().expect("private PostgreSQL");
     let db = testing::fresh_database(&pg.base_url()).await;
-    let dir = tempfile::tempdir().unwrap();
     let mut file = crate::registry::seed_config_for_tests();
     file.registry_poll_ms = Some(50);
+    file.database_url = Some(db.clone());
     file.database_pool_size = Some(4);
-    let settings = Settings::resolve(
-        Overrides {
-            data_dir: Some(dir.path().to_owned()),
-            listen: Some("127.0.0.1:0".into()),
-            database_url: Some(db.clone()),
-            ..Default::default()
-        },
-        file,
-    )
-    .unwrap();
-    let running = tessera_server::start(settings, Deps::system()).await.unwrap();
-    let http = crate::harness::client_for(running.dev_ca.as_ref().unwrap());
-    let url = format!("https://localhost:{}", running.addr.port());
+    let server = TestServer::builder().file(file).start().await;
+    let (http, url) = (server.http.clone(), server.base.clone());
     let token = |id: &'static str, secret: &'static str| {
         let (http, url) = (http.clone(), url.clone());
         async move { form(&http, format!("{url}/connect/token"), id, secret, "grant_type=client_credentials").await }
@@ -222,7 +210,7 @@ async fn a_postgresql_restart_under_a_running_server() {
     .await;
     let (s, v) = form(&http, format!("{url}/connect/introspect"), "api", "api_secret", &body).await;
     assert_eq!((s, &v["active"]), (200, &Value::Bool(true)), "the token issued before the restart is still there");
-    running.shutdown(Duration::from_secs(5)).await.unwrap();
+    server.stop().await;
 }
 
 /// Issue 10: the CLI creates no tables in a database without a Tessera store; `init` does.

@@ -1,13 +1,13 @@
 //! Test support: a throwaway PostgreSQL server, started from the PostgreSQL binaries when
 //! they are installed (`initdb` + `pg_ctl`, in a temp dir, on a free port, as the `postgres`
 //! user when run as root), or the server named by `TESSERA_TEST_POSTGRES_URL`. Each test gets
-//! a database of its own. Not part of the API.
+//! a database of its own.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-use crate::Store;
+use tessera_store::Store;
 
 /// Set to 1 to make a missing PostgreSQL a failure instead of a skip (CI does).
 pub const REQUIRE_ENV: &str = "TESSERA_REQUIRE_POSTGRES";

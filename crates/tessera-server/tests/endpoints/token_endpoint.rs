@@ -1,15 +1,16 @@
 //! POST /connect/token: RFC 6749 §4.4 and §5, every rule with a test named after it.
 
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::body::Body;
+use axum::http::Method;
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use serde_json::Value;
-
-use crate::harness::{FORM, TestServer, assert_oauth_error};
+use tessera_testkit::{Authority as _, TestApp, assert_oauth_error, basic};
 
 const CC: &str = "grant_type=client_credentials";
 
 #[tokio::test]
 async fn rfc6749_4_4_3_basic_client_gets_a_bearer_token_with_no_store() {
-    let s = TestServer::start().await;
+    let s = TestApp::start().await;
     s.seed_scenario().await;
     let (status, h, body) =
         s.token_basic("CC", "cc_secret", "grant_type=client_credentials&scope=dataEventRecords").await;
@@ -27,38 +28,30 @@ async fn rfc6749_4_4_3_basic_client_gets_a_bearer_token_with_no_store() {
 
 #[tokio::test]
 async fn rfc6749_2_3_1_client_secret_post_is_accepted() {
-    let s = TestServer::start().await;
+    let s = TestApp::start().await;
     s.seed_scenario().await;
-    let req = s
-        .http
-        .post(s.url("/connect/token"))
-        .header(CONTENT_TYPE, FORM)
-        .body("grant_type=client_credentials&client_id=CC&client_secret=cc_secret");
-    let (status, _, body) = s.token_raw(req).await;
+    let req =
+        s.post("/connect/token").body(Body::from("grant_type=client_credentials&client_id=CC&client_secret=cc_secret"));
+    let (status, _, body) = s.send(req.unwrap()).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["scope"], "dataEventRecords");
 }
 
 #[tokio::test]
 async fn rfc6749_2_3_1_basic_id_and_secret_are_form_urlencoded() {
-    let s = TestServer::start().await;
+    let s = TestApp::start().await;
     s.add_scope("api", &["api1"]).await;
     s.add_client("my client:1", "p@ss word+%", &["api"], &[]).await;
     // §2.3.1: each is form-urlencoded before base64: space is '+', ':' is %3A.
-    let raw = base64_basic("my+client%3A1", "p%40ss+word%2B%25");
-    let req = s.http.post(s.url("/connect/token")).header(AUTHORIZATION, raw).header(CONTENT_TYPE, FORM).body(CC);
-    let (status, _, body) = s.token_raw(req).await;
+    let raw = basic("my+client%3A1", "p%40ss+word%2B%25");
+    let req = s.post("/connect/token").header(AUTHORIZATION, raw).body(Body::from(CC));
+    let (status, _, body) = s.send(req.unwrap()).await;
     assert_eq!(status, 200, "{body}");
-}
-
-fn base64_basic(id: &str, secret: &str) -> String {
-    use base64::Engine as _;
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}")))
 }
 
 #[tokio::test]
 async fn rfc6749_2_3_two_auth_methods_is_invalid_request() {
-    let s = TestServer::start().await;
+    let s = TestApp::start().await;
     s.seed_scenario().await;
     let resp = s.token_basic("CC", "cc_secret", "grant_type=client_credentials&client_secret=cc_secret").await;
     assert_oauth_error(&resp, 400, "invalid_request");
@@ -68,7 +61,7 @@ async fn rfc6749_2_3_two_auth_methods_is_invalid_request() {
 
 #[tokio::test]
 async fn rfc6749_5_2_unknown_client_wrong_secret_and_disabled_client_look_the_same() {
-    let s = TestServer::start().await;
+    let s = TestApp::start().await;
     s.seed_scenario().await;
     s.add_client("off", "off_secret", &["dataEventRecords"], &[]).await;
     s.store.set_client_enabled(&tessera_types::ClientId::new("off").unwrap(), false).await.unwrap();
@@ -86,36 +79,26 @@ async fn rfc6749_5_2_unknown_client_wrong_secret_and_disabled_client_look_the_sa
 
 #[tokio::test]
 async fn rfc6749_5_2_invalid_client_by_post_has_no_basic_challenge_but_no_credentials_has() {
-    let s = TestServer::start().await;
+    let s = TestApp::start().await;
     s.seed_scenario().await;
-    let req = s
-        .http
-        .post(s.url("/connect/token"))
-        .header(CONTENT_TYPE, FORM)
-        .body("grant_type=client_credentials&client_id=CC&client_secret=bad");
-    let resp = s.token_raw(req).await;
+    let req = s.post("/connect/token").body(Body::from("grant_type=client_credentials&client_id=CC&client_secret=bad"));
+    let resp = s.send(req.unwrap()).await;
     assert_oauth_error(&resp, 401, "invalid_client");
     assert!(resp.1.get("www-authenticate").is_none());
-    let req = s.http.post(s.url("/connect/token")).header(CONTENT_TYPE, FORM).body(CC);
-    let resp = s.token_raw(req).await;
+    let resp = s.send(s.post("/connect/token").body(Body::from(CC)).unwrap()).await;
     assert_oauth_error(&resp, 401, "invalid_client");
     assert!(resp.1["www-authenticate"].to_str().unwrap().starts_with("Basic"));
     // A client_id alone is no authentication (no public clients here).
-    let req = s
-        .http
-        .post(s.url("/connect/token"))
-        .header(CONTENT_TYPE, FORM)
-        .body("grant_type=client_credentials&client_id=CC");
-    assert_oauth_error(&s.token_raw(req).await, 401, "invalid_client");
+    let req = s.post("/connect/token").body(Body::from("grant_type=client_credentials&client_id=CC"));
+    assert_oauth_error(&s.send(req.unwrap()).await, 401, "invalid_client");
     // Another scheme is not Basic.
-    let req =
-        s.http.post(s.url("/connect/token")).header(AUTHORIZATION, "Bearer abc").header(CONTENT_TYPE, FORM).body(CC);
-    assert_oauth_error(&s.token_raw(req).await, 401, "invalid_client");
+    let req = s.post("/connect/token").header(AUTHORIZATION, "Bearer abc").body(Body::from(CC));
+    assert_oauth_error(&s.send(req.unwrap()).await, 401, "invalid_client");
 }
 
 #[tokio::test]
 async fn rfc6749_4_4_2_missing_grant_type_is_invalid_request() {
-    let s = TestServer::start().await;
+    let s = TestApp::start().await;
     s.seed_scenario().await;
     assert_oauth_error(&s.token_basic("CC", "cc_secret", "scope=dataEventRecords").await, 400, "invalid_request");
     // §3.1: an empty value counts as absent.
@@ -124,7 +107,7 @@ async fn rfc6749_4_4_2_missing_grant_type_is_invalid_request() {
 
 #[tokio::test]
 async fn rfc6749_5_2_other_grant_types_are_unsupported_grant_type() {
-    let s = TestServer::start().await;
+    let s = TestApp::start().await;
     s.seed_scenario().await;
     for gt in [
         "password",
@@ -152,7 +135,7 @@ fn urlencode(s: &str) -> String {
 
 #[tokio::test]
 async fn rfc6749_5_2_client_without_the_grant_permission_is_unauthorized_client() {
-    let s = TestServer::start().await;
+    let s = TestApp::start().await;
     s.add_scope("dataEventRecords", &["rs_dataEventRecordsApi"]).await;
     // The API's own client in the seed: introspection only, no token endpoint, no grant type.
     s.add_client("rs_dataEventRecordsApi", "api_secret", &["dataEventRecords"], &["ept:introspection"]).await;
@@ -162,7 +145,7 @@ async fn rfc6749_5_2_client_without_the_grant_permission_is_unauthorized_client(
 
 #[tokio::test]
 async fn rfc6749_3_3_unknown_or_unpermitted_scope_is_invalid_scope() {
-    let s = TestServer::start().await;
+    let s = TestApp::start().await;
     s.seed_scenario().await;
     s.add_scope("other", &["api2"]).await;
     for scope in ["nope", "other", "dataEventRecords%20other", "bad%22quote"] {
@@ -173,7 +156,7 @@ async fn rfc6749_3_3_unknown_or_unpermitted_scope_is_invalid_scope() {
 
 #[tokio::test]
 async fn rfc6749_3_3_absent_scope_grants_every_permitted_scope() {
-    let s = TestServer::start().await;
+    let s = TestApp::start().await;
     s.add_scope("a", &["api1"]).await;
     s.add_scope("b", &["api2"]).await;
     s.add_scope("c", &["api3"]).await;
@@ -188,7 +171,7 @@ async fn rfc6749_3_3_absent_scope_grants_every_permitted_scope() {
 
 #[tokio::test]
 async fn rfc6749_3_2_repeated_parameter_is_invalid_request() {
-    let s = TestServer::start().await;
+    let s = TestApp::start().await;
     s.seed_scenario().await;
     for body in [
         "grant_type=client_credentials&grant_type=client_credentials",
@@ -200,52 +183,50 @@ async fn rfc6749_3_2_repeated_parameter_is_invalid_request() {
 
 #[tokio::test]
 async fn appendix_b_wrong_content_type_is_invalid_request() {
-    let s = TestServer::start().await;
+    let s = TestApp::start().await;
     s.seed_scenario().await;
     for ct in [Some("application/json"), Some("text/plain"), Some("multipart/form-data; boundary=x"), None] {
-        let mut req = s.http.post(s.url("/connect/token")).basic_auth("CC", Some("cc_secret"));
+        let mut req = s.request(Method::POST, "/connect/token").header(AUTHORIZATION, basic("CC", "cc_secret"));
         if let Some(ct) = ct {
             req = req.header(CONTENT_TYPE, ct);
         }
-        let req = req.body(r#"{"grant_type":"client_credentials"}"#);
-        assert_oauth_error(&s.token_raw(req).await, 400, "invalid_request");
+        let req = req.body(Body::from(r#"{"grant_type":"client_credentials"}"#)).unwrap();
+        assert_oauth_error(&s.send(req).await, 400, "invalid_request");
     }
     // Parameters on the media type are fine.
     let req = s
-        .http
-        .post(s.url("/connect/token"))
-        .basic_auth("CC", Some("cc_secret"))
+        .request(Method::POST, "/connect/token")
+        .header(AUTHORIZATION, basic("CC", "cc_secret"))
         .header(CONTENT_TYPE, "Application/X-WWW-Form-Urlencoded; charset=UTF-8")
-        .body(CC);
-    assert_eq!(s.token_raw(req).await.0, 200);
+        .body(Body::from(CC));
+    assert_eq!(s.send(req.unwrap()).await.0, 200);
 }
 
 #[tokio::test]
 async fn malformed_body_is_invalid_request() {
-    let s = TestServer::start().await;
+    let s = TestApp::start().await;
     s.seed_scenario().await;
     for body in ["grant_type=client_credentials&scope=%zz", "grant_type=%E2%28%A1", "grant_type=client_credentials%"] {
         assert_oauth_error(&s.token_basic("CC", "cc_secret", body).await, 400, "invalid_request");
     }
     // Non-ASCII garbage in Basic credentials is an authentication failure, not a crash.
-    let req =
-        s.http.post(s.url("/connect/token")).header(AUTHORIZATION, "Basic ÿÿÿ###").header(CONTENT_TYPE, FORM).body(CC);
-    assert_oauth_error(&s.token_raw(req).await, 401, "invalid_client");
+    let req = s.post("/connect/token").header(AUTHORIZATION, "Basic ÿÿÿ###").body(Body::from(CC));
+    assert_oauth_error(&s.send(req.unwrap()).await, 401, "invalid_client");
 }
 
 #[tokio::test]
 async fn rfc6749_3_2_other_methods_get_405() {
-    let s = TestServer::start().await;
-    for method in [reqwest::Method::GET, reqwest::Method::PUT, reqwest::Method::DELETE] {
-        let r = s.http.request(method.clone(), s.url("/connect/token")).send().await.unwrap();
-        assert_eq!(r.status(), 405, "{method}");
-        assert!(r.headers()["allow"].to_str().unwrap().contains("POST"));
+    let s = TestApp::start().await;
+    for method in [Method::GET, Method::PUT, Method::DELETE] {
+        let (status, h, _) = s.send(s.request(method.clone(), "/connect/token").body(Body::empty()).unwrap()).await;
+        assert_eq!(status, 405, "{method}");
+        assert!(h["allow"].to_str().unwrap().contains("POST"));
     }
 }
 
 #[tokio::test]
 async fn oversized_body_gets_413_and_changes_nothing() {
-    let s = TestServer::start().await;
+    let s = TestApp::start().await;
     s.seed_scenario().await;
     let before = s.store.revision().await.unwrap();
     let huge = format!("grant_type=client_credentials&scope={}", "a".repeat(70 * 1024));
@@ -254,30 +235,31 @@ async fn oversized_body_gets_413_and_changes_nothing() {
     // Streamed without a length: still refused.
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..80).map(|_| Ok(vec![b'a'; 1024])).collect();
     let req = s
-        .http
-        .post(s.url("/connect/token"))
-        .basic_auth("CC", Some("cc_secret"))
-        .header(CONTENT_TYPE, FORM)
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)));
-    assert_eq!(s.token_raw(req).await.0, 413);
+        .post("/connect/token")
+        .header(AUTHORIZATION, basic("CC", "cc_secret"))
+        .body(Body::from_stream(futures_util::stream::iter(chunks)));
+    assert_eq!(s.send(req.unwrap()).await.0, 413);
     assert_eq!(s.store.revision().await.unwrap(), before);
 }
 
 #[tokio::test]
 async fn rfc8707_resource_narrows_the_audience_and_unknown_resource_is_invalid_target() {
-    let s = TestServer::start().await;
+    let s = TestApp::start().await;
     s.add_scope("a", &["api1"]).await;
     s.add_scope("b", &["api2", "api3"]).await;
     s.add_client("multi", "multi_secret", &["a", "b"], &[]).await;
     let (status, _, body) = s.token_basic("multi", "multi_secret", "grant_type=client_credentials&resource=api2").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["scope"], "b");
-    let claims = crate::jwt::payload(body["access_token"].as_str().unwrap());
+    let claims = tessera_testkit::jwt_payload(body["access_token"].as_str().unwrap());
     assert_eq!(claims["aud"], "api2");
     let (status, _, body) =
         s.token_basic("multi", "multi_secret", "grant_type=client_credentials&resource=api1&resource=api3").await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(crate::jwt::payload(body["access_token"].as_str().unwrap())["aud"], serde_json::json!(["api1", "api3"]));
+    assert_eq!(
+        tessera_testkit::jwt_payload(body["access_token"].as_str().unwrap())["aud"],
+        serde_json::json!(["api1", "api3"])
+    );
     let resp = s.token_basic("multi", "multi_secret", "grant_type=client_credentials&resource=elsewhere").await;
     assert_oauth_error(&resp, 400, "invalid_target");
     let resp = s.token_basic("multi", "multi_secret", "grant_type=client_credentials&scope=a&resource=api2").await;
@@ -286,7 +268,7 @@ async fn rfc8707_resource_narrows_the_audience_and_unknown_resource_is_invalid_t
 
 #[tokio::test]
 async fn bad_input_barrage_never_changes_the_store() {
-    let s = TestServer::start().await;
+    let s = TestApp::start().await;
     s.seed_scenario().await;
     let before = s.store.revision().await.unwrap();
     let clients_before = s.store.list_clients().await.unwrap();
@@ -306,31 +288,4 @@ async fn bad_input_barrage_never_changes_the_store() {
     }
     assert_eq!(s.store.revision().await.unwrap(), before);
     assert_eq!(s.store.list_clients().await.unwrap(), clients_before);
-}
-
-#[tokio::test]
-async fn http2_is_negotiated_by_alpn() {
-    let s = TestServer::start().await;
-    s.seed_scenario().await;
-    let r = s
-        .http
-        .post(s.url("/connect/token"))
-        .basic_auth("CC", Some("cc_secret"))
-        .header(CONTENT_TYPE, FORM)
-        .body(CC)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.version(), reqwest::Version::HTTP_2);
-    assert_eq!(r.status(), 200);
-    let h1 = reqwest::Client::builder()
-        .add_root_certificate(
-            reqwest::Certificate::from_pem(&std::fs::read(s.data_dir().join("tls/dev-ca.pem")).unwrap()).unwrap(),
-        )
-        .http1_only()
-        .build()
-        .unwrap();
-    let r = h1.get(s.url("/.well-known/jwks")).send().await.unwrap();
-    assert_eq!(r.version(), reqwest::Version::HTTP_11);
-    assert_eq!(r.status(), 200);
 }

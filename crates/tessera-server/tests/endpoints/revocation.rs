@@ -1,29 +1,19 @@
-//! POST /connect/revoke (RFC 7009), durability and pruning.
-
-use std::time::Duration;
+//! POST /connect/revoke (RFC 7009). Pruning on a schedule needs the running server's pruner:
+//! it is tested in the binary crate.
 
 use serde_json::json;
-use tessera_server::FileConfig;
 use tessera_server::admin::NewClient;
-use tessera_server::clock::ManualClock;
-use tessera_types::UnixTime;
-
-use crate::harness::{TestServer, assert_oauth_error};
+use tessera_testkit::{Authority as _, Reply, TestApp, assert_oauth_error};
 
 const API: (&str, &str) = ("rs_dataEventRecordsApi", "api_secret");
 
-async fn revoke(
-    s: &TestServer,
-    id: &str,
-    secret: &str,
-    token: &str,
-) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
+async fn revoke(s: &TestApp, id: &str, secret: &str, token: &str) -> Reply {
     s.post_form("/connect/revoke", id, secret, &format!("token={token}")).await
 }
 
 #[tokio::test]
 async fn rfc7009_2_1_a_revoked_reference_token_is_inactive_at_once() {
-    let s = TestServer::start().await;
+    let s = TestApp::start().await;
     s.seed_reference_scenario().await;
     let token = s.token("CC", "cc_secret").await;
     assert_eq!(s.introspect_as(API.0, API.1, &token).await["active"], true);
@@ -37,7 +27,7 @@ async fn rfc7009_2_1_a_revoked_reference_token_is_inactive_at_once() {
 
 #[tokio::test]
 async fn rfc7009_2_1_a_revoked_jwt_is_inactive_by_its_jti() {
-    let s = TestServer::start().await;
+    let s = TestApp::start().await;
     s.seed_scenario().await;
     s.add_client(API.0, API.1, &[], &["introspection"]).await;
     let token = s.token("CC", "cc_secret").await;
@@ -53,7 +43,7 @@ async fn rfc7009_2_1_a_revoked_jwt_is_inactive_by_its_jti() {
 
 #[tokio::test]
 async fn rfc7009_2_2_unknown_tokens_answer_200() {
-    let s = TestServer::start().await;
+    let s = TestApp::start().await;
     s.seed_reference_scenario().await;
     for token in ["unknown", "a.b.c", "eyJhbGciOiJub25lIn0.e30."] {
         let (status, _, body) = revoke(&s, "CC", "cc_secret", token).await;
@@ -64,7 +54,7 @@ async fn rfc7009_2_2_unknown_tokens_answer_200() {
 
 #[tokio::test]
 async fn rfc7009_2_1_another_clients_token_is_refused_and_stays_active() {
-    let s = TestServer::start().await;
+    let s = TestApp::start().await;
     s.seed_reference_scenario().await;
     s.add_client_with(NewClient {
         client_id: "mallory".into(),
@@ -94,7 +84,7 @@ async fn rfc7009_2_1_another_clients_token_is_refused_and_stays_active() {
 
 #[tokio::test]
 async fn rfc7009_bad_input_gets_rfc_errors() {
-    let s = TestServer::start().await;
+    let s = TestApp::start().await;
     s.seed_reference_scenario().await;
     let token = s.token("CC", "cc_secret").await;
     for body in ["", &format!("token={token}&token={token}"), &format!("token={}", "b".repeat(9000))] {
@@ -104,46 +94,4 @@ async fn rfc7009_bad_input_gets_rfc_errors() {
     // The API client may introspect but not revoke.
     assert_oauth_error(&revoke(&s, API.0, API.1, &token).await, 400, "unauthorized_client");
     assert_eq!(s.introspect_as(API.0, API.1, &token).await["active"], true);
-}
-
-#[tokio::test]
-async fn expired_tokens_and_revocations_are_pruned_on_a_schedule() {
-    let clock = ManualClock::new(UnixTime(1_800_000_000));
-    let file = FileConfig { prune_interval_ms: Some(20), ..Default::default() };
-    let s = TestServer::start_with_clock(clock.clone(), file).await;
-    s.seed_reference_scenario().await;
-    s.add_client_with(NewClient {
-        client_id: "jwt".into(),
-        secret: Some("jwt_secret".into()),
-        scopes: vec!["dataEventRecords".into()],
-        access_token_lifetime: Some(600),
-        ..Default::default()
-    })
-    .await;
-    for _ in 0..20 {
-        s.token("CC", "cc_secret").await;
-    }
-    let jwt = s.token("jwt", "jwt_secret").await;
-    assert_eq!(revoke(&s, "jwt", "jwt_secret", &jwt).await.0, 200);
-    assert_eq!(s.store.token_counts().await.unwrap(), (20, 1));
-    // Nothing has expired: pruning runs but keeps everything.
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(s.store.token_counts().await.unwrap(), (20, 1));
-    // Past the JWT's exp, its revocation entry goes; the reference tokens (3600 s) stay.
-    clock.advance(601);
-    wait_for(&s, (20, 0)).await;
-    let fresh = s.token("CC", "cc_secret").await;
-    clock.advance(3000);
-    wait_for(&s, (1, 0)).await;
-    assert_eq!(s.introspect_as(API.0, API.1, &fresh).await["active"], true);
-}
-
-async fn wait_for(s: &TestServer, want: (i64, i64)) {
-    for _ in 0..500 {
-        if s.store.token_counts().await.unwrap() == want {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("counts stayed {:?}, wanted {want:?}", s.store.token_counts().await.unwrap());
 }

@@ -1,19 +1,18 @@
 //! POST /connect/introspect (RFC 7662).
 
-use reqwest::header::CONTENT_TYPE;
+use axum::body::Body;
+use axum::http::Method;
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use serde_json::json;
-use tessera_server::FileConfig;
 use tessera_server::admin::NewClient;
-use tessera_server::clock::ManualClock;
+use tessera_testkit::{Authority as _, TestApp, assert_oauth_error, basic};
 use tessera_types::UnixTime;
-
-use crate::harness::{FORM, TestServer, assert_oauth_error};
 
 const API: (&str, &str) = ("rs_dataEventRecordsApi", "api_secret");
 
 #[tokio::test]
 async fn rfc7662_2_2_reference_token_is_active_with_its_claims() {
-    let s = TestServer::start().await;
+    let s = TestApp::start().await;
     s.seed_reference_scenario().await;
     let (status, _, body) = s.token_basic("CC", "cc_secret", "grant_type=client_credentials").await;
     assert_eq!(status, 200);
@@ -38,14 +37,14 @@ async fn rfc7662_2_2_reference_token_is_active_with_its_claims() {
 
 #[tokio::test]
 async fn rfc7662_our_own_jwts_are_introspected_too() {
-    let s = TestServer::start().await;
+    let s = TestApp::start().await;
     s.seed_scenario().await;
     s.add_client(API.0, API.1, &[], &["introspection"]).await;
     let token = s.token("CC", "cc_secret").await;
     let v = s.introspect_as(API.0, API.1, &token).await;
     assert_eq!(v["active"], true, "{v}");
     assert_eq!(v["client_id"], "CC");
-    assert_eq!(v["jti"], crate::jwt::payload(&token)["jti"]);
+    assert_eq!(v["jti"], tessera_testkit::jwt_payload(&token)["jti"]);
     // Tampered: inactive.
     let mut tampered = token.clone();
     tampered.pop();
@@ -55,7 +54,7 @@ async fn rfc7662_our_own_jwts_are_introspected_too() {
 
 #[tokio::test]
 async fn rfc7662_4_a_caller_outside_the_audience_learns_nothing() {
-    let s = TestServer::start().await;
+    let s = TestApp::start().await;
     s.seed_reference_scenario().await;
     s.add_client("other_api", "other_secret", &[], &["introspection"]).await;
     let token = s.token("CC", "cc_secret").await;
@@ -65,7 +64,7 @@ async fn rfc7662_4_a_caller_outside_the_audience_learns_nothing() {
 
 #[tokio::test]
 async fn rfc7662_2_1_a_caller_without_the_permission_gets_an_error_not_token_data() {
-    let s = TestServer::start().await;
+    let s = TestApp::start().await;
     s.seed_reference_scenario().await;
     let token = s.token("CC", "cc_secret").await;
     let resp = s.post_form("/connect/introspect", "CC", "cc_secret", &format!("token={token}")).await;
@@ -74,14 +73,13 @@ async fn rfc7662_2_1_a_caller_without_the_permission_gets_an_error_not_token_dat
     // Unauthenticated callers: 401 invalid_client.
     let resp = s.post_form("/connect/introspect", API.0, "wrong", &format!("token={token}")).await;
     assert_oauth_error(&resp, 401, "invalid_client");
-    let req = s.http.post(s.url("/connect/introspect")).header(CONTENT_TYPE, FORM).body(format!("token={token}"));
-    assert_oauth_error(&s.token_raw(req).await, 401, "invalid_client");
+    let req = s.post("/connect/introspect").body(Body::from(format!("token={token}")));
+    assert_oauth_error(&s.send(req.unwrap()).await, 401, "invalid_client");
 }
 
 #[tokio::test]
 async fn rfc7662_2_2_unknown_malformed_and_expired_tokens_are_just_inactive() {
-    let clock = ManualClock::new(UnixTime(1_800_000_000));
-    let s = TestServer::start_with_clock(clock.clone(), FileConfig::default()).await;
+    let s = TestApp::at(UnixTime(1_800_000_000)).await;
     s.seed_reference_scenario().await;
     s.add_client_with(NewClient {
         client_id: "jwt".into(),
@@ -95,17 +93,17 @@ async fn rfc7662_2_2_unknown_malformed_and_expired_tokens_are_just_inactive() {
     for garbage in ["nope", "a.b.c", "eyJhbGciOiJub25lIn0.e30.", "%C3%BF%C3%BF", &"x".repeat(4000)] {
         assert_eq!(s.introspect_as(API.0, API.1, garbage).await, json!({"active": false}), "{garbage}");
     }
-    clock.advance(3599);
+    s.clock.advance(3599);
     assert_eq!(s.introspect_as(API.0, API.1, &reference).await["active"], true);
     assert_eq!(s.introspect_as(API.0, API.1, &jwt).await["active"], true);
-    clock.advance(1);
+    s.clock.advance(1);
     assert_eq!(s.introspect_as(API.0, API.1, &reference).await, json!({"active": false}));
     assert_eq!(s.introspect_as(API.0, API.1, &jwt).await, json!({"active": false}));
 }
 
 #[tokio::test]
 async fn rfc7662_2_1_token_type_hint_is_only_a_hint() {
-    let s = TestServer::start().await;
+    let s = TestApp::start().await;
     s.seed_reference_scenario().await;
     let token = s.token("CC", "cc_secret").await;
     for hint in ["access_token", "refresh_token", "made_up"] {
@@ -118,7 +116,7 @@ async fn rfc7662_2_1_token_type_hint_is_only_a_hint() {
 
 #[tokio::test]
 async fn rfc7662_bad_input_gets_rfc_errors_and_changes_nothing() {
-    let s = TestServer::start().await;
+    let s = TestApp::start().await;
     s.seed_reference_scenario().await;
     let token = s.token("CC", "cc_secret").await;
     let counts = s.store.token_counts().await.unwrap();
@@ -130,12 +128,11 @@ async fn rfc7662_bad_input_gets_rfc_errors_and_changes_nothing() {
         assert_oauth_error(&resp, 400, "invalid_request");
     }
     let req = s
-        .http
-        .post(s.url("/connect/introspect"))
-        .basic_auth(API.0, Some(API.1))
+        .request(Method::POST, "/connect/introspect")
+        .header(AUTHORIZATION, basic(API.0, API.1))
         .header(CONTENT_TYPE, "application/json")
-        .body(format!(r#"{{"token":"{token}"}}"#));
-    assert_oauth_error(&s.token_raw(req).await, 400, "invalid_request");
+        .body(Body::from(format!(r#"{{"token":"{token}"}}"#)));
+    assert_oauth_error(&s.send(req.unwrap()).await, 400, "invalid_request");
     let resp = s.post_form("/connect/introspect", API.0, API.1, &format!("token={}", "a".repeat(70 * 1024))).await;
     assert_oauth_error(&resp, 413, "invalid_request");
     assert_eq!(s.store.token_counts().await.unwrap(), counts);
@@ -145,7 +142,7 @@ async fn rfc7662_bad_input_gets_rfc_errors_and_changes_nothing() {
 
 #[tokio::test]
 async fn rfc8414_discovery_advertises_introspection_and_revocation() {
-    let s = TestServer::start().await;
+    let s = TestApp::start().await;
     let d = s.get_json("/.well-known/oauth-authorization-server").await;
     assert_eq!(d["introspection_endpoint"], format!("{}/connect/introspect", s.issuer()));
     assert_eq!(d["revocation_endpoint"], format!("{}/connect/revoke", s.issuer()));

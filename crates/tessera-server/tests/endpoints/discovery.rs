@@ -1,10 +1,10 @@
-//! RFC 8414 and OIDC discovery, and the JWKS.
+//! RFC 8414 and OIDC discovery, and the JWKS (RFC 7517).
 
-use crate::harness::TestServer;
+use tessera_testkit::{Authority as _, TestApp};
 
 #[tokio::test]
 async fn rfc8414_3_both_documents_are_served_and_agree() {
-    let s = TestServer::start().await;
+    let s = TestApp::start().await;
     s.seed_scenario().await;
     let oidc = s.get_json("/.well-known/openid-configuration").await;
     let oauth = s.get_json("/.well-known/oauth-authorization-server").await;
@@ -26,7 +26,7 @@ async fn rfc8414_3_both_documents_are_served_and_agree() {
 
 #[tokio::test]
 async fn rfc7517_jwks_publishes_public_keys_only_with_rfc7638_kids() {
-    let s = TestServer::start_with(&["ES256", "RS256", "EdDSA"], Default::default()).await;
+    let s = TestApp::with_algs(&["ES256", "RS256", "EdDSA"]).await;
     let jwks = s.get_json("/.well-known/jwks").await;
     let keys = jwks["keys"].as_array().unwrap();
     assert_eq!(keys.len(), 3);

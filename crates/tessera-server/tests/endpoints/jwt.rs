@@ -5,20 +5,21 @@ use base64::Engine as _;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header, jwk::JwkSet};
 use serde_json::Value;
 use tessera_server::admin::NewClient;
+use tessera_testkit::{Authority as _, TestApp, jwt_payload as payload};
 
-use crate::harness::TestServer;
-
-/// The decoded payload of a JWT, without verification (for narrow assertions).
-pub fn payload(token: &str) -> Value {
-    let part = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+/// The JWKS found the way a resource server finds it: discovery -> jwks_uri. The router has
+/// no host, so the URI must lie under the issuer and is fetched by its path.
+pub async fn published_jwks(s: &TestApp) -> (Value, JwkSet) {
+    let discovery = s.get_json("/.well-known/openid-configuration").await;
+    let jwks_uri = discovery["jwks_uri"].as_str().unwrap();
+    let path = jwks_uri.strip_prefix(discovery["issuer"].as_str().unwrap()).expect("jwks_uri under the issuer");
+    let jwks = serde_json::from_value(s.get_json(path).await).unwrap();
+    (discovery, jwks)
 }
 
 /// Validates `token` the way a resource server would: discovery -> jwks_uri -> key by kid.
-pub async fn validate(s: &TestServer, token: &str, audience: &str) -> (jsonwebtoken::Header, Value) {
-    let discovery = s.get_json("/.well-known/openid-configuration").await;
-    let jwks_uri = discovery["jwks_uri"].as_str().unwrap();
-    let jwks: JwkSet = s.http.get(jwks_uri).send().await.unwrap().json().await.unwrap();
+pub async fn validate(s: &TestApp, token: &str, audience: &str) -> (jsonwebtoken::Header, Value) {
+    let (discovery, jwks) = published_jwks(s).await;
     let header = decode_header(token).unwrap();
     let kid = header.kid.clone().expect("kid");
     let jwk = jwks.find(&kid).expect("kid is published");
@@ -33,7 +34,7 @@ pub async fn validate(s: &TestServer, token: &str, audience: &str) -> (jsonwebto
 
 #[tokio::test]
 async fn rfc9068_token_validates_with_an_independent_library_from_discovery_and_jwks() {
-    let s = TestServer::start().await;
+    let s = TestApp::start().await;
     s.seed_scenario().await;
     let (status, _, body) =
         s.token_basic("CC", "cc_secret", "grant_type=client_credentials&scope=dataEventRecords").await;
@@ -61,7 +62,7 @@ async fn rfc9068_token_validates_with_an_independent_library_from_discovery_and_
 
 #[tokio::test]
 async fn rfc9068_4_every_signing_algorithm_validates() {
-    let s = TestServer::start_with(&["ES256", "RS256", "PS256", "EdDSA"], Default::default()).await;
+    let s = TestApp::with_algs(&["ES256", "RS256", "PS256", "EdDSA"]).await;
     s.add_scope("api", &["api1"]).await;
     let discovery = s.get_json("/.well-known/oauth-authorization-server").await;
     assert_eq!(
@@ -93,7 +94,7 @@ async fn rfc9068_4_every_signing_algorithm_validates() {
 
 #[tokio::test]
 async fn a_tampered_token_does_not_validate() {
-    let s = TestServer::start().await;
+    let s = TestApp::start().await;
     s.seed_scenario().await;
     let (_, _, body) = s.token_basic("CC", "cc_secret", "grant_type=client_credentials").await;
     let token = body["access_token"].as_str().unwrap();
@@ -102,8 +103,7 @@ async fn a_tampered_token_does_not_validate() {
     claims["scope"] = "admin".into();
     parts[1] = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap());
     let tampered = parts.join(".");
-    let discovery = s.get_json("/.well-known/openid-configuration").await;
-    let jwks: JwkSet = s.http.get(discovery["jwks_uri"].as_str().unwrap()).send().await.unwrap().json().await.unwrap();
+    let (_, jwks) = published_jwks(&s).await;
     let key = DecodingKey::from_jwk(&jwks.keys[0]).unwrap();
     let mut v = Validation::new(Algorithm::ES256);
     v.set_audience(&["rs_dataEventRecordsApi"]);

@@ -1,0 +1,34 @@
+//! Test support for the Tessera workspace, used only as a dev-dependency (never published), so
+//! that no library has to ship test helpers: a real server on a socket with a client that trusts
+//! its CA ([`TestServer`]), the router driven as a tower service with no socket ([`TestApp`]),
+//! one seeding and request vocabulary over both ([`Authority`]), a throwaway PostgreSQL
+//! ([`postgres`]), a blackholed authority ([`blackhole`]) and the property tests' runner
+//! configuration (`proptest_config`, feature `proptest`).
+
+mod net;
+pub mod postgres;
+
+pub use net::blackhole;
+
+#[cfg(feature = "proptest")]
+mod fuzz;
+#[cfg(feature = "proptest")]
+pub use fuzz::proptest_config;
+
+#[cfg(feature = "server")]
+mod app;
+#[cfg(feature = "server")]
+mod authority;
+#[cfg(feature = "server")]
+mod http;
+#[cfg(feature = "server")]
+mod server;
+
+#[cfg(feature = "server")]
+pub use app::{ISSUER, TestApp, basic};
+#[cfg(feature = "server")]
+pub use authority::{Authority, seed_client};
+#[cfg(feature = "server")]
+pub use http::{FORM, Reply, assert_oauth_error, client_for, jwt_payload, post_basic, split};
+#[cfg(feature = "server")]
+pub use server::{ServerBuilder, TestServer};
