@@ -10,6 +10,7 @@ use aws_lc_rs::signature::{
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
 use serde_json::{Map, Value};
 use tessera_types::rfc7517::Jwk;
 use tessera_types::rfc9068::AccessTokenClaims;
@@ -165,6 +166,29 @@ fn decode_part(part: &str, what: &str) -> Result<Vec<u8>, JoseError> {
     URL_SAFE_NO_PAD.decode(part).map_err(|_| JoseError::Malformed(format!("{what} is not base64url")))
 }
 
+/// The JOSE header as parsed: the members verification reads, each named once here. The
+/// `jku`, `x5u` and `jwk` headers land in `_other` and are never read. RFC 7515 §4: names
+/// must be unique; a repeated one makes the header unparsable rather than "the last wins".
+#[derive(Deserialize)]
+struct RawHeader {
+    #[serde(default, deserialize_with = "present")]
+    alg: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    kid: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    typ: Option<Value>,
+    /// Present at all (even `null`) is refused.
+    #[serde(default, deserialize_with = "present")]
+    crit: Option<Value>,
+    #[serde(flatten)]
+    _other: Map<String, Value>,
+}
+
+/// `Some` for a member that is present, even `null`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
 impl<'a> Jws<'a> {
     /// Parses `header.payload.signature`. Refuses: more or fewer than three parts, an empty
     /// signature, `alg` outside ES256/RS256/PS256/EdDSA (so `none` and HS256 are refused
@@ -180,23 +204,27 @@ impl<'a> Jws<'a> {
         if h.is_empty() || p.is_empty() || s.is_empty() {
             return Err(JoseError::Malformed("empty part (stripped signature?)".into()));
         }
-        let header: Map<String, Value> = serde_json::from_slice(&decode_part(h, "header")?)
-            .map_err(|_| JoseError::Malformed("header is not a JSON object".into()))?;
-        let alg_name =
-            header.get("alg").and_then(Value::as_str).ok_or_else(|| JoseError::Malformed("no alg".into()))?;
-        let alg = SigningAlg::from_str(alg_name).map_err(|_| JoseError::Algorithm(alg_name.to_owned()))?;
-        if header.contains_key("crit") {
+        let header: RawHeader = serde_json::from_slice(&decode_part(h, "header")?)
+            .map_err(|_| JoseError::Malformed("header is not a JSON object (or repeats a member)".into()))?;
+        let string = |v: Option<Value>| match v {
+            Some(Value::String(s)) => Some(s),
+            _ => None,
+        };
+        let alg_name = string(header.alg).ok_or_else(|| JoseError::Malformed("no alg".into()))?;
+        let alg = SigningAlg::from_str(&alg_name).map_err(|_| JoseError::Algorithm(alg_name))?;
+        // RFC 7515 §4.1.11: a recipient that does not understand the listed extensions MUST
+        // reject the JWS; Tessera understands none.
+        if header.crit.is_some() {
             return Err(JoseError::Malformed("crit headers are not understood".into()));
         }
-        let string = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
         // A `kid` that is not a string is ignored as before; a string that cannot be a key id
         // (empty, control characters, over 255 characters) can match no key.
-        let kid =
-            string(header.get("kid")).map(Kid::new).transpose().map_err(|e| JoseError::Malformed(e.to_string()))?;
+        let kid = string(header.kid).map(Kid::new).transpose().map_err(|e| JoseError::Malformed(e.to_string()))?;
+        let typ = string(header.typ);
         Ok(Self {
             alg,
             kid,
-            typ: string(header.get("typ")),
+            typ,
             signing_input: &token[..h.len() + 1 + p.len()],
             payload_b64: p,
             signature: decode_part(s, "signature")?,
