@@ -152,7 +152,7 @@ def main():
     rows = []  # (scenario, conc, tessera, peer)
     try:
         # --- Tessera, plain HTTP (as the peer) ---
-        t = lambda *a: sh([bins["tessera"], "--data-dir", data, *a])
+        t = lambda *a: sh([bins["tessera"], *a, "--data-dir", data])
         t("init")
         t("scope", "add", "api", "--resource", "api1")
         secrets = {}
@@ -163,7 +163,7 @@ def main():
         secrets["api"] = re.search(r"client_secret: (\S+)", t("client", "add", "api1", "--permission", "introspection")).group(1)
         tport = free_port()
         env = dict(os.environ, RUST_LOG="warn")
-        tess = r.spawn([bins["tessera"], "--data-dir", data, "serve", "--http", "--listen", f"127.0.0.1:{tport}",
+        tess = r.spawn([bins["tessera"], "serve", "--data-dir", data, "--http", "--listen", f"127.0.0.1:{tport}",
                         "--signing-alg", "ES256", "--signing-alg", "RS256", "--signing-alg", "EdDSA"], env=env)
         turl = f"http://127.0.0.1:{tport}"
         wait_http(f"{turl}/.well-known/openid-configuration")

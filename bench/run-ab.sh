@@ -8,16 +8,16 @@ OLD=$1; NEW=$2; LOAD=$3; REPS=${4:-5}; SECS=${5:-10}; ALG=${6:-ES256}; CONC=${7:
 RESULTS=$(mktemp)
 run_one() { # label binary port
   local label=$1 bin=$2 port=$3 d; d=$(mktemp -d)
-  RUST_LOG=warn taskset -c 0 "$bin" --data-dir "$d" serve --http --listen 127.0.0.1:$port --signing-alg "$ALG" > "$d/serve.log" 2>&1 &
+  RUST_LOG=warn taskset -c 0 "$bin" serve --data-dir "$d" --http --listen 127.0.0.1:$port --signing-alg "$ALG" > "$d/serve.log" 2>&1 &
   local pid=$!
   for _ in $(seq 100); do grep -q "listening" "$d/serve.log" && break; sleep 0.1; done
-  "$bin" --data-dir "$d" scope add api --resource api1 >/dev/null
+  "$bin" scope add --data-dir "$d" api --resource api1 >/dev/null
   local extra=()
   if "$bin" client add --help | grep -q -- --issuance-rate; then
     # Every limit on; the benchmark client's own rate is one no run reaches.
     extra=(--issuance-rate 1000000000 --issuance-burst 1000000000)
   fi
-  local secret; secret=$("$bin" --data-dir "$d" client add bench --scope api "${extra[@]}" | sed -n 's/^client_secret: //p')
+  local secret; secret=$("$bin" client add --data-dir "$d" bench --scope api "${extra[@]}" | sed -n 's/^client_secret: //p')
   sleep 1.2 # the registry poll
   local out; out=$(taskset -c 1 "$LOAD" --url http://127.0.0.1:$port/connect/token --basic "bench:$secret" \
     --body "grant_type=client_credentials&scope=api" --concurrency "$CONC" --seconds "$SECS")

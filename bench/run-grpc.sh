@@ -8,10 +8,10 @@ S=${1:-10}; C=${2:-64}
 cargo build --release -q -p tessera -p tessera-bench --bin tessera --bin grpc_bench
 BIN=target/release/tessera; G=target/release/grpc_bench
 D=$(mktemp -d); PIDS=(); trap 'kill "${PIDS[@]}" 2>/dev/null || true; rm -rf "$D"' EXIT
-$BIN --data-dir "$D" init >/dev/null
-$BIN --data-dir "$D" scope add dataEventRecords --resource api1 >/dev/null
-SECRET=$($BIN --data-dir "$D" client add CC --issuance-rate 1000000000 --issuance-burst 1000000000 --max-live-tokens off --scope dataEventRecords | sed -n 's/^client_secret: //p')
-RUST_LOG=warn $BIN --data-dir "$D" serve --listen 127.0.0.1:18444 > "$D/serve.log" 2>&1 & PIDS+=($!)
+$BIN init --data-dir "$D" >/dev/null
+$BIN scope add --data-dir "$D" dataEventRecords --resource api1 >/dev/null
+SECRET=$($BIN client add --data-dir "$D" CC --issuance-rate 1000000000 --issuance-burst 1000000000 --max-live-tokens off --scope dataEventRecords | sed -n 's/^client_secret: //p')
+RUST_LOG=warn $BIN serve --data-dir "$D" --listen 127.0.0.1:18444 > "$D/serve.log" 2>&1 & PIDS+=($!)
 for _ in $(seq 50); do grep -q listening "$D/serve.log" && break; sleep 0.2; done
 CA="$D/tls/dev-ca.pem"
 TOKEN=$(curl -s --cacert "$CA" -u "CC:$SECRET" -d grant_type=client_credentials https://127.0.0.1:18444/connect/token | sed 's/.*"access_token":"\([^"]*\)".*/\1/')

@@ -9,16 +9,16 @@ CONCURRENCY=${*:-"16 64"}
 cargo build --release -q -p tessera -p tessera-bench --bin tessera --bin load
 BIN=target/release/tessera; LOAD=target/release/load
 D=$(mktemp -d); trap 'kill $PID 2>/dev/null || true; rm -rf "$D"' EXIT
-$BIN --data-dir "$D" init >/dev/null
-$BIN --data-dir "$D" scope add api --resource api1 >/dev/null
+$BIN init --data-dir "$D" >/dev/null
+$BIN scope add --data-dir "$D" api --resource api1 >/dev/null
 declare -A SECRET
 for alg in ES256 RS256 PS256 EdDSA; do
-  SECRET[$alg]=$($BIN --data-dir "$D" client add "bench-$alg" --issuance-rate 1000000000 --issuance-burst 1000000000 --max-live-tokens off --scope api --signing-alg $alg | sed -n 's/^client_secret: //p')
+  SECRET[$alg]=$($BIN client add --data-dir "$D" "bench-$alg" --issuance-rate 1000000000 --issuance-burst 1000000000 --max-live-tokens off --scope api --signing-alg $alg | sed -n 's/^client_secret: //p')
 done
-$BIN --data-dir "$D" client add bench-imported --issuance-rate 1000000000 --issuance-burst 1000000000 --scope api --secret bench-imported-secret >/dev/null
-REF_SECRET=$($BIN --data-dir "$D" client add bench-reference --issuance-rate 1000000000 --issuance-burst 1000000000 --max-live-tokens off --scope api --token-format reference | sed -n 's/^client_secret: //p')
-API_SECRET=$($BIN --data-dir "$D" client add api1 --permission introspection | sed -n 's/^client_secret: //p')
-RUST_LOG=warn taskset -c 0 $BIN --data-dir "$D" serve --listen 127.0.0.1:18443 --signing-alg ES256 --signing-alg RS256 \
+$BIN client add --data-dir "$D" bench-imported --issuance-rate 1000000000 --issuance-burst 1000000000 --scope api --secret bench-imported-secret >/dev/null
+REF_SECRET=$($BIN client add --data-dir "$D" bench-reference --issuance-rate 1000000000 --issuance-burst 1000000000 --max-live-tokens off --scope api --token-format reference | sed -n 's/^client_secret: //p')
+API_SECRET=$($BIN client add --data-dir "$D" api1 --permission introspection | sed -n 's/^client_secret: //p')
+RUST_LOG=warn taskset -c 0 $BIN serve --data-dir "$D" --listen 127.0.0.1:18443 --signing-alg ES256 --signing-alg RS256 \
   --signing-alg PS256 --signing-alg EdDSA > "$D/serve.log" 2>&1 &
 PID=$!
 for _ in $(seq 50); do grep -q "listening" "$D/serve.log" && break; sleep 0.2; done

@@ -12,14 +12,14 @@ cargo build --release -q -p tessera -p tessera-bench --bin tessera --bin load
 ulimit -n "$(ulimit -Hn)"
 BIN=${CARGO_TARGET_DIR:-target}/release/tessera; LOAD=${CARGO_TARGET_DIR:-target}/release/load
 D=$(mktemp -d); trap 'kill $PID 2>/dev/null || true; rm -rf "$D"' EXIT
-RUST_LOG=warn taskset -c 0 $BIN --data-dir "$D" serve --http --listen 127.0.0.1:18480 \
+RUST_LOG=warn taskset -c 0 $BIN serve --data-dir "$D" --http --listen 127.0.0.1:18480 \
   --signing-alg ES256 --signing-alg RS256 > "$D/serve.log" 2>&1 &
 PID=$!
 for _ in $(seq 100); do grep -q "listening" "$D/serve.log" && break; sleep 0.2; done
-$BIN --data-dir "$D" scope add api --resource api1 >/dev/null
+$BIN scope add --data-dir "$D" api --resource api1 >/dev/null
 URL=http://127.0.0.1:18480/connect/token
 for alg in $ALGS; do
-  SECRET=$($BIN --data-dir "$D" client add "bench-$alg" --issuance-rate 1000000000 --issuance-burst 1000000000 \
+  SECRET=$($BIN client add --data-dir "$D" "bench-$alg" --issuance-rate 1000000000 --issuance-burst 1000000000 \
     --scope api --signing-alg "$alg" | sed -n 's/^client_secret: //p')
   sleep 1.5 # the registry poll
   CAP=$(taskset -c 1 $LOAD --url $URL --basic "bench-$alg:$SECRET" --body "grant_type=client_credentials" \

@@ -18,16 +18,16 @@ runuser -u postgres -- "$PGBIN/pg_ctl" -D "$W/pg" -o "-p $PGPORT -k $W -c listen
 runuser -u postgres -- "$PGBIN/createdb" -h 127.0.0.1 -p "$PGPORT" -U postgres tessera
 DB="postgres://postgres@127.0.0.1:$PGPORT/tessera"
 
-setup() { # $1 = extra global args; prints secrets
-  $BIN "$@" init >/dev/null
-  $BIN "$@" scope add api --resource api1 >/dev/null
-  JWT=$($BIN "$@" client add jwt --issuance-rate 1000000000 --issuance-burst 1000000000 --max-live-tokens off --scope api | sed -n 's/^client_secret: //p')
-  REF=$($BIN "$@" client add ref --issuance-rate 1000000000 --issuance-burst 1000000000 --max-live-tokens off --scope api --token-format reference | sed -n 's/^client_secret: //p')
-  API=$($BIN "$@" client add api1 --permission introspection | sed -n 's/^client_secret: //p')
+setup() { # "$@" = store options; sets the secrets
+  $BIN init "$@" >/dev/null
+  $BIN scope add api --resource api1 "$@" >/dev/null
+  JWT=$($BIN client add jwt --issuance-rate 1000000000 --issuance-burst 1000000000 --max-live-tokens off --scope api "$@" | sed -n 's/^client_secret: //p')
+  REF=$($BIN client add ref --issuance-rate 1000000000 --issuance-burst 1000000000 --max-live-tokens off --scope api --token-format reference "$@" | sed -n 's/^client_secret: //p')
+  API=$($BIN client add api1 --permission introspection "$@" | sed -n 's/^client_secret: //p')
 }
-start() { # $1 port, rest = global args
+start() { # $1 port, rest = store options
   local port=$1; shift
-  RUST_LOG=warn $BIN "$@" serve --listen 127.0.0.1:$port --issuer https://localhost:18500 > "$W/serve-$port.log" 2>&1 &
+  RUST_LOG=warn $BIN serve "$@" --listen 127.0.0.1:$port --issuer https://localhost:18500 > "$W/serve-$port.log" 2>&1 &
   PIDS+=($!)
   for _ in $(seq 50); do grep -q listening "$W/serve-$port.log" && break; sleep 0.2; done
 }

@@ -20,7 +20,7 @@ PORT=$(free_port); GPORT=$(free_port)
 export TESSERA_URL="https://localhost:$PORT" TESSERA_CA="$W/tls/dev-ca.pem" GREETER_ADDR="localhost:$GPORT"
 export GREET_PROTO="$ROOT/crates/tessera-greet/proto/greet.proto"
 
-tessera() { "$T" --data-dir "$W" "$@" >/dev/null; }
+tessera() { "$T" "$@" --data-dir "$W" >/dev/null; }
 tessera init
 tessera scope add dataEventRecords --resource rs_dataEventRecordsApi --display-name "dataEventRecords API"
 tessera scope add other --resource rs_dataEventRecordsApi
@@ -32,7 +32,7 @@ for alg in RS256 ES256 PS256 EdDSA; do
   tessera client add "cc-$alg" --secret "cc_${alg}_secret" --allow-weak-secret --scope dataEventRecords --signing-alg "$alg"
 done
 
-RUST_LOG=warn "$T" --data-dir "$W" serve --listen "127.0.0.1:$PORT" --issuer "$TESSERA_URL" \
+RUST_LOG=warn "$T" serve --data-dir "$W" --listen "127.0.0.1:$PORT" --issuer "$TESSERA_URL" \
   --signing-alg ES256 --signing-alg RS256 --signing-alg PS256 --signing-alg EdDSA > "$W/serve.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 100); do grep -q "listening" "$W/serve.log" && break; sleep 0.1; done

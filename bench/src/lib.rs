@@ -3,12 +3,13 @@
 
 use std::sync::Arc;
 
-use tessera_server::admin::{self, NewClient, NewScope};
+use tessera_server::admin::{self, ClientSpec, ScopeSpec};
 use tessera_server::clock::{Clock as _, SystemClock, SystemRandom};
 use tessera_server::keys::{self, Kek};
-use tessera_server::{AppState, RegistryHandle};
+use tessera_server::storage::Stores;
+use tessera_server::{AppParts, AppState, Deps, RegistryHandle};
 use tessera_store::Store;
-use tessera_types::SigningAlg;
+use tessera_types::{ClientId, ClientSecret, Resource, ScopeName, SigningAlg};
 
 /// A state with scope `api` (audience `api1`) and, per algorithm, a client
 /// `bench-<alg>` with the generated secret returned, plus `bench-imported` whose secret
@@ -19,7 +20,7 @@ pub async fn state(dir: &std::path::Path) -> (AppState, Vec<(SigningAlg, String,
     let now = SystemClock.now();
     admin::add_scope(
         &store,
-        NewScope { name: "api".into(), resources: vec!["api1".into()], ..Default::default() },
+        ScopeSpec { resources: vec![Resource::new("api1").unwrap()], ..ScopeSpec::new(ScopeName::new("api").unwrap()) },
         now,
     )
     .await
@@ -27,47 +28,39 @@ pub async fn state(dir: &std::path::Path) -> (AppState, Vec<(SigningAlg, String,
     let mut clients = Vec::new();
     for alg in SigningAlg::ALL {
         let id = format!("bench-{alg}");
-        let new = NewClient {
-            client_id: id.clone(),
-            scopes: vec!["api".into()],
-            signing_alg: Some(alg.to_string()),
-            limits: unthrottled(),
-            ..Default::default()
-        };
+        let new = ClientSpec { signing_alg: Some(alg), ..unthrottled(&id) };
         let (_, secret) = admin::add_client(&store, new, 3600, &rng, now).await.unwrap();
         clients.push((alg, id, secret.unwrap().expose().to_string()));
     }
-    let new = NewClient {
-        client_id: "bench-imported".into(),
-        secret: Some("bench-imported-secret".into()),
-        scopes: vec!["api".into()],
-        limits: unthrottled(),
-        ..Default::default()
+    let new = ClientSpec {
+        secret: Some(ClientSecret::new("bench-imported-secret").unwrap()),
+        ..unthrottled("bench-imported")
     };
     admin::add_client(&store, new, 3600, &rng, now).await.unwrap();
     let kek = Kek::load_or_create(&dir.join("kek"), &rng).unwrap();
     keys::ensure_active(&store, &kek, &SigningAlg::ALL, &rng, now).await.unwrap();
     let registry = Arc::new(RegistryHandle::new(store.clone(), kek).await.unwrap());
-    let state = AppState::new(
-        "https://bench.example".into(),
-        store,
-        vec![SigningAlg::ES256],
-        64 * 1024,
-        &tessera_server::limits::Limits::default(),
+    let state = AppState::new(AppParts {
+        issuer: "https://bench.example".into(),
+        signing_algs: vec![SigningAlg::ES256],
+        max_body_bytes: 64 * 1024,
+        limits: tessera_server::limits::Limits::default(),
         registry,
-        Arc::new(SystemClock),
-        Arc::new(SystemRandom::default()),
-    );
+        stores: Stores::sql(store),
+        deps: Deps::system(),
+    });
     (state, clients)
 }
 
-/// A rate limit no benchmark reaches, so the limiter's cost is measured on every request
-/// without it refusing any.
-pub fn unthrottled() -> tessera_store::ClientLimits {
-    tessera_store::ClientLimits {
-        issuance_rate_milli: Some(1_000_000_000_000),
+/// A client `id` allowed scope `api`, with a rate limit no benchmark reaches, so the
+/// limiter's cost is measured on every request without it refusing any.
+pub fn unthrottled(id: &str) -> ClientSpec {
+    ClientSpec {
+        scopes: vec![ScopeName::new("api").unwrap()],
+        issuance_rate_per_second: Some(1_000_000_000.0),
         issuance_burst: Some(1_000_000_000),
-        max_live_tokens: Some(0),
+        max_live_reference_tokens: Some(0),
+        ..ClientSpec::new(ClientId::new(id).unwrap())
     }
 }
 

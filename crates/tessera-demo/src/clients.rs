@@ -36,6 +36,14 @@ fn explain(e: &ClientError) -> String {
     }
 }
 
+/// An HTTPS client trusting `ca` (a PEM file, such as the development CA of `tessera
+/// serve`) besides the system's roots.
+pub fn http_trusting(ca: &Path) -> Result<reqwest::Client, DemoError> {
+    let pem = std::fs::read(ca).map_err(|e| DemoError::Api(format!("{}: {e}", ca.display())))?;
+    let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| DemoError::Api(format!("{}: {e}", ca.display())))?;
+    reqwest::Client::builder().add_root_certificate(cert).build().map_err(|e| DemoError::Api(e.to_string()))
+}
+
 /// An HTTP/2 TLS channel to the Greeter at `url`, trusting `ca`.
 pub async fn tls_channel(url: &str, ca: &Path) -> Result<Channel, DemoError> {
     let pem = std::fs::read(ca).map_err(|e| DemoError::Api(format!("{}: {e}", ca.display())))?;

@@ -8,5 +8,5 @@ mod clients;
 mod scenario;
 
 pub use apis::{Service, greeter, weather_api};
-pub use clients::{DemoError, call_greeter, greet, tls_channel, worker};
-pub use scenario::demo;
+pub use clients::{DemoError, call_greeter, greet, http_trusting, tls_channel, worker};
+pub use scenario::{demo, sample_secret};

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Deserializer};
 use tessera_store::{ClientLimits, ClientRecord, ScopeRecord, Store, StoreError};
 use tessera_types::{
     ClientId, ClientSecret, Endpoint, GrantType, InvalidValue, Permission, Resource, ScopeName, SigningAlg,
@@ -10,7 +11,7 @@ use tessera_types::{
 };
 
 use crate::clock::Random;
-use crate::config::{self, SeedClient, SeedScope};
+use crate::config;
 use crate::secrets;
 
 /// Why an administrative change was refused.
@@ -27,49 +28,61 @@ pub enum AdminError {
     Store(#[from] StoreError),
 }
 
-/// A scope to register.
-#[derive(Debug, Clone, Default)]
-pub struct NewScope {
-    /// Name.
-    pub name: String,
+/// A scope to register: a `[[scopes]]` entry of the seed file, or `tessera scope add`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+#[serde(deny_unknown_fields)]
+pub struct ScopeSpec {
+    /// Scope name (RFC 6749 §3.3 scope-token).
+    #[cfg_attr(feature = "clap", arg(value_parser = |s: &str| ScopeName::new(s)))]
+    pub name: ScopeName,
+    /// Resource (audience) granted by this scope; repeatable.
+    #[serde(default)]
+    #[cfg_attr(feature = "clap", arg(long = "resource", value_name = "RESOURCE", value_parser = |s: &str| Resource::new(s)))]
+    pub resources: Vec<Resource>,
     /// Display name.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub display_name: Option<String>,
-    /// Display names per culture (`fr-FR` => text).
+    /// Display names per culture, `fr-FR` => text (on the command line: `--display-name-for`).
+    #[serde(default)]
+    #[cfg_attr(feature = "clap", arg(skip))]
     pub display_names: BTreeMap<String, String>,
     /// Description.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub description: Option<String>,
-    /// Resources (audiences).
-    pub resources: Vec<String>,
 }
 
-impl From<SeedScope> for NewScope {
-    fn from(s: SeedScope) -> Self {
-        Self {
-            name: s.name,
-            display_name: s.display_name,
-            display_names: s.display_names,
-            description: s.description,
-            resources: s.resources,
+impl ScopeSpec {
+    /// A scope with this name and nothing else.
+    pub fn new(name: ScopeName) -> Self {
+        Self { name, resources: Vec::new(), display_name: None, display_names: BTreeMap::new(), description: None }
+    }
+
+    /// What can be checked without the store.
+    pub fn validate(&self) -> Result<(), AdminError> {
+        for culture in self.display_names.keys() {
+            if culture.is_empty() || !culture.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+                return Err(AdminError::Refused(format!(
+                    "scope {}: culture {culture:?} is not a language tag such as fr-FR",
+                    self.name
+                )));
+            }
         }
+        Ok(())
     }
 }
 
 /// Registers a scope.
-pub async fn add_scope(store: &Store, new: NewScope, now: UnixTime) -> Result<ScopeRecord, AdminError> {
+pub async fn add_scope(store: &Store, new: ScopeSpec, now: UnixTime) -> Result<ScopeRecord, AdminError> {
+    new.validate()?;
     let mut resources = Vec::new();
     for r in new.resources {
-        let r = Resource::new(r)?;
         if !resources.contains(&r) {
             resources.push(r);
         }
     }
-    for culture in new.display_names.keys() {
-        if culture.is_empty() || !culture.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-            return Err(AdminError::Refused(format!("culture {culture:?} is not a language tag such as fr-FR")));
-        }
-    }
     let record = ScopeRecord {
-        name: ScopeName::new(new.name)?,
+        name: new.name,
         display_name: new.display_name,
         display_names: new.display_names,
         description: new.description,
@@ -80,132 +93,189 @@ pub async fn add_scope(store: &Store, new: NewScope, now: UnixTime) -> Result<Sc
     Ok(record)
 }
 
-/// A client to register. `Debug` redacts the secret.
-#[derive(Clone, Default)]
-pub struct NewClient {
+/// A client to register: a `[[clients]]` entry of the seed file, or `tessera client add`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+#[serde(deny_unknown_fields)]
+pub struct ClientSpec {
     /// Client id.
-    pub client_id: String,
+    #[cfg_attr(feature = "clap", arg(value_parser = |s: &str| ClientId::new(s)))]
+    pub client_id: ClientId,
+    /// An imported secret (hashed with argon2id); `None` generates a 256-bit one, shown once.
+    /// On the command line: --secret-file or --secret.
+    #[serde(default, deserialize_with = "secret")]
+    #[cfg_attr(feature = "clap", arg(skip))]
+    pub secret: Option<ClientSecret>,
     /// Display name.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub display_name: Option<String>,
-    /// An imported secret; `None` generates one.
-    pub secret: Option<String>,
-    /// Scopes it may request (each must be registered).
-    pub scopes: Vec<String>,
-    /// Other permissions. When none names an endpoint or grant type, `ept:token`,
-    /// `ept:revocation` and `gt:client_credentials` are added: what a client credentials
-    /// client needs, including revoking its own tokens.
-    pub permissions: Vec<String>,
-    /// Lifetime of its access tokens, seconds.
+    /// Scope the client may request (must be registered); repeatable.
+    #[serde(default)]
+    #[cfg_attr(feature = "clap", arg(long = "scope", value_name = "SCOPE", value_parser = |s: &str| ScopeName::new(s)))]
+    pub scopes: Vec<ScopeName>,
+    /// Permission: ept:token, ept:introspection, ept:revocation, gt:client_credentials,
+    /// scp:SCOPE; repeatable. With none naming an endpoint or grant type, ept:token,
+    /// ept:revocation and gt:client_credentials are implied: what a client credentials client
+    /// needs, including revoking its own tokens.
+    #[serde(default)]
+    #[cfg_attr(feature = "clap", arg(long = "permission", value_name = "PERMISSION"))]
+    pub permissions: Vec<Permission>,
+    /// Access token lifetime in seconds (default: the server's, 3600).
+    #[cfg_attr(feature = "clap", arg(long = "lifetime", value_name = "SECONDS"))]
     pub access_token_lifetime: Option<i64>,
-    /// Algorithm for its JWTs.
-    pub signing_alg: Option<String>,
-    /// `jwt` (default) or `reference`.
-    pub token_format: Option<String>,
-    /// Accept an imported secret below the strength floor ([`secrets::check_strength`]),
-    /// with a warning: for the published sample secrets of the seed scenario only.
+    /// Signing algorithm of its tokens: ES256, RS256, PS256 or EdDSA (default: the server's
+    /// first).
+    #[serde(default, deserialize_with = "parsed")]
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub signing_alg: Option<SigningAlg>,
+    /// Access token format: jwt (default) or reference (opaque, introspected, revocable).
+    #[serde(default, deserialize_with = "parsed")]
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub token_format: Option<TokenFormat>,
+    /// Accept an imported secret below the strength floor (16+ characters, 64+ bits), with a
+    /// warning: for published sample secrets (the seed scenario's) only.
+    #[serde(default)]
+    #[cfg_attr(feature = "clap", arg(long))]
     pub allow_weak_secret: bool,
-    /// Its own issuance limits over the server's.
-    pub limits: ClientLimits,
+    /// Tokens per second this client may obtain (over limits.issuance_rate_per_second;
+    /// 0 or `off`: no limit).
+    #[cfg_attr(feature = "clap", arg(long = "issuance-rate", value_name = "PER_SECOND|off", value_parser = rate))]
+    pub issuance_rate_per_second: Option<f64>,
+    /// Tokens it may obtain at once above that rate (over limits.issuance_burst).
+    #[cfg_attr(feature = "clap", arg(long, value_name = "N"))]
+    pub issuance_burst: Option<u64>,
+    /// Live reference tokens it may hold (over limits.max_live_reference_tokens; 0 or `off`:
+    /// no cap).
+    #[cfg_attr(feature = "clap", arg(long = "max-live-tokens", value_name = "N|off", value_parser = count))]
+    pub max_live_reference_tokens: Option<u64>,
 }
 
-impl std::fmt::Debug for NewClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let Self {
-            client_id,
-            display_name,
-            secret,
-            scopes,
-            permissions,
-            access_token_lifetime,
-            signing_alg,
-            token_format,
-            allow_weak_secret,
-            limits,
-        } = self;
-        f.debug_struct("NewClient")
-            .field("client_id", client_id)
-            .field("display_name", display_name)
-            .field("secret", &secret.as_ref().map(|_| "[redacted]"))
-            .field("scopes", scopes)
-            .field("permissions", permissions)
-            .field("access_token_lifetime", access_token_lifetime)
-            .field("signing_alg", signing_alg)
-            .field("token_format", token_format)
-            .field("allow_weak_secret", allow_weak_secret)
-            .field("limits", limits)
-            .finish()
-    }
-}
-
-impl From<SeedClient> for NewClient {
-    fn from(c: SeedClient) -> Self {
+impl ClientSpec {
+    /// A client with this id and every other setting left to its default.
+    pub fn new(client_id: ClientId) -> Self {
         Self {
-            client_id: c.client_id,
-            display_name: c.display_name,
-            secret: c.secret,
-            scopes: c.scopes,
-            permissions: c.permissions,
-            access_token_lifetime: c.access_token_lifetime,
-            signing_alg: c.signing_alg,
-            token_format: c.token_format,
-            allow_weak_secret: c.allow_weak_secret,
-            limits: ClientLimits {
-                issuance_rate_milli: c.issuance_rate_per_second.map(|r| (r * 1000.0).round() as i64),
-                issuance_burst: c.issuance_burst.map(i64::from),
-                max_live_tokens: c.max_live_reference_tokens.map(|n| n.min(i64::MAX as u64) as i64),
-            },
+            client_id,
+            secret: None,
+            display_name: None,
+            scopes: Vec::new(),
+            permissions: Vec::new(),
+            access_token_lifetime: None,
+            signing_alg: None,
+            token_format: None,
+            allow_weak_secret: false,
+            issuance_rate_per_second: None,
+            issuance_burst: None,
+            max_live_reference_tokens: None,
         }
     }
+
+    /// What can be checked without the store: lifetime, limits, and the strength of an
+    /// imported secret. The seed file's clients are checked before the store is opened.
+    pub fn validate(&self) -> Result<(), AdminError> {
+        let id = &self.client_id;
+        if let Some(l) = self.access_token_lifetime {
+            config::validate_lifetime(l).map_err(|e| AdminError::Refused(format!("client {id}: {}", e.0)))?;
+        }
+        if let Some(rate) = self.issuance_rate_per_second.filter(|r| !r.is_finite() || *r < 0.0) {
+            return Err(AdminError::Refused(format!("client {id}: issuance rate {rate} is not a non-negative number")));
+        }
+        if let Some(secret) = &self.secret {
+            weakness(id, secret, self.allow_weak_secret)?;
+        }
+        Ok(())
+    }
+
+    /// Its permissions: the implied ones when none names an endpoint or grant type, then its
+    /// scopes.
+    fn all_permissions(&self) -> Vec<Permission> {
+        let mut permissions = self.permissions.clone();
+        if !permissions.iter().any(|p| matches!(p, Permission::Endpoint(_) | Permission::GrantType(_))) {
+            permissions.push(Permission::Endpoint(Endpoint::Token));
+            permissions.push(Permission::Endpoint(Endpoint::Revocation));
+            permissions.push(Permission::GrantType(GrantType::ClientCredentials));
+        }
+        permissions.extend(self.scopes.iter().cloned().map(Permission::Scope));
+        permissions.sort();
+        permissions.dedup();
+        permissions
+    }
+
+    fn limits(&self) -> ClientLimits {
+        let clamp = |n: u64| n.min(i64::MAX as u64) as i64;
+        ClientLimits {
+            issuance_rate_milli: self.issuance_rate_per_second.map(|r| (r * 1000.0).round() as i64),
+            issuance_burst: self.issuance_burst.map(clamp),
+            max_live_tokens: self.max_live_reference_tokens.map(clamp),
+        }
+    }
+}
+
+/// `--issuance-rate`: a non-negative number of tokens per second, or `off` (0: no limit).
+#[cfg(feature = "clap")]
+fn rate(s: &str) -> Result<f64, String> {
+    match s {
+        "off" => Ok(0.0),
+        _ => s
+            .parse::<f64>()
+            .ok()
+            .filter(|n| n.is_finite() && *n >= 0.0)
+            .ok_or_else(|| format!("takes a non-negative number or off, not {s:?}")),
+    }
+}
+
+/// `--max-live-tokens`: a count, or `off` (0: no cap).
+#[cfg(feature = "clap")]
+fn count(s: &str) -> Result<u64, String> {
+    match s {
+        "off" => Ok(0),
+        _ => s.parse().map_err(|_| format!("takes a non-negative whole number or off, not {s:?}")),
+    }
+}
+
+/// A secret in the seed file: validated as RFC 6749 VSCHARs, redacted in `Debug`.
+fn secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ClientSecret>, D::Error> {
+    let Some(s) = Option::<String>::deserialize(d)? else { return Ok(None) };
+    ClientSecret::new(s).map(Some).map_err(serde::de::Error::custom)
+}
+
+/// A value spelled as on the command line, so the file and `--help` accept the same words.
+fn parsed<'de, D: Deserializer<'de>, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    T: std::str::FromStr<Err: std::fmt::Display>,
+{
+    let Some(s) = Option::<String>::deserialize(d)? else { return Ok(None) };
+    s.parse().map(Some).map_err(serde::de::Error::custom)
 }
 
 /// Registers a client. Returns the record and, when it was generated, the secret in clear:
 /// the only time it is ever shown.
 pub async fn add_client(
     store: &Store,
-    new: NewClient,
+    new: ClientSpec,
     default_lifetime: i64,
     rng: &dyn Random,
     now: UnixTime,
 ) -> Result<(ClientRecord, Option<ClientSecret>), AdminError> {
-    let client_id = ClientId::new(new.client_id)?;
-    let mut permissions: Vec<Permission> = Vec::new();
-    for p in &new.permissions {
-        permissions.push(p.parse()?);
+    new.validate()?;
+    for name in &new.scopes {
+        ensure_registered(store, name).await?;
     }
-    if !permissions.iter().any(|p| matches!(p, Permission::Endpoint(_) | Permission::GrantType(_))) {
-        permissions.push(Permission::Endpoint(Endpoint::Token));
-        permissions.push(Permission::Endpoint(Endpoint::Revocation));
-        permissions.push(Permission::GrantType(GrantType::ClientCredentials));
-    }
-    for s in &new.scopes {
-        let name = ScopeName::new(s.as_str())?;
-        if store.get_scope(&name).await?.is_none() {
-            return Err(AdminError::Refused(format!(
-                "scope {name} is not registered; add it first with `tessera scope add`"
-            )));
-        }
-        permissions.push(Permission::Scope(name));
-    }
-    permissions.sort();
-    permissions.dedup();
     let lifetime = new.access_token_lifetime.unwrap_or(default_lifetime);
     config::validate_lifetime(lifetime).map_err(|e| AdminError::Refused(e.0))?;
-    let signing_alg = new.signing_alg.map(|a| a.parse::<SigningAlg>()).transpose()?;
-    let (secret, generated) = imported_or_generated(&client_id, new.secret, new.allow_weak_secret, rng)?;
-    if let Some(rate) = new.limits.issuance_rate_milli.filter(|r| *r < 0) {
-        return Err(AdminError::Refused(format!("issuance rate {rate} is negative")));
-    }
+    let permissions = new.all_permissions();
+    let limits = new.limits();
+    let (secret, generated) = imported_or_generated(&new.client_id, new.secret, new.allow_weak_secret, rng)?;
     let record = ClientRecord {
-        client_id,
+        client_id: new.client_id,
         display_name: new.display_name,
         secrets: vec![secrets::record(&secret, generated, rng, now)],
         permissions,
         access_token_lifetime: lifetime,
-        token_format: new.token_format.map(|f| f.parse::<TokenFormat>()).transpose()?.unwrap_or_default(),
-        signing_alg,
+        token_format: new.token_format.unwrap_or_default(),
+        signing_alg: new.signing_alg,
         enabled: true,
         created_at: now,
-        limits: new.limits,
+        limits,
         tokens_not_before: None,
     };
     store.add_client(&record).await?;
@@ -216,13 +286,13 @@ pub async fn add_client(
 #[derive(Debug, Clone, Default)]
 pub struct PermissionChanges {
     /// Scopes to allow (each must be registered).
-    pub add_scopes: Vec<String>,
+    pub add_scopes: Vec<ScopeName>,
     /// Scopes to withdraw.
-    pub remove_scopes: Vec<String>,
+    pub remove_scopes: Vec<ScopeName>,
     /// Permissions to grant.
-    pub add_permissions: Vec<String>,
+    pub add_permissions: Vec<Permission>,
     /// Permissions to withdraw.
-    pub remove_permissions: Vec<String>,
+    pub remove_permissions: Vec<Permission>,
 }
 
 /// The client's permission set after `changes`, or `None` when there are no changes.
@@ -239,83 +309,86 @@ pub async fn changed_permissions(
     let client =
         store.get_client(client_id).await?.ok_or_else(|| AdminError::Refused(format!("no client {client_id}")))?;
     let mut permissions = client.permissions;
-    for s in add_scopes {
-        let name = ScopeName::new(s)?;
-        if store.get_scope(&name).await?.is_none() {
-            return Err(AdminError::Refused(format!(
-                "scope {name} is not registered; add it first with `tessera scope add`"
-            )));
-        }
-        permissions.push(Permission::Scope(name));
+    for name in &add_scopes {
+        ensure_registered(store, name).await?;
     }
-    for p in add_permissions {
-        permissions.push(p.parse()?);
-    }
-    let mut withdrawn = Vec::new();
-    for s in remove_scopes {
-        withdrawn.push(Permission::Scope(ScopeName::new(s)?));
-    }
-    for p in remove_permissions {
-        withdrawn.push(p.parse::<Permission>()?);
-    }
+    permissions.extend(add_scopes.into_iter().map(Permission::Scope));
+    permissions.extend(add_permissions);
+    let mut withdrawn = remove_permissions;
+    withdrawn.extend(remove_scopes.into_iter().map(Permission::Scope));
     permissions.retain(|p| !withdrawn.contains(p));
     permissions.sort();
     permissions.dedup();
     Ok(Some(permissions))
 }
 
+/// A client may be allowed only a scope that exists.
+async fn ensure_registered(store: &Store, name: &ScopeName) -> Result<(), AdminError> {
+    match store.get_scope(name).await? {
+        Some(_) => Ok(()),
+        None => {
+            Err(AdminError::Refused(format!("scope {name} is not registered; add it first with `tessera scope add`")))
+        }
+    }
+}
+
 /// Adds a secret to an existing client (rotation). Returns its id and, when generated, the
 /// secret in clear.
 pub async fn add_secret(
     store: &Store,
-    client_id: &str,
-    secret: Option<String>,
+    client_id: &ClientId,
+    secret: Option<ClientSecret>,
     allow_weak_secret: bool,
     rng: &dyn Random,
     now: UnixTime,
 ) -> Result<(String, Option<ClientSecret>), AdminError> {
-    let client_id = ClientId::new(client_id)?;
-    let (secret, generated) = imported_or_generated(&client_id, secret, allow_weak_secret, rng)?;
+    let (secret, generated) = imported_or_generated(client_id, secret, allow_weak_secret, rng)?;
     let record = secrets::record(&secret, generated, rng, now);
-    if !store.add_secret(&client_id, &record).await? {
+    if !store.add_secret(client_id, &record).await? {
         return Err(AdminError::Refused(format!("no client {client_id}")));
     }
     Ok((record.id, generated.then_some(secret)))
 }
 
 /// The secret to store: the imported one if it is strong enough (or explicitly allowed to be
-/// weak), else a generated one.
+/// weak, with a warning), else a generated one.
 fn imported_or_generated(
     client_id: &ClientId,
-    secret: Option<String>,
+    secret: Option<ClientSecret>,
     allow_weak: bool,
     rng: &dyn Random,
 ) -> Result<(ClientSecret, bool), AdminError> {
-    let Some(s) = secret else { return Ok((secrets::generate(rng), true)) };
-    let secret = ClientSecret::new(s)?;
-    if let Err(why) = secrets::check_strength(&secret) {
-        if !allow_weak {
-            return Err(AdminError::Refused(format!(
-                "the secret for {client_id} is too weak: {why}; omit it to have a 256-bit secret generated"
-            )));
-        }
+    let Some(secret) = secret else { return Ok((secrets::generate(rng), true)) };
+    if let Some(why) = weakness(client_id, &secret, allow_weak)? {
         tracing::warn!(%client_id, reason = %why, "weak imported secret accepted (allow_weak_secret): sample use only");
     }
     Ok((secret, false))
+}
+
+/// Why an imported secret is below the strength floor, when it is and that is allowed; an
+/// error when it is and that is not.
+fn weakness(client_id: &ClientId, secret: &ClientSecret, allow_weak: bool) -> Result<Option<String>, AdminError> {
+    match secrets::check_strength(secret) {
+        Ok(()) => Ok(None),
+        Err(why) if allow_weak => Ok(Some(why)),
+        Err(why) => Err(AdminError::Refused(format!(
+            "the secret for {client_id} is too weak: {why}; omit it to have a 256-bit secret generated"
+        ))),
+    }
 }
 
 /// Creates the configured scopes and clients that are absent (idempotent: existing ones are
 /// left as they are). Returns the generated secrets, to be shown once.
 pub async fn seed(
     store: &Store,
-    scopes: &[SeedScope],
-    clients: &[SeedClient],
+    scopes: &[ScopeSpec],
+    clients: &[ClientSpec],
     default_lifetime: i64,
     rng: &dyn Random,
     now: UnixTime,
 ) -> Result<Vec<(ClientId, ClientSecret)>, AdminError> {
     for s in scopes {
-        match add_scope(store, s.clone().into(), now).await {
+        match add_scope(store, s.clone(), now).await {
             Ok(_) => tracing::info!(scope = %s.name, "seeded scope"),
             Err(AdminError::Store(StoreError::Conflict(_))) => {}
             Err(e) => return Err(e),
@@ -323,7 +396,7 @@ pub async fn seed(
     }
     let mut generated = Vec::new();
     for c in clients {
-        match add_client(store, c.clone().into(), default_lifetime, rng, now).await {
+        match add_client(store, c.clone(), default_lifetime, rng, now).await {
             Ok((record, secret)) => {
                 tracing::info!(client_id = %record.client_id, "seeded client");
                 if let Some(secret) = secret {

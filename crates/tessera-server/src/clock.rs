@@ -1,29 +1,8 @@
-//! Time and randomness are passed in, so tests can fix the clock and step it.
-
-use aws_lc_rs::rand::SecureRandom;
+//! Time is passed in, so tests can fix the clock and step it past an expiry instead of
+//! sleeping (kanidm's habit). Randomness lives in [`crate::random`].
 
 pub use tessera_types::clock::{Clock, ManualClock, SystemClock};
 
-/// A source of cryptographic randomness.
-pub trait Random: Send + Sync + 'static {
-    /// Fills `buf` with random bytes.
-    fn fill(&self, buf: &mut [u8]);
-}
-
-/// The operating system's CSPRNG (through aws-lc).
-#[derive(Debug, Default)]
-pub struct SystemRandom(aws_lc_rs::rand::SystemRandom);
-
-impl Random for SystemRandom {
-    fn fill(&self, buf: &mut [u8]) {
-        self.0.fill(buf).expect("the OS random number generator failed");
-    }
-}
-
-/// `n` random bytes, base64url without padding.
-pub fn random_token(rng: &dyn Random, n: usize) -> String {
-    use base64::Engine as _;
-    let mut buf = vec![0u8; n];
-    rng.fill(&mut buf);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
-}
+// Callers outside this crate (the CLI, its tests, the demo) import the randomness source
+// from here together with the clock, which they inject side by side as [`crate::Deps`].
+pub use crate::random::{Random, SystemRandom};

@@ -1,13 +1,14 @@
 //! Configuration: raw values from the TOML file and the command line, validated once into
 //! [`Settings`]. Every switch is documented in the README.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 use tessera_types::SigningAlg;
+
+use crate::admin::{ClientSpec, ScopeSpec};
 
 /// Default access token lifetime, seconds.
 pub const DEFAULT_TOKEN_LIFETIME: i64 = 3600;
@@ -60,72 +61,23 @@ pub struct FileConfig {
     pub limits: crate::limits::LimitsFile,
     /// Scopes to create at start-up when absent.
     #[serde(default)]
-    pub scopes: Vec<SeedScope>,
+    pub scopes: Vec<ScopeSpec>,
     /// Clients to create at start-up when absent.
     #[serde(default)]
-    pub clients: Vec<SeedClient>,
+    pub clients: Vec<ClientSpec>,
 }
 
 impl FileConfig {
     /// Reads and parses a TOML file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
-        toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))
+        Self::parse(&text, &path.display().to_string())
     }
-}
 
-/// A scope in the config file.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SeedScope {
-    /// Scope token.
-    pub name: String,
-    /// Display name.
-    pub display_name: Option<String>,
-    /// Display names per culture.
-    #[serde(default)]
-    pub display_names: BTreeMap<String, String>,
-    /// Description.
-    pub description: Option<String>,
-    /// Resources (audiences).
-    #[serde(default)]
-    pub resources: Vec<String>,
-}
-
-/// A client in the config file. `Debug` redacts the secret.
-#[derive(Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SeedClient {
-    /// Client id.
-    pub client_id: String,
-    /// Secret in clear (hashed on import). When absent one is generated and printed once.
-    pub secret: Option<String>,
-    /// Display name.
-    pub display_name: Option<String>,
-    /// Scopes it may request.
-    #[serde(default)]
-    pub scopes: Vec<String>,
-    /// Extra permissions (`ept:introspection`, ...); when none name an endpoint or grant
-    /// type, `ept:token` and `gt:client_credentials` are implied.
-    #[serde(default)]
-    pub permissions: Vec<String>,
-    /// Access token lifetime, seconds.
-    pub access_token_lifetime: Option<i64>,
-    /// Signing algorithm for its tokens.
-    pub signing_alg: Option<String>,
-    /// `jwt` (default) or `reference`.
-    pub token_format: Option<String>,
-    /// Accept `secret` although it is below the strength floor (a warning is logged): for
-    /// published sample secrets such as the seed scenario's.
-    #[serde(default)]
-    pub allow_weak_secret: bool,
-    /// Tokens per second this client may obtain (over `limits.issuance_rate_per_second`;
-    /// 0: no limit).
-    pub issuance_rate_per_second: Option<f64>,
-    /// Its burst (over `limits.issuance_burst`).
-    pub issuance_burst: Option<u32>,
-    /// Its cap on live reference tokens (over `limits.max_live_reference_tokens`; 0: none).
-    pub max_live_reference_tokens: Option<u64>,
+    /// Parses TOML text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError(format!("{origin}: {e}")))
+    }
 }
 
 /// How the listener speaks.
@@ -199,9 +151,9 @@ pub struct Settings {
     /// Every bound the server enforces.
     pub limits: crate::limits::Limits,
     /// Scopes to seed.
-    pub seed_scopes: Vec<SeedScope>,
+    pub seed_scopes: Vec<ScopeSpec>,
     /// Clients to seed.
-    pub seed_clients: Vec<SeedClient>,
+    pub seed_clients: Vec<ClientSpec>,
 }
 
 impl Settings {
@@ -258,6 +210,13 @@ impl Settings {
                     "database_url must be a postgres:// URL (the embedded SQLite needs none)".into(),
                 ));
             }
+        }
+        // The seed is checked here, before any store is opened or created.
+        for scope in &file.scopes {
+            scope.validate().map_err(|e| ConfigError(e.to_string()))?;
+        }
+        for client in &file.clients {
+            client.validate().map_err(|e| ConfigError(e.to_string()))?;
         }
         Ok(Self {
             data_dir,
@@ -344,39 +303,6 @@ impl std::fmt::Debug for FileConfig {
             .field("scopes", scopes)
             .field("clients", clients)
             .field("limits", limits)
-            .finish()
-    }
-}
-
-impl std::fmt::Debug for SeedClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let Self {
-            client_id,
-            secret,
-            display_name,
-            scopes,
-            permissions,
-            access_token_lifetime,
-            signing_alg,
-            token_format,
-            allow_weak_secret,
-            issuance_rate_per_second,
-            issuance_burst,
-            max_live_reference_tokens,
-        } = self;
-        f.debug_struct("SeedClient")
-            .field("client_id", client_id)
-            .field("secret", &secret.as_ref().map(|_| "[redacted]"))
-            .field("display_name", display_name)
-            .field("scopes", scopes)
-            .field("permissions", permissions)
-            .field("access_token_lifetime", access_token_lifetime)
-            .field("signing_alg", signing_alg)
-            .field("token_format", token_format)
-            .field("allow_weak_secret", allow_weak_secret)
-            .field("issuance_rate_per_second", issuance_rate_per_second)
-            .field("issuance_burst", issuance_burst)
-            .field("max_live_reference_tokens", max_live_reference_tokens)
             .finish()
     }
 }

@@ -12,7 +12,7 @@ use tessera_types::rfc6749::ErrorResponse;
 /// An OAuth 2.0 error response (RFC 6749 §5.2).
 #[derive(Debug, Clone)]
 pub struct OAuthError {
-    /// The code.
+    /// The RFC 6749 §5.2 (or extension) error code: the closed set a client can match on.
     pub code: ErrorCode,
     /// Text for the developer; must be safe to show to anyone.
     pub description: Cow<'static, str>,

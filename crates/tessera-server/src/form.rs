@@ -1,8 +1,10 @@
-//! Strict `application/x-www-form-urlencoded` request parsing for the OAuth endpoints.
+//! Strict `application/x-www-form-urlencoded` request reading and parsing for the OAuth
+//! endpoints: content type, size limit, decoding, repeated parameters.
 
 use std::collections::BTreeMap;
 
-use axum::http::{HeaderMap, header};
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, StatusCode, header};
 
 use crate::error::OAuthError;
 
@@ -95,6 +97,27 @@ pub fn require_form_content_type(headers: &HeaderMap) -> Result<(), OAuthError> 
         .and_then(|v| v.split(';').next())
         .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
     if ok { Ok(()) } else { Err(OAuthError::invalid_request("content type must be application/x-www-form-urlencoded")) }
+}
+
+/// Reads the body up to `limit` bytes; larger bodies get 413 and are not parsed.
+pub(crate) async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, OAuthError> {
+    let too_large = || {
+        OAuthError::invalid_request(format!("request body exceeds {limit} bytes"))
+            .with_status(StatusCode::PAYLOAD_TOO_LARGE)
+    };
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let inner = e.into_inner();
+        if inner.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            too_large()
+        } else {
+            OAuthError::invalid_request("the request body could not be read")
+        }
+    })
 }
 
 #[cfg(test)]

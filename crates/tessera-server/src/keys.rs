@@ -15,7 +15,7 @@ pub use tessera_jose::SigningKey;
 use tessera_store::{KeyRecord, KeyStatus, Store, StoreError};
 use tessera_types::{SigningAlg, UnixTime};
 
-use crate::clock::Random;
+use crate::random::Random;
 
 /// Errors with keys.
 #[derive(Debug, thiserror::Error)]
@@ -278,7 +278,7 @@ pub async fn ensure_active(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::SystemRandom;
+    use crate::random::SystemRandom;
 
     #[test]
     fn sealed_keys_open_only_with_the_same_kek_and_kid() {

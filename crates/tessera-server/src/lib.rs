@@ -18,9 +18,11 @@ pub mod grant;
 pub mod keys;
 pub mod limits;
 mod lru;
+pub mod random;
 mod registry;
 pub mod secrets;
 mod state;
+pub mod storage;
 mod throttle;
 pub mod tls;
 pub mod token;
@@ -36,11 +38,12 @@ use axum::routing::{get, post};
 pub use config::{ConfigError, FileConfig, Overrides, Settings, Transport};
 pub use error::OAuthError;
 pub use registry::{Registry, RegistryHandle};
-pub use state::AppState;
+pub use state::{AppParts, AppState, Deps};
 use tessera_store::Store;
 use tessera_types::{ClientId, ClientSecret};
 
-use crate::clock::{Clock, Random, SystemClock, SystemRandom};
+use crate::clock::Clock;
+use crate::storage::Stores;
 
 /// The application: every endpoint, as a value.
 pub fn router(state: AppState) -> Router {
@@ -56,19 +59,16 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Why the server did not start.
+/// Why the server did not start; each variant names the part that failed.
 #[derive(Debug, thiserror::Error)]
+#[allow(missing_docs)]
 pub enum StartError {
-    /// Configuration.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// Store.
     #[error(transparent)]
     Store(#[from] tessera_store::StoreError),
-    /// Keys.
     #[error(transparent)]
     Keys(#[from] keys::KeyError),
-    /// TLS.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
     /// Seeding from the config file.
@@ -76,28 +76,7 @@ pub enum StartError {
     Seed(#[from] admin::AdminError),
     /// Binding the socket.
     #[error("listen on {addr}: {source}")]
-    Bind {
-        /// Address.
-        addr: SocketAddr,
-        /// Cause.
-        source: std::io::Error,
-    },
-}
-
-/// Injected dependencies; [`Deps::system`] for production.
-#[derive(Clone)]
-pub struct Deps {
-    /// The clock.
-    pub clock: Arc<dyn Clock>,
-    /// Randomness.
-    pub rng: Arc<dyn Random>,
-}
-
-impl Deps {
-    /// System clock and OS randomness.
-    pub fn system() -> Self {
-        Self { clock: Arc::new(SystemClock), rng: Arc::new(SystemRandom::default()) }
-    }
+    Bind { addr: SocketAddr, source: std::io::Error },
 }
 
 /// A running server.
@@ -187,17 +166,18 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Running, StartError
     let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: settings.listen, source })?;
     let issuer = settings.issuer_for(addr);
     registry.set_max_stale(settings.registry_max_stale);
-    let state = AppState::new(
-        issuer.clone(),
-        store.clone(),
-        settings.signing_algs.clone(),
-        settings.max_body_bytes,
-        &settings.limits,
+    let clock = deps.clock.clone();
+    let state = AppState::new(AppParts {
+        issuer: issuer.clone(),
+        signing_algs: settings.signing_algs.clone(),
+        max_body_bytes: settings.max_body_bytes,
+        limits: settings.limits.clone(),
         registry,
-        deps.clock.clone(),
-        deps.rng,
-    );
-    let pruner = spawn_pruner(state.clone(), deps.clock, settings.prune_interval, settings.limits.prune_batch);
+        stores: Stores::sql(store.clone()),
+        deps,
+    });
+    let pruner =
+        spawn_pruner(state.clone(), store.clone(), clock, settings.prune_interval, settings.limits.prune_batch);
     let app = router(state.clone());
     let mut limits = settings.limits.transport.clone();
     match transport::raise_open_files_limit() {
@@ -249,9 +229,14 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Running, StartError
 /// Deletes expired reference tokens and revocation entries every `every`, so the store stays
 /// bounded under sustained issuance, and recounts each client's live reference tokens for
 /// the cap. Time comes from the injected clock.
-fn spawn_pruner(state: AppState, clock: Arc<dyn Clock>, every: Duration, batch: u32) -> tokio::task::JoinHandle<()> {
+fn spawn_pruner(
+    state: AppState,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    every: Duration,
+    batch: u32,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let store = state.0.store.clone();
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

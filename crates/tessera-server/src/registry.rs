@@ -14,6 +14,14 @@ use tessera_jose::VerifyingKey;
 
 use crate::keys::{Kek, KeyError, SigningKey};
 
+/// A key as a snapshot holds it: published in the JWK Set (active or retired), and able to
+/// sign when it is its algorithm's active key.
+pub(crate) struct PublishedKey {
+    pub kid: String,
+    pub jwk: Jwk,
+    pub signing: Option<(SigningAlg, SigningKey)>,
+}
+
 /// One consistent view of the registry.
 pub struct Registry {
     /// The store revision this was loaded at.
@@ -31,24 +39,44 @@ impl Registry {
         // Read the revision first: a change committed while loading makes the next poll see
         // a newer revision and load again.
         let revision = store.revision().await?;
-        let scopes = store.list_scopes().await?.into_iter().map(|s| (s.name.clone(), s)).collect();
-        let clients =
-            store.list_clients().await?.into_iter().map(|c| (c.client_id.as_str().to_owned(), Arc::new(c))).collect();
-        let mut signing = HashMap::new();
-        let mut published = Vec::new();
-        let mut verifying = HashMap::new();
+        let scopes = store.list_scopes().await?;
+        let clients = store.list_clients().await?;
+        let mut keys = Vec::new();
         for record in store.list_keys().await? {
             let jwk: Jwk = serde_json::from_str(&record.public_jwk)
                 .map_err(|e| KeyError::Rejected(format!("stored JWK of {}: {e}", record.kid)))?;
-            if record.status == KeyStatus::Active {
+            let signing = if record.status == KeyStatus::Active {
                 let pkcs8 = kek.open(&record.kid, &record.sealed_private_key)?;
                 let key = SigningKey::from_pkcs8(record.alg, &pkcs8)?;
                 if key.kid != record.kid {
                     return Err(KeyError::Rejected(format!("key {} does not match its thumbprint", record.kid)));
                 }
-                signing.insert(record.alg, Arc::new(key));
+                Some((record.alg, key))
+            } else {
+                None
+            };
+            keys.push(PublishedKey { kid: record.kid, jwk, signing });
+        }
+        Self::from_records(revision, scopes, clients, keys)
+    }
+
+    /// A snapshot of these records; `keys` oldest first.
+    pub(crate) fn from_records(
+        revision: i64,
+        scopes: Vec<ScopeRecord>,
+        clients: Vec<ClientRecord>,
+        keys: Vec<PublishedKey>,
+    ) -> Result<Self, KeyError> {
+        let scopes = scopes.into_iter().map(|s| (s.name.clone(), s)).collect();
+        let clients = clients.into_iter().map(|c| (c.client_id.as_str().to_owned(), Arc::new(c))).collect();
+        let mut signing = HashMap::new();
+        let mut published = Vec::new();
+        let mut verifying = HashMap::new();
+        for PublishedKey { kid, jwk, signing: active } in keys {
+            if let Some((alg, key)) = active {
+                signing.insert(alg, Arc::new(key));
             }
-            verifying.insert(record.kid.clone(), VerifyingKey::from_jwk(&jwk)?);
+            verifying.insert(kid, VerifyingKey::from_jwk(&jwk)?);
             published.push(jwk);
         }
         // Newest first: clients that try keys in order find the current one at once.
@@ -91,8 +119,8 @@ impl Registry {
 /// The current snapshot, shared by all requests, with the means to refresh it.
 pub struct RegistryHandle {
     current: RwLock<Arc<Registry>>,
-    store: Store,
-    kek: Kek,
+    /// Where refreshed snapshots come from; `None` for a fixed registry (endpoint tests).
+    source: Option<(Store, Kek)>,
     /// When the store last confirmed the snapshot (a successful revision check).
     confirmed: std::sync::Mutex<std::time::Instant>,
     max_stale: std::sync::Mutex<Duration>,
@@ -104,11 +132,27 @@ impl RegistryHandle {
         let first = Registry::load(&store, &kek).await?;
         Ok(Self {
             current: RwLock::new(Arc::new(first)),
-            store,
-            kek,
+            source: Some((store, kek)),
             confirmed: std::sync::Mutex::new(std::time::Instant::now()),
             max_stale: std::sync::Mutex::new(Duration::from_secs(300)),
         })
+    }
+
+    /// A handle serving `registry`, never refreshed.
+    #[cfg(test)]
+    pub(crate) fn fixed(registry: Registry) -> Self {
+        Self {
+            current: RwLock::new(Arc::new(registry)),
+            source: None,
+            confirmed: std::sync::Mutex::new(std::time::Instant::now()),
+            max_stale: std::sync::Mutex::new(Duration::from_secs(300)),
+        }
+    }
+
+    /// Serves `registry` from now on, as a refresh would (tests change clients this way).
+    #[cfg(test)]
+    pub(crate) fn replace(&self, registry: Registry) {
+        *self.current.write().expect("registry lock") = Arc::new(registry);
     }
 
     /// The current snapshot.
@@ -131,12 +175,13 @@ impl RegistryHandle {
 
     /// Reloads if the store's revision moved; `true` when it did.
     pub async fn refresh(&self) -> Result<bool, KeyError> {
-        let revision = self.store.revision().await?;
+        let Some((store, kek)) = &self.source else { return Ok(false) };
+        let revision = store.revision().await?;
         if revision == self.get().revision {
             *self.confirmed.lock().expect("lock") = std::time::Instant::now();
             return Ok(false);
         }
-        let next = Registry::load(&self.store, &self.kek).await?;
+        let next = Registry::load(store, kek).await?;
         *self.confirmed.lock().expect("lock") = std::time::Instant::now();
         tracing::info!(revision = next.revision, "registry reloaded");
         *self.current.write().expect("registry lock") = Arc::new(next);

@@ -9,7 +9,7 @@
 //!   from a leaked database expensive. To keep the token endpoint fast, a successful
 //!   verification is remembered in memory for [`CACHE_TTL`] under a SHA-256 of
 //!   (client, secret id, presented secret); concurrent verifications of the same credentials
-//!   run once (single-flight), and at most [`MAX_PARALLEL_KDF`] run at a time.
+//!   run once (single-flight), and at most `kdf_max_parallel` (see [`crate::limits`]) run at a time.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -24,9 +24,9 @@ use tessera_store::SecretRecord;
 use tessera_types::{ClientId, ClientSecret, UnixTime};
 use tokio::sync::{OnceCell, Semaphore};
 
-use crate::clock::{Random, random_token};
 use crate::limits::AuthLimits;
 use crate::lru::Lru;
+use crate::random::{Random, random_token};
 
 /// Prefix of generated secrets, so secret scanners can recognise leaked ones.
 pub const GENERATED_PREFIX: &str = "tsec_";
@@ -34,6 +34,38 @@ pub const GENERATED_PREFIX: &str = "tsec_";
 pub const CACHE_TTL: Duration = Duration::from_secs(300);
 /// Successful argon2id verifications remembered; the least recent is forgotten first.
 const SUCCESS_CAP: usize = 10_000;
+
+/// The kind of a stored secret hash, read from its prefix once, here: everything else matches
+/// on this, so a third kind (or a change of prefix) cannot be missed at one call site.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretHashKind {
+    /// `sha256$<b64url>`: a secret Tessera generated, verified by a constant-time digest
+    /// comparison.
+    Sha256,
+    /// An argon2 PHC string (`$argon2id$...`): an imported secret, verified by the KDF.
+    Argon2,
+}
+
+impl SecretHashKind {
+    const SHA256_PREFIX: &str = "sha256$";
+    const ARGON2_PREFIX: &str = "$argon2";
+
+    /// The kind of `hash`; `None` for a string of neither kind, which then matches nothing.
+    pub fn of(hash: &str) -> Option<Self> {
+        if hash.starts_with(Self::SHA256_PREFIX) {
+            Some(Self::Sha256)
+        } else if hash.starts_with(Self::ARGON2_PREFIX) {
+            Some(Self::Argon2)
+        } else {
+            None
+        }
+    }
+
+    /// Whether Tessera generated the secret behind this hash (for `client show`).
+    pub fn is_generated(self) -> bool {
+        self == Self::Sha256
+    }
+}
 
 /// A new secret: 256 bits from the OS RNG, base64url, prefixed.
 pub fn generate(rng: &dyn Random) -> ClientSecret {
@@ -43,7 +75,7 @@ pub fn generate(rng: &dyn Random) -> ClientSecret {
 /// The stored form of a secret Tessera generated.
 pub fn hash_generated(secret: &ClientSecret) -> String {
     let d = digest::digest(&digest::SHA256, secret.expose().as_bytes());
-    format!("sha256${}", URL_SAFE_NO_PAD.encode(d.as_ref()))
+    format!("{}{}", SecretHashKind::SHA256_PREFIX, URL_SAFE_NO_PAD.encode(d.as_ref()))
 }
 
 /// The stored form of an imported secret: argon2id with a random salt.
@@ -134,7 +166,7 @@ impl SecretVerifier {
         matches_generated(stored, presented)
             || stored
                 .iter()
-                .filter(|s| s.hash.starts_with("$argon2"))
+                .filter(|s| SecretHashKind::of(&s.hash) == Some(SecretHashKind::Argon2))
                 .any(|s| self.cached_success(&cache_key(client_id, s, presented)))
     }
 
@@ -154,7 +186,7 @@ impl SecretVerifier {
             return Verdict::Valid;
         }
         let mut tried = false;
-        for s in stored.iter().filter(|s| s.hash.starts_with("$argon2")) {
+        for s in stored.iter().filter(|s| SecretHashKind::of(&s.hash) == Some(SecretHashKind::Argon2)) {
             tried = true;
             match self.verify_kdf(client_id, s, presented).await {
                 Verdict::Invalid => {}
@@ -256,7 +288,7 @@ impl KdfPool {
 fn matches_generated(stored: &[SecretRecord], presented: &ClientSecret) -> bool {
     let presented_digest = hash_generated(presented);
     let mut any_match = false;
-    for s in stored.iter().filter(|s| s.hash.starts_with("sha256$")) {
+    for s in stored.iter().filter(|s| SecretHashKind::of(&s.hash) == Some(SecretHashKind::Sha256)) {
         any_match |=
             aws_lc_rs::constant_time::verify_slices_are_equal(s.hash.as_bytes(), presented_digest.as_bytes()).is_ok();
     }
@@ -316,7 +348,7 @@ fn cache_key(client_id: &ClientId, stored: &SecretRecord, presented: &ClientSecr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::SystemRandom;
+    use crate::random::SystemRandom;
 
     #[tokio::test]
     async fn generated_and_imported_secrets_verify_and_wrong_ones_do_not() {
@@ -326,8 +358,10 @@ mod tests {
         assert!(generated.expose().len() >= GENERATED_PREFIX.len() + 43, "256 bits in base64url");
         let imported = ClientSecret::new("cc_secret").unwrap();
         let stored = vec![record(&generated, true, &rng, UnixTime(0)), record(&imported, false, &rng, UnixTime(0))];
-        assert!(stored[0].hash.starts_with("sha256$"));
+        assert_eq!(SecretHashKind::of(&stored[0].hash), Some(SecretHashKind::Sha256));
         assert!(stored[1].hash.starts_with("$argon2id$"));
+        assert_eq!(SecretHashKind::of(&stored[1].hash), Some(SecretHashKind::Argon2));
+        assert_eq!(SecretHashKind::of("plain"), None);
         assert!(!stored.iter().any(|s| s.hash.contains("cc_secret")));
         let v = SecretVerifier::default();
         assert_eq!(v.verify(&id, Some(&stored), &generated).await, Verdict::Valid);

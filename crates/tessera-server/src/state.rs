@@ -1,15 +1,47 @@
-//! Shared state of the running server.
+//! Shared state of the running server, built from named parts ([`AppParts`]).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use tessera_store::{Store, TokenWriter};
 use tessera_types::SigningAlg;
 
-use crate::clock::{Clock, Random};
+use crate::clock::{Clock, SystemClock};
 use crate::limits::Limits;
+use crate::random::{Random, SystemRandom};
 use crate::registry::RegistryHandle;
 use crate::secrets::SecretVerifier;
+use crate::storage::Stores;
 use crate::throttle::{FailureLimiter, IssuanceLimiter};
+
+/// Time and randomness, injected; [`Deps::system`] for production, a `ManualClock` in tests.
+#[derive(Clone)]
+#[allow(missing_docs)]
+pub struct Deps {
+    pub clock: Arc<dyn Clock>,
+    pub rng: Arc<dyn Random>,
+}
+
+impl Deps {
+    /// System clock and OS randomness.
+    pub fn system() -> Self {
+        Self { clock: Arc::new(SystemClock), rng: Arc::new(SystemRandom::default()) }
+    }
+}
+
+/// What [`AppState::new`] is built from.
+#[allow(missing_docs)]
+pub struct AppParts {
+    /// The issuer identifier, without a trailing slash; the endpoint URLs derive from it.
+    pub issuer: String,
+    /// The server's algorithms; the first signs for clients that name none.
+    pub signing_algs: Vec<SigningAlg>,
+    /// Largest form body read (413 beyond).
+    pub max_body_bytes: usize,
+    pub limits: Limits,
+    pub registry: Arc<RegistryHandle>,
+    pub stores: Stores,
+    pub deps: Deps,
+}
 
 /// What every handler reads. Cheap to clone.
 #[derive(Clone)]
@@ -28,29 +60,18 @@ pub(crate) struct Inner {
     pub failures: FailureLimiter,
     pub issuance: IssuanceLimiter,
     /// Tokens issued past the rate limit in monitor mode.
-    pub rate_limited_monitored: std::sync::atomic::AtomicU64,
-    pub store: Store,
-    pub token_writer: TokenWriter,
+    pub rate_limited_monitored: AtomicU64,
+    pub stores: Stores,
     pub clock: Arc<dyn Clock>,
     pub rng: Arc<dyn Random>,
     /// Access tokens issued since start (observability; the client tests count with it).
-    pub tokens_issued: std::sync::atomic::AtomicU64,
+    pub tokens_issued: AtomicU64,
 }
 
 impl AppState {
-    /// Builds the state. `issuer` has no trailing slash. Starts the reference token writer,
-    /// so call it inside a Tokio runtime.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        issuer: String,
-        store: Store,
-        signing_algs: Vec<SigningAlg>,
-        max_body_bytes: usize,
-        limits: &Limits,
-        registry: Arc<RegistryHandle>,
-        clock: Arc<dyn Clock>,
-        rng: Arc<dyn Random>,
-    ) -> Self {
+    /// Builds the state from its parts.
+    pub fn new(parts: AppParts) -> Self {
+        let AppParts { issuer, signing_algs, max_body_bytes, limits, registry, stores, deps } = parts;
         Self(Arc::new(Inner {
             token_endpoint: format!("{issuer}/connect/token"),
             jwks_uri: format!("{issuer}/.well-known/jwks"),
@@ -62,24 +83,23 @@ impl AppState {
             registry,
             verifier: SecretVerifier::new(crate::secrets::CACHE_TTL, limits.auth.clone()),
             failures: FailureLimiter::new(limits.auth.clone()),
-            issuance: IssuanceLimiter::new(limits.issuance.clone()),
-            rate_limited_monitored: std::sync::atomic::AtomicU64::new(0),
-            token_writer: TokenWriter::spawn(store.clone()),
-            store,
-            clock,
-            rng,
-            tokens_issued: std::sync::atomic::AtomicU64::new(0),
+            issuance: IssuanceLimiter::new(limits.issuance),
+            rate_limited_monitored: AtomicU64::new(0),
+            stores,
+            clock: deps.clock,
+            rng: deps.rng,
+            tokens_issued: AtomicU64::new(0),
         }))
     }
 
     /// Access tokens issued since start.
     pub fn tokens_issued(&self) -> u64 {
-        self.0.tokens_issued.load(std::sync::atomic::Ordering::Relaxed)
+        self.0.tokens_issued.load(Ordering::Relaxed)
     }
 
     /// Tokens issued past the issuance rate limit while it only monitors.
     pub fn rate_limited_monitored(&self) -> u64 {
-        self.0.rate_limited_monitored.load(std::sync::atomic::Ordering::Relaxed)
+        self.0.rate_limited_monitored.load(Ordering::Relaxed)
     }
 
     /// The issuer identifier.

@@ -10,7 +10,8 @@ use axum::http::{Method, Request, header};
 use serde_json::Value;
 use tessera_server::clock::{Clock as _, ManualClock, SystemClock, SystemRandom};
 use tessera_server::keys::{self, KekUse};
-use tessera_server::{AppState, FileConfig, Overrides, RegistryHandle, Settings};
+use tessera_server::storage::Stores;
+use tessera_server::{AppParts, AppState, Deps, FileConfig, Overrides, RegistryHandle, Settings};
 use tessera_store::Store;
 use tessera_types::UnixTime;
 use tower::ServiceExt as _;
@@ -75,16 +76,15 @@ impl TestApp {
         let kek = keys::open_kek(&store, &settings.kek_file, KekUse::Server, &*rng, now).await.unwrap();
         keys::ensure_active(&store, &kek, &settings.signing_algs, &*rng, now).await.unwrap();
         let registry = Arc::new(RegistryHandle::new(store.clone(), kek).await.unwrap());
-        let state = AppState::new(
-            settings.issuer_for(settings.listen),
-            store.clone(),
-            settings.signing_algs.clone(),
-            settings.max_body_bytes,
-            &settings.limits,
-            registry.clone(),
-            Arc::new(clock.clone()),
-            rng,
-        );
+        let state = AppState::new(AppParts {
+            issuer: settings.issuer_for(settings.listen),
+            signing_algs: settings.signing_algs.clone(),
+            max_body_bytes: settings.max_body_bytes,
+            limits: settings.limits.clone(),
+            registry: registry.clone(),
+            stores: Stores::sql(store.clone()),
+            deps: Deps { clock: Arc::new(clock.clone()), rng },
+        });
         let router = tessera_server::router(state.clone());
         Self { router, state, registry, store, clock, settings, dir }
     }

@@ -2,11 +2,10 @@
 //! router as a service): seed the registry, then call the endpoints.
 
 use serde_json::Value;
-use tessera_server::admin::{self, NewClient, NewScope};
+use tessera_server::admin::{self, ClientSpec, ScopeSpec};
 use tessera_server::clock::SystemRandom;
-use tessera_server::config::SeedClient;
 use tessera_store::Store;
-use tessera_types::{ClientSecret, UnixTime};
+use tessera_types::{ClientId, ClientSecret, Resource, ScopeName, TokenFormat, UnixTime};
 
 use crate::http::Reply;
 
@@ -30,10 +29,9 @@ pub trait Authority {
 
     /// Registers a scope granting audience `resources`.
     async fn add_scope(&self, name: &str, resources: &[&str]) {
-        let new = NewScope {
-            name: name.into(),
-            resources: resources.iter().map(|s| s.to_string()).collect(),
-            ..Default::default()
+        let new = ScopeSpec {
+            resources: resources.iter().map(|r| Resource::new(*r).unwrap()).collect(),
+            ..ScopeSpec::new(scope(name))
         };
         admin::add_scope(self.store(), new, self.now()).await.unwrap();
         self.sync().await;
@@ -41,20 +39,19 @@ pub trait Authority {
 
     /// Registers a client with an imported secret.
     async fn add_client(&self, id: &str, secret: &str, scopes: &[&str], permissions: &[&str]) {
-        self.add_client_with(NewClient {
-            client_id: id.into(),
-            secret: Some(secret.into()),
-            scopes: scopes.iter().map(|s| s.to_string()).collect(),
-            permissions: permissions.iter().map(|s| s.to_string()).collect(),
-            ..Default::default()
+        self.add_client_with(ClientSpec {
+            secret: Some(ClientSecret::new(secret).unwrap()),
+            scopes: scopes.iter().map(|s| scope(s)).collect(),
+            permissions: permissions.iter().map(|p| p.parse().unwrap()).collect(),
+            ..client(id)
         })
         .await;
     }
 
     /// Registers a client and returns the generated secret, if one was generated. The tests'
     /// sample secrets are accepted below the strength floor.
-    async fn add_client_with(&self, new: NewClient) -> Option<ClientSecret> {
-        let new = NewClient { allow_weak_secret: true, ..new };
+    async fn add_client_with(&self, new: ClientSpec) -> Option<ClientSecret> {
+        let new = ClientSpec { allow_weak_secret: true, ..new };
         let (_, generated) =
             admin::add_client(self.store(), new, 3600, &SystemRandom::default(), self.now()).await.unwrap();
         self.sync().await;
@@ -72,12 +69,11 @@ pub trait Authority {
     /// introspect (its client_id is its resource name, as in the seed).
     async fn seed_reference_scenario(&self) {
         self.add_scope("dataEventRecords", &["rs_dataEventRecordsApi"]).await;
-        self.add_client_with(NewClient {
-            client_id: "CC".into(),
-            secret: Some("cc_secret".into()),
-            scopes: vec!["dataEventRecords".into()],
-            token_format: Some("reference".into()),
-            ..Default::default()
+        self.add_client_with(ClientSpec {
+            secret: Some(ClientSecret::new("cc_secret").unwrap()),
+            scopes: vec![scope("dataEventRecords")],
+            token_format: Some(TokenFormat::Reference),
+            ..client("CC")
         })
         .await;
         self.add_client("rs_dataEventRecordsApi", "api_secret", &[], &["introspection"]).await;
@@ -106,14 +102,28 @@ pub trait Authority {
 
 /// A client for a config file's `[[clients]]`: imported secret, scopes, extra permissions,
 /// token format; weak sample secrets allowed.
-pub fn seed_client(id: &str, secret: &str, scopes: &[&str], permissions: &[&str], format: &str) -> SeedClient {
-    SeedClient {
-        client_id: id.into(),
-        secret: Some(secret.into()),
-        scopes: scopes.iter().map(|s| s.to_string()).collect(),
-        permissions: permissions.iter().map(|s| s.to_string()).collect(),
-        token_format: Some(format.into()),
+pub fn seed_client(id: &str, secret: &str, scopes: &[&str], permissions: &[&str], format: &str) -> ClientSpec {
+    ClientSpec {
+        secret: Some(ClientSecret::new(secret).unwrap()),
+        scopes: scopes.iter().map(|s| scope(s)).collect(),
+        permissions: permissions.iter().map(|p| p.parse().unwrap()).collect(),
+        token_format: Some(format.parse().unwrap()),
         allow_weak_secret: true,
-        ..Default::default()
+        ..client(id)
     }
+}
+
+/// A client to register with this id and every other setting left to its default.
+pub fn client(id: &str) -> ClientSpec {
+    ClientSpec::new(ClientId::new(id).unwrap())
+}
+
+/// A scope name, or a panic.
+pub fn scope(name: &str) -> ScopeName {
+    ScopeName::new(name).unwrap()
+}
+
+/// A client secret, or a panic.
+pub fn secret(value: &str) -> Option<ClientSecret> {
+    Some(ClientSecret::new(value).unwrap())
 }

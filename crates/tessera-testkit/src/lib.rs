@@ -27,7 +27,7 @@ mod server;
 #[cfg(feature = "server")]
 pub use app::{ISSUER, TestApp, basic};
 #[cfg(feature = "server")]
-pub use authority::{Authority, seed_client};
+pub use authority::{Authority, client, scope, secret, seed_client};
 #[cfg(feature = "server")]
 pub use http::{FORM, Reply, assert_oauth_error, client_for, jwt_payload, post_basic, split};
 #[cfg(feature = "server")]

@@ -7,9 +7,12 @@ use std::process::ExitCode;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory as _, FromArgMatches as _};
 
-/// Whether `id` was given on the command line, at the top or in any subcommand (global args).
+/// Whether `id` was given on the command line, in the command that owns it or any of its
+/// subcommands (the store options are global below their command).
 fn in_argv(matches: &ArgMatches, id: &str) -> bool {
-    if matches.value_source(id) == Some(ValueSource::CommandLine) {
+    // Only a command that defines `id` may be asked where it came from.
+    let known = matches.try_get_raw(id).is_ok();
+    if known && matches.value_source(id) == Some(ValueSource::CommandLine) {
         return true;
     }
     matches.subcommand().is_some_and(|(_, sub)| in_argv(sub, id))

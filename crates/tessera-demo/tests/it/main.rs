@@ -8,7 +8,7 @@ use std::time::Duration;
 use tessera_client::{AuthorizedClient, ClientConfig, TokenSource};
 use tessera_demo::{DemoError, greet, greeter, tls_channel, weather_api, worker};
 use tessera_guard::{ClientCredentials, Guard, GuardConfig, Mode};
-use tessera_server::config::SeedScope;
+use tessera_server::admin::{ClientSpec, ScopeSpec};
 use tessera_server::{FileConfig, Running};
 use tessera_testkit::{TestServer, seed_client};
 use tessera_types::clock::{Clock, ManualClock, SystemClock};
@@ -27,7 +27,7 @@ fn creds(id: &str, secret: &str) -> ClientCredentials {
     ClientCredentials::new(ClientId::new(id).unwrap(), ClientSecret::new(secret).unwrap())
 }
 
-fn seed(id: &str, scopes: &[&str], permissions: &[&str], format: &str) -> tessera_server::config::SeedClient {
+fn seed(id: &str, scopes: &[&str], permissions: &[&str], format: &str) -> ClientSpec {
     seed_client(id, &format!("{id}_secret"), scopes, permissions, format)
 }
 
@@ -46,12 +46,9 @@ impl World {
     /// `cache_ttl` bounds how long the guards reuse a validation.
     async fn start_with(clock: Arc<dyn Clock>, cache_ttl: Duration) -> Self {
         let mut file = scenario();
-        file.scopes.push(SeedScope {
-            name: "other".into(),
-            display_name: None,
-            display_names: Default::default(),
-            description: None,
-            resources: vec!["rs_dataEventRecordsApi".into()],
+        file.scopes.push(ScopeSpec {
+            resources: vec![tessera_types::Resource::new("rs_dataEventRecordsApi").unwrap()],
+            ..ScopeSpec::new(tessera_testkit::scope("other"))
         });
         file.clients.push(seed("NOSCOPE", &["other"], &[], "jwt"));
         file.clients.push(seed("bg_reference", &["api1"], &[], "reference"));

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tessera_guard::{ClientCredentials, Guard, GuardConfig, GuardLayer, Mode};
-use tessera_server::admin::NewClient;
+use tessera_server::admin::ClientSpec;
 use tessera_testkit::{Authority as _, TestServer};
 use tessera_types::clock::{Clock as _, ManualClock, SystemClock};
 
@@ -22,12 +22,11 @@ impl Authority {
         for (name, resource) in [("dataEventRecords", API), ("other", API)] {
             s.add_scope(name, &[resource]).await;
         }
-        let client = |id: &str, scope: &str, format: &str| NewClient {
-            client_id: id.into(),
-            secret: Some(format!("{id}_secret")),
-            scopes: vec![scope.into()],
-            token_format: Some(format.into()),
-            ..Default::default()
+        let client = |id: &str, scope: &str, format: &str| ClientSpec {
+            secret: tessera_testkit::secret(&format!("{id}_secret")),
+            scopes: vec![tessera_testkit::scope(scope)],
+            token_format: Some(format.parse().unwrap()),
+            ..tessera_testkit::client(id)
         };
         for c in [
             client("CC", "dataEventRecords", "jwt"),

@@ -6,6 +6,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use tessera_types::rfc8414::Metadata;
 
+use crate::client_auth::ClientAuthMethod;
 use crate::state::AppState;
 
 /// The one metadata document; `tessera_types::rfc8414::Metadata` is also what the guard and
@@ -13,6 +14,7 @@ use crate::state::AppState;
 pub async fn metadata(State(state): State<AppState>) -> Response {
     let s = &state.0;
     let registry = s.registry.get();
+    let auth_methods: Vec<String> = ClientAuthMethod::SUPPORTED.iter().map(|m| m.as_str().to_owned()).collect();
     let algs: Vec<String> = s.signing_algs.iter().map(|a| a.as_str().to_owned()).collect();
     let doc = Metadata {
         issuer: s.issuer.clone(),
@@ -21,14 +23,14 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
         scopes_supported: registry.scopes().map(|r| r.name.to_string()).collect(),
         response_types_supported: vec![],
         grant_types_supported: vec!["client_credentials".into()],
-        token_endpoint_auth_methods_supported: vec!["client_secret_basic".into(), "client_secret_post".into()],
+        token_endpoint_auth_methods_supported: auth_methods.clone(),
         access_token_signing_alg_values_supported: algs.clone(),
         id_token_signing_alg_values_supported: algs,
         subject_types_supported: vec!["public".into()],
         introspection_endpoint: Some(s.introspection_endpoint.clone()),
-        introspection_endpoint_auth_methods_supported: vec!["client_secret_basic".into(), "client_secret_post".into()],
+        introspection_endpoint_auth_methods_supported: auth_methods.clone(),
         revocation_endpoint: Some(s.revocation_endpoint.clone()),
-        revocation_endpoint_auth_methods_supported: vec!["client_secret_basic".into(), "client_secret_post".into()],
+        revocation_endpoint_auth_methods_supported: auth_methods.clone(),
         resource_indicators_supported: true,
     };
     let mut response = axum::Json(doc).into_response();

@@ -1,43 +1,38 @@
 //! `POST /connect/introspect` (RFC 7662).
 
-use axum::body::Body;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use tessera_types::Resource;
 use tessera_types::rfc7662::IntrospectionResponse;
 use tessera_types::rfc9068::Audience;
-use tessera_types::{Endpoint, Resource};
 
-use super::common::{Peer, authenticate, read_form, respond, token_param};
+use super::token_param::token_param;
+use crate::client_auth::{ClientRequest, IntrospectionEndpoint};
 use crate::error::{OAuthError, no_store};
 use crate::state::AppState;
 use crate::token::lookup;
 
-/// The handler.
-pub async fn introspect(State(state): State<AppState>, peer: Peer, headers: HeaderMap, body: Body) -> Response {
-    respond(&headers, handle(&state, &peer, &headers, body)).await
-}
-
-async fn handle(state: &AppState, peer: &Peer, headers: &HeaderMap, body: Body) -> Result<Response, OAuthError> {
-    let form = read_form(state, headers, peer, body, &[]).await?;
-    // §2.1: token REQUIRED; token_type_hint OPTIONAL and only a hint — every kind is looked up.
-    let token = token_param(&form)?;
-    let _hint = form.single("token_type_hint")?;
+pub(crate) async fn introspect(
+    State(state): State<AppState>,
+    request: ClientRequest<IntrospectionEndpoint>,
+) -> Result<Response, OAuthError> {
+    let s = &state.0;
+    // §2.1: token REQUIRED, token_type_hint OPTIONAL.
+    let token = token_param(request.form())?;
     // §2.1: "the protected resource MUST also be authenticated" — as a client holding the
     // introspection permission (as OpenIddict's ept:introspection).
-    let (registry, caller) = authenticate(state, headers, &form, Endpoint::Introspection, peer).await?;
-    let now = state.0.clock.now();
-    let found = lookup::active(&state.0, &registry, token, now).await?;
+    let caller = request.authenticate(&state).await?;
+    let found = lookup::active(&*s.stores.lookup, &s.issuer, &caller.registry, token, s.clock.now()).await?;
     // §4: a caller learns only about tokens meant for it — its client_id must be an audience.
     // Anything else is `{"active": false}` and nothing more, whatever the reason.
     let body = match found {
-        Some(t) if t.aud.iter().any(|a| a == caller.client_id.as_str()) => IntrospectionResponse {
+        Some(t) if t.aud.iter().any(|a| a == caller.client.client_id.as_str()) => IntrospectionResponse {
             active: true,
             scope: t.scope,
             client_id: Some(t.client_id),
             sub: Some(t.sub),
             aud: Some(Audience::from_list(t.aud.into_iter().filter_map(|a| Resource::new(a).ok()).collect())),
-            iss: Some(state.0.issuer.clone()),
+            iss: Some(s.issuer.clone()),
             exp: Some(t.exp),
             iat: Some(t.iat),
             nbf: Some(t.nbf),

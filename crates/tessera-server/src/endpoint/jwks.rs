@@ -7,7 +7,6 @@ use axum::response::{IntoResponse, Response};
 
 use crate::state::AppState;
 
-/// The handler.
 pub async fn jwks(State(state): State<AppState>) -> Response {
     let body = state.0.registry.get().jwks_json().to_string();
     let mut response = body.into_response();

@@ -1,8 +1,11 @@
 //! HTTP endpoints: one module each.
 
-mod common;
 pub mod discovery;
 pub mod introspect;
 pub mod jwks;
 pub mod revoke;
 pub mod token;
+mod token_param;
+
+#[cfg(test)]
+mod tests;

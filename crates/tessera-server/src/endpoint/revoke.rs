@@ -1,46 +1,47 @@
-//! `POST /connect/revoke` (RFC 7009).
+//! `POST /connect/revoke` (RFC 7009), and the storage it writes to.
 
-use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use tessera_types::rfc7009::TokenTypeHint;
-use tessera_types::{Endpoint, ErrorCode};
+use tessera_types::{ClientId, ErrorCode, Jti, UnixTime};
 
-use super::common::{Peer, authenticate, read_form, respond, token_param};
+use super::token_param::token_param;
+use crate::client_auth::{ClientRequest, RevocationEndpoint};
 use crate::error::{OAuthError, no_store};
 use crate::state::AppState;
-use crate::token::lookup::{self, Kind};
+use crate::storage::StoreFuture;
+use crate::token::lookup::{self, Kind, TokenLookup};
 
-/// The handler.
-pub async fn revoke(State(state): State<AppState>, peer: Peer, headers: HeaderMap, body: Body) -> Response {
-    respond(&headers, handle(&state, &peer, &headers, body)).await
+/// What revocation needs beyond finding the token: marking it revoked, durably.
+pub trait RevocationStore: TokenLookup {
+    /// Marks the reference token whose hash is `hash` revoked.
+    fn revoke_reference<'a>(&'a self, hash: &'a str) -> StoreFuture<'a, ()>;
+    /// Remembers a JWT's `jti` as revoked until `exp`, when the token would expire anyway.
+    fn revoke_jti<'a>(&'a self, jti: &'a Jti, client_id: &'a ClientId, exp: UnixTime) -> StoreFuture<'a, ()>;
 }
 
-async fn handle(state: &AppState, peer: &Peer, headers: &HeaderMap, body: Body) -> Result<Response, OAuthError> {
-    let form = read_form(state, headers, peer, body, &[]).await?;
-    // §2.1: token REQUIRED; token_type_hint is a hint: the search extends to every kind, so
-    // any value (known or not) is accepted and then ignored. Only a repeated one is refused.
-    let token = token_param(&form)?;
-    let _hint = form.single("token_type_hint")?.map(TokenTypeHint::parse);
-    let (registry, caller) = authenticate(state, headers, &form, Endpoint::Revocation, peer).await?;
-    let now = state.0.clock.now();
-    if let Some(t) = lookup::active(&state.0, &registry, token, now).await? {
+pub(crate) async fn revoke(
+    State(state): State<AppState>,
+    request: ClientRequest<RevocationEndpoint>,
+) -> Result<Response, OAuthError> {
+    let s = &state.0;
+    // §2.1: token REQUIRED, token_type_hint OPTIONAL.
+    let token = token_param(request.form())?;
+    let caller = request.authenticate(&state).await?;
+    let store = &*s.stores.revocation;
+    if let Some(t) = lookup::active(store, &s.issuer, &caller.registry, token, s.clock.now()).await? {
         // §2.1: the server "verifies whether the token was issued to the client making the
         // revocation request. If this validation fails, the request is refused".
-        if t.client_id != caller.client_id {
+        if t.client_id != caller.client.client_id {
             return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "the token was not issued to this client"));
         }
         // Committed before the 200: an acknowledged revocation survives a crash.
         match t.kind {
-            Kind::Reference { hash } => {
-                state.0.store.revoke_token(&hash).await.map_err(OAuthError::unavailable)?;
-            }
-            Kind::Jwt => {
-                state.0.store.revoke_jti(&t.jti, &t.client_id, t.exp).await.map_err(OAuthError::unavailable)?
-            }
+            Kind::Reference { hash } => store.revoke_reference(&hash).await,
+            Kind::Jwt => store.revoke_jti(&t.jti, &t.client_id, t.exp).await,
         }
-        tracing::info!(client_id = %caller.client_id, jti = %t.jti, "revoked token");
+        .map_err(OAuthError::unavailable)?;
+        tracing::info!(client_id = %caller.client.client_id, jti = %t.jti, "revoked token");
     }
     // §2.2: 200 whether or not the token was known ("invalid tokens do not cause an error").
     let mut response = StatusCode::OK.into_response();

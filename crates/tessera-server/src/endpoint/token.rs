@@ -1,30 +1,25 @@
 //! `POST /connect/token` (RFC 6749 §3.2, §4.4, §5).
 
-use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use tessera_types::AccessToken;
+use tessera_store::ClientRecord;
 use tessera_types::rfc6749::TokenResponse;
-use tessera_types::{Endpoint, ErrorCode, GrantType, Permission, ScopeSet, TokenFormat};
+use tessera_types::{AccessToken, ErrorCode, GrantType, Permission, ScopeSet};
 
-use super::common::{Peer, authenticate, read_form, respond};
+use crate::client_auth::{ClientRequest, TokenEndpoint};
 use crate::error::{OAuthError, no_store};
-use crate::grant::client_credentials;
+use crate::grant;
 use crate::limits::RateLimitMode;
-use crate::state::AppState;
-use crate::token::{jwt, reference};
+use crate::state::{AppState, Inner};
+use crate::token;
 
-/// The handler.
-pub async fn token(State(state): State<AppState>, peer: Peer, headers: HeaderMap, body: Body) -> Response {
-    respond(&headers, handle(&state, &peer, &headers, body)).await
-}
-
-async fn handle(state: &AppState, peer: &Peer, headers: &HeaderMap, body: Body) -> Result<Response, OAuthError> {
+pub(crate) async fn token(
+    State(state): State<AppState>,
+    request: ClientRequest<TokenEndpoint>,
+) -> Result<Response, OAuthError> {
     let s = &state.0;
-    // §3.2: parameters MUST NOT be repeated; RFC 8707 §2 lets `resource` repeat.
-    let form = read_form(state, headers, peer, body, &["resource"]).await?;
-
+    let form = request.form();
     // §4.4.2: grant_type REQUIRED, value MUST be "client_credentials".
     let grant_type = form.single("grant_type")?.ok_or_else(|| OAuthError::invalid_request("grant_type is missing"))?;
     let Some(grant_type) = GrantType::from_param(grant_type) else {
@@ -39,72 +34,14 @@ async fn handle(state: &AppState, peer: &Peer, headers: &HeaderMap, body: Body) 
     };
 
     // §4.4.2: "The client MUST authenticate with the authorization server".
-    let (registry, client) = authenticate(state, headers, &form, Endpoint::Token, peer).await?;
+    let caller = request.authenticate(&state).await?;
+    let client = &caller.client;
     if !client.permissions.contains(&Permission::GrantType(grant_type)) {
         return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "the client may not use this grant type"));
     }
-
-    // Per-client issuance rate: a client that caches its tokens as it should never meets it.
-    if let Err(retry_after) = s.issuance.take(&client, tokio::time::Instant::now()) {
-        match s.issuance.mode() {
-            RateLimitMode::Enforce => {
-                tracing::info!(client_id = %client.client_id, retry_after, "issuance rate limit reached");
-                return Err(OAuthError::new(
-                    ErrorCode::TemporarilyUnavailable,
-                    "token issuance rate limit reached for this client; reuse tokens until they expire",
-                )
-                .with_status(StatusCode::TOO_MANY_REQUESTS)
-                .with_retry_after(retry_after));
-            }
-            RateLimitMode::Monitor => {
-                s.rate_limited_monitored.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                tracing::warn!(client_id = %client.client_id, "issuance rate limit exceeded (monitor mode: issued)");
-            }
-        }
-    }
-
-    let grant = match grant_type {
-        GrantType::ClientCredentials => {
-            client_credentials::resolve(&registry, &client, requested.as_ref(), form.multi("resource"))?
-        }
-    };
-
-    let now = s.clock.now();
-    let access_token = match client.token_format {
-        TokenFormat::Jwt => {
-            let alg = client.signing_alg.unwrap_or(s.signing_algs[0]);
-            let key = registry.signing_key(alg).ok_or_else(|| {
-                OAuthError::server_error(format!("no active {alg} key; configure it in signing_algs"))
-            })?;
-            let claims = jwt::claims(&s.issuer, &client.client_id, &grant, now, client.access_token_lifetime, &*s.rng);
-            let token = jwt::sign(key, &claims).map_err(OAuthError::server_error)?;
-            tracing::info!(client_id = %client.client_id, jti = %claims.jti, scope = %grant.scopes, kid = %key.kid, "issued access token");
-            token
-        }
-        TokenFormat::Reference => {
-            if !s.issuance.take_live(&client) {
-                tracing::warn!(client_id = %client.client_id, "live reference token cap reached");
-                return Err(OAuthError::new(
-                    ErrorCode::TemporarilyUnavailable,
-                    "this client holds as many live reference tokens as it may; reuse them until they expire",
-                )
-                .with_status(StatusCode::TOO_MANY_REQUESTS)
-                .with_retry_after(60));
-            }
-            let token = reference::generate(&*s.rng);
-            let record =
-                reference::record(&token, &client.client_id, &grant, now, client.access_token_lifetime, &*s.rng);
-            // Committed (group commit) before the response is sent: a token the client holds
-            // is never lost to a crash.
-            if let Err(e) = s.token_writer.insert(record.clone()).await {
-                s.issuance.untake_live(&client);
-                return Err(OAuthError::unavailable(e));
-            }
-            s.issuance.committed_live(&client);
-            tracing::info!(client_id = %client.client_id, jti = %record.jti, scope = %grant.scopes, "issued reference token");
-            token
-        }
-    };
+    within_issuance_rate(s, client)?;
+    let grant = grant::resolve(grant_type, &caller.registry, client, requested.as_ref(), form)?;
+    let access_token = token::issue(s, &caller.registry, client, &grant).await?;
 
     s.tokens_issued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     // §5.1: the response carries Cache-Control: no-store and Pragma: no-cache.
@@ -117,4 +54,26 @@ async fn handle(state: &AppState, peer: &Peer, headers: &HeaderMap, body: Body) 
     .into_response();
     no_store(&mut response);
     Ok(response)
+}
+
+/// Per-client issuance rate: a client that caches its tokens as it should never meets it.
+/// Counted before the grant is resolved, so refused requests count too.
+fn within_issuance_rate(s: &Inner, client: &ClientRecord) -> Result<(), OAuthError> {
+    let Err(retry_after) = s.issuance.take(client, tokio::time::Instant::now()) else { return Ok(()) };
+    match s.issuance.mode() {
+        RateLimitMode::Enforce => {
+            tracing::info!(client_id = %client.client_id, retry_after, "issuance rate limit reached");
+            Err(OAuthError::new(
+                ErrorCode::TemporarilyUnavailable,
+                "token issuance rate limit reached for this client; reuse tokens until they expire",
+            )
+            .with_status(StatusCode::TOO_MANY_REQUESTS)
+            .with_retry_after(retry_after))
+        }
+        RateLimitMode::Monitor => {
+            s.rate_limited_monitored.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::warn!(client_id = %client.client_id, "issuance rate limit exceeded (monitor mode: issued)");
+            Ok(())
+        }
+    }
 }

@@ -8,8 +8,13 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use tessera_types::ErrorCode;
 
-use crate::client_auth::{Method, extract};
+use crate::client_auth::{AuthorizationHeader, ClientAuthMethod, presented};
 use crate::form::Form;
+
+/// The `Authorization` header parsed, and the method dispatcher, as the extractor runs them.
+fn extract(h: &HeaderMap, form: &Form) -> Result<crate::client_auth::Credentials, crate::OAuthError> {
+    presented(&AuthorizationHeader::parse(h), form)
+}
 
 fn form_encode(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
@@ -86,11 +91,11 @@ proptest! {
             Ok(creds) => {
                 prop_assert!(!creds.client_id.as_str().is_empty() && !creds.secret.expose().is_empty());
                 match creds.method {
-                    Method::Basic => {
+                    ClientAuthMethod::ClientSecretBasic => {
                         prop_assert!(value.is_some());
                         prop_assert_eq!(form.single("client_secret").unwrap(), None, "Basic and client_secret");
                     }
-                    Method::Post => {
+                    ClientAuthMethod::ClientSecretPost => {
                         prop_assert!(value.is_none(), "post credentials beside an Authorization header");
                         prop_assert_eq!(form.single("client_id").unwrap(), Some(creds.client_id.as_str()));
                         prop_assert_eq!(form.single("client_secret").unwrap(), Some(creds.secret.expose()));
@@ -115,7 +120,7 @@ proptest! {
         let h = basic(scheme, &format!("{}{b64}", " ".repeat(spaces)));
         let body = if same_id_in_body { format!("client_id={}", form_encode(&id)) } else { String::new() };
         let creds = extract(&h, &Form::parse(body.as_bytes()).unwrap()).unwrap();
-        prop_assert_eq!(creds.method, Method::Basic);
+        prop_assert_eq!(creds.method, ClientAuthMethod::ClientSecretBasic);
         prop_assert_eq!(creds.client_id.as_str(), id.as_str());
         prop_assert_eq!(creds.secret.expose(), secret.as_str());
     }

@@ -13,15 +13,16 @@ use proptest::prelude::*;
 use proptest::test_runner::TestRunner;
 use serde_json::Value;
 use tessera_store::Store;
-use tessera_types::SigningAlg;
+use tessera_types::{ClientId, Resource, ScopeName, SigningAlg};
 use tower::ServiceExt as _;
 
-use crate::admin::{self, NewClient, NewScope};
+use crate::admin::{self, ClientSpec, ScopeSpec};
 use crate::clock::{Clock as _, SystemClock, SystemRandom};
 use crate::form::Form;
 use crate::keys::{self, Kek};
 use crate::limits::{IssuanceLimits, Limits};
-use crate::{AppState, RegistryHandle, router};
+use crate::storage::Stores;
+use crate::{AppParts, AppState, Deps, RegistryHandle, router};
 
 const ID: &str = "CC";
 const SCOPE: &str = "api";
@@ -56,23 +57,26 @@ fn server(limits: Limits) -> Server {
     let (app, secret) = rt.block_on(async {
         let store = Store::open_embedded(dir.path()).await.unwrap();
         let (rng, now) = (SystemRandom::default(), SystemClock.now());
-        let scope = NewScope { name: SCOPE.into(), resources: vec![RESOURCE.into()], ..Default::default() };
+        let scope = ScopeSpec {
+            resources: vec![Resource::new(RESOURCE).unwrap()],
+            ..ScopeSpec::new(ScopeName::new(SCOPE).unwrap())
+        };
         admin::add_scope(&store, scope, now).await.unwrap();
-        let client = NewClient { client_id: ID.into(), scopes: vec![SCOPE.into()], ..Default::default() };
+        let client =
+            ClientSpec { scopes: vec![ScopeName::new(SCOPE).unwrap()], ..ClientSpec::new(ClientId::new(ID).unwrap()) };
         let (_, secret) = admin::add_client(&store, client, 300, &rng, now).await.unwrap();
         let kek = Kek::load_or_create(&dir.path().join("kek"), &rng).unwrap();
         keys::ensure_active(&store, &kek, &[SigningAlg::ES256], &rng, now).await.unwrap();
         let registry = Arc::new(RegistryHandle::new(store.clone(), kek).await.unwrap());
-        let state = AppState::new(
-            "http://127.0.0.1".into(),
-            store,
-            vec![SigningAlg::ES256],
-            MAX_BODY,
-            &limits,
+        let state = AppState::new(AppParts {
+            issuer: "http://127.0.0.1".into(),
+            signing_algs: vec![SigningAlg::ES256],
+            max_body_bytes: MAX_BODY,
+            limits,
             registry,
-            Arc::new(SystemClock),
-            Arc::new(rng),
-        );
+            stores: Stores::sql(store),
+            deps: Deps { clock: Arc::new(SystemClock), rng: Arc::new(rng) },
+        });
         (router(state), secret.expect("generated").expose().to_owned())
     });
     Server { rt, app, secret, _dir: dir }

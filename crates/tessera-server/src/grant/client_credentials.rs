@@ -5,17 +5,9 @@ use std::collections::BTreeSet;
 use tessera_store::ClientRecord;
 use tessera_types::{ErrorCode, Permission, Resource, ScopeName, ScopeSet};
 
+use super::Grant;
 use crate::error::OAuthError;
 use crate::registry::Registry;
-
-/// What the grant yields.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Grant {
-    /// Granted scopes.
-    pub scopes: ScopeSet,
-    /// Audiences (`aud`): resources of the granted scopes, narrowed by RFC 8707 `resource`.
-    pub audiences: Vec<Resource>,
-}
 
 /// Resolves the scope and audience of a token for `client`.
 ///

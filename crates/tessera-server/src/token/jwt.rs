@@ -1,12 +1,35 @@
 //! RFC 9068 JWT access tokens: header `typ: at+jwt` and `kid`, claims `iss sub aud exp iat
 //! nbf jti client_id scope`, compact JWS serialisation (RFC 7515 §7.1).
 
+use tessera_store::ClientRecord;
 use tessera_types::rfc9068::{Audience, Claims};
-use tessera_types::{ClientId, Jti, UnixTime};
+use tessera_types::{ClientId, Jti, SigningAlg, UnixTime};
 
-use crate::clock::{Random, random_token};
-use crate::grant::client_credentials::Grant;
-use crate::keys::{KeyError, SigningKey};
+use crate::error::OAuthError;
+use crate::grant::Grant;
+use crate::random::{Random, random_token};
+use crate::registry::Registry;
+
+/// Signs a token for `client` with the active key of its algorithm, or of the server's
+/// first algorithm when the client names none.
+pub(crate) fn issue(
+    issuer: &str,
+    registry: &Registry,
+    server_algs: &[SigningAlg],
+    client: &ClientRecord,
+    grant: &Grant,
+    now: UnixTime,
+    rng: &dyn Random,
+) -> Result<String, OAuthError> {
+    let alg = client.signing_alg.unwrap_or(server_algs[0]);
+    let key = registry
+        .signing_key(alg)
+        .ok_or_else(|| OAuthError::server_error(format!("no active {alg} key; configure it in signing_algs")))?;
+    let claims = claims(issuer, &client.client_id, grant, now, client.access_token_lifetime, rng);
+    let token = key.sign_access_token(&claims).map_err(OAuthError::server_error)?;
+    tracing::info!(client_id = %client.client_id, jti = %claims.jti, scope = %grant.scopes, kid = %key.kid, "issued access token");
+    Ok(token)
+}
 
 /// Claims for a client credentials token. §2.2: with no resource owner, `sub` is the client.
 pub fn claims(
@@ -28,9 +51,4 @@ pub fn claims(
         client_id: client_id.clone(),
         scope: (!grant.scopes.is_empty()).then(|| grant.scopes.to_string()),
     }
-}
-
-/// Signs `claims` with `key` and returns the compact serialisation.
-pub fn sign(key: &SigningKey, claims: &Claims) -> Result<String, KeyError> {
-    Ok(key.sign_access_token(claims)?)
 }

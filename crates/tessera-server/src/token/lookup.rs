@@ -3,12 +3,22 @@
 //! tampered tokens are all the same `None`.
 
 use tessera_jose::{Expectations, verify_access_token};
+use tessera_store::TokenRecord;
 use tessera_types::{ClientId, Jti, UnixTime};
 
 use crate::error::OAuthError;
 use crate::registry::Registry;
-use crate::state::Inner;
+use crate::storage::StoreFuture;
 use crate::token::reference;
+
+/// The storage a lookup reads: reference tokens by hash, and the `jti`s of revoked JWTs
+/// (a JWT itself is stateless, RFC 7009 §2 revokes it by remembering it until `exp`).
+pub trait TokenLookup: Send + Sync {
+    /// The record of the reference token whose hash is `hash`, revoked or not.
+    fn find_reference<'a>(&'a self, hash: &'a str) -> StoreFuture<'a, Option<TokenRecord>>;
+    /// Whether a JWT with this `jti` was revoked.
+    fn is_jti_revoked<'a>(&'a self, jti: &'a Jti) -> StoreFuture<'a, bool>;
+}
 
 /// How an active token is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,20 +56,16 @@ pub struct Active {
 }
 
 /// Finds `token` if it is one of ours and active at `now`.
-pub(crate) async fn active(
-    s: &Inner,
+pub(crate) async fn active<S: TokenLookup + ?Sized>(
+    store: &S,
+    issuer: &str,
     registry: &Registry,
     token: &str,
     now: UnixTime,
 ) -> Result<Option<Active>, OAuthError> {
     if reference::looks_like_jwt(token) {
-        let expect = Expectations {
-            issuer: &s.issuer,
-            audience: None,
-            typ: Some(tessera_types::rfc9068::TYP),
-            leeway: 0,
-            now: now.0,
-        };
+        let expect =
+            Expectations { issuer, audience: None, typ: Some(tessera_types::rfc9068::TYP), leeway: 0, now: now.0 };
         let Ok(v) = verify_access_token(
             token,
             |jws| jws.kid.as_ref().and_then(|k| registry.verifying_key(k.as_str())),
@@ -77,7 +83,7 @@ pub(crate) async fn active(
         if !client_still_holds(registry, &client_id, iat) {
             return Ok(None);
         }
-        if s.store.is_jti_revoked(&jti).await.map_err(OAuthError::unavailable)? {
+        if store.is_jti_revoked(&jti).await.map_err(OAuthError::unavailable)? {
             return Ok(None);
         }
         return Ok(Some(Active {
@@ -94,7 +100,7 @@ pub(crate) async fn active(
         }));
     }
     let hash = reference::hash(token);
-    let Some(t) = s.store.find_token(&hash).await.map_err(OAuthError::unavailable)? else {
+    let Some(t) = store.find_reference(&hash).await.map_err(OAuthError::unavailable)? else {
         return Ok(None);
     };
     if t.revoked || now >= t.exp || !client_still_holds(registry, &t.client_id, t.iat) {

@@ -3,17 +3,54 @@
 //! random value needs no salt or slow hash.
 
 use aws_lc_rs::digest;
+use axum::http::StatusCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use tessera_store::TokenRecord;
-use tessera_types::{ClientId, Jti, UnixTime};
+use tessera_store::{ClientRecord, TokenRecord};
+use tessera_types::{ClientId, ErrorCode, Jti, UnixTime};
 
-use crate::clock::{Random, random_token};
-use crate::grant::client_credentials::Grant;
+use crate::error::OAuthError;
+use crate::grant::Grant;
+use crate::random::{Random, random_token};
+use crate::storage::StoreFuture;
+use crate::throttle::IssuanceLimiter;
 
-/// A new token value.
-pub fn generate(rng: &dyn Random) -> String {
-    random_token(rng, 32)
+/// Where issued reference tokens are kept.
+pub trait TokenIssueStore: Send + Sync {
+    /// Stores `record`, resolving once it is durable.
+    fn insert_reference(&self, record: TokenRecord) -> StoreFuture<'_, ()>;
+}
+
+/// Issues a reference token for `client`, within its cap on live reference tokens.
+pub(crate) async fn issue(
+    store: &dyn TokenIssueStore,
+    issuance: &IssuanceLimiter,
+    client: &ClientRecord,
+    grant: &Grant,
+    now: UnixTime,
+    rng: &dyn Random,
+) -> Result<String, OAuthError> {
+    if !issuance.take_live(client) {
+        tracing::warn!(client_id = %client.client_id, "live reference token cap reached");
+        return Err(OAuthError::new(
+            ErrorCode::TemporarilyUnavailable,
+            "this client holds as many live reference tokens as it may; reuse them until they expire",
+        )
+        .with_status(StatusCode::TOO_MANY_REQUESTS)
+        .with_retry_after(60));
+    }
+    let token = random_token(rng, 32);
+    let record = record(&token, &client.client_id, grant, now, client.access_token_lifetime, rng);
+    let jti = record.jti.clone();
+    // Committed (group commit) before the response is sent: a token the client holds is
+    // never lost to a crash.
+    if let Err(e) = store.insert_reference(record).await {
+        issuance.untake_live(client);
+        return Err(OAuthError::unavailable(e));
+    }
+    issuance.committed_live(client);
+    tracing::info!(client_id = %client.client_id, %jti, scope = %grant.scopes, "issued reference token");
+    Ok(token)
 }
 
 /// What the store keys a token by.

@@ -4,7 +4,7 @@ use axum::body::Body;
 use axum::http::Method;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use serde_json::json;
-use tessera_server::admin::NewClient;
+use tessera_server::admin::ClientSpec;
 use tessera_testkit::{Authority as _, TestApp, assert_oauth_error, basic};
 use tessera_types::UnixTime;
 
@@ -81,11 +81,10 @@ async fn rfc7662_2_1_a_caller_without_the_permission_gets_an_error_not_token_dat
 async fn rfc7662_2_2_unknown_malformed_and_expired_tokens_are_just_inactive() {
     let s = TestApp::at(UnixTime(1_800_000_000)).await;
     s.seed_reference_scenario().await;
-    s.add_client_with(NewClient {
-        client_id: "jwt".into(),
-        secret: Some("jwt_secret".into()),
-        scopes: vec!["dataEventRecords".into()],
-        ..Default::default()
+    s.add_client_with(ClientSpec {
+        secret: tessera_testkit::secret("jwt_secret"),
+        scopes: vec![tessera_testkit::scope("dataEventRecords")],
+        ..tessera_testkit::client("jwt")
     })
     .await;
     let reference = s.token("CC", "cc_secret").await;

@@ -4,7 +4,7 @@
 use base64::Engine as _;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header, jwk::JwkSet};
 use serde_json::Value;
-use tessera_server::admin::NewClient;
+use tessera_server::admin::ClientSpec;
 use tessera_testkit::{Authority as _, TestApp, jwt_payload as payload};
 
 /// The JWKS found the way a resource server finds it: discovery -> jwks_uri. The router has
@@ -76,12 +76,11 @@ async fn rfc9068_4_every_signing_algorithm_validates() {
         ("EdDSA", Algorithm::EdDSA),
     ] {
         let id = format!("client-{alg}");
-        s.add_client_with(NewClient {
-            client_id: id.clone(),
-            secret: Some("s3cret-value".into()),
-            scopes: vec!["api".into()],
-            signing_alg: Some(alg.into()),
-            ..Default::default()
+        s.add_client_with(ClientSpec {
+            secret: tessera_testkit::secret("s3cret-value"),
+            scopes: vec![tessera_testkit::scope("api")],
+            signing_alg: Some(alg.parse().unwrap()),
+            ..tessera_testkit::client(&id)
         })
         .await;
         let (status, _, body) = s.token_basic(&id, "s3cret-value", "grant_type=client_credentials").await;

@@ -36,8 +36,16 @@ async fn changes_made_while_running_take_effect_without_restart() {
 async fn secret_rotation_without_downtime() {
     let s = TestApp::start().await;
     s.seed_scenario().await;
-    let (new_id, generated) =
-        admin::add_secret(&s.store, "CC", None, false, &SystemRandom::default(), s.clock.now()).await.unwrap();
+    let (new_id, generated) = admin::add_secret(
+        &s.store,
+        &tessera_types::ClientId::new("CC").unwrap(),
+        None,
+        false,
+        &SystemRandom::default(),
+        s.clock.now(),
+    )
+    .await
+    .unwrap();
     let generated = generated.unwrap();
     assert!(generated.expose().starts_with("tsec_"));
     s.sync().await;

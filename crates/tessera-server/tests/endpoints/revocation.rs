@@ -2,7 +2,7 @@
 //! it is tested in the binary crate.
 
 use serde_json::json;
-use tessera_server::admin::NewClient;
+use tessera_server::admin::ClientSpec;
 use tessera_testkit::{Authority as _, Reply, TestApp, assert_oauth_error};
 
 const API: (&str, &str) = ("rs_dataEventRecordsApi", "api_secret");
@@ -56,11 +56,10 @@ async fn rfc7009_2_2_unknown_tokens_answer_200() {
 async fn rfc7009_2_1_another_clients_token_is_refused_and_stays_active() {
     let s = TestApp::start().await;
     s.seed_reference_scenario().await;
-    s.add_client_with(NewClient {
-        client_id: "mallory".into(),
-        secret: Some("mallory_secret".into()),
-        scopes: vec!["dataEventRecords".into()],
-        ..Default::default()
+    s.add_client_with(ClientSpec {
+        secret: tessera_testkit::secret("mallory_secret"),
+        scopes: vec![tessera_testkit::scope("dataEventRecords")],
+        ..tessera_testkit::client("mallory")
     })
     .await;
     let reference = s.token("CC", "cc_secret").await;

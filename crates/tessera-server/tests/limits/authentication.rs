@@ -1,8 +1,9 @@
 //! Client authentication cannot be turned into a brute-force tool, a queue or an oracle.
 
 use tessera_server::FileConfig;
-use tessera_server::admin::NewClient;
+use tessera_server::admin::ClientSpec;
 use tessera_server::limits::LimitsFile;
+use tessera_types::ClientSecret;
 
 use crate::harness::{Server, http, http_from, token};
 
@@ -51,16 +52,17 @@ async fn weak_imported_secrets_are_refused_unless_explicitly_allowed() {
     let rng = tessera_server::clock::SystemRandom::default();
     use tessera_server::clock::Clock as _;
     for weak in ["a", " ", "cc_secret", "aaaaaaaaaaaaaaaaaaaaaaaa"] {
-        let new = NewClient { client_id: "weak".into(), secret: Some(weak.into()), ..Default::default() };
+        // A value that is not a secret at all is refused before it can be registered.
+        let Ok(secret) = ClientSecret::new(weak) else { continue };
+        let new = ClientSpec { secret: Some(secret), ..crate::harness::spec("weak") };
         let err = tessera_server::admin::add_client(&s.store, new, 3600, &rng, s.clock.now()).await;
         assert!(err.is_err(), "{weak:?} was accepted");
     }
     assert!(s.store.get_client(&tessera_types::ClientId::new("weak").unwrap()).await.unwrap().is_none());
-    let sample = NewClient {
-        client_id: "sample".into(),
-        secret: Some("cc_secret".into()),
+    let sample = ClientSpec {
+        secret: Some(ClientSecret::new("cc_secret").unwrap()),
         allow_weak_secret: true,
-        ..Default::default()
+        ..crate::harness::spec("sample")
     };
     assert!(tessera_server::admin::add_client(&s.store, sample, 3600, &rng, s.clock.now()).await.is_ok());
     s.stop().await;

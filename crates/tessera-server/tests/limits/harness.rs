@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tessera_server::FileConfig;
-use tessera_server::admin::NewClient;
+use tessera_server::admin::ClientSpec;
 use tessera_server::clock::{Clock as _, ManualClock, SystemClock};
 use tessera_testkit::{Authority as _, TestServer};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -50,18 +50,17 @@ impl Server {
 
     /// Registers a client allowed scope `api`; `secret: None` generates one (returned).
     pub async fn client(&self, id: &str, secret: Option<&str>, format: &str) -> String {
-        self.client_with(NewClient {
-            client_id: id.into(),
-            secret: secret.map(Into::into),
-            scopes: vec!["api".into()],
-            token_format: Some(format.into()),
-            ..Default::default()
+        self.client_with(ClientSpec {
+            secret: secret.and_then(tessera_testkit::secret),
+            scopes: vec![tessera_testkit::scope("api")],
+            token_format: Some(format.parse().unwrap()),
+            ..spec(id)
         })
         .await
     }
 
-    pub async fn client_with(&self, new: NewClient) -> String {
-        let given = new.secret.clone();
+    pub async fn client_with(&self, new: ClientSpec) -> String {
+        let given = new.secret.as_ref().map(|s| s.expose().to_owned());
         let generated = self.inner.add_client_with(new).await;
         given.unwrap_or_else(|| generated.unwrap().expose().to_owned())
     }
@@ -162,4 +161,9 @@ pub async fn trickle(stream: &mut TcpStream, bytes: &[u8], every: Duration, max:
         }
     }
     started.elapsed()
+}
+
+/// A client spec with this id and nothing else set.
+pub fn spec(id: &str) -> ClientSpec {
+    tessera_testkit::client(id)
 }

@@ -2,9 +2,8 @@
 //! reference tokens.
 
 use tessera_server::FileConfig;
-use tessera_server::admin::NewClient;
+use tessera_server::admin::ClientSpec;
 use tessera_server::limits::{LimitsFile, RateLimitMode};
-use tessera_store::ClientLimits;
 
 use crate::harness::{Server, http, token};
 
@@ -22,11 +21,10 @@ async fn past_the_rate_and_burst_a_client_gets_429_with_retry_after_unless_its_o
     .await;
     let secret = s.client("busy", None, "jwt").await;
     let unlimited = s
-        .client_with(NewClient {
-            client_id: "batch".into(),
-            scopes: vec!["api".into()],
-            limits: ClientLimits { issuance_rate_milli: Some(0), ..Default::default() },
-            ..Default::default()
+        .client_with(ClientSpec {
+            scopes: vec![tessera_types::ScopeName::new("api").unwrap()],
+            issuance_rate_per_second: Some(0.0),
+            ..crate::harness::spec("batch")
         })
         .await;
     let http = http();

@@ -21,10 +21,9 @@ async fn introspect(s: &Server, api_secret: &str, tok: &str) -> bool {
 }
 
 async fn api_client(s: &Server) -> String {
-    s.client_with(tessera_server::admin::NewClient {
-        client_id: "api1".into(),
-        permissions: vec!["ept:introspection".into()],
-        ..Default::default()
+    s.client_with(tessera_server::admin::ClientSpec {
+        permissions: vec!["ept:introspection".parse().unwrap()],
+        ..crate::harness::spec("api1")
     })
     .await
 }

@@ -6,47 +6,22 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 use serde_json::json;
 use tessera_server::Settings;
-use tessera_server::admin::{self, NewClient};
-use tessera_store::{ClientLimits, ClientRecord, ClientUpdate, Store};
-use tessera_types::ClientId;
+use tessera_server::admin::{self, ClientSpec};
+use tessera_server::secrets::SecretHashKind;
+use tessera_store::{ClientRecord, ClientUpdate, Store};
+use tessera_types::{ClientId, ClientSecret, Permission, ScopeName, SigningAlg, TokenFormat};
 
-use super::{CliResult, Sensitive, now, print_json, read_one_line, rng};
+use super::{CliResult, now, print_json, read_one_line, rng};
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
     /// Register a client. Without --secret-file (or --secret), a 256-bit secret is generated
     /// and shown once.
     Add {
-        /// Client id.
-        client_id: String,
-        /// Scope the client may request; repeatable.
-        #[arg(long = "scope")]
-        scopes: Vec<String>,
+        #[command(flatten)]
+        spec: ClientSpec,
         #[command(flatten)]
         secret: SecretInput,
-        /// Permission: ept:token, ept:introspection, ept:revocation, gt:client_credentials,
-        /// scp:SCOPE; repeatable. With none naming an endpoint or grant type, ept:token and
-        /// gt:client_credentials are implied.
-        #[arg(long = "permission")]
-        permissions: Vec<String>,
-        /// Display name.
-        #[arg(long)]
-        display_name: Option<String>,
-        /// Access token lifetime in seconds (default 3600).
-        #[arg(long)]
-        lifetime: Option<i64>,
-        /// Signing algorithm of its tokens (default: the server's first).
-        #[arg(long)]
-        signing_alg: Option<String>,
-        /// Access token format: jwt (default) or reference (opaque, introspected, revocable).
-        #[arg(long)]
-        token_format: Option<String>,
-        /// Accept an imported secret below the strength floor (16+ characters, 64+ bits), with
-        /// a warning: for published sample secrets only.
-        #[arg(long)]
-        allow_weak_secret: bool,
-        #[command(flatten)]
-        limits: LimitArgs,
     },
     /// Change a client's settings.
     Update {
@@ -54,28 +29,28 @@ pub enum ClientCommand {
         client_id: String,
         /// jwt or reference.
         #[arg(long)]
-        token_format: Option<String>,
+        token_format: Option<TokenFormat>,
         /// Access token lifetime in seconds.
         #[arg(long)]
         lifetime: Option<i64>,
         /// Signing algorithm of its tokens.
         #[arg(long)]
-        signing_alg: Option<String>,
+        signing_alg: Option<SigningAlg>,
         /// Display name.
         #[arg(long)]
         display_name: Option<String>,
         /// Allow a further scope (must be registered); repeatable.
-        #[arg(long = "add-scope")]
-        add_scopes: Vec<String>,
+        #[arg(long = "add-scope", value_parser = |s: &str| ScopeName::new(s))]
+        add_scopes: Vec<ScopeName>,
         /// Withdraw a scope; repeatable.
-        #[arg(long = "remove-scope")]
-        remove_scopes: Vec<String>,
+        #[arg(long = "remove-scope", value_parser = |s: &str| ScopeName::new(s))]
+        remove_scopes: Vec<ScopeName>,
         /// Grant a permission (ept:introspection, ...); repeatable.
         #[arg(long = "add-permission")]
-        add_permissions: Vec<String>,
+        add_permissions: Vec<Permission>,
         /// Withdraw a permission; repeatable.
         #[arg(long = "remove-permission")]
-        remove_permissions: Vec<String>,
+        remove_permissions: Vec<Permission>,
         #[command(flatten)]
         limits: LimitArgs,
     },
@@ -111,7 +86,8 @@ pub enum SecretCommand {
     /// Add a secret; without --secret-file (or --secret) one is generated and shown once.
     Add {
         /// Client id.
-        client_id: String,
+        #[arg(value_parser = |s: &str| ClientId::new(s))]
+        client_id: ClientId,
         #[command(flatten)]
         secret: SecretInput,
         /// Accept an imported secret below the strength floor, with a warning.
@@ -136,19 +112,25 @@ pub struct SecretInput {
     #[arg(long, value_name = "PATH")]
     secret_file: Option<PathBuf>,
     /// Import this secret. DISCOURAGED: a value on the command line is visible to other users
-    /// in `ps` and kept in shell history; use --secret-file (or TESSERA_CLIENT_SECRET).
-    #[arg(long, env = "TESSERA_CLIENT_SECRET", hide_env_values = true, value_name = "SECRET")]
-    secret: Option<Sensitive>,
+    /// in `ps` and kept in shell history; use --secret-file (or TESSERA_IMPORT_CLIENT_SECRET).
+    #[arg(
+        long,
+        env = "TESSERA_IMPORT_CLIENT_SECRET",
+        hide_env_values = true,
+        value_name = "SECRET",
+        value_parser = |s: &str| ClientSecret::new(s)
+    )]
+    secret: Option<ClientSecret>,
 }
 
 impl SecretInput {
     /// The secret to import, or `None` to generate one.
-    fn read(self, client_id: &str) -> Result<Option<String>, Box<dyn std::error::Error>> {
-        match (self.secret, self.secret_file) {
+    fn read(self, client_id: &ClientId) -> Result<Option<ClientSecret>, Box<dyn std::error::Error>> {
+        let text = match (self.secret, self.secret_file) {
             (Some(_), Some(_)) => {
-                Err("--secret (or TESSERA_CLIENT_SECRET) and --secret-file exclude each other".into())
+                return Err("--secret (or TESSERA_IMPORT_CLIENT_SECRET) and --secret-file exclude each other".into());
             }
-            (Some(s), None) => Ok(Some(s.expose())),
+            (Some(secret), None) => return Ok(Some(secret)),
             (None, Some(path)) if path == Path::new("-") && std::io::stdin().is_terminal() => {
                 let first = read_hidden(&format!("client secret for {client_id} (not echoed): "))?;
                 let again = read_hidden("again: ")?;
@@ -158,11 +140,12 @@ impl SecretInput {
                 if first.is_empty() {
                     return Err("empty secret".into());
                 }
-                Ok(Some(first))
+                first
             }
-            (None, Some(path)) => Ok(Some(read_one_line(&path, "--secret-file")?)),
-            (None, None) => Ok(None),
-        }
+            (None, Some(path)) => read_one_line(&path, "--secret-file")?,
+            (None, None) => return Ok(None),
+        };
+        Ok(Some(ClientSecret::new(text)?))
     }
 }
 
@@ -205,7 +188,11 @@ fn to_json(c: &ClientRecord) -> serde_json::Value {
         "signing_alg": c.signing_alg,
         "secrets": c.secrets.iter().map(|s| json!({
             "id": s.id,
-            "kind": if s.hash.starts_with("sha256$") { "generated" } else { "imported (argon2id)" },
+            "kind": if SecretHashKind::of(&s.hash).is_some_and(SecretHashKind::is_generated) {
+                "generated"
+            } else {
+                "imported (argon2id)"
+            },
             "created_at": s.created_at,
         })).collect::<Vec<_>>(),
         "created_at": c.created_at,
@@ -216,8 +203,8 @@ fn to_json(c: &ClientRecord) -> serde_json::Value {
     })
 }
 
-/// A client's own issuance limits. Each takes a number, `off` (no limit) or, with `client
-/// update`, `default` (back to the server's `[limits]`).
+/// Changes to a client's own issuance limits: each takes a number, `off` (no limit) or
+/// `default` (back to the server's `[limits]`).
 #[derive(Debug, Default, clap::Args)]
 pub struct LimitArgs {
     /// Tokens per second this client may obtain (over limits.issuance_rate_per_second).
@@ -260,37 +247,10 @@ impl LimitArgs {
 pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliResult {
     let id = |s: &str| ClientId::new(s);
     match cmd {
-        ClientCommand::Add {
-            client_id,
-            scopes,
-            secret,
-            permissions,
-            display_name,
-            lifetime,
-            signing_alg,
-            token_format,
-            allow_weak_secret,
-            limits,
-        } => {
-            let secret = secret.read(&client_id)?;
-            let new = NewClient {
-                client_id,
-                display_name,
-                secret,
-                scopes,
-                permissions,
-                access_token_lifetime: lifetime,
-                signing_alg,
-                token_format,
-                allow_weak_secret,
-                limits: ClientLimits {
-                    issuance_rate_milli: limits.rate_milli()?.flatten(),
-                    issuance_burst: limits.burst()?.flatten(),
-                    max_live_tokens: limits.max_live()?.flatten(),
-                },
-            };
+        ClientCommand::Add { spec, secret } => {
+            let spec = ClientSpec { secret: secret.read(&spec.client_id)?, ..spec };
             let (record, generated) =
-                admin::add_client(store, new, settings.access_token_lifetime, &rng(), now()).await?;
+                admin::add_client(store, spec, settings.access_token_lifetime, &rng(), now()).await?;
             println!("added client {}", record.client_id);
             if let Some(secret) = generated {
                 println!("client_secret: {}", secret.expose());
@@ -329,8 +289,8 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
             let update = ClientUpdate {
                 display_name,
                 access_token_lifetime: lifetime,
-                token_format: token_format.map(|f| f.parse()).transpose()?,
-                signing_alg: signing_alg.map(|a| a.parse()).transpose()?,
+                token_format,
+                signing_alg,
                 permissions,
                 issuance_rate_milli: limits.rate_milli()?,
                 issuance_burst: limits.burst()?,
@@ -379,4 +339,70 @@ async fn set_enabled(store: &Store, client_id: &str, enabled: bool) -> CliResult
     }
     println!("{} client {client_id}", if enabled { "enabled" } else { "disabled" });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+    use tessera_server::FileConfig;
+
+    use super::*;
+    use crate::cli::{Args, Command, OnStore};
+
+    /// Issue 11: `client add` and a `[[clients]]` entry of the seed file are one type, parsed
+    /// alike.
+    #[test]
+    fn the_command_line_and_the_seed_file_produce_the_same_client_spec() {
+        let args = Args::try_parse_from([
+            "tessera",
+            "client",
+            "add",
+            "CC",
+            "--scope",
+            "api",
+            "--permission",
+            "introspection",
+            "--lifetime",
+            "600",
+            "--signing-alg",
+            "EdDSA",
+            "--token-format",
+            "reference",
+            "--issuance-rate",
+            "off",
+            "--issuance-burst",
+            "5",
+            "--max-live-tokens",
+            "7",
+            "--display-name",
+            "Console",
+            "--allow-weak-secret",
+        ])
+        .unwrap();
+        let Command::Client(OnStore { command: ClientCommand::Add { spec, .. }, .. }) = args.command else {
+            panic!("not client add")
+        };
+        let file = FileConfig::parse(
+            r#"
+            [[clients]]
+            client_id = "CC"
+            scopes = ["api"]
+            permissions = ["ept:introspection"]
+            access_token_lifetime = 600
+            signing_alg = "EdDSA"
+            token_format = "reference"
+            issuance_rate_per_second = 0
+            issuance_burst = 5
+            max_live_reference_tokens = 7
+            display_name = "Console"
+            allow_weak_secret = true
+            "#,
+            "test",
+        )
+        .unwrap();
+        assert_eq!(spec, file.clients[0]);
+        for bad in [["--signing-alg", "HS256"], ["--token-format", "opaque"], ["--permission", "ept:authorize"]] {
+            assert!(Args::try_parse_from(["tessera", "client", "add", "CC", bad[0], bad[1]]).is_err(), "{bad:?}");
+        }
+    }
 }

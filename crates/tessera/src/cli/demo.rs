@@ -9,9 +9,12 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use tessera_client::{AuthorizedClient, ClientConfig, TokenSource};
 use tessera_guard::{ClientCredentials, Guard, GuardConfig, Mode};
+
+use tessera_demo::http_trusting;
+
 use tessera_types::{ClientId, ClientSecret, Issuer, Resource, ScopeSet};
 
-use super::{CliResult, Sensitive};
+use super::{CliResult, shutdown_signal};
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -37,14 +40,10 @@ enum Part {
         authority: Authority,
         #[arg(long, default_value = "127.0.0.1:7179")]
         listen: SocketAddr,
-        /// The API's own client secret, for introspection of reference tokens.
-        #[arg(
-            long,
-            env = "TESSERA_API_SECRET",
-            hide_env_values = true,
-            default_value = "rs_dataEventRecordsApi_secret"
-        )]
-        api_secret: Sensitive,
+        /// The API's own client secret, for introspection of reference tokens (default: the
+        /// sample secret of rs_dataEventRecordsApi in examples/seed.toml).
+        #[arg(long, env = "TESSERA_DEMO_API_SECRET", hide_env_values = true, value_name = "SECRET", value_parser = secret)]
+        api_secret: Option<ClientSecret>,
         /// Server certificate and key (default: the dev certificate next to --ca).
         #[arg(long)]
         cert: Option<PathBuf>,
@@ -59,8 +58,8 @@ enum Part {
         greeter: String,
         #[arg(long, default_value = "CC")]
         client_id: String,
-        #[arg(long, env = "TESSERA_CLIENT_SECRET", hide_env_values = true, default_value = "cc_secret")]
-        client_secret: Sensitive,
+        #[command(flatten)]
+        secret: LoginSecret,
         #[arg(long, default_value = "dataEventRecords")]
         scope: String,
     },
@@ -85,27 +84,33 @@ enum Part {
         every_secs: u64,
         #[arg(long, default_value = "background-service")]
         client_id: String,
-        #[arg(long, env = "TESSERA_CLIENT_SECRET", hide_env_values = true, default_value = "service-secret-here")]
-        client_secret: Sensitive,
+        #[command(flatten)]
+        secret: LoginSecret,
     },
 }
 
-fn http(ca: &PathBuf) -> Result<reqwest::Client, Box<dyn std::error::Error>> {
-    let pem = std::fs::read(ca).map_err(|e| format!("{}: {e}", ca.display()))?;
-    Ok(reqwest::Client::builder().add_root_certificate(reqwest::Certificate::from_pem(&pem)?).build()?)
+/// The secret a demo client logs in with.
+#[derive(Debug, Args)]
+struct LoginSecret {
+    /// The client's secret (default: its sample secret in examples/seed.toml).
+    #[arg(long, env = "TESSERA_DEMO_CLIENT_SECRET", hide_env_values = true, value_name = "SECRET", value_parser = secret)]
+    client_secret: Option<ClientSecret>,
+}
+
+/// The secret given, else the sample secret of `client_id` in `examples/seed.toml`.
+fn secret_or_sample(given: Option<ClientSecret>, client_id: &str) -> Result<ClientSecret, String> {
+    given
+        .or_else(|| tessera_demo::sample_secret(client_id))
+        .ok_or_else(|| format!("examples/seed.toml has no secret for {client_id}: give --client-secret"))
+}
+
+fn secret(s: &str) -> Result<ClientSecret, tessera_types::InvalidValue> {
+    ClientSecret::new(s)
 }
 
 fn cert_pair(ca: &PathBuf, cert: Option<PathBuf>, key: Option<PathBuf>) -> (PathBuf, PathBuf) {
     let dir = ca.parent().map(PathBuf::from).unwrap_or_default();
     (cert.unwrap_or_else(|| dir.join("dev-cert.pem")), key.unwrap_or_else(|| dir.join("dev-key.pem")))
-}
-
-async fn until_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
 }
 
 pub async fn run(args: DemoArgs) -> CliResult {
@@ -117,55 +122,50 @@ pub async fn run(args: DemoArgs) -> CliResult {
     };
     match part {
         Part::Greeter { authority: a, listen, api_secret, cert, key } => {
+            let api_secret = secret_or_sample(api_secret, "rs_dataEventRecordsApi")?;
             let api = "rs_dataEventRecordsApi";
-            let creds = ClientCredentials::new(ClientId::new(api)?, ClientSecret::new(api_secret.expose())?);
+            let creds = ClientCredentials::new(ClientId::new(api)?, api_secret);
             let guard = Guard::new(
                 GuardConfig::new(Issuer::new(&a.authority)?, Resource::new(api)?, Mode::Auto(creds))
-                    .with_http_client(http(&a.ca)?),
+                    .with_http_client(http_trusting(&a.ca)?),
             )?;
             let (cert, key) = cert_pair(&a.ca, cert, key);
             let svc = tessera_demo::greeter(listen, &cert, &key, guard).await?;
             println!("Greeter listening on {} (GET / answers \"GRPC service running...\")", svc.url());
-            until_signal().await;
+            shutdown_signal().await;
             svc.stop().await;
         }
         Part::Api { authority: a, listen, cert, key } => {
             let cfg = GuardConfig::new(Issuer::new(&a.authority)?, Resource::new("api1")?, Mode::Jwt);
-            let guard = Guard::new(cfg.with_http_client(http(&a.ca)?))?;
+            let guard = Guard::new(cfg.with_http_client(http_trusting(&a.ca)?))?;
             let (cert, key) = cert_pair(&a.ca, cert, key);
             let svc = tessera_demo::weather_api(listen, &cert, &key, guard).await?;
             println!("REST API listening on {}/weatherforecast", svc.url());
-            until_signal().await;
+            shutdown_signal().await;
             svc.stop().await;
         }
-        Part::Client { authority: a, greeter, client_id, client_secret, scope } => {
+        Part::Client { authority: a, greeter, client_id, secret, scope } => {
+            let secret = secret_or_sample(secret.client_secret, &client_id)?;
             let source = TokenSource::new(
-                ClientConfig::new(
-                    Issuer::new(&a.authority)?,
-                    ClientId::new(client_id)?,
-                    ClientSecret::new(client_secret.expose())?,
-                )
-                .scope(ScopeSet::parse(&scope)?)
-                .with_http_client(http(&a.ca)?),
+                ClientConfig::new(Issuer::new(&a.authority)?, ClientId::new(client_id)?, secret)
+                    .scope(ScopeSet::parse(&scope)?)
+                    .with_http_client(http_trusting(&a.ca)?),
             );
             println!("{}", tessera_demo::greet(&greeter, &a.ca, source).await?);
         }
-        Part::Worker { authority: a, url, every_secs, client_id, client_secret } => {
-            let http = http(&a.ca)?;
+        Part::Worker { authority: a, url, every_secs, client_id, secret } => {
+            let secret = secret_or_sample(secret.client_secret, &client_id)?;
+            let http = http_trusting(&a.ca)?;
             let source = TokenSource::new(
-                ClientConfig::new(
-                    Issuer::new(&a.authority)?,
-                    ClientId::new(client_id)?,
-                    ClientSecret::new(client_secret.expose())?,
-                )
-                .scope(ScopeSet::parse("api1")?)
-                .with_http_client(http.clone()),
+                ClientConfig::new(Issuer::new(&a.authority)?, ClientId::new(client_id)?, secret)
+                    .scope(ScopeSet::parse("api1")?)
+                    .with_http_client(http.clone()),
             );
             let calls = tessera_demo::worker(
                 AuthorizedClient::new(http, source),
                 url,
                 Duration::from_secs(every_secs.max(1)),
-                until_signal(),
+                shutdown_signal(),
             )
             .await;
             println!("worker stopped after {calls} successful calls");

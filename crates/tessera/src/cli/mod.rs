@@ -20,11 +20,20 @@ use tessera_store::Store;
 #[derive(Debug, Parser)]
 #[command(name = "tessera", version, about)]
 pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the store is and how to open it: owned by the commands that touch the store, and
+/// accepted anywhere after the command's name (`tessera client secret add X --data-dir D`).
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Store options")]
+pub struct StoreArgs {
     /// Data directory: embedded database, key-encryption key, development certificate.
-    #[arg(long, global = true, env = "TESSERA_DATA_DIR")]
+    #[arg(long, global = true, env = "TESSERA_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// Optional TOML configuration file.
-    #[arg(long, global = true, env = "TESSERA_CONFIG")]
+    #[arg(long, global = true, env = "TESSERA_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
     /// PostgreSQL (`postgres://user@host/db`) shared by several instances; without it, the
     /// embedded SQLite database in the data dir. On the command line a password is visible to
@@ -36,10 +45,17 @@ pub struct Args {
     #[arg(long, global = true, env = "TESSERA_DATABASE_URL_FILE", value_name = "PATH")]
     database_url_file: Option<PathBuf>,
     /// Key-encryption key file (instances sharing a database must share it).
-    #[arg(long, global = true, env = "TESSERA_KEY_ENCRYPTION_KEY_FILE")]
+    #[arg(long, global = true, env = "TESSERA_KEY_ENCRYPTION_KEY_FILE", value_name = "PATH")]
     key_encryption_key_file: Option<PathBuf>,
+}
+
+/// A store command's own subcommands, under its store options.
+#[derive(Debug, clap::Args)]
+pub struct OnStore<C: Subcommand> {
+    #[command(flatten)]
+    store: StoreArgs,
     #[command(subcommand)]
-    command: Command,
+    command: C,
 }
 
 #[derive(Debug, Subcommand)]
@@ -48,19 +64,15 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Create the store, the key-encryption key and signing keys, without serving. The other
     /// commands (scope, client, key) work only on an existing store.
-    Init,
+    Init(StoreArgs),
     /// Manage scopes.
-    #[command(subcommand)]
-    Scope(scope::ScopeCommand),
+    Scope(OnStore<scope::ScopeCommand>),
     /// Manage clients and their secrets.
-    #[command(subcommand)]
-    Client(client::ClientCommand),
+    Client(OnStore<client::ClientCommand>),
     /// Manage signing keys.
-    #[command(subcommand)]
-    Key(key::KeyCommand),
+    Key(OnStore<key::KeyCommand>),
     /// Revoke tokens.
-    #[command(subcommand)]
-    Token(token::TokenCommand),
+    Token(OnStore<token::TokenCommand>),
     /// The seed scenario: with no subcommand, everything in one process, then exit.
     Demo(demo::DemoArgs),
 }
@@ -108,59 +120,86 @@ pub struct Provenance {
 
 /// Runs a parsed command line.
 pub async fn run(args: Args, provenance: Provenance) -> CliResult {
-    let file = match &args.config {
-        Some(path) => FileConfig::load(path)?,
-        None => FileConfig::default(),
-    };
-    let database_url = match (args.database_url, &args.database_url_file) {
-        (Some(_), Some(_)) => {
-            return Err("--database-url (or TESSERA_DATABASE_URL) and --database-url-file exclude each other".into());
-        }
-        (Some(url), None) => {
-            let url = url.expose();
-            if provenance.database_url_in_argv && tessera_store::pg_url::has_password(&url) {
-                tracing::warn!(
-                    "the --database-url on the command line holds a password, visible to other users in `ps` and \
-                     kept in shell history: use --database-url-file, TESSERA_DATABASE_URL, PGPASSWORD or ~/.pgpass"
-                );
-            }
-            Some(url)
-        }
-        (None, Some(path)) => Some(read_one_line(path, "--database-url-file")?),
-        (None, None) => None,
-    };
-    let base = Overrides {
-        data_dir: args.data_dir,
-        database_url,
-        kek_file: args.key_encryption_key_file,
-        ..Default::default()
-    };
     match args.command {
-        Command::Serve(serve) => serve::run(serve.overrides(base), file).await,
-        Command::Init => init::run(base, file).await,
-        Command::Scope(cmd) => scope::run(cmd, &open(base, file).await?.0).await,
+        Command::Serve(serve) => {
+            let (overrides, file) = serve.resolve(provenance)?;
+            serve::run(overrides, file).await
+        }
+        Command::Init(store) => {
+            let (base, file) = store.resolve(provenance)?;
+            init::run(base, file).await
+        }
+        Command::Scope(cmd) => scope::run(cmd.command, &cmd.store.open(provenance).await?.0).await,
         Command::Client(cmd) => {
-            let (store, settings) = open(base, file).await?;
-            client::run(cmd, &store, &settings).await
+            let (store, settings) = cmd.store.open(provenance).await?;
+            client::run(cmd.command, &store, &settings).await
+        }
+        Command::Token(cmd) => token::run(cmd.command, &cmd.store.open(provenance).await?.0).await,
+        Command::Key(cmd) => {
+            let (store, settings) = cmd.store.open(provenance).await?;
+            key::run(cmd.command, &store, &settings).await
         }
         Command::Demo(args) => demo::run(args).await,
-        Command::Token(cmd) => token::run(cmd, &open(base, file).await?.0).await,
-        Command::Key(cmd) => {
-            let (store, settings) = open(base, file).await?;
-            key::run(cmd, &store, &settings).await
-        }
     }
 }
 
-/// Opens the existing store the settings name; creates nothing (a mistyped `--data-dir` or
-/// URL is an error naming what was looked at, not a new empty store).
-async fn open(base: Overrides, file: FileConfig) -> Result<(Store, Settings), Box<dyn std::error::Error>> {
-    let settings = Settings::resolve(base, file)?;
-    let store = match &settings.database_url {
-        Some(url) => Store::connect_existing_postgres(url, settings.database_pool_size).await?,
-        None => Store::open_existing_embedded(&settings.data_dir).await?,
-    };
-    Ok((store, settings))
+impl StoreArgs {
+    /// The command line's part of the settings, and the configuration file.
+    fn resolve(self, provenance: Provenance) -> Result<(Overrides, FileConfig), Box<dyn std::error::Error>> {
+        let file = match &self.config {
+            Some(path) => FileConfig::load(path)?,
+            None => FileConfig::default(),
+        };
+        let database_url = match (self.database_url, &self.database_url_file) {
+            (Some(_), Some(_)) => {
+                return Err(
+                    "--database-url (or TESSERA_DATABASE_URL) and --database-url-file exclude each other".into()
+                );
+            }
+            (Some(url), None) => {
+                let url = url.expose();
+                if provenance.database_url_in_argv && tessera_store::pg_url::has_password(&url) {
+                    tracing::warn!(
+                        "the --database-url on the command line holds a password, visible to other users in `ps` \
+                         and kept in shell history: use --database-url-file, TESSERA_DATABASE_URL, PGPASSWORD or \
+                         ~/.pgpass"
+                    );
+                }
+                Some(url)
+            }
+            (None, Some(path)) => Some(read_one_line(path, "--database-url-file")?),
+            (None, None) => None,
+        };
+        let base = Overrides {
+            data_dir: self.data_dir,
+            database_url,
+            kek_file: self.key_encryption_key_file,
+            ..Default::default()
+        };
+        Ok((base, file))
+    }
+
+    /// Opens the existing store the settings name; creates nothing (a mistyped `--data-dir`
+    /// or URL is an error naming what was looked at, not a new empty store).
+    async fn open(self, provenance: Provenance) -> Result<(Store, Settings), Box<dyn std::error::Error>> {
+        let (base, file) = self.resolve(provenance)?;
+        let settings = Settings::resolve(base, file)?;
+        let store = match &settings.database_url {
+            Some(url) => Store::connect_existing_postgres(url, settings.database_pool_size).await?,
+            None => Store::open_existing_embedded(&settings.data_dir).await?,
+        };
+        Ok((store, settings))
+    }
+}
+
+/// Waits for SIGINT (Ctrl-C) or SIGTERM (systemd, containers): how every long-running
+/// command is stopped.
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
 }
 
 /// Reads a file holding one secret line (`-`: standard input); the trailing newline is

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use clap::Subcommand;
 use serde_json::json;
-use tessera_server::admin::{self, NewScope};
+use tessera_server::admin::{self, ScopeSpec};
 use tessera_store::{ScopeRecord, Store};
 use tessera_types::ScopeName;
 
@@ -14,20 +14,11 @@ use super::{CliResult, now, print_json};
 pub enum ScopeCommand {
     /// Register a scope.
     Add {
-        /// Scope name (RFC 6749 §3.3 scope-token).
-        name: String,
-        /// Resource (audience) granted by this scope; repeatable.
-        #[arg(long = "resource")]
-        resources: Vec<String>,
-        /// Display name.
-        #[arg(long)]
-        display_name: Option<String>,
+        #[command(flatten)]
+        spec: ScopeSpec,
         /// Display name for a culture, as CULTURE=TEXT (e.g. fr-FR=Enregistrements); repeatable.
         #[arg(long = "display-name-for", value_parser = parse_localized)]
         display_names: Vec<(String, String)>,
-        /// Description.
-        #[arg(long)]
-        description: Option<String>,
     },
     /// List scopes.
     List,
@@ -60,15 +51,9 @@ fn to_json(s: &ScopeRecord) -> serde_json::Value {
 
 pub async fn run(cmd: ScopeCommand, store: &Store) -> CliResult {
     match cmd {
-        ScopeCommand::Add { name, resources, display_name, display_names, description } => {
-            let new = NewScope {
-                name,
-                display_name,
-                display_names: display_names.into_iter().collect::<BTreeMap<_, _>>(),
-                description,
-                resources,
-            };
-            let record = admin::add_scope(store, new, now()).await?;
+        ScopeCommand::Add { spec, display_names } => {
+            let spec = ScopeSpec { display_names: display_names.into_iter().collect::<BTreeMap<_, _>>(), ..spec };
+            let record = admin::add_scope(store, spec, now()).await?;
             println!("added scope {}", record.name);
         }
         ScopeCommand::List => {

@@ -10,12 +10,14 @@ use clap::Args;
 use tessera_server::{Deps, FileConfig, Overrides, Settings, Transport};
 use tessera_types::{ClientId, ClientSecret};
 
-use super::CliResult;
 use super::lock::DataDirLock;
+use super::{CliResult, shutdown_signal};
 
 /// Options of `serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
+    #[command(flatten)]
+    pub store: super::StoreArgs,
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, env = "TESSERA_LISTEN")]
     listen: Option<String>,
@@ -38,8 +40,10 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
-    pub fn overrides(self, base: Overrides) -> Overrides {
-        Overrides {
+    /// The store options with the listener's over them, and the configuration file.
+    pub fn resolve(self, provenance: super::Provenance) -> Result<(Overrides, FileConfig), Box<dyn std::error::Error>> {
+        let (base, file) = self.store.resolve(provenance)?;
+        let overrides = Overrides {
             listen: self.listen,
             issuer: self.issuer,
             tls_cert: self.tls_cert,
@@ -47,7 +51,8 @@ impl ServeArgs {
             http: self.http,
             signing_algs: self.signing_algs,
             ..base
-        }
+        };
+        Ok((overrides, file))
     }
 }
 
@@ -107,12 +112,4 @@ fn save_generated_secrets(data_dir: &Path, secrets: &[(ClientId, ClientSecret)])
     f.write_all(text.as_bytes()).map_err(io)?;
     f.sync_all().map_err(io)?;
     Ok(path)
-}
-
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
 }

@@ -11,8 +11,9 @@ use crate::harness::{FORM, client_for, split};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tessera");
 
+/// `tessera ARGS --data-dir DIR`: the store options belong to the command.
 pub fn tessera(dir: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(BIN).arg("--data-dir").arg(dir).args(args).output().unwrap()
+    Command::new(BIN).args(args).arg("--data-dir").arg(dir).output().unwrap()
 }
 
 pub fn ok(dir: &Path, args: &[&str]) -> String {
@@ -45,9 +46,9 @@ pub fn serve_logging_to(dir: &Path, extra: &[&str], log: Option<&Path>) -> Serve
         None => Stdio::null(),
     };
     let mut child = Command::new(BIN)
-        .arg("--data-dir")
+        .args(["serve", "--data-dir"])
         .arg(dir)
-        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["--listen", "127.0.0.1:0"])
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(stderr)
@@ -199,9 +200,9 @@ async fn the_readme_walkthrough_cli_and_curl_against_a_running_server() {
 async fn plain_http_only_with_the_flag_and_a_warning() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(BIN)
-        .arg("--data-dir")
+        .args(["serve", "--data-dir"])
         .arg(dir.path())
-        .args(["serve", "--listen", "127.0.0.1:0", "--http"])
+        .args(["--listen", "127.0.0.1:0", "--http"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -234,9 +235,9 @@ fn serve_with_real_certificate_files_and_bad_ones() {
     // Owner-only, so it is the content that is refused (see cli_safety for the permissions).
     std::fs::set_permissions(dir.path().join("bad.pem"), std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let out = Command::new(BIN)
-        .arg("--data-dir")
+        .args(["serve", "--data-dir"])
         .arg(dir.path())
-        .args(["serve", "--listen", "127.0.0.1:0", "--tls-cert"])
+        .args(["--listen", "127.0.0.1:0", "--tls-cert"])
         .arg(dir.path().join("bad.pem"))
         .arg("--tls-key")
         .arg(dir.path().join("bad.pem"))

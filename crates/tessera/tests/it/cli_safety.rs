@@ -38,12 +38,12 @@ fn other_kek(path: &Path) {
     Kek::load_or_create(path, &SystemRandom::default()).unwrap();
 }
 
-/// `tessera --data-dir DIR ARGS` with `input` on standard input.
+/// `tessera ARGS --data-dir DIR` with `input` on standard input.
 fn with_stdin(dir: &Path, args: &[&str], input: &str) -> Output {
     let mut child = Command::new(BIN)
+        .args(args)
         .arg("--data-dir")
         .arg(dir)
-        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -89,21 +89,23 @@ fn issue10_key_encryption_key_mismatch_is_refused_and_nothing_is_written() {
     let wrong_text = std::fs::read(&wrong).unwrap();
     let files_before: Vec<_> = std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name()).collect();
 
-    let err = fails(tessera(d, &["--key-encryption-key-file", wrong.to_str().unwrap(), "key", "rotate"]));
+    let err = fails(tessera(d, &["key", "rotate", "--key-encryption-key-file", wrong.to_str().unwrap()]));
     assert!(err.contains(wrong.to_str().unwrap()) && err.contains("is not the one"), "{err}");
     assert_eq!(ok(d, &["key", "list"]), keys_before, "no key sealed with the wrong KEK");
 
     // serve with the wrong KEK: refused before seeding anything from its config file.
     let config = elsewhere.path().join("seed.toml");
-    std::fs::write(&config, "[[clients]]\nclient_id = \"seeded\"\nsecret = \"seeded_secret\"\n").unwrap();
+    // A secret above the strength floor: a weak one is refused before the key-encryption key
+    // is even looked at (see issue11_a_bad_seed_is_refused_before_the_store_is_opened).
+    std::fs::write(&config, "[[clients]]\nclient_id = \"seeded\"\nsecret = \"seeded-Secret-4f9a2c7e1b3d\"\n").unwrap();
     let out = Command::new(BIN)
-        .arg("--data-dir")
+        .args(["serve", "--data-dir"])
         .arg(d)
         .arg("--config")
         .arg(&config)
         .arg("--key-encryption-key-file")
         .arg(&wrong)
-        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["--listen", "127.0.0.1:0"])
         .output()
         .unwrap();
     let err = fails(out);
@@ -137,7 +139,7 @@ async fn issue10_a_store_from_before_the_check_records_it_on_first_serve() {
     // Another KEK does not open the existing key: refused, nothing recorded or written.
     let wrong = dir.path().join("wrong.key");
     other_kek(&wrong);
-    let err = fails(tessera(d, &["--key-encryption-key-file", wrong.to_str().unwrap(), "key", "rotate"]));
+    let err = fails(tessera(d, &["key", "rotate", "--key-encryption-key-file", wrong.to_str().unwrap()]));
     assert!(err.contains("does not open") && err.contains(wrong.to_str().unwrap()), "{err}");
     assert_eq!(store.kek_check().await.unwrap(), None);
     assert_eq!(ok(d, &["key", "list"]), keys_before);
@@ -146,7 +148,7 @@ async fn issue10_a_store_from_before_the_check_records_it_on_first_serve() {
     let served = serve(d, &[]);
     assert_eq!(store.kek_check().await.unwrap().as_deref(), Some(kek.check()));
     drop(served);
-    let err = fails(tessera(d, &["--key-encryption-key-file", wrong.to_str().unwrap(), "key", "rotate"]));
+    let err = fails(tessera(d, &["key", "rotate", "--key-encryption-key-file", wrong.to_str().unwrap()]));
     assert!(err.contains("is not the one"), "{err}");
     store.close().await;
 }
@@ -158,15 +160,15 @@ fn issue10_a_missing_key_encryption_key_is_refused_not_created() {
     ok(d, &["init"]);
     let keys_before = ok(d, &["key", "list"]);
     let missing = dir.path().join("elsewhere/kek");
-    let err = fails(tessera(d, &["--key-encryption-key-file", missing.to_str().unwrap(), "key", "rotate"]));
+    let err = fails(tessera(d, &["key", "rotate", "--key-encryption-key-file", missing.to_str().unwrap()]));
     assert!(err.contains(missing.to_str().unwrap()) && err.contains("never creates"), "{err}");
     // serve may not create one either once the store has keys.
     let out = Command::new(BIN)
-        .arg("--data-dir")
+        .args(["serve", "--data-dir"])
         .arg(d)
         .arg("--key-encryption-key-file")
         .arg(&missing)
-        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["--listen", "127.0.0.1:0"])
         .output()
         .unwrap();
     let err = fails(out);
@@ -200,7 +202,8 @@ fn issue10_a_second_serve_on_one_data_dir_is_refused_naming_the_holder() {
     let d = dir.path();
     let mut first = serve(d, &[]);
     let pid = first.child.id();
-    let out = Command::new(BIN).arg("--data-dir").arg(d).args(["serve", "--listen", "127.0.0.1:0"]).output().unwrap();
+    let out =
+        Command::new(BIN).args(["serve", "--data-dir"]).arg(d).args(["--listen", "127.0.0.1:0"]).output().unwrap();
     let err = fails(out);
     assert!(err.contains(&format!("pid {pid}")) && err.contains("tessera.lock"), "{err}");
     // The CLI still works beside the running server.
@@ -221,7 +224,8 @@ fn issue10_key_files_readable_by_group_or_others_are_refused() {
     chmod(&kek, 0o644);
     let want = format!("chmod 600 {}", kek.display());
     assert!(fails(tessera(d, &["key", "rotate"])).contains(&want));
-    let out = Command::new(BIN).arg("--data-dir").arg(d).args(["serve", "--listen", "127.0.0.1:0"]).output().unwrap();
+    let out =
+        Command::new(BIN).args(["serve", "--data-dir"]).arg(d).args(["--listen", "127.0.0.1:0"]).output().unwrap();
     assert!(fails(out).contains(&want));
     chmod(&kek, 0o640);
     assert!(fails(tessera(d, &["key", "rotate"])).contains(&want));
@@ -235,9 +239,9 @@ fn issue10_key_files_readable_by_group_or_others_are_refused() {
     chmod(&key, 0o644);
     let tls = ["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()];
     let out = Command::new(BIN)
-        .arg("--data-dir")
+        .args(["serve", "--data-dir"])
         .arg(d)
-        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["--listen", "127.0.0.1:0"])
         .args(tls)
         .output()
         .unwrap();
@@ -245,9 +249,9 @@ fn issue10_key_files_readable_by_group_or_others_are_refused() {
     assert!(err.contains(&format!("chmod 600 {}", key.display())), "{err}");
     chmod(&key, 0o600);
     let mut child = Command::new(BIN)
-        .arg("--data-dir")
+        .args(["serve", "--data-dir"])
         .arg(d)
-        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["--listen", "127.0.0.1:0"])
         .args(tls)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -310,7 +314,7 @@ fn issue10_secret_prompt_on_a_terminal_does_not_echo() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     ok(d, &["init"]);
-    let cmd = format!("{BIN} --data-dir {} client add T --secret-file -", d.display());
+    let cmd = format!("{BIN} client add T --secret-file - --data-dir {}", d.display());
     let mut child = Command::new("script")
         .args(["-qefc", &cmd, "/dev/null"])
         .stdin(Stdio::piped())
@@ -366,11 +370,11 @@ async fn issue10_generated_secrets_of_seeded_clients_go_to_a_0600_file_not_stdou
     )
     .unwrap();
     let mut child = Command::new(BIN)
-        .arg("--data-dir")
+        .args(["serve", "--data-dir"])
         .arg(d)
         .arg("--config")
         .arg(&config)
-        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -407,29 +411,121 @@ async fn issue10_generated_secrets_of_seeded_clients_go_to_a_0600_file_not_stdou
     drop(served);
 }
 
+/// Every command path, found by walking the `Commands:` sections of `--help`.
+fn every_command() -> Vec<Vec<String>> {
+    let mut found = vec![vec![]];
+    let mut i = 0;
+    while i < found.len() {
+        let path = found[i].clone();
+        let out = Command::new(BIN).args(&path).arg("--help").output().unwrap();
+        let help = String::from_utf8_lossy(&out.stdout).into_owned();
+        let commands = help.lines().skip_while(|l| *l != "Commands:").skip(1).take_while(|l| !l.is_empty());
+        // Command lines are indented by two spaces; wrapped descriptions by more.
+        let names = commands.filter(|l| !l.starts_with("   ")).filter_map(|l| l.split_whitespace().next());
+        for name in names.filter(|n| *n != "help") {
+            found.push(path.iter().cloned().chain([name.to_string()]).collect());
+        }
+        i += 1;
+    }
+    found
+}
+
 #[test]
 fn issue10_help_shows_no_secret_from_the_environment() {
     let value = "env-secret-value-that-must-not-show";
+    let secrets = [
+        ("TESSERA_DEMO_API_SECRET", value.to_string()),
+        ("TESSERA_DEMO_CLIENT_SECRET", value.to_string()),
+        ("TESSERA_IMPORT_CLIENT_SECRET", value.to_string()),
+        ("TESSERA_DATABASE_URL", format!("postgres://u:{value}@db/t")),
+    ];
+    let commands = every_command();
+    assert!(commands.len() > 20, "{commands:?}");
+    for path in &commands {
+        let out =
+            Command::new(BIN).envs(secrets.iter().map(|(k, v)| (k, v))).args(path).arg("--help").output().unwrap();
+        assert!(out.status.success(), "{path:?}");
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(!help.contains(value), "{path:?} shows a secret from the environment: {help}");
+    }
+    // Where each is documented.
     for (var, args) in [
-        ("TESSERA_API_SECRET", vec!["demo", "greeter", "--help"]),
-        ("TESSERA_CLIENT_SECRET", vec!["demo", "client", "--help"]),
-        ("TESSERA_CLIENT_SECRET", vec!["demo", "worker", "--help"]),
-        ("TESSERA_CLIENT_SECRET", vec!["client", "add", "--help"]),
-        ("TESSERA_CLIENT_SECRET", vec!["client", "secret", "add", "--help"]),
-        ("TESSERA_DATABASE_URL", vec!["--help"]),
-        ("TESSERA_DATABASE_URL", vec!["serve", "--help"]),
+        ("TESSERA_DEMO_API_SECRET", vec!["demo", "greeter"]),
+        ("TESSERA_DEMO_CLIENT_SECRET", vec!["demo", "client"]),
+        ("TESSERA_DEMO_CLIENT_SECRET", vec!["demo", "worker"]),
+        ("TESSERA_IMPORT_CLIENT_SECRET", vec!["client", "add"]),
+        ("TESSERA_IMPORT_CLIENT_SECRET", vec!["client", "secret", "add"]),
+        ("TESSERA_DATABASE_URL", vec!["serve"]),
+        ("TESSERA_DATABASE_URL", vec!["client", "list"]),
     ] {
-        let url_or_secret =
-            if var == "TESSERA_DATABASE_URL" { format!("postgres://u:{value}@db/t") } else { value.into() };
-        let out = Command::new(BIN).env(var, &url_or_secret).args(&args).output().unwrap();
-        assert!(out.status.success(), "{args:?}");
+        let out = Command::new(BIN).args(&args).arg("--help").output().unwrap();
         let help = String::from_utf8_lossy(&out.stdout);
         assert!(help.contains(var), "{args:?} documents {var}: {help}");
-        assert!(!help.contains(value), "{args:?} shows {var}: {help}");
     }
     let help = String::from_utf8_lossy(&Command::new(BIN).args(["client", "add", "--help"]).output().unwrap().stdout)
         .into_owned();
     assert!(help.contains("--secret-file") && help.contains("visible to other users in `ps`"), "{help}");
+}
+
+/// Issue 11: the store options belong to the commands that open the store; the demo's parts
+/// take only what they use.
+#[test]
+fn issue11_store_options_only_on_the_commands_that_use_the_store() {
+    let help = |args: &[&str]| {
+        let out = Command::new(BIN).args(args).arg("--help").output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let store_options = ["--data-dir", "--config", "--database-url", "--key-encryption-key-file"];
+    for args in [&["demo"][..], &["demo", "greeter"], &["demo", "client"], &["demo", "api"], &["demo", "worker"], &[]] {
+        let text = help(args);
+        for option in store_options {
+            assert!(!text.contains(option), "{args:?} offers {option}: {text}");
+        }
+    }
+    for args in [&["serve"][..], &["init"], &["scope", "add"], &["client", "secret", "add"], &["key", "list"]] {
+        let text = help(args);
+        for option in store_options {
+            assert!(text.contains(option), "{args:?} lacks {option}: {text}");
+        }
+    }
+    // A configuration file named in the environment is not read by a command that has no use
+    // for it: the demo client fails on its own missing CA, not on the configuration.
+    let out = Command::new(BIN)
+        .env("TESSERA_CONFIG", "/nonexistent/tessera.toml")
+        .args(["demo", "client", "--ca", "/nonexistent/ca.pem"])
+        .output()
+        .unwrap();
+    let err = fails(out);
+    assert!(err.contains("/nonexistent/ca.pem") && !err.contains("tessera.toml"), "{err}");
+}
+
+/// Issue 11: the seed file's scopes and clients are checked with the rest of the settings, so
+/// a bad one stops `serve` before any store or key is created.
+#[test]
+fn issue11_a_bad_seed_is_refused_before_the_store_is_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("data");
+    for (seed, why) in [
+        ("[[clients]]\nclient_id = \"weak\"\nsecret = \"short\"\n", "too weak"),
+        ("[[clients]]\nclient_id = \"c\"\naccess_token_lifetime = 0\n", "lifetime"),
+        ("[[clients]]\nclient_id = \"c\"\nsigning_alg = \"HS256\"\n", "signing algorithm"),
+        ("[[clients]]\nclient_id = \"c\"\npermissions = [\"ept:authorize\"]\n", "permission"),
+        ("[[scopes]]\nname = \"s\"\ndisplay_names = { \"fr FR\" = \"x\" }\n", "culture"),
+    ] {
+        let config = dir.path().join("seed.toml");
+        std::fs::write(&config, seed).unwrap();
+        let out = Command::new(BIN)
+            .args(["serve", "--data-dir"])
+            .arg(&d)
+            .arg("--config")
+            .arg(&config)
+            .args(["--listen", "127.0.0.1:0"])
+            .output()
+            .unwrap();
+        let err = fails(out);
+        assert!(err.contains(why), "{seed}: {err}");
+        assert!(!d.exists(), "{seed}: the data dir was created");
+    }
 }
 
 #[test]
@@ -442,15 +538,15 @@ fn issue10_a_database_password_in_argv_warns_and_the_file_option_does_not() {
     std::fs::write(&url_file, format!("{url}\n")).unwrap();
     let run = |args: Vec<&str>, env: Option<&str>| {
         let mut c = Command::new(BIN);
-        c.arg("--data-dir").arg(d).args(args).env("RUST_LOG", "warn").env_remove("TESSERA_DATABASE_URL");
+        c.args(args).arg("--data-dir").arg(d).env("RUST_LOG", "warn").env_remove("TESSERA_DATABASE_URL");
         if let Some(e) = env {
             c.env("TESSERA_DATABASE_URL", e);
         }
         c.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
     };
-    let argv = run(vec!["--database-url", url, "scope", "list"], None);
+    let argv = run(vec!["scope", "--database-url", url, "list"], None);
     let after = run(vec!["scope", "list", "--database-url", url], None);
-    let file = run(vec!["--database-url-file", url_file.to_str().unwrap(), "scope", "list"], None);
+    let file = run(vec!["scope", "list", "--database-url-file", url_file.to_str().unwrap()], None);
     let env = run(vec!["scope", "list"], Some(url));
     for (child, warns) in [(argv, true), (after, true), (file, false), (env, false)] {
         let out = child.wait_with_output().unwrap();
@@ -458,16 +554,15 @@ fn issue10_a_database_password_in_argv_warns_and_the_file_option_does_not() {
         assert_eq!(err.contains("--database-url-file, TESSERA_DATABASE_URL, PGPASSWORD"), warns, "{err}");
         assert!(!err.contains("pw-in-argv"), "password in a message: {err}");
     }
-    let both = tessera(d, &["--database-url", url, "--database-url-file", url_file.to_str().unwrap(), "scope", "list"]);
+    let both = tessera(d, &["scope", "list", "--database-url", url, "--database-url-file", url_file.to_str().unwrap()]);
     assert!(fails(both).contains("exclude each other"));
 }
 
 #[test]
 fn issue10_debug_of_admin_values_redacts_secrets() {
-    let new = tessera_server::admin::NewClient {
-        client_id: "CC".into(),
-        secret: Some("debug-must-not-show-this".into()),
-        ..Default::default()
+    let new = tessera_server::admin::ClientSpec {
+        secret: Some(tessera_types::ClientSecret::new("debug-must-not-show-this").unwrap()),
+        ..tessera_server::admin::ClientSpec::new(tessera_types::ClientId::new("CC").unwrap())
     };
     let text = format!("{new:?}");
     assert!(!text.contains("debug-must-not-show-this") && text.contains("[redacted]") && text.contains("CC"), "{text}");

@@ -22,9 +22,9 @@ fn free_port() -> u16 {
 
 fn spawn(dir: &Path, db: &str, port: u16, issuer: &str) -> std::process::Child {
     Command::new(BIN)
-        .arg("--data-dir")
+        .args(["serve", "--data-dir"])
         .arg(dir)
-        .args(["--database-url", db, "serve", "--listen", &format!("127.0.0.1:{port}"), "--issuer", issuer])
+        .args(["--database-url", db, "--listen", &format!("127.0.0.1:{port}"), "--issuer", issuer])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -85,8 +85,8 @@ async fn two_instances_one_database_one_issuer() {
 
     // A client added through the CLI (any host with the database URL) is usable on both.
     let cli = |args: &[&str]| {
-        let mut full = vec!["--database-url", db.as_str()];
-        full.extend_from_slice(args);
+        let mut full = args.to_vec();
+        full.extend_from_slice(&["--database-url", db.as_str()]);
         ok(d, &full)
     };
     cli(&["scope", "add", "dataEventRecords", "--resource", "rs_dataEventRecordsApi"]);
@@ -224,7 +224,7 @@ async fn issue10_cli_refuses_a_database_without_a_store_and_init_creates_it() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let run = |args: &[&str]| {
-        Command::new(BIN).arg("--data-dir").arg(d).args(["--database-url", &db]).args(args).output().unwrap()
+        Command::new(BIN).args(args).arg("--data-dir").arg(d).args(["--database-url", &db]).output().unwrap()
     };
     let out = run(&["scope", "add", "s", "--resource", "r"]);
     assert!(!out.status.success());

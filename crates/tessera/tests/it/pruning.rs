@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tessera_server::FileConfig;
-use tessera_server::admin::NewClient;
+use tessera_server::admin::ClientSpec;
 use tessera_server::clock::ManualClock;
 use tessera_testkit::Authority as _;
 use tessera_types::UnixTime;
@@ -21,12 +21,11 @@ async fn expired_tokens_and_revocations_are_pruned_on_a_schedule() {
     let file = FileConfig { prune_interval_ms: Some(20), ..Default::default() };
     let s = TestServer::builder().clock(Arc::new(clock.clone())).file(file).start().await;
     s.seed_reference_scenario().await;
-    s.add_client_with(NewClient {
-        client_id: "jwt".into(),
-        secret: Some("jwt_secret".into()),
-        scopes: vec!["dataEventRecords".into()],
+    s.add_client_with(ClientSpec {
+        secret: tessera_testkit::secret("jwt_secret"),
+        scopes: vec![tessera_testkit::scope("dataEventRecords")],
         access_token_lifetime: Some(600),
-        ..Default::default()
+        ..tessera_testkit::client("jwt")
     })
     .await;
     for _ in 0..20 {

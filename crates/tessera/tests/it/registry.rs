@@ -4,7 +4,6 @@
 use std::os::unix::fs::PermissionsExt;
 
 use tessera_server::FileConfig;
-use tessera_server::config::{SeedClient, SeedScope};
 use tessera_testkit::{Authority as _, jwt_payload as payload};
 
 use crate::harness::TestServer;
@@ -29,42 +28,26 @@ async fn a_restart_keeps_clients_and_signing_keys() {
 }
 
 fn seed_config() -> FileConfig {
-    FileConfig {
-        scopes: vec![SeedScope {
-            name: "dataEventRecords".into(),
-            display_name: Some("dataEventRecords API".into()),
-            display_names: [("fr-FR".to_string(), "API dataEventRecords".to_string())].into(),
-            description: None,
-            resources: vec!["rs_dataEventRecordsApi".into()],
-        }],
-        clients: vec![
-            SeedClient {
-                client_id: "CC".into(),
-                secret: Some("cc_secret".into()),
-                display_name: Some("CC for DataEventRecordsApi".into()),
-                scopes: vec!["dataEventRecords".into()],
-                permissions: vec![],
-                access_token_lifetime: Some(600),
-                signing_alg: None,
-                token_format: None,
-                allow_weak_secret: true,
-                ..Default::default()
-            },
-            SeedClient {
-                client_id: "generated".into(),
-                secret: None,
-                display_name: None,
-                scopes: vec!["dataEventRecords".into()],
-                permissions: vec![],
-                access_token_lifetime: None,
-                signing_alg: None,
-                token_format: None,
-                allow_weak_secret: true,
-                ..Default::default()
-            },
-        ],
-        ..Default::default()
-    }
+    let toml = r#"
+        [[scopes]]
+        name = "dataEventRecords"
+        display_name = "dataEventRecords API"
+        display_names = { "fr-FR" = "API dataEventRecords" }
+        resources = ["rs_dataEventRecordsApi"]
+
+        [[clients]]
+        client_id = "CC"
+        secret = "cc_secret"
+        display_name = "CC for DataEventRecordsApi"
+        scopes = ["dataEventRecords"]
+        access_token_lifetime = 600
+        allow_weak_secret = true
+
+        [[clients]]
+        client_id = "generated"
+        scopes = ["dataEventRecords"]
+    "#;
+    FileConfig::parse(toml, "seed_config").unwrap()
 }
 
 #[tokio::test]
@@ -123,24 +106,28 @@ async fn secrets_tokens_and_private_keys_are_never_at_rest_in_clear() {
 
 /// CC (JWT), REF (reference tokens) and the API client `api` (introspection), with their scope.
 pub fn seed_config_for_tests() -> FileConfig {
-    let client = |id: &str, secret: &str, scopes: Vec<String>, permissions: Vec<String>, format: &str| SeedClient {
-        client_id: id.into(),
-        secret: Some(secret.into()),
-        display_name: None,
-        scopes,
-        permissions,
-        access_token_lifetime: None,
-        signing_alg: None,
-        token_format: Some(format.into()),
-        allow_weak_secret: true,
-        ..Default::default()
-    };
+    let clients = r#"
+        [[clients]]
+        client_id = "CC"
+        secret = "cc_secret"
+        scopes = ["dataEventRecords"]
+        allow_weak_secret = true
+
+        [[clients]]
+        client_id = "REF"
+        secret = "ref_secret"
+        scopes = ["dataEventRecords"]
+        token_format = "reference"
+        allow_weak_secret = true
+
+        [[clients]]
+        client_id = "api"
+        secret = "api_secret"
+        permissions = ["introspection"]
+        allow_weak_secret = true
+    "#;
     let mut file = seed_config();
-    file.scopes[0].resources = vec!["api".into()];
-    file.clients = vec![
-        client("CC", "cc_secret", vec!["dataEventRecords".into()], vec![], "jwt"),
-        client("REF", "ref_secret", vec!["dataEventRecords".into()], vec![], "reference"),
-        client("api", "api_secret", vec![], vec!["introspection".into()], "jwt"),
-    ];
+    file.scopes[0].resources = vec![tessera_types::Resource::new("api").unwrap()];
+    file.clients = FileConfig::parse(clients, "seed_config_for_tests").unwrap().clients;
     file
 }

@@ -1,0 +1,52 @@
+//! The per-flow storage traits over two maps: what the SQL store does, minus durability.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use tessera_store::TokenRecord;
+use tessera_types::{ClientId, Jti, UnixTime};
+
+use crate::storage::{RevocationStore, StoreFuture, TokenIssueStore, TokenLookup};
+
+#[derive(Default)]
+pub(super) struct MemoryStore {
+    /// Reference tokens by hash.
+    pub tokens: Mutex<HashMap<String, TokenRecord>>,
+    /// Revoked JWT ids, with their client and expiry.
+    pub revoked_jtis: Mutex<HashMap<Jti, (ClientId, UnixTime)>>,
+}
+
+fn ready<'a, T: Send + 'a>(value: T) -> StoreFuture<'a, T> {
+    Box::pin(std::future::ready(Ok(value)))
+}
+
+impl TokenIssueStore for MemoryStore {
+    fn insert_reference(&self, record: TokenRecord) -> StoreFuture<'_, ()> {
+        self.tokens.lock().unwrap().insert(record.hash.clone(), record);
+        ready(())
+    }
+}
+
+impl TokenLookup for MemoryStore {
+    fn find_reference<'a>(&'a self, hash: &'a str) -> StoreFuture<'a, Option<TokenRecord>> {
+        ready(self.tokens.lock().unwrap().get(hash).cloned())
+    }
+
+    fn is_jti_revoked<'a>(&'a self, jti: &'a Jti) -> StoreFuture<'a, bool> {
+        ready(self.revoked_jtis.lock().unwrap().contains_key(jti))
+    }
+}
+
+impl RevocationStore for MemoryStore {
+    fn revoke_reference<'a>(&'a self, hash: &'a str) -> StoreFuture<'a, ()> {
+        if let Some(t) = self.tokens.lock().unwrap().get_mut(hash) {
+            t.revoked = true;
+        }
+        ready(())
+    }
+
+    fn revoke_jti<'a>(&'a self, jti: &'a Jti, client_id: &'a ClientId, exp: UnixTime) -> StoreFuture<'a, ()> {
+        self.revoked_jtis.lock().unwrap().entry(jti.clone()).or_insert((client_id.clone(), exp));
+        ready(())
+    }
+}

@@ -1,0 +1,76 @@
+//! The per-flow storage traits wired together: the [`Stores`] bundle the endpoints reach
+//! storage through, and the traits' implementation for the SQL [`Store`].
+//!
+//! Each trait is declared next to its user (fosite's `_storage.go` habit):
+//! [`TokenIssueStore`] beside reference-token issuance, [`TokenLookup`] beside the lookup
+//! that introspection and revocation share, [`RevocationStore`] beside revocation. Clients,
+//! scopes and signing keys come from the in-memory [`crate::Registry`] snapshot instead.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use tessera_store::{Store, StoreError, TokenRecord, TokenWriter};
+use tessera_types::{ClientId, Jti, UnixTime};
+
+pub use crate::endpoint::revoke::RevocationStore;
+pub use crate::token::lookup::TokenLookup;
+pub use crate::token::reference::TokenIssueStore;
+
+/// What a storage call returns: boxed so the traits stay object-safe (one allocation per
+/// call, on paths that wait for a database anyway; JWT issuance makes no call).
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// The storage each flow reaches, usually one backend behind all three.
+#[derive(Clone)]
+#[allow(missing_docs)]
+pub struct Stores {
+    pub issue: Arc<dyn TokenIssueStore>,
+    pub lookup: Arc<dyn TokenLookup>,
+    pub revocation: Arc<dyn RevocationStore>,
+}
+
+impl Stores {
+    /// Every flow served by `backend`.
+    pub fn shared<B: TokenIssueStore + RevocationStore + 'static>(backend: Arc<B>) -> Self {
+        Self { issue: backend.clone(), lookup: backend.clone(), revocation: backend }
+    }
+
+    /// The SQL store, reference tokens committed through its group-commit writer. Starts
+    /// the writer, so call it inside a Tokio runtime.
+    pub fn sql(store: Store) -> Self {
+        Self::shared(Arc::new(SqlTokens { writer: TokenWriter::spawn(store.clone()), store }))
+    }
+}
+
+/// The SQL store with the writer that batches reference-token inserts.
+struct SqlTokens {
+    store: Store,
+    writer: TokenWriter,
+}
+
+impl TokenIssueStore for SqlTokens {
+    fn insert_reference(&self, record: TokenRecord) -> StoreFuture<'_, ()> {
+        Box::pin(self.writer.insert(record))
+    }
+}
+
+impl TokenLookup for SqlTokens {
+    fn find_reference<'a>(&'a self, hash: &'a str) -> StoreFuture<'a, Option<TokenRecord>> {
+        Box::pin(self.store.find_token(hash))
+    }
+
+    fn is_jti_revoked<'a>(&'a self, jti: &'a Jti) -> StoreFuture<'a, bool> {
+        Box::pin(self.store.is_jti_revoked(jti))
+    }
+}
+
+impl RevocationStore for SqlTokens {
+    fn revoke_reference<'a>(&'a self, hash: &'a str) -> StoreFuture<'a, ()> {
+        Box::pin(async move { self.store.revoke_token(hash).await.map(drop) })
+    }
+
+    fn revoke_jti<'a>(&'a self, jti: &'a Jti, client_id: &'a ClientId, exp: UnixTime) -> StoreFuture<'a, ()> {
+        Box::pin(self.store.revoke_jti(jti, client_id, exp))
+    }
+}
