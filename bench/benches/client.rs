@@ -9,6 +9,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use http::{Request, Response};
 use serde_json::json;
 use tessera_client::{BearerLayer, ClientConfig, TokenSource};
+use tessera_types::{ClientId, ClientSecret, Issuer};
 use tower::{Layer, ServiceExt as _};
 
 fn client(c: &mut Criterion) {
@@ -26,7 +27,14 @@ fn client(c: &mut Criterion) {
                 }),
             );
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        let source = TokenSource::new(ClientConfig::new(url, "bench", "secret").allow_http());
+        let source = TokenSource::new(
+            ClientConfig::new(
+                Issuer::new(url).unwrap(),
+                ClientId::new("bench").unwrap(),
+                ClientSecret::new("secret").unwrap(),
+            )
+            .allow_http(),
+        );
         source.token().await.unwrap();
         source
     });

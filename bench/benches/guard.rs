@@ -13,6 +13,7 @@ use tessera_guard::{Guard, GuardConfig, GuardLayer, Mode, Policy};
 use tessera_jose::SigningKey;
 use tessera_types::SigningAlg;
 use tessera_types::rfc7517::JwkSet;
+use tessera_types::{Issuer, Resource, ScopeName};
 use tower::{Layer, ServiceExt as _};
 
 fn guard_layer(c: &mut Criterion) {
@@ -35,9 +36,10 @@ fn guard_layer(c: &mut Criterion) {
             "scope": "dataEventRecords", "iat": now, "nbf": now, "exp": now + 3600, "jti": jti.to_string()}))
             .unwrap()
     };
-    let mut cfg = GuardConfig::new(&url, "api1", Mode::Jwt).allow_http();
+    let mut cfg = GuardConfig::new(Issuer::new(&url).unwrap(), Resource::new("api1").unwrap(), Mode::Jwt).allow_http();
     cfg.cache_capacity = 100_000;
-    let layer = GuardLayer::new(Guard::new(cfg).unwrap()).require(Policy::all_of(["dataEventRecords"]));
+    let layer = GuardLayer::new(Guard::new(cfg).unwrap())
+        .require(Policy::all_of([ScopeName::new("dataEventRecords").unwrap()]));
     let inner = tower::service_fn(|_req: Request<String>| async { Ok::<_, Infallible>(Response::new(String::new())) });
     let svc = layer.layer(inner);
     let call = |t: String| {
@@ -53,9 +55,11 @@ fn guard_layer(c: &mut Criterion) {
     let mut group = c.benchmark_group("guard");
     group.bench_function("cached_jwt", |b| b.to_async(&rt).iter(|| call(cached.clone())));
     // No reuse: every call verifies the signature (with the cached, parsed key).
-    let mut cfg = GuardConfig::new(&url, "api1", Mode::Jwt).allow_http();
+    let mut cfg = GuardConfig::new(Issuer::new(&url).unwrap(), Resource::new("api1").unwrap(), Mode::Jwt).allow_http();
     cfg.max_cache_ttl = std::time::Duration::ZERO;
-    let uncached = GuardLayer::new(Guard::new(cfg).unwrap()).require(Policy::all_of(["dataEventRecords"])).layer(inner);
+    let uncached = GuardLayer::new(Guard::new(cfg).unwrap())
+        .require(Policy::all_of([ScopeName::new("dataEventRecords").unwrap()]))
+        .layer(inner);
     let t = token(1);
     group.bench_function("uncached_jwt_es256", |b| {
         b.to_async(&rt).iter(|| {

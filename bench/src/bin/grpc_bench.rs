@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use tessera_greet::greeter_server::{Greeter, GreeterServer};
 use tessera_greet::{HelloReply, HelloRequest};
 use tessera_guard::{Guard, GuardConfig, GuardLayer, Mode, Policy};
+use tessera_types::{Issuer, Resource};
 use tonic::{Request, Response, Status};
 
 struct Hello;
@@ -42,7 +43,9 @@ async fn main() {
                     }
                     let http = http.build().unwrap();
                     let audience = arg(&args, "--audience").unwrap_or_else(|| "api1".into());
-                    let mut cfg = GuardConfig::new(authority, audience, Mode::Jwt).with_http_client(http);
+                    let mut cfg =
+                        GuardConfig::new(Issuer::new(authority).unwrap(), Resource::new(audience).unwrap(), Mode::Jwt)
+                            .with_http_client(http);
                     cfg.allow_insecure_http = args.iter().any(|a| a == "--allow-http");
                     let guard = Guard::new(cfg).unwrap();
                     let layer = GuardLayer::new(guard).route(tessera_greet::SAY_HELLO, Policy::Authenticated);

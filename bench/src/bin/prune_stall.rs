@@ -13,7 +13,7 @@ use tessera_types::{ClientId, Resource, UnixTime};
 fn token(n: usize, exp: i64) -> TokenRecord {
     TokenRecord {
         hash: format!("hash-{n:012}-padding-to-the-length-of-a-sha256-b64"),
-        jti: format!("jti-{n:022}"),
+        jti: tessera_types::Jti::new(format!("jti-{n:022}")).unwrap(),
         client_id: ClientId::new("bench-reference").unwrap(),
         scope: Some("api".into()),
         audiences: vec![Resource::new("api1").unwrap()],

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tessera_types::clock::{Clock, SystemClock};
+use tessera_types::{ClientId, ClientSecret, Issuer, Resource, ScopeSet};
 
 /// How the client authenticates at the token endpoint (RFC 6749 §2.3.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -16,20 +17,20 @@ pub enum AuthMethod {
     Post,
 }
 
-/// Client settings.
-#[derive(Clone)]
+/// Client settings. `Debug` prints everything but the secret, which redacts itself.
+#[derive(Debug, Clone)]
 pub struct ClientConfig {
     /// The issuer; the token endpoint is found by discovery. Must be `https` unless
     /// [`Self::allow_insecure_http`].
-    pub authority: String,
-    /// client_id.
-    pub client_id: String,
-    /// client_secret.
-    pub client_secret: String,
-    /// Requested scope (space-delimited); `None` asks for every permitted scope.
-    pub scope: Option<String>,
+    pub authority: Issuer,
+    /// The client's id at the authority.
+    pub client_id: ClientId,
+    /// The client's secret, sent as [`Self::auth_method`] says.
+    pub client_secret: ClientSecret,
+    /// Requested scope; `None` asks for every permitted scope.
+    pub scope: Option<ScopeSet>,
     /// RFC 8707 resources.
-    pub resources: Vec<String>,
+    pub resources: Vec<Resource>,
     /// Authentication method.
     pub auth_method: AuthMethod,
     /// Refresh when this fraction of the lifetime has passed (default 0.8)...
@@ -68,28 +69,15 @@ pub struct ClientConfig {
     pub clock: Arc<dyn Clock>,
 }
 
-impl std::fmt::Debug for ClientConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientConfig")
-            .field("authority", &self.authority)
-            .field("client_id", &self.client_id)
-            .field("client_secret", &"[redacted]")
-            .field("scope", &self.scope)
-            .field("request_timeout", &self.request_timeout)
-            .field("allow_insecure_http", &self.allow_insecure_http)
-            .finish_non_exhaustive()
-    }
-}
-
 impl ClientConfig {
     /// Settings with the defaults above: refresh at 80% ± 5% of the lifetime, 3 attempts from
     /// 200 ms backoff, connect within 5 s, each call within 10 s, a failure remembered 2 s,
     /// `https` only.
-    pub fn new(authority: impl Into<String>, client_id: impl Into<String>, client_secret: impl Into<String>) -> Self {
+    pub fn new(authority: Issuer, client_id: ClientId, client_secret: ClientSecret) -> Self {
         Self {
-            authority: authority.into().trim_end_matches('/').to_owned(),
-            client_id: client_id.into(),
-            client_secret: client_secret.into(),
+            authority,
+            client_id,
+            client_secret,
             scope: None,
             resources: Vec::new(),
             auth_method: AuthMethod::Basic,
@@ -107,8 +95,8 @@ impl ClientConfig {
     }
 
     /// Requests `scope`.
-    pub fn scope(mut self, scope: impl Into<String>) -> Self {
-        self.scope = Some(scope.into());
+    pub fn scope(mut self, scope: ScopeSet) -> Self {
+        self.scope = Some(scope);
         self
     }
 

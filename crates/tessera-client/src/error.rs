@@ -1,13 +1,16 @@
 //! Why a token could not be had: the authority's RFC 6749 answer, or why it could not be asked.
 
+use tessera_types::ErrorCode;
+
 /// Why no token could be had.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ClientError {
     /// The authorization server refused (RFC 6749 §5.2): not retried.
     #[error("the authorization server refused: {error}{}", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
     Refused {
-        /// The RFC 6749 error code, e.g. `invalid_client`, `invalid_scope`.
-        error: String,
+        /// The RFC 6749 §5.2 error code, e.g. `invalid_client`, `invalid_scope`. An answer with
+        /// a code outside [`ErrorCode`] is a [`ClientError::Protocol`] error instead.
+        error: ErrorCode,
         /// Its description.
         description: Option<String>,
     },

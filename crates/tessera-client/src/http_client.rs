@@ -1,6 +1,8 @@
 //! A reqwest wrapper for REST APIs: the bearer token on every request, and one transparent
 //! retry with a fresh token when the API answers 401 `invalid_token` (RFC 6750 §3.1).
 
+use tessera_types::rfc6750::BearerError;
+
 use crate::{ClientError, TokenSource};
 
 /// A reqwest client that authenticates its requests.
@@ -33,21 +35,27 @@ impl AuthorizedClient {
         let retry = request.try_clone();
         let token = self.source.token().await?;
         let response = request
-            .bearer_auth(&*token.value)
+            .bearer_auth(token.access_token.expose())
             .send()
             .await
             .map_err(|e| ClientError::Unreachable(format!("API: {e}")))?;
+        // RFC 6750 §3.1: the code is the challenge's `error` attribute, not any mention of it.
         let invalid_token = response.status() == reqwest::StatusCode::UNAUTHORIZED
             && response
                 .headers()
-                .get(reqwest::header::WWW_AUTHENTICATE)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.contains("invalid_token"));
+                .get_all(reqwest::header::WWW_AUTHENTICATE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .any(|v| BearerError::from_challenge(v) == Some(BearerError::InvalidToken));
         match (invalid_token, retry) {
             (true, Some(again)) => {
-                self.source.invalidate(&token.value);
+                self.source.invalidate(&token.access_token);
                 let token = self.source.token().await?;
-                again.bearer_auth(&*token.value).send().await.map_err(|e| ClientError::Unreachable(format!("API: {e}")))
+                again
+                    .bearer_auth(token.access_token.expose())
+                    .send()
+                    .await
+                    .map_err(|e| ClientError::Unreachable(format!("API: {e}")))
             }
             _ => Ok(response),
         }

@@ -61,12 +61,12 @@ where
         let source = self.source.clone();
         Box::pin(async move {
             let token = source.token().await?;
-            let value = HeaderValue::from_str(&format!("Bearer {}", token.value))?;
+            let value = HeaderValue::from_str(&format!("Bearer {}", token.access_token.expose()))?;
             req.headers_mut().insert(http::header::AUTHORIZATION, value);
             let response = inner.call(req).await.map_err(Into::into)?;
             let grpc_unauthenticated = response.headers().get("grpc-status").is_some_and(|s| s == "16");
             if grpc_unauthenticated || response.status() == http::StatusCode::UNAUTHORIZED {
-                source.invalidate(&token.value);
+                source.invalidate(&token.access_token);
             }
             Ok(response)
         })

@@ -6,7 +6,13 @@
 //! ```no_run
 //! # async fn demo() -> Result<(), tessera_client::ClientError> {
 //! use tessera_client::{ClientConfig, TokenSource};
-//! let source = TokenSource::new(ClientConfig::new("https://localhost:8443", "CC", "cc_secret").scope("dataEventRecords"));
+//! use tessera_types::{ClientId, ClientSecret, Issuer, ScopeSet};
+//! # fn typed() -> Result<(Issuer, ClientId, ClientSecret, ScopeSet), tessera_types::InvalidValue> {
+//! let (authority, id, secret) =
+//!     (Issuer::new("https://localhost:8443")?, ClientId::new("CC")?, ClientSecret::new("cc_secret")?);
+//! # Ok((authority, id, secret, ScopeSet::parse("dataEventRecords")?)) }
+//! # let (authority, id, secret, scope) = typed().unwrap();
+//! let source = TokenSource::new(ClientConfig::new(authority, id, secret).scope(scope));
 //! let token = source.token().await?; // cached, shared, refreshed at ~80% of its lifetime
 //! # let _ = token; Ok(()) }
 //! ```
@@ -28,4 +34,4 @@ pub use config::{AuthMethod, ClientConfig};
 pub use error::ClientError;
 pub use http_client::AuthorizedClient;
 pub use layer::{BearerLayer, BearerService};
-pub use source::{AccessToken, TokenSource};
+pub use source::{Token, TokenSource};

@@ -8,33 +8,27 @@ use std::time::Duration;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use serde::Deserialize;
+use tessera_types::rfc6749::{ErrorResponse, TokenResponse};
+use tessera_types::rfc8414::Metadata;
+use tessera_types::{AccessToken, ScopeSet, UnixTime};
 
 use crate::{AuthMethod, ClientConfig, ClientError};
 
-/// An access token and when it expires. `Debug` does not print the token.
-#[derive(Clone)]
-pub struct AccessToken {
+/// A token from the authority and when it expires. `Debug` does not print the token
+/// ([`AccessToken`] redacts itself).
+#[derive(Debug, Clone)]
+pub struct Token {
     /// The token, for `Authorization: Bearer`.
-    pub value: Arc<str>,
-    /// Expiry, Unix seconds (from `expires_in`).
-    pub expires_at: i64,
-    /// Granted scope.
-    pub scope: Option<String>,
-}
-
-impl std::fmt::Debug for AccessToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AccessToken")
-            .field("expires_at", &self.expires_at)
-            .field("scope", &self.scope)
-            .finish_non_exhaustive()
-    }
+    pub access_token: AccessToken,
+    /// Expiry (from `expires_in`).
+    pub expires_at: UnixTime,
+    /// Granted scope, as the authority wrote it (RFC 6749 §5.1), read leniently.
+    pub scope: Option<ScopeSet>,
 }
 
 #[derive(Clone)]
 struct Cached {
-    token: AccessToken,
+    token: Token,
     refresh_after: i64,
 }
 
@@ -66,20 +60,6 @@ struct Inner {
 enum Attempt {
     Retry(String),
     Fail(ClientError),
-}
-
-#[derive(Deserialize)]
-struct TokenResponse {
-    access_token: String,
-    token_type: String,
-    expires_in: Option<i64>,
-    scope: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ErrorResponse {
-    error: String,
-    error_description: Option<String>,
 }
 
 fn form_encode(s: &str) -> String {
@@ -128,13 +108,13 @@ impl TokenSource {
     }
 
     /// A valid access token: from the cache, or fetched.
-    pub async fn token(&self) -> Result<AccessToken, ClientError> {
+    pub async fn token(&self) -> Result<Token, ClientError> {
         if let Some(c) = self.cached() {
             let now = self.now();
             if now < c.refresh_after {
                 return Ok(c.token);
             }
-            if now < c.token.expires_at {
+            if now < c.token.expires_at.0 {
                 // Early refresh: one caller refreshes, the others keep the valid token; after
                 // a failure, nobody tries again until the failure window has passed.
                 if self.remembered_failure().is_some() {
@@ -174,7 +154,7 @@ impl TokenSource {
         }
     }
 
-    async fn fetch_and_remember(&self) -> Result<AccessToken, ClientError> {
+    async fn fetch_and_remember(&self) -> Result<Token, ClientError> {
         let result = self.fetch().await;
         let mut last = self.0.last_failure.lock().expect("failure lock");
         *last = match &result {
@@ -191,14 +171,14 @@ impl TokenSource {
     /// Drops the cached token if it is `rejected`, so the next call fetches a new one (after an
     /// API answered 401 `invalid_token` or gRPC `Unauthenticated`). A token already replaced
     /// is left alone, so a burst of rejections causes one refresh.
-    pub fn invalidate(&self, rejected: &str) {
+    pub fn invalidate(&self, rejected: &AccessToken) {
         let mut current = self.0.current.write().expect("token lock");
-        if current.as_ref().is_some_and(|c| &*c.token.value == rejected) {
+        if current.as_ref().is_some_and(|c| &c.token.access_token == rejected) {
             *current = None;
         }
     }
 
-    async fn fetch(&self) -> Result<AccessToken, ClientError> {
+    async fn fetch(&self) -> Result<Token, ClientError> {
         let cfg = &self.0.cfg;
         let mut delay = cfg.backoff;
         let mut attempt = 1;
@@ -207,7 +187,7 @@ impl TokenSource {
                 Ok(token) => {
                     let now = self.now();
                     // Saturating: `expires_in` is the server's to choose.
-                    let lifetime = token.expires_at.saturating_sub(now).max(0) as f64;
+                    let lifetime = token.expires_at.0.saturating_sub(now).max(0) as f64;
                     let refresh_after =
                         now.saturating_add((lifetime * (cfg.refresh_at + self.jitter())).round() as i64);
                     *self.0.current.write().expect("token lock") = Some(Cached { token: token.clone(), refresh_after });
@@ -239,11 +219,7 @@ impl TokenSource {
         self.0
             .endpoint
             .get_or_try_init(|| async {
-                let url = require_https(
-                    "authority",
-                    &format!("{}/.well-known/openid-configuration", cfg.authority),
-                    allow_http,
-                )?;
+                let url = require_https("authority", &cfg.authority.openid_configuration_url(), allow_http)?;
                 let r = self.send("discovery", &url, self.0.http.get(url.clone())).await?;
                 if r.status().is_server_error() {
                     return Err(Attempt::Retry(format!("discovery answered {}", r.status())));
@@ -251,16 +227,17 @@ impl TokenSource {
                 if !r.status().is_success() {
                     return Err(Attempt::Fail(ClientError::Protocol(format!("discovery answered {}", r.status()))));
                 }
-                let doc: serde_json::Value =
-                    r.json().await.map_err(|e| Attempt::Fail(ClientError::Protocol(e.to_string())))?;
-                if doc["issuer"].as_str().map(|i| i.trim_end_matches('/')) != Some(cfg.authority.as_str()) {
+                let doc: Metadata = r.json().await.map_err(|e| Attempt::Fail(ClientError::Protocol(e.to_string())))?;
+                // RFC 8414 §3.3: the document must name the authority it was fetched from.
+                if !doc.is_issued_by(&cfg.authority) {
                     return Err(Attempt::Fail(ClientError::Protocol(format!(
                         "discovery issuer is not {}",
                         cfg.authority
                     ))));
                 }
-                let endpoint = doc["token_endpoint"]
-                    .as_str()
+                let endpoint = doc
+                    .token_endpoint
+                    .as_deref()
                     .ok_or_else(|| Attempt::Fail(ClientError::Protocol("discovery has no token_endpoint".into())))?;
                 require_https("token_endpoint", endpoint, allow_http)
             })
@@ -290,30 +267,33 @@ impl TokenSource {
         Ok(r)
     }
 
-    async fn request(&self) -> Result<AccessToken, Attempt> {
+    async fn request(&self) -> Result<Token, Attempt> {
         let cfg = &self.0.cfg;
         let endpoint = self.endpoint().await?;
         let mut body = String::from("grant_type=client_credentials");
         if let Some(scope) = &cfg.scope {
-            body.push_str(&format!("&scope={}", form_encode(scope)));
+            body.push_str(&format!("&scope={}", form_encode(&scope.to_string())));
         }
         for r in &cfg.resources {
-            body.push_str(&format!("&resource={}", form_encode(r)));
+            body.push_str(&format!("&resource={}", form_encode(r.as_str())));
         }
         let mut req =
             self.0.http.post(endpoint.clone()).header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded");
         match cfg.auth_method {
             // RFC 6749 §2.3.1: form-encode id and secret, then Basic.
             AuthMethod::Basic => {
-                let basic =
-                    STANDARD.encode(format!("{}:{}", form_encode(&cfg.client_id), form_encode(&cfg.client_secret)));
+                let basic = STANDARD.encode(format!(
+                    "{}:{}",
+                    form_encode(cfg.client_id.as_str()),
+                    form_encode(cfg.client_secret.expose())
+                ));
                 req = req.header(http::header::AUTHORIZATION, format!("Basic {basic}"));
             }
             AuthMethod::Post => {
                 body.push_str(&format!(
                     "&client_id={}&client_secret={}",
-                    form_encode(&cfg.client_id),
-                    form_encode(&cfg.client_secret)
+                    form_encode(cfg.client_id.as_str()),
+                    form_encode(cfg.client_secret.expose())
                 ));
             }
         }
@@ -325,6 +305,8 @@ impl TokenSource {
         }
         let text = r.text().await.map_err(|e| Attempt::Retry(e.to_string()))?;
         if !status.is_success() {
+            // §5.2; a code outside the closed set (or no error body at all) is not an answer
+            // this client can act on.
             return Err(Attempt::Fail(match serde_json::from_str::<ErrorResponse>(&text) {
                 Ok(e) => ClientError::Refused { error: e.error, description: e.error_description },
                 Err(_) => ClientError::Protocol(format!("token endpoint answered {status} without an RFC 6749 error")),
@@ -336,8 +318,8 @@ impl TokenSource {
             return Err(Attempt::Fail(ClientError::Protocol(format!("token_type {} is not Bearer", t.token_type))));
         }
         // RFC 6749 §5.1: expires_in is RECOMMENDED; without it, assume an hour.
-        let expires_at = self.now().saturating_add(t.expires_in.unwrap_or(3600));
-        Ok(AccessToken { value: t.access_token.into(), expires_at, scope: t.scope })
+        let expires_at = UnixTime(self.now()).plus(t.expires_in.unwrap_or(3600));
+        Ok(Token { access_token: t.access_token, expires_at, scope: t.scope.as_deref().map(ScopeSet::parse_lenient) })
     }
 }
 

@@ -9,6 +9,7 @@ use axum::routing::get;
 use tessera_greet::greeter_server::{Greeter, GreeterServer};
 use tessera_greet::{HelloReply, HelloRequest};
 use tessera_guard::{Guard, GuardLayer, Policy, Principal};
+use tessera_types::ScopeName;
 use tonic::{Request, Response, Status};
 
 /// A demo API on its own port, serving until [`Service::stop`].
@@ -56,11 +57,16 @@ async fn serve(app: Router, listen: SocketAddr, cert: &Path, key: &Path) -> std:
     Ok(Service { addr, listener })
 }
 
+/// A scope the demo's routes require, written here as a literal.
+fn scope(name: &'static str) -> ScopeName {
+    ScopeName::new(name).expect("the demo's scope literals are NQCHAR (RFC 6749 section 3.3)")
+}
+
 /// The gRPC Greeter over TLS (HTTP/2), `SayHello` requiring scope `dataEventRecords`, and
 /// `GET /` answering "GRPC service running..." to anyone, as in the seed.
 pub async fn greeter(listen: SocketAddr, cert: &Path, key: &Path, guard: Guard) -> std::io::Result<Service> {
     let layer =
-        GuardLayer::new(guard).public("/").route(tessera_greet::SAY_HELLO, Policy::all_of(["dataEventRecords"]));
+        GuardLayer::new(guard).public("/").route(tessera_greet::SAY_HELLO, Policy::all_of([scope("dataEventRecords")]));
     let app = tonic::service::Routes::new(GreeterServer::new(GreeterService))
         .into_axum_router()
         .route("/", get(|| async { "GRPC service running..." }))
@@ -79,7 +85,7 @@ pub async fn weather_api(listen: SocketAddr, cert: &Path, key: &Path, guard: Gua
             .collect();
         axum::Json(serde_json::json!({"caller": p.client_id, "forecast": days}))
     }
-    let layer = GuardLayer::new(guard).public("/").route("/weatherforecast", Policy::all_of(["api1"]));
+    let layer = GuardLayer::new(guard).public("/").route("/weatherforecast", Policy::all_of([scope("api1")]));
     let app = Router::new()
         .route("/weatherforecast", get(forecast))
         .route("/", get(|| async { "REST API running..." }))

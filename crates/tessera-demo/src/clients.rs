@@ -7,6 +7,7 @@ use std::time::Duration;
 use tessera_client::{AuthorizedClient, BearerLayer, ClientError, TokenSource};
 use tessera_greet::HelloRequest;
 use tessera_greet::greeter_client::GreeterClient;
+use tessera_types::ErrorCode;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 /// What went wrong, in words a person can act on.
@@ -22,12 +23,12 @@ pub enum DemoError {
 
 fn explain(e: &ClientError) -> String {
     match e {
-        ClientError::Refused { error, .. } if error == "invalid_client" => {
+        ClientError::Refused { error: ErrorCode::InvalidClient, .. } => {
             format!(
                 "the authorization server refused the client credentials (invalid_client): check the client id and secret [{e}]"
             )
         }
-        ClientError::Refused { error, .. } if error == "invalid_scope" => {
+        ClientError::Refused { error: ErrorCode::InvalidScope, .. } => {
             format!("the client may not request that scope (invalid_scope) [{e}]")
         }
         ClientError::Unreachable(_) => format!("cannot reach the authorization server: is it running? [{e}]"),

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tessera_client::{AuthorizedClient, ClientConfig, TokenSource};
 use tessera_guard::{ClientCredentials, Guard, GuardConfig, Mode};
 use tessera_server::{Deps, FileConfig, Overrides, Settings};
-use tessera_types::ClientSecret;
+use tessera_types::{ClientId, ClientSecret, Issuer, Resource, ScopeSet};
 
 use crate::{DemoError, greet, greeter, http_trusting, weather_api, worker};
 
@@ -28,10 +28,10 @@ pub fn sample_secret(client_id: &str) -> Option<ClientSecret> {
 }
 
 /// A client of the seed scenario with its sample secret; the ids below are the seed file's.
-fn seeded(client_id: &str) -> Result<(&str, ClientSecret), DemoError> {
+fn seeded(client_id: &str) -> Result<(ClientId, ClientSecret), DemoError> {
     let secret = sample_secret(client_id)
         .ok_or_else(|| DemoError::Token(format!("examples/seed.toml has no secret for {client_id}")))?;
-    Ok((client_id, secret))
+    Ok((ClientId::new(client_id).map_err(|e| DemoError::Token(e.to_string()))?, secret))
 }
 
 /// Starts the authorization server, the Greeter and the REST API, runs the console client (JWT
@@ -50,20 +50,24 @@ pub async fn demo(data_dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
 
     // The Greeter validates JWTs locally and reference tokens by introspection, with its own
     // client credentials, as in the first seed.
+    let issuer = Issuer::new(&server.issuer)?;
     let (api_id, api_secret) = seeded("rs_dataEventRecordsApi")?;
-    let creds = ClientCredentials::new(api_id, api_secret.expose());
+    let creds = ClientCredentials::new(api_id, api_secret);
     let greeter_guard = Guard::new(
-        GuardConfig::new(&server.issuer, "rs_dataEventRecordsApi", Mode::Auto(creds)).with_http_client(http.clone()),
+        GuardConfig::new(issuer.clone(), Resource::new("rs_dataEventRecordsApi")?, Mode::Auto(creds))
+            .with_http_client(http.clone()),
     )?;
     let greeter = greeter(loopback, &tls.cert, &tls.key, greeter_guard).await?;
     println!("Greeter (gRPC, HTTP/2, TLS): {}", greeter.url());
-    let api_guard = Guard::new(GuardConfig::new(&server.issuer, "api1", Mode::Jwt).with_http_client(http.clone()))?;
+    let api_guard =
+        Guard::new(GuardConfig::new(issuer.clone(), Resource::new("api1")?, Mode::Jwt).with_http_client(http.clone()))?;
     let api = weather_api(loopback, &tls.cert, &tls.key, api_guard).await?;
     println!("REST API: {}/weatherforecast", api.url());
 
     let source = |id: &str, scope: &str| -> Result<TokenSource, DemoError> {
         let (id, secret) = seeded(id)?;
-        let config = ClientConfig::new(&server.issuer, id, secret.expose()).scope(scope);
+        let scope = ScopeSet::parse(scope).map_err(|e| DemoError::Token(e.to_string()))?;
+        let config = ClientConfig::new(issuer.clone(), id, secret).scope(scope);
         Ok(TokenSource::new(config.with_http_client(http.clone())))
     };
     let result: Result<(), DemoError> = async {

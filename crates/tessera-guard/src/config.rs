@@ -5,30 +5,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tessera_types::clock::{Clock, SystemClock};
+use tessera_types::{ClientId, ClientSecret, Issuer, Resource};
 
 /// The API's own client credentials, for introspection (as the seed's
-/// `rs_dataEventRecordsApi` / secret).
-#[derive(Clone)]
+/// `rs_dataEventRecordsApi` / secret). The secret's own `Debug` redacts it.
+#[allow(missing_docs)]
+#[derive(Debug, Clone)]
 pub struct ClientCredentials {
-    /// client_id.
-    pub client_id: String,
-    /// client_secret.
-    pub client_secret: String,
-}
-
-impl std::fmt::Debug for ClientCredentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientCredentials")
-            .field("client_id", &self.client_id)
-            .field("client_secret", &"[redacted]")
-            .finish()
-    }
+    pub client_id: ClientId,
+    pub client_secret: ClientSecret,
 }
 
 impl ClientCredentials {
-    /// Credentials.
-    pub fn new(client_id: impl Into<String>, client_secret: impl Into<String>) -> Self {
-        Self { client_id: client_id.into(), client_secret: client_secret.into() }
+    /// The API's id and secret at the authority.
+    pub fn new(client_id: ClientId, client_secret: ClientSecret) -> Self {
+        Self { client_id, client_secret }
     }
 }
 
@@ -63,13 +54,15 @@ pub enum OpaqueTokens {
 
 /// Guard settings: the authority and audience, as `options.Authority` and `options.Audience`
 /// in ASP.NET, plus the validation mode, cache bounds and the limits on calls to the authority.
-#[derive(Clone)]
+/// `Debug` prints the API's secret (in [`Mode`]) as `[redacted]`.
+#[derive(Debug, Clone)]
 pub struct GuardConfig {
-    /// The issuer URL; discovery is read from `{authority}/.well-known/openid-configuration`
+    /// The issuer; discovery is read from `{authority}/.well-known/openid-configuration`
     /// and its `issuer` must equal this. Must be `https` unless [`Self::allow_insecure_http`].
-    pub authority: String,
-    /// The audience tokens must carry in `aud`.
-    pub audience: String,
+    pub authority: Issuer,
+    /// The audience tokens must carry in `aud` (RFC 9068 §4), also the `WWW-Authenticate`
+    /// realm.
+    pub audience: Resource,
     /// Validation mode.
     pub mode: Mode,
     /// Accepted JOSE `typ` (RFC 9068: `at+jwt`); `None` accepts any, for issuers that do not
@@ -123,29 +116,16 @@ pub struct GuardConfig {
     pub clock: Arc<dyn Clock>,
 }
 
-impl std::fmt::Debug for GuardConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GuardConfig")
-            .field("authority", &self.authority)
-            .field("audience", &self.audience)
-            .field("mode", &self.mode)
-            .field("opaque_tokens", &self.opaque_tokens)
-            .field("request_timeout", &self.request_timeout)
-            .field("allow_insecure_http", &self.allow_insecure_http)
-            .finish_non_exhaustive()
-    }
-}
-
 impl GuardConfig {
     /// Defaults: `typ` must be `at+jwt`, 30 s leeway, results reused up to 60 s (inactive 5 s),
     /// JWKS refetched for unknown `kid`s at most every 10 s and at least every 5 minutes;
     /// 10 000 cached validations and 1 000 inactive results; opaque tokens must be Tessera
     /// reference tokens; calls to the authority connect within 5 s and finish within 10 s, a
     /// failed call is remembered 2 s; `https` only.
-    pub fn new(authority: impl Into<String>, audience: impl Into<String>, mode: Mode) -> Self {
+    pub fn new(authority: Issuer, audience: Resource, mode: Mode) -> Self {
         Self {
-            authority: authority.into().trim_end_matches('/').to_owned(),
-            audience: audience.into(),
+            authority,
+            audience,
             mode,
             accepted_typ: Some(tessera_types::rfc9068::TYP.to_owned()),
             leeway: Duration::from_secs(30),

@@ -1,4 +1,8 @@
-//! Why a guard could not be built.
+//! Why a request was not let through (or a guard could not be built), and which RFC 6750
+//! error code that is.
+
+use tessera_types::ScopeSet;
+use tessera_types::rfc6750::BearerError;
 
 /// Why a request was not let through. Rendered per RFC 6750 §3 over HTTP and as gRPC status
 /// codes by the layer.
@@ -16,8 +20,22 @@ pub enum GuardError {
     /// The token lacks the scope the route requires (§3.1 `insufficient_scope`, HTTP 403,
     /// gRPC `PermissionDenied`).
     #[error("insufficient scope, requires {0}")]
-    InsufficientScope(String),
+    InsufficientScope(ScopeSet),
     /// The authorization server cannot be reached: fail closed (HTTP 503, gRPC `Unavailable`).
     #[error("authorization server unavailable: {0}")]
     Unavailable(String),
+}
+
+impl GuardError {
+    /// The RFC 6750 §3.1 error code of the challenge; `None` for a request without a token
+    /// ("the resource server SHOULD NOT include an error code") and for an unavailable
+    /// authority, which is no fault of the token.
+    pub fn bearer_error(&self) -> Option<BearerError> {
+        match self {
+            Self::Missing | Self::Unavailable(_) => None,
+            Self::Malformed => Some(BearerError::InvalidRequest),
+            Self::InvalidToken(_) => Some(BearerError::InvalidToken),
+            Self::InsufficientScope(_) => Some(BearerError::InsufficientScope),
+        }
+    }
 }

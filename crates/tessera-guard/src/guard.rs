@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use serde_json::{Map, Value};
 use tessera_jose::{Expectations, JoseError, Jws, verify_access_token};
+use tessera_types::rfc9068::AccessTokenClaims;
 
 use crate::cache::{self, TokenKey, TtlCache};
 use crate::http::{AuthorityHttp, FailureMemory, require_https, secs};
@@ -50,7 +50,7 @@ impl Guard {
     /// A guard; nothing is fetched until the first request. Fails if the authority is not an
     /// `https` URL (unless [`GuardConfig::allow_insecure_http`]) or no HTTP client can be built.
     pub fn new(cfg: GuardConfig) -> Result<Self, GuardError> {
-        require_https("authority", &cfg.authority, cfg.allow_insecure_http)?;
+        require_https("authority", cfg.authority.as_str(), cfg.allow_insecure_http)?;
         let memory = |what| FailureMemory::new(what, cfg.failure_memory, cfg.clock.clone());
         let authority = Authority::new(
             AuthorityHttp::new(&cfg)?,
@@ -119,21 +119,21 @@ impl Guard {
         let vk = self
             .0
             .authority
-            .key(jws.kid.as_deref(), jws.alg)
+            .key(jws.kid.as_ref(), jws.alg)
             .await?
             .ok_or_else(|| GuardError::InvalidToken("unknown signing key".into()))?;
         let meta = self.0.authority.metadata().await?;
         let expect = Expectations {
             issuer: &meta.issuer,
-            audience: Some(&c.audience),
+            audience: Some(c.audience.as_str()),
             typ: c.accepted_typ.as_deref(),
             leeway: secs(c.leeway),
             now,
         };
         let v = verify_access_token(token, |_| Some(&vk), &expect).map_err(invalid)?;
         // Saturating: `exp` is the token's to choose, up to i64::MAX.
-        let until = v.exp.saturating_add(expect.leeway).min(now.saturating_add(secs(c.max_cache_ttl)));
-        let p = Principal::from_claims(v.iss, v.aud, v.exp, v.claims);
+        let until = v.claims.exp.0.saturating_add(expect.leeway).min(now.saturating_add(secs(c.max_cache_ttl)));
+        let p = Principal::new(meta.issuer.clone(), v.claims);
         self.0.jwt_cache.put(key, until, p.clone());
         Ok(p)
     }
@@ -187,7 +187,7 @@ impl Guard {
         let result = answer.and_then(|m| self.accept(&meta.issuer, m, now));
         match &result {
             Some(p) => {
-                let until = p.expires_at.min(now.saturating_add(secs(c.max_cache_ttl)));
+                let until = p.expires_at.0.min(now.saturating_add(secs(c.max_cache_ttl)));
                 self.0.introspection_cache.put(key, until, p.clone());
             }
             None => self.0.inactive_cache.put(key, now.saturating_add(secs(c.inactive_cache_ttl)), ()),
@@ -195,25 +195,20 @@ impl Guard {
         Ok(result)
     }
 
-    /// Checks what an active introspection answer says: our audience, the issuer, not expired.
-    fn accept(&self, issuer: &str, m: Map<String, Value>, now: i64) -> Option<Principal> {
+    /// Checks what an active introspection answer says: our audience, the issuer (when it
+    /// names one: RFC 7662 §2.2 makes `iss` OPTIONAL), not expired.
+    fn accept(&self, issuer: &str, m: AccessTokenClaims, now: i64) -> Option<Principal> {
         let c = &self.0.cfg;
-        let aud: Vec<String> = match m.get("aud") {
-            Some(Value::String(s)) => vec![s.clone()],
-            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
-            _ => vec![],
-        };
-        if !aud.iter().any(|a| a == &c.audience) {
+        if !m.aud.iter().any(|a| a == c.audience.as_str()) {
             return None;
         }
-        if m.get("iss").and_then(Value::as_str).is_some_and(|i| i != issuer) {
+        if m.iss.as_deref().is_some_and(|i| i != issuer) {
             return None;
         }
-        let exp = m.get("exp").and_then(Value::as_i64)?;
-        if now >= exp.saturating_add(secs(c.leeway)) {
+        if now >= m.exp.0.saturating_add(secs(c.leeway)) {
             return None;
         }
-        Some(Principal::from_claims(issuer.to_owned(), aud, exp, m))
+        Some(Principal::new(issuer.to_owned(), m))
     }
 }
 

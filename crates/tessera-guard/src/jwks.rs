@@ -9,26 +9,19 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use serde::Deserialize;
 use tessera_jose::VerifyingKey;
-use tessera_types::SigningAlg;
 use tessera_types::rfc7517::JwkSet;
+use tessera_types::rfc8414::Metadata;
+use tessera_types::{Issuer, Kid, SigningAlg};
 
 use crate::GuardError;
 use crate::http::{AuthorityHttp, FailureMemory, require_https};
 
-/// What the guard needs from discovery, as published.
-#[derive(Debug, Clone, Deserialize)]
-struct Discovery {
-    issuer: String,
-    jwks_uri: String,
-    #[serde(default)]
-    introspection_endpoint: Option<String>,
-}
-
-/// Discovery, checked: the issuer is the authority, the endpoints are https.
+/// What the guard uses of discovery, checked: the issuer is the authority, the endpoints are
+/// https.
 #[derive(Debug, Clone)]
-pub(crate) struct Metadata {
+pub(crate) struct Endpoints {
+    /// As published: the exact `iss` of its tokens (RFC 9068 §4).
     pub issuer: String,
     pub jwks_uri: reqwest::Url,
     pub introspection_endpoint: Option<reqwest::Url>,
@@ -36,15 +29,15 @@ pub(crate) struct Metadata {
 
 #[derive(Default)]
 struct KeySet {
-    by_kid: HashMap<String, Arc<VerifyingKey>>,
+    by_kid: HashMap<Kid, Arc<VerifyingKey>>,
     anonymous: Vec<Arc<VerifyingKey>>,
     fetched: Option<Instant>,
 }
 
 pub(crate) struct Authority {
     pub(crate) http: AuthorityHttp,
-    authority: String,
-    metadata: tokio::sync::OnceCell<Metadata>,
+    authority: Issuer,
+    metadata: tokio::sync::OnceCell<Endpoints>,
     keys: RwLock<Arc<KeySet>>,
     refresh: tokio::sync::Mutex<Option<Instant>>,
     min_refresh: Duration,
@@ -60,7 +53,7 @@ fn unavailable(what: &str, e: impl std::fmt::Display) -> GuardError {
 impl Authority {
     pub(crate) fn new(
         http: AuthorityHttp,
-        authority: String,
+        authority: Issuer,
         min_refresh: Duration,
         max_age: Duration,
         failure_memory: (FailureMemory, FailureMemory),
@@ -82,24 +75,24 @@ impl Authority {
     /// requests waiting meanwhile fail at once rather than each fetching in turn). Its `issuer`
     /// must be the configured authority (OIDC Discovery §4.3, RFC 8414 §3.3), and the endpoints
     /// it names must be https (see [`require_https`]).
-    pub(crate) async fn metadata(&self) -> Result<&Metadata, GuardError> {
+    pub(crate) async fn metadata(&self) -> Result<&Endpoints, GuardError> {
         self.metadata.get_or_try_init(|| self.discovery_failure.guard(self.discover())).await
     }
 
-    async fn discover(&self) -> Result<Metadata, GuardError> {
+    async fn discover(&self) -> Result<Endpoints, GuardError> {
         let allow_http = self.http.allow_http;
-        let url =
-            require_https("discovery", &format!("{}/.well-known/openid-configuration", self.authority), allow_http)?;
+        let url = require_https("discovery", &self.authority.openid_configuration_url(), allow_http)?;
         let r = self.http.send("discovery", &url, self.http.get(&url)).await?;
-        let d: Discovery = r.json().await.map_err(|e| unavailable("discovery", e))?;
-        if d.issuer.trim_end_matches('/') != self.authority {
+        let d: Metadata = r.json().await.map_err(|e| unavailable("discovery", e))?;
+        if !d.is_issued_by(&self.authority) {
             return Err(unavailable(
                 "discovery",
                 format!("issuer {} is not the authority {}", d.issuer, self.authority),
             ));
         }
-        Ok(Metadata {
-            jwks_uri: require_https("discovery: jwks_uri", &d.jwks_uri, allow_http)?,
+        let jwks_uri = d.jwks_uri.as_deref().ok_or_else(|| unavailable("discovery", "no jwks_uri"))?;
+        Ok(Endpoints {
+            jwks_uri: require_https("discovery: jwks_uri", jwks_uri, allow_http)?,
             introspection_endpoint: d
                 .introspection_endpoint
                 .as_deref()
@@ -113,7 +106,7 @@ impl Authority {
     /// (or a refetch was refused by the rate limit). `Err(Unavailable)`: no keys can be had.
     pub(crate) async fn key(
         &self,
-        kid: Option<&str>,
+        kid: Option<&Kid>,
         alg: SigningAlg,
     ) -> Result<Option<Arc<VerifyingKey>>, GuardError> {
         let current = self.keys.read().expect("keys lock").clone();
@@ -181,7 +174,7 @@ impl Authority {
     }
 }
 
-fn find(set: &KeySet, kid: Option<&str>, alg: SigningAlg) -> Option<Arc<VerifyingKey>> {
+fn find(set: &KeySet, kid: Option<&Kid>, alg: SigningAlg) -> Option<Arc<VerifyingKey>> {
     match kid {
         Some(kid) => set.by_kid.get(kid).filter(|k| k.alg == alg).cloned(),
         // Without a kid, only an unambiguous key will do.

@@ -27,7 +27,7 @@ pub struct GuardLayer {
 impl GuardLayer {
     /// Every path requires a valid token, no particular scope, until told otherwise.
     pub fn new(guard: Guard) -> Self {
-        let realm = guard.config().audience.clone().into();
+        let realm = guard.config().audience.as_str().into();
         Self { guard, default: Some(Policy::Authenticated), routes: Arc::default(), realm }
     }
 
@@ -162,30 +162,33 @@ fn quoted(text: &str) -> String {
 }
 
 fn http_refusal<B: Default>(e: &GuardError, realm: &str) -> Response<B> {
-    let realm = quoted(realm);
-    let (status, challenge) = match e {
+    let (status, detail) = match e {
         // §3.1: "If the request lacks any authentication information ... the resource server
         // SHOULD NOT include an error code".
-        GuardError::Missing => (StatusCode::UNAUTHORIZED, format!("Bearer realm=\"{realm}\"")),
-        GuardError::Malformed => (
-            StatusCode::BAD_REQUEST,
-            format!(
-                "Bearer realm=\"{realm}\", error=\"invalid_request\", error_description=\"malformed bearer credentials\""
-            ),
-        ),
-        GuardError::InvalidToken(why) => (
-            StatusCode::UNAUTHORIZED,
-            format!("Bearer realm=\"{realm}\", error=\"invalid_token\", error_description=\"{}\"", quoted(why)),
-        ),
-        GuardError::InsufficientScope(scope) => (
-            StatusCode::FORBIDDEN,
-            format!("Bearer realm=\"{realm}\", error=\"insufficient_scope\", scope=\"{}\"", quoted(scope)),
-        ),
-        GuardError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, String::new()),
+        GuardError::Missing => (StatusCode::UNAUTHORIZED, None),
+        GuardError::Malformed => {
+            (StatusCode::BAD_REQUEST, Some("error_description=\"malformed bearer credentials\"".to_owned()))
+        }
+        GuardError::InvalidToken(why) => {
+            (StatusCode::UNAUTHORIZED, Some(format!("error_description=\"{}\"", quoted(why))))
+        }
+        GuardError::InsufficientScope(scope) => {
+            (StatusCode::FORBIDDEN, Some(format!("scope=\"{}\"", quoted(&scope.to_string()))))
+        }
+        // The authority, not the token, failed: no challenge.
+        GuardError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, None),
     };
     let mut r = Response::new(B::default());
     *r.status_mut() = status;
-    if !challenge.is_empty() {
+    if status != StatusCode::SERVICE_UNAVAILABLE {
+        // §3: the realm, then the §3.1 code (from `GuardError::bearer_error`) and its detail.
+        let mut challenge = format!("Bearer realm=\"{}\"", quoted(realm));
+        if let Some(code) = e.bearer_error() {
+            challenge.push_str(&format!(", error=\"{code}\""));
+        }
+        if let Some(detail) = detail {
+            challenge.push_str(&format!(", {detail}"));
+        }
         r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_str(&challenge).expect("ASCII header"));
     }
     r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -229,5 +232,35 @@ mod tests {
         assert_eq!(bearer(&h("Bearer ")), Err(GuardError::Malformed));
         assert_eq!(bearer(&h("Bearer a b")), Err(GuardError::Malformed));
         assert_eq!(bearer(&h("Bearer a\"b")), Err(GuardError::Malformed));
+    }
+
+    #[test]
+    fn rfc6750_3_challenges_carry_the_3_1_codes() {
+        let challenge = |e: GuardError| {
+            let r: Response<()> = http_refusal(&e, "api");
+            let h = r.headers().get(header::WWW_AUTHENTICATE).map(|v| v.to_str().unwrap().to_owned());
+            (r.status().as_u16(), h)
+        };
+        assert_eq!(challenge(GuardError::Missing), (401, Some(r#"Bearer realm="api""#.into())));
+        assert_eq!(
+            challenge(GuardError::Malformed),
+            (
+                400,
+                Some(
+                    r#"Bearer realm="api", error="invalid_request", error_description="malformed bearer credentials""#
+                        .into()
+                )
+            )
+        );
+        assert_eq!(
+            challenge(GuardError::InvalidToken("expired".into())),
+            (401, Some(r#"Bearer realm="api", error="invalid_token", error_description="expired""#.into()))
+        );
+        let scopes = tessera_types::ScopeSet::parse("b a").unwrap();
+        assert_eq!(
+            challenge(GuardError::InsufficientScope(scopes)),
+            (403, Some(r#"Bearer realm="api", error="insufficient_scope", scope="a b""#.into()))
+        );
+        assert_eq!(challenge(GuardError::Unavailable("down".into())), (503, None));
     }
 }

@@ -6,10 +6,12 @@
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use tessera_guard::{Guard, GuardConfig, GuardLayer, Mode, Policy};
-//! let guard = Guard::new(GuardConfig::new("https://localhost:8443", "rs_dataEventRecordsApi", Mode::Jwt))?;
+//! use tessera_types::{Issuer, Resource, ScopeSet};
+//! let authority = Issuer::new("https://localhost:8443")?;
+//! let guard = Guard::new(GuardConfig::new(authority, Resource::new("rs_dataEventRecordsApi")?, Mode::Jwt))?;
 //! let layer = GuardLayer::new(guard)
 //!     .public("/")
-//!     .route("/greet.Greeter/SayHello", Policy::all_of(["dataEventRecords"]));
+//!     .route("/greet.Greeter/SayHello", Policy::all_of(ScopeSet::parse("dataEventRecords")?));
 //! # let _ = layer; Ok(()) }
 //! ```
 //!

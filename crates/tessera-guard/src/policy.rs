@@ -1,5 +1,7 @@
 //! What a route or gRPC method requires of a token's scopes.
 
+use tessera_types::{ScopeName, ScopeSet};
+
 use crate::Principal;
 
 /// A scope requirement.
@@ -8,34 +10,30 @@ pub enum Policy {
     /// Any valid token.
     Authenticated,
     /// At least one of these scopes.
-    AnyOf(Vec<String>),
+    AnyOf(ScopeSet),
     /// Every one of these scopes.
-    AllOf(Vec<String>),
+    AllOf(ScopeSet),
 }
 
 impl Policy {
-    /// At least one of `scopes`.
-    pub fn any_of<I: IntoIterator<Item = S>, S: Into<String>>(scopes: I) -> Self {
-        Self::AnyOf(scopes.into_iter().map(Into::into).collect())
+    /// At least one of `scopes` (a [`ScopeSet`] or any list of [`ScopeName`]s).
+    pub fn any_of(scopes: impl IntoIterator<Item = ScopeName>) -> Self {
+        Self::AnyOf(scopes.into_iter().collect())
     }
 
-    /// Every one of `scopes`.
-    pub fn all_of<I: IntoIterator<Item = S>, S: Into<String>>(scopes: I) -> Self {
-        Self::AllOf(scopes.into_iter().map(Into::into).collect())
+    /// Every one of `scopes` (a [`ScopeSet`] or any list of [`ScopeName`]s).
+    pub fn all_of(scopes: impl IntoIterator<Item = ScopeName>) -> Self {
+        Self::AllOf(scopes.into_iter().collect())
     }
 
-    /// Whether `p` satisfies the policy; otherwise the `scope` value for RFC 6750's
-    /// `insufficient_scope` answer (space-delimited).
-    pub fn check(&self, p: &Principal) -> Result<(), String> {
-        let ok = match self {
-            Self::Authenticated => true,
-            Self::AnyOf(s) => s.iter().any(|x| p.scopes.contains(x)),
-            Self::AllOf(s) => s.iter().all(|x| p.scopes.contains(x)),
-        };
-        match (ok, self) {
-            (true, _) => Ok(()),
-            (false, Self::AnyOf(s) | Self::AllOf(s)) => Err(s.join(" ")),
-            (false, Self::Authenticated) => Err(String::new()),
+    /// Whether `p` satisfies the policy; otherwise the scopes to name in RFC 6750 §3.1's
+    /// `insufficient_scope` answer.
+    pub fn check(&self, p: &Principal) -> Result<(), ScopeSet> {
+        match self {
+            Self::Authenticated => Ok(()),
+            Self::AnyOf(s) if p.scopes.contains_any(s) => Ok(()),
+            Self::AllOf(s) if p.scopes.contains_all(s) => Ok(()),
+            Self::AnyOf(s) | Self::AllOf(s) => Err(s.clone()),
         }
     }
 }

@@ -1,9 +1,10 @@
 //! The validated caller, handed to handlers (axum extractor, request extension).
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
+use tessera_types::rfc9068::AccessTokenClaims;
+use tessera_types::{ClientId, ScopeName, ScopeSet, UnixTime};
 
 /// Who called: put in request extensions by the layer. axum handlers take it as an extractor;
 /// tonic services read it from `Request::extensions()`. Cloning is one reference count: the
@@ -22,54 +23,40 @@ impl std::ops::Deref for Principal {
 /// What a validated token says.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PrincipalData {
-    /// The client the token was issued to.
-    pub client_id: Option<String>,
-    /// `sub`.
+    /// The client the token was issued to (RFC 9068 §2.2 `client_id`).
+    pub client_id: Option<ClientId>,
+    /// `sub`: for the client credentials grant, the client again.
     pub subject: Option<String>,
-    /// Granted scopes.
-    pub scopes: BTreeSet<String>,
-    /// `aud`.
+    /// Granted scopes: `scope`, and `scp` as some issuers (Azure AD, Okta) write them.
+    pub scopes: ScopeSet,
+    /// `aud`: every audience the token names, this API's among them.
     pub audience: Vec<String>,
-    /// `iss`.
+    /// The issuer, as its discovery document names it.
     pub issuer: String,
-    /// `exp`, Unix seconds.
-    pub expires_at: i64,
-    /// Every claim (JWT) or introspection member.
-    pub claims: Map<String, Value>,
+    /// `exp`: validations are cached no longer than this.
+    pub expires_at: UnixTime,
+    /// Claims (JWT) or introspection members Tessera has no field for, for applications with
+    /// claims of their own.
+    pub other_claims: Map<String, Value>,
 }
 
 impl Principal {
-    /// Builds a principal from a claim set (JWT payload or introspection response).
-    pub(crate) fn from_claims(
-        issuer: String,
-        audience: Vec<String>,
-        expires_at: i64,
-        claims: Map<String, Value>,
-    ) -> Self {
-        let s = |k: &str| claims.get(k).and_then(Value::as_str).map(str::to_owned);
-        let mut scopes: BTreeSet<String> = BTreeSet::new();
-        if let Some(scope) = s("scope") {
-            scopes.extend(scope.split(' ').filter(|x| !x.is_empty()).map(str::to_owned));
-        }
-        // Some issuers (Azure AD, Okta) send `scp`, as a string or an array.
-        match claims.get("scp") {
-            Some(Value::String(v)) => scopes.extend(v.split(' ').filter(|x| !x.is_empty()).map(str::to_owned)),
-            Some(Value::Array(a)) => scopes.extend(a.iter().filter_map(Value::as_str).map(str::to_owned)),
-            _ => {}
-        }
+    /// Builds a principal from verified claims (JWT payload or introspection answer).
+    pub(crate) fn new(issuer: String, claims: AccessTokenClaims) -> Self {
+        let scopes = claims.scopes();
         Self(Arc::new(PrincipalData {
-            client_id: s("client_id"),
-            subject: s("sub"),
+            client_id: claims.client_id,
+            subject: claims.sub,
             scopes,
-            audience,
+            audience: claims.aud,
             issuer,
-            expires_at,
-            claims,
+            expires_at: claims.exp,
+            other_claims: claims.other,
         }))
     }
 
     /// Whether the principal holds `scope`.
-    pub fn has_scope(&self, scope: &str) -> bool {
+    pub fn has_scope(&self, scope: &ScopeName) -> bool {
         self.scopes.contains(scope)
     }
 }

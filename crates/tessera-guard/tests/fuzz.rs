@@ -21,6 +21,7 @@ use tessera_guard::{ClientCredentials, Guard, GuardConfig, GuardError, GuardLaye
 use tessera_jose::SigningKey;
 use tessera_types::clock::ManualClock;
 use tessera_types::rfc7517::JwkSet;
+use tessera_types::{ClientId, ClientSecret, Issuer, Resource};
 use tessera_types::{SigningAlg, UnixTime};
 use tower::{Layer as _, ServiceExt as _};
 
@@ -88,7 +89,7 @@ impl Authority {
 
     fn guard(&self, mode: Mode) -> Guard {
         Guard::new(
-            GuardConfig::new(&self.url, AUD, mode)
+            GuardConfig::new(Issuer::new(&self.url).unwrap(), Resource::new(AUD).unwrap(), mode)
                 .allow_http()
                 .with_http_client(self.http.clone())
                 .with_clock(Arc::new(ManualClock::new(UnixTime(NOW)))),
@@ -97,7 +98,10 @@ impl Authority {
     }
 
     fn introspecting_guard(&self) -> Guard {
-        self.guard(Mode::Introspection(ClientCredentials::new("rs", "rs_secret")))
+        self.guard(Mode::Introspection(ClientCredentials::new(
+            ClientId::new("rs").unwrap(),
+            ClientSecret::new("rs_secret").unwrap(),
+        )))
     }
 
     fn claims(&self) -> Value {
@@ -228,7 +232,7 @@ fn jwt_mode_extreme_times_follow_the_rule() {
             let got = a.rt.block_on(guard.authenticate(&a.sign(&claims)));
             prop_assert_eq!(got.is_ok(), times_ok(exp.as_ref(), nbf.as_ref()), "{:?} exp={:?} nbf={:?}", got, exp, nbf);
             if let Ok(p) = got {
-                prop_assert_eq!(Some(p.expires_at), exp.as_ref().and_then(Value::as_i64));
+                prop_assert_eq!(Some(p.expires_at.0), exp.as_ref().and_then(Value::as_i64));
             }
             Ok(())
         })
@@ -379,7 +383,7 @@ fn jwt_exp_near_i64_max_does_not_overflow() {
     let mut claims = a.claims();
     claims["exp"] = json!(i64::MAX);
     let p = a.rt.block_on(guard.authenticate(&a.sign(&claims))).unwrap();
-    assert_eq!(p.expires_at, i64::MAX);
+    assert_eq!(p.expires_at.0, i64::MAX);
 }
 
 /// Regression (issue 10, part 9): an active introspection answer with `exp` near i64::MAX.
@@ -392,5 +396,5 @@ fn introspection_exp_near_i64_max_does_not_overflow() {
     let body = json!({"active": true, "aud": AUD, "exp": i64::MAX, "scope": "a"});
     *a.answer.lock().unwrap() = (200, "application/json", serde_json::to_vec(&body).unwrap());
     let p = a.rt.block_on(guard.authenticate(&reference_token(1))).unwrap();
-    assert_eq!(p.expires_at, i64::MAX);
+    assert_eq!(p.expires_at.0, i64::MAX);
 }

@@ -10,9 +10,11 @@ use aws_lc_rs::signature::{
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
 use serde_json::{Map, Value};
-use tessera_types::SigningAlg;
 use tessera_types::rfc7517::Jwk;
+use tessera_types::rfc9068::AccessTokenClaims;
+use tessera_types::{Kid, SigningAlg};
 
 /// Why a token or key was refused. The variants are for logs and tests; what a caller tells
 /// the outside world is decided by the caller (introspection says only `active: false`).
@@ -26,7 +28,7 @@ pub enum JoseError {
     Algorithm(String),
     /// No published key has this `kid` (for this algorithm).
     #[error("unknown signing key {0:?}")]
-    UnknownKey(Option<String>),
+    UnknownKey(Option<Kid>),
     /// The signature does not verify.
     #[error("signature does not verify")]
     Signature,
@@ -58,8 +60,9 @@ pub const MAX_TOKEN_LEN: usize = 16 * 1024;
 
 /// A public key for one algorithm, from a JWK.
 pub struct VerifyingKey {
-    /// `kid` as published.
-    pub kid: Option<String>,
+    /// `kid` as published (a JWK without one, or with one that is not a valid [`Kid`], is
+    /// matched only when it is the one key for its algorithm).
+    pub kid: Option<Kid>,
     /// The one algorithm this key verifies.
     pub alg: SigningAlg,
     /// Parsed once: verification does not re-parse the key.
@@ -132,7 +135,7 @@ impl VerifyingKey {
                 return Err(JoseError::Key(format!("key type {} does not fit {alg}", jwk.kty)));
             }
         };
-        Ok(Self { kid: Some(jwk.kid.clone()).filter(|k| !k.is_empty()), alg, key })
+        Ok(Self { kid: Kid::new(jwk.kid.clone()).ok(), alg, key })
     }
 
     /// Whether `signature` is this key's signature over `message` with `alg`. A different
@@ -151,7 +154,7 @@ pub struct Jws<'a> {
     /// The header's `alg`, already checked against the allow-list.
     pub alg: SigningAlg,
     /// The header's `kid`.
-    pub kid: Option<String>,
+    pub kid: Option<Kid>,
     /// The header's `typ`.
     pub typ: Option<String>,
     signing_input: &'a str,
@@ -161,6 +164,29 @@ pub struct Jws<'a> {
 
 fn decode_part(part: &str, what: &str) -> Result<Vec<u8>, JoseError> {
     URL_SAFE_NO_PAD.decode(part).map_err(|_| JoseError::Malformed(format!("{what} is not base64url")))
+}
+
+/// The JOSE header as parsed: the members verification reads, each named once here. The
+/// `jku`, `x5u` and `jwk` headers land in `_other` and are never read. RFC 7515 §4: names
+/// must be unique; a repeated one makes the header unparsable rather than "the last wins".
+#[derive(Deserialize)]
+struct RawHeader {
+    #[serde(default, deserialize_with = "present")]
+    alg: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    kid: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    typ: Option<Value>,
+    /// Present at all (even `null`) is refused.
+    #[serde(default, deserialize_with = "present")]
+    crit: Option<Value>,
+    #[serde(flatten)]
+    _other: Map<String, Value>,
+}
+
+/// `Some` for a member that is present, even `null`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
 impl<'a> Jws<'a> {
@@ -178,19 +204,27 @@ impl<'a> Jws<'a> {
         if h.is_empty() || p.is_empty() || s.is_empty() {
             return Err(JoseError::Malformed("empty part (stripped signature?)".into()));
         }
-        let header: Map<String, Value> = serde_json::from_slice(&decode_part(h, "header")?)
-            .map_err(|_| JoseError::Malformed("header is not a JSON object".into()))?;
-        let alg_name =
-            header.get("alg").and_then(Value::as_str).ok_or_else(|| JoseError::Malformed("no alg".into()))?;
-        let alg = SigningAlg::from_str(alg_name).map_err(|_| JoseError::Algorithm(alg_name.to_owned()))?;
-        if header.contains_key("crit") {
+        let header: RawHeader = serde_json::from_slice(&decode_part(h, "header")?)
+            .map_err(|_| JoseError::Malformed("header is not a JSON object (or repeats a member)".into()))?;
+        let string = |v: Option<Value>| match v {
+            Some(Value::String(s)) => Some(s),
+            _ => None,
+        };
+        let alg_name = string(header.alg).ok_or_else(|| JoseError::Malformed("no alg".into()))?;
+        let alg = SigningAlg::from_str(&alg_name).map_err(|_| JoseError::Algorithm(alg_name))?;
+        // RFC 7515 §4.1.11: a recipient that does not understand the listed extensions MUST
+        // reject the JWS; Tessera understands none.
+        if header.crit.is_some() {
             return Err(JoseError::Malformed("crit headers are not understood".into()));
         }
-        let string = |k: &str| header.get(k).and_then(Value::as_str).map(str::to_owned);
+        // A `kid` that is not a string is ignored as before; a string that cannot be a key id
+        // (empty, control characters, over 255 characters) can match no key.
+        let kid = string(header.kid).map(Kid::new).transpose().map_err(|e| JoseError::Malformed(e.to_string()))?;
+        let typ = string(header.typ);
         Ok(Self {
             alg,
-            kid: string("kid"),
-            typ: string("typ"),
+            kid,
+            typ,
             signing_input: &token[..h.len() + 1 + p.len()],
             payload_b64: p,
             signature: decode_part(s, "signature")?,
@@ -219,27 +253,10 @@ pub struct Expectations<'a> {
 pub struct VerifiedToken {
     /// The algorithm it was signed with.
     pub alg: SigningAlg,
-    /// The key id.
-    pub kid: Option<String>,
-    /// `iss`.
-    pub iss: String,
-    /// `aud`, as a list.
-    pub aud: Vec<String>,
-    /// `exp`.
-    pub exp: i64,
-    /// Every claim.
-    pub claims: Map<String, Value>,
-}
-
-impl VerifiedToken {
-    /// A string claim.
-    pub fn str_claim(&self, name: &str) -> Option<&str> {
-        self.claims.get(name).and_then(Value::as_str)
-    }
-    /// A numeric claim.
-    pub fn int_claim(&self, name: &str) -> Option<i64> {
-        self.claims.get(name).and_then(Value::as_i64)
-    }
+    /// The key id it was signed under.
+    pub kid: Option<Kid>,
+    /// The claims, typed: callers read fields, never a claim by name.
+    pub claims: AccessTokenClaims,
 }
 
 fn typ_matches(actual: Option<&str>, expected: &str) -> bool {
@@ -271,34 +288,30 @@ pub fn verify_access_token<'k>(
             return Err(JoseError::Type(jws.typ.clone()));
         }
     }
-    let claims: Map<String, Value> = serde_json::from_slice(&decode_part(jws.payload_b64, "payload")?)
-        .map_err(|_| JoseError::Malformed("payload is not a JSON object".into()))?;
-    let iss = claims.get("iss").and_then(Value::as_str).ok_or(JoseError::Claim("iss"))?.to_owned();
-    if iss != expect.issuer {
+    let claims = AccessTokenClaims::from_json(&decode_part(jws.payload_b64, "payload")?).map_err(|e| match e.what {
+        "payload" => JoseError::Malformed("payload is not a JSON object".into()),
+        claim => JoseError::Claim(claim),
+    })?;
+    // RFC 9068 §4: "The issuer identifier ... MUST exactly match the value of the iss claim."
+    if claims.iss.as_deref() != Some(expect.issuer) {
         return Err(JoseError::Issuer);
     }
-    let aud: Vec<String> = match claims.get("aud") {
-        Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
-        None => vec![],
-        Some(_) => return Err(JoseError::Claim("aud")),
-    };
+    // RFC 9068 §4: the resource server "MUST validate that the aud claim contains a resource
+    // indicator value corresponding to an identifier the resource server expects for itself".
     if let Some(want) = expect.audience {
-        if !aud.iter().any(|a| a == want) {
+        if !claims.aud.iter().any(|a| a == want) {
             return Err(JoseError::Audience);
         }
     }
-    let exp = claims.get("exp").and_then(Value::as_i64).ok_or(JoseError::Claim("exp"))?;
-    if expect.now >= exp.saturating_add(expect.leeway) {
+    // RFC 7519 §4.1.4: "the current date/time MUST be before the expiration date/time".
+    if expect.now >= claims.exp.0.saturating_add(expect.leeway) {
         return Err(JoseError::Expired);
     }
-    if let Some(nbf) = claims.get("nbf") {
-        let nbf = nbf.as_i64().ok_or(JoseError::Claim("nbf"))?;
-        if expect.now.saturating_add(expect.leeway) < nbf {
-            return Err(JoseError::NotYetValid);
-        }
+    // RFC 7519 §4.1.5: "the current date/time MUST be after or equal to the not-before".
+    if claims.nbf.is_some_and(|nbf| expect.now.saturating_add(expect.leeway) < nbf.0) {
+        return Err(JoseError::NotYetValid);
     }
-    Ok(VerifiedToken { alg: jws.alg, kid: jws.kid, iss, aud, exp, claims })
+    Ok(VerifiedToken { alg: jws.alg, kid: jws.kid, claims })
 }
 
 #[cfg(test)]
@@ -329,7 +342,7 @@ mod tests {
             let vk = VerifyingKey::from_jwk(&key.public_jwk()).unwrap();
             let t = token(&key, good_claims());
             let v = verify_access_token(&t, |_| Some(&vk), &expect(1500)).unwrap();
-            assert_eq!(v.aud, vec!["api1"]);
+            assert_eq!(v.claims.aud, vec!["api1"]);
             assert_eq!(v.alg, alg);
             let (other, _) = SigningKey::generate(alg).unwrap();
             let ovk = VerifyingKey::from_jwk(&other.public_jwk()).unwrap();

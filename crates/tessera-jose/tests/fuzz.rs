@@ -223,7 +223,7 @@ proptest! {
             let typ = header.get("typ").and_then(Value::as_str).map(str::to_ascii_lowercase);
             prop_assert!(typ.is_some_and(|t| t == "at+jwt" || t == "application/at+jwt"), "typ {:?}", header.get("typ"));
             prop_assert_eq!(claims.get("iss").and_then(Value::as_str), Some(ISS));
-            prop_assert!(v.aud.iter().any(|a| a == AUD));
+            prop_assert!(v.claims.aud.iter().any(|a| a == AUD));
             prop_assert!(times_ok(claims.get("exp"), claims.get("nbf"), NOW, 30));
         }
     }

@@ -375,15 +375,14 @@ pub fn validate_lifetime(seconds: i64) -> Result<(), ConfigError> {
 }
 
 /// RFC 8414 §2: the issuer is an https URL with no query or fragment (http allowed for
-/// development). A trailing slash is removed so endpoint URLs join cleanly.
+/// development); `tessera_types::Issuer` checks it and trims the trailing slash.
 fn validate_issuer(issuer: &str) -> Result<String, ConfigError> {
-    let ok_scheme = issuer.starts_with("https://") || issuer.starts_with("http://");
-    if !ok_scheme || issuer.contains('?') || issuer.contains('#') || issuer.contains(char::is_whitespace) {
-        return Err(ConfigError(format!(
-            "issuer {issuer:?} must be an https URL without query or fragment (RFC 8414 section 2)"
-        )));
-    }
-    Ok(issuer.trim_end_matches('/').to_string())
+    let parsed = tessera_types::Issuer::new(issuer).map_err(|e| {
+        ConfigError(format!(
+            "issuer {issuer:?} must be an https URL without query or fragment (RFC 8414 section 2): {e}"
+        ))
+    })?;
+    Ok(parsed.into())
 }
 
 #[cfg(test)]

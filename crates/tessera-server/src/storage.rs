@@ -11,7 +11,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use tessera_store::{Store, StoreError, TokenRecord, TokenWriter};
-use tessera_types::{ClientId, UnixTime};
+use tessera_types::{ClientId, Jti, UnixTime};
 
 pub use crate::endpoint::revoke::RevocationStore;
 pub use crate::token::lookup::TokenLookup;
@@ -60,7 +60,7 @@ impl TokenLookup for SqlTokens {
         Box::pin(self.store.find_token(hash))
     }
 
-    fn is_jti_revoked<'a>(&'a self, jti: &'a str) -> StoreFuture<'a, bool> {
+    fn is_jti_revoked<'a>(&'a self, jti: &'a Jti) -> StoreFuture<'a, bool> {
         Box::pin(self.store.is_jti_revoked(jti))
     }
 }
@@ -70,7 +70,7 @@ impl RevocationStore for SqlTokens {
         Box::pin(async move { self.store.revoke_token(hash).await.map(drop) })
     }
 
-    fn revoke_jti<'a>(&'a self, jti: &'a str, client_id: &'a ClientId, exp: UnixTime) -> StoreFuture<'a, ()> {
+    fn revoke_jti<'a>(&'a self, jti: &'a Jti, client_id: &'a ClientId, exp: UnixTime) -> StoreFuture<'a, ()> {
         Box::pin(self.store.revoke_jti(jti, client_id, exp))
     }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use tessera_types::{ClientId, Permission, Resource, ScopeName, SigningAlg, TokenFormat, UnixTime};
+use tessera_types::{ClientId, Jti, Permission, Resource, ScopeName, SigningAlg, TokenFormat, UnixTime};
 
 /// A registered scope.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,7 +140,7 @@ pub struct TokenRecord {
     /// SHA-256 of the token, base64url.
     pub hash: String,
     /// Unique id.
-    pub jti: String,
+    pub jti: Jti,
     /// The client it was issued to (also `sub`).
     pub client_id: ClientId,
     /// Granted scopes, space-delimited.

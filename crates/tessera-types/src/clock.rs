@@ -6,8 +6,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::UnixTime;
 
-/// The current time.
-pub trait Clock: Send + Sync + 'static {
+/// The current time. `Debug` so that settings holding one can derive theirs.
+pub trait Clock: std::fmt::Debug + Send + Sync + 'static {
     /// Now, in Unix seconds.
     fn now(&self) -> UnixTime;
 }

@@ -1,11 +1,12 @@
 //! The closed set of OAuth 2.0 error codes (RFC 6749 §5.2 and friends).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The closed set of OAuth 2.0 error codes Tessera answers with
 /// (RFC 6749 §5.2, RFC 8707 §2). Rendering (status, headers, body) lives in one place in
-/// the server; this type only names the codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// the server; this type only names the codes. The client reads them back: a code outside
+/// this set fails to deserialise, and the client reports the answer as a protocol error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// Missing, repeated or malformed parameter; more than one authentication method.
@@ -42,5 +43,11 @@ impl ErrorCode {
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
         }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }

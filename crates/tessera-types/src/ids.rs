@@ -23,9 +23,50 @@ impl fmt::Display for InvalidValue {
 impl std::error::Error for InvalidValue {}
 
 /// RFC 6749 appendix A: VSCHAR = %x20-7E.
-fn is_vschar(c: char) -> bool {
+pub(crate) fn is_vschar(c: char) -> bool {
     ('\x20'..='\x7e').contains(&c)
 }
+
+/// The conversions every validated text value shares: `as_str`, `TryFrom<String>` (through
+/// `new`, so serde validates too), back into `String`, and `Display` as the wire text.
+/// Secrets are left out on purpose: they must not print.
+macro_rules! text_value {
+    ($t:ident) => {
+        impl $t {
+            /// The value as sent on the wire.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $t {
+            type Error = $crate::InvalidValue;
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                Self::new(value)
+            }
+        }
+
+        impl From<$t> for String {
+            fn from(value: $t) -> Self {
+                value.0.into()
+            }
+        }
+
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl std::str::FromStr for $t {
+            type Err = $crate::InvalidValue;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::new(s)
+            }
+        }
+    };
+}
+pub(crate) use text_value;
 
 /// A client identifier (RFC 6749 §2.2, appendix A.1: `client-id = *VSCHAR`).
 /// Tessera also refuses the empty string and anything over 255 characters.
@@ -49,31 +90,9 @@ impl ClientId {
         }
         Ok(Self(value))
     }
-
-    /// The identifier as sent on the wire.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl TryFrom<String> for ClientId {
-    type Error = InvalidValue;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::new(value)
-    }
-}
-
-impl From<ClientId> for String {
-    fn from(value: ClientId) -> Self {
-        value.0
-    }
-}
-
-impl fmt::Display for ClientId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+text_value!(ClientId);
 
 /// A client secret in clear, as presented by a client or generated once.
 /// Its `Debug` and `Display` print `[redacted]`; the value is reachable only through
@@ -138,31 +157,9 @@ impl Resource {
         }
         Ok(Self(value))
     }
-
-    /// The resource as it appears in `aud`.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl TryFrom<String> for Resource {
-    type Error = InvalidValue;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::new(value)
-    }
-}
-
-impl From<Resource> for String {
-    fn from(value: Resource) -> Self {
-        value.0
-    }
-}
-
-impl fmt::Display for Resource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+text_value!(Resource);
 
 /// Seconds since the Unix epoch, the unit of JWT `NumericDate` (RFC 7519 §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

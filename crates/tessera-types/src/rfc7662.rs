@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::rfc9068::Audience;
-use crate::{ClientId, UnixTime};
+use crate::{ClientId, Jti, UnixTime};
 
 /// §2.2 response. An inactive token is `{"active": false}` and nothing else: every other
 /// member is skipped when absent.
@@ -37,7 +37,7 @@ pub struct IntrospectionResponse {
     pub nbf: Option<UnixTime>,
     /// Token id.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub jti: Option<String>,
+    pub jti: Option<Jti>,
     /// `Bearer`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub token_type: Option<String>,

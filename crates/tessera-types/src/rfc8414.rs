@@ -1,40 +1,86 @@
-//! RFC 8414 authorization server metadata (also served as OpenID Connect Discovery 1.0).
+//! RFC 8414 authorization server metadata (also served as OpenID Connect Discovery 1.0): the
+//! one type the server serialises and the guard and the client read.
 
 use serde::{Deserialize, Serialize};
 
+use crate::Issuer;
+
 /// RFC 8414 §2 metadata. Members that OpenID Connect Discovery marks REQUIRED are present
-/// too, so that OIDC client libraries accept the document.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// too, so that OIDC client libraries accept the document. Read back from other issuers,
+/// every member but `issuer` may be absent (RFC 8414 §2 makes most OPTIONAL, and a consumer
+/// checks for the ones it needs).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Metadata {
-    /// The issuer identifier; equals the `iss` of every token (§3.3).
+    /// The issuer identifier exactly as published: §3.3 "The "issuer" value returned MUST be
+    /// identical to the authorization server's issuer identifier", and RFC 9068 §4 compares
+    /// `iss` with it as is. Compare it with a configured authority through
+    /// [`Metadata::is_issued_by`].
     pub issuer: String,
-    /// The token endpoint.
-    pub token_endpoint: String,
+    /// The token endpoint (REQUIRED unless only the implicit grant is supported).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_endpoint: Option<String>,
     /// The JWK Set document.
-    pub jwks_uri: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
     /// Scopes registered on this server.
+    #[serde(default)]
     pub scopes_supported: Vec<String>,
     /// Always empty: no front-channel flow is offered (OIDC Discovery requires the member).
+    #[serde(default)]
     pub response_types_supported: Vec<String>,
     /// `client_credentials`.
+    #[serde(default)]
     pub grant_types_supported: Vec<String>,
     /// `client_secret_basic`, `client_secret_post`.
+    #[serde(default)]
     pub token_endpoint_auth_methods_supported: Vec<String>,
     /// Algorithms access tokens are signed with.
+    #[serde(default)]
     pub access_token_signing_alg_values_supported: Vec<String>,
     /// OIDC Discovery requires it; no ID tokens are issued, the value mirrors the access
     /// token algorithms.
+    #[serde(default)]
     pub id_token_signing_alg_values_supported: Vec<String>,
     /// OIDC Discovery requires it.
+    #[serde(default)]
     pub subject_types_supported: Vec<String>,
     /// RFC 7662 introspection endpoint (RFC 8414 §2).
-    pub introspection_endpoint: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub introspection_endpoint: Option<String>,
     /// How callers of the introspection endpoint authenticate.
+    #[serde(default)]
     pub introspection_endpoint_auth_methods_supported: Vec<String>,
     /// RFC 7009 revocation endpoint (RFC 8414 §2).
-    pub revocation_endpoint: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_endpoint: Option<String>,
     /// How callers of the revocation endpoint authenticate.
+    #[serde(default)]
     pub revocation_endpoint_auth_methods_supported: Vec<String>,
     /// RFC 8707 resource indicators are honoured at the token endpoint.
+    #[serde(default)]
     pub resource_indicators_supported: bool,
+}
+
+impl Metadata {
+    /// OIDC Discovery §4.3, RFC 8414 §3.3: the document must name the authority it was
+    /// fetched from, else it is an impostor's. Trailing slashes aside (see [`Issuer`]).
+    pub fn is_issued_by(&self, authority: &Issuer) -> bool {
+        Issuer::new(&self.issuer).is_ok_and(|i| &i == authority)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc8414_3_3_the_issuer_must_be_the_authority_asked() {
+        let authority = Issuer::new("https://as.example").unwrap();
+        let doc: Metadata = serde_json::from_str(r#"{"issuer": "https://as.example/"}"#).unwrap();
+        assert!(doc.is_issued_by(&authority));
+        assert_eq!(doc.issuer, "https://as.example/", "kept as published for the iss comparison");
+        assert!(doc.token_endpoint.is_none());
+        let doc: Metadata = serde_json::from_str(r#"{"issuer": "https://evil.example"}"#).unwrap();
+        assert!(!doc.is_issued_by(&authority));
+    }
 }

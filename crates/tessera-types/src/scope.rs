@@ -30,31 +30,9 @@ impl ScopeName {
         }
         Ok(Self(value))
     }
-
-    /// The scope token.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl TryFrom<String> for ScopeName {
-    type Error = InvalidValue;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::new(value)
-    }
-}
-
-impl From<ScopeName> for String {
-    fn from(value: ScopeName) -> Self {
-        value.0
-    }
-}
-
-impl fmt::Display for ScopeName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+crate::ids::text_value!(ScopeName);
 
 /// A set of scopes, written space-delimited on the wire (RFC 6749 §3.3); order does not
 /// matter and duplicates collapse.
@@ -73,6 +51,34 @@ impl ScopeSet {
             set.insert(ScopeName::new(token)?);
         }
         Ok(Self(set))
+    }
+
+    /// Reads a scope value written by another issuer (a JWT `scope` claim, an introspection
+    /// answer): any run of spaces separates, and tokens outside NQCHAR are dropped rather than
+    /// failing the whole token. Dropping is safe: a [`ScopeName`] can never equal them, so no
+    /// policy can be satisfied by them.
+    pub fn parse_lenient(value: &str) -> Self {
+        value.split(' ').filter_map(|t| ScopeName::new(t).ok()).collect()
+    }
+
+    /// Whether every scope of `other` is in the set.
+    pub fn contains_all(&self, other: &ScopeSet) -> bool {
+        other.0.is_subset(&self.0)
+    }
+
+    /// Whether at least one scope of `other` is in the set.
+    pub fn contains_any(&self, other: &ScopeSet) -> bool {
+        !self.0.is_disjoint(&other.0)
+    }
+
+    /// How many scopes the set holds.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Adds every scope of `other`.
+    pub fn extend(&mut self, other: impl IntoIterator<Item = ScopeName>) {
+        self.0.extend(other);
     }
 
     /// Whether no scope is in the set.
@@ -99,6 +105,21 @@ impl ScopeSet {
 impl FromIterator<ScopeName> for ScopeSet {
     fn from_iter<T: IntoIterator<Item = ScopeName>>(iter: T) -> Self {
         Self(iter.into_iter().collect())
+    }
+}
+
+impl std::str::FromStr for ScopeSet {
+    type Err = InvalidValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+impl IntoIterator for ScopeSet {
+    type Item = ScopeName;
+    type IntoIter = std::collections::btree_set::IntoIter<ScopeName>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
     }
 }
 
@@ -129,5 +150,11 @@ mod tests {
         assert!(ScopeSet::parse("a\"b").is_err());
         assert!(ScopeSet::parse("a\\b").is_err());
         assert!(ScopeSet::parse("").is_err());
+    }
+
+    #[test]
+    fn scopes_of_other_issuers_are_read_leniently() {
+        assert_eq!(ScopeSet::parse_lenient("  a  b\"c b ").to_string(), "a b");
+        assert!(ScopeSet::parse_lenient("").is_empty());
     }
 }

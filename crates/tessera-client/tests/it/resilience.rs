@@ -11,7 +11,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use serde_json::json;
-use tessera_client::{ClientConfig, ClientError, TokenSource};
+use tessera_client::{ClientError, TokenSource};
+
+use crate::config;
 use tessera_types::clock::{Clock as _, ManualClock, SystemClock};
 
 /// A fake authority: discovery and a token endpoint, each counted; can be down (503 from both)
@@ -79,7 +81,7 @@ impl Authority {
 }
 
 /// `source.token()`, but a hang is a test failure rather than a hung test.
-async fn token_within(source: &TokenSource, limit: Duration) -> Result<tessera_client::AccessToken, ClientError> {
+async fn token_within(source: &TokenSource, limit: Duration) -> Result<tessera_client::Token, ClientError> {
     tokio::time::timeout(limit, source.token()).await.expect("token() hung")
 }
 
@@ -89,7 +91,7 @@ async fn issue10_a_blackholed_authority_fails_within_the_request_timeout() {
     // The source's own client, and a client passed in without any timeout: both bounded.
     for http in [None, Some(reqwest::Client::new())] {
         let (hole, accepted) = blackhole().await;
-        let mut cfg = ClientConfig::new(&hole, "CC", "secret").allow_http().with_timeouts(short, short);
+        let mut cfg = config(&hole).allow_http().with_timeouts(short, short);
         cfg.http = http;
         cfg.backoff = Duration::from_millis(1);
         let source = TokenSource::new(cfg);
@@ -118,7 +120,7 @@ async fn issue10_a_down_authority_is_asked_by_one_caller_not_by_every_caller() {
     let a = Authority::start().await;
     a.down.store(true, Ordering::SeqCst);
     let clock = ManualClock::new(SystemClock.now());
-    let mut cfg = ClientConfig::new(&a.url, "CC", "secret").allow_http().with_clock(Arc::new(clock.clone()));
+    let mut cfg = config(&a.url).allow_http().with_clock(Arc::new(clock.clone()));
     cfg.backoff = Duration::from_millis(1);
     let source = TokenSource::new(cfg);
     let callers: Vec<_> = (0..20)
@@ -144,7 +146,7 @@ async fn issue10_a_down_authority_is_asked_by_one_caller_not_by_every_caller() {
         })
         .collect();
     for c in callers {
-        assert_eq!(&*c.await.unwrap().unwrap().value, "tok");
+        assert_eq!(c.await.unwrap().unwrap().access_token.expose(), "tok");
     }
     assert_eq!((Authority::count(&a.discoveries), source.requests_sent()), (4, 1));
 }
@@ -153,7 +155,7 @@ async fn issue10_a_down_authority_is_asked_by_one_caller_not_by_every_caller() {
 async fn issue10_a_failed_early_refresh_is_not_retried_by_every_call_while_the_token_is_valid() {
     let a = Authority::start().await;
     let clock = ManualClock::new(SystemClock.now());
-    let mut cfg = ClientConfig::new(&a.url, "CC", "secret").allow_http().with_clock(Arc::new(clock.clone()));
+    let mut cfg = config(&a.url).allow_http().with_clock(Arc::new(clock.clone()));
     cfg.backoff = Duration::from_millis(1);
     let source = TokenSource::new(cfg);
     assert!(token_within(&source, Duration::from_secs(5)).await.is_ok());
@@ -163,7 +165,7 @@ async fn issue10_a_failed_early_refresh_is_not_retried_by_every_call_while_the_t
     a.down.store(true, Ordering::SeqCst);
     clock.advance(3100);
     for _ in 0..30 {
-        assert_eq!(&*token_within(&source, Duration::from_secs(5)).await.unwrap().value, "tok");
+        assert_eq!(token_within(&source, Duration::from_secs(5)).await.unwrap().access_token.expose(), "tok");
     }
     assert_eq!(Authority::count(&a.tokens), 4, "every call tried to refresh");
     // After the failure window, the next call tries again, and succeeds.
@@ -177,7 +179,7 @@ async fn issue10_a_failed_early_refresh_is_not_retried_by_every_call_while_the_t
 async fn issue10_a_redirecting_token_endpoint_is_refused_and_not_followed() {
     let a = Authority::start().await;
     a.redirect.store(true, Ordering::SeqCst);
-    let source = TokenSource::new(ClientConfig::new(&a.url, "CC", "secret").allow_http());
+    let source = TokenSource::new(config(&a.url).allow_http());
     match token_within(&source, Duration::from_secs(5)).await {
         Err(ClientError::Protocol(why)) => assert!(why.contains("redirect"), "{why}"),
         other => panic!("{other:?}"),
@@ -185,21 +187,19 @@ async fn issue10_a_redirecting_token_endpoint_is_refused_and_not_followed() {
     assert_eq!(Authority::count(&a.elsewhere), 0, "the secret was sent on to the redirect target");
     assert_eq!(Authority::count(&a.tokens), 1, "a redirect is not retried");
     // A client passed in that follows redirects: the token from elsewhere is refused anyway.
-    let source = TokenSource::new(
-        ClientConfig::new(&a.url, "CC", "secret").allow_http().with_http_client(reqwest::Client::new()),
-    );
+    let source = TokenSource::new(config(&a.url).allow_http().with_http_client(reqwest::Client::new()));
     assert!(matches!(token_within(&source, Duration::from_secs(5)).await, Err(ClientError::Protocol(_))));
 }
 
 #[tokio::test]
 async fn rfc6749_3_2_an_http_authority_is_refused_unless_allowed() {
     let a = Authority::start().await;
-    let source = TokenSource::new(ClientConfig::new(&a.url, "CC", "secret"));
+    let source = TokenSource::new(config(&a.url));
     match token_within(&source, Duration::from_secs(5)).await {
         Err(ClientError::Protocol(why)) => assert!(why.contains("https"), "{why}"),
         other => panic!("an http authority was used: {other:?}"),
     }
     assert_eq!(Authority::count(&a.discoveries), 0, "nothing was sent in clear");
-    let source = TokenSource::new(ClientConfig::new(&a.url, "CC", "secret").allow_http());
-    assert_eq!(&*token_within(&source, Duration::from_secs(5)).await.unwrap().value, "tok");
+    let source = TokenSource::new(config(&a.url).allow_http());
+    assert_eq!(token_within(&source, Duration::from_secs(5)).await.unwrap().access_token.expose(), "tok");
 }

@@ -12,6 +12,7 @@ use tessera_server::admin::{ClientSpec, ScopeSpec};
 use tessera_server::{FileConfig, Running};
 use tessera_testkit::{TestServer, seed_client};
 use tessera_types::clock::{Clock, ManualClock, SystemClock};
+use tessera_types::{ClientId, ClientSecret, Issuer, Resource, ScopeSet};
 
 struct World {
     kit: TestServer,
@@ -20,6 +21,10 @@ struct World {
     greeter: tessera_demo::Service,
     api: tessera_demo::Service,
     clock: Arc<dyn Clock>,
+}
+
+fn creds(id: &str, secret: &str) -> ClientCredentials {
+    ClientCredentials::new(ClientId::new(id).unwrap(), ClientSecret::new(secret).unwrap())
 }
 
 fn seed(id: &str, scopes: &[&str], permissions: &[&str], format: &str) -> ClientSpec {
@@ -53,16 +58,19 @@ impl World {
         let server = kit.running();
         let tls = tessera_server::tls::dev_cert(kit.dir.path()).unwrap();
         let guard = |aud: &str, mode: Mode| {
-            let mut cfg =
-                GuardConfig::new(&server.issuer, aud, mode).with_http_client(http.clone()).with_clock(clock.clone());
+            let issuer = Issuer::new(&server.issuer).unwrap();
+            let mut cfg = GuardConfig::new(issuer, Resource::new(aud).unwrap(), mode)
+                .with_http_client(http.clone())
+                .with_clock(clock.clone());
             cfg.max_cache_ttl = cache_ttl;
             Guard::new(cfg).unwrap()
         };
-        let creds = ClientCredentials::new("rs_dataEventRecordsApi", "rs_dataEventRecordsApi_secret");
+        let api_creds_rs = creds("rs_dataEventRecordsApi", "rs_dataEventRecordsApi_secret");
         let loopback = "127.0.0.1:0".parse().unwrap();
-        let greeter =
-            greeter(loopback, &tls.cert, &tls.key, guard("rs_dataEventRecordsApi", Mode::Auto(creds))).await.unwrap();
-        let api_creds = ClientCredentials::new("api1", "api1_secret");
+        let greeter = greeter(loopback, &tls.cert, &tls.key, guard("rs_dataEventRecordsApi", Mode::Auto(api_creds_rs)))
+            .await
+            .unwrap();
+        let api_creds = creds("api1", "api1_secret");
         let api = weather_api(loopback, &tls.cert, &tls.key, guard("api1", Mode::Auto(api_creds))).await.unwrap();
         Self { kit, ca, http, greeter, api, clock }
     }
@@ -73,10 +81,14 @@ impl World {
 
     fn source(&self, id: &str, secret: &str, scope: &str) -> TokenSource {
         TokenSource::new(
-            ClientConfig::new(&self.server().issuer, id, secret)
-                .scope(scope)
-                .with_http_client(self.http.clone())
-                .with_clock(self.clock.clone()),
+            ClientConfig::new(
+                Issuer::new(&self.server().issuer).unwrap(),
+                ClientId::new(id).unwrap(),
+                ClientSecret::new(secret).unwrap(),
+            )
+            .scope(ScopeSet::parse(scope).unwrap())
+            .with_http_client(self.http.clone())
+            .with_clock(self.clock.clone()),
         )
     }
 
@@ -125,7 +137,12 @@ async fn the_console_client_says_clearly_what_went_wrong() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         format!("https://127.0.0.1:{}", l.local_addr().unwrap().port())
     };
-    let mut cfg = ClientConfig::new(dead, "CC", "cc_secret").with_http_client(w.http.clone());
+    let mut cfg = ClientConfig::new(
+        Issuer::new(dead).unwrap(),
+        ClientId::new("CC").unwrap(),
+        ClientSecret::new("cc_secret").unwrap(),
+    )
+    .with_http_client(w.http.clone());
     cfg.backoff = Duration::from_millis(10);
     match greet(&w.greeter.url(), &w.ca, TokenSource::new(cfg)).await {
         Err(DemoError::Token(m)) => assert!(m.contains("cannot reach the authorization server"), "{m}"),
@@ -150,8 +167,8 @@ async fn a_token_that_expires_mid_run_is_refreshed_without_the_caller_noticing()
     clock.advance(1700);
     assert!(greet(&w.greeter.url(), &w.ca, source.clone()).await.is_ok());
     assert_eq!(w.server().tokens_issued() - before, 2);
-    assert_ne!(source.token().await.unwrap().value, first.value);
-    assert!(first.expires_at <= clock.now().0, "the first token really expired");
+    assert_ne!(source.token().await.unwrap().access_token, first.access_token);
+    assert!(first.expires_at <= clock.now(), "the first token really expired");
 }
 
 #[tokio::test]
@@ -189,7 +206,7 @@ async fn a_401_invalid_token_makes_one_transparent_retry_with_a_fresh_token() {
         .post(format!("{}/connect/revoke", w.server().issuer))
         .basic_auth("bg_reference", Some("bg_reference_secret"))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("token={}", token.value))
+        .body(format!("token={}", token.access_token.expose()))
         .send()
         .await
         .unwrap();

@@ -11,7 +11,7 @@ use tonic::{Request, Response, Status};
 /// `GET /weatherforecast` (scope `api.read`), `GET /whoami` (any token), `GET /` (public).
 pub async fn rest(layer: GuardLayer) -> String {
     async fn forecast(p: Principal) -> String {
-        format!("sunny for {}", p.client_id.clone().unwrap_or_default())
+        format!("sunny for {}", p.client_id.as_ref().map(|c| c.as_str()).unwrap_or_default())
     }
     async fn whoami(p: Principal) -> axum::Json<serde_json::Value> {
         axum::Json(serde_json::json!({"client_id": p.client_id, "scopes": p.scopes, "aud": p.audience}))
@@ -20,7 +20,10 @@ pub async fn rest(layer: GuardLayer) -> String {
         .route("/weatherforecast", get(forecast))
         .route("/whoami", get(whoami))
         .route("/", get(|| async { "REST API running..." }))
-        .layer(layer.public("/").route("/weatherforecast", tessera_guard::Policy::all_of(["dataEventRecords"])));
+        .layer(layer.public("/").route(
+            "/weatherforecast",
+            tessera_guard::Policy::all_of([tessera_types::ScopeName::new("dataEventRecords").unwrap()]),
+        ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -33,7 +36,11 @@ pub struct Hello;
 #[tonic::async_trait]
 impl Greeter for Hello {
     async fn say_hello(&self, request: Request<HelloRequest>) -> Result<Response<HelloReply>, Status> {
-        let caller = request.extensions().get::<Principal>().and_then(|p| p.client_id.clone()).unwrap_or_default();
+        let caller = request
+            .extensions()
+            .get::<Principal>()
+            .and_then(|p| p.client_id.as_ref().map(|c| c.to_string()))
+            .unwrap_or_default();
         Ok(Response::new(HelloReply { message: format!("Hello {} (caller {caller})", request.into_inner().name) }))
     }
 }
@@ -42,7 +49,10 @@ impl Greeter for Hello {
 pub async fn grpc(layer: GuardLayer) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    let layer = layer.route(tessera_greet::SAY_HELLO, tessera_guard::Policy::all_of(["dataEventRecords"]));
+    let layer = layer.route(
+        tessera_greet::SAY_HELLO,
+        tessera_guard::Policy::all_of([tessera_types::ScopeName::new("dataEventRecords").unwrap()]),
+    );
     tokio::spawn(async move {
         tonic::transport::Server::builder()
             .layer(layer)

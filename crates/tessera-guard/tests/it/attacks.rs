@@ -11,9 +11,11 @@ use tessera_types::SigningAlg;
 
 use crate::apps::{get_rest, grpc, rest, say_hello};
 use crate::fake_issuer::{AUD, FakeIssuer, b64};
+use tessera_types::{Issuer, Resource};
 
 fn guard(issuer: &FakeIssuer) -> Guard {
-    Guard::new(GuardConfig::new(&issuer.url, AUD, Mode::Jwt).allow_http()).unwrap()
+    Guard::new(GuardConfig::new(Issuer::new(&issuer.url).unwrap(), Resource::new(AUD).unwrap(), Mode::Jwt).allow_http())
+        .unwrap()
 }
 
 /// Every hostile token of the issue, with a name for the failure message.
@@ -181,7 +183,7 @@ async fn a_flood_of_unknown_kids_is_not_a_flood_of_jwks_requests() {
 #[tokio::test]
 async fn an_unknown_kid_after_the_rate_limit_window_refetches_once() {
     let iss = FakeIssuer::start().await;
-    let mut cfg = GuardConfig::new(&iss.url, AUD, Mode::Jwt).allow_http();
+    let mut cfg = GuardConfig::new(Issuer::new(&iss.url).unwrap(), Resource::new(AUD).unwrap(), Mode::Jwt).allow_http();
     cfg.jwks_min_refresh = Duration::from_millis(200);
     let g = Guard::new(cfg).unwrap();
     assert!(g.authenticate(&iss.sign(&iss.claims("x"))).await.is_ok());
@@ -199,7 +201,9 @@ async fn an_unreachable_authority_fails_closed() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         format!("http://127.0.0.1:{}", l.local_addr().unwrap().port())
     };
-    let g = Guard::new(GuardConfig::new(&dead, AUD, Mode::Jwt).allow_http()).unwrap();
+    let g =
+        Guard::new(GuardConfig::new(Issuer::new(&dead).unwrap(), Resource::new(AUD).unwrap(), Mode::Jwt).allow_http())
+            .unwrap();
     let iss = FakeIssuer::start().await;
     let token = iss.sign(&iss.claims("dataEventRecords"));
     let rest_url = rest(GuardLayer::new(g.clone())).await;

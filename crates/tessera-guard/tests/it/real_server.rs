@@ -9,6 +9,7 @@ use tessera_testkit::{Authority as _, TestServer};
 use tessera_types::clock::{Clock as _, ManualClock, SystemClock};
 
 use crate::apps::{get_rest, grpc, rest, say_hello};
+use tessera_types::{ClientId, ClientSecret, Issuer, Resource};
 
 const API: &str = "rs_dataEventRecordsApi";
 
@@ -44,8 +45,9 @@ impl Authority {
 
     fn guard_with(&self, mode: Mode, f: impl FnOnce(GuardConfig) -> GuardConfig) -> Guard {
         // The issuer is derived from 127.0.0.1; the authority URL must be the issuer.
-        let authority = self.0.issuer().to_owned();
-        Guard::new(f(GuardConfig::new(authority, API, mode).with_http_client(self.0.http.clone()))).unwrap()
+        let authority = Issuer::new(self.0.issuer()).unwrap();
+        let cfg = GuardConfig::new(authority, Resource::new(API).unwrap(), mode);
+        Guard::new(f(cfg.with_http_client(self.0.http.clone()))).unwrap()
     }
 
     async fn token(&self, id: &str) -> String {
@@ -60,7 +62,7 @@ impl Authority {
 }
 
 fn creds() -> ClientCredentials {
-    ClientCredentials::new(API, "api_secret")
+    ClientCredentials::new(ClientId::new(API).unwrap(), ClientSecret::new("api_secret").unwrap())
 }
 
 #[tokio::test]
@@ -117,7 +119,10 @@ async fn auto_mode_takes_jwts_locally_and_reference_tokens_by_introspection() {
 #[tokio::test]
 async fn wrong_api_credentials_fail_closed_not_open() {
     let a = Authority::start().await;
-    let g = a.guard(Mode::Introspection(ClientCredentials::new(API, "wrong")));
+    let g = a.guard(Mode::Introspection(ClientCredentials::new(
+        ClientId::new(API).unwrap(),
+        ClientSecret::new("wrong").unwrap(),
+    )));
     let grpc_url = grpc(GuardLayer::new(g)).await;
     let token = a.token("REF").await;
     assert_eq!(say_hello(&grpc_url, Some(&token)).await.unwrap_err().code(), tonic::Code::Unavailable);

@@ -12,13 +12,14 @@ use tessera_types::clock::{Clock as _, ManualClock, SystemClock};
 
 use crate::apps::{get_rest, grpc, rest, say_hello};
 use crate::fake_issuer::{AUD, Control, FakeIssuer};
+use tessera_types::{ClientId, ClientSecret, Issuer, Resource};
 
 fn creds() -> ClientCredentials {
-    ClientCredentials::new(AUD, "api1_secret")
+    ClientCredentials::new(ClientId::new(AUD).unwrap(), ClientSecret::new("api1_secret").unwrap())
 }
 
 fn config(iss: &FakeIssuer, mode: Mode) -> GuardConfig {
-    GuardConfig::new(&iss.url, AUD, mode).allow_http()
+    GuardConfig::new(Issuer::new(&iss.url).unwrap(), Resource::new(AUD).unwrap(), mode).allow_http()
 }
 
 /// `get_rest`, but a hang is a test failure rather than a hung test.
@@ -41,7 +42,9 @@ async fn issue10_a_blackholed_authority_fails_closed_within_the_request_timeout(
     let short = Duration::from_millis(300);
     // The guard's own client, and a client passed in without any timeout: both bounded.
     for http in [None, Some(reqwest::Client::new())] {
-        let mut cfg = GuardConfig::new(&hole, AUD, Mode::Jwt).allow_http().with_timeouts(short, short);
+        let mut cfg = GuardConfig::new(Issuer::new(&hole).unwrap(), Resource::new(AUD).unwrap(), Mode::Jwt)
+            .allow_http()
+            .with_timeouts(short, short);
         cfg.http = http;
         let g = Guard::new(cfg).unwrap();
         let url = rest(GuardLayer::new(g.clone())).await;
@@ -168,11 +171,14 @@ async fn issue10_a_redirecting_introspection_endpoint_is_refused_and_not_followe
 #[tokio::test]
 async fn rfc8414_2_an_http_authority_is_refused_unless_allowed() {
     let iss = FakeIssuer::start().await;
-    match Guard::new(GuardConfig::new(&iss.url, AUD, Mode::Jwt)) {
+    match Guard::new(GuardConfig::new(Issuer::new(&iss.url).unwrap(), Resource::new(AUD).unwrap(), Mode::Jwt)) {
         Err(GuardError::Unavailable(why)) => assert!(why.contains("https"), "{why}"),
         other => panic!("an http authority was accepted: {other:?}"),
     }
-    let g = Guard::new(GuardConfig::new(&iss.url, AUD, Mode::Jwt).allow_http()).unwrap();
+    let g = Guard::new(
+        GuardConfig::new(Issuer::new(&iss.url).unwrap(), Resource::new(AUD).unwrap(), Mode::Jwt).allow_http(),
+    )
+    .unwrap();
     assert!(g.authenticate(&iss.sign(&iss.claims("x"))).await.is_ok());
 }
 

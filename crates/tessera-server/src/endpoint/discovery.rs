@@ -9,6 +9,8 @@ use tessera_types::rfc8414::Metadata;
 use crate::client_auth::ClientAuthMethod;
 use crate::state::AppState;
 
+/// The one metadata document; `tessera_types::rfc8414::Metadata` is also what the guard and
+/// the client read.
 pub async fn metadata(State(state): State<AppState>) -> Response {
     let s = &state.0;
     let registry = s.registry.get();
@@ -16,8 +18,8 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
     let algs: Vec<String> = s.signing_algs.iter().map(|a| a.as_str().to_owned()).collect();
     let doc = Metadata {
         issuer: s.issuer.clone(),
-        token_endpoint: s.token_endpoint.clone(),
-        jwks_uri: s.jwks_uri.clone(),
+        token_endpoint: Some(s.token_endpoint.clone()),
+        jwks_uri: Some(s.jwks_uri.clone()),
         scopes_supported: registry.scopes().map(|r| r.name.to_string()).collect(),
         response_types_supported: vec![],
         grant_types_supported: vec!["client_credentials".into()],
@@ -25,9 +27,9 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
         access_token_signing_alg_values_supported: algs.clone(),
         id_token_signing_alg_values_supported: algs,
         subject_types_supported: vec!["public".into()],
-        introspection_endpoint: s.introspection_endpoint.clone(),
+        introspection_endpoint: Some(s.introspection_endpoint.clone()),
         introspection_endpoint_auth_methods_supported: auth_methods.clone(),
-        revocation_endpoint: s.revocation_endpoint.clone(),
+        revocation_endpoint: Some(s.revocation_endpoint.clone()),
         revocation_endpoint_auth_methods_supported: auth_methods.clone(),
         resource_indicators_supported: true,
     };

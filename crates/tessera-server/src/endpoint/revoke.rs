@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use tessera_types::{ClientId, ErrorCode, UnixTime};
+use tessera_types::{ClientId, ErrorCode, Jti, UnixTime};
 
 use super::token_param::token_param;
 use crate::client_auth::{ClientRequest, RevocationEndpoint};
@@ -17,7 +17,7 @@ pub trait RevocationStore: TokenLookup {
     /// Marks the reference token whose hash is `hash` revoked.
     fn revoke_reference<'a>(&'a self, hash: &'a str) -> StoreFuture<'a, ()>;
     /// Remembers a JWT's `jti` as revoked until `exp`, when the token would expire anyway.
-    fn revoke_jti<'a>(&'a self, jti: &'a str, client_id: &'a ClientId, exp: UnixTime) -> StoreFuture<'a, ()>;
+    fn revoke_jti<'a>(&'a self, jti: &'a Jti, client_id: &'a ClientId, exp: UnixTime) -> StoreFuture<'a, ()>;
 }
 
 pub(crate) async fn revoke(

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use tessera_store::ClientRecord;
 use tessera_types::rfc6749::TokenResponse;
-use tessera_types::{ErrorCode, GrantType, Permission, ScopeSet};
+use tessera_types::{AccessToken, ErrorCode, GrantType, Permission, ScopeSet};
 
 use crate::client_auth::{ClientRequest, TokenEndpoint};
 use crate::error::{OAuthError, no_store};
@@ -46,9 +46,9 @@ pub(crate) async fn token(
     s.tokens_issued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     // §5.1: the response carries Cache-Control: no-store and Pragma: no-cache.
     let mut response = axum::Json(TokenResponse {
-        access_token,
+        access_token: AccessToken::new(access_token),
         token_type: "Bearer".into(),
-        expires_in: client.access_token_lifetime,
+        expires_in: Some(client.access_token_lifetime),
         scope: Some(grant.scopes.to_string()),
     })
     .into_response();

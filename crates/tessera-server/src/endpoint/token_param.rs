@@ -1,5 +1,7 @@
 //! The `token` parameter of introspection (RFC 7662 §2.1) and revocation (RFC 7009 §2.1).
 
+use tessera_types::rfc7009::TokenTypeHint;
+
 use crate::error::OAuthError;
 use crate::form::Form;
 
@@ -14,6 +16,6 @@ pub(crate) fn token_param(form: &Form) -> Result<&str, OAuthError> {
     if token.len() > MAX_TOKEN_PARAM {
         return Err(OAuthError::invalid_request(format!("token exceeds {MAX_TOKEN_PARAM} bytes")));
     }
-    let _hint = form.single("token_type_hint")?;
+    let _hint = form.single("token_type_hint")?.map(TokenTypeHint::parse);
     Ok(token)
 }

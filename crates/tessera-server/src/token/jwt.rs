@@ -3,7 +3,7 @@
 
 use tessera_store::ClientRecord;
 use tessera_types::rfc9068::{Audience, Claims};
-use tessera_types::{ClientId, SigningAlg, UnixTime};
+use tessera_types::{ClientId, Jti, SigningAlg, UnixTime};
 
 use crate::error::OAuthError;
 use crate::grant::Grant;
@@ -47,7 +47,7 @@ pub fn claims(
         exp: now.plus(lifetime),
         iat: now,
         nbf: now,
-        jti: random_token(rng, 16),
+        jti: Jti::new(random_token(rng, 16)).expect("22 base64url characters are a valid jti"),
         client_id: client_id.clone(),
         scope: (!grant.scopes.is_empty()).then(|| grant.scopes.to_string()),
     }

@@ -4,7 +4,7 @@
 
 use tessera_jose::{Expectations, verify_access_token};
 use tessera_store::TokenRecord;
-use tessera_types::{ClientId, UnixTime};
+use tessera_types::{ClientId, Jti, UnixTime};
 
 use crate::error::OAuthError;
 use crate::registry::Registry;
@@ -17,7 +17,7 @@ pub trait TokenLookup: Send + Sync {
     /// The record of the reference token whose hash is `hash`, revoked or not.
     fn find_reference<'a>(&'a self, hash: &'a str) -> StoreFuture<'a, Option<TokenRecord>>;
     /// Whether a JWT with this `jti` was revoked.
-    fn is_jti_revoked<'a>(&'a self, jti: &'a str) -> StoreFuture<'a, bool>;
+    fn is_jti_revoked<'a>(&'a self, jti: &'a Jti) -> StoreFuture<'a, bool>;
 }
 
 /// How an active token is stored.
@@ -52,7 +52,7 @@ pub struct Active {
     /// Expiry.
     pub exp: UnixTime,
     /// Token id.
-    pub jti: String,
+    pub jti: Jti,
 }
 
 /// Finds `token` if it is one of ours and active at `now`.
@@ -66,33 +66,37 @@ pub(crate) async fn active<S: TokenLookup + ?Sized>(
     if reference::looks_like_jwt(token) {
         let expect =
             Expectations { issuer, audience: None, typ: Some(tessera_types::rfc9068::TYP), leeway: 0, now: now.0 };
-        let Ok(v) =
-            verify_access_token(token, |jws| jws.kid.as_deref().and_then(|k| registry.verifying_key(k)), &expect)
-        else {
+        let Ok(v) = verify_access_token(
+            token,
+            |jws| jws.kid.as_ref().and_then(|k| registry.verifying_key(k.as_str())),
+            &expect,
+        ) else {
             return Ok(None);
         };
-        let (Some(client_id), Some(jti)) =
-            (v.str_claim("client_id").and_then(|c| ClientId::new(c).ok()), v.str_claim("jti"))
-        else {
+        let c = v.claims;
+        // Every token Tessera signs carries `client_id` and `jti` (RFC 9068 §2.2); one without
+        // them is not ours to describe or revoke.
+        let (Some(client_id), Some(jti)) = (c.client_id, c.jti) else {
             return Ok(None);
         };
-        let iat = v.int_claim("iat").unwrap_or(v.exp);
-        if !client_still_holds(registry, &client_id, UnixTime(iat)) {
+        let iat = c.iat.unwrap_or(c.exp);
+        if !client_still_holds(registry, &client_id, iat) {
             return Ok(None);
         }
-        if store.is_jti_revoked(jti).await.map_err(OAuthError::unavailable)? {
+        if store.is_jti_revoked(&jti).await.map_err(OAuthError::unavailable)? {
             return Ok(None);
         }
         return Ok(Some(Active {
             kind: Kind::Jwt,
-            sub: v.str_claim("sub").unwrap_or(client_id.as_str()).to_owned(),
+            // RFC 9068 §2.2: with no resource owner, `sub` is the client.
+            sub: c.sub.unwrap_or_else(|| client_id.as_str().to_owned()),
             client_id,
-            scope: v.str_claim("scope").map(str::to_owned),
-            aud: v.aud.clone(),
-            iat: UnixTime(iat),
-            nbf: UnixTime(v.int_claim("nbf").unwrap_or(iat)),
-            exp: UnixTime(v.exp),
-            jti: jti.to_owned(),
+            scope: c.scope.filter(|s| !s.is_empty()).map(|s| s.to_string()),
+            aud: c.aud,
+            iat,
+            nbf: c.nbf.unwrap_or(iat),
+            exp: c.exp,
+            jti,
         }));
     }
     let hash = reference::hash(token);

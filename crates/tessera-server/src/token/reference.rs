@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tessera_store::{ClientRecord, TokenRecord};
-use tessera_types::{ClientId, ErrorCode, UnixTime};
+use tessera_types::{ClientId, ErrorCode, Jti, UnixTime};
 
 use crate::error::OAuthError;
 use crate::grant::Grant;
@@ -75,7 +75,7 @@ pub fn record(
 ) -> TokenRecord {
     TokenRecord {
         hash: hash(token),
-        jti: random_token(rng, 16),
+        jti: Jti::new(random_token(rng, 16)).expect("22 base64url characters are a valid jti"),
         client_id: client_id.clone(),
         scope: (!grant.scopes.is_empty()).then(|| grant.scopes.to_string()),
         audiences: grant.audiences.clone(),

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use tessera_types::{ClientId, Resource, UnixTime};
+use tessera_types::{ClientId, Jti, Resource, UnixTime};
 
 use super::{Backend, Store, StoreError, corrupt, json};
 use crate::model::TokenRecord;
@@ -42,7 +42,7 @@ impl Store {
             for t in chunk {
                 q = q
                     .bind(t.hash.clone())
-                    .bind(t.jti.clone())
+                    .bind(t.jti.as_str().to_owned())
                     .bind(t.client_id.as_str().to_owned())
                     .bind(t.scope.clone())
                     .bind(serde_json::to_string(&t.audiences).expect("list serialises"))
@@ -73,9 +73,9 @@ impl Store {
     }
 
     /// Remembers a revoked JWT by `jti` until `exp`.
-    pub async fn revoke_jti(&self, jti: &str, client_id: &ClientId, exp: UnixTime) -> Result<(), StoreError> {
+    pub async fn revoke_jti(&self, jti: &Jti, client_id: &ClientId, exp: UnixTime) -> Result<(), StoreError> {
         sqlx::query("INSERT INTO revoked_jtis (jti, client_id, exp) VALUES ($1, $2, $3) ON CONFLICT (jti) DO NOTHING")
-            .bind(jti)
+            .bind(jti.as_str())
             .bind(client_id.as_str())
             .bind(exp.0)
             .execute(&self.pool)
@@ -84,9 +84,9 @@ impl Store {
     }
 
     /// Whether a JWT `jti` was revoked.
-    pub async fn is_jti_revoked(&self, jti: &str) -> Result<bool, StoreError> {
+    pub async fn is_jti_revoked(&self, jti: &Jti) -> Result<bool, StoreError> {
         let row: Option<String> = sqlx::query_scalar("SELECT jti FROM revoked_jtis WHERE jti = $1")
-            .bind(jti)
+            .bind(jti.as_str())
             .fetch_optional(&self.pool)
             .await?;
         Ok(row.is_some())
@@ -181,7 +181,7 @@ fn token_from_row(row: &AnyRow) -> Result<TokenRecord, StoreError> {
     let revoked: i64 = row.try_get("revoked")?;
     Ok(TokenRecord {
         hash: row.try_get("hash")?,
-        jti: row.try_get("jti")?,
+        jti: Jti::new(row.try_get::<String, _>("jti")?).map_err(corrupt)?,
         client_id: ClientId::new(client_id).map_err(corrupt)?,
         scope: row.try_get("scope")?,
         audiences: json::<Vec<Resource>>(row, "audiences")?,

@@ -6,7 +6,7 @@ use tessera_store::{
     ClientRecord, ClientUpdate, KeyRecord, KeyStatus, ScopeRecord, SecretRecord, Store, StoreError, TokenRecord,
     TokenWriter,
 };
-use tessera_types::{ClientId, Endpoint, Permission, Resource, ScopeName, SigningAlg, TokenFormat, UnixTime};
+use tessera_types::{ClientId, Endpoint, Jti, Permission, Resource, ScopeName, SigningAlg, TokenFormat, UnixTime};
 
 fn scope(name: &str) -> ScopeRecord {
     ScopeRecord {
@@ -53,7 +53,7 @@ fn key(kid: &str, alg: SigningAlg) -> KeyRecord {
 fn token(n: usize, exp: i64) -> TokenRecord {
     TokenRecord {
         hash: format!("hash-{n}"),
-        jti: format!("jti-{n}"),
+        jti: jti(&format!("jti-{n}")),
         client_id: ClientId::new("CC").unwrap(),
         scope: Some("a b".into()),
         audiences: vec![Resource::new("api1").unwrap(), Resource::new("api2").unwrap()],
@@ -191,24 +191,24 @@ pub async fn group_commit_under_concurrency(store: Store) {
 
 pub async fn revocations(store: Store) {
     let cc = ClientId::new("CC").unwrap();
-    assert!(!store.is_jti_revoked("j1").await.unwrap());
-    store.revoke_jti("j1", &cc, UnixTime(5000)).await.unwrap();
-    store.revoke_jti("j1", &cc, UnixTime(5000)).await.unwrap();
-    assert!(store.is_jti_revoked("j1").await.unwrap());
-    assert!(!store.is_jti_revoked("j2").await.unwrap());
+    assert!(!store.is_jti_revoked(&jti("j1")).await.unwrap());
+    store.revoke_jti(&jti("j1"), &cc, UnixTime(5000)).await.unwrap();
+    store.revoke_jti(&jti("j1"), &cc, UnixTime(5000)).await.unwrap();
+    assert!(store.is_jti_revoked(&jti("j1")).await.unwrap());
+    assert!(!store.is_jti_revoked(&jti("j2")).await.unwrap());
     assert_eq!(store.token_counts().await.unwrap().1, 1);
 }
 
 pub async fn pruning(store: Store) {
     let cc = ClientId::new("CC").unwrap();
     store.insert_tokens(&[token(1, 1000), token(2, 2000), token(3, 3000)]).await.unwrap();
-    store.revoke_jti("old", &cc, UnixTime(1500)).await.unwrap();
-    store.revoke_jti("new", &cc, UnixTime(2500)).await.unwrap();
+    store.revoke_jti(&jti("old"), &cc, UnixTime(1500)).await.unwrap();
+    store.revoke_jti(&jti("new"), &cc, UnixTime(2500)).await.unwrap();
     assert_eq!(store.prune(UnixTime(999), 1).await.unwrap(), (0, 0));
     assert_eq!(store.prune(UnixTime(2001), 1).await.unwrap(), (2, 1));
     assert_eq!(store.token_counts().await.unwrap(), (1, 1));
     assert!(store.find_token("hash-3").await.unwrap().is_some());
-    assert!(store.is_jti_revoked("new").await.unwrap());
+    assert!(store.is_jti_revoked(&jti("new")).await.unwrap());
 }
 
 pub async fn concurrent_writers_lose_nothing(store: Store) {
@@ -251,4 +251,8 @@ pub async fn kek_check_first_writer_wins(store: Store) {
     assert_eq!(winners.len(), 1, "{winners:?}");
     assert_eq!(store.record_kek_check("hmac-sha256:other", UnixTime(2000)).await.unwrap(), winners[0]);
     assert_eq!(store.kek_check().await.unwrap().as_deref(), Some(winners[0].as_str()));
+}
+
+fn jti(value: &str) -> Jti {
+    Jti::new(value).unwrap()
 }

@@ -12,7 +12,7 @@ use tessera_guard::{ClientCredentials, Guard, GuardConfig, Mode};
 
 use tessera_demo::http_trusting;
 
-use tessera_types::ClientSecret;
+use tessera_types::{ClientId, ClientSecret, Issuer, Resource, ScopeSet};
 
 use super::{CliResult, shutdown_signal};
 
@@ -98,10 +98,9 @@ struct LoginSecret {
 }
 
 /// The secret given, else the sample secret of `client_id` in `examples/seed.toml`.
-fn secret_or_sample(given: Option<ClientSecret>, client_id: &str) -> Result<String, String> {
+fn secret_or_sample(given: Option<ClientSecret>, client_id: &str) -> Result<ClientSecret, String> {
     given
         .or_else(|| tessera_demo::sample_secret(client_id))
-        .map(|s| s.expose().to_owned())
         .ok_or_else(|| format!("examples/seed.toml has no secret for {client_id}: give --client-secret"))
 }
 
@@ -124,9 +123,10 @@ pub async fn run(args: DemoArgs) -> CliResult {
     match part {
         Part::Greeter { authority: a, listen, api_secret, cert, key } => {
             let api_secret = secret_or_sample(api_secret, "rs_dataEventRecordsApi")?;
-            let creds = ClientCredentials::new("rs_dataEventRecordsApi", api_secret);
+            let api = "rs_dataEventRecordsApi";
+            let creds = ClientCredentials::new(ClientId::new(api)?, api_secret);
             let guard = Guard::new(
-                GuardConfig::new(&a.authority, "rs_dataEventRecordsApi", Mode::Auto(creds))
+                GuardConfig::new(Issuer::new(&a.authority)?, Resource::new(api)?, Mode::Auto(creds))
                     .with_http_client(http_trusting(&a.ca)?),
             )?;
             let (cert, key) = cert_pair(&a.ca, cert, key);
@@ -136,8 +136,8 @@ pub async fn run(args: DemoArgs) -> CliResult {
             svc.stop().await;
         }
         Part::Api { authority: a, listen, cert, key } => {
-            let guard =
-                Guard::new(GuardConfig::new(&a.authority, "api1", Mode::Jwt).with_http_client(http_trusting(&a.ca)?))?;
+            let cfg = GuardConfig::new(Issuer::new(&a.authority)?, Resource::new("api1")?, Mode::Jwt);
+            let guard = Guard::new(cfg.with_http_client(http_trusting(&a.ca)?))?;
             let (cert, key) = cert_pair(&a.ca, cert, key);
             let svc = tessera_demo::weather_api(listen, &cert, &key, guard).await?;
             println!("REST API listening on {}/weatherforecast", svc.url());
@@ -147,7 +147,9 @@ pub async fn run(args: DemoArgs) -> CliResult {
         Part::Client { authority: a, greeter, client_id, secret, scope } => {
             let secret = secret_or_sample(secret.client_secret, &client_id)?;
             let source = TokenSource::new(
-                ClientConfig::new(&a.authority, client_id, secret).scope(scope).with_http_client(http_trusting(&a.ca)?),
+                ClientConfig::new(Issuer::new(&a.authority)?, ClientId::new(client_id)?, secret)
+                    .scope(ScopeSet::parse(&scope)?)
+                    .with_http_client(http_trusting(&a.ca)?),
             );
             println!("{}", tessera_demo::greet(&greeter, &a.ca, source).await?);
         }
@@ -155,7 +157,9 @@ pub async fn run(args: DemoArgs) -> CliResult {
             let secret = secret_or_sample(secret.client_secret, &client_id)?;
             let http = http_trusting(&a.ca)?;
             let source = TokenSource::new(
-                ClientConfig::new(&a.authority, client_id, secret).scope("api1").with_http_client(http.clone()),
+                ClientConfig::new(Issuer::new(&a.authority)?, ClientId::new(client_id)?, secret)
+                    .scope(ScopeSet::parse("api1")?)
+                    .with_http_client(http.clone()),
             );
             let calls = tessera_demo::worker(
                 AuthorizedClient::new(http, source),

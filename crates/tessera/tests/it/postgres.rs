@@ -12,6 +12,7 @@ use tessera_testkit::postgres as testing;
 
 use crate::cli::{Served, ok};
 use crate::harness::{TestServer, post_basic};
+use tessera_types::{Issuer, Resource};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tessera");
 
@@ -148,9 +149,11 @@ async fn two_instances_one_database_one_issuer() {
         })
         .await;
     }
-    let guard =
-        Guard::new(GuardConfig::new(&issuer, "rs_dataEventRecordsApi", Mode::Jwt).with_http_client(http.clone()))
-            .unwrap();
+    let guard = Guard::new(
+        GuardConfig::new(Issuer::new(&issuer).unwrap(), Resource::new("rs_dataEventRecordsApi").unwrap(), Mode::Jwt)
+            .with_http_client(http.clone()),
+    )
+    .unwrap();
     let _ = GuardLayer::new(guard.clone());
     let mut kids = Vec::new();
     for u in [&url_a, &url_b] {
@@ -159,7 +162,7 @@ async fn two_instances_one_database_one_issuer() {
         assert_eq!(s, 200);
         let token = t["access_token"].as_str().unwrap();
         let p = guard.authenticate(token).await.unwrap_or_else(|e| panic!("token from {u}: {e}"));
-        assert_eq!(p.client_id.as_deref(), Some("CC"));
+        assert_eq!(p.client_id.as_ref().map(|c| c.as_str()), Some("CC"));
         kids.push(jsonwebtoken::decode_header(token).unwrap().kid.unwrap());
     }
     assert_eq!(kids[0], kids[1], "both sign with the new active key");

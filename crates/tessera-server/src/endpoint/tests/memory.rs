@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use tessera_store::TokenRecord;
-use tessera_types::{ClientId, UnixTime};
+use tessera_types::{ClientId, Jti, UnixTime};
 
 use crate::storage::{RevocationStore, StoreFuture, TokenIssueStore, TokenLookup};
 
@@ -13,7 +13,7 @@ pub(super) struct MemoryStore {
     /// Reference tokens by hash.
     pub tokens: Mutex<HashMap<String, TokenRecord>>,
     /// Revoked JWT ids, with their client and expiry.
-    pub revoked_jtis: Mutex<HashMap<String, (ClientId, UnixTime)>>,
+    pub revoked_jtis: Mutex<HashMap<Jti, (ClientId, UnixTime)>>,
 }
 
 fn ready<'a, T: Send + 'a>(value: T) -> StoreFuture<'a, T> {
@@ -32,7 +32,7 @@ impl TokenLookup for MemoryStore {
         ready(self.tokens.lock().unwrap().get(hash).cloned())
     }
 
-    fn is_jti_revoked<'a>(&'a self, jti: &'a str) -> StoreFuture<'a, bool> {
+    fn is_jti_revoked<'a>(&'a self, jti: &'a Jti) -> StoreFuture<'a, bool> {
         ready(self.revoked_jtis.lock().unwrap().contains_key(jti))
     }
 }
@@ -45,8 +45,8 @@ impl RevocationStore for MemoryStore {
         ready(())
     }
 
-    fn revoke_jti<'a>(&'a self, jti: &'a str, client_id: &'a ClientId, exp: UnixTime) -> StoreFuture<'a, ()> {
-        self.revoked_jtis.lock().unwrap().entry(jti.to_owned()).or_insert((client_id.clone(), exp));
+    fn revoke_jti<'a>(&'a self, jti: &'a Jti, client_id: &'a ClientId, exp: UnixTime) -> StoreFuture<'a, ()> {
+        self.revoked_jtis.lock().unwrap().entry(jti.clone()).or_insert((client_id.clone(), exp));
         ready(())
     }
 }

@@ -26,7 +26,7 @@ async fn rfc7009_2_2_a_revoked_jwt_is_remembered_until_it_expires() {
     assert_eq!(a.status, StatusCode::OK);
     let claims = payload(&token);
     let revoked = f.store.revoked_jtis.lock().unwrap();
-    let (client, exp) = &revoked[claims["jti"].as_str().unwrap()];
+    let (client, exp) = &revoked[&tessera_types::Jti::new(claims["jti"].as_str().unwrap()).unwrap()];
     assert_eq!((client.as_str(), exp.0), ("jwt_client", claims["exp"].as_i64().unwrap()));
     drop(revoked);
     assert_eq!(f.introspect(&token).await, json!({"active": false}));
