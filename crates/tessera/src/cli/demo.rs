@@ -38,6 +38,7 @@ enum Part {
     Greeter {
         #[command(flatten)]
         authority: Authority,
+        /// Address to serve on.
         #[arg(long, default_value = "127.0.0.1:7179")]
         listen: SocketAddr,
         /// The API's own client secret, for introspection of reference tokens (default: the
@@ -47,6 +48,7 @@ enum Part {
         /// Server certificate and key (default: the dev certificate next to --ca).
         #[arg(long)]
         cert: Option<PathBuf>,
+        /// Private key of --cert (PEM).
         #[arg(long)]
         key: Option<PathBuf>,
     },
@@ -54,12 +56,15 @@ enum Part {
     Client {
         #[command(flatten)]
         authority: Authority,
+        /// The Greeter to call.
         #[arg(long, default_value = "https://localhost:7179")]
         greeter: String,
+        /// The client to log in as (registered in examples/seed.toml).
         #[arg(long, default_value = "CC")]
         client_id: String,
         #[command(flatten)]
         secret: LoginSecret,
+        /// Scope to request.
         #[arg(long, default_value = "dataEventRecords")]
         scope: String,
     },
@@ -67,10 +72,13 @@ enum Part {
     Api {
         #[command(flatten)]
         authority: Authority,
+        /// Address to serve on.
         #[arg(long, default_value = "127.0.0.1:7180")]
         listen: SocketAddr,
+        /// Server certificate and key (default: the dev certificate next to --ca).
         #[arg(long)]
         cert: Option<PathBuf>,
+        /// Private key of --cert (PEM).
         #[arg(long)]
         key: Option<PathBuf>,
     },
@@ -78,10 +86,13 @@ enum Part {
     Worker {
         #[command(flatten)]
         authority: Authority,
+        /// The REST API endpoint to call.
         #[arg(long, default_value = "https://localhost:7180/weatherforecast")]
         url: String,
+        /// Seconds between calls.
         #[arg(long, default_value_t = 5)]
         every_secs: u64,
+        /// The client to log in as (registered in examples/seed.toml).
         #[arg(long, default_value = "background-service")]
         client_id: String,
         #[command(flatten)]
