@@ -48,10 +48,11 @@ fn inactive() -> GuardError {
 
 impl Guard {
     /// A guard; nothing is fetched until the first request. Fails if the authority is not an
-    /// `https` URL (unless [`GuardConfig::allow_insecure_http`]) or no HTTP client can be built.
+    /// `https` URL (unless [`crate::AuthorityCalls::allow_insecure_http`]) or no HTTP client can
+    /// be built.
     pub fn new(cfg: GuardConfig) -> Result<Self, GuardError> {
-        require_https("authority", cfg.authority.as_str(), cfg.allow_insecure_http)?;
-        let memory = |what| FailureMemory::new(what, cfg.failure_memory, cfg.clock.clone());
+        require_https("authority", cfg.authority.as_str(), cfg.calls.allow_insecure_http)?;
+        let memory = |what| FailureMemory::new(what, cfg.calls.failure_memory, cfg.clock.clone());
         let authority = Authority::new(
             AuthorityHttp::new(&cfg)?,
             cfg.authority.clone(),

@@ -92,7 +92,7 @@ async fn issue10_a_blackholed_authority_fails_within_the_request_timeout() {
     for http in [None, Some(reqwest::Client::new())] {
         let (hole, accepted) = blackhole().await;
         let mut cfg = config(&hole).allow_http().with_timeouts(short, short);
-        cfg.http = http;
+        cfg.calls.http = http;
         cfg.backoff = Duration::from_millis(1);
         let source = TokenSource::new(cfg);
         let started = Instant::now();
