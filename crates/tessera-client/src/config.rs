@@ -30,9 +30,10 @@ pub struct ClientConfig {
     pub client_secret: ClientSecret,
     /// Requested scope; `None` asks for every permitted scope.
     pub scope: Option<ScopeSet>,
-    /// RFC 8707 resources.
+    /// RFC 8707 `resource` parameters: the APIs the token is meant for, which the authority
+    /// may name in its `aud`.
     pub resources: Vec<Resource>,
-    /// Authentication method.
+    /// How the secret is sent: HTTP Basic by default, or in the form body.
     pub auth_method: AuthMethod,
     /// Refresh when this fraction of the lifetime has passed (default 0.8)...
     pub refresh_at: f64,
@@ -76,7 +77,7 @@ impl ClientConfig {
         }
     }
 
-    /// Requests `scope`.
+    /// Asks for `scope` rather than every scope the client is permitted.
     pub fn scope(mut self, scope: ScopeSet) -> Self {
         self.scope = Some(scope);
         self
@@ -99,7 +100,8 @@ impl ClientConfig {
         Self { calls: self.calls.with_timeouts(connect, total), ..self }
     }
 
-    /// Uses `clock` (tests).
+    /// Uses `clock` instead of the system clock, so that tests can move time past token
+    /// lifetimes, cache entries and remembered failures.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self

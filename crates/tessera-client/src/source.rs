@@ -17,7 +17,8 @@ use crate::{AuthMethod, ClientConfig, ClientError};
 pub struct Token {
     /// The token, for `Authorization: Bearer`.
     pub access_token: AccessToken,
-    /// Expiry (from `expires_in`).
+    /// When the token expires: the time of the answer plus `expires_in` (an hour when the
+    /// authority left it out, RFC 6749 §5.1).
     pub expires_at: UnixTime,
     /// Granted scope, as the authority wrote it (RFC 6749 §5.1), read leniently.
     pub scope: Option<ScopeSet>,

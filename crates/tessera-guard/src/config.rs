@@ -65,7 +65,7 @@ pub struct GuardConfig {
     /// The audience tokens must carry in `aud` (RFC 9068 §4), also the `WWW-Authenticate`
     /// realm.
     pub audience: Resource,
-    /// Validation mode.
+    /// Locally as JWTs, by introspection, or each token by its shape (see [`Mode`]).
     pub mode: Mode,
     /// Accepted JOSE `typ` (RFC 9068: `at+jwt`); `None` accepts any, for issuers that do not
     /// type their access tokens.
@@ -88,7 +88,8 @@ pub struct GuardConfig {
     /// Most entries in the cache of inactive introspection results. Kept apart from the active
     /// results so a flood of garbage tokens only evicts other garbage.
     pub negative_cache_capacity: usize,
-    /// Longest token considered.
+    /// Longest bearer token considered (default 8 KiB): a longer one is refused as
+    /// `invalid_token` before it is parsed, looked up or sent anywhere.
     pub max_token_len: usize,
     /// Which opaque tokens are introspected; the rest is refused locally.
     pub opaque_tokens: OpaqueTokens,
@@ -133,7 +134,8 @@ impl GuardConfig {
         Self { calls: self.calls.with_http_client(client), ..self }
     }
 
-    /// Uses `clock` (tests).
+    /// Uses `clock` instead of the system clock, so that tests can move time past token
+    /// lifetimes, cache entries and remembered failures.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self

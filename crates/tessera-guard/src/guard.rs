@@ -26,7 +26,7 @@ struct Inner {
     authority: Authority,
     /// Validated JWTs: signature checks are the expensive part and a client reuses its token.
     jwt_cache: TtlCache<Principal>,
-    /// Active introspection results.
+    /// Active introspection results, reused until `max_cache_ttl` or the token's `exp`.
     introspection_cache: TtlCache<Principal>,
     /// Inactive introspection results, apart: garbage that reaches the authority only evicts
     /// other garbage, never a valid token's entry.
@@ -71,7 +71,7 @@ impl Guard {
         })))
     }
 
-    /// The configuration.
+    #[allow(missing_docs)]
     pub fn config(&self) -> &GuardConfig {
         &self.0.cfg
     }

@@ -20,7 +20,8 @@ pub(crate) fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
-/// [`tessera_http::require_https`], failing closed.
+/// The https rule of [`tessera_http::require_https`]; a URL it refuses fails closed as
+/// `Unavailable`, prefixed with what the URL was for.
 pub(crate) fn require_https(what: &str, url: &str, allow_http: bool) -> Result<reqwest::Url, GuardError> {
     tessera_http::require_https(url, allow_http).map_err(|e| unavailable(what, e))
 }

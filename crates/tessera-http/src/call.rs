@@ -99,7 +99,8 @@ pub fn require_https(url: &str, allow_http: bool) -> Result<reqwest::Url, NotHtt
     }
 }
 
-/// `s` form-urlencoded (`application/x-www-form-urlencoded`).
+/// `s` encoded for an `application/x-www-form-urlencoded` body (token requests,
+/// introspection) and for Basic credentials.
 pub fn form_encode(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
