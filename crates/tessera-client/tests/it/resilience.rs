@@ -85,6 +85,21 @@ async fn token_within(source: &TokenSource, limit: Duration) -> Result<tessera_c
     tokio::time::timeout(limit, source.token()).await.expect("token() hung")
 }
 
+/// `n` callers asking `source` for a token at the same moment, each within 5 s; their answers.
+async fn callers_at_once(source: &TokenSource, n: usize) -> Vec<Result<tessera_client::Token, ClientError>> {
+    let callers: Vec<_> = (0..n)
+        .map(|_| {
+            let s = source.clone();
+            tokio::spawn(async move { token_within(&s, Duration::from_secs(5)).await })
+        })
+        .collect();
+    let mut answers = Vec::with_capacity(n);
+    for c in callers {
+        answers.push(c.await.unwrap());
+    }
+    answers
+}
+
 #[tokio::test]
 async fn issue10_a_blackholed_authority_fails_within_the_request_timeout() {
     let short = Duration::from_millis(300);
@@ -101,14 +116,8 @@ async fn issue10_a_blackholed_authority_fails_within_the_request_timeout() {
         assert!(matches!(first, Err(ClientError::Unreachable(_))), "{first:?}");
         assert!(took >= short && took < Duration::from_secs(3), "failed after {took:?}");
         // Twenty more callers at once: they get the remembered failure, no new connection.
-        let callers: Vec<_> = (0..20)
-            .map(|_| {
-                let s = source.clone();
-                tokio::spawn(async move { token_within(&s, Duration::from_secs(5)).await })
-            })
-            .collect();
-        for c in callers {
-            assert!(matches!(c.await.unwrap(), Err(ClientError::Unreachable(_))));
+        for answer in callers_at_once(&source, 20).await {
+            assert!(matches!(answer, Err(ClientError::Unreachable(_))));
         }
         assert!(started.elapsed() < Duration::from_secs(3), "the callers waited in turn");
         assert_eq!(accepted.load(Ordering::SeqCst), 1, "one connection: a timeout is not retried");
@@ -123,14 +132,8 @@ async fn issue10_a_down_authority_is_asked_by_one_caller_not_by_every_caller() {
     let mut cfg = config(&a.url).allow_http().with_clock(Arc::new(clock.clone()));
     cfg.backoff = Duration::from_millis(1);
     let source = TokenSource::new(cfg);
-    let callers: Vec<_> = (0..20)
-        .map(|_| {
-            let s = source.clone();
-            tokio::spawn(async move { token_within(&s, Duration::from_secs(5)).await })
-        })
-        .collect();
-    for c in callers {
-        assert!(matches!(c.await.unwrap(), Err(ClientError::Unreachable(_))));
+    for answer in callers_at_once(&source, 20).await {
+        assert!(matches!(answer, Err(ClientError::Unreachable(_))));
     }
     // One caller's three attempts (max_attempts), not twenty callers' sixty.
     assert_eq!(Authority::count(&a.discoveries), 3);
@@ -139,14 +142,8 @@ async fn issue10_a_down_authority_is_asked_by_one_caller_not_by_every_caller() {
     // After the window, the authority is back and one request serves twenty callers.
     a.down.store(false, Ordering::SeqCst);
     clock.advance(3);
-    let callers: Vec<_> = (0..20)
-        .map(|_| {
-            let s = source.clone();
-            tokio::spawn(async move { token_within(&s, Duration::from_secs(5)).await })
-        })
-        .collect();
-    for c in callers {
-        assert_eq!(c.await.unwrap().unwrap().access_token.expose(), "tok");
+    for answer in callers_at_once(&source, 20).await {
+        assert_eq!(answer.unwrap().access_token.expose(), "tok");
     }
     assert_eq!((Authority::count(&a.discoveries), source.requests_sent()), (4, 1));
 }
