@@ -43,9 +43,8 @@ impl Authority {
             .route(
                 "/.well-known/openid-configuration",
                 get(move || async move {
-                    d.discoveries.fetch_add(1, Ordering::SeqCst);
-                    if d.down.load(Ordering::SeqCst) {
-                        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+                    if let Some(down) = d.count_call(&d.discoveries) {
+                        return down;
                     }
                     axum::Json(json!({"issuer": d.url, "token_endpoint": format!("{}/token", d.url)})).into_response()
                 }),
@@ -53,9 +52,8 @@ impl Authority {
             .route(
                 "/token",
                 post(move || async move {
-                    t.tokens.fetch_add(1, Ordering::SeqCst);
-                    if t.down.load(Ordering::SeqCst) {
-                        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+                    if let Some(down) = t.count_call(&t.tokens) {
+                        return down;
                     }
                     if t.redirect.load(Ordering::SeqCst) {
                         let to = format!("{}/elsewhere", t.url);
@@ -73,6 +71,12 @@ impl Authority {
             );
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         a
+    }
+
+    /// Counts a call on `counter`; while the authority is down, its answer: 503.
+    fn count_call(&self, counter: &AtomicUsize) -> Option<Response> {
+        counter.fetch_add(1, Ordering::SeqCst);
+        self.down.load(Ordering::SeqCst).then(|| StatusCode::SERVICE_UNAVAILABLE.into_response())
     }
 
     fn count(n: &AtomicUsize) -> usize {
