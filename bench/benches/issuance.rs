@@ -11,14 +11,19 @@ use tessera_server::token::jwt;
 use tessera_types::{ClientId, Resource, ScopeName, ScopeSet, SigningAlg};
 use tower::ServiceExt as _;
 
-fn sign(c: &mut Criterion) {
-    let mut group = c.benchmark_group("sign");
-    let rng = SystemRandom::default();
+/// What the claims of a benchmarked token are made from: client `bench` granted scope `api` for
+/// `api1`.
+fn claims_input() -> (SystemRandom, Grant, ClientId) {
     let grant = Grant {
         scopes: [ScopeName::new("api").unwrap()].into_iter().collect::<ScopeSet>(),
         audiences: vec![Resource::new("api1").unwrap()],
     };
-    let client = ClientId::new("bench").unwrap();
+    (SystemRandom::default(), grant, ClientId::new("bench").unwrap())
+}
+
+fn sign(c: &mut Criterion) {
+    let mut group = c.benchmark_group("sign");
+    let (rng, grant, client) = claims_input();
     for alg in SigningAlg::ALL {
         let (key, _) = SigningKey::generate(alg).unwrap();
         group.bench_function(alg.as_str(), |b| {
@@ -33,12 +38,7 @@ fn sign(c: &mut Criterion) {
 
 fn verify(c: &mut Criterion) {
     let mut group = c.benchmark_group("verify");
-    let rng = SystemRandom::default();
-    let grant = Grant {
-        scopes: [ScopeName::new("api").unwrap()].into_iter().collect::<ScopeSet>(),
-        audiences: vec![Resource::new("api1").unwrap()],
-    };
-    let client = ClientId::new("bench").unwrap();
+    let (rng, grant, client) = claims_input();
     for alg in SigningAlg::ALL {
         let (key, _) = SigningKey::generate(alg).unwrap();
         let vk = tessera_jose::VerifyingKey::from_jwk(&key.public_jwk()).unwrap();

@@ -46,7 +46,7 @@ async fn main() {
                     let mut cfg =
                         GuardConfig::new(Issuer::new(authority).unwrap(), Resource::new(audience).unwrap(), Mode::Jwt)
                             .with_http_client(http);
-                    cfg.allow_insecure_http = args.iter().any(|a| a == "--allow-http");
+                    cfg.calls.allow_insecure_http = args.iter().any(|a| a == "--allow-http");
                     let guard = Guard::new(cfg).unwrap();
                     let layer = GuardLayer::new(guard).route(tessera_greet::SAY_HELLO, Policy::Authenticated);
                     tonic::transport::Server::builder()

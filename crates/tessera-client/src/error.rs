@@ -11,7 +11,7 @@ pub enum ClientError {
         /// The RFC 6749 §5.2 error code, e.g. `invalid_client`, `invalid_scope`. An answer with
         /// a code outside [`ErrorCode`] is a [`ClientError::Protocol`] error instead.
         error: ErrorCode,
-        /// Its description.
+        /// The `error_description`, for people, if the authority sent one.
         description: Option<String>,
     },
     /// The server could not be reached or kept failing (retried with backoff first).

@@ -23,7 +23,7 @@ impl AuthorizedClient {
         &self.http
     }
 
-    /// The token source.
+    #[allow(missing_docs)]
     pub fn source(&self) -> &TokenSource {
         &self.source
     }

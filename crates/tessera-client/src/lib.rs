@@ -18,9 +18,9 @@
 //! ```
 //!
 //! # Limits
-//! Every call to the authority is bounded by [`ClientConfig::request_timeout`] (10 s; connect
+//! Every call to the authority is bounded by [`AuthorityCalls::request_timeout`] (10 s; connect
 //! 5 s), follows no redirect and must be `https` unless [`ClientConfig::allow_http`]. A failure
-//! is remembered for [`ClientConfig::failure_memory`] (2 s): callers without a valid token get
+//! is remembered for [`AuthorityCalls::failure_memory`] (2 s): callers without a valid token get
 //! it at once, callers with one keep using it, and the authority is asked again only after.
 #![deny(missing_docs)]
 
@@ -35,3 +35,4 @@ pub use error::ClientError;
 pub use http_client::AuthorizedClient;
 pub use layer::{BearerLayer, BearerService};
 pub use source::{Token, TokenSource};
+pub use tessera_http::AuthorityCalls;

@@ -2,14 +2,11 @@
 //! with back-off, and memory of recent failures.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::sync::{Arc, RwLock};
 
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
+use tessera_http::{AuthorityClient, DiscoveryError, FailureMemory, SendError, basic_credentials, form_encode};
 use tessera_types::rfc6749::{ErrorResponse, TokenResponse};
-use tessera_types::rfc8414::Metadata;
 use tessera_types::{AccessToken, ScopeSet, UnixTime};
 
 use crate::{AuthMethod, ClientConfig, ClientError};
@@ -20,7 +17,8 @@ use crate::{AuthMethod, ClientConfig, ClientError};
 pub struct Token {
     /// The token, for `Authorization: Bearer`.
     pub access_token: AccessToken,
-    /// Expiry (from `expires_in`).
+    /// When the token expires: the time of the answer plus `expires_in` (an hour when the
+    /// authority left it out, RFC 6749 §5.1).
     pub expires_at: UnixTime,
     /// Granted scope, as the authority wrote it (RFC 6749 §5.1), read leniently.
     pub scope: Option<ScopeSet>,
@@ -38,9 +36,9 @@ struct Cached {
 ///   while a refresh runs ahead of expiry the others keep using the still-valid token;
 /// - network errors and 5xx are retried with exponential backoff; timeouts and 4xx are not,
 ///   and a 4xx error names the RFC 6749 code;
-/// - every call to the authority is bounded by [`ClientConfig::request_timeout`], follows no
+/// - every call to the authority is bounded by [`AuthorityCalls::request_timeout`](crate::AuthorityCalls::request_timeout), follows no
 ///   redirect and requires `https`;
-/// - a failure is remembered for [`ClientConfig::failure_memory`]: the callers queued behind a
+/// - a failure is remembered for [`AuthorityCalls::failure_memory`](crate::AuthorityCalls::failure_memory): the callers queued behind a
 ///   failing request get its error at once rather than each trying again in turn;
 /// - [`TokenSource::invalidate`] forces one refresh after an API rejected the token.
 #[derive(Clone)]
@@ -48,13 +46,13 @@ pub struct TokenSource(Arc<Inner>);
 
 struct Inner {
     cfg: ClientConfig,
-    http: reqwest::Client,
+    http: AuthorityClient,
     endpoint: tokio::sync::OnceCell<reqwest::Url>,
     current: RwLock<Option<Cached>>,
     refresh: tokio::sync::Mutex<()>,
     requests: AtomicU64,
-    /// The last failure and until when (Unix seconds) it stands for a new attempt.
-    last_failure: Mutex<Option<(i64, ClientError)>>,
+    /// The last failure, which stands for a new attempt while it is remembered.
+    last_failure: FailureMemory<ClientError>,
 }
 
 enum Attempt {
@@ -62,35 +60,23 @@ enum Attempt {
     Fail(ClientError),
 }
 
-fn form_encode(s: &str) -> String {
-    form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
 impl TokenSource {
     /// A source; nothing is fetched until the first call (an `http` authority is refused
     /// then, unless allowed).
     ///
     /// # Panics
-    /// Without [`ClientConfig::http`], if no HTTP client can be built (the TLS backend fails to
-    /// initialise), as `reqwest::Client::new` does.
+    /// Without [`AuthorityCalls::http`](crate::AuthorityCalls::http), if no HTTP client can be
+    /// built (the TLS backend fails to initialise), as `reqwest::Client::new` does.
     pub fn new(cfg: ClientConfig) -> Self {
-        let http = cfg.http.clone().unwrap_or_else(|| {
-            reqwest::Client::builder()
-                .connect_timeout(cfg.connect_timeout)
-                .timeout(cfg.request_timeout)
-                // A redirect would carry the client secret on to a URL nobody configured.
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .expect("an HTTP client for the authority (TLS backend)")
-        });
+        let http = AuthorityClient::new(&cfg.calls).expect("an HTTP client for the authority (TLS backend)");
         Self(Arc::new(Inner {
+            last_failure: FailureMemory::new(cfg.calls.failure_memory, cfg.clock.clone()),
             cfg,
             http,
             endpoint: tokio::sync::OnceCell::new(),
             current: RwLock::new(None),
             refresh: tokio::sync::Mutex::new(()),
             requests: AtomicU64::new(0),
-            last_failure: Mutex::new(None),
         }))
     }
 
@@ -147,24 +133,15 @@ impl TokenSource {
 
     /// The failure of a recent attempt, while it is remembered.
     fn remembered_failure(&self) -> Option<ClientError> {
-        let now = self.now();
-        match &*self.0.last_failure.lock().expect("failure lock") {
-            Some((until, e)) if now < *until => Some(e.clone()),
-            _ => None,
-        }
+        self.0.last_failure.recall()
     }
 
     async fn fetch_and_remember(&self) -> Result<Token, ClientError> {
         let result = self.fetch().await;
-        let mut last = self.0.last_failure.lock().expect("failure lock");
-        *last = match &result {
-            Ok(_) => None,
-            Err(e) => {
-                let w = self.0.cfg.failure_memory;
-                let window = secs(w).saturating_add(i64::from(w.subsec_nanos() > 0));
-                (window > 0).then(|| (self.now().saturating_add(window), e.clone()))
-            }
-        };
+        match &result {
+            Ok(_) => self.0.last_failure.forget(),
+            Err(e) => self.0.last_failure.remember(e.clone()),
+        }
         result
     }
 
@@ -215,56 +192,26 @@ impl TokenSource {
 
     async fn endpoint(&self) -> Result<&reqwest::Url, Attempt> {
         let cfg = &self.0.cfg;
-        let allow_http = cfg.allow_insecure_http;
+        let protocol = |why: String| Attempt::Fail(ClientError::Protocol(why));
         self.0
             .endpoint
             .get_or_try_init(|| async {
-                let url = require_https("authority", &cfg.authority.openid_configuration_url(), allow_http)?;
-                let r = self.send("discovery", &url, self.0.http.get(url.clone())).await?;
-                if r.status().is_server_error() {
-                    return Err(Attempt::Retry(format!("discovery answered {}", r.status())));
-                }
-                if !r.status().is_success() {
-                    return Err(Attempt::Fail(ClientError::Protocol(format!("discovery answered {}", r.status()))));
-                }
-                let doc: Metadata = r.json().await.map_err(|e| Attempt::Fail(ClientError::Protocol(e.to_string())))?;
-                // RFC 8414 §3.3: the document must name the authority it was fetched from.
-                if !doc.is_issued_by(&cfg.authority) {
-                    return Err(Attempt::Fail(ClientError::Protocol(format!(
-                        "discovery issuer is not {}",
-                        cfg.authority
-                    ))));
-                }
-                let endpoint = doc
-                    .token_endpoint
-                    .as_deref()
-                    .ok_or_else(|| Attempt::Fail(ClientError::Protocol("discovery has no token_endpoint".into())))?;
-                require_https("token_endpoint", endpoint, allow_http)
+                let doc = tessera_http::discover(&self.0.http, &cfg.authority).await.map_err(|e| match e {
+                    DiscoveryError::Url(e) => protocol(format!("authority {e}")),
+                    DiscoveryError::Send(e) => send_failed("discovery", e),
+                    DiscoveryError::Status(status) if status.is_server_error() => {
+                        Attempt::Retry(format!("discovery answered {status}"))
+                    }
+                    DiscoveryError::Status(status) => protocol(format!("discovery answered {status}")),
+                    DiscoveryError::Body(e) => protocol(e.to_string()),
+                    DiscoveryError::Issuer(_) => protocol(format!("discovery issuer is not {}", cfg.authority)),
+                })?;
+                let endpoint =
+                    doc.token_endpoint.as_deref().ok_or_else(|| protocol("discovery has no token_endpoint".into()))?;
+                tessera_http::require_https(endpoint, self.0.http.allow_http())
+                    .map_err(|e| protocol(format!("token_endpoint {e}")))
             })
             .await
-    }
-
-    /// Sends `req` (built for `url`) within the request timeout. A 3xx, or an answer from
-    /// elsewhere than `url` (a client passed in followed a redirect), is refused: not retried,
-    /// the redirect never followed by our own client.
-    async fn send(
-        &self,
-        what: &str,
-        url: &reqwest::Url,
-        req: reqwest::RequestBuilder,
-    ) -> Result<reqwest::Response, Attempt> {
-        let r = req.timeout(self.0.cfg.request_timeout).send().await.map_err(|e| {
-            let why = format!("{what}: {e}");
-            // A timeout has used the caller's whole budget already; see `max_attempts`.
-            if e.is_timeout() { Attempt::Fail(ClientError::Unreachable(why)) } else { Attempt::Retry(why) }
-        })?;
-        if r.status().is_redirection() || r.url() != url {
-            return Err(Attempt::Fail(ClientError::Protocol(format!(
-                "{what} answered with a redirect ({}), which is not followed",
-                r.status()
-            ))));
-        }
-        Ok(r)
     }
 
     async fn request(&self) -> Result<Token, Attempt> {
@@ -278,16 +225,11 @@ impl TokenSource {
             body.push_str(&format!("&resource={}", form_encode(r.as_str())));
         }
         let mut req =
-            self.0.http.post(endpoint.clone()).header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+            self.0.http.post(endpoint).header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded");
         match cfg.auth_method {
             // RFC 6749 §2.3.1: form-encode id and secret, then Basic.
             AuthMethod::Basic => {
-                let basic = STANDARD.encode(format!(
-                    "{}:{}",
-                    form_encode(cfg.client_id.as_str()),
-                    form_encode(cfg.client_secret.expose())
-                ));
-                req = req.header(http::header::AUTHORIZATION, format!("Basic {basic}"));
+                req = req.header(http::header::AUTHORIZATION, basic_credentials(&cfg.client_id, &cfg.client_secret));
             }
             AuthMethod::Post => {
                 body.push_str(&format!(
@@ -298,7 +240,7 @@ impl TokenSource {
             }
         }
         self.0.requests.fetch_add(1, Ordering::Relaxed);
-        let r = self.send("token endpoint", endpoint, req.body(body)).await?;
+        let r = self.0.http.send(endpoint, req.body(body)).await.map_err(|e| send_failed("token endpoint", e))?;
         let status = r.status();
         if status.is_server_error() {
             return Err(Attempt::Retry(format!("token endpoint answered {status}")));
@@ -323,35 +265,14 @@ impl TokenSource {
     }
 }
 
-/// Whole seconds of `d`, saturating.
-fn secs(d: Duration) -> i64 {
-    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
-}
-
-/// RFC 6749 §3.2: "the authorization server MUST require the use of TLS ... when sending
-/// requests to the token endpoint"; RFC 8414 §2: the issuer is a URL "that uses the "https"
-/// scheme". `http` only when allowed (tests, local development).
-fn require_https(what: &str, url: &str, allow_http: bool) -> Result<reqwest::Url, Attempt> {
-    let fail = |why: String| Attempt::Fail(ClientError::Protocol(why));
-    let parsed = reqwest::Url::parse(url).map_err(|e| fail(format!("{what} {url} is not a URL ({e})")))?;
-    match parsed.scheme() {
-        "https" => Ok(parsed),
-        "http" if allow_http => Ok(parsed),
-        "http" => Err(fail(format!("{what} {url} is not https (allow_insecure_http is off)"))),
-        other => Err(fail(format!("{what} {url} has scheme {other}, not https"))),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rfc6749_3_2_the_authority_and_token_endpoint_must_be_https() {
-        assert!(require_https("token_endpoint", "https://as.example/token", false).is_ok());
-        assert!(require_https("token_endpoint", "http://as.example/token", false).is_err());
-        assert!(require_https("token_endpoint", "http://as.example/token", true).is_ok());
-        assert!(require_https("token_endpoint", "ftp://as.example/token", true).is_err());
-        assert!(require_https("token_endpoint", "/token", true).is_err());
+/// A call that got no answer: a timeout has used the caller's whole budget already (see
+/// `max_attempts`) and a redirect is refused, neither retried; other network errors are.
+fn send_failed(what: &str, e: SendError) -> Attempt {
+    match e {
+        SendError::Transport(e) if e.is_timeout() => Attempt::Fail(ClientError::Unreachable(format!("{what}: {e}"))),
+        SendError::Transport(e) => Attempt::Retry(format!("{what}: {e}")),
+        SendError::Redirect(status) => Attempt::Fail(ClientError::Protocol(format!(
+            "{what} answered with a redirect ({status}), which is not followed"
+        ))),
     }
 }

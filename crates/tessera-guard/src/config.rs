@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tessera_http::AuthorityCalls;
 use tessera_types::clock::{Clock, SystemClock};
 use tessera_types::{ClientId, ClientSecret, Issuer, Resource};
 
@@ -58,12 +59,13 @@ pub enum OpaqueTokens {
 #[derive(Debug, Clone)]
 pub struct GuardConfig {
     /// The issuer; discovery is read from `{authority}/.well-known/openid-configuration`
-    /// and its `issuer` must equal this. Must be `https` unless [`Self::allow_insecure_http`].
+    /// and its `issuer` must equal this. Must be `https` unless
+    /// [`AuthorityCalls::allow_insecure_http`].
     pub authority: Issuer,
     /// The audience tokens must carry in `aud` (RFC 9068 §4), also the `WWW-Authenticate`
     /// realm.
     pub audience: Resource,
-    /// Validation mode.
+    /// Locally as JWTs, by introspection, or each token by its shape (see [`Mode`]).
     pub mode: Mode,
     /// Accepted JOSE `typ` (RFC 9068: `at+jwt`); `None` accepts any, for issuers that do not
     /// type their access tokens.
@@ -86,33 +88,18 @@ pub struct GuardConfig {
     /// Most entries in the cache of inactive introspection results. Kept apart from the active
     /// results so a flood of garbage tokens only evicts other garbage.
     pub negative_cache_capacity: usize,
-    /// Longest token considered.
+    /// Longest bearer token considered (default 8 KiB): a longer one is refused as
+    /// `invalid_token` before it is parsed, looked up or sent anywhere.
     pub max_token_len: usize,
     /// Which opaque tokens are introspected; the rest is refused locally.
     pub opaque_tokens: OpaqueTokens,
-    /// Most time to set up a connection to the authority (TCP and TLS). Applies to the HTTP
-    /// client the guard builds itself (when [`Self::http`] is `None`).
-    pub connect_timeout: Duration,
-    /// Most time for one call to the authority (discovery, JWKS, introspection), from connecting
-    /// to the end of the response body. Applied to every request, also on a client passed in
-    /// with [`Self::with_http_client`]. A call that runs out fails closed (503 / `Unavailable`).
-    pub request_timeout: Duration,
-    /// How long a failed call to the authority (network error, timeout, 5xx, a redirect, an
-    /// unusable answer) is remembered per endpoint (discovery, JWKS, introspection): meanwhile
-    /// requests that need that endpoint fail closed at once instead of calling again. The
-    /// guard's clock has whole seconds, so the window is this rounded up to a second, give or
-    /// take one.
-    pub failure_memory: Duration,
-    /// Accept `http://` for the authority and the endpoints discovery names (tests, local
-    /// development only): tokens and the API's credentials would cross the network in clear.
-    pub allow_insecure_http: bool,
-    /// HTTP client for discovery, JWKS and introspection (e.g. one trusting your CA). `None`:
-    /// one built by [`crate::Guard::new`] with [`Self::connect_timeout`],
-    /// [`Self::request_timeout`] and no redirects. A client passed in should not follow
-    /// redirects either (`reqwest::redirect::Policy::none()`): the guard refuses an answer that
-    /// came through a redirect, but cannot stop the client from having sent the request on.
-    pub http: Option<reqwest::Client>,
-    /// The clock.
+    /// How calls to the authority (discovery, JWKS, introspection) are made and bounded. A call
+    /// that fails (network error, timeout, 5xx, a redirect, an unusable answer) fails closed
+    /// (503 / `Unavailable`) and is remembered per endpoint for
+    /// [`AuthorityCalls::failure_memory`]: meanwhile requests that need that endpoint fail at
+    /// once instead of calling again.
+    pub calls: AuthorityCalls,
+    /// What "now" is for token lifetimes, caches and failure memory.
     pub clock: Arc<dyn Clock>,
 }
 
@@ -137,40 +124,31 @@ impl GuardConfig {
             negative_cache_capacity: 1_000,
             max_token_len: 8 * 1024,
             opaque_tokens: OpaqueTokens::TesseraReference,
-            connect_timeout: Duration::from_secs(5),
-            request_timeout: Duration::from_secs(10),
-            failure_memory: Duration::from_secs(2),
-            allow_insecure_http: false,
-            http: None,
+            calls: AuthorityCalls::default(),
             clock: Arc::new(SystemClock),
         }
     }
 
-    /// Uses `client` for calls to the authority (e.g. one trusting a development CA). Build it
-    /// with `redirect(reqwest::redirect::Policy::none())`; [`Self::request_timeout`] is applied
-    /// to each of its requests.
-    pub fn with_http_client(mut self, client: reqwest::Client) -> Self {
-        self.http = Some(client);
-        self
+    /// Uses `client` for calls to the authority: see [`AuthorityCalls::with_http_client`].
+    pub fn with_http_client(self, client: reqwest::Client) -> Self {
+        Self { calls: self.calls.with_http_client(client), ..self }
     }
 
-    /// Uses `clock` (tests).
+    /// Uses `clock` instead of the system clock, so that tests can move time past token
+    /// lifetimes, cache entries and remembered failures.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
     }
 
-    /// Accepts `http://` for the authority and its endpoints: tests and local development only.
-    pub fn allow_http(mut self) -> Self {
-        self.allow_insecure_http = true;
-        self
+    /// Accepts `http://` for the authority and the endpoints discovery names: tests and local
+    /// development only.
+    pub fn allow_http(self) -> Self {
+        Self { calls: self.calls.allow_http(), ..self }
     }
 
-    /// Bounds every call to the authority: `connect` for connection setup (own client only),
-    /// `total` for the whole call.
-    pub fn with_timeouts(mut self, connect: Duration, total: Duration) -> Self {
-        self.connect_timeout = connect;
-        self.request_timeout = total;
-        self
+    /// Bounds every call to the authority: see [`AuthorityCalls::with_timeouts`].
+    pub fn with_timeouts(self, connect: Duration, total: Duration) -> Self {
+        Self { calls: self.calls.with_timeouts(connect, total), ..self }
     }
 }

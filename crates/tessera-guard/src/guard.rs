@@ -26,7 +26,7 @@ struct Inner {
     authority: Authority,
     /// Validated JWTs: signature checks are the expensive part and a client reuses its token.
     jwt_cache: TtlCache<Principal>,
-    /// Active introspection results.
+    /// Active introspection results, reused until `max_cache_ttl` or the token's `exp`.
     introspection_cache: TtlCache<Principal>,
     /// Inactive introspection results, apart: garbage that reaches the authority only evicts
     /// other garbage, never a valid token's entry.
@@ -48,10 +48,11 @@ fn inactive() -> GuardError {
 
 impl Guard {
     /// A guard; nothing is fetched until the first request. Fails if the authority is not an
-    /// `https` URL (unless [`GuardConfig::allow_insecure_http`]) or no HTTP client can be built.
+    /// `https` URL (unless [`crate::AuthorityCalls::allow_insecure_http`]) or no HTTP client can
+    /// be built.
     pub fn new(cfg: GuardConfig) -> Result<Self, GuardError> {
-        require_https("authority", cfg.authority.as_str(), cfg.allow_insecure_http)?;
-        let memory = |what| FailureMemory::new(what, cfg.failure_memory, cfg.clock.clone());
+        require_https("authority", cfg.authority.as_str(), cfg.calls.allow_insecure_http)?;
+        let memory = |what| FailureMemory::new(what, cfg.calls.failure_memory, cfg.clock.clone());
         let authority = Authority::new(
             AuthorityHttp::new(&cfg)?,
             cfg.authority.clone(),
@@ -70,7 +71,7 @@ impl Guard {
         })))
     }
 
-    /// The configuration.
+    #[allow(missing_docs)]
     pub fn config(&self) -> &GuardConfig {
         &self.0.cfg
     }

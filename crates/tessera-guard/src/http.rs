@@ -1,15 +1,17 @@
-//! Calls to the authority, each bounded: a total timeout on every request, no redirects, and
-//! a short memory of the last failure per endpoint so that a down authority is not asked again
-//! by every request that arrives meanwhile.
+//! The guard's side of calling the authority ([`tessera_http`]): every way a call can fail
+//! becomes `Unavailable`, so the guard fails closed (503 / gRPC `Unavailable`), and a failure
+//! is remembered per endpoint so that a down authority is not asked again by every request
+//! that arrives meanwhile.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+use tessera_http::{AuthorityClient, SendError};
 use tessera_types::clock::Clock;
 
 use crate::{GuardConfig, GuardError};
 
-fn unavailable(what: &str, e: impl std::fmt::Display) -> GuardError {
+pub(crate) fn unavailable(what: &str, e: impl std::fmt::Display) -> GuardError {
     GuardError::Unavailable(format!("{what}: {e}"))
 }
 
@@ -18,49 +20,34 @@ pub(crate) fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
-/// Refuses a URL that is not `https` (or `http` when allowed). RFC 8414 §2: the issuer is "a
-/// URL that uses the "https" scheme"; RFC 7662 §2: "The introspection endpoint MUST be
-/// protected by a transport-layer security mechanism"; the JWKS must come over TLS or anyone
-/// on the path can hand the guard their own keys.
+/// The https rule of [`tessera_http::require_https`]; a URL it refuses fails closed as
+/// `Unavailable`, prefixed with what the URL was for.
 pub(crate) fn require_https(what: &str, url: &str, allow_http: bool) -> Result<reqwest::Url, GuardError> {
-    let parsed = reqwest::Url::parse(url).map_err(|e| unavailable(what, format!("{url} is not a URL ({e})")))?;
-    match parsed.scheme() {
-        "https" => Ok(parsed),
-        "http" if allow_http => Ok(parsed),
-        "http" => Err(unavailable(what, format!("{url} is not https (allow_insecure_http is off)"))),
-        other => Err(unavailable(what, format!("{url} has scheme {other}, not https"))),
-    }
+    tessera_http::require_https(url, allow_http).map_err(|e| unavailable(what, e))
 }
 
 /// The HTTP side of the guard: one client, the per-request timeout, the https rule.
-pub(crate) struct AuthorityHttp {
-    client: reqwest::Client,
-    timeout: Duration,
-    pub(crate) allow_http: bool,
-}
+pub(crate) struct AuthorityHttp(AuthorityClient);
 
 impl AuthorityHttp {
     pub(crate) fn new(cfg: &GuardConfig) -> Result<Self, GuardError> {
-        let client = match &cfg.http {
-            Some(c) => c.clone(),
-            None => reqwest::Client::builder()
-                .connect_timeout(cfg.connect_timeout)
-                .timeout(cfg.request_timeout)
-                // A redirect would send the API's credentials and the caller's token on to a
-                // URL nobody configured.
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .map_err(|e| unavailable("http client", e))?,
-        };
-        Ok(Self { client, timeout: cfg.request_timeout, allow_http: cfg.allow_insecure_http })
+        AuthorityClient::new(&cfg.calls).map(Self).map_err(|e| unavailable("http client", e))
     }
 
-    pub(crate) fn get(&self, url: &reqwest::Url) -> reqwest::RequestBuilder {
-        self.client.get(url.clone())
+    pub(crate) fn client(&self) -> &AuthorityClient {
+        &self.0
+    }
+
+    pub(crate) fn allow_http(&self) -> bool {
+        self.0.allow_http()
     }
 
     pub(crate) fn post(&self, url: &reqwest::Url) -> reqwest::RequestBuilder {
-        self.client.post(url.clone())
+        self.0.post(url)
+    }
+
+    pub(crate) fn get(&self, url: &reqwest::Url) -> reqwest::RequestBuilder {
+        self.0.get(url)
     }
 
     /// Sends `req` (built for `url`) within the timeout and returns a 2xx response. Anything
@@ -72,10 +59,7 @@ impl AuthorityHttp {
         url: &reqwest::Url,
         req: reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, GuardError> {
-        let r = req.timeout(self.timeout).send().await.map_err(|e| unavailable(what, e))?;
-        if r.status().is_redirection() || r.url() != url {
-            return Err(unavailable(what, format!("redirect refused ({})", r.status())));
-        }
+        let r = self.0.send(url, req).await.map_err(|e| send_failed(what, e))?;
         if !r.status().is_success() {
             return Err(unavailable(what, r.status()));
         }
@@ -83,29 +67,31 @@ impl AuthorityHttp {
     }
 }
 
+pub(crate) fn send_failed(what: &str, e: SendError) -> GuardError {
+    match e {
+        SendError::Transport(e) => unavailable(what, e),
+        SendError::Redirect(status) => unavailable(what, format!("redirect refused ({status})")),
+    }
+}
+
 /// The last failure of one endpoint, remembered for a short window.
 pub(crate) struct FailureMemory {
     what: &'static str,
-    window: i64,
-    clock: Arc<dyn Clock>,
-    last: Mutex<Option<(i64, String)>>,
+    last: tessera_http::FailureMemory<String>,
 }
 
 impl FailureMemory {
     pub(crate) fn new(what: &'static str, window: Duration, clock: Arc<dyn Clock>) -> Self {
-        // Rounded up: a configured 500 ms still means "not again this second".
-        let window = secs(window).saturating_add(i64::from(window.subsec_nanos() > 0));
-        Self { what, window, clock, last: Mutex::new(None) }
+        Self { what, last: tessera_http::FailureMemory::new(window, clock) }
     }
 
     /// `Err(Unavailable)` while a failure is remembered: the caller must not call out.
     pub(crate) fn check(&self) -> Result<(), GuardError> {
-        let now = self.clock.now().0;
-        match &*self.last.lock().expect("failure lock") {
-            Some((until, why)) if now < *until => {
+        match self.last.recall() {
+            Some(why) => {
                 Err(GuardError::Unavailable(format!("{} failed moments ago, not retried yet: {why}", self.what)))
             }
-            _ => Ok(()),
+            None => Ok(()),
         }
     }
 
@@ -114,27 +100,10 @@ impl FailureMemory {
         self.check()?;
         let result = call.await;
         match &result {
-            Err(GuardError::Unavailable(why)) if self.window > 0 => {
-                let until = self.clock.now().0.saturating_add(self.window);
-                *self.last.lock().expect("failure lock") = Some((until, why.clone()));
-            }
-            Ok(_) => *self.last.lock().expect("failure lock") = None,
+            Err(GuardError::Unavailable(why)) => self.last.remember(why.clone()),
+            Ok(_) => self.last.forget(),
             Err(_) => {}
         }
         result
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rfc8414_2_the_authority_and_its_endpoints_must_be_https() {
-        assert!(require_https("x", "https://as.example", false).is_ok());
-        assert!(require_https("x", "http://as.example", false).is_err());
-        assert!(require_https("x", "http://as.example", true).is_ok());
-        assert!(require_https("x", "ftp://as.example", true).is_err());
-        assert!(require_https("x", "not a url", true).is_err());
     }
 }

@@ -1,16 +1,11 @@
 //! RFC 7662 introspection from the resource server's side.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
+use tessera_http::{basic_credentials, form_encode};
 use tessera_types::rfc7009::TokenTypeHint;
 use tessera_types::rfc9068::AccessTokenClaims;
 
 use crate::http::AuthorityHttp;
 use crate::{ClientCredentials, GuardError};
-
-fn form_encode(s: &str) -> String {
-    form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
 
 /// Asks `endpoint` about `token`: `Some(members)` when active (and its `exp` and `aud`
 /// readable), `None` when not. Any failure to
@@ -24,18 +19,12 @@ pub(crate) async fn introspect(
     creds: &ClientCredentials,
     token: &str,
 ) -> Result<Option<AccessTokenClaims>, GuardError> {
-    // RFC 6749 §2.3.1: id and secret are form-encoded before Basic encoding.
-    let basic = STANDARD.encode(format!(
-        "{}:{}",
-        form_encode(creds.client_id.as_str()),
-        form_encode(creds.client_secret.expose())
-    ));
     // RFC 7009 §2.1's hint, which RFC 7662 §2.1 reuses: the guard only ever holds access tokens.
     let hint = TokenTypeHint::AccessToken.as_str().unwrap_or_default();
     let body = format!("token={}&token_type_hint={hint}", form_encode(token));
     let req = http
         .post(endpoint)
-        .header(http::header::AUTHORIZATION, format!("Basic {basic}"))
+        .header(http::header::AUTHORIZATION, basic_credentials(&creds.client_id, &creds.client_secret))
         .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .body(body);
     let r = http.send("introspection", endpoint, req).await?;

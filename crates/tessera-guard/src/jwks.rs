@@ -9,13 +9,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use tessera_http::DiscoveryError;
 use tessera_jose::VerifyingKey;
 use tessera_types::rfc7517::JwkSet;
-use tessera_types::rfc8414::Metadata;
 use tessera_types::{Issuer, Kid, SigningAlg};
 
 use crate::GuardError;
-use crate::http::{AuthorityHttp, FailureMemory, require_https};
+use crate::http::{AuthorityHttp, FailureMemory, require_https, send_failed, unavailable};
 
 /// What the guard uses of discovery, checked: the issuer is the authority, the endpoints are
 /// https.
@@ -44,10 +44,6 @@ pub(crate) struct Authority {
     max_age: Duration,
     discovery_failure: FailureMemory,
     jwks_failure: FailureMemory,
-}
-
-fn unavailable(what: &str, e: impl std::fmt::Display) -> GuardError {
-    GuardError::Unavailable(format!("{what}: {e}"))
 }
 
 impl Authority {
@@ -80,16 +76,16 @@ impl Authority {
     }
 
     async fn discover(&self) -> Result<Endpoints, GuardError> {
-        let allow_http = self.http.allow_http;
-        let url = require_https("discovery", &self.authority.openid_configuration_url(), allow_http)?;
-        let r = self.http.send("discovery", &url, self.http.get(&url)).await?;
-        let d: Metadata = r.json().await.map_err(|e| unavailable("discovery", e))?;
-        if !d.is_issued_by(&self.authority) {
-            return Err(unavailable(
-                "discovery",
-                format!("issuer {} is not the authority {}", d.issuer, self.authority),
-            ));
-        }
+        let allow_http = self.http.allow_http();
+        let d = tessera_http::discover(self.http.client(), &self.authority).await.map_err(|e| match e {
+            DiscoveryError::Url(e) => unavailable("discovery", e),
+            DiscoveryError::Send(e) => send_failed("discovery", e),
+            DiscoveryError::Status(status) => unavailable("discovery", status),
+            DiscoveryError::Body(e) => unavailable("discovery", e),
+            DiscoveryError::Issuer(d) => {
+                unavailable("discovery", format!("issuer {} is not the authority {}", d.issuer, self.authority))
+            }
+        })?;
         let jwks_uri = d.jwks_uri.as_deref().ok_or_else(|| unavailable("discovery", "no jwks_uri"))?;
         Ok(Endpoints {
             jwks_uri: require_https("discovery: jwks_uri", jwks_uri, allow_http)?,

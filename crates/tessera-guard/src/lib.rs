@@ -18,9 +18,9 @@
 //! # Limits
 //! The guard fails closed (HTTP 503, gRPC `Unavailable`) rather than wait on the authority:
 //! every call to it (discovery, JWKS, introspection) is bounded by
-//! [`GuardConfig::request_timeout`] (10 s; connect 5 s), follows no redirect, and must be
+//! [`AuthorityCalls::request_timeout`] (10 s; connect 5 s), follows no redirect, and must be
 //! `https` unless [`GuardConfig::allow_http`]. A failed call is remembered for
-//! [`GuardConfig::failure_memory`] (2 s), during which requests needing that endpoint fail at
+//! [`AuthorityCalls::failure_memory`] (2 s), during which requests needing that endpoint fail at
 //! once. Only tokens that can be the authority's are introspected ([`OpaqueTokens`]), once per
 //! token however many requests carry it at the same moment; inactive answers are cached apart
 //! from active ones, and a full cache evicts the entry that expires soonest.
@@ -44,3 +44,4 @@ pub use guard::Guard;
 pub use layer::{GuardLayer, GuardService};
 pub use policy::Policy;
 pub use principal::{Principal, PrincipalData};
+pub use tessera_http::AuthorityCalls;

@@ -4,10 +4,11 @@ use tessera_types::{ScopeName, ScopeSet};
 
 use crate::Principal;
 
-/// A scope requirement.
+/// What a route or gRPC method requires of a valid token's scopes before the request goes
+/// through.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Policy {
-    /// Any valid token.
+    /// Any valid token, whatever its scopes.
     Authenticated,
     /// At least one of these scopes.
     AnyOf(ScopeSet),

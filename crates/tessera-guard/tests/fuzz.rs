@@ -13,10 +13,10 @@ use axum::routing::{get, post};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::{HeaderValue, Request, Response, StatusCode, header};
-use proptest::collection::{btree_map, vec};
+use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::TestRunner;
-use serde_json::{Map, Number, Value, json};
+use serde_json::{Map, Value, json};
 use tessera_guard::{ClientCredentials, Guard, GuardConfig, GuardError, GuardLayer, Mode};
 use tessera_jose::SigningKey;
 use tessera_types::clock::ManualClock;
@@ -114,10 +114,10 @@ impl Authority {
     }
 }
 
-/// Numbers at and past the edges of i64, floats, and values of other types.
+/// Hostile numbers around NOW and the leeway, the edges of i64, and a string and null.
 fn extreme_number() -> impl Strategy<Value = Value> {
-    prop_oneof![
-        proptest::sample::select(vec![
+    tessera_testkit::extreme_number(
+        vec![
             i64::MIN,
             -1,
             0,
@@ -129,30 +129,14 @@ fn extreme_number() -> impl Strategy<Value = Value> {
             i64::MAX - LEEWAY - 1,
             i64::MAX - 1,
             i64::MAX,
-        ])
-        .prop_map(Value::from),
-        any::<i64>().prop_map(Value::from),
-        proptest::sample::select(vec![i64::MAX as u64 + 1, u64::MAX]).prop_map(Value::from),
-        any::<f64>().prop_filter_map("finite", Number::from_f64).prop_map(Value::Number),
-        Just(json!("1700000300")),
-        Just(Value::Null),
-    ]
+        ],
+        vec![json!("1700000300"), Value::Null],
+    )
 }
 
+/// Arbitrary JSON with the words the guard reacts to.
 fn json_value() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        extreme_number(),
-        ".{0,12}".prop_map(Value::String),
-        proptest::sample::select(vec!["true", AUD, "Bearer"]).prop_map(Value::from),
-    ];
-    leaf.prop_recursive(3, 16, 4, |inner| {
-        prop_oneof![
-            vec(inner.clone(), 0..4).prop_map(Value::Array),
-            btree_map(".{0,6}", inner, 0..4).prop_map(|m| Value::Object(m.into_iter().collect())),
-        ]
-    })
+    tessera_testkit::json_value(extreme_number(), vec!["true", AUD, "Bearer"], 16)
 }
 
 /// Whether a time claim set is acceptable at NOW with the default leeway (saturating rule).

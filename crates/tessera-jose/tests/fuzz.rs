@@ -8,7 +8,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;
-use serde_json::{Map, Number, Value, json};
+use serde_json::{Map, Value, json};
 use tessera_jose::{Expectations, JoseError, Jws, SigningKey, VerifyingKey, verify_access_token};
 use tessera_types::SigningAlg;
 use tessera_types::rfc7517::Jwk;
@@ -52,38 +52,18 @@ fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// Numbers at and past the edges of i64, floats, and values of other types.
+/// Hostile numbers around NOW and the edges of i64, and values of other types.
 fn extreme_number() -> impl Strategy<Value = Value> {
-    prop_oneof![
-        proptest::sample::select(vec![i64::MIN, i64::MIN + 1, -1, 0, 1, NOW, i64::MAX - 1, i64::MAX])
-            .prop_map(Value::from),
-        any::<i64>().prop_map(Value::from),
-        proptest::sample::select(vec![i64::MAX as u64 + 1, u64::MAX]).prop_map(Value::from),
-        any::<f64>().prop_filter_map("finite", Number::from_f64).prop_map(Value::Number),
-        Just(json!(1e300)),
-        Just(json!(-0.5)),
-        Just(json!("1700000000")),
-        Just(Value::Null),
-        Just(json!([NOW])),
-    ]
+    tessera_testkit::extreme_number(
+        vec![i64::MIN, i64::MIN + 1, -1, 0, 1, NOW, i64::MAX - 1, i64::MAX],
+        vec![json!(1e300), json!(-0.5), json!("1700000000"), Value::Null, json!([NOW])],
+    )
 }
 
-/// Arbitrary JSON, a few levels deep.
+/// Arbitrary JSON with the algorithm names, `typ`, issuer and audience verification reacts to.
 fn json_value() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        extreme_number(),
-        ".{0,12}".prop_map(Value::String),
-        proptest::sample::select(vec!["ES256", "RS256", "PS256", "EdDSA", "none", "HS256", "at+jwt", ISS, AUD])
-            .prop_map(Value::from),
-    ];
-    leaf.prop_recursive(3, 24, 4, |inner| {
-        prop_oneof![
-            vec(inner.clone(), 0..4).prop_map(Value::Array),
-            btree_map(".{0,6}", inner, 0..4).prop_map(|m| Value::Object(m.into_iter().collect())),
-        ]
-    })
+    let words = vec!["ES256", "RS256", "PS256", "EdDSA", "none", "HS256", "at+jwt", ISS, AUD];
+    tessera_testkit::json_value(extreme_number(), words, 24)
 }
 
 /// A JOSE header: usually an object with an allow-listed or hostile `alg`, sometimes anything.

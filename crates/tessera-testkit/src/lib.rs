@@ -3,7 +3,8 @@
 //! its CA ([`TestServer`]), the router driven as a tower service with no socket ([`TestApp`]),
 //! one seeding and request vocabulary over both ([`Authority`]), a throwaway PostgreSQL
 //! ([`postgres`]), a blackholed authority ([`blackhole`]) and the property tests' runner
-//! configuration (`proptest_config`, feature `proptest`).
+//! configuration and shared strategies (`proptest_config`, `extreme_number`, `json_value`,
+//! feature `proptest`).
 
 mod net;
 pub mod postgres;
@@ -13,7 +14,7 @@ pub use net::blackhole;
 #[cfg(feature = "proptest")]
 mod fuzz;
 #[cfg(feature = "proptest")]
-pub use fuzz::proptest_config;
+pub use fuzz::{extreme_number, json_value, proptest_config};
 
 #[cfg(feature = "server")]
 mod app;

@@ -43,9 +43,8 @@ impl Authority {
             .route(
                 "/.well-known/openid-configuration",
                 get(move || async move {
-                    d.discoveries.fetch_add(1, Ordering::SeqCst);
-                    if d.down.load(Ordering::SeqCst) {
-                        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+                    if let Some(down) = d.count_call(&d.discoveries) {
+                        return down;
                     }
                     axum::Json(json!({"issuer": d.url, "token_endpoint": format!("{}/token", d.url)})).into_response()
                 }),
@@ -53,9 +52,8 @@ impl Authority {
             .route(
                 "/token",
                 post(move || async move {
-                    t.tokens.fetch_add(1, Ordering::SeqCst);
-                    if t.down.load(Ordering::SeqCst) {
-                        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+                    if let Some(down) = t.count_call(&t.tokens) {
+                        return down;
                     }
                     if t.redirect.load(Ordering::SeqCst) {
                         let to = format!("{}/elsewhere", t.url);
@@ -75,6 +73,12 @@ impl Authority {
         a
     }
 
+    /// Counts a call on `counter`; while the authority is down, its answer: 503.
+    fn count_call(&self, counter: &AtomicUsize) -> Option<Response> {
+        counter.fetch_add(1, Ordering::SeqCst);
+        self.down.load(Ordering::SeqCst).then(|| StatusCode::SERVICE_UNAVAILABLE.into_response())
+    }
+
     fn count(n: &AtomicUsize) -> usize {
         n.load(Ordering::SeqCst)
     }
@@ -85,6 +89,21 @@ async fn token_within(source: &TokenSource, limit: Duration) -> Result<tessera_c
     tokio::time::timeout(limit, source.token()).await.expect("token() hung")
 }
 
+/// `n` callers asking `source` for a token at the same moment, each within 5 s; their answers.
+async fn callers_at_once(source: &TokenSource, n: usize) -> Vec<Result<tessera_client::Token, ClientError>> {
+    let callers: Vec<_> = (0..n)
+        .map(|_| {
+            let s = source.clone();
+            tokio::spawn(async move { token_within(&s, Duration::from_secs(5)).await })
+        })
+        .collect();
+    let mut answers = Vec::with_capacity(n);
+    for c in callers {
+        answers.push(c.await.unwrap());
+    }
+    answers
+}
+
 #[tokio::test]
 async fn issue10_a_blackholed_authority_fails_within_the_request_timeout() {
     let short = Duration::from_millis(300);
@@ -92,7 +111,7 @@ async fn issue10_a_blackholed_authority_fails_within_the_request_timeout() {
     for http in [None, Some(reqwest::Client::new())] {
         let (hole, accepted) = blackhole().await;
         let mut cfg = config(&hole).allow_http().with_timeouts(short, short);
-        cfg.http = http;
+        cfg.calls.http = http;
         cfg.backoff = Duration::from_millis(1);
         let source = TokenSource::new(cfg);
         let started = Instant::now();
@@ -101,14 +120,8 @@ async fn issue10_a_blackholed_authority_fails_within_the_request_timeout() {
         assert!(matches!(first, Err(ClientError::Unreachable(_))), "{first:?}");
         assert!(took >= short && took < Duration::from_secs(3), "failed after {took:?}");
         // Twenty more callers at once: they get the remembered failure, no new connection.
-        let callers: Vec<_> = (0..20)
-            .map(|_| {
-                let s = source.clone();
-                tokio::spawn(async move { token_within(&s, Duration::from_secs(5)).await })
-            })
-            .collect();
-        for c in callers {
-            assert!(matches!(c.await.unwrap(), Err(ClientError::Unreachable(_))));
+        for answer in callers_at_once(&source, 20).await {
+            assert!(matches!(answer, Err(ClientError::Unreachable(_))));
         }
         assert!(started.elapsed() < Duration::from_secs(3), "the callers waited in turn");
         assert_eq!(accepted.load(Ordering::SeqCst), 1, "one connection: a timeout is not retried");
@@ -123,14 +136,8 @@ async fn issue10_a_down_authority_is_asked_by_one_caller_not_by_every_caller() {
     let mut cfg = config(&a.url).allow_http().with_clock(Arc::new(clock.clone()));
     cfg.backoff = Duration::from_millis(1);
     let source = TokenSource::new(cfg);
-    let callers: Vec<_> = (0..20)
-        .map(|_| {
-            let s = source.clone();
-            tokio::spawn(async move { token_within(&s, Duration::from_secs(5)).await })
-        })
-        .collect();
-    for c in callers {
-        assert!(matches!(c.await.unwrap(), Err(ClientError::Unreachable(_))));
+    for answer in callers_at_once(&source, 20).await {
+        assert!(matches!(answer, Err(ClientError::Unreachable(_))));
     }
     // One caller's three attempts (max_attempts), not twenty callers' sixty.
     assert_eq!(Authority::count(&a.discoveries), 3);
@@ -139,14 +146,8 @@ async fn issue10_a_down_authority_is_asked_by_one_caller_not_by_every_caller() {
     // After the window, the authority is back and one request serves twenty callers.
     a.down.store(false, Ordering::SeqCst);
     clock.advance(3);
-    let callers: Vec<_> = (0..20)
-        .map(|_| {
-            let s = source.clone();
-            tokio::spawn(async move { token_within(&s, Duration::from_secs(5)).await })
-        })
-        .collect();
-    for c in callers {
-        assert_eq!(c.await.unwrap().unwrap().access_token.expose(), "tok");
+    for answer in callers_at_once(&source, 20).await {
+        assert_eq!(answer.unwrap().access_token.expose(), "tok");
     }
     assert_eq!((Authority::count(&a.discoveries), source.requests_sent()), (4, 1));
 }

@@ -45,7 +45,7 @@ async fn issue10_a_blackholed_authority_fails_closed_within_the_request_timeout(
         let mut cfg = GuardConfig::new(Issuer::new(&hole).unwrap(), Resource::new(AUD).unwrap(), Mode::Jwt)
             .allow_http()
             .with_timeouts(short, short);
-        cfg.http = http;
+        cfg.calls.http = http;
         let g = Guard::new(cfg).unwrap();
         let url = rest(GuardLayer::new(g.clone())).await;
         let started = Instant::now();

@@ -22,6 +22,33 @@ pub fn ok(dir: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Registers an API the way the seed does, with the CLI on the store `store` names (nothing:
+/// the data dir; `--database-url URL`: PostgreSQL): scope `dataEventRecords` for
+/// `rs_dataEventRecordsApi`, each of `clients` (id, secret, `--token-format` if not the default)
+/// allowed that scope, and the API itself (secret `api_secret`) allowed to introspect.
+pub fn register_api(dir: &Path, store: &[&str], clients: &[(&str, &str, Option<&str>)]) {
+    let run = |args: &[&str]| ok(dir, &[args, store].concat());
+    run(&["scope", "add", "dataEventRecords", "--resource", "rs_dataEventRecordsApi"]);
+    for &(id, secret, format) in clients {
+        let mut args =
+            vec!["client", "add", id, "--secret", secret, "--allow-weak-secret", "--scope", "dataEventRecords"];
+        if let Some(format) = format {
+            args.extend(["--token-format", format]);
+        }
+        run(&args);
+    }
+    let api = ["--secret", "api_secret", "--allow-weak-secret", "--permission", "introspection"];
+    run(&[&["client", "add", "rs_dataEventRecordsApi"][..], &api].concat());
+}
+
+/// `tessera serve --data-dir DIR ARGS`, its stdout piped for the caller to read the listening
+/// line from (and then to keep draining, or the server blocks on a full pipe).
+pub fn serve_command(dir: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command.args(["serve", "--data-dir"]).arg(dir).args(args).stdout(Stdio::piped());
+    command
+}
+
 pub struct Served {
     pub child: Child,
     pub addr: String,
@@ -45,15 +72,8 @@ pub fn serve_logging_to(dir: &Path, extra: &[&str], log: Option<&Path>) -> Serve
         Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
         None => Stdio::null(),
     };
-    let mut child = Command::new(BIN)
-        .args(["serve", "--data-dir"])
-        .arg(dir)
-        .args(["--listen", "127.0.0.1:0"])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(stderr)
-        .spawn()
-        .unwrap();
+    let args = [&["--listen", "127.0.0.1:0"][..], extra].concat();
+    let mut child = serve_command(dir, &args).stderr(stderr).spawn().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let (mut addr, mut ca) = (None, None);
     while let Some(Ok(line)) = lines.next() {

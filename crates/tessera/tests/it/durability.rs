@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::header::CONTENT_TYPE;
 
-use crate::cli::{ok, serve};
+use crate::cli::{ok, register_api, serve};
 use crate::harness::{FORM, client_for};
 
 async fn post(http: &reqwest::Client, url: &str, id: &str, secret: &str, body: String) -> Option<(u16, String)> {
@@ -20,36 +20,7 @@ async fn sigkill_loses_no_acknowledged_token_or_revocation() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     ok(d, &["init"]);
-    ok(d, &["scope", "add", "dataEventRecords", "--resource", "rs_dataEventRecordsApi"]);
-    ok(
-        d,
-        &[
-            "client",
-            "add",
-            "CC",
-            "--secret",
-            "cc_secret",
-            "--allow-weak-secret",
-            "--scope",
-            "dataEventRecords",
-            "--token-format",
-            "reference",
-        ],
-    );
-    ok(d, &["client", "add", "J", "--secret", "j_secret", "--allow-weak-secret", "--scope", "dataEventRecords"]);
-    ok(
-        d,
-        &[
-            "client",
-            "add",
-            "rs_dataEventRecordsApi",
-            "--secret",
-            "api_secret",
-            "--allow-weak-secret",
-            "--permission",
-            "introspection",
-        ],
-    );
+    register_api(d, &[], &[("CC", "cc_secret", Some("reference")), ("J", "j_secret", None)]);
     // A fixed issuer: the port changes across the restart, the issuer of the tokens must not.
     let mut served = serve(d, &["--issuer", "https://tessera.test"]);
     let http = client_for(served.ca.as_ref().unwrap());

@@ -2,7 +2,7 @@
 //! Skipped (with a note) where PostgreSQL is not installed, unless TESSERA_REQUIRE_POSTGRES=1.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -10,22 +10,17 @@ use tessera_guard::{Guard, GuardConfig, GuardLayer, Mode};
 use tessera_server::clock::SystemRandom;
 use tessera_testkit::postgres as testing;
 
-use crate::cli::{Served, ok};
+use crate::cli::{Served, ok, register_api, serve_command, tessera};
 use crate::harness::{TestServer, post_basic};
 use tessera_types::{Issuer, Resource};
-
-const BIN: &str = env!("CARGO_BIN_EXE_tessera");
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn spawn(dir: &Path, db: &str, port: u16, issuer: &str) -> std::process::Child {
-    Command::new(BIN)
-        .args(["serve", "--data-dir"])
-        .arg(dir)
-        .args(["--database-url", db, "--listen", &format!("127.0.0.1:{port}"), "--issuer", issuer])
-        .stdout(Stdio::piped())
+    let listen = format!("127.0.0.1:{port}");
+    serve_command(dir, &["--database-url", db, "--listen", &listen, "--issuer", issuer])
         .stderr(Stdio::null())
         .spawn()
         .unwrap()
@@ -84,35 +79,8 @@ async fn two_instances_one_database_one_issuer() {
     assert_eq!(ja, jb);
 
     // A client added through the CLI (any host with the database URL) is usable on both.
-    let cli = |args: &[&str]| {
-        let mut full = args.to_vec();
-        full.extend_from_slice(&["--database-url", db.as_str()]);
-        ok(d, &full)
-    };
-    cli(&["scope", "add", "dataEventRecords", "--resource", "rs_dataEventRecordsApi"]);
-    cli(&[
-        "client",
-        "add",
-        "REF",
-        "--secret",
-        "ref_secret",
-        "--allow-weak-secret",
-        "--scope",
-        "dataEventRecords",
-        "--token-format",
-        "reference",
-    ]);
-    cli(&["client", "add", "CC", "--secret", "cc_secret", "--allow-weak-secret", "--scope", "dataEventRecords"]);
-    cli(&[
-        "client",
-        "add",
-        "rs_dataEventRecordsApi",
-        "--secret",
-        "api_secret",
-        "--allow-weak-secret",
-        "--permission",
-        "introspection",
-    ]);
+    let store = ["--database-url", db.as_str()];
+    register_api(d, &store, &[("REF", "ref_secret", Some("reference")), ("CC", "cc_secret", None)]);
     for u in [&url_a, &url_b] {
         let u = u.clone();
         let http = http.clone();
@@ -139,7 +107,7 @@ async fn two_instances_one_database_one_issuer() {
     );
 
     // A key rotated on one is published by both, and tokens signed by either validate.
-    cli(&["key", "rotate", "--alg", "ES256"]);
+    ok(d, &[&["key", "rotate", "--alg", "ES256"][..], &store].concat());
     for u in [&url_a, &url_b] {
         let u = u.clone();
         eventually("rotated key published", || {
@@ -223,9 +191,7 @@ async fn issue10_cli_refuses_a_database_without_a_store_and_init_creates_it() {
     let db = testing::fresh_database(&base).await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let run = |args: &[&str]| {
-        Command::new(BIN).args(args).arg("--data-dir").arg(d).args(["--database-url", &db]).output().unwrap()
-    };
+    let run = |args: &[&str]| tessera(d, &[args, &["--database-url", &db]].concat());
     let out = run(&["scope", "add", "s", "--resource", "r"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
