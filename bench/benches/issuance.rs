@@ -8,7 +8,7 @@ use tessera_server::clock::{Clock as _, SystemClock, SystemRandom};
 use tessera_server::grant::Grant;
 use tessera_server::keys::SigningKey;
 use tessera_server::token::jwt;
-use tessera_types::{ClientId, Resource, ScopeName, ScopeSet, SigningAlg};
+use tessera_types::{ClientId, Issuer, Resource, ScopeName, ScopeSet, SigningAlg};
 use tower::ServiceExt as _;
 
 fn sign(c: &mut Criterion) {
@@ -19,11 +19,12 @@ fn sign(c: &mut Criterion) {
         audiences: vec![Resource::new("api1").unwrap()],
     };
     let client = ClientId::new("bench").unwrap();
+    let issuer = Issuer::new("https://bench.example").unwrap();
     for alg in SigningAlg::ALL {
         let (key, _) = SigningKey::generate(alg).unwrap();
         group.bench_function(alg.as_str(), |b| {
             b.iter(|| {
-                let claims = jwt::claims("https://bench.example", &client, &grant, SystemClock.now(), 3600, &rng);
+                let claims = jwt::claims(&issuer, &client, &grant, SystemClock.now(), 3600, &rng);
                 key.sign_access_token(&claims).unwrap()
             })
         });
@@ -39,10 +40,11 @@ fn verify(c: &mut Criterion) {
         audiences: vec![Resource::new("api1").unwrap()],
     };
     let client = ClientId::new("bench").unwrap();
+    let issuer = Issuer::new("https://bench.example").unwrap();
     for alg in SigningAlg::ALL {
         let (key, _) = SigningKey::generate(alg).unwrap();
         let vk = tessera_jose::VerifyingKey::from_jwk(&key.public_jwk()).unwrap();
-        let claims = jwt::claims("https://bench.example", &client, &grant, SystemClock.now(), 3600, &rng);
+        let claims = jwt::claims(&issuer, &client, &grant, SystemClock.now(), 3600, &rng);
         let token = key.sign_access_token(&claims).unwrap();
         group.bench_function(alg.as_str(), |b| {
             b.iter(|| {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tessera_client::{AuthorizedClient, ClientConfig, TokenSource};
 use tessera_guard::{ClientCredentials, Guard, GuardConfig, Mode};
 use tessera_server::{Deps, FileConfig, Overrides, Settings};
-use tessera_types::{ClientId, ClientSecret, Issuer, Resource, ScopeSet};
+use tessera_types::{ClientId, ClientSecret, Resource, ScopeSet};
 
 use crate::{DemoError, greet, greeter, http_trusting, weather_api, worker};
 
@@ -50,7 +50,7 @@ pub async fn demo(data_dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
 
     // The Greeter validates JWTs locally and reference tokens by introspection, with its own
     // client credentials, as in the first seed.
-    let issuer = Issuer::new(&server.issuer)?;
+    let issuer = server.issuer.clone();
     let (api_id, api_secret) = seeded("rs_dataEventRecordsApi")?;
     let creds = ClientCredentials::new(api_id, api_secret);
     let greeter_guard = Guard::new(

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use tessera_types::SigningAlg;
+use tessera_types::{Issuer, SigningAlg};
 
 use crate::admin::{ClientSpec, ScopeSpec};
 
@@ -127,7 +127,7 @@ pub struct Settings {
     /// Listen address (port 0 picks a free one).
     pub listen: SocketAddr,
     /// Issuer; derived from the bound address when absent.
-    pub issuer: Option<String>,
+    pub issuer: Option<Issuer>,
     /// Transport.
     pub transport: Transport,
     /// Signing algorithms, default first.
@@ -240,7 +240,7 @@ impl Settings {
 
     /// The issuer for a server bound at `bound`: the configured one, else derived from the
     /// address (`localhost` for a wildcard address).
-    pub fn issuer_for(&self, bound: SocketAddr) -> String {
+    pub fn issuer_for(&self, bound: SocketAddr) -> Issuer {
         if let Some(i) = &self.issuer {
             return i.clone();
         }
@@ -250,7 +250,8 @@ impl Settings {
             std::net::IpAddr::V4(v4) => v4.to_string(),
             std::net::IpAddr::V6(v6) => format!("[{v6}]"),
         };
-        format!("{scheme}://{host}:{}", bound.port())
+        Issuer::new(format!("{scheme}://{host}:{}", bound.port()))
+            .expect("a scheme, an IP host and a port make an issuer")
     }
 }
 
@@ -376,13 +377,12 @@ pub fn validate_lifetime(seconds: i64) -> Result<(), ConfigError> {
 
 /// RFC 8414 §2: the issuer is an https URL with no query or fragment (http allowed for
 /// development); `tessera_types::Issuer` checks it and trims the trailing slash.
-fn validate_issuer(issuer: &str) -> Result<String, ConfigError> {
-    let parsed = tessera_types::Issuer::new(issuer).map_err(|e| {
+fn validate_issuer(issuer: &str) -> Result<Issuer, ConfigError> {
+    Issuer::new(issuer).map_err(|e| {
         ConfigError(format!(
             "issuer {issuer:?} must be an https URL without query or fragment (RFC 8414 section 2): {e}"
         ))
-    })?;
-    Ok(parsed.into())
+    })
 }
 
 #[cfg(test)]
@@ -395,8 +395,8 @@ mod tests {
         assert_eq!(s.listen, "127.0.0.1:8443".parse().unwrap());
         assert_eq!(s.transport, Transport::DevTls);
         assert_eq!(s.signing_algs, vec![SigningAlg::ES256]);
-        assert_eq!(s.issuer_for(s.listen), "https://127.0.0.1:8443");
-        assert_eq!(s.issuer_for("0.0.0.0:9000".parse().unwrap()), "https://localhost:9000");
+        assert_eq!(s.issuer_for(s.listen), "https://127.0.0.1:8443".parse().unwrap());
+        assert_eq!(s.issuer_for("0.0.0.0:9000".parse().unwrap()), "https://localhost:9000".parse().unwrap());
     }
 
     #[test]

@@ -40,7 +40,7 @@ pub use error::OAuthError;
 pub use registry::{Registry, RegistryHandle};
 pub use state::{AppParts, AppState, Deps};
 use tessera_store::Store;
-use tessera_types::{ClientId, ClientSecret};
+use tessera_types::{ClientId, ClientSecret, Issuer};
 
 use crate::clock::Clock;
 use crate::storage::Stores;
@@ -84,7 +84,7 @@ pub struct Running {
     #[allow(missing_docs)]
     pub addr: SocketAddr,
     #[allow(missing_docs)]
-    pub issuer: String,
+    pub issuer: Issuer,
     /// The development CA certificate, when the dev certificate is in use.
     pub dev_ca: Option<PathBuf>,
     /// Secrets generated while seeding from the config file, to be shown once.

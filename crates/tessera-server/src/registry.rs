@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tessera_store::{ClientRecord, KeyStatus, ScopeRecord, Store};
 use tessera_types::rfc7517::{Jwk, JwkSet};
-use tessera_types::{ScopeName, SigningAlg};
+use tessera_types::{Kid, ScopeName, SigningAlg};
 
 use tessera_jose::VerifyingKey;
 
@@ -17,7 +17,7 @@ use crate::keys::{Kek, KeyError, SigningKey};
 /// A key as a snapshot holds it: published in the JWK Set (active or retired), and able to
 /// sign when it is its algorithm's active key.
 pub(crate) struct PublishedKey {
-    pub kid: String,
+    pub kid: Kid,
     pub jwk: Jwk,
     pub signing: Option<(SigningAlg, SigningKey)>,
 }
@@ -29,7 +29,7 @@ pub struct Registry {
     clients: HashMap<String, Arc<ClientRecord>>,
     scopes: BTreeMap<ScopeName, ScopeRecord>,
     signing: HashMap<SigningAlg, Arc<SigningKey>>,
-    verifying: HashMap<String, VerifyingKey>,
+    verifying: HashMap<Kid, VerifyingKey>,
     jwks_json: Arc<str>,
 }
 
@@ -106,7 +106,7 @@ impl Registry {
     }
 
     /// A published key (active or retired) by `kid`, to verify our own tokens.
-    pub fn verifying_key(&self, kid: &str) -> Option<&VerifyingKey> {
+    pub fn verifying_key(&self, kid: &Kid) -> Option<&VerifyingKey> {
         self.verifying.get(kid)
     }
 

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use tessera_types::{ClientId, Jti, Permission, Resource, ScopeName, SigningAlg, TokenFormat, UnixTime};
+use tessera_types::{ClientId, Jti, Kid, Permission, Resource, ScopeName, SigningAlg, TokenFormat, UnixTime};
 
 /// A registered scope.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,7 +100,7 @@ impl KeyStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyRecord {
     /// RFC 7638 thumbprint.
-    pub kid: String,
+    pub kid: Kid,
     /// Algorithm.
     pub alg: SigningAlg,
     /// Lifecycle.

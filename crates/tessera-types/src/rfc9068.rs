@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::{ClientId, InvalidValue, Jti, Resource, ScopeName, ScopeSet, UnixTime};
+use crate::{ClientId, InvalidValue, Issuer, Jti, Kid, Resource, ScopeName, ScopeSet, UnixTime};
 
 /// §2.1: the JOSE header. `typ` is `at+jwt`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -14,7 +14,7 @@ pub struct Header {
     /// Always `at+jwt`.
     pub typ: String,
     /// Key identifier: the RFC 7638 thumbprint of the signing key.
-    pub kid: String,
+    pub kid: Kid,
 }
 
 /// The media type of RFC 9068 access tokens, as the `typ` header carries it (§2.1).
@@ -40,10 +40,10 @@ impl Audience {
 /// §2.2 claims of an access token issued by the client credentials grant.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
-    /// Issuer.
-    pub iss: String,
+    #[allow(missing_docs)]
+    pub iss: Issuer,
     /// The client itself (§2.2: with no resource owner, `sub` is the client).
-    pub sub: String,
+    pub sub: ClientId,
     /// Resources the token is meant for.
     pub aud: Audience,
     /// Expiry.

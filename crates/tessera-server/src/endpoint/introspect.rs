@@ -32,7 +32,7 @@ pub(crate) async fn introspect(
             client_id: Some(t.client_id),
             sub: Some(t.sub),
             aud: Some(Audience::from_list(t.aud.into_iter().filter_map(|a| Resource::new(a).ok()).collect())),
-            iss: Some(s.issuer.clone()),
+            iss: Some(s.issuer.to_string()),
             exp: Some(t.exp),
             iat: Some(t.iat),
             nbf: Some(t.nbf),

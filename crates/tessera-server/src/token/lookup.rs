@@ -4,7 +4,7 @@
 
 use tessera_jose::{Expectations, verify_access_token};
 use tessera_store::TokenRecord;
-use tessera_types::{ClientId, Jti, UnixTime};
+use tessera_types::{ClientId, Issuer, Jti, UnixTime};
 
 use crate::error::OAuthError;
 use crate::registry::Registry;
@@ -58,19 +58,21 @@ pub struct Active {
 /// Finds `token` if it is one of ours and active at `now`.
 pub(crate) async fn active<S: TokenLookup + ?Sized>(
     store: &S,
-    issuer: &str,
+    issuer: &Issuer,
     registry: &Registry,
     token: &str,
     now: UnixTime,
 ) -> Result<Option<Active>, OAuthError> {
     if reference::looks_like_jwt(token) {
-        let expect =
-            Expectations { issuer, audience: None, typ: Some(tessera_types::rfc9068::TYP), leeway: 0, now: now.0 };
-        let Ok(v) = verify_access_token(
-            token,
-            |jws| jws.kid.as_ref().and_then(|k| registry.verifying_key(k.as_str())),
-            &expect,
-        ) else {
+        let expect = Expectations {
+            issuer: issuer.as_str(),
+            audience: None,
+            typ: Some(tessera_types::rfc9068::TYP),
+            leeway: 0,
+            now: now.0,
+        };
+        let Ok(v) = verify_access_token(token, |jws| jws.kid.as_ref().and_then(|k| registry.verifying_key(k)), &expect)
+        else {
             return Ok(None);
         };
         let c = v.claims;
