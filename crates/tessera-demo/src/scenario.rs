@@ -23,15 +23,16 @@ fn seed_config() -> FileConfig {
 }
 
 /// The published sample secret of a client of `examples/seed.toml`.
-pub fn sample_secret(client_id: &str) -> Option<ClientSecret> {
-    seed_config().clients.into_iter().find(|c| c.client_id.as_str() == client_id).and_then(|c| c.secret)
+pub fn sample_secret(client_id: &ClientId) -> Option<ClientSecret> {
+    seed_config().clients.into_iter().find(|c| &c.client_id == client_id).and_then(|c| c.secret)
 }
 
 /// A client of the seed scenario with its sample secret; the ids below are the seed file's.
 fn seeded(client_id: &str) -> Result<(ClientId, ClientSecret), DemoError> {
-    let secret = sample_secret(client_id)
+    let id = ClientId::new(client_id).map_err(|e| DemoError::Token(e.to_string()))?;
+    let secret = sample_secret(&id)
         .ok_or_else(|| DemoError::Token(format!("examples/seed.toml has no secret for {client_id}")))?;
-    Ok((ClientId::new(client_id).map_err(|e| DemoError::Token(e.to_string()))?, secret))
+    Ok((id, secret))
 }
 
 /// Starts the authorization server, the Greeter and the REST API, runs the console client (JWT

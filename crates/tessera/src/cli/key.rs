@@ -22,6 +22,7 @@ pub enum KeyCommand {
     /// Stop publishing a retired key (after the tokens it signed have expired).
     Remove {
         /// Key id, as `tessera key list` prints it.
+        #[arg(value_parser = |s: &str| Kid::new(s))]
         kid: Kid,
     },
 }
