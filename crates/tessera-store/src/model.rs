@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use tessera_types::{ClientId, Jti, Kid, Permission, Resource, ScopeName, SigningAlg, TokenFormat, UnixTime};
+use tessera_types::{ClientId, Jti, Kid, Permission, Resource, ScopeName, ScopeSet, SigningAlg, TokenFormat, UnixTime};
 
 /// A registered scope.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,8 +143,8 @@ pub struct TokenRecord {
     pub jti: Jti,
     /// The client it was issued to (also `sub`).
     pub client_id: ClientId,
-    /// Granted scopes, space-delimited.
-    pub scope: Option<String>,
+    /// Granted scopes; `None` when none were granted.
+    pub scope: Option<ScopeSet>,
     /// Audiences.
     pub audiences: Vec<Resource>,
     /// Issued at.

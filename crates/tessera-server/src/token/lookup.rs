@@ -4,7 +4,7 @@
 
 use tessera_jose::{Expectations, verify_access_token};
 use tessera_store::TokenRecord;
-use tessera_types::{ClientId, Issuer, Jti, UnixTime};
+use tessera_types::{ClientId, Issuer, Jti, Resource, ScopeSet, UnixTime};
 
 use crate::error::OAuthError;
 use crate::registry::Registry;
@@ -42,9 +42,9 @@ pub struct Active {
     /// Subject.
     pub sub: String,
     /// Scopes.
-    pub scope: Option<String>,
+    pub scope: Option<ScopeSet>,
     /// Audiences.
-    pub aud: Vec<String>,
+    pub aud: Vec<Resource>,
     /// Issued at.
     pub iat: UnixTime,
     /// Not before.
@@ -93,8 +93,8 @@ pub(crate) async fn active<S: TokenLookup + ?Sized>(
             // RFC 9068 §2.2: with no resource owner, `sub` is the client.
             sub: c.sub.unwrap_or_else(|| client_id.as_str().to_owned()),
             client_id,
-            scope: c.scope.filter(|s| !s.is_empty()).map(|s| s.to_string()),
-            aud: c.aud,
+            scope: c.scope.filter(|s| !s.is_empty()),
+            aud: c.aud.into_iter().filter_map(|a| Resource::new(a).ok()).collect(),
             iat,
             nbf: c.nbf.unwrap_or(iat),
             exp: c.exp,
@@ -113,7 +113,7 @@ pub(crate) async fn active<S: TokenLookup + ?Sized>(
         sub: t.client_id.as_str().to_owned(),
         client_id: t.client_id,
         scope: t.scope,
-        aud: t.audiences.into_iter().map(String::from).collect(),
+        aud: t.audiences,
         iat: t.iat,
         nbf: t.iat,
         exp: t.exp,

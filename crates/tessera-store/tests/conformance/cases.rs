@@ -55,7 +55,7 @@ fn token(n: usize, exp: i64) -> TokenRecord {
         hash: format!("hash-{n}"),
         jti: jti(&format!("jti-{n}")),
         client_id: ClientId::new("CC").unwrap(),
-        scope: Some("a b".into()),
+        scope: Some("a b".parse().unwrap()),
         audiences: vec![Resource::new("api1").unwrap(), Resource::new("api2").unwrap()],
         iat: UnixTime(exp - 3600),
         exp: UnixTime(exp),
