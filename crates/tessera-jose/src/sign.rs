@@ -26,7 +26,7 @@ enum Pair {
 pub struct SigningKey {
     /// RFC 7638 thumbprint.
     pub kid: Kid,
-    /// Algorithm.
+    #[allow(missing_docs)]
     pub alg: SigningAlg,
     header_b64: String,
     pair: Pair,

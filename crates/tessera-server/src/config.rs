@@ -24,12 +24,10 @@ pub struct ConfigError(pub String);
 /// `Debug` redacts the database password and client secrets.
 #[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
 pub struct FileConfig {
-    /// Data directory.
     pub data_dir: Option<PathBuf>,
-    /// Listen address.
     pub listen: Option<String>,
-    /// Issuer URL.
     pub issuer: Option<String>,
     /// PEM certificate chain.
     pub tls_cert: Option<PathBuf>,
@@ -96,31 +94,26 @@ pub enum Transport {
     PlainHttp,
 }
 
-/// Command-line values, which win over the file. `Debug` redacts the database password.
+/// Command-line values, which win over the file; each field is the `tessera serve` option of
+/// the same name. `Debug` redacts the database password.
 #[derive(Default, Clone)]
+#[allow(missing_docs)]
 pub struct Overrides {
-    /// `--data-dir`.
     pub data_dir: Option<PathBuf>,
-    /// `--listen`.
     pub listen: Option<String>,
-    /// `--issuer`.
     pub issuer: Option<String>,
-    /// `--tls-cert`.
     pub tls_cert: Option<PathBuf>,
-    /// `--tls-key`.
     pub tls_key: Option<PathBuf>,
-    /// `--http`.
     pub http: bool,
     /// `--signing-alg` (repeatable).
     pub signing_algs: Vec<String>,
-    /// `--database-url`.
     pub database_url: Option<String>,
-    /// `--key-encryption-key-file`.
     pub kek_file: Option<PathBuf>,
 }
 
 /// Validated settings. `Debug` redacts the database password and client secrets.
 #[derive(Clone)]
+#[allow(missing_docs)]
 pub struct Settings {
     /// Where the embedded store, key-encryption key and dev certificate live.
     pub data_dir: PathBuf,
@@ -128,21 +121,16 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// Issuer; derived from the bound address when absent.
     pub issuer: Option<Issuer>,
-    /// Transport.
     pub transport: Transport,
     /// Signing algorithms, default first.
     pub signing_algs: Vec<SigningAlg>,
     /// Default access token lifetime, seconds.
     pub access_token_lifetime: i64,
-    /// Registry poll interval.
     pub registry_poll: Duration,
-    /// Key-encryption key file.
     pub kek_file: PathBuf,
-    /// Pruning interval.
     pub prune_interval: Duration,
     /// PostgreSQL URL; `None` for the embedded store.
     pub database_url: Option<String>,
-    /// PostgreSQL pool size.
     pub database_pool_size: u32,
     /// See [`FileConfig::registry_max_stale_ms`].
     pub registry_max_stale: Duration,
@@ -150,9 +138,7 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Every bound the server enforces.
     pub limits: crate::limits::Limits,
-    /// Scopes to seed.
     pub seed_scopes: Vec<ScopeSpec>,
-    /// Clients to seed.
     pub seed_clients: Vec<ClientSpec>,
 }
 

@@ -17,7 +17,8 @@ use tessera_types::{Kid, SigningAlg, UnixTime};
 
 use crate::random::Random;
 
-/// Errors with keys.
+/// Why a signing key or the key-encryption key could not be made, loaded, sealed, opened
+/// or stored.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     /// The crypto library refused.
@@ -44,8 +45,8 @@ pub enum KeyError {
         /// Short id of the key the database records, or a description.
         db_id: String,
     },
-    /// The store failed.
     #[error(transparent)]
+    #[allow(missing_docs)]
     Store(#[from] StoreError),
 }
 

@@ -79,7 +79,8 @@ pub enum StartError {
     Bind { addr: SocketAddr, source: std::io::Error },
 }
 
-/// A running server.
+/// A server [`start`] launched: the address it listens on and the issuer it announces, until
+/// [`Running::shutdown`].
 pub struct Running {
     #[allow(missing_docs)]
     pub addr: SocketAddr,

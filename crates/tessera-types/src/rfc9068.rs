@@ -8,8 +8,8 @@ use crate::{ClientId, InvalidValue, Issuer, Jti, Kid, Resource, ScopeName, Scope
 
 /// §2.1: the JOSE header. `typ` is `at+jwt`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[allow(missing_docs)]
 pub struct Header {
-    /// Signing algorithm.
     pub alg: String,
     /// Always `at+jwt`.
     pub typ: String,
@@ -23,10 +23,9 @@ pub const TYP: &str = "at+jwt";
 /// `aud`: one string when there is one audience, else an array (RFC 7519 §4.1.3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
+#[allow(missing_docs)]
 pub enum Audience {
-    /// A single audience.
     One(Resource),
-    /// Several audiences.
     Many(Vec<Resource>),
 }
 
@@ -39,20 +38,16 @@ impl Audience {
 
 /// §2.2 claims of an access token issued by the client credentials grant.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[allow(missing_docs)]
 pub struct Claims {
-    #[allow(missing_docs)]
     pub iss: Issuer,
     /// The client itself (§2.2: with no resource owner, `sub` is the client).
     pub sub: ClientId,
     /// Resources the token is meant for.
     pub aud: Audience,
-    /// Expiry.
     pub exp: UnixTime,
-    /// Issued at.
     pub iat: UnixTime,
-    /// Not before.
     pub nbf: UnixTime,
-    /// Unique token identifier.
     pub jti: Jti,
     /// The client the token was issued to.
     pub client_id: ClientId,

@@ -34,24 +34,17 @@ pub enum Kind {
 
 /// An active token of ours.
 #[derive(Debug, Clone)]
+#[allow(missing_docs)]
 pub struct Active {
-    /// Stored form.
     pub kind: Kind,
     /// The client it was issued to.
     pub client_id: ClientId,
-    /// Subject.
     pub sub: String,
-    /// Scopes.
     pub scope: Option<ScopeSet>,
-    /// Audiences.
     pub aud: Vec<Resource>,
-    /// Issued at.
     pub iat: UnixTime,
-    /// Not before.
     pub nbf: UnixTime,
-    /// Expiry.
     pub exp: UnixTime,
-    /// Token id.
     pub jti: Jti,
 }
 
