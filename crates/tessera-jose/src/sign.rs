@@ -75,11 +75,8 @@ impl SigningKey {
         };
         let kid = Kid::new(thumbprint(&public_jwk(alg, &pair, String::new())))
             .expect("a thumbprint is 43 base64url characters");
-        let header = tessera_types::rfc9068::Header {
-            alg: alg.as_str().to_owned(),
-            typ: tessera_types::rfc9068::TYP.to_owned(),
-            kid: kid.clone(),
-        };
+        let header =
+            tessera_types::rfc9068::Header { alg, typ: tessera_types::rfc9068::TYP.to_owned(), kid: kid.clone() };
         let header_b64 = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).expect("header serialises"));
         Ok(Self { kid, alg, header_b64, pair })
     }

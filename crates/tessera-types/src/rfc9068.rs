@@ -4,13 +4,13 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::{ClientId, InvalidValue, Issuer, Jti, Kid, Resource, ScopeName, ScopeSet, UnixTime};
+use crate::{ClientId, InvalidValue, Issuer, Jti, Kid, Resource, ScopeName, ScopeSet, SigningAlg, UnixTime};
 
 /// §2.1: the JOSE header. `typ` is `at+jwt`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[allow(missing_docs)]
 pub struct Header {
-    pub alg: String,
+    pub alg: SigningAlg,
     /// Always `at+jwt`.
     pub typ: String,
     /// Key identifier: the RFC 7638 thumbprint of the signing key.

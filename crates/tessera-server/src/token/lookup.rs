@@ -119,6 +119,6 @@ pub(crate) async fn active<S: TokenLookup + ?Sized>(
 /// soon as the registry snapshot shows it.
 fn client_still_holds(registry: &Registry, client_id: &ClientId, iat: UnixTime) -> bool {
     registry
-        .client(client_id.as_str())
+        .client(client_id)
         .is_some_and(|c| c.enabled && c.tokens_not_before.is_none_or(|not_before| iat >= not_before))
 }
