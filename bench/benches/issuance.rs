@@ -8,27 +8,27 @@ use tessera_server::clock::{Clock as _, SystemClock, SystemRandom};
 use tessera_server::grant::Grant;
 use tessera_server::keys::SigningKey;
 use tessera_server::token::jwt;
-use tessera_types::{ClientId, Resource, ScopeName, ScopeSet, SigningAlg};
+use tessera_types::{ClientId, Issuer, Resource, ScopeName, ScopeSet, SigningAlg};
 use tower::ServiceExt as _;
 
 /// What the claims of a benchmarked token are made from: client `bench` granted scope `api` for
 /// `api1`.
-fn claims_input() -> (SystemRandom, Grant, ClientId) {
+fn claims_input() -> (SystemRandom, Grant, ClientId, Issuer) {
     let grant = Grant {
         scopes: [ScopeName::new("api").unwrap()].into_iter().collect::<ScopeSet>(),
         audiences: vec![Resource::new("api1").unwrap()],
     };
-    (SystemRandom::default(), grant, ClientId::new("bench").unwrap())
+    (SystemRandom::default(), grant, ClientId::new("bench").unwrap(), Issuer::new("https://bench.example").unwrap())
 }
 
 fn sign(c: &mut Criterion) {
     let mut group = c.benchmark_group("sign");
-    let (rng, grant, client) = claims_input();
+    let (rng, grant, client, issuer) = claims_input();
     for alg in SigningAlg::ALL {
         let (key, _) = SigningKey::generate(alg).unwrap();
         group.bench_function(alg.as_str(), |b| {
             b.iter(|| {
-                let claims = jwt::claims("https://bench.example", &client, &grant, SystemClock.now(), 3600, &rng);
+                let claims = jwt::claims(&issuer, &client, &grant, SystemClock.now(), 3600, &rng);
                 key.sign_access_token(&claims).unwrap()
             })
         });
@@ -38,11 +38,11 @@ fn sign(c: &mut Criterion) {
 
 fn verify(c: &mut Criterion) {
     let mut group = c.benchmark_group("verify");
-    let (rng, grant, client) = claims_input();
+    let (rng, grant, client, issuer) = claims_input();
     for alg in SigningAlg::ALL {
         let (key, _) = SigningKey::generate(alg).unwrap();
         let vk = tessera_jose::VerifyingKey::from_jwk(&key.public_jwk()).unwrap();
-        let claims = jwt::claims("https://bench.example", &client, &grant, SystemClock.now(), 3600, &rng);
+        let claims = jwt::claims(&issuer, &client, &grant, SystemClock.now(), 3600, &rng);
         let token = key.sign_access_token(&claims).unwrap();
         group.bench_function(alg.as_str(), |b| {
             b.iter(|| {

@@ -9,7 +9,7 @@ use tessera_server::keys::{self, Kek};
 use tessera_server::storage::Stores;
 use tessera_server::{AppParts, AppState, Deps, RegistryHandle};
 use tessera_store::Store;
-use tessera_types::{ClientId, ClientSecret, Resource, ScopeName, SigningAlg};
+use tessera_types::{ClientId, ClientSecret, Issuer, Resource, ScopeName, SigningAlg};
 
 /// A state with scope `api` (audience `api1`) and, per algorithm, a client
 /// `bench-<alg>` with the generated secret returned, plus `bench-imported` whose secret
@@ -41,7 +41,7 @@ pub async fn state(dir: &std::path::Path) -> (AppState, Vec<(SigningAlg, String,
     keys::ensure_active(&store, &kek, &SigningAlg::ALL, &rng, now).await.unwrap();
     let registry = Arc::new(RegistryHandle::new(store.clone(), kek).await.unwrap());
     let state = AppState::new(AppParts {
-        issuer: "https://bench.example".into(),
+        issuer: Issuer::new("https://bench.example").unwrap(),
         signing_algs: vec![SigningAlg::ES256],
         max_body_bytes: 64 * 1024,
         limits: tessera_server::limits::Limits::default(),

@@ -15,7 +15,7 @@ fn token(n: usize, exp: i64) -> TokenRecord {
         hash: format!("hash-{n:012}-padding-to-the-length-of-a-sha256-b64"),
         jti: tessera_types::Jti::new(format!("jti-{n:022}")).unwrap(),
         client_id: ClientId::new("bench-reference").unwrap(),
-        scope: Some("api".into()),
+        scope: Some("api".parse().unwrap()),
         audiences: vec![Resource::new("api1").unwrap()],
         iat: UnixTime(exp - 3600),
         exp: UnixTime(exp),

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tessera_client::{AuthorizedClient, ClientConfig, TokenSource};
 use tessera_guard::{ClientCredentials, Guard, GuardConfig, Mode};
 use tessera_server::{Deps, FileConfig, Overrides, Settings};
-use tessera_types::{ClientId, ClientSecret, Issuer, Resource, ScopeSet};
+use tessera_types::{ClientId, ClientSecret, Resource, ScopeSet};
 
 use crate::{DemoError, greet, greeter, http_trusting, weather_api, worker};
 
@@ -23,15 +23,16 @@ fn seed_config() -> FileConfig {
 }
 
 /// The published sample secret of a client of `examples/seed.toml`.
-pub fn sample_secret(client_id: &str) -> Option<ClientSecret> {
-    seed_config().clients.into_iter().find(|c| c.client_id.as_str() == client_id).and_then(|c| c.secret)
+pub fn sample_secret(client_id: &ClientId) -> Option<ClientSecret> {
+    seed_config().clients.into_iter().find(|c| &c.client_id == client_id).and_then(|c| c.secret)
 }
 
 /// A client of the seed scenario with its sample secret; the ids below are the seed file's.
 fn seeded(client_id: &str) -> Result<(ClientId, ClientSecret), DemoError> {
-    let secret = sample_secret(client_id)
+    let id = ClientId::new(client_id).map_err(|e| DemoError::Token(e.to_string()))?;
+    let secret = sample_secret(&id)
         .ok_or_else(|| DemoError::Token(format!("examples/seed.toml has no secret for {client_id}")))?;
-    Ok((ClientId::new(client_id).map_err(|e| DemoError::Token(e.to_string()))?, secret))
+    Ok((id, secret))
 }
 
 /// Starts the authorization server, the Greeter and the REST API, runs the console client (JWT
@@ -50,7 +51,7 @@ pub async fn demo(data_dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
 
     // The Greeter validates JWTs locally and reference tokens by introspection, with its own
     // client credentials, as in the first seed.
-    let issuer = Issuer::new(&server.issuer)?;
+    let issuer = server.issuer.clone();
     let (api_id, api_secret) = seeded("rs_dataEventRecordsApi")?;
     let creds = ClientCredentials::new(api_id, api_secret);
     let greeter_guard = Guard::new(

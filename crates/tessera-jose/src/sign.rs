@@ -10,8 +10,8 @@ use aws_lc_rs::signature::{
 use aws_lc_rs::{digest, rand};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use tessera_types::SigningAlg;
 use tessera_types::rfc7517::Jwk;
+use tessera_types::{Kid, SigningAlg};
 
 use crate::JoseError;
 
@@ -25,8 +25,8 @@ enum Pair {
 /// signature (jsonwebtoken's re-parsing makes RS256 2.5x slower).
 pub struct SigningKey {
     /// RFC 7638 thumbprint.
-    pub kid: String,
-    /// Algorithm.
+    pub kid: Kid,
+    #[allow(missing_docs)]
     pub alg: SigningAlg,
     header_b64: String,
     pair: Pair,
@@ -73,52 +73,17 @@ impl SigningKey {
             SigningAlg::RS256 | SigningAlg::PS256 => Pair::Rsa(RsaKeyPair::from_pkcs8(pkcs8).map_err(rejected)?),
             SigningAlg::EdDSA => Pair::Ed25519(Ed25519KeyPair::from_pkcs8(pkcs8).map_err(rejected)?),
         };
-        let mut key = Self { kid: String::new(), alg, header_b64: String::new(), pair };
-        key.kid = thumbprint(&key.public_jwk());
-        let header = tessera_types::rfc9068::Header {
-            alg: alg.as_str().to_owned(),
-            typ: tessera_types::rfc9068::TYP.to_owned(),
-            kid: key.kid.clone(),
-        };
-        key.header_b64 = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).expect("header serialises"));
-        Ok(key)
+        let kid = Kid::new(thumbprint(&public_jwk(alg, &pair, String::new())))
+            .expect("a thumbprint is 43 base64url characters");
+        let header =
+            tessera_types::rfc9068::Header { alg, typ: tessera_types::rfc9068::TYP.to_owned(), kid: kid.clone() };
+        let header_b64 = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).expect("header serialises"));
+        Ok(Self { kid, alg, header_b64, pair })
     }
 
     /// The public key as a JWK (no private members).
     pub fn public_jwk(&self) -> Jwk {
-        let b64 = |b: &[u8]| Some(URL_SAFE_NO_PAD.encode(b));
-        let mut jwk = Jwk {
-            kty: String::new(),
-            kid: self.kid.clone(),
-            use_: Some("sig".into()),
-            alg: Some(self.alg.as_str().into()),
-            crv: None,
-            x: None,
-            y: None,
-            n: None,
-            e: None,
-        };
-        match &self.pair {
-            Pair::Ecdsa(p) => {
-                // Uncompressed SEC1 point: 0x04 || x || y.
-                let point = p.public_key().as_ref();
-                jwk.kty = "EC".into();
-                jwk.crv = Some("P-256".into());
-                jwk.x = b64(&point[1..33]);
-                jwk.y = b64(&point[33..65]);
-            }
-            Pair::Rsa(p) => {
-                jwk.kty = "RSA".into();
-                jwk.n = b64(p.public_key().modulus().big_endian_without_leading_zero());
-                jwk.e = b64(p.public_key().exponent().big_endian_without_leading_zero());
-            }
-            Pair::Ed25519(p) => {
-                jwk.kty = "OKP".into();
-                jwk.crv = Some("Ed25519".into());
-                jwk.x = b64(p.public_key().as_ref());
-            }
-        }
-        jwk
+        public_jwk(self.alg, &self.pair, self.kid.to_string())
     }
 
     /// Signs `message` (the JWS signing input) and returns the raw JWS signature.
@@ -152,6 +117,43 @@ impl SigningKey {
         URL_SAFE_NO_PAD.encode_string(signature, &mut token);
         Ok(token)
     }
+}
+
+/// The public members of `pair` as a JWK published for `alg` under `kid`.
+fn public_jwk(alg: SigningAlg, pair: &Pair, kid: String) -> Jwk {
+    let b64 = |b: &[u8]| Some(URL_SAFE_NO_PAD.encode(b));
+    let mut jwk = Jwk {
+        kty: String::new(),
+        kid,
+        use_: Some("sig".into()),
+        alg: Some(alg.as_str().into()),
+        crv: None,
+        x: None,
+        y: None,
+        n: None,
+        e: None,
+    };
+    match pair {
+        Pair::Ecdsa(p) => {
+            // Uncompressed SEC1 point: 0x04 || x || y.
+            let point = p.public_key().as_ref();
+            jwk.kty = "EC".into();
+            jwk.crv = Some("P-256".into());
+            jwk.x = b64(&point[1..33]);
+            jwk.y = b64(&point[33..65]);
+        }
+        Pair::Rsa(p) => {
+            jwk.kty = "RSA".into();
+            jwk.n = b64(p.public_key().modulus().big_endian_without_leading_zero());
+            jwk.e = b64(p.public_key().exponent().big_endian_without_leading_zero());
+        }
+        Pair::Ed25519(p) => {
+            jwk.kty = "OKP".into();
+            jwk.crv = Some("Ed25519".into());
+            jwk.x = b64(p.public_key().as_ref());
+        }
+    }
+    jwk
 }
 
 /// RFC 7638 §3: SHA-256 over the required members in lexicographic order, no whitespace.

@@ -150,12 +150,11 @@ impl VerifyingKey {
 
 /// A parsed, not yet verified, compact JWS.
 #[derive(Debug)]
+#[allow(missing_docs)]
 pub struct Jws<'a> {
     /// The header's `alg`, already checked against the allow-list.
     pub alg: SigningAlg,
-    /// The header's `kid`.
     pub kid: Option<Kid>,
-    /// The header's `typ`.
     pub typ: Option<String>,
     signing_input: &'a str,
     payload_b64: &'a str,

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use tessera_types::SigningAlg;
+use tessera_types::{Issuer, SigningAlg};
 
 use crate::admin::{ClientSpec, ScopeSpec};
 
@@ -24,12 +24,10 @@ pub struct ConfigError(pub String);
 /// `Debug` redacts the database password and client secrets.
 #[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
 pub struct FileConfig {
-    /// Data directory.
     pub data_dir: Option<PathBuf>,
-    /// Listen address.
     pub listen: Option<String>,
-    /// Issuer URL.
     pub issuer: Option<String>,
     /// PEM certificate chain.
     pub tls_cert: Option<PathBuf>,
@@ -96,53 +94,43 @@ pub enum Transport {
     PlainHttp,
 }
 
-/// Command-line values, which win over the file. `Debug` redacts the database password.
+/// Command-line values, which win over the file; each field is the `tessera serve` option of
+/// the same name. `Debug` redacts the database password.
 #[derive(Default, Clone)]
+#[allow(missing_docs)]
 pub struct Overrides {
-    /// `--data-dir`.
     pub data_dir: Option<PathBuf>,
-    /// `--listen`.
     pub listen: Option<String>,
-    /// `--issuer`.
     pub issuer: Option<String>,
-    /// `--tls-cert`.
     pub tls_cert: Option<PathBuf>,
-    /// `--tls-key`.
     pub tls_key: Option<PathBuf>,
-    /// `--http`.
     pub http: bool,
     /// `--signing-alg` (repeatable).
     pub signing_algs: Vec<String>,
-    /// `--database-url`.
     pub database_url: Option<String>,
-    /// `--key-encryption-key-file`.
     pub kek_file: Option<PathBuf>,
 }
 
 /// Validated settings. `Debug` redacts the database password and client secrets.
 #[derive(Clone)]
+#[allow(missing_docs)]
 pub struct Settings {
     /// Where the embedded store, key-encryption key and dev certificate live.
     pub data_dir: PathBuf,
     /// Listen address (port 0 picks a free one).
     pub listen: SocketAddr,
     /// Issuer; derived from the bound address when absent.
-    pub issuer: Option<String>,
-    /// Transport.
+    pub issuer: Option<Issuer>,
     pub transport: Transport,
     /// Signing algorithms, default first.
     pub signing_algs: Vec<SigningAlg>,
     /// Default access token lifetime, seconds.
     pub access_token_lifetime: i64,
-    /// Registry poll interval.
     pub registry_poll: Duration,
-    /// Key-encryption key file.
     pub kek_file: PathBuf,
-    /// Pruning interval.
     pub prune_interval: Duration,
     /// PostgreSQL URL; `None` for the embedded store.
     pub database_url: Option<String>,
-    /// PostgreSQL pool size.
     pub database_pool_size: u32,
     /// See [`FileConfig::registry_max_stale_ms`].
     pub registry_max_stale: Duration,
@@ -150,9 +138,7 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Every bound the server enforces.
     pub limits: crate::limits::Limits,
-    /// Scopes to seed.
     pub seed_scopes: Vec<ScopeSpec>,
-    /// Clients to seed.
     pub seed_clients: Vec<ClientSpec>,
 }
 
@@ -240,7 +226,7 @@ impl Settings {
 
     /// The issuer for a server bound at `bound`: the configured one, else derived from the
     /// address (`localhost` for a wildcard address).
-    pub fn issuer_for(&self, bound: SocketAddr) -> String {
+    pub fn issuer_for(&self, bound: SocketAddr) -> Issuer {
         if let Some(i) = &self.issuer {
             return i.clone();
         }
@@ -250,7 +236,8 @@ impl Settings {
             std::net::IpAddr::V4(v4) => v4.to_string(),
             std::net::IpAddr::V6(v6) => format!("[{v6}]"),
         };
-        format!("{scheme}://{host}:{}", bound.port())
+        Issuer::new(format!("{scheme}://{host}:{}", bound.port()))
+            .expect("a scheme, an IP host and a port make an issuer")
     }
 }
 
@@ -376,13 +363,12 @@ pub fn validate_lifetime(seconds: i64) -> Result<(), ConfigError> {
 
 /// RFC 8414 §2: the issuer is an https URL with no query or fragment (http allowed for
 /// development); `tessera_types::Issuer` checks it and trims the trailing slash.
-fn validate_issuer(issuer: &str) -> Result<String, ConfigError> {
-    let parsed = tessera_types::Issuer::new(issuer).map_err(|e| {
+fn validate_issuer(issuer: &str) -> Result<Issuer, ConfigError> {
+    Issuer::new(issuer).map_err(|e| {
         ConfigError(format!(
             "issuer {issuer:?} must be an https URL without query or fragment (RFC 8414 section 2): {e}"
         ))
-    })?;
-    Ok(parsed.into())
+    })
 }
 
 #[cfg(test)]
@@ -395,8 +381,8 @@ mod tests {
         assert_eq!(s.listen, "127.0.0.1:8443".parse().unwrap());
         assert_eq!(s.transport, Transport::DevTls);
         assert_eq!(s.signing_algs, vec![SigningAlg::ES256]);
-        assert_eq!(s.issuer_for(s.listen), "https://127.0.0.1:8443");
-        assert_eq!(s.issuer_for("0.0.0.0:9000".parse().unwrap()), "https://localhost:9000");
+        assert_eq!(s.issuer_for(s.listen), "https://127.0.0.1:8443".parse().unwrap());
+        assert_eq!(s.issuer_for("0.0.0.0:9000".parse().unwrap()), "https://localhost:9000".parse().unwrap());
     }
 
     #[test]

@@ -13,11 +13,12 @@ use base64::engine::general_purpose::STANDARD;
 use tessera_jose::JoseError;
 pub use tessera_jose::SigningKey;
 use tessera_store::{KeyRecord, KeyStatus, Store, StoreError};
-use tessera_types::{SigningAlg, UnixTime};
+use tessera_types::{Kid, SigningAlg, UnixTime};
 
 use crate::random::Random;
 
-/// Errors with keys.
+/// Why a signing key or the key-encryption key could not be made, loaded, sealed, opened
+/// or stored.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     /// The crypto library refused.
@@ -25,7 +26,7 @@ pub enum KeyError {
     Rejected(String),
     /// A sealed key did not open: wrong key-encryption key, or tampered data.
     #[error("sealed private key {0} does not open with this key-encryption key")]
-    Unseal(String),
+    Unseal(Kid),
     /// The key-encryption key file is unusable.
     #[error("key-encryption key {path}: {why}")]
     #[allow(missing_docs)]
@@ -44,8 +45,8 @@ pub enum KeyError {
         /// Short id of the key the database records, or a description.
         db_id: String,
     },
-    /// The store failed.
     #[error(transparent)]
+    #[allow(missing_docs)]
     Store(#[from] StoreError),
 }
 
@@ -193,12 +194,12 @@ impl Kek {
     }
 
     /// Seals `plain`, binding it to `kid`: `v1.` + base64(nonce || ciphertext || tag).
-    pub fn seal(&self, kid: &str, plain: &[u8], rng: &dyn Random) -> String {
+    pub fn seal(&self, kid: &Kid, plain: &[u8], rng: &dyn Random) -> String {
         let mut nonce = [0u8; NONCE_LEN];
         rng.fill(&mut nonce);
         let mut buf = plain.to_vec();
         self.key
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(kid.as_bytes()), &mut buf)
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(kid.as_str().as_bytes()), &mut buf)
             .expect("AES-GCM seals any input under 64 GiB");
         let mut out = nonce.to_vec();
         out.extend_from_slice(&buf);
@@ -206,8 +207,8 @@ impl Kek {
     }
 
     /// Opens what [`Kek::seal`] produced for `kid`.
-    pub fn open(&self, kid: &str, sealed: &str) -> Result<Vec<u8>, KeyError> {
-        let bad = || KeyError::Unseal(kid.to_owned());
+    pub fn open(&self, kid: &Kid, sealed: &str) -> Result<Vec<u8>, KeyError> {
+        let bad = || KeyError::Unseal(kid.clone());
         let raw = sealed.strip_prefix("v1.").and_then(|b| STANDARD.decode(b).ok()).ok_or_else(bad)?;
         if raw.len() < NONCE_LEN {
             return Err(bad());
@@ -215,7 +216,7 @@ impl Kek {
         let (nonce, rest) = raw.split_at(NONCE_LEN);
         let mut buf = rest.to_vec();
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| bad())?;
-        let plain = self.key.open_in_place(nonce, Aad::from(kid.as_bytes()), &mut buf).map_err(|_| bad())?;
+        let plain = self.key.open_in_place(nonce, Aad::from(kid.as_str().as_bytes()), &mut buf).map_err(|_| bad())?;
         Ok(plain.to_vec())
     }
 }
@@ -242,7 +243,7 @@ pub async fn rotate(
     alg: SigningAlg,
     rng: &dyn Random,
     now: UnixTime,
-) -> Result<String, KeyError> {
+) -> Result<Kid, KeyError> {
     let record = new_record(kek, alg, rng, now).await?;
     store.add_active_key(&record).await?;
     tracing::info!(kid = %record.kid, %alg, "generated signing key");
@@ -281,13 +282,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let rng = SystemRandom::default();
         let kek = Kek::load_or_create(&dir.path().join("kek"), &rng).unwrap();
-        let sealed = kek.seal("kid1", b"secret key", &rng);
+        let (kid1, kid2) = (Kid::new("kid1").unwrap(), Kid::new("kid2").unwrap());
+        let sealed = kek.seal(&kid1, b"secret key", &rng);
         assert!(!sealed.contains("secret"));
-        assert_eq!(kek.open("kid1", &sealed).unwrap(), b"secret key");
-        assert!(kek.open("kid2", &sealed).is_err(), "bound to its kid");
+        assert_eq!(kek.open(&kid1, &sealed).unwrap(), b"secret key");
+        assert!(kek.open(&kid2, &sealed).is_err(), "bound to its kid");
         let other = Kek::load_or_create(&dir.path().join("other"), &rng).unwrap();
-        assert!(other.open("kid1", &sealed).is_err());
+        assert!(other.open(&kid1, &sealed).is_err());
         let again = Kek::load_or_create(&dir.path().join("kek"), &rng).unwrap();
-        assert_eq!(again.open("kid1", &sealed).unwrap(), b"secret key", "persisted");
+        assert_eq!(again.open(&kid1, &sealed).unwrap(), b"secret key", "persisted");
     }
 }

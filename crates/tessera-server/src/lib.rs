@@ -40,7 +40,7 @@ pub use error::OAuthError;
 pub use registry::{Registry, RegistryHandle};
 pub use state::{AppParts, AppState, Deps};
 use tessera_store::Store;
-use tessera_types::{ClientId, ClientSecret};
+use tessera_types::{ClientId, ClientSecret, Issuer};
 
 use crate::clock::Clock;
 use crate::storage::Stores;
@@ -79,12 +79,13 @@ pub enum StartError {
     Bind { addr: SocketAddr, source: std::io::Error },
 }
 
-/// A running server.
+/// A server [`start`] launched: the address it listens on and the issuer it announces, until
+/// [`Running::shutdown`].
 pub struct Running {
     #[allow(missing_docs)]
     pub addr: SocketAddr,
     #[allow(missing_docs)]
-    pub issuer: String,
+    pub issuer: Issuer,
     /// The development CA certificate, when the dev certificate is in use.
     pub dev_ca: Option<PathBuf>,
     /// Secrets generated while seeding from the config file, to be shown once.

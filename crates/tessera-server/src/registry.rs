@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tessera_store::{ClientRecord, KeyStatus, ScopeRecord, Store};
 use tessera_types::rfc7517::{Jwk, JwkSet};
-use tessera_types::{ScopeName, SigningAlg};
+use tessera_types::{ClientId, Kid, ScopeName, SigningAlg};
 
 use tessera_jose::VerifyingKey;
 
@@ -17,7 +17,7 @@ use crate::keys::{Kek, KeyError, SigningKey};
 /// A key as a snapshot holds it: published in the JWK Set (active or retired), and able to
 /// sign when it is its algorithm's active key.
 pub(crate) struct PublishedKey {
-    pub kid: String,
+    pub kid: Kid,
     pub jwk: Jwk,
     pub signing: Option<(SigningAlg, SigningKey)>,
 }
@@ -26,10 +26,10 @@ pub(crate) struct PublishedKey {
 pub struct Registry {
     /// The store revision this was loaded at.
     pub revision: i64,
-    clients: HashMap<String, Arc<ClientRecord>>,
+    clients: HashMap<ClientId, Arc<ClientRecord>>,
     scopes: BTreeMap<ScopeName, ScopeRecord>,
     signing: HashMap<SigningAlg, Arc<SigningKey>>,
-    verifying: HashMap<String, VerifyingKey>,
+    verifying: HashMap<Kid, VerifyingKey>,
     jwks_json: Arc<str>,
 }
 
@@ -68,7 +68,7 @@ impl Registry {
         keys: Vec<PublishedKey>,
     ) -> Result<Self, KeyError> {
         let scopes = scopes.into_iter().map(|s| (s.name.clone(), s)).collect();
-        let clients = clients.into_iter().map(|c| (c.client_id.as_str().to_owned(), Arc::new(c))).collect();
+        let clients = clients.into_iter().map(|c| (c.client_id.clone(), Arc::new(c))).collect();
         let mut signing = HashMap::new();
         let mut published = Vec::new();
         let mut verifying = HashMap::new();
@@ -86,7 +86,7 @@ impl Registry {
     }
 
     /// A client by id.
-    pub fn client(&self, client_id: &str) -> Option<&Arc<ClientRecord>> {
+    pub fn client(&self, client_id: &ClientId) -> Option<&Arc<ClientRecord>> {
         self.clients.get(client_id)
     }
 
@@ -106,7 +106,7 @@ impl Registry {
     }
 
     /// A published key (active or retired) by `kid`, to verify our own tokens.
-    pub fn verifying_key(&self, kid: &str) -> Option<&VerifyingKey> {
+    pub fn verifying_key(&self, kid: &Kid) -> Option<&VerifyingKey> {
         self.verifying.get(kid)
     }
 

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use tessera_types::SigningAlg;
+use tessera_types::{Issuer, SigningAlg};
 
 use crate::clock::{Clock, SystemClock};
 use crate::limits::Limits;
@@ -31,8 +31,8 @@ impl Deps {
 /// What [`AppState::new`] is built from.
 #[allow(missing_docs)]
 pub struct AppParts {
-    /// The issuer identifier, without a trailing slash; the endpoint URLs derive from it.
-    pub issuer: String,
+    /// The issuer identifier; the endpoint URLs derive from it.
+    pub issuer: Issuer,
     /// The server's algorithms; the first signs for clients that name none.
     pub signing_algs: Vec<SigningAlg>,
     /// Largest form body read (413 beyond).
@@ -48,7 +48,7 @@ pub struct AppParts {
 pub struct AppState(pub(crate) Arc<Inner>);
 
 pub(crate) struct Inner {
-    pub issuer: String,
+    pub issuer: Issuer,
     pub token_endpoint: String,
     pub jwks_uri: String,
     pub introspection_endpoint: String,
@@ -73,10 +73,10 @@ impl AppState {
     pub fn new(parts: AppParts) -> Self {
         let AppParts { issuer, signing_algs, max_body_bytes, limits, registry, stores, deps } = parts;
         Self(Arc::new(Inner {
-            token_endpoint: format!("{issuer}/connect/token"),
-            jwks_uri: format!("{issuer}/.well-known/jwks"),
-            introspection_endpoint: format!("{issuer}/connect/introspect"),
-            revocation_endpoint: format!("{issuer}/connect/revoke"),
+            token_endpoint: issuer.url("/connect/token"),
+            jwks_uri: issuer.url("/.well-known/jwks"),
+            introspection_endpoint: issuer.url("/connect/introspect"),
+            revocation_endpoint: issuer.url("/connect/revoke"),
             issuer,
             signing_algs,
             max_body_bytes,
@@ -103,7 +103,7 @@ impl AppState {
     }
 
     #[allow(missing_docs)]
-    pub fn issuer(&self) -> &str {
+    pub fn issuer(&self) -> &Issuer {
         &self.0.issuer
     }
 }

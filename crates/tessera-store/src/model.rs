@@ -3,18 +3,18 @@
 
 use std::collections::BTreeMap;
 
-use tessera_types::{ClientId, Jti, Permission, Resource, ScopeName, SigningAlg, TokenFormat, UnixTime};
+use tessera_types::{ClientId, Jti, Kid, Permission, Resource, ScopeName, ScopeSet, SigningAlg, TokenFormat, UnixTime};
 
-/// A registered scope.
+/// A scope as `tessera scope add` or the seed file registered it: a name clients may be
+/// granted, and the resources (audiences) it grants access to.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs)]
 pub struct ScopeRecord {
-    /// The scope token.
     pub name: ScopeName,
     /// Default display name.
     pub display_name: Option<String>,
     /// Display names per culture, e.g. `fr-FR`.
     pub display_names: BTreeMap<String, String>,
-    /// Free text.
     pub description: Option<String>,
     /// Resources (audiences) a token carrying this scope is meant for.
     pub resources: Vec<Resource>,
@@ -33,12 +33,12 @@ pub struct SecretRecord {
     pub created_at: UnixTime,
 }
 
-/// A registered client.
+/// A client as registered, with what decides whether and how it gets tokens: its hashed
+/// secrets, permissions, token settings and limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs)]
 pub struct ClientRecord {
-    /// The client identifier.
     pub client_id: ClientId,
-    /// Display name.
     pub display_name: Option<String>,
     /// Active secrets (several during a rotation).
     pub secrets: Vec<SecretRecord>,
@@ -98,12 +98,11 @@ impl KeyStatus {
 
 /// A stored signing key.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs)]
 pub struct KeyRecord {
     /// RFC 7638 thumbprint.
-    pub kid: String,
-    /// Algorithm.
+    pub kid: Kid,
     pub alg: SigningAlg,
-    /// Lifecycle.
     pub status: KeyStatus,
     /// PKCS#8 private key sealed with the key-encryption key.
     pub sealed_private_key: String,
@@ -115,20 +114,17 @@ pub struct KeyRecord {
 
 /// Changes to a client's settings; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
+#[allow(missing_docs)]
 pub struct ClientUpdate {
-    /// New display name.
     pub display_name: Option<String>,
     /// New access token lifetime, seconds.
     pub access_token_lifetime: Option<i64>,
-    /// New token format.
     pub token_format: Option<TokenFormat>,
-    /// New signing algorithm.
     pub signing_alg: Option<SigningAlg>,
     /// New permission set (replaces the old one).
     pub permissions: Option<Vec<Permission>>,
     /// New issuance rate override (`Some(None)`: back to the server default).
     pub issuance_rate_milli: Option<Option<i64>>,
-    /// New burst override.
     pub issuance_burst: Option<Option<i64>>,
     /// New live reference token cap override.
     pub max_live_tokens: Option<Option<i64>>,
@@ -136,20 +132,17 @@ pub struct ClientUpdate {
 
 /// A stored reference token: its hash and what introspection reports, never the token.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs)]
 pub struct TokenRecord {
     /// SHA-256 of the token, base64url.
     pub hash: String,
-    /// Unique id.
     pub jti: Jti,
     /// The client it was issued to (also `sub`).
     pub client_id: ClientId,
-    /// Granted scopes, space-delimited.
-    pub scope: Option<String>,
-    /// Audiences.
+    /// Granted scopes; `None` when none were granted.
+    pub scope: Option<ScopeSet>,
     pub audiences: Vec<Resource>,
-    /// Issued at.
     pub iat: UnixTime,
-    /// Expiry.
     pub exp: UnixTime,
     /// Revoked (RFC 7009).
     pub revoked: bool,

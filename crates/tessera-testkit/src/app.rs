@@ -130,7 +130,7 @@ impl Authority for TestApp {
     }
 
     fn issuer(&self) -> &str {
-        self.state.issuer()
+        self.state.issuer().as_str()
     }
 
     /// Loads the store's current revision into the registry, as the poller would.

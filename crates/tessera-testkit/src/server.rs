@@ -190,7 +190,7 @@ impl Authority for TestServer {
     }
 
     fn issuer(&self) -> &str {
-        &self.running().issuer
+        self.running().issuer.as_str()
     }
 
     /// Waits for the server's registry poller: the server runs on its own, so a change made

@@ -12,7 +12,7 @@ pub trait Clock: std::fmt::Debug + Send + Sync + 'static {
     fn now(&self) -> UnixTime;
 }
 
-/// The system clock.
+/// The operating system's wall clock, what every server and client runs on outside tests.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;
 

@@ -51,7 +51,13 @@ impl Issuer {
     /// `{issuer}/.well-known/openid-configuration`: where OpenID Connect Discovery 1.0 §4
     /// publishes the metadata (served by Tessera next to RFC 8414's own path).
     pub fn openid_configuration_url(&self) -> String {
-        format!("{}/.well-known/openid-configuration", self.0)
+        self.url("/.well-known/openid-configuration")
+    }
+
+    /// The URL of `path` (which starts with `/`) at this issuer, e.g. an endpoint the
+    /// metadata publishes. The issuer has no trailing slash, so the two join with one.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.0)
     }
 }
 
@@ -82,6 +88,10 @@ mod tests {
         assert_eq!(
             Issuer::new("https://as.example").unwrap().openid_configuration_url(),
             "https://as.example/.well-known/openid-configuration"
+        );
+        assert_eq!(
+            Issuer::new("https://as.example/t1/").unwrap().url("/connect/token"),
+            "https://as.example/t1/connect/token"
         );
     }
 }

@@ -23,8 +23,8 @@ pub struct TokenResponse {
 
 /// §5.2 error response body.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[allow(missing_docs)]
 pub struct ErrorResponse {
-    /// The error code.
     pub error: ErrorCode,
     /// Human-readable ASCII text (%x20-21 / %x23-5B / %x5D-7E).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -36,7 +36,7 @@ pub struct Jwk {
 
 /// RFC 7517 §5 JWK Set.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[allow(missing_docs)]
 pub struct JwkSet {
-    /// The keys.
     pub keys: Vec<Jwk>,
 }

@@ -5,37 +5,29 @@ use serde::{Deserialize, Serialize};
 use crate::rfc9068::Audience;
 use crate::{ClientId, Jti, UnixTime};
 
-/// §2.2 response. An inactive token is `{"active": false}` and nothing else: every other
-/// member is skipped when absent.
+/// §2.2 response; each field is the member of the same name. An inactive token is
+/// `{"active": false}` and nothing else: every other member is skipped when absent.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[allow(missing_docs)]
 pub struct IntrospectionResponse {
-    /// Whether the token is active.
     pub active: bool,
-    /// Granted scopes.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub scope: Option<String>,
-    /// The client it was issued to.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub client_id: Option<ClientId>,
     /// Subject (the client, for client credentials).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub sub: Option<String>,
-    /// Audience.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub aud: Option<Audience>,
-    /// Issuer.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub iss: Option<String>,
-    /// Expiry.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub exp: Option<UnixTime>,
-    /// Issued at.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub iat: Option<UnixTime>,
-    /// Not before.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub nbf: Option<UnixTime>,
-    /// Token id.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub jti: Option<Jti>,
     /// `Bearer`.

@@ -4,17 +4,17 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::{ClientId, InvalidValue, Jti, Resource, ScopeName, ScopeSet, UnixTime};
+use crate::{ClientId, InvalidValue, Issuer, Jti, Kid, Resource, ScopeName, ScopeSet, SigningAlg, UnixTime};
 
 /// §2.1: the JOSE header. `typ` is `at+jwt`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[allow(missing_docs)]
 pub struct Header {
-    /// Signing algorithm.
-    pub alg: String,
+    pub alg: SigningAlg,
     /// Always `at+jwt`.
     pub typ: String,
     /// Key identifier: the RFC 7638 thumbprint of the signing key.
-    pub kid: String,
+    pub kid: Kid,
 }
 
 /// The media type of RFC 9068 access tokens, as the `typ` header carries it (§2.1).
@@ -23,10 +23,9 @@ pub const TYP: &str = "at+jwt";
 /// `aud`: one string when there is one audience, else an array (RFC 7519 §4.1.3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
+#[allow(missing_docs)]
 pub enum Audience {
-    /// A single audience.
     One(Resource),
-    /// Several audiences.
     Many(Vec<Resource>),
 }
 
@@ -39,20 +38,16 @@ impl Audience {
 
 /// §2.2 claims of an access token issued by the client credentials grant.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[allow(missing_docs)]
 pub struct Claims {
-    /// Issuer.
-    pub iss: String,
+    pub iss: Issuer,
     /// The client itself (§2.2: with no resource owner, `sub` is the client).
-    pub sub: String,
+    pub sub: ClientId,
     /// Resources the token is meant for.
     pub aud: Audience,
-    /// Expiry.
     pub exp: UnixTime,
-    /// Issued at.
     pub iat: UnixTime,
-    /// Not before.
     pub nbf: UnixTime,
-    /// Unique token identifier.
     pub jti: Jti,
     /// The client the token was issued to.
     pub client_id: ClientId,

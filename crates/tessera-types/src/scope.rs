@@ -96,7 +96,7 @@ impl ScopeSet {
         self.0.iter()
     }
 
-    /// Adds a scope.
+    #[allow(missing_docs)]
     pub fn insert(&mut self, scope: ScopeName) {
         self.0.insert(scope);
     }

@@ -32,7 +32,7 @@ fn short_text(what: &'static str, value: String) -> Result<String, InvalidValue>
 pub struct Jti(String);
 
 impl Jti {
-    /// Parses a `jti`.
+    /// Parses a `jti`: 1..=255 printable ASCII characters.
     pub fn new(value: impl Into<String>) -> Result<Self, InvalidValue> {
         short_text("jti", value.into()).map(Self)
     }
@@ -46,7 +46,7 @@ text_value!(Jti);
 pub struct Kid(String);
 
 impl Kid {
-    /// Parses a `kid`.
+    /// Parses a `kid`: 1..=255 printable ASCII characters.
     pub fn new(value: impl Into<String>) -> Result<Self, InvalidValue> {
         short_text("kid", value.into()).map(Self)
     }

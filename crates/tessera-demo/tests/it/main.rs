@@ -58,7 +58,7 @@ impl World {
         let server = kit.running();
         let tls = tessera_server::tls::dev_cert(kit.dir.path()).unwrap();
         let guard = |aud: &str, mode: Mode| {
-            let issuer = Issuer::new(&server.issuer).unwrap();
+            let issuer = server.issuer.clone();
             let mut cfg = GuardConfig::new(issuer, Resource::new(aud).unwrap(), mode)
                 .with_http_client(http.clone())
                 .with_clock(clock.clone());
@@ -82,7 +82,7 @@ impl World {
     fn source(&self, id: &str, secret: &str, scope: &str) -> TokenSource {
         TokenSource::new(
             ClientConfig::new(
-                Issuer::new(&self.server().issuer).unwrap(),
+                self.server().issuer.clone(),
                 ClientId::new(id).unwrap(),
                 ClientSecret::new(secret).unwrap(),
             )

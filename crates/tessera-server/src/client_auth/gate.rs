@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use axum::http::StatusCode;
-use tessera_types::{ClientSecret, ErrorCode, UnixTime};
+use tessera_types::{ClientId, ClientSecret, ErrorCode, UnixTime};
 
 use crate::error::OAuthError;
 use crate::registry::Registry;
@@ -33,9 +33,8 @@ pub(super) fn early_gate(
     let id = basic.map_or("", |(id, _)| id);
     let Err(retry_after) = limiter.check(id, peer, now) else { return Ok(()) };
     let known_good = basic.is_some_and(|(id, secret)| {
-        let (Some(client), Ok(secret)) = (registry.client(id), ClientSecret::new(secret)) else {
-            return false;
-        };
+        let (Ok(id), Ok(secret)) = (ClientId::new(id), ClientSecret::new(secret)) else { return false };
+        let Some(client) = registry.client(&id) else { return false };
         client.enabled && verifier.verify_cheap(&client.client_id, &client.secrets, &secret)
     });
     if known_good { Ok(()) } else { Err(backing_off(retry_after)) }

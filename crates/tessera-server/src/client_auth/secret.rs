@@ -36,7 +36,7 @@ pub(super) async fn verify<'r>(
     now: UnixTime,
 ) -> Result<&'r Arc<ClientRecord>, OAuthError> {
     let id = creds.client_id.as_str();
-    let client = registry.client(id);
+    let client = registry.client(&creds.client_id);
     let usable = client.filter(|c| c.enabled);
     if let Some(c) = usable
         && verifier.verify_cheap(&c.client_id, &c.secrets, &creds.secret)

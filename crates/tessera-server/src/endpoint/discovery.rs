@@ -17,7 +17,7 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
     let auth_methods: Vec<String> = ClientAuthMethod::SUPPORTED.iter().map(|m| m.as_str().to_owned()).collect();
     let algs: Vec<String> = s.signing_algs.iter().map(|a| a.as_str().to_owned()).collect();
     let doc = Metadata {
-        issuer: s.issuer.clone(),
+        issuer: s.issuer.to_string(),
         token_endpoint: Some(s.token_endpoint.clone()),
         jwks_uri: Some(s.jwks_uri.clone()),
         scopes_supported: registry.scopes().map(|r| r.name.to_string()).collect(),

@@ -2,7 +2,6 @@
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use tessera_types::Resource;
 use tessera_types::rfc7662::IntrospectionResponse;
 use tessera_types::rfc9068::Audience;
 
@@ -26,13 +25,13 @@ pub(crate) async fn introspect(
     // §4: a caller learns only about tokens meant for it — its client_id must be an audience.
     // Anything else is `{"active": false}` and nothing more, whatever the reason.
     let body = match found {
-        Some(t) if t.aud.iter().any(|a| a == caller.client.client_id.as_str()) => IntrospectionResponse {
+        Some(t) if t.aud.iter().any(|a| a.as_str() == caller.client.client_id.as_str()) => IntrospectionResponse {
             active: true,
-            scope: t.scope,
+            scope: t.scope.map(|s| s.to_string()),
             client_id: Some(t.client_id),
             sub: Some(t.sub),
-            aud: Some(Audience::from_list(t.aud.into_iter().filter_map(|a| Resource::new(a).ok()).collect())),
-            iss: Some(s.issuer.clone()),
+            aud: Some(Audience::from_list(t.aud)),
+            iss: Some(s.issuer.to_string()),
             exp: Some(t.exp),
             iat: Some(t.iat),
             nbf: Some(t.nbf),

@@ -69,7 +69,7 @@ fn server(limits: Limits) -> Server {
         keys::ensure_active(&store, &kek, &[SigningAlg::ES256], &rng, now).await.unwrap();
         let registry = Arc::new(RegistryHandle::new(store.clone(), kek).await.unwrap());
         let state = AppState::new(AppParts {
-            issuer: "http://127.0.0.1".into(),
+            issuer: "http://127.0.0.1".parse().unwrap(),
             signing_algs: vec![SigningAlg::ES256],
             max_body_bytes: MAX_BODY,
             limits,

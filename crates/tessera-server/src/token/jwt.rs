@@ -3,7 +3,7 @@
 
 use tessera_store::ClientRecord;
 use tessera_types::rfc9068::{Audience, Claims};
-use tessera_types::{ClientId, Jti, SigningAlg, UnixTime};
+use tessera_types::{ClientId, Issuer, Jti, SigningAlg, UnixTime};
 
 use crate::error::OAuthError;
 use crate::grant::Grant;
@@ -13,7 +13,7 @@ use crate::registry::Registry;
 /// Signs a token for `client` with the active key of its algorithm, or of the server's
 /// first algorithm when the client names none.
 pub(crate) fn issue(
-    issuer: &str,
+    issuer: &Issuer,
     registry: &Registry,
     server_algs: &[SigningAlg],
     client: &ClientRecord,
@@ -33,7 +33,7 @@ pub(crate) fn issue(
 
 /// Claims for a client credentials token. §2.2: with no resource owner, `sub` is the client.
 pub fn claims(
-    issuer: &str,
+    issuer: &Issuer,
     client_id: &ClientId,
     grant: &Grant,
     now: UnixTime,
@@ -41,8 +41,8 @@ pub fn claims(
     rng: &dyn Random,
 ) -> Claims {
     Claims {
-        iss: issuer.to_owned(),
-        sub: client_id.as_str().to_owned(),
+        iss: issuer.clone(),
+        sub: client_id.clone(),
         aud: Audience::from_list(grant.audiences.clone()),
         exp: now.plus(lifetime),
         iat: now,

@@ -4,7 +4,7 @@
 
 use tessera_jose::{Expectations, verify_access_token};
 use tessera_store::TokenRecord;
-use tessera_types::{ClientId, Jti, UnixTime};
+use tessera_types::{ClientId, Issuer, Jti, Resource, ScopeSet, UnixTime};
 
 use crate::error::OAuthError;
 use crate::registry::Registry;
@@ -34,43 +34,38 @@ pub enum Kind {
 
 /// An active token of ours.
 #[derive(Debug, Clone)]
+#[allow(missing_docs)]
 pub struct Active {
-    /// Stored form.
     pub kind: Kind,
     /// The client it was issued to.
     pub client_id: ClientId,
-    /// Subject.
     pub sub: String,
-    /// Scopes.
-    pub scope: Option<String>,
-    /// Audiences.
-    pub aud: Vec<String>,
-    /// Issued at.
+    pub scope: Option<ScopeSet>,
+    pub aud: Vec<Resource>,
     pub iat: UnixTime,
-    /// Not before.
     pub nbf: UnixTime,
-    /// Expiry.
     pub exp: UnixTime,
-    /// Token id.
     pub jti: Jti,
 }
 
 /// Finds `token` if it is one of ours and active at `now`.
 pub(crate) async fn active<S: TokenLookup + ?Sized>(
     store: &S,
-    issuer: &str,
+    issuer: &Issuer,
     registry: &Registry,
     token: &str,
     now: UnixTime,
 ) -> Result<Option<Active>, OAuthError> {
     if reference::looks_like_jwt(token) {
-        let expect =
-            Expectations { issuer, audience: None, typ: Some(tessera_types::rfc9068::TYP), leeway: 0, now: now.0 };
-        let Ok(v) = verify_access_token(
-            token,
-            |jws| jws.kid.as_ref().and_then(|k| registry.verifying_key(k.as_str())),
-            &expect,
-        ) else {
+        let expect = Expectations {
+            issuer: issuer.as_str(),
+            audience: None,
+            typ: Some(tessera_types::rfc9068::TYP),
+            leeway: 0,
+            now: now.0,
+        };
+        let Ok(v) = verify_access_token(token, |jws| jws.kid.as_ref().and_then(|k| registry.verifying_key(k)), &expect)
+        else {
             return Ok(None);
         };
         let c = v.claims;
@@ -91,8 +86,8 @@ pub(crate) async fn active<S: TokenLookup + ?Sized>(
             // RFC 9068 §2.2: with no resource owner, `sub` is the client.
             sub: c.sub.unwrap_or_else(|| client_id.as_str().to_owned()),
             client_id,
-            scope: c.scope.filter(|s| !s.is_empty()).map(|s| s.to_string()),
-            aud: c.aud,
+            scope: c.scope.filter(|s| !s.is_empty()),
+            aud: c.aud.into_iter().filter_map(|a| Resource::new(a).ok()).collect(),
             iat,
             nbf: c.nbf.unwrap_or(iat),
             exp: c.exp,
@@ -111,7 +106,7 @@ pub(crate) async fn active<S: TokenLookup + ?Sized>(
         sub: t.client_id.as_str().to_owned(),
         client_id: t.client_id,
         scope: t.scope,
-        aud: t.audiences.into_iter().map(String::from).collect(),
+        aud: t.audiences,
         iat: t.iat,
         nbf: t.iat,
         exp: t.exp,
@@ -124,6 +119,6 @@ pub(crate) async fn active<S: TokenLookup + ?Sized>(
 /// soon as the registry snapshot shows it.
 fn client_still_holds(registry: &Registry, client_id: &ClientId, iat: UnixTime) -> bool {
     registry
-        .client(client_id.as_str())
+        .client(client_id)
         .is_some_and(|c| c.enabled && c.tokens_not_before.is_none_or(|not_before| iat >= not_before))
 }

@@ -77,7 +77,7 @@ pub fn record(
         hash: hash(token),
         jti: Jti::new(random_token(rng, 16)).expect("22 base64url characters are a valid jti"),
         client_id: client_id.clone(),
-        scope: (!grant.scopes.is_empty()).then(|| grant.scopes.to_string()),
+        scope: (!grant.scopes.is_empty()).then(|| grant.scopes.clone()),
         audiences: grant.audiences.clone(),
         iat: now,
         exp: now.plus(lifetime),

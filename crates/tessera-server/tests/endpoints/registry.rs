@@ -76,7 +76,7 @@ async fn key_rotation_keeps_the_old_key_published() {
     assert_eq!(jwks["keys"][0]["kid"], new_kid.as_str(), "newest first");
     let (_, _, after) = s.token_basic("CC", "cc_secret", CC).await;
     let new_token = after["access_token"].as_str().unwrap();
-    assert_eq!(jsonwebtoken::decode_header(new_token).unwrap().kid.unwrap(), new_kid);
+    assert_eq!(jsonwebtoken::decode_header(new_token).unwrap().kid.unwrap(), new_kid.as_str());
     // Tokens signed by the retired key still validate from the published JWKS.
     validate(&s, &old_token, "rs_dataEventRecordsApi").await;
     validate(&s, new_token, "rs_dataEventRecordsApi").await;

@@ -4,7 +4,7 @@ use std::str::FromStr;
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use tessera_types::{SigningAlg, UnixTime};
+use tessera_types::{Kid, SigningAlg, UnixTime};
 
 use super::{Store, StoreError, corrupt, unique_violation};
 use crate::model::{KeyRecord, KeyStatus};
@@ -76,10 +76,10 @@ impl Store {
     }
 
     /// Removes a retired key from publication; an active key cannot be removed (rotate first).
-    pub async fn remove_retired_key(&self, kid: &str) -> Result<bool, StoreError> {
+    pub async fn remove_retired_key(&self, kid: &Kid) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         let n = sqlx::query("DELETE FROM signing_keys WHERE kid = $1 AND status = $2")
-            .bind(kid)
+            .bind(kid.as_str())
             .bind(KeyStatus::Retired.as_str())
             .execute(&mut *tx)
             .await?
@@ -95,7 +95,7 @@ async fn insert_active_key(
     sqlx::query(
         "INSERT INTO signing_keys (kid, alg, status, sealed_private_key, public_jwk, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
     )
-    .bind(key.kid.clone())
+    .bind(key.kid.as_str())
     .bind(key.alg.as_str())
     .bind(KeyStatus::Active.as_str())
     .bind(key.sealed_private_key.clone())
@@ -108,8 +108,9 @@ async fn insert_active_key(
 fn key_from_row(row: &AnyRow) -> Result<KeyRecord, StoreError> {
     let alg: String = row.try_get("alg")?;
     let status: String = row.try_get("status")?;
+    let kid: String = row.try_get("kid")?;
     Ok(KeyRecord {
-        kid: row.try_get("kid")?,
+        kid: Kid::new(kid).map_err(corrupt)?,
         alg: SigningAlg::from_str(&alg).map_err(corrupt)?,
         status: KeyStatus::parse(&status).ok_or_else(|| corrupt(format!("key status {status}")))?,
         sealed_private_key: row.try_get("sealed_private_key")?,

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use tessera_types::{ClientId, Jti, Resource, UnixTime};
+use tessera_types::{ClientId, Jti, Resource, ScopeSet, UnixTime};
 
 use super::{Backend, Store, StoreError, corrupt, json};
 use crate::model::TokenRecord;
@@ -44,7 +44,7 @@ impl Store {
                     .bind(t.hash.clone())
                     .bind(t.jti.as_str().to_owned())
                     .bind(t.client_id.as_str().to_owned())
-                    .bind(t.scope.clone())
+                    .bind(t.scope.as_ref().map(ToString::to_string))
                     .bind(serde_json::to_string(&t.audiences).expect("list serialises"))
                     .bind(t.iat.0)
                     .bind(t.exp.0)
@@ -183,7 +183,7 @@ fn token_from_row(row: &AnyRow) -> Result<TokenRecord, StoreError> {
         hash: row.try_get("hash")?,
         jti: Jti::new(row.try_get::<String, _>("jti")?).map_err(corrupt)?,
         client_id: ClientId::new(client_id).map_err(corrupt)?,
-        scope: row.try_get("scope")?,
+        scope: row.try_get::<Option<String>, _>("scope")?.map(|s| ScopeSet::parse(&s)).transpose().map_err(corrupt)?,
         audiences: json::<Vec<Resource>>(row, "audiences")?,
         iat: UnixTime(row.try_get("iat")?),
         exp: UnixTime(row.try_get("exp")?),

@@ -6,7 +6,7 @@ use tessera_store::{
     ClientRecord, ClientUpdate, KeyRecord, KeyStatus, ScopeRecord, SecretRecord, Store, StoreError, TokenRecord,
     TokenWriter,
 };
-use tessera_types::{ClientId, Endpoint, Jti, Permission, Resource, ScopeName, SigningAlg, TokenFormat, UnixTime};
+use tessera_types::{ClientId, Endpoint, Jti, Kid, Permission, Resource, ScopeName, SigningAlg, TokenFormat, UnixTime};
 
 fn scope(name: &str) -> ScopeRecord {
     ScopeRecord {
@@ -41,7 +41,7 @@ fn client(id: &str) -> ClientRecord {
 
 fn key(kid: &str, alg: SigningAlg) -> KeyRecord {
     KeyRecord {
-        kid: kid.into(),
+        kid: Kid::new(kid).unwrap(),
         alg,
         status: KeyStatus::Active,
         sealed_private_key: format!("v1.sealed-{kid}"),
@@ -55,7 +55,7 @@ fn token(n: usize, exp: i64) -> TokenRecord {
         hash: format!("hash-{n}"),
         jti: jti(&format!("jti-{n}")),
         client_id: ClientId::new("CC").unwrap(),
-        scope: Some("a b".into()),
+        scope: Some("a b".parse().unwrap()),
         audiences: vec![Resource::new("api1").unwrap(), Resource::new("api2").unwrap()],
         iat: UnixTime(exp - 3600),
         exp: UnixTime(exp),
@@ -130,13 +130,13 @@ pub async fn keys_one_active_per_algorithm(store: Store) {
     assert!(store.add_first_active_key(&key("r1", SigningAlg::RS256)).await.unwrap());
     store.add_active_key(&key("k3", SigningAlg::ES256)).await.unwrap();
     let keys = store.list_keys().await.unwrap();
-    let status = |kid: &str| keys.iter().find(|k| k.kid == kid).map(|k| k.status);
+    let status = |kid: &str| keys.iter().find(|k| k.kid.as_str() == kid).map(|k| k.status);
     assert_eq!(status("k1"), Some(KeyStatus::Retired));
     assert_eq!(status("k2"), None);
     assert_eq!(status("k3"), Some(KeyStatus::Active));
     assert_eq!(status("r1"), Some(KeyStatus::Active));
-    assert!(!store.remove_retired_key("k3").await.unwrap(), "active keys stay");
-    assert!(store.remove_retired_key("k1").await.unwrap());
+    assert!(!store.remove_retired_key(&Kid::new("k3").unwrap()).await.unwrap(), "active keys stay");
+    assert!(store.remove_retired_key(&Kid::new("k1").unwrap()).await.unwrap());
     assert_eq!(store.list_keys().await.unwrap().len(), 2);
 }
 

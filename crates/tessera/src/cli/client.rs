@@ -26,7 +26,8 @@ pub enum ClientCommand {
     /// Change a client's settings.
     Update {
         /// Client id.
-        client_id: String,
+        #[arg(value_parser = |s: &str| ClientId::new(s))]
+        client_id: ClientId,
         /// jwt or reference.
         #[arg(long)]
         token_format: Option<TokenFormat>,
@@ -59,22 +60,26 @@ pub enum ClientCommand {
     /// Show one client as JSON (secret ids, never secrets).
     Show {
         /// Client id.
-        client_id: String,
+        #[arg(value_parser = |s: &str| ClientId::new(s))]
+        client_id: ClientId,
     },
     /// Remove a client and its secrets.
     Remove {
         /// Client id.
-        client_id: String,
+        #[arg(value_parser = |s: &str| ClientId::new(s))]
+        client_id: ClientId,
     },
     /// Disable a client: it can no longer authenticate.
     Disable {
         /// Client id.
-        client_id: String,
+        #[arg(value_parser = |s: &str| ClientId::new(s))]
+        client_id: ClientId,
     },
     /// Enable a disabled client.
     Enable {
         /// Client id.
-        client_id: String,
+        #[arg(value_parser = |s: &str| ClientId::new(s))]
+        client_id: ClientId,
     },
     /// Manage a client's secrets (several may be active, for rotation).
     #[command(subcommand)]
@@ -97,7 +102,8 @@ pub enum SecretCommand {
     /// Remove a secret by its id (see `client show`).
     Remove {
         /// Client id.
-        client_id: String,
+        #[arg(value_parser = |s: &str| ClientId::new(s))]
+        client_id: ClientId,
         /// Secret id.
         secret_id: String,
     },
@@ -245,7 +251,6 @@ impl LimitArgs {
 }
 
 pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliResult {
-    let id = |s: &str| ClientId::new(s);
     match cmd {
         ClientCommand::Add { spec, secret } => {
             let spec = ClientSpec { secret: secret.read(&spec.client_id)?, ..spec };
@@ -285,7 +290,7 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
                 tessera_server::config::validate_lifetime(l)?;
             }
             let changes = admin::PermissionChanges { add_scopes, remove_scopes, add_permissions, remove_permissions };
-            let permissions = admin::changed_permissions(store, &id(&client_id)?, changes).await?;
+            let permissions = admin::changed_permissions(store, &client_id, changes).await?;
             let update = ClientUpdate {
                 display_name,
                 access_token_lifetime: lifetime,
@@ -296,17 +301,17 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
                 issuance_burst: limits.burst()?,
                 max_live_tokens: limits.max_live()?,
             };
-            if !store.update_client(&id(&client_id)?, &update).await? {
+            if !store.update_client(&client_id, &update).await? {
                 return Err(format!("no client {client_id}").into());
             }
             println!("updated client {client_id}");
         }
         ClientCommand::Show { client_id } => {
-            let c = store.get_client(&id(&client_id)?).await?.ok_or_else(|| format!("no client {client_id}"))?;
+            let c = store.get_client(&client_id).await?.ok_or_else(|| format!("no client {client_id}"))?;
             print_json(&to_json(&c));
         }
         ClientCommand::Remove { client_id } => {
-            if !store.remove_client(&id(&client_id)?).await? {
+            if !store.remove_client(&client_id).await? {
                 return Err(format!("no client {client_id}").into());
             }
             println!("removed client {client_id}");
@@ -324,7 +329,7 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
             }
         }
         ClientCommand::Secret(SecretCommand::Remove { client_id, secret_id }) => {
-            if !store.remove_secret(&id(&client_id)?, &secret_id).await? {
+            if !store.remove_secret(&client_id, &secret_id).await? {
                 return Err(format!("client {client_id} has no secret {secret_id}").into());
             }
             println!("removed secret {secret_id} from client {client_id}");
@@ -333,8 +338,8 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
     Ok(())
 }
 
-async fn set_enabled(store: &Store, client_id: &str, enabled: bool) -> CliResult {
-    if !store.set_client_enabled(&ClientId::new(client_id)?, enabled).await? {
+async fn set_enabled(store: &Store, client_id: &ClientId, enabled: bool) -> CliResult {
+    if !store.set_client_enabled(client_id, enabled).await? {
         return Err(format!("no client {client_id}").into());
     }
     println!("{} client {client_id}", if enabled { "enabled" } else { "disabled" });

@@ -25,8 +25,8 @@ pub struct DemoArgs {
 #[derive(Debug, Args)]
 struct Authority {
     /// The authorization server (issuer URL).
-    #[arg(long, default_value = "https://127.0.0.1:8443")]
-    authority: String,
+    #[arg(long, default_value = "https://127.0.0.1:8443", value_parser = |s: &str| Issuer::new(s))]
+    authority: Issuer,
     /// CA certificate to trust (the development CA of `tessera serve`).
     #[arg(long, default_value = "tessera-data/tls/dev-ca.pem")]
     ca: PathBuf,
@@ -60,13 +60,13 @@ enum Part {
         #[arg(long, default_value = "https://localhost:7179")]
         greeter: String,
         /// The client to log in as (registered in examples/seed.toml).
-        #[arg(long, default_value = "CC")]
-        client_id: String,
+        #[arg(long, default_value = "CC", value_parser = |s: &str| ClientId::new(s))]
+        client_id: ClientId,
         #[command(flatten)]
         secret: LoginSecret,
         /// Scope to request.
-        #[arg(long, default_value = "dataEventRecords")]
-        scope: String,
+        #[arg(long, default_value = "dataEventRecords", value_parser = |s: &str| ScopeSet::parse(s))]
+        scope: ScopeSet,
     },
     /// The REST API: GET /weatherforecast for audience and scope api1.
     Api {
@@ -93,8 +93,8 @@ enum Part {
         #[arg(long, default_value_t = 5)]
         every_secs: u64,
         /// The client to log in as (registered in examples/seed.toml).
-        #[arg(long, default_value = "background-service")]
-        client_id: String,
+        #[arg(long, default_value = "background-service", value_parser = |s: &str| ClientId::new(s))]
+        client_id: ClientId,
         #[command(flatten)]
         secret: LoginSecret,
     },
@@ -109,7 +109,7 @@ struct LoginSecret {
 }
 
 /// The secret given, else the sample secret of `client_id` in `examples/seed.toml`.
-fn secret_or_sample(given: Option<ClientSecret>, client_id: &str) -> Result<ClientSecret, String> {
+fn secret_or_sample(given: Option<ClientSecret>, client_id: &ClientId) -> Result<ClientSecret, String> {
     given
         .or_else(|| tessera_demo::sample_secret(client_id))
         .ok_or_else(|| format!("examples/seed.toml has no secret for {client_id}: give --client-secret"))
@@ -133,12 +133,12 @@ pub async fn run(args: DemoArgs) -> CliResult {
     };
     match part {
         Part::Greeter { authority: a, listen, api_secret, cert, key } => {
-            let api_secret = secret_or_sample(api_secret, "rs_dataEventRecordsApi")?;
-            let api = "rs_dataEventRecordsApi";
-            let creds = ClientCredentials::new(ClientId::new(api)?, api_secret);
+            let api = ClientId::new("rs_dataEventRecordsApi")?;
+            let api_secret = secret_or_sample(api_secret, &api)?;
+            let resource = Resource::new(api.as_str())?;
+            let creds = ClientCredentials::new(api, api_secret);
             let guard = Guard::new(
-                GuardConfig::new(Issuer::new(&a.authority)?, Resource::new(api)?, Mode::Auto(creds))
-                    .with_http_client(http_trusting(&a.ca)?),
+                GuardConfig::new(a.authority, resource, Mode::Auto(creds)).with_http_client(http_trusting(&a.ca)?),
             )?;
             let (cert, key) = cert_pair(&a.ca, cert, key);
             let svc = tessera_demo::greeter(listen, &cert, &key, guard).await?;
@@ -147,7 +147,7 @@ pub async fn run(args: DemoArgs) -> CliResult {
             svc.stop().await;
         }
         Part::Api { authority: a, listen, cert, key } => {
-            let cfg = GuardConfig::new(Issuer::new(&a.authority)?, Resource::new("api1")?, Mode::Jwt);
+            let cfg = GuardConfig::new(a.authority, Resource::new("api1")?, Mode::Jwt);
             let guard = Guard::new(cfg.with_http_client(http_trusting(&a.ca)?))?;
             let (cert, key) = cert_pair(&a.ca, cert, key);
             let svc = tessera_demo::weather_api(listen, &cert, &key, guard).await?;
@@ -158,9 +158,7 @@ pub async fn run(args: DemoArgs) -> CliResult {
         Part::Client { authority: a, greeter, client_id, secret, scope } => {
             let secret = secret_or_sample(secret.client_secret, &client_id)?;
             let source = TokenSource::new(
-                ClientConfig::new(Issuer::new(&a.authority)?, ClientId::new(client_id)?, secret)
-                    .scope(ScopeSet::parse(&scope)?)
-                    .with_http_client(http_trusting(&a.ca)?),
+                ClientConfig::new(a.authority, client_id, secret).scope(scope).with_http_client(http_trusting(&a.ca)?),
             );
             println!("{}", tessera_demo::greet(&greeter, &a.ca, source).await?);
         }
@@ -168,7 +166,7 @@ pub async fn run(args: DemoArgs) -> CliResult {
             let secret = secret_or_sample(secret.client_secret, &client_id)?;
             let http = http_trusting(&a.ca)?;
             let source = TokenSource::new(
-                ClientConfig::new(Issuer::new(&a.authority)?, ClientId::new(client_id)?, secret)
+                ClientConfig::new(a.authority, client_id, secret)
                     .scope(ScopeSet::parse("api1")?)
                     .with_http_client(http.clone()),
             );

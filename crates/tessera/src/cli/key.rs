@@ -4,7 +4,7 @@ use clap::Subcommand;
 use tessera_server::Settings;
 use tessera_server::keys::{self, KekUse};
 use tessera_store::{KeyStatus, Store};
-use tessera_types::SigningAlg;
+use tessera_types::{Kid, SigningAlg};
 
 use super::{CliResult, now, rng};
 
@@ -17,12 +17,13 @@ pub enum KeyCommand {
     Rotate {
         /// ES256, RS256, PS256 or EdDSA.
         #[arg(long, default_value = "ES256")]
-        alg: String,
+        alg: SigningAlg,
     },
     /// Stop publishing a retired key (after the tokens it signed have expired).
     Remove {
-        /// Key id.
-        kid: String,
+        /// Key id, as `tessera key list` prints it.
+        #[arg(value_parser = |s: &str| Kid::new(s))]
+        kid: Kid,
     },
 }
 
@@ -38,7 +39,6 @@ pub async fn run(cmd: KeyCommand, store: &Store, settings: &Settings) -> CliResu
             }
         }
         KeyCommand::Rotate { alg } => {
-            let alg: SigningAlg = alg.parse()?;
             // Never creates a key-encryption key, and refuses one that is not the store's.
             let kek = keys::open_kek(store, &settings.kek_file, KekUse::Cli, &rng(), now()).await?;
             let kid = keys::rotate(store, &kek, alg, &rng(), now()).await?;

@@ -25,12 +25,14 @@ pub enum ScopeCommand {
     /// Show one scope as JSON.
     Show {
         /// Scope name.
-        name: String,
+        #[arg(value_parser = |s: &str| ScopeName::new(s))]
+        name: ScopeName,
     },
     /// Remove a scope.
     Remove {
         /// Scope name.
-        name: String,
+        #[arg(value_parser = |s: &str| ScopeName::new(s))]
+        name: ScopeName,
     },
 }
 
@@ -63,12 +65,11 @@ pub async fn run(cmd: ScopeCommand, store: &Store) -> CliResult {
             }
         }
         ScopeCommand::Show { name } => {
-            let s =
-                store.get_scope(&ScopeName::new(name.as_str())?).await?.ok_or_else(|| format!("no scope {name}"))?;
+            let s = store.get_scope(&name).await?.ok_or_else(|| format!("no scope {name}"))?;
             print_json(&to_json(&s));
         }
         ScopeCommand::Remove { name } => {
-            if !store.remove_scope(&ScopeName::new(name.as_str())?).await? {
+            if !store.remove_scope(&name).await? {
                 return Err(format!("no scope {name}").into());
             }
             println!("removed scope {name}");

@@ -13,18 +13,17 @@ pub enum TokenCommand {
     /// servers apply it within the registry poll interval. Rotate or remove its secrets too.
     Revoke {
         /// The client whose tokens are revoked.
-        #[arg(long = "client")]
-        client_id: String,
+        #[arg(long = "client", value_parser = |s: &str| ClientId::new(s))]
+        client_id: ClientId,
     },
 }
 
 pub async fn run(cmd: TokenCommand, store: &Store) -> CliResult {
     match cmd {
         TokenCommand::Revoke { client_id } => {
-            let id = ClientId::new(client_id.as_str())?;
             // iat has one-second resolution: tokens issued within this second are covered too.
             let not_before = UnixTime(now().0.saturating_add(1));
-            let Some(deleted) = store.revoke_client_tokens(&id, not_before).await? else {
+            let Some(deleted) = store.revoke_client_tokens(&client_id, not_before).await? else {
                 return Err(format!("no client {client_id}").into());
             };
             println!(

@@ -47,7 +47,7 @@ struct Fixture {
     store: Arc<MemoryStore>,
     registry: Arc<RegistryHandle>,
     secrets: Vec<(&'static str, ClientSecret)>,
-    key: (String, tessera_types::rfc7517::Jwk, Vec<u8>),
+    key: (tessera_types::Kid, tessera_types::rfc7517::Jwk, Vec<u8>),
 }
 
 fn client(id: &str, format: TokenFormat, permissions: &[&str], secret: &ClientSecret) -> ClientRecord {
@@ -79,7 +79,7 @@ impl Fixture {
         let registry = Arc::new(RegistryHandle::fixed(Self::registry_of(&secrets, &key, |_| {})));
         let store = Arc::new(MemoryStore::default());
         let state = AppState::new(AppParts {
-            issuer: "https://issuer.test".into(),
+            issuer: "https://issuer.test".parse().unwrap(),
             signing_algs: vec![SigningAlg::ES256],
             max_body_bytes: 4096,
             limits: Limits::default(),
@@ -92,7 +92,7 @@ impl Fixture {
 
     fn registry_of(
         secrets: &[(&'static str, ClientSecret)],
-        key: &(String, tessera_types::rfc7517::Jwk, Vec<u8>),
+        key: &(tessera_types::Kid, tessera_types::rfc7517::Jwk, Vec<u8>),
         edit: impl FnOnce(&mut Vec<ClientRecord>),
     ) -> Registry {
         let scope = ScopeRecord {
