@@ -167,17 +167,23 @@ fn body() -> impl Strategy<Value = Vec<Param>> {
 
 /// A request that is valid but for a few random parameters: the real credentials by one
 /// method and grant_type, then noise. Keeps the success path in reach of the fuzzer.
+/// The real credentials, in the `Authorization` header (with this spelling of the scheme) or in
+/// the body (RFC 6749 §2.3.1 allows both).
+fn present_credentials(by_basic: bool, scheme: &'static str, params: &mut Vec<Param>) -> Auth {
+    if by_basic {
+        Auth::Real(scheme)
+    } else {
+        params.push(Param::Pair("client_id".into(), ID.into()));
+        params.push(Param::RealSecret);
+        Auth::None
+    }
+}
+
 fn near_valid() -> impl Strategy<Value = (Auth, Vec<Param>)> {
     (any::<bool>(), proptest::sample::select(vec!["Basic", "basic", "BASIC"]), vec(param(), 0..3)).prop_map(
         |(by_basic, scheme, noise)| {
             let mut params = vec![Param::Pair("grant_type".into(), "client_credentials".into())];
-            let auth = if by_basic {
-                Auth::Real(scheme)
-            } else {
-                params.push(Param::Pair("client_id".into(), ID.into()));
-                params.push(Param::RealSecret);
-                Auth::None
-            };
+            let auth = present_credentials(by_basic, scheme, &mut params);
             params.extend(noise);
             (auth, params)
         },
@@ -404,13 +410,7 @@ fn real_credentials_with_noise_succeed() {
             if let Some(scope) = scope {
                 params.insert(0, Param::Pair("scope".into(), scope.into()));
             }
-            let auth = if by_basic {
-                Auth::Real(scheme)
-            } else {
-                params.push(Param::Pair("client_id".into(), ID.into()));
-                params.push(Param::RealSecret);
-                Auth::None
-            };
+            let auth = present_credentials(by_basic, scheme, &mut params);
             let body = encode_body(&params, &s.secret);
             let o = post(
                 &s,
