@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+use tessera_store::pg_url::DatabaseUrl;
 use tessera_types::{Issuer, SigningAlg};
 
 use crate::admin::{ClientSpec, ScopeSpec};
@@ -21,8 +22,8 @@ pub const DEFAULT_MAX_BODY: usize = 64 * 1024;
 pub struct ConfigError(pub String);
 
 /// The optional TOML file (`--config FILE`). Unknown keys are errors, so typos surface.
-/// `Debug` redacts the database password and client secrets.
-#[derive(Default, Deserialize)]
+/// `Debug` is safe to log: the database URL and client secrets redact themselves.
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[allow(missing_docs)]
 pub struct FileConfig {
@@ -48,7 +49,7 @@ pub struct FileConfig {
     /// Token endpoint body limit, bytes.
     pub max_body_bytes: Option<usize>,
     /// `postgres://...` to share state between instances; absent: embedded SQLite.
-    pub database_url: Option<String>,
+    pub database_url: Option<DatabaseUrl>,
     /// Most PostgreSQL connections per instance.
     pub database_pool_size: Option<u32>,
     /// How long a registry snapshot may go unconfirmed (database unreachable) before the token
@@ -95,8 +96,8 @@ pub enum Transport {
 }
 
 /// Command-line values, which win over the file; each field is the `tessera serve` option of
-/// the same name. `Debug` redacts the database password.
-#[derive(Default, Clone)]
+/// the same name.
+#[derive(Debug, Default, Clone)]
 #[allow(missing_docs)]
 pub struct Overrides {
     pub data_dir: Option<PathBuf>,
@@ -107,12 +108,13 @@ pub struct Overrides {
     pub http: bool,
     /// `--signing-alg` (repeatable).
     pub signing_algs: Vec<String>,
-    pub database_url: Option<String>,
+    pub database_url: Option<DatabaseUrl>,
     pub kek_file: Option<PathBuf>,
 }
 
-/// Validated settings. `Debug` redacts the database password and client secrets.
-#[derive(Clone)]
+/// Validated settings. `Debug` is safe to log: the database URL and client secrets redact
+/// themselves.
+#[derive(Debug, Clone)]
 #[allow(missing_docs)]
 pub struct Settings {
     /// Where the embedded store, key-encryption key and dev certificate live.
@@ -130,7 +132,7 @@ pub struct Settings {
     pub kek_file: PathBuf,
     pub prune_interval: Duration,
     /// PostgreSQL URL; `None` for the embedded store.
-    pub database_url: Option<String>,
+    pub database_url: Option<DatabaseUrl>,
     pub database_pool_size: u32,
     /// See [`FileConfig::registry_max_stale_ms`].
     pub registry_max_stale: Duration,
@@ -189,9 +191,9 @@ impl Settings {
         validate_lifetime(access_token_lifetime)?;
         let kek_file =
             cli.kek_file.or(file.key_encryption_key_file).unwrap_or_else(|| data_dir.join("key-encryption.key"));
-        let database_url = cli.database_url.or(file.database_url).filter(|u| !u.is_empty());
+        let database_url = cli.database_url.or(file.database_url).filter(|u| !u.expose().is_empty());
         if let Some(url) = &database_url {
-            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            if !(url.expose().starts_with("postgres://") || url.expose().starts_with("postgresql://")) {
                 return Err(ConfigError(
                     "database_url must be a postgres:// URL (the embedded SQLite needs none)".into(),
                 ));
@@ -238,117 +240,6 @@ impl Settings {
         };
         Issuer::new(format!("{scheme}://{host}:{}", bound.port()))
             .expect("a scheme, an IP host and a port make an issuer")
-    }
-}
-
-/// A database URL for `Debug`: its password replaced.
-fn redacted_url(url: &Option<String>) -> Option<String> {
-    url.as_deref().map(tessera_store::pg_url::redact)
-}
-
-// `Debug` by hand so secrets and database passwords never reach a log line. Each impl
-// destructures every field: a new field fails to compile until it is listed here.
-
-impl std::fmt::Debug for FileConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let Self {
-            data_dir,
-            listen,
-            issuer,
-            tls_cert,
-            tls_key,
-            http,
-            signing_algs,
-            access_token_lifetime,
-            registry_poll_ms,
-            key_encryption_key_file,
-            prune_interval_ms,
-            max_body_bytes,
-            database_url,
-            database_pool_size,
-            registry_max_stale_ms,
-            scopes,
-            clients,
-            limits,
-        } = self;
-        f.debug_struct("FileConfig")
-            .field("data_dir", data_dir)
-            .field("listen", listen)
-            .field("issuer", issuer)
-            .field("tls_cert", tls_cert)
-            .field("tls_key", tls_key)
-            .field("http", http)
-            .field("signing_algs", signing_algs)
-            .field("access_token_lifetime", access_token_lifetime)
-            .field("registry_poll_ms", registry_poll_ms)
-            .field("key_encryption_key_file", key_encryption_key_file)
-            .field("prune_interval_ms", prune_interval_ms)
-            .field("max_body_bytes", max_body_bytes)
-            .field("database_url", &redacted_url(database_url))
-            .field("database_pool_size", database_pool_size)
-            .field("registry_max_stale_ms", registry_max_stale_ms)
-            .field("scopes", scopes)
-            .field("clients", clients)
-            .field("limits", limits)
-            .finish()
-    }
-}
-
-impl std::fmt::Debug for Overrides {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let Self { data_dir, listen, issuer, tls_cert, tls_key, http, signing_algs, database_url, kek_file } = self;
-        f.debug_struct("Overrides")
-            .field("data_dir", data_dir)
-            .field("listen", listen)
-            .field("issuer", issuer)
-            .field("tls_cert", tls_cert)
-            .field("tls_key", tls_key)
-            .field("http", http)
-            .field("signing_algs", signing_algs)
-            .field("database_url", &redacted_url(database_url))
-            .field("kek_file", kek_file)
-            .finish()
-    }
-}
-
-impl std::fmt::Debug for Settings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let Self {
-            data_dir,
-            listen,
-            issuer,
-            transport,
-            signing_algs,
-            access_token_lifetime,
-            registry_poll,
-            kek_file,
-            prune_interval,
-            database_url,
-            database_pool_size,
-            registry_max_stale,
-            max_body_bytes,
-            seed_scopes,
-            seed_clients,
-            limits,
-        } = self;
-        f.debug_struct("Settings")
-            .field("data_dir", data_dir)
-            .field("listen", listen)
-            .field("issuer", issuer)
-            .field("transport", transport)
-            .field("signing_algs", signing_algs)
-            .field("access_token_lifetime", access_token_lifetime)
-            .field("registry_poll", registry_poll)
-            .field("kek_file", kek_file)
-            .field("prune_interval", prune_interval)
-            .field("database_url", &redacted_url(database_url))
-            .field("database_pool_size", database_pool_size)
-            .field("registry_max_stale", registry_max_stale)
-            .field("max_body_bytes", max_body_bytes)
-            .field("seed_scopes", seed_scopes)
-            .field("seed_clients", seed_clients)
-            .field("limits", limits)
-            .finish()
     }
 }
 
@@ -414,7 +305,7 @@ mod tests {
             .unwrap()
         };
         let cli = Overrides {
-            database_url: Some("postgres://tessera:cli-db-pw@db.example.com/t".into()),
+            database_url: Some(DatabaseUrl::new("postgres://tessera:cli-db-pw@db.example.com/t")),
             ..Default::default()
         };
         let settings = Settings::resolve(cli.clone(), file()).unwrap();

@@ -133,7 +133,7 @@ impl Running {
 /// SQLite database in the data directory.
 pub async fn open_store(settings: &Settings) -> Result<Store, tessera_store::StoreError> {
     match &settings.database_url {
-        Some(url) => Store::connect_postgres(url, settings.database_pool_size).await,
+        Some(url) => Store::connect_postgres(url.expose(), settings.database_pool_size).await,
         None => Store::open_embedded(&settings.data_dir).await,
     }
 }

@@ -9,6 +9,42 @@
 
 use std::net::IpAddr;
 
+/// A database URL as configured. It may carry a password, so `Debug` shows it with the
+/// password replaced; only [`DatabaseUrl::expose`] gives the text to connect with.
+#[derive(Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(transparent)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    #[allow(missing_docs)]
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    /// The URL itself, password included: for connecting, never for messages.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL for messages: the password replaced by `[redacted]`.
+    pub fn redacted(&self) -> String {
+        redact(&self.0)
+    }
+}
+
+impl std::str::FromStr for DatabaseUrl {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DatabaseUrl({})", redact(&self.0))
+    }
+}
+
 /// The URL to connect with, and a warning to log when its TLS is weaker than `verify-full`
 /// for a host that is not on this machine.
 #[derive(Clone, PartialEq, Eq)]
@@ -226,6 +262,15 @@ mod tests {
         assert_eq!(tls_default("postgres://u@db.example.com/t?sslmode=verify-full", &env).warning, None);
         // Loopback with a weak mode: no warning.
         assert_eq!(choose("postgres://u@127.0.0.1/t?sslmode=disable").warning, None);
+    }
+
+    #[test]
+    fn a_database_url_debugs_without_its_password() {
+        let url: DatabaseUrl = "postgres://tessera:s3cret-pw@db.example.com/t?password=other-pw".parse().unwrap();
+        let shown = format!("{url:?} {}", url.redacted());
+        assert!(!shown.contains("s3cret-pw") && !shown.contains("other-pw"), "{shown}");
+        assert!(shown.contains("db.example.com"), "{shown}");
+        assert!(url.expose().contains("s3cret-pw"));
     }
 
     #[test]

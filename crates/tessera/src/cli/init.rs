@@ -12,7 +12,7 @@ use super::{CliResult, now, rng};
 pub async fn run(overrides: Overrides, file: FileConfig) -> CliResult {
     let settings = Settings::resolve(overrides, file)?;
     let existing = match &settings.database_url {
-        Some(url) => Store::connect_existing_postgres(url, settings.database_pool_size).await.ok(),
+        Some(url) => Store::connect_existing_postgres(url.expose(), settings.database_pool_size).await.ok(),
         None => Store::open_existing_embedded(&settings.data_dir).await.ok(),
     };
     let created = existing.is_none();
@@ -23,7 +23,7 @@ pub async fn run(overrides: Overrides, file: FileConfig) -> CliResult {
     let kek = keys::open_kek(&store, &settings.kek_file, KekUse::Server, &rng(), now()).await?;
     keys::ensure_active(&store, &kek, &settings.signing_algs, &rng(), now()).await?;
     let place = match &settings.database_url {
-        Some(url) => format!("PostgreSQL {}", tessera_store::pg_url::redact(url)),
+        Some(url) => format!("PostgreSQL {}", url.redacted()),
         None => format!("data dir {}", settings.data_dir.display()),
     };
     if created {

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use tessera_server::{FileConfig, Overrides, Settings};
 use tessera_store::Store;
+use tessera_store::pg_url::DatabaseUrl;
 
 /// Tessera: an OAuth 2.0 authorization server for machine-to-machine access.
 #[derive(Debug, Parser)]
@@ -40,7 +41,7 @@ pub struct StoreArgs {
     /// other users (`ps`): put it in --database-url-file, TESSERA_DATABASE_URL, PGPASSWORD or
     /// ~/.pgpass. Remote hosts default to sslmode=verify-full.
     #[arg(long, global = true, env = "TESSERA_DATABASE_URL", hide_env_values = true, value_name = "URL")]
-    database_url: Option<Sensitive>,
+    database_url: Option<DatabaseUrl>,
     /// Read the PostgreSQL URL (which may hold the password) from this file.
     #[arg(long, global = true, env = "TESSERA_DATABASE_URL_FILE", value_name = "PATH")]
     database_url_file: Option<PathBuf>,
@@ -86,30 +87,6 @@ impl Args {
 
 /// Errors are printed as `error: ...` and exit 1.
 pub type CliResult = Result<(), Box<dyn std::error::Error>>;
-
-/// A command-line value that must not reach logs: `Debug` prints `[redacted]`.
-#[derive(Clone)]
-pub struct Sensitive(String);
-
-impl Sensitive {
-    /// The value.
-    pub fn expose(self) -> String {
-        self.0
-    }
-}
-
-impl std::str::FromStr for Sensitive {
-    type Err = std::convert::Infallible;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(Self(s.to_owned()))
-    }
-}
-
-impl std::fmt::Debug for Sensitive {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
 
 /// Where a value came from, as far as secrets are concerned.
 #[derive(Debug, Clone, Copy, Default)]
@@ -157,8 +134,7 @@ impl StoreArgs {
                 );
             }
             (Some(url), None) => {
-                let url = url.expose();
-                if provenance.database_url_in_argv && tessera_store::pg_url::has_password(&url) {
+                if provenance.database_url_in_argv && tessera_store::pg_url::has_password(url.expose()) {
                     tracing::warn!(
                         "the --database-url on the command line holds a password, visible to other users in `ps` \
                          and kept in shell history: use --database-url-file, TESSERA_DATABASE_URL, PGPASSWORD or \
@@ -167,7 +143,7 @@ impl StoreArgs {
                 }
                 Some(url)
             }
-            (None, Some(path)) => Some(read_one_line(path, "--database-url-file")?),
+            (None, Some(path)) => Some(DatabaseUrl::new(read_one_line(path, "--database-url-file")?)),
             (None, None) => None,
         };
         let base = Overrides {
@@ -185,7 +161,7 @@ impl StoreArgs {
         let (base, file) = self.resolve(provenance)?;
         let settings = Settings::resolve(base, file)?;
         let store = match &settings.database_url {
-            Some(url) => Store::connect_existing_postgres(url, settings.database_pool_size).await?,
+            Some(url) => Store::connect_existing_postgres(url.expose(), settings.database_pool_size).await?,
             None => Store::open_existing_embedded(&settings.data_dir).await?,
         };
         Ok((store, settings))

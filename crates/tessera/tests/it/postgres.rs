@@ -147,7 +147,7 @@ async fn a_postgresql_restart_under_a_running_server() {
     let db = testing::fresh_database(&pg.base_url()).await;
     let mut file = crate::registry::seed_config_for_tests();
     file.registry_poll_ms = Some(50);
-    file.database_url = Some(db.clone());
+    file.database_url = Some(tessera_store::pg_url::DatabaseUrl::new(db.clone()));
     file.database_pool_size = Some(4);
     let server = TestServer::builder().file(file).start().await;
     let (http, url) = (server.http.clone(), server.base.clone());
