@@ -136,8 +136,9 @@ async fn unknown_disabled_generated_and_imported_clients_fail_in_the_same_time()
     eprintln!("median failure times: {medians:?}");
     let slowest = medians.iter().map(|m| m.1).max().unwrap();
     let fastest = medians.iter().map(|m| m.1).min().unwrap();
-    // Every failure costs one argon2id verification (milliseconds); a fast path for any kind
-    // would be an order of magnitude apart.
-    assert!(fastest * 2 > slowest, "failure times differ: {medians:?}");
+    // Every failure costs one argon2id verification (~20 ms); a fast path for any kind (no
+    // argon2, microseconds) would be two orders of magnitude apart. The margin is wide because a
+    // loaded 2-core machine (other test binaries, builds) has been seen to double some medians.
+    assert!(fastest * 4 > slowest, "failure times differ: {medians:?}");
     s.stop().await;
 }
