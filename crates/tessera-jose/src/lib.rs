@@ -5,6 +5,7 @@
 //! and `jwk` headers are never read.
 #![deny(missing_docs)]
 
+mod import;
 mod sign;
 mod verify;
 
