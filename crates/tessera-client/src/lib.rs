@@ -17,6 +17,9 @@
 //! # let _ = token; Ok(()) }
 //! ```
 //!
+//! A client without a shared secret authenticates with a private key instead
+//! (`private_key_jwt`, RFC 7523): [`ClientConfig::with_private_key`] and [`AssertionKey`].
+//!
 //! # Limits
 //! Every call to the authority is bounded by [`AuthorityCalls::request_timeout`] (10 s; connect
 //! 5 s), follows no redirect and must be `https` unless [`ClientConfig::allow_http`]. A failure

@@ -234,6 +234,19 @@ mod tests {
     }
 
     #[test]
+    fn keys_from_openssl_genpkey_are_read() {
+        // `openssl genpkey` writes PKCS#8 v1 (no public key inside) for both.
+        for (pem, alg) in [
+            (include_str!("../testdata/openssl-ec.pem"), SigningAlg::ES256),
+            (include_str!("../testdata/openssl-ed25519.pem"), SigningAlg::EdDSA),
+        ] {
+            let key = SigningKey::from_pem(pem, None).unwrap();
+            assert_eq!(key.alg, alg);
+            signs_for_its_public_key(&key);
+        }
+    }
+
+    #[test]
     fn an_rsa_key_signs_ps256_when_asked_and_no_key_signs_outside_its_family() {
         let key = SigningKey::from_pem(RSA[0], Some(SigningAlg::PS256)).unwrap();
         assert_eq!(key.alg, SigningAlg::PS256);
