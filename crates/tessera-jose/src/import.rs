@@ -6,12 +6,13 @@ use std::str::FromStr;
 
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, RsaKeyPair};
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 use tessera_types::{Kid, SigningAlg};
 
 use crate::JoseError;
 use crate::sign::{Pair, SigningKey, rejected};
+use crate::verify::b64;
 
 impl SigningKey {
     /// Reads an unencrypted private key in PEM: `PRIVATE KEY` (PKCS#8, what `openssl
@@ -126,11 +127,6 @@ struct PrivateJwk {
     qi: Option<String>,
 }
 
-fn b64(field: &'static str, v: &Option<String>) -> Result<Vec<u8>, JoseError> {
-    let v = v.as_deref().ok_or_else(|| JoseError::Key(format!("{field} missing")))?;
-    URL_SAFE_NO_PAD.decode(v).map_err(|_| JoseError::Key(format!("{field} is not base64url")))
-}
-
 /// The first PEM block of `pem` (RFC 7468): its label and decoded contents.
 fn pem_block(pem: &str) -> Result<(String, Vec<u8>), JoseError> {
     let malformed = || JoseError::Key("not a PEM private key".into());
@@ -187,6 +183,8 @@ fn der_tlv(tag: u8, content: &[u8]) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
     use super::*;
     use crate::{VerifyingKey, thumbprint};
 
