@@ -8,7 +8,20 @@ use tessera_http::AuthorityCalls;
 use tessera_types::clock::{Clock, SystemClock};
 use tessera_types::{ClientId, ClientSecret, Issuer, Resource, ScopeSet};
 
-/// How the client authenticates at the token endpoint (RFC 6749 §2.3.1).
+use crate::AssertionKey;
+
+/// What the client proves its identity with. `Debug` prints neither the secret nor the key.
+#[derive(Debug, Clone)]
+pub enum ClientCredentials {
+    /// A shared secret (`client_secret_basic` or `client_secret_post`, see [`AuthMethod`]).
+    Secret(ClientSecret),
+    /// A private key (`private_key_jwt`, RFC 7523 §2.2): each token request carries a new
+    /// assertion signed with it; the key itself is never sent, and the server holds only the
+    /// public half, so there is no shared secret to leak from either side.
+    PrivateKey(AssertionKey),
+}
+
+/// How a client secret is sent to the token endpoint (RFC 6749 §2.3.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AuthMethod {
     /// HTTP Basic (`client_secret_basic`), the default.
@@ -18,7 +31,8 @@ pub enum AuthMethod {
     Post,
 }
 
-/// Client settings. `Debug` prints everything but the secret, which redacts itself.
+/// Client settings. `Debug` prints everything but the secret or private key, which redact
+/// themselves.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
     /// The issuer; the token endpoint is found by discovery. Must be `https` unless
@@ -26,14 +40,15 @@ pub struct ClientConfig {
     pub authority: Issuer,
     /// The client's id at the authority.
     pub client_id: ClientId,
-    /// The client's secret, sent as [`Self::auth_method`] says.
-    pub client_secret: ClientSecret,
+    /// The client's secret (sent as [`Self::auth_method`] says) or private key.
+    pub credentials: ClientCredentials,
     /// Requested scope; `None` asks for every permitted scope.
     pub scope: Option<ScopeSet>,
     /// RFC 8707 `resource` parameters: the APIs the token is meant for, which the authority
     /// may name in its `aud`.
     pub resources: Vec<Resource>,
-    /// How the secret is sent: HTTP Basic by default, or in the form body.
+    /// How a secret is sent: HTTP Basic by default, or in the form body. A private key's
+    /// assertion always goes in the form body (RFC 7521 §4.2).
     pub auth_method: AuthMethod,
     /// Refresh when this fraction of the lifetime has passed (default 0.8)...
     pub refresh_at: f64,
@@ -61,10 +76,23 @@ impl ClientConfig {
     /// 200 ms backoff, connect within 5 s, each call within 10 s, a failure remembered 2 s,
     /// `https` only.
     pub fn new(authority: Issuer, client_id: ClientId, client_secret: ClientSecret) -> Self {
+        Self::with_credentials(authority, client_id, ClientCredentials::Secret(client_secret))
+    }
+
+    /// Settings for a client that authenticates with a private key (`private_key_jwt`),
+    /// otherwise the defaults of [`ClientConfig::new`]. Register the key's public half
+    /// ([`AssertionKey::public_jwk`]) with the authority first.
+    pub fn with_private_key(authority: Issuer, client_id: ClientId, key: AssertionKey) -> Self {
+        Self::with_credentials(authority, client_id, ClientCredentials::PrivateKey(key))
+    }
+
+    /// Settings for a client with `credentials`, otherwise the defaults of
+    /// [`ClientConfig::new`].
+    pub fn with_credentials(authority: Issuer, client_id: ClientId, credentials: ClientCredentials) -> Self {
         Self {
             authority,
             client_id,
-            client_secret,
+            credentials,
             scope: None,
             resources: Vec::new(),
             auth_method: AuthMethod::Basic,
@@ -107,7 +135,7 @@ impl ClientConfig {
         self
     }
 
-    /// Sends the secret in the body instead of Basic.
+    /// Sends the secret in the body instead of Basic (no effect with a private key).
     pub fn with_auth_method(mut self, method: AuthMethod) -> Self {
         self.auth_method = method;
         self

@@ -17,6 +17,10 @@ pub enum ClientError {
     /// The server could not be reached or kept failing (retried with backoff first).
     #[error("the authorization server is unreachable: {0}")]
     Unreachable(String),
+    /// The client's own credentials could not be used: the client assertion could not be
+    /// signed. Not retried.
+    #[error("the client assertion could not be signed: {0}")]
+    Credentials(String),
     /// Discovery or the token response was not what the specs say.
     #[error("unexpected answer from the authorization server: {0}")]
     Protocol(String),

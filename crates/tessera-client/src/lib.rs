@@ -17,6 +17,9 @@
 //! # let _ = token; Ok(()) }
 //! ```
 //!
+//! A client without a shared secret authenticates with a private key instead
+//! (`private_key_jwt`, RFC 7523): [`ClientConfig::with_private_key`] and [`AssertionKey`].
+//!
 //! # Limits
 //! Every call to the authority is bounded by [`AuthorityCalls::request_timeout`] (10 s; connect
 //! 5 s), follows no redirect and must be `https` unless [`ClientConfig::allow_http`]. A failure
@@ -24,15 +27,18 @@
 //! it at once, callers with one keep using it, and the authority is asked again only after.
 #![deny(missing_docs)]
 
+mod assertion;
 mod config;
 mod error;
 mod http_client;
 mod layer;
 mod source;
 
-pub use config::{AuthMethod, ClientConfig};
+pub use assertion::{AssertionKey, JWT_BEARER_ASSERTION_TYPE, MAX_ASSERTION_LIFETIME};
+pub use config::{AuthMethod, ClientConfig, ClientCredentials};
 pub use error::ClientError;
 pub use http_client::AuthorizedClient;
 pub use layer::{BearerLayer, BearerService};
 pub use source::{Token, TokenSource};
 pub use tessera_http::AuthorityCalls;
+pub use tessera_jose::JoseError;

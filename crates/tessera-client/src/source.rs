@@ -9,7 +9,7 @@ use tessera_http::{AuthorityClient, DiscoveryError, FailureMemory, SendError, ba
 use tessera_types::rfc6749::{ErrorResponse, TokenResponse};
 use tessera_types::{AccessToken, ScopeSet, UnixTime};
 
-use crate::{AuthMethod, ClientConfig, ClientError};
+use crate::{AuthMethod, ClientConfig, ClientCredentials, ClientError, JWT_BEARER_ASSERTION_TYPE};
 
 /// A token from the authority and when it expires. `Debug` does not print the token
 /// ([`AccessToken`] redacts itself).
@@ -47,7 +47,9 @@ pub struct TokenSource(Arc<Inner>);
 struct Inner {
     cfg: ClientConfig,
     http: AuthorityClient,
-    endpoint: tokio::sync::OnceCell<reqwest::Url>,
+    /// The token endpoint and the issuer identifier exactly as the metadata publishes it
+    /// (the audience of client assertions), from discovery.
+    endpoint: tokio::sync::OnceCell<(reqwest::Url, String)>,
     current: RwLock<Option<Cached>>,
     refresh: tokio::sync::Mutex<()>,
     requests: AtomicU64,
@@ -190,7 +192,7 @@ impl TokenSource {
         (unit * 2.0 - 1.0) * self.0.cfg.jitter
     }
 
-    async fn endpoint(&self) -> Result<&reqwest::Url, Attempt> {
+    async fn endpoint(&self) -> Result<&(reqwest::Url, String), Attempt> {
         let cfg = &self.0.cfg;
         let protocol = |why: String| Attempt::Fail(ClientError::Protocol(why));
         self.0
@@ -208,15 +210,16 @@ impl TokenSource {
                 })?;
                 let endpoint =
                     doc.token_endpoint.as_deref().ok_or_else(|| protocol("discovery has no token_endpoint".into()))?;
-                tessera_http::require_https(endpoint, self.0.http.allow_http())
-                    .map_err(|e| protocol(format!("token_endpoint {e}")))
+                let endpoint = tessera_http::require_https(endpoint, self.0.http.allow_http())
+                    .map_err(|e| protocol(format!("token_endpoint {e}")))?;
+                Ok((endpoint, doc.issuer))
             })
             .await
     }
 
     async fn request(&self) -> Result<Token, Attempt> {
         let cfg = &self.0.cfg;
-        let endpoint = self.endpoint().await?;
+        let (endpoint, issuer) = self.endpoint().await?;
         let mut body = String::from("grant_type=client_credentials");
         if let Some(scope) = &cfg.scope {
             body.push_str(&format!("&scope={}", form_encode(&scope.to_string())));
@@ -226,16 +229,30 @@ impl TokenSource {
         }
         let mut req =
             self.0.http.post(endpoint).header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded");
-        match cfg.auth_method {
+        match (&cfg.credentials, cfg.auth_method) {
             // RFC 6749 §2.3.1: form-encode id and secret, then Basic.
-            AuthMethod::Basic => {
-                req = req.header(http::header::AUTHORIZATION, basic_credentials(&cfg.client_id, &cfg.client_secret));
+            (ClientCredentials::Secret(secret), AuthMethod::Basic) => {
+                req = req.header(http::header::AUTHORIZATION, basic_credentials(&cfg.client_id, secret));
             }
-            AuthMethod::Post => {
+            (ClientCredentials::Secret(secret), AuthMethod::Post) => {
                 body.push_str(&format!(
                     "&client_id={}&client_secret={}",
                     form_encode(cfg.client_id.as_str()),
-                    form_encode(cfg.client_secret.expose())
+                    form_encode(secret.expose())
+                ));
+            }
+            // RFC 7521 §4.2 and RFC 7523 §2.2: the assertion and its type in the body, with
+            // the client_id (optional there, but it lets the server find the key before
+            // parsing the JWT). Built here, per attempt: a retry after a 5xx carries a new
+            // `jti`, which the server has not seen.
+            (ClientCredentials::PrivateKey(key), _) => {
+                let assertion = key
+                    .assertion(&cfg.client_id, issuer, self.now())
+                    .map_err(|e| Attempt::Fail(ClientError::Credentials(e.to_string())))?;
+                body.push_str(&format!(
+                    "&client_assertion_type={}&client_assertion={assertion}&client_id={}",
+                    form_encode(JWT_BEARER_ASSERTION_TYPE),
+                    form_encode(cfg.client_id.as_str())
                 ));
             }
         }

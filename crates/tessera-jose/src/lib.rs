@@ -3,8 +3,13 @@
 //! access tokens with an algorithm allow-list — never `none`, never HMAC, and a key is only
 //! ever used with the algorithm it was published for (no key confusion). The `jku`, `x5u`
 //! and `jwk` headers are never read.
+//!
+//! Private keys are generated here or read from PEM or a private JWK
+//! ([`SigningKey::from_pem`], [`SigningKey::from_private_jwk`]), for clients that sign their
+//! own RFC 7523 assertions ([`SigningKey::sign_jwt`]).
 #![deny(missing_docs)]
 
+mod import;
 mod sign;
 mod verify;
 

@@ -15,7 +15,7 @@ use tessera_types::{Kid, SigningAlg};
 
 use crate::JoseError;
 
-enum Pair {
+pub(crate) enum Pair {
     Ecdsa(EcdsaKeyPair),
     Rsa(RsaKeyPair),
     Ed25519(Ed25519KeyPair),
@@ -38,7 +38,7 @@ impl std::fmt::Debug for SigningKey {
     }
 }
 
-fn rejected(e: impl std::fmt::Display) -> JoseError {
+pub(crate) fn rejected(e: impl std::fmt::Display) -> JoseError {
     JoseError::Key(e.to_string())
 }
 
@@ -73,12 +73,18 @@ impl SigningKey {
             SigningAlg::RS256 | SigningAlg::PS256 => Pair::Rsa(RsaKeyPair::from_pkcs8(pkcs8).map_err(rejected)?),
             SigningAlg::EdDSA => Pair::Ed25519(Ed25519KeyPair::from_pkcs8(pkcs8).map_err(rejected)?),
         };
+        Ok(Self::from_pair(alg, pair))
+    }
+
+    /// A key for `alg` around an already parsed pair; the caller has checked that the pair
+    /// fits `alg` (an RSA pair for RS256 or PS256, and so on).
+    pub(crate) fn from_pair(alg: SigningAlg, pair: Pair) -> Self {
         let kid = Kid::new(thumbprint(&public_jwk(alg, &pair, String::new())))
             .expect("a thumbprint is 43 base64url characters");
         let header =
             tessera_types::rfc9068::Header { alg, typ: tessera_types::rfc9068::TYP.to_owned(), kid: kid.clone() };
         let header_b64 = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).expect("header serialises"));
-        Ok(Self { kid, alg, header_b64, pair })
+        Self { kid, alg, header_b64, pair }
     }
 
     /// The public key as a JWK (no private members).
@@ -106,10 +112,33 @@ impl SigningKey {
     /// Signs a JSON payload as an RFC 9068 access token: compact serialisation (RFC 7515
     /// §7.1) with the header `{"alg", "typ": "at+jwt", "kid"}`.
     pub fn sign_access_token<T: serde::Serialize>(&self, claims: &T) -> Result<String, JoseError> {
+        self.sign_compact(&self.header_b64, claims)
+    }
+
+    /// Signs a JSON payload as a compact JWS (RFC 7515 §7.1) with the header
+    /// `{"alg", "typ", "kid"}`: `alg` is always this key's own, so a caller cannot label a
+    /// signature with another algorithm; `typ` is left out when `None`. For JWTs other than
+    /// access tokens, such as RFC 7523 client assertions, whose `kid` is the one the
+    /// recipient registered (not necessarily this key's thumbprint).
+    pub fn sign_jwt<T: serde::Serialize>(&self, kid: &Kid, typ: Option<&str>, claims: &T) -> Result<String, JoseError> {
+        #[derive(serde::Serialize)]
+        struct Header<'a> {
+            alg: SigningAlg,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            typ: Option<&'a str>,
+            kid: &'a Kid,
+        }
+        let header = Header { alg: self.alg, typ, kid };
+        let header_b64 =
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).map_err(|e| JoseError::Malformed(e.to_string()))?);
+        self.sign_compact(&header_b64, claims)
+    }
+
+    fn sign_compact<T: serde::Serialize>(&self, header_b64: &str, claims: &T) -> Result<String, JoseError> {
         let payload =
             URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).map_err(|e| JoseError::Malformed(e.to_string()))?);
-        let mut token = String::with_capacity(self.header_b64.len() + payload.len() + 400);
-        token.push_str(&self.header_b64);
+        let mut token = String::with_capacity(header_b64.len() + payload.len() + 400);
+        token.push_str(header_b64);
         token.push('.');
         token.push_str(&payload);
         let signature = self.sign(token.as_bytes())?;

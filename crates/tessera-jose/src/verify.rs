@@ -75,7 +75,8 @@ impl std::fmt::Debug for VerifyingKey {
     }
 }
 
-fn b64(field: &'static str, v: &Option<String>) -> Result<Vec<u8>, JoseError> {
+/// The base64url member `field` of a JWK, which must be present.
+pub(crate) fn b64(field: &'static str, v: &Option<String>) -> Result<Vec<u8>, JoseError> {
     let v = v.as_deref().ok_or_else(|| JoseError::Key(format!("{field} missing")))?;
     URL_SAFE_NO_PAD.decode(v).map_err(|_| JoseError::Key(format!("{field} is not base64url")))
 }
