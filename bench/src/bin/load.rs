@@ -2,7 +2,13 @@
 //! time against a server on this machine, then print throughput and latency as JSON.
 //!
 //! `load --url URL [--basic ID:SECRET] [--body FORM] [--get] [--concurrency N] [--seconds S]
-//!       [--ca PEM] [--http2] [--rate PER_SECOND [--sources K] [--max-in-flight M]]`
+//!       [--ca PEM] [--http2] [--rate PER_SECOND [--sources K] [--max-in-flight M]]
+//!       [--assertion KEY_PEM:CLIENT_ID:AUDIENCE [--write-jwks FILE]]`
+//!
+//! With `--assertion` every request carries a fresh RFC 7523 client assertion (private_key_jwt)
+//! signed with the key, `iss` = `sub` = CLIENT_ID, `aud` = AUDIENCE, a unique `jti`: the driver
+//! pays the signing, the server one verification and one replay-cache insert. `--write-jwks`
+//! writes the key's public JWK Set (to register the client) and exits.
 //!
 //! With `--rate` the load is open-loop: requests start at a fixed rate whether or not earlier
 //! ones have been answered (what an overload test needs), over connections from K loopback
@@ -26,6 +32,43 @@ struct Opts {
     rate: Option<f64>,
     sources: u8,
     max_in_flight: usize,
+    assertion: Option<Assertion>,
+}
+
+/// What a private_key_jwt client signs its assertions with.
+struct Assertion {
+    key: tessera_jose::SigningKey,
+    client_id: String,
+    audience: String,
+    /// Unique per run, so `jti`s never repeat across runs against one store.
+    run: String,
+    next: std::sync::atomic::AtomicU64,
+}
+
+impl Assertion {
+    /// The form fields that authenticate one request (RFC 7523 §2.2).
+    fn form_fields(&self) -> String {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let claims = serde_json::json!({
+            "iss": self.client_id, "sub": self.client_id, "aud": self.audience,
+            "jti": format!("{}-{n}", self.run), "iat": now, "exp": now + 60,
+        });
+        let jwt = self.key.sign_jwt(&self.key.kid, Some("JWT"), &claims).expect("sign");
+        format!(
+            "client_id={}&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion={jwt}",
+            self.client_id
+        )
+    }
+}
+
+/// The request body: the fixed form, plus a fresh assertion when the client uses one.
+fn body_for(o: &Opts) -> Option<String> {
+    match (&o.body, &o.assertion) {
+        (Some(b), Some(a)) => Some(format!("{b}&{}", a.form_fields())),
+        (None, Some(a)) => Some(a.form_fields()),
+        (b, None) => b.clone(),
+    }
 }
 
 fn parse() -> Opts {
@@ -41,7 +84,9 @@ fn parse() -> Opts {
         rate: None,
         sources: 4,
         max_in_flight: 4000,
+        assertion: None,
     };
+    let mut write_jwks: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || args.next().unwrap_or_else(|| panic!("{a} needs a value"));
@@ -61,8 +106,29 @@ fn parse() -> Opts {
             "--rate" => o.rate = Some(val().parse().expect("number")),
             "--sources" => o.sources = val().parse::<u8>().expect("number").clamp(1, 200),
             "--max-in-flight" => o.max_in_flight = val().parse().expect("number"),
+            "--assertion" => {
+                let v = val();
+                let mut parts = v.splitn(3, ':');
+                let (pem, client_id, audience) = (parts.next().unwrap(), parts.next(), parts.next());
+                let pem = std::fs::read_to_string(pem).expect("key PEM");
+                let key = tessera_jose::SigningKey::from_pem(&pem, None).expect("a private key PEM");
+                let run = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+                o.assertion = Some(Assertion {
+                    key,
+                    client_id: client_id.expect("KEY_PEM:CLIENT_ID:AUDIENCE").to_owned(),
+                    audience: audience.expect("KEY_PEM:CLIENT_ID:AUDIENCE").to_owned(),
+                    run: format!("{run:x}-{}", std::process::id()),
+                    next: std::sync::atomic::AtomicU64::new(0),
+                });
+            }
+            "--write-jwks" => write_jwks = Some(val()),
             other => panic!("unknown option {other}"),
         }
+    }
+    if let (Some(path), Some(a)) = (&write_jwks, &o.assertion) {
+        let set = tessera_types::rfc7517::JwkSet { keys: vec![a.key.public_jwk()] };
+        std::fs::write(path, serde_json::to_vec(&set).unwrap()).expect("write the JWK Set");
+        std::process::exit(0);
     }
     assert!(!o.url.is_empty(), "--url is required");
     let host = o.url.split("://").nth(1).unwrap_or("").split(['/', ':']).next().unwrap_or("");
@@ -111,8 +177,8 @@ async fn main() {
                 if let Some(a) = &o.auth {
                     req = req.header(AUTHORIZATION, a);
                 }
-                if let Some(b) = &o.body {
-                    req = req.header(CONTENT_TYPE, "application/x-www-form-urlencoded").body(b.clone());
+                if let Some(b) = body_for(&o) {
+                    req = req.header(CONTENT_TYPE, "application/x-www-form-urlencoded").body(b);
                 }
                 let good = match req.send().await {
                     Ok(r) => {
@@ -202,8 +268,8 @@ async fn open_loop(o: Arc<Opts>, rate: f64) {
                 if let Some(a) = &o.auth {
                     req = req.header(AUTHORIZATION, a);
                 }
-                if let Some(b) = &o.body {
-                    req = req.header(CONTENT_TYPE, "application/x-www-form-urlencoded").body(b.clone());
+                if let Some(b) = body_for(&o) {
+                    req = req.header(CONTENT_TYPE, "application/x-www-form-urlencoded").body(b);
                 }
                 let outcome = match req.send().await {
                     Ok(r) => {
