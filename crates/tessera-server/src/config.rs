@@ -55,6 +55,11 @@ pub struct FileConfig {
     /// How long a registry snapshot may go unconfirmed (database unreachable) before the token
     /// endpoint answers 503 rather than trust it, milliseconds.
     pub registry_max_stale_ms: Option<u64>,
+    /// Which `aud` a `private_key_jwt` assertion may carry: `issuer` (RFC 7523bis, the
+    /// default) or `issuer_or_token_endpoint`.
+    pub client_assertion_audience: Option<crate::limits::AssertionAudience>,
+    /// Longest `private_key_jwt` assertion lifetime accepted, seconds (default 300).
+    pub max_client_assertion_lifetime: Option<i64>,
     /// Connection, request, authentication and issuance bounds.
     #[serde(default)]
     pub limits: crate::limits::LimitsFile,
@@ -206,6 +211,14 @@ impl Settings {
         for client in &file.clients {
             client.validate().map_err(|e| ConfigError(e.to_string()))?;
         }
+        let mut limits = file.limits.resolve()?;
+        limits.assertion.audience = file.client_assertion_audience.unwrap_or_default();
+        if let Some(max) = file.max_client_assertion_lifetime {
+            if !(1..=3600).contains(&max) {
+                return Err(ConfigError(format!("max_client_assertion_lifetime {max} s is outside 1..=3600")));
+            }
+            limits.assertion.max_lifetime = max;
+        }
         Ok(Self {
             data_dir,
             listen,
@@ -220,7 +233,7 @@ impl Settings {
             registry_max_stale: Duration::from_millis(file.registry_max_stale_ms.unwrap_or(300_000).max(1000)),
             prune_interval: Duration::from_millis(file.prune_interval_ms.unwrap_or(60_000).clamp(10, 24 * 3600 * 1000)),
             max_body_bytes: file.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY).clamp(1024, 16 * 1024 * 1024),
-            limits: file.limits.resolve()?,
+            limits,
             seed_scopes: file.scopes,
             seed_clients: file.clients,
         })

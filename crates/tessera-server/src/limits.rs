@@ -9,6 +9,9 @@ use serde::Deserialize;
 use crate::config::ConfigError;
 use crate::transport;
 
+/// Default `max_client_assertion_lifetime`, seconds.
+pub const DEFAULT_MAX_ASSERTION_LIFETIME: i64 = 300;
+
 /// `[limits]` in the config file; every key optional.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,6 +40,8 @@ pub struct LimitsFile {
     pub rate_limit_mode: Option<RateLimitMode>,
     pub max_live_reference_tokens: Option<u64>,
     pub prune_batch: Option<u32>,
+    pub max_client_assertion_bytes: Option<usize>,
+    pub client_assertion_leeway_s: Option<i64>,
 }
 
 /// Whether the issuance rate limit refuses or only reports.
@@ -74,6 +79,32 @@ pub struct AuthLimits {
     pub failed_forget_after: i64,
 }
 
+/// Which `aud` a `private_key_jwt` assertion may carry (the `client_assertion_audience`
+/// setting).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AssertionAudience {
+    /// RFC 7523bis (the CVE-2025-27370/27371 fix): the issuer identifier, as the sole value.
+    #[default]
+    Issuer,
+    /// The issuer, or the token endpoint URL (RFC 7523 §3 as first published), still alone:
+    /// for clients not yet updated.
+    IssuerOrTokenEndpoint,
+}
+
+/// Bounds on `private_key_jwt` client assertions (RFC 7523 §3).
+#[derive(Debug, Clone)]
+pub struct AssertionLimits {
+    /// Which audiences are accepted.
+    pub audience: AssertionAudience,
+    /// Longest accepted lifetime, seconds: `exp - now` and `exp - iat` may not exceed it.
+    pub max_lifetime: i64,
+    /// Largest assertion looked at, bytes.
+    pub max_bytes: usize,
+    /// Clock skew tolerated on `exp`, `nbf` and `iat`, seconds.
+    pub leeway: i64,
+}
+
 /// Issuance bounds per client; a client's own settings override the rate, burst and cap.
 #[derive(Debug, Clone)]
 pub struct IssuanceLimits {
@@ -94,6 +125,7 @@ pub struct Limits {
     pub transport: transport::Limits,
     pub auth: AuthLimits,
     pub issuance: IssuanceLimits,
+    pub assertion: AssertionLimits,
     /// Rows deleted per pruning statement (each a short transaction, so issuance is never
     /// held behind one long delete).
     pub prune_batch: u32,
@@ -168,7 +200,19 @@ impl LimitsFile {
             mode: self.rate_limit_mode.unwrap_or_default(),
             max_live_reference_tokens: self.max_live_reference_tokens.unwrap_or(100_000),
         };
-        Ok(Limits { transport, auth, issuance, prune_batch: self.prune_batch.unwrap_or(500).clamp(1, 100_000) })
+        let assertion = AssertionLimits {
+            audience: AssertionAudience::default(),
+            max_lifetime: DEFAULT_MAX_ASSERTION_LIFETIME,
+            max_bytes: self.max_client_assertion_bytes.unwrap_or(8 * 1024).clamp(512, 64 * 1024),
+            leeway: self.client_assertion_leeway_s.unwrap_or(30).clamp(0, 300),
+        };
+        Ok(Limits {
+            transport,
+            auth,
+            issuance,
+            assertion,
+            prune_batch: self.prune_batch.unwrap_or(500).clamp(1, 100_000),
+        })
     }
 }
 
