@@ -150,7 +150,10 @@ fn rfc7523_3_9_only_registered_keys_of_their_own_algorithm_verify() {
     assert_eq!(c.check(&a::sign(&stranger, &embedded, &claims)).unwrap_err(), Failure::UnknownKey);
     // No keys registered at all.
     let expected = Expected { issuer: ISSUER, token_endpoint: TOKEN_ENDPOINT, limits: &c.limits, now: c.clock.now() };
-    assert_eq!(check(&a::sign(&c.key, &a::header(&c.key), &claims), &c.client, &[], &expected).unwrap_err(), Failure::NoKeys);
+    assert_eq!(
+        check(&a::sign(&c.key, &a::header(&c.key), &claims), &c.client, &[], &expected).unwrap_err(),
+        Failure::NoKeys
+    );
 }
 
 #[test]
