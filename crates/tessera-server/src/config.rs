@@ -337,4 +337,43 @@ mod tests {
         // What is not secret stays visible.
         assert!(format!("{settings:?}").contains("db.example.com") && format!("{settings:?}").contains("\"CC\""));
     }
+
+    #[test]
+    fn rfc7523_seed_clients_take_keys_inline_or_from_a_file_and_the_assertion_settings() {
+        let (key, _) = tessera_jose::SigningKey::generate(SigningAlg::ES256).unwrap();
+        let jwk = key.public_jwk();
+        let (x, y) = (jwk.x.clone().unwrap(), jwk.y.clone().unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("svc.jwks");
+        std::fs::write(&file, serde_json::to_string(&tessera_types::rfc7517::JwkSet { keys: vec![jwk] }).unwrap())
+            .unwrap();
+        let text = |extra: &str| {
+            format!(
+                r#"
+                client_assertion_audience = "issuer_or_token_endpoint"
+                max_client_assertion_lifetime = 120
+                [[clients]]
+                client_id = "inline"
+                token_endpoint_auth_method = "private_key_jwt"
+                jwks = {{ keys = [{{ kty = "EC", crv = "P-256", x = "{x}", y = "{y}"{extra} }}] }}
+                [[clients]]
+                client_id = "from_file"
+                jwks_file = "{}"
+                "#,
+                file.display()
+            )
+        };
+        let resolve = |t: &str| Settings::resolve(Overrides::default(), FileConfig::parse(t, "test")?);
+        let settings = resolve(&text("")).unwrap();
+        assert_eq!(settings.limits.assertion.audience, crate::limits::AssertionAudience::IssuerOrTokenEndpoint);
+        assert_eq!(settings.limits.assertion.max_lifetime, 120);
+        let keys = |i: usize| settings.seed_clients[i].keys().unwrap().unwrap();
+        assert_eq!(keys(0).keys[0].kid, key.kid.as_str(), "kid derived: the RFC 7638 thumbprint");
+        assert_eq!(keys(1).keys[0].alg.as_deref(), Some("ES256"));
+        // Refused before any store is opened: a private member, a bad setting.
+        let e = resolve(&text(r#", d = "AAAA""#)).unwrap_err().to_string();
+        assert!(e.contains("private member"), "{e}");
+        assert!(resolve(&text("").replace("= 120", "= 0")).is_err());
+        assert!(resolve(&text("").replace("issuer_or_token_endpoint", "anything")).is_err());
+    }
 }
