@@ -203,7 +203,8 @@ impl LimitsFile {
         let assertion = AssertionLimits {
             audience: AssertionAudience::default(),
             max_lifetime: DEFAULT_MAX_ASSERTION_LIFETIME,
-            max_bytes: self.max_client_assertion_bytes.unwrap_or(8 * 1024).clamp(512, 64 * 1024),
+            // tessera-jose looks at no JWS over 16 KiB, whatever this says.
+            max_bytes: self.max_client_assertion_bytes.unwrap_or(8 * 1024).clamp(512, 16 * 1024),
             leeway: self.client_assertion_leeway_s.unwrap_or(30).clamp(0, 300),
         };
         Ok(Limits {
