@@ -12,9 +12,10 @@ use tessera_types::{
     SigningAlg, TokenFormat, UnixTime,
 };
 
+use crate::client_keys::{self, KeyBounds};
 use crate::clock::Random;
+use crate::config;
 use crate::secrets;
-use crate::{client_keys, config};
 
 /// Why an administrative change was refused.
 #[derive(Debug, thiserror::Error)]
@@ -190,7 +191,7 @@ impl ClientSpec {
 
     /// What can be checked without the store: lifetime, limits, and the strength of an
     /// imported secret. The seed file's clients are checked before the store is opened.
-    pub fn validate(&self) -> Result<(), AdminError> {
+    pub fn validate(&self, bounds: &KeyBounds) -> Result<(), AdminError> {
         let id = &self.client_id;
         if let Some(l) = self.access_token_lifetime {
             config::validate_lifetime(l).map_err(|e| AdminError::Refused(format!("client {id}: {}", e.0)))?;
@@ -201,18 +202,18 @@ impl ClientSpec {
         if let Some(secret) = &self.secret {
             weakness(id, secret, self.allow_weak_secret)?;
         }
-        self.keys()?;
+        self.keys(bounds)?;
         Ok(())
     }
 
     /// Its public keys, from `jwks` or `jwks_file` (not both), checked.
-    pub fn keys(&self) -> Result<Option<JwkSet>, AdminError> {
+    pub fn keys(&self, bounds: &KeyBounds) -> Result<Option<JwkSet>, AdminError> {
         match (&self.jwks, &self.jwks_file) {
             (Some(_), Some(_)) => {
                 Err(AdminError::Refused(format!("client {}: jwks and jwks_file exclude each other", self.client_id)))
             }
-            (Some(inline), None) => client_keys::from_value(&self.client_id, inline.clone()).map(Some),
-            (None, Some(path)) => read_jwks_file(&self.client_id, path).map(Some),
+            (Some(inline), None) => client_keys::from_value(&self.client_id, inline.clone(), bounds).map(Some),
+            (None, Some(path)) => read_jwks_file(&self.client_id, path, bounds).map(Some),
             (None, None) => Ok(None),
         }
     }
@@ -288,15 +289,16 @@ where
 }
 
 /// Registers a client. Returns the record and, when it was generated, the secret in clear:
-/// the only time it is ever shown.
+/// the only time it is ever shown. `keys` bounds its public keys.
 pub async fn add_client(
     store: &Store,
     new: ClientSpec,
     default_lifetime: i64,
+    keys: &KeyBounds,
     rng: &dyn Random,
     now: UnixTime,
 ) -> Result<(ClientRecord, Option<ClientSecret>), AdminError> {
-    new.validate()?;
+    new.validate(keys)?;
     for name in &new.scopes {
         ensure_registered(store, name).await?;
     }
@@ -304,7 +306,7 @@ pub async fn add_client(
     config::validate_lifetime(lifetime).map_err(|e| AdminError::Refused(e.0))?;
     let permissions = new.all_permissions();
     let limits = new.limits();
-    let jwks = new.keys()?;
+    let jwks = new.keys(keys)?;
     if new.token_endpoint_auth_method == Some(ClientAuthMethod::PrivateKeyJwt) && jwks.is_none() {
         return Err(AdminError::Refused(format!(
             "client {}: private_key_jwt needs public keys (--jwks FILE)",
@@ -336,17 +338,17 @@ pub async fn add_client(
 }
 
 /// Reads a JWK Set file for `client_id` (`--jwks FILE`, `jwks_file`), refusing one over
-/// [`client_keys::MAX_JWKS_BYTES`] before reading it whole.
-pub fn read_jwks_file(client_id: &ClientId, path: &Path) -> Result<JwkSet, AdminError> {
+/// `bounds.max_bytes` before reading it whole.
+pub fn read_jwks_file(client_id: &ClientId, path: &Path, bounds: &KeyBounds) -> Result<JwkSet, AdminError> {
     use std::io::Read as _;
     let unreadable = |e: std::io::Error| AdminError::Refused(format!("client {client_id}: {}: {e}", path.display()));
     let mut text = String::new();
     std::fs::File::open(path)
         .map_err(unreadable)?
-        .take(client_keys::MAX_JWKS_BYTES as u64 + 1)
+        .take(bounds.max_bytes as u64 + 1)
         .read_to_string(&mut text)
         .map_err(unreadable)?;
-    client_keys::parse_jwks(client_id, &text)
+    client_keys::parse_jwks(client_id, &text, bounds)
 }
 
 /// Scopes and permissions to add to or withdraw from a client.
@@ -451,6 +453,7 @@ pub async fn seed(
     scopes: &[ScopeSpec],
     clients: &[ClientSpec],
     default_lifetime: i64,
+    keys: &KeyBounds,
     rng: &dyn Random,
     now: UnixTime,
 ) -> Result<Vec<(ClientId, ClientSecret)>, AdminError> {
@@ -463,7 +466,7 @@ pub async fn seed(
     }
     let mut generated = Vec::new();
     for c in clients {
-        match add_client(store, c.clone(), default_lifetime, rng, now).await {
+        match add_client(store, c.clone(), default_lifetime, keys, rng, now).await {
             Ok((record, secret)) => {
                 tracing::info!(client_id = %record.client_id, "seeded client");
                 if let Some(secret) = secret {

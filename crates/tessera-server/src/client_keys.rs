@@ -8,10 +8,21 @@ use tessera_types::{ClientId, Kid};
 
 use crate::admin::AdminError;
 
-/// Most keys one client may register (a rotation needs two or three).
-pub const MAX_CLIENT_KEYS: usize = 10;
-/// Largest JWK Set document read (`--jwks FILE`, `jwks_file`, inline `jwks`), bytes.
-pub const MAX_JWKS_BYTES: usize = 64 * 1024;
+/// How much key material a client may register (`[limits]` `max_client_keys`,
+/// `max_client_jwks_bytes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyBounds {
+    /// Most keys one client may register (a rotation needs two or three).
+    pub max_keys: usize,
+    /// Largest JWK Set document read (`--jwks FILE`, `jwks_file`, inline `jwks`), bytes.
+    pub max_bytes: usize,
+}
+
+impl Default for KeyBounds {
+    fn default() -> Self {
+        Self { max_keys: 10, max_bytes: 64 * 1024 }
+    }
+}
 
 /// RFC 7517 §4, RFC 7518 §6.2.2, §6.3.2, §6.4, RFC 8037 §2: the members that hold private or
 /// symmetric key material. A JWK carrying any of them is refused, not stripped: whoever
@@ -22,29 +33,32 @@ fn refused(client_id: &ClientId, why: impl std::fmt::Display) -> AdminError {
     AdminError::Refused(format!("client {client_id}: JWK Set: {why}"))
 }
 
-/// Reads a JWK Set of public signature keys for `client_id` from `text`: at most
-/// [`MAX_JWKS_BYTES`] and [`MAX_CLIENT_KEYS`], no private or symmetric key, each key usable
+/// Reads a JWK Set of public signature keys for `client_id` from `text`: within `bounds`, no private or symmetric key, each key usable
 /// (its `alg`, or the one its type and curve determine, among ES256, RS256, PS256, EdDSA),
 /// and each with a unique `kid` (the RFC 7638 thumbprint when it has none). The result
 /// names every key's `kid` and `alg`, so what is stored is what is verified.
-pub fn parse_jwks(client_id: &ClientId, text: &str) -> Result<JwkSet, AdminError> {
-    if text.len() > MAX_JWKS_BYTES {
-        return Err(refused(client_id, format!("larger than {MAX_JWKS_BYTES} bytes")));
+pub fn parse_jwks(client_id: &ClientId, text: &str, bounds: &KeyBounds) -> Result<JwkSet, AdminError> {
+    if text.len() > bounds.max_bytes {
+        return Err(refused(
+            client_id,
+            format!("larger than {} bytes (limits.max_client_jwks_bytes)", bounds.max_bytes),
+        ));
     }
     let doc: Value = serde_json::from_str(text).map_err(|e| refused(client_id, format!("not JSON: {e}")))?;
-    from_value(client_id, doc)
+    from_value(client_id, doc, bounds)
 }
 
 /// As [`parse_jwks`], from JSON already read (the seed file's inline `jwks` table).
-pub fn from_value(client_id: &ClientId, doc: Value) -> Result<JwkSet, AdminError> {
+pub fn from_value(client_id: &ClientId, doc: Value, bounds: &KeyBounds) -> Result<JwkSet, AdminError> {
     let Some(keys) = doc.get("keys").and_then(Value::as_array) else {
         return Err(refused(client_id, "no \"keys\" array (RFC 7517 section 5)"));
     };
     if keys.is_empty() {
         return Err(refused(client_id, "no keys"));
     }
-    if keys.len() > MAX_CLIENT_KEYS {
-        return Err(refused(client_id, format!("{} keys; at most {MAX_CLIENT_KEYS}", keys.len())));
+    if keys.len() > bounds.max_keys {
+        let why = format!("{} keys; at most {} (limits.max_client_keys)", keys.len(), bounds.max_keys);
+        return Err(refused(client_id, why));
     }
     let mut checked: Vec<Jwk> = Vec::with_capacity(keys.len());
     for (i, raw) in keys.iter().enumerate() {
@@ -103,6 +117,10 @@ mod tests {
         ClientId::new("c").unwrap()
     }
 
+    fn parse(text: &str) -> Result<JwkSet, AdminError> {
+        parse_jwks(&id(), text, &KeyBounds::default())
+    }
+
     fn set_of(keys: Vec<Value>) -> String {
         serde_json::json!({ "keys": keys }).to_string()
     }
@@ -113,7 +131,7 @@ mod tests {
         let mut jwk = serde_json::to_value(key.public_jwk()).unwrap();
         jwk.as_object_mut().unwrap().remove("kid");
         jwk.as_object_mut().unwrap().remove("alg");
-        let set = parse_jwks(&id(), &set_of(vec![jwk])).unwrap();
+        let set = parse(&set_of(vec![jwk])).unwrap();
         assert_eq!(set.keys[0].kid, key.kid.to_string(), "RFC 7638 thumbprint");
         assert_eq!(set.keys[0].alg.as_deref(), Some("ES256"));
         assert_eq!(verifying_keys(&id(), &set).len(), 1);
@@ -126,13 +144,13 @@ mod tests {
         for member in PRIVATE_MEMBERS {
             let mut private = public.clone();
             private[member] = "AAAA".into();
-            let e = parse_jwks(&id(), &set_of(vec![private])).unwrap_err().to_string();
+            let e = parse(&set_of(vec![private])).unwrap_err().to_string();
             assert!(e.contains("private member"), "{member}: {e}");
         }
         let oct = serde_json::json!({"kty": "oct", "alg": "HS256"});
-        assert!(parse_jwks(&id(), &set_of(vec![oct])).unwrap_err().to_string().contains("symmetric"));
+        assert!(parse(&set_of(vec![oct])).unwrap_err().to_string().contains("symmetric"));
         let crowded = set_of(
-            (0..=MAX_CLIENT_KEYS)
+            (0..=KeyBounds::default().max_keys)
                 .map(|i| {
                     let mut k = public.clone();
                     k["kid"] = format!("k{i}").into();
@@ -140,15 +158,22 @@ mod tests {
                 })
                 .collect(),
         );
-        assert!(parse_jwks(&id(), &crowded).unwrap_err().to_string().contains("at most"));
-        assert!(parse_jwks(&id(), &" ".repeat(MAX_JWKS_BYTES + 1)).is_err());
-        assert!(
-            parse_jwks(&id(), &set_of(vec![public.clone(), public.clone()])).unwrap_err().to_string().contains("twice")
-        );
-        assert!(parse_jwks(&id(), "{}").is_err());
-        assert!(parse_jwks(&id(), &set_of(vec![])).is_err());
+        assert!(parse(&crowded).unwrap_err().to_string().contains("at most"));
+        assert!(parse(&" ".repeat(KeyBounds::default().max_bytes + 1)).is_err());
+        assert!(parse(&set_of(vec![public.clone(), public.clone()])).unwrap_err().to_string().contains("twice"));
+        assert!(parse("{}").is_err());
+        let tight = KeyBounds { max_keys: 1, max_bytes: 100 };
+        let two = set_of(vec![
+            serde_json::to_value(SigningKey::generate(SigningAlg::ES256).unwrap().0.public_jwk())
+                .unwrap();
+            2
+        ]);
+        assert!(parse_jwks(&id(), &two, &tight).unwrap_err().to_string().contains("max_client_jwks_bytes"));
+        let tight = KeyBounds { max_keys: 1, max_bytes: 64 * 1024 };
+        assert!(parse_jwks(&id(), &two, &tight).unwrap_err().to_string().contains("max_client_keys"));
+        assert!(parse(&set_of(vec![])).is_err());
         let mut hs = public;
         hs["alg"] = "HS256".into();
-        assert!(parse_jwks(&id(), &set_of(vec![hs])).is_err(), "an alg outside the allow-list");
+        assert!(parse(&set_of(vec![hs])).is_err(), "an alg outside the allow-list");
     }
 }

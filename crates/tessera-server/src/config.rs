@@ -208,10 +208,10 @@ impl Settings {
         for scope in &file.scopes {
             scope.validate().map_err(|e| ConfigError(e.to_string()))?;
         }
-        for client in &file.clients {
-            client.validate().map_err(|e| ConfigError(e.to_string()))?;
-        }
         let mut limits = file.limits.resolve()?;
+        for client in &file.clients {
+            client.validate(&limits.client_keys).map_err(|e| ConfigError(e.to_string()))?;
+        }
         limits.assertion.audience = file.client_assertion_audience.unwrap_or_default();
         if let Some(max) = file.max_client_assertion_lifetime {
             if !(1..=3600).contains(&max) {
@@ -367,7 +367,7 @@ mod tests {
         let settings = resolve(&text("")).unwrap();
         assert_eq!(settings.limits.assertion.audience, crate::limits::AssertionAudience::IssuerOrTokenEndpoint);
         assert_eq!(settings.limits.assertion.max_lifetime, 120);
-        let keys = |i: usize| settings.seed_clients[i].keys().unwrap().unwrap();
+        let keys = |i: usize| settings.seed_clients[i].keys(&settings.limits.client_keys).unwrap().unwrap();
         assert_eq!(keys(0).keys[0].kid, key.kid.as_str(), "kid derived: the RFC 7638 thumbprint");
         assert_eq!(keys(1).keys[0].alg.as_deref(), Some("ES256"));
         // Refused before any store is opened: a private member, a bad setting.

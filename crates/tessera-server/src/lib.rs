@@ -153,6 +153,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Running, StartError
         &settings.seed_scopes,
         &settings.seed_clients,
         settings.access_token_lifetime,
+        &settings.limits.client_keys,
         &*deps.rng,
         now,
     )

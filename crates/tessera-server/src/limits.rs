@@ -41,6 +41,8 @@ pub struct LimitsFile {
     pub max_live_reference_tokens: Option<u64>,
     pub prune_batch: Option<u32>,
     pub max_client_assertion_bytes: Option<usize>,
+    pub max_client_keys: Option<usize>,
+    pub max_client_jwks_bytes: Option<usize>,
     pub client_assertion_leeway_s: Option<i64>,
 }
 
@@ -126,6 +128,8 @@ pub struct Limits {
     pub auth: AuthLimits,
     pub issuance: IssuanceLimits,
     pub assertion: AssertionLimits,
+    /// Key material a client may register (`client add|update --jwks`, the seed file).
+    pub client_keys: crate::client_keys::KeyBounds,
     /// Rows deleted per pruning statement (each a short transaction, so issuance is never
     /// held behind one long delete).
     pub prune_batch: u32,
@@ -207,11 +211,17 @@ impl LimitsFile {
             max_bytes: self.max_client_assertion_bytes.unwrap_or(8 * 1024).clamp(512, 16 * 1024),
             leeway: self.client_assertion_leeway_s.unwrap_or(30).clamp(0, 300),
         };
+        let d = crate::client_keys::KeyBounds::default();
+        let client_keys = crate::client_keys::KeyBounds {
+            max_keys: positive(self.max_client_keys, d.max_keys, "max_client_keys")?.min(100),
+            max_bytes: self.max_client_jwks_bytes.unwrap_or(d.max_bytes).clamp(1024, 1024 * 1024),
+        };
         Ok(Limits {
             transport,
             auth,
             issuance,
             assertion,
+            client_keys,
             prune_batch: self.prune_batch.unwrap_or(500).clamp(1, 100_000),
         })
     }
@@ -233,6 +243,7 @@ mod tests {
         assert!(bad(|l| l.header_read_timeout_ms = Some(0)));
         assert!(bad(|l| l.issuance_rate_per_second = Some(-1.0)));
         assert!(bad(|l| l.issuance_rate_per_second = Some(f64::NAN)));
+        assert!(bad(|l| l.max_client_keys = Some(0)));
         let d = Limits::default();
         assert_eq!(d.transport.header_read_timeout, Duration::from_secs(10));
         assert_eq!(d.auth.failed_free_attempts, 5);

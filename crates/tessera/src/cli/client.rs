@@ -277,8 +277,15 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
     match cmd {
         ClientCommand::Add { spec, secret } => {
             let spec = ClientSpec { secret: secret.read(&spec.client_id)?, ..spec };
-            let (record, generated) =
-                admin::add_client(store, spec, settings.access_token_lifetime, &rng(), now()).await?;
+            let (record, generated) = admin::add_client(
+                store,
+                spec,
+                settings.access_token_lifetime,
+                &settings.limits.client_keys,
+                &rng(),
+                now(),
+            )
+            .await?;
             println!("added client {}", record.client_id);
             if let Some(secret) = generated {
                 println!("client_secret: {}", secret.expose());
@@ -326,7 +333,10 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
                 issuance_rate_milli: limits.rate_milli()?,
                 issuance_burst: limits.burst()?,
                 max_live_tokens: limits.max_live()?,
-                jwks: jwks_file.map(|path| admin::read_jwks_file(&client_id, &path)).transpose()?.map(Some),
+                jwks: jwks_file
+                    .map(|path| admin::read_jwks_file(&client_id, &path, &settings.limits.client_keys))
+                    .transpose()?
+                    .map(Some),
                 auth_method: token_endpoint_auth_method,
             };
             if !store.update_client(&client_id, &update).await? {
