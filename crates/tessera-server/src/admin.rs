@@ -156,8 +156,8 @@ pub struct ClientSpec {
     #[serde(default)]
     #[cfg_attr(feature = "clap", arg(skip))]
     pub jwks: Option<serde_json::Value>,
-    /// A JWK Set file of public keys for private_key_jwt (at most 10 keys, 64 KiB). A client
-    /// given keys and no secret gets no secret.
+    /// A JWK Set file of public keys for private_key_jwt (within limits.max_client_keys and
+    /// limits.max_client_jwks_bytes). A client given keys and no secret gets no secret.
     #[cfg_attr(feature = "clap", arg(long = "jwks", value_name = "FILE"))]
     pub jwks_file: Option<PathBuf>,
     /// The one way it may authenticate: client_secret_basic, client_secret_post or

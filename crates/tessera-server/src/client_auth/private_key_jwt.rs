@@ -37,7 +37,7 @@ pub trait AssertionReplayStore: Send + Sync {
 /// Why an assertion was refused, for the WARN line (the assertion itself is never logged,
 /// nor is anything told to the client beyond `invalid_client`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Failure {
+enum Failure {
     UnsupportedAssertionType,
     TooLarge,
     Malformed,
@@ -131,25 +131,25 @@ fn jose_failure(e: tessera_jose::JoseError) -> Failure {
 }
 
 /// What the claim rules need besides the assertion.
-pub(crate) struct Expected<'a> {
-    pub issuer: &'a str,
-    pub token_endpoint: &'a str,
-    pub limits: &'a AssertionLimits,
-    pub now: UnixTime,
+struct Expected<'a> {
+    issuer: &'a str,
+    token_endpoint: &'a str,
+    limits: &'a AssertionLimits,
+    now: UnixTime,
 }
 
 /// An assertion whose signature and claims passed; its `jti` is still to be recorded.
 #[derive(Debug)]
-pub(crate) struct Checked {
-    pub jti: String,
+struct Checked {
+    jti: String,
     /// Until when the assertion could be accepted (its `exp` plus the leeway): how long the
     /// `jti` must be remembered.
-    pub valid_until: UnixTime,
+    valid_until: UnixTime,
 }
 
 /// Verifies `assertion` as `client_id`'s, with `keys` (the client's registered keys): the
 /// signature, then RFC 7523 §3's claim rules.
-pub(crate) fn check(
+fn check(
     assertion: &str,
     client_id: &ClientId,
     keys: &[VerifyingKey],
@@ -186,11 +186,7 @@ pub(crate) fn check(
 }
 
 /// RFC 7523 §3's rules, each at its item, on claims whose signature verified.
-pub(crate) fn check_claims(
-    claims: &AssertionClaims,
-    client_id: &ClientId,
-    expected: &Expected<'_>,
-) -> Result<Checked, Failure> {
+fn check_claims(claims: &AssertionClaims, client_id: &ClientId, expected: &Expected<'_>) -> Result<Checked, Failure> {
     let (now, leeway, max) = (expected.now.0, expected.limits.leeway, expected.limits.max_lifetime);
     // §3 item 1: "The JWT MUST contain an "iss" (issuer) claim"; §2.2 / OIDC Core §9: for
     // client authentication it is the client_id.
