@@ -29,14 +29,14 @@ pub async fn state(dir: &std::path::Path) -> (AppState, Vec<(SigningAlg, String,
     for alg in SigningAlg::ALL {
         let id = format!("bench-{alg}");
         let new = ClientSpec { signing_alg: Some(alg), ..unthrottled(&id) };
-        let (_, secret) = admin::add_client(&store, new, 3600, &rng, now).await.unwrap();
+        let (_, secret) = admin::add_client(&store, new, 3600, &Default::default(), &rng, now).await.unwrap();
         clients.push((alg, id, secret.unwrap().expose().to_string()));
     }
     let new = ClientSpec {
         secret: Some(ClientSecret::new("bench-imported-secret").unwrap()),
         ..unthrottled("bench-imported")
     };
-    admin::add_client(&store, new, 3600, &rng, now).await.unwrap();
+    admin::add_client(&store, new, 3600, &Default::default(), &rng, now).await.unwrap();
     let kek = Kek::load_or_create(&dir.join("kek"), &rng).unwrap();
     keys::ensure_active(&store, &kek, &SigningAlg::ALL, &rng, now).await.unwrap();
     let registry = Arc::new(RegistryHandle::new(store.clone(), kek).await.unwrap());

@@ -232,6 +232,27 @@ impl<'a> Jws<'a> {
     }
 }
 
+impl Jws<'_> {
+    /// The decoded payload, not yet trustworthy: for finding whose key should verify it
+    /// (a client assertion names its client in `sub`) before [`Jws::verify_signature`].
+    pub fn unverified_payload(&self) -> Result<Vec<u8>, JoseError> {
+        decode_part(self.payload_b64, "payload")
+    }
+
+    /// Checks the signature with `key`, which must be for the header's `alg` (a key is used
+    /// only with the algorithm it was registered for: no key confusion).
+    pub fn verify_signature(&self, key: &VerifyingKey) -> Result<(), JoseError> {
+        if key.alg != self.alg {
+            return Err(JoseError::UnknownKey(self.kid.clone()));
+        }
+        if key.verify(self.alg, self.signing_input.as_bytes(), &self.signature) {
+            Ok(())
+        } else {
+            Err(JoseError::Signature)
+        }
+    }
+}
+
 /// What a token must satisfy.
 #[derive(Debug, Clone)]
 pub struct Expectations<'a> {

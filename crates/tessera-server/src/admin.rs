@@ -2,14 +2,17 @@
 //! new scopes and clients are validated and turned into store records.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer};
 use tessera_store::{ClientLimits, ClientRecord, ScopeRecord, Store, StoreError};
+use tessera_types::rfc7517::JwkSet;
 use tessera_types::{
-    ClientId, ClientSecret, Endpoint, GrantType, InvalidValue, Permission, Resource, ScopeName, SigningAlg,
-    TokenFormat, UnixTime,
+    ClientAuthMethod, ClientId, ClientSecret, Endpoint, GrantType, InvalidValue, Permission, Resource, ScopeName,
+    SigningAlg, TokenFormat, UnixTime,
 };
 
+use crate::client_keys::{self, KeyBounds};
 use crate::clock::Random;
 use crate::config;
 use crate::secrets;
@@ -148,6 +151,20 @@ pub struct ClientSpec {
     /// no cap).
     #[cfg_attr(feature = "clap", arg(long = "max-live-tokens", value_name = "N|off", value_parser = count))]
     pub max_live_reference_tokens: Option<u64>,
+    /// Public keys for private_key_jwt (RFC 7523), inline in the seed file:
+    /// `jwks = { keys = [...] }`. Public members only.
+    #[serde(default)]
+    #[cfg_attr(feature = "clap", arg(skip))]
+    pub jwks: Option<serde_json::Value>,
+    /// A JWK Set file of public keys for private_key_jwt (within limits.max_client_keys and
+    /// limits.max_client_jwks_bytes). A client given keys and no secret gets no secret.
+    #[cfg_attr(feature = "clap", arg(long = "jwks", value_name = "FILE"))]
+    pub jwks_file: Option<PathBuf>,
+    /// The one way it may authenticate: client_secret_basic, client_secret_post or
+    /// private_key_jwt (default: any it has credentials for).
+    #[serde(default, deserialize_with = "parsed")]
+    #[cfg_attr(feature = "clap", arg(long, value_name = "METHOD"))]
+    pub token_endpoint_auth_method: Option<ClientAuthMethod>,
 }
 
 impl ClientSpec {
@@ -166,12 +183,15 @@ impl ClientSpec {
             issuance_rate_per_second: None,
             issuance_burst: None,
             max_live_reference_tokens: None,
+            jwks: None,
+            jwks_file: None,
+            token_endpoint_auth_method: None,
         }
     }
 
     /// What can be checked without the store: lifetime, limits, and the strength of an
     /// imported secret. The seed file's clients are checked before the store is opened.
-    pub fn validate(&self) -> Result<(), AdminError> {
+    pub fn validate(&self, bounds: &KeyBounds) -> Result<(), AdminError> {
         let id = &self.client_id;
         if let Some(l) = self.access_token_lifetime {
             config::validate_lifetime(l).map_err(|e| AdminError::Refused(format!("client {id}: {}", e.0)))?;
@@ -182,7 +202,28 @@ impl ClientSpec {
         if let Some(secret) = &self.secret {
             weakness(id, secret, self.allow_weak_secret)?;
         }
+        self.keys(bounds)?;
         Ok(())
+    }
+
+    /// Its public keys, from `jwks` or `jwks_file` (not both), checked.
+    pub fn keys(&self, bounds: &KeyBounds) -> Result<Option<JwkSet>, AdminError> {
+        match (&self.jwks, &self.jwks_file) {
+            (Some(_), Some(_)) => {
+                Err(AdminError::Refused(format!("client {}: jwks and jwks_file exclude each other", self.client_id)))
+            }
+            (Some(inline), None) => client_keys::from_value(&self.client_id, inline.clone(), bounds).map(Some),
+            (None, Some(path)) => read_jwks_file(&self.client_id, path, bounds).map(Some),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// Whether it needs a secret: it names no keys, or it is restricted to a secret method.
+    fn needs_secret(&self, has_keys: bool) -> bool {
+        match self.token_endpoint_auth_method {
+            Some(m) => m.uses_secret(),
+            None => !has_keys,
+        }
     }
 
     /// Its permissions: the implied ones when none names an endpoint or grant type, then its
@@ -248,15 +289,16 @@ where
 }
 
 /// Registers a client. Returns the record and, when it was generated, the secret in clear:
-/// the only time it is ever shown.
+/// the only time it is ever shown. `keys` bounds its public keys.
 pub async fn add_client(
     store: &Store,
     new: ClientSpec,
     default_lifetime: i64,
+    keys: &KeyBounds,
     rng: &dyn Random,
     now: UnixTime,
 ) -> Result<(ClientRecord, Option<ClientSecret>), AdminError> {
-    new.validate()?;
+    new.validate(keys)?;
     for name in &new.scopes {
         ensure_registered(store, name).await?;
     }
@@ -264,11 +306,22 @@ pub async fn add_client(
     config::validate_lifetime(lifetime).map_err(|e| AdminError::Refused(e.0))?;
     let permissions = new.all_permissions();
     let limits = new.limits();
-    let (secret, generated) = imported_or_generated(&new.client_id, new.secret, new.allow_weak_secret, rng)?;
+    let jwks = new.keys(keys)?;
+    if new.token_endpoint_auth_method == Some(ClientAuthMethod::PrivateKeyJwt) && jwks.is_none() {
+        return Err(AdminError::Refused(format!(
+            "client {}: private_key_jwt needs public keys (--jwks FILE)",
+            new.client_id
+        )));
+    }
+    // A client with keys and no secret gets none: nothing shared to leak or guess.
+    let secret = match new.secret {
+        None if !new.needs_secret(jwks.is_some()) => None,
+        imported => Some(imported_or_generated(&new.client_id, imported, new.allow_weak_secret, rng)?),
+    };
     let record = ClientRecord {
         client_id: new.client_id,
         display_name: new.display_name,
-        secrets: vec![secrets::record(&secret, generated, rng, now)],
+        secrets: secret.iter().map(|(secret, generated)| secrets::record(secret, *generated, rng, now)).collect(),
         permissions,
         access_token_lifetime: lifetime,
         token_format: new.token_format.unwrap_or_default(),
@@ -277,9 +330,25 @@ pub async fn add_client(
         created_at: now,
         limits,
         tokens_not_before: None,
+        jwks,
+        auth_method: new.token_endpoint_auth_method,
     };
     store.add_client(&record).await?;
-    Ok((record, generated.then_some(secret)))
+    Ok((record, secret.and_then(|(secret, generated)| generated.then_some(secret))))
+}
+
+/// Reads a JWK Set file for `client_id` (`--jwks FILE`, `jwks_file`), refusing one over
+/// `bounds.max_bytes` before reading it whole.
+pub fn read_jwks_file(client_id: &ClientId, path: &Path, bounds: &KeyBounds) -> Result<JwkSet, AdminError> {
+    use std::io::Read as _;
+    let unreadable = |e: std::io::Error| AdminError::Refused(format!("client {client_id}: {}: {e}", path.display()));
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .map_err(unreadable)?
+        .take(bounds.max_bytes as u64 + 1)
+        .read_to_string(&mut text)
+        .map_err(unreadable)?;
+    client_keys::parse_jwks(client_id, &text, bounds)
 }
 
 /// Scopes and permissions to add to or withdraw from a client.
@@ -384,6 +453,7 @@ pub async fn seed(
     scopes: &[ScopeSpec],
     clients: &[ClientSpec],
     default_lifetime: i64,
+    keys: &KeyBounds,
     rng: &dyn Random,
     now: UnixTime,
 ) -> Result<Vec<(ClientId, ClientSecret)>, AdminError> {
@@ -396,7 +466,7 @@ pub async fn seed(
     }
     let mut generated = Vec::new();
     for c in clients {
-        match add_client(store, c.clone(), default_lifetime, rng, now).await {
+        match add_client(store, c.clone(), default_lifetime, keys, rng, now).await {
             Ok((record, secret)) => {
                 tracing::info!(client_id = %record.client_id, "seeded client");
                 if let Some(secret) = secret {

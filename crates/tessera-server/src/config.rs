@@ -55,6 +55,11 @@ pub struct FileConfig {
     /// How long a registry snapshot may go unconfirmed (database unreachable) before the token
     /// endpoint answers 503 rather than trust it, milliseconds.
     pub registry_max_stale_ms: Option<u64>,
+    /// Which `aud` a `private_key_jwt` assertion may carry: `issuer` (RFC 7523bis, the
+    /// default) or `issuer_or_token_endpoint`.
+    pub client_assertion_audience: Option<crate::limits::AssertionAudience>,
+    /// Longest `private_key_jwt` assertion lifetime accepted, seconds (default 300).
+    pub max_client_assertion_lifetime: Option<i64>,
     /// Connection, request, authentication and issuance bounds.
     #[serde(default)]
     pub limits: crate::limits::LimitsFile,
@@ -203,8 +208,16 @@ impl Settings {
         for scope in &file.scopes {
             scope.validate().map_err(|e| ConfigError(e.to_string()))?;
         }
+        let mut limits = file.limits.resolve()?;
         for client in &file.clients {
-            client.validate().map_err(|e| ConfigError(e.to_string()))?;
+            client.validate(&limits.client_keys).map_err(|e| ConfigError(e.to_string()))?;
+        }
+        limits.assertion.audience = file.client_assertion_audience.unwrap_or_default();
+        if let Some(max) = file.max_client_assertion_lifetime {
+            if !(1..=3600).contains(&max) {
+                return Err(ConfigError(format!("max_client_assertion_lifetime {max} s is outside 1..=3600")));
+            }
+            limits.assertion.max_lifetime = max;
         }
         Ok(Self {
             data_dir,
@@ -220,7 +233,7 @@ impl Settings {
             registry_max_stale: Duration::from_millis(file.registry_max_stale_ms.unwrap_or(300_000).max(1000)),
             prune_interval: Duration::from_millis(file.prune_interval_ms.unwrap_or(60_000).clamp(10, 24 * 3600 * 1000)),
             max_body_bytes: file.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY).clamp(1024, 16 * 1024 * 1024),
-            limits: file.limits.resolve()?,
+            limits,
             seed_scopes: file.scopes,
             seed_clients: file.clients,
         })
@@ -323,5 +336,44 @@ mod tests {
         }
         // What is not secret stays visible.
         assert!(format!("{settings:?}").contains("db.example.com") && format!("{settings:?}").contains("\"CC\""));
+    }
+
+    #[test]
+    fn rfc7523_seed_clients_take_keys_inline_or_from_a_file_and_the_assertion_settings() {
+        let (key, _) = tessera_jose::SigningKey::generate(SigningAlg::ES256).unwrap();
+        let jwk = key.public_jwk();
+        let (x, y) = (jwk.x.clone().unwrap(), jwk.y.clone().unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("svc.jwks");
+        std::fs::write(&file, serde_json::to_string(&tessera_types::rfc7517::JwkSet { keys: vec![jwk] }).unwrap())
+            .unwrap();
+        let text = |extra: &str| {
+            format!(
+                r#"
+                client_assertion_audience = "issuer_or_token_endpoint"
+                max_client_assertion_lifetime = 120
+                [[clients]]
+                client_id = "inline"
+                token_endpoint_auth_method = "private_key_jwt"
+                jwks = {{ keys = [{{ kty = "EC", crv = "P-256", x = "{x}", y = "{y}"{extra} }}] }}
+                [[clients]]
+                client_id = "from_file"
+                jwks_file = "{}"
+                "#,
+                file.display()
+            )
+        };
+        let resolve = |t: &str| Settings::resolve(Overrides::default(), FileConfig::parse(t, "test")?);
+        let settings = resolve(&text("")).unwrap();
+        assert_eq!(settings.limits.assertion.audience, crate::limits::AssertionAudience::IssuerOrTokenEndpoint);
+        assert_eq!(settings.limits.assertion.max_lifetime, 120);
+        let keys = |i: usize| settings.seed_clients[i].keys(&settings.limits.client_keys).unwrap().unwrap();
+        assert_eq!(keys(0).keys[0].kid, key.kid.as_str(), "kid derived: the RFC 7638 thumbprint");
+        assert_eq!(keys(1).keys[0].alg.as_deref(), Some("ES256"));
+        // Refused before any store is opened: a private member, a bad setting.
+        let e = resolve(&text(r#", d = "AAAA""#)).unwrap_err().to_string();
+        assert!(e.contains("private member"), "{e}");
+        assert!(resolve(&text("").replace("= 120", "= 0")).is_err());
+        assert!(resolve(&text("").replace("issuer_or_token_endpoint", "anything")).is_err());
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod admin;
 mod client_auth;
+pub mod client_keys;
 pub mod clock;
 pub mod config;
 mod endpoint;
@@ -152,6 +153,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Running, StartError
         &settings.seed_scopes,
         &settings.seed_clients,
         settings.access_token_lifetime,
+        &settings.limits.client_keys,
         &*deps.rng,
         now,
     )
@@ -248,6 +250,11 @@ fn spawn_pruner(
                     tracing::info!(tokens, revocations, "pruned expired entries")
                 }
                 Err(e) => tracing::error!(error = %e, "pruning failed"),
+            }
+            match store.prune_assertion_jtis(clock.now(), batch).await {
+                Ok(0) => {}
+                Ok(assertion_ids) => tracing::info!(assertion_ids, "pruned expired client assertion ids"),
+                Err(e) => tracing::error!(error = %e, "pruning client assertion ids failed"),
             }
             state.0.issuance.begin_recount();
             match store.live_token_counts(clock.now()).await {

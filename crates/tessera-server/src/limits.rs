@@ -9,6 +9,9 @@ use serde::Deserialize;
 use crate::config::ConfigError;
 use crate::transport;
 
+/// Default `max_client_assertion_lifetime`, seconds.
+pub const DEFAULT_MAX_ASSERTION_LIFETIME: i64 = 300;
+
 /// `[limits]` in the config file; every key optional.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,6 +40,10 @@ pub struct LimitsFile {
     pub rate_limit_mode: Option<RateLimitMode>,
     pub max_live_reference_tokens: Option<u64>,
     pub prune_batch: Option<u32>,
+    pub max_client_assertion_bytes: Option<usize>,
+    pub max_client_keys: Option<usize>,
+    pub max_client_jwks_bytes: Option<usize>,
+    pub client_assertion_leeway_s: Option<i64>,
 }
 
 /// Whether the issuance rate limit refuses or only reports.
@@ -74,6 +81,32 @@ pub struct AuthLimits {
     pub failed_forget_after: i64,
 }
 
+/// Which `aud` a `private_key_jwt` assertion may carry (the `client_assertion_audience`
+/// setting).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AssertionAudience {
+    /// RFC 7523bis (the CVE-2025-27370/27371 fix): the issuer identifier, as the sole value.
+    #[default]
+    Issuer,
+    /// The issuer, or the token endpoint URL (RFC 7523 §3 as first published), still alone:
+    /// for clients not yet updated.
+    IssuerOrTokenEndpoint,
+}
+
+/// Bounds on `private_key_jwt` client assertions (RFC 7523 §3).
+#[derive(Debug, Clone)]
+pub struct AssertionLimits {
+    /// Which audiences are accepted.
+    pub audience: AssertionAudience,
+    /// Longest accepted lifetime, seconds: `exp - now` and `exp - iat` may not exceed it.
+    pub max_lifetime: i64,
+    /// Largest assertion looked at, bytes.
+    pub max_bytes: usize,
+    /// Clock skew tolerated on `exp`, `nbf` and `iat`, seconds.
+    pub leeway: i64,
+}
+
 /// Issuance bounds per client; a client's own settings override the rate, burst and cap.
 #[derive(Debug, Clone)]
 pub struct IssuanceLimits {
@@ -94,6 +127,9 @@ pub struct Limits {
     pub transport: transport::Limits,
     pub auth: AuthLimits,
     pub issuance: IssuanceLimits,
+    pub assertion: AssertionLimits,
+    /// Key material a client may register (`client add|update --jwks`, the seed file).
+    pub client_keys: crate::client_keys::KeyBounds,
     /// Rows deleted per pruning statement (each a short transaction, so issuance is never
     /// held behind one long delete).
     pub prune_batch: u32,
@@ -168,7 +204,26 @@ impl LimitsFile {
             mode: self.rate_limit_mode.unwrap_or_default(),
             max_live_reference_tokens: self.max_live_reference_tokens.unwrap_or(100_000),
         };
-        Ok(Limits { transport, auth, issuance, prune_batch: self.prune_batch.unwrap_or(500).clamp(1, 100_000) })
+        let assertion = AssertionLimits {
+            audience: AssertionAudience::default(),
+            max_lifetime: DEFAULT_MAX_ASSERTION_LIFETIME,
+            // tessera-jose looks at no JWS over 16 KiB, whatever this says.
+            max_bytes: self.max_client_assertion_bytes.unwrap_or(8 * 1024).clamp(512, 16 * 1024),
+            leeway: self.client_assertion_leeway_s.unwrap_or(30).clamp(0, 300),
+        };
+        let d = crate::client_keys::KeyBounds::default();
+        let client_keys = crate::client_keys::KeyBounds {
+            max_keys: positive(self.max_client_keys, d.max_keys, "max_client_keys")?.min(100),
+            max_bytes: self.max_client_jwks_bytes.unwrap_or(d.max_bytes).clamp(1024, 1024 * 1024),
+        };
+        Ok(Limits {
+            transport,
+            auth,
+            issuance,
+            assertion,
+            client_keys,
+            prune_batch: self.prune_batch.unwrap_or(500).clamp(1, 100_000),
+        })
     }
 }
 
@@ -188,6 +243,7 @@ mod tests {
         assert!(bad(|l| l.header_read_timeout_ms = Some(0)));
         assert!(bad(|l| l.issuance_rate_per_second = Some(-1.0)));
         assert!(bad(|l| l.issuance_rate_per_second = Some(f64::NAN)));
+        assert!(bad(|l| l.max_client_keys = Some(0)));
         let d = Limits::default();
         assert_eq!(d.transport.header_read_timeout, Duration::from_secs(10));
         assert_eq!(d.auth.failed_free_attempts, 5);

@@ -30,6 +30,9 @@ pub struct Registry {
     scopes: BTreeMap<ScopeName, ScopeRecord>,
     signing: HashMap<SigningAlg, Arc<SigningKey>>,
     verifying: HashMap<Kid, VerifyingKey>,
+    /// Clients' `private_key_jwt` keys, parsed once per snapshot: a request reads no key
+    /// from the database and parses none.
+    client_keys: HashMap<ClientId, Vec<VerifyingKey>>,
     jwks_json: Arc<str>,
 }
 
@@ -68,6 +71,12 @@ impl Registry {
         keys: Vec<PublishedKey>,
     ) -> Result<Self, KeyError> {
         let scopes = scopes.into_iter().map(|s| (s.name.clone(), s)).collect();
+        let client_keys = clients
+            .iter()
+            .filter_map(|c| {
+                Some((c.client_id.clone(), crate::client_keys::verifying_keys(&c.client_id, c.jwks.as_ref()?)))
+            })
+            .collect();
         let clients = clients.into_iter().map(|c| (c.client_id.clone(), Arc::new(c))).collect();
         let mut signing = HashMap::new();
         let mut published = Vec::new();
@@ -82,12 +91,17 @@ impl Registry {
         // Newest first: clients that try keys in order find the current one at once.
         published.reverse();
         let jwks_json = serde_json::to_string(&JwkSet { keys: published }).expect("jwks serialises").into();
-        Ok(Self { revision, clients, scopes, signing, verifying, jwks_json })
+        Ok(Self { revision, clients, scopes, signing, verifying, client_keys, jwks_json })
     }
 
     /// A client by id.
     pub fn client(&self, client_id: &ClientId) -> Option<&Arc<ClientRecord>> {
         self.clients.get(client_id)
+    }
+
+    /// The public keys a client registered for `private_key_jwt` (none when it has none).
+    pub fn client_keys(&self, client_id: &ClientId) -> &[VerifyingKey] {
+        self.client_keys.get(client_id).map_or(&[], Vec::as_slice)
     }
 
     /// A scope by name.

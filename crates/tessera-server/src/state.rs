@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tessera_types::{Issuer, SigningAlg};
 
 use crate::clock::{Clock, SystemClock};
-use crate::limits::Limits;
+use crate::limits::{AssertionLimits, Limits};
 use crate::random::{Random, SystemRandom};
 use crate::registry::RegistryHandle;
 use crate::secrets::SecretVerifier;
@@ -59,6 +59,8 @@ pub(crate) struct Inner {
     pub verifier: SecretVerifier,
     pub failures: FailureLimiter,
     pub issuance: IssuanceLimiter,
+    /// The `private_key_jwt` assertion rules.
+    pub assertion: AssertionLimits,
     /// Tokens issued past the rate limit in monitor mode.
     pub rate_limited_monitored: AtomicU64,
     pub stores: Stores,
@@ -84,6 +86,7 @@ impl AppState {
             verifier: SecretVerifier::new(crate::secrets::CACHE_TTL, limits.auth.clone()),
             failures: FailureLimiter::new(limits.auth.clone()),
             issuance: IssuanceLimiter::new(limits.issuance),
+            assertion: limits.assertion,
             rate_limited_monitored: AtomicU64::new(0),
             stores,
             clock: deps.clock,

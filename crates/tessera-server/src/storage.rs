@@ -3,7 +3,8 @@
 //!
 //! Each trait is declared next to its user (fosite's `_storage.go` habit):
 //! [`TokenIssueStore`] beside reference-token issuance, [`TokenLookup`] beside the lookup
-//! that introspection and revocation share, [`RevocationStore`] beside revocation. Clients,
+//! that introspection and revocation share, [`RevocationStore`] beside revocation,
+//! [`AssertionReplayStore`] beside `private_key_jwt`. Clients,
 //! scopes and signing keys come from the in-memory [`crate::Registry`] snapshot instead.
 
 use std::future::Future;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use tessera_store::{Store, StoreError, TokenRecord, TokenWriter};
 use tessera_types::{ClientId, Jti, UnixTime};
 
+pub use crate::client_auth::AssertionReplayStore;
 pub use crate::endpoint::revoke::RevocationStore;
 pub use crate::token::lookup::TokenLookup;
 pub use crate::token::reference::TokenIssueStore;
@@ -28,12 +30,13 @@ pub struct Stores {
     pub issue: Arc<dyn TokenIssueStore>,
     pub lookup: Arc<dyn TokenLookup>,
     pub revocation: Arc<dyn RevocationStore>,
+    pub assertions: Arc<dyn AssertionReplayStore>,
 }
 
 impl Stores {
     /// Every flow served by `backend`.
-    pub fn shared<B: TokenIssueStore + RevocationStore + 'static>(backend: Arc<B>) -> Self {
-        Self { issue: backend.clone(), lookup: backend.clone(), revocation: backend }
+    pub fn shared<B: TokenIssueStore + RevocationStore + AssertionReplayStore + 'static>(backend: Arc<B>) -> Self {
+        Self { issue: backend.clone(), lookup: backend.clone(), revocation: backend.clone(), assertions: backend }
     }
 
     /// The SQL store, reference tokens committed through its group-commit writer. Starts
@@ -72,5 +75,16 @@ impl RevocationStore for SqlTokens {
 
     fn revoke_jti<'a>(&'a self, jti: &'a Jti, client_id: &'a ClientId, exp: UnixTime) -> StoreFuture<'a, ()> {
         Box::pin(self.store.revoke_jti(jti, client_id, exp))
+    }
+}
+
+impl AssertionReplayStore for SqlTokens {
+    fn use_jti<'a>(
+        &'a self,
+        client_id: &'a ClientId,
+        jti_hash: &'a str,
+        expires_at: UnixTime,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(self.store.use_assertion_jti(client_id, jti_hash, expires_at))
     }
 }

@@ -3,7 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use tessera_types::{ClientId, Jti, Kid, Permission, Resource, ScopeName, ScopeSet, SigningAlg, TokenFormat, UnixTime};
+use tessera_types::rfc7517::JwkSet;
+use tessera_types::{
+    ClientAuthMethod, ClientId, Jti, Kid, Permission, Resource, ScopeName, ScopeSet, SigningAlg, TokenFormat, UnixTime,
+};
 
 /// A scope as `tessera scope add` or the seed file registered it: a name clients may be
 /// granted, and the resources (audiences) it grants access to.
@@ -58,6 +61,11 @@ pub struct ClientRecord {
     pub limits: ClientLimits,
     /// Tokens issued before this are inactive (`tessera token revoke --client`).
     pub tokens_not_before: Option<UnixTime>,
+    /// Public keys for `private_key_jwt` (RFC 7523), validated on the way in: public members
+    /// only, each with a `kid` and an `alg`.
+    pub jwks: Option<JwkSet>,
+    /// The one method it may authenticate with; `None`: any it has credentials for.
+    pub auth_method: Option<ClientAuthMethod>,
 }
 
 /// A client's own issuance limits; `None` takes the server's default, `Some(0)` means none.
@@ -128,6 +136,10 @@ pub struct ClientUpdate {
     pub issuance_burst: Option<Option<i64>>,
     /// New live reference token cap override.
     pub max_live_tokens: Option<Option<i64>>,
+    /// New key set (replaces the old one: rotation); `Some(None)` removes it.
+    pub jwks: Option<Option<JwkSet>>,
+    /// New authentication method restriction; `Some(None)` lifts it.
+    pub auth_method: Option<Option<ClientAuthMethod>>,
 }
 
 /// A stored reference token: its hash and what introspection reports, never the token.

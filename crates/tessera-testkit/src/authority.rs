@@ -53,7 +53,9 @@ pub trait Authority {
     async fn add_client_with(&self, new: ClientSpec) -> Option<ClientSecret> {
         let new = ClientSpec { allow_weak_secret: true, ..new };
         let (_, generated) =
-            admin::add_client(self.store(), new, 3600, &SystemRandom::default(), self.now()).await.unwrap();
+            admin::add_client(self.store(), new, 3600, &Default::default(), &SystemRandom::default(), self.now())
+                .await
+                .unwrap();
         self.sync().await;
         generated
     }

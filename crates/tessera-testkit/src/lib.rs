@@ -19,6 +19,8 @@ pub use fuzz::{extreme_number, json_value, proptest_config};
 #[cfg(feature = "server")]
 mod app;
 #[cfg(feature = "server")]
+pub mod assertion;
+#[cfg(feature = "server")]
 mod authority;
 #[cfg(feature = "server")]
 mod http;

@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 mod alg;
+mod auth_method;
 pub mod clock;
 mod error;
 mod ids;
@@ -12,6 +13,7 @@ pub mod rfc6749;
 pub mod rfc6750;
 pub mod rfc7009;
 pub mod rfc7517;
+pub mod rfc7523;
 pub mod rfc7662;
 pub mod rfc8414;
 pub mod rfc9068;
@@ -19,6 +21,7 @@ mod scope;
 mod token;
 
 pub use alg::SigningAlg;
+pub use auth_method::ClientAuthMethod;
 pub use error::ErrorCode;
 pub use ids::{ClientId, ClientSecret, InvalidValue, Resource, UnixTime};
 pub use issuer::Issuer;

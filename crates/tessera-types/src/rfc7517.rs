@@ -35,7 +35,7 @@ pub struct Jwk {
 }
 
 /// RFC 7517 §5 JWK Set.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[allow(missing_docs)]
 pub struct JwkSet {
     pub keys: Vec<Jwk>,

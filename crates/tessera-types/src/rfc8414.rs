@@ -31,9 +31,13 @@ pub struct Metadata {
     /// `client_credentials`.
     #[serde(default)]
     pub grant_types_supported: Vec<String>,
-    /// `client_secret_basic`, `client_secret_post`.
+    /// `client_secret_basic`, `client_secret_post`, `private_key_jwt`.
     #[serde(default)]
     pub token_endpoint_auth_methods_supported: Vec<String>,
+    /// Algorithms a `private_key_jwt` assertion may be signed with (RFC 8414 §2: required
+    /// when `private_key_jwt` is listed; `none` never appears).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub token_endpoint_auth_signing_alg_values_supported: Vec<String>,
     /// Algorithms access tokens are signed with.
     #[serde(default)]
     pub access_token_signing_alg_values_supported: Vec<String>,
@@ -50,12 +54,18 @@ pub struct Metadata {
     /// How callers of the introspection endpoint authenticate.
     #[serde(default)]
     pub introspection_endpoint_auth_methods_supported: Vec<String>,
+    /// As `token_endpoint_auth_signing_alg_values_supported`, for introspection (RFC 8414 §2).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub introspection_endpoint_auth_signing_alg_values_supported: Vec<String>,
     /// RFC 7009 revocation endpoint (RFC 8414 §2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revocation_endpoint: Option<String>,
     /// How callers of the revocation endpoint authenticate.
     #[serde(default)]
     pub revocation_endpoint_auth_methods_supported: Vec<String>,
+    /// As `token_endpoint_auth_signing_alg_values_supported`, for revocation (RFC 8414 §2).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revocation_endpoint_auth_signing_alg_values_supported: Vec<String>,
     /// RFC 8707 resource indicators are honoured at the token endpoint.
     #[serde(default)]
     pub resource_indicators_supported: bool,

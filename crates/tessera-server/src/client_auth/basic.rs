@@ -6,7 +6,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use tessera_types::{ClientId, ClientSecret, ErrorCode};
 
-use super::{ClientAuthMethod, Credentials, failed};
+use super::{ClientAuthMethod, Credentials, Proof, failed};
 use crate::error::OAuthError;
 use crate::form::{self, Form};
 
@@ -62,6 +62,11 @@ pub(super) fn credentials(header: &AuthorizationHeader, form: &Form) -> Result<C
             "client authenticated with both Basic and client_secret (RFC 6749 section 2.3)",
         ));
     }
+    if super::private_key_jwt::presented(form) {
+        return Err(OAuthError::invalid_request(
+            "client authenticated with both Basic and client_assertion (RFC 6749 section 2.3)",
+        ));
+    }
     let (id, secret) = decoded.as_ref().ok_or_else(failed)?;
     if body_id.is_some_and(|b| b != id) {
         return Err(OAuthError::invalid_request("client_id in the body differs from the Basic credentials"));
@@ -69,7 +74,7 @@ pub(super) fn credentials(header: &AuthorizationHeader, form: &Form) -> Result<C
     Ok(Credentials {
         method: ClientAuthMethod::ClientSecretBasic,
         client_id: ClientId::new(id.as_str()).map_err(|_| failed())?,
-        secret: ClientSecret::new(secret.as_str()).map_err(|_| failed())?,
+        proof: Proof::Secret(ClientSecret::new(secret.as_str()).map_err(|_| failed())?),
     })
 }
 

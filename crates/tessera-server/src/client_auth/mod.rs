@@ -2,7 +2,7 @@
 //! the [`ClientRequest`] extractor reads the `Authorization` header and the form once, and
 //! [`ClientRequest::authenticate`] returns the client with the [`ClientAuthMethod`] it used.
 //!
-//! One file per method ([`basic`], [`post`]) and two dispatchers: [`presented`] picks the
+//! One file per method ([`basic`], [`post`], [`private_key_jwt`]) and two dispatchers: [`presented`] picks the
 //! method a request used, [`verify`] the check that method needs. A new method
 //! (`private_key_jwt`, mTLS, a federated assertion) is a new file, a variant of
 //! [`ClientAuthMethod`] and one arm in each dispatcher; the brute-force limits around secret
@@ -11,6 +11,7 @@
 mod basic;
 mod gate;
 mod post;
+mod private_key_jwt;
 mod request;
 mod secret;
 
@@ -18,9 +19,11 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use tessera_store::ClientRecord;
+pub use tessera_types::ClientAuthMethod;
 use tessera_types::{ClientId, ClientSecret, ErrorCode};
 
 pub(crate) use basic::AuthorizationHeader;
+pub use private_key_jwt::AssertionReplayStore;
 pub(crate) use request::{ClientRequest, IntrospectionEndpoint, RevocationEndpoint, TokenEndpoint};
 
 use crate::error::OAuthError;
@@ -28,33 +31,10 @@ use crate::form::Form;
 use crate::registry::Registry;
 use crate::state::Inner;
 
-/// How a client authenticated; the names are RFC 8414's `token_endpoint_auth_methods_supported`
-/// values (IANA "OAuth Token Endpoint Authentication Methods").
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClientAuthMethod {
-    /// HTTP Basic (RFC 6749 §2.3.1).
-    ClientSecretBasic,
-    /// Credentials in the form body (§2.3.1, "NOT RECOMMENDED" but supported).
-    ClientSecretPost,
-}
-
-impl ClientAuthMethod {
-    /// Every method this server accepts, as discovery advertises them.
-    pub const SUPPORTED: [Self; 2] = [Self::ClientSecretBasic, Self::ClientSecretPost];
-
-    /// The name RFC 8414 discovery lists in `token_endpoint_auth_methods_supported`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ClientSecretBasic => "client_secret_basic",
-            Self::ClientSecretPost => "client_secret_post",
-        }
-    }
-
-    /// RFC 6749 §5.2: after a failed authentication through the `Authorization` header the
-    /// 401 "MUST include the WWW-Authenticate response header field" matching that scheme.
-    fn challenges(self) -> bool {
-        self == Self::ClientSecretBasic
-    }
+/// RFC 6749 §5.2: after a failed authentication through the `Authorization` header the 401
+/// "MUST include the WWW-Authenticate response header field" matching that scheme.
+fn challenges(method: ClientAuthMethod) -> bool {
+    method == ClientAuthMethod::ClientSecretBasic
 }
 
 /// What a client presented, before it is checked against the registry.
@@ -62,21 +42,59 @@ impl ClientAuthMethod {
 #[allow(missing_docs)]
 pub struct Credentials {
     pub method: ClientAuthMethod,
+    /// For an assertion: its `sub`, not yet verified.
     pub client_id: ClientId,
-    /// `ClientSecret` redacts itself in `Debug`, so credentials can be logged safely.
-    pub secret: ClientSecret,
+    pub proof: Proof,
+}
+
+/// What proves the client's identity. Both redact themselves in `Debug`, so credentials can
+/// be logged safely.
+pub enum Proof {
+    /// A shared secret (`client_secret_basic`, `client_secret_post`).
+    Secret(ClientSecret),
+    /// A signed JWT (`private_key_jwt`), as sent.
+    Assertion(String),
+}
+
+impl std::fmt::Debug for Proof {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Secret(s) => f.debug_tuple("Secret").field(s).finish(),
+            // An unused assertion is a bearer credential until it expires: never logged.
+            Self::Assertion(_) => f.write_str("Assertion([redacted])"),
+        }
+    }
+}
+
+impl Credentials {
+    /// The presented secret, for the secret methods.
+    #[cfg(test)]
+    pub fn secret(&self) -> Option<&ClientSecret> {
+        match &self.proof {
+            Proof::Secret(s) => Some(s),
+            Proof::Assertion(_) => None,
+        }
+    }
 }
 
 /// The one answer for unknown client, wrong secret and disabled client alike: they all read
 /// the same from outside.
 fn failed(method: ClientAuthMethod) -> OAuthError {
-    OAuthError::new(ErrorCode::InvalidClient, "client authentication failed").with_basic_challenge(method.challenges())
+    OAuthError::new(ErrorCode::InvalidClient, "client authentication failed").with_basic_challenge(challenges(method))
 }
 
 /// Picks the method the request used and reads its credentials, enforcing §2.3: "The client
 /// MUST NOT use more than one authentication method in each request."
-pub(crate) fn presented(header: &AuthorizationHeader, form: &Form) -> Result<Credentials, OAuthError> {
+/// `max_assertion_bytes` bounds a client assertion before it is decoded.
+pub(crate) fn presented(
+    header: &AuthorizationHeader,
+    form: &Form,
+    max_assertion_bytes: usize,
+) -> Result<Credentials, OAuthError> {
     match header {
+        AuthorizationHeader::Absent if private_key_jwt::presented(form) => {
+            private_key_jwt::credentials(form, max_assertion_bytes)
+        }
         AuthorizationHeader::Absent => post::credentials(form),
         header => basic::credentials(header, form),
     }
@@ -89,10 +107,19 @@ async fn verify<'r>(
     creds: &Credentials,
     peer: Option<IpAddr>,
 ) -> Result<&'r Arc<ClientRecord>, OAuthError> {
-    match creds.method {
-        // The two differ only in where the secret travels.
-        ClientAuthMethod::ClientSecretBasic | ClientAuthMethod::ClientSecretPost => {
-            secret::verify(registry, &s.verifier, &s.failures, creds, peer, s.clock.now()).await
+    let client = match &creds.proof {
+        // The two secret methods differ only in where the secret travels.
+        Proof::Secret(secret) => {
+            secret::verify(registry, &s.verifier, &s.failures, creds, secret, peer, s.clock.now()).await?
         }
+        Proof::Assertion(assertion) => private_key_jwt::verify(registry, s, creds, assertion, peer).await?,
+    };
+    // A client registered for one method is refused any other (RFC 7591 §2
+    // `token_endpoint_auth_method`), with the answer every other failure gets.
+    if client.auth_method.is_some_and(|m| m != creds.method) {
+        tracing::warn!(client_id = %creds.client_id, method = %creds.method, "client authentication failed: method not allowed for this client");
+        s.failures.failed(creds.client_id.as_str(), peer, s.clock.now());
+        return Err(failed(creds.method));
     }
+    Ok(client)
 }

@@ -2,7 +2,7 @@
 
 use tessera_types::{ClientId, ClientSecret, ErrorCode};
 
-use super::{ClientAuthMethod, Credentials, failed};
+use super::{ClientAuthMethod, Credentials, Proof, failed};
 use crate::error::OAuthError;
 use crate::form::Form;
 
@@ -13,7 +13,7 @@ pub(super) fn credentials(form: &Form) -> Result<Credentials, OAuthError> {
         (Some(id), Some(secret)) => Ok(Credentials {
             method: ClientAuthMethod::ClientSecretPost,
             client_id: ClientId::new(id).map_err(|_| failed())?,
-            secret: ClientSecret::new(secret).map_err(|_| failed())?,
+            proof: Proof::Secret(ClientSecret::new(secret).map_err(|_| failed())?),
         }),
         // No credentials at all, or a client_id alone (a public client, which this server
         // does not have): challenge for Basic, the method RFC 6749 §2.3.1 says servers MUST

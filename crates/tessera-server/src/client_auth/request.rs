@@ -100,7 +100,7 @@ impl<E: ClientEndpoint> ClientRequest<E> {
     /// Authenticates the client (RFC 6749 §2.3) and requires its permission for `E`.
     pub(crate) async fn authenticate(&self, state: &AppState) -> Result<Authenticated, OAuthError> {
         let s = &state.0;
-        let creds = presented(&self.authorization, &self.form)?;
+        let creds = presented(&self.authorization, &self.form, s.assertion.max_bytes)?;
         let registry = s.registry.fresh().ok_or_else(|| OAuthError::unavailable("registry snapshot is stale"))?;
         let client = verify(&registry, s, &creds, self.peer).await?.clone();
         if !client.permissions.contains(&Permission::Endpoint(E::ENDPOINT)) {

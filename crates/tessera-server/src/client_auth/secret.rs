@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use tessera_store::ClientRecord;
-use tessera_types::{ErrorCode, UnixTime};
+use tessera_types::{ClientSecret, ErrorCode, UnixTime};
 
 use super::gate::backing_off;
 use super::{Credentials, failed};
@@ -32,6 +32,7 @@ pub(super) async fn verify<'r>(
     verifier: &SecretVerifier,
     limiter: &FailureLimiter,
     creds: &Credentials,
+    secret: &ClientSecret,
     peer: Option<IpAddr>,
     now: UnixTime,
 ) -> Result<&'r Arc<ClientRecord>, OAuthError> {
@@ -39,7 +40,7 @@ pub(super) async fn verify<'r>(
     let client = registry.client(&creds.client_id);
     let usable = client.filter(|c| c.enabled);
     if let Some(c) = usable
-        && verifier.verify_cheap(&c.client_id, &c.secrets, &creds.secret)
+        && verifier.verify_cheap(&c.client_id, &c.secrets, secret)
     {
         limiter.succeeded(id);
         return Ok(c);
@@ -56,7 +57,7 @@ pub(super) async fn verify<'r>(
         .with_status(StatusCode::TOO_MANY_REQUESTS)
         .with_retry_after(1));
     };
-    match verifier.verify(&creds.client_id, usable.map(|c| c.secrets.as_slice()), &creds.secret).await {
+    match verifier.verify(&creds.client_id, usable.map(|c| c.secrets.as_slice()), secret).await {
         Verdict::Valid => {
             limiter.succeeded(id);
             Ok(usable.expect("only a usable client verifies"))

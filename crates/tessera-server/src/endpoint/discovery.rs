@@ -4,6 +4,7 @@
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use tessera_types::SigningAlg;
 use tessera_types::rfc8414::Metadata;
 
 use crate::client_auth::ClientAuthMethod;
@@ -14,8 +15,11 @@ use crate::state::AppState;
 pub async fn metadata(State(state): State<AppState>) -> Response {
     let s = &state.0;
     let registry = s.registry.get();
-    let auth_methods: Vec<String> = ClientAuthMethod::SUPPORTED.iter().map(|m| m.as_str().to_owned()).collect();
+    let auth_methods: Vec<String> = ClientAuthMethod::ALL.iter().map(|m| m.as_str().to_owned()).collect();
     let algs: Vec<String> = s.signing_algs.iter().map(|a| a.as_str().to_owned()).collect();
+    // RFC 8414 §2: required with private_key_jwt; the asymmetric algorithms only, never
+    // `none` (the allow-list tessera-jose verifies with).
+    let assertion_algs: Vec<String> = SigningAlg::ALL.iter().map(|a| a.as_str().to_owned()).collect();
     let doc = Metadata {
         issuer: s.issuer.to_string(),
         token_endpoint: Some(s.token_endpoint.clone()),
@@ -24,13 +28,16 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
         response_types_supported: vec![],
         grant_types_supported: vec!["client_credentials".into()],
         token_endpoint_auth_methods_supported: auth_methods.clone(),
+        token_endpoint_auth_signing_alg_values_supported: assertion_algs.clone(),
         access_token_signing_alg_values_supported: algs.clone(),
         id_token_signing_alg_values_supported: algs,
         subject_types_supported: vec!["public".into()],
         introspection_endpoint: Some(s.introspection_endpoint.clone()),
         introspection_endpoint_auth_methods_supported: auth_methods.clone(),
+        introspection_endpoint_auth_signing_alg_values_supported: assertion_algs.clone(),
         revocation_endpoint: Some(s.revocation_endpoint.clone()),
-        revocation_endpoint_auth_methods_supported: auth_methods.clone(),
+        revocation_endpoint_auth_methods_supported: auth_methods,
+        revocation_endpoint_auth_signing_alg_values_supported: assertion_algs,
         resource_indicators_supported: true,
     };
     let mut response = axum::Json(doc).into_response();

@@ -13,7 +13,7 @@ use crate::form::Form;
 
 /// The `Authorization` header parsed, and the method dispatcher, as the extractor runs them.
 fn extract(h: &HeaderMap, form: &Form) -> Result<crate::client_auth::Credentials, crate::OAuthError> {
-    presented(&AuthorizationHeader::parse(h), form)
+    presented(&AuthorizationHeader::parse(h), form, 8 * 1024)
 }
 
 fn form_encode(s: &str) -> String {
@@ -89,7 +89,7 @@ proptest! {
         };
         match extract(&h, &form) {
             Ok(creds) => {
-                prop_assert!(!creds.client_id.as_str().is_empty() && !creds.secret.expose().is_empty());
+                prop_assert!(!creds.client_id.as_str().is_empty() && creds.secret().is_none_or(|s| !s.expose().is_empty()));
                 match creds.method {
                     ClientAuthMethod::ClientSecretBasic => {
                         prop_assert!(value.is_some());
@@ -98,7 +98,11 @@ proptest! {
                     ClientAuthMethod::ClientSecretPost => {
                         prop_assert!(value.is_none(), "post credentials beside an Authorization header");
                         prop_assert_eq!(form.single("client_id").unwrap(), Some(creds.client_id.as_str()));
-                        prop_assert_eq!(form.single("client_secret").unwrap(), Some(creds.secret.expose()));
+                        prop_assert_eq!(form.single("client_secret").unwrap(), Some(creds.secret().unwrap().expose()));
+                    }
+                    ClientAuthMethod::PrivateKeyJwt => {
+                        prop_assert!(value.is_none(), "an assertion beside an Authorization header");
+                        prop_assert!(form.single("client_secret").unwrap().is_none(), "an assertion beside a secret");
                     }
                 }
             }
@@ -122,7 +126,7 @@ proptest! {
         let creds = extract(&h, &Form::parse(body.as_bytes()).unwrap()).unwrap();
         prop_assert_eq!(creds.method, ClientAuthMethod::ClientSecretBasic);
         prop_assert_eq!(creds.client_id.as_str(), id.as_str());
-        prop_assert_eq!(creds.secret.expose(), secret.as_str());
+        prop_assert_eq!(creds.secret().unwrap().expose(), secret.as_str());
     }
 
     /// §2.3: "The client MUST NOT use more than one authentication method in each request":

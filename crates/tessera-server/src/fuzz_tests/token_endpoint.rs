@@ -64,7 +64,7 @@ fn server(limits: Limits) -> Server {
         admin::add_scope(&store, scope, now).await.unwrap();
         let client =
             ClientSpec { scopes: vec![ScopeName::new(SCOPE).unwrap()], ..ClientSpec::new(ClientId::new(ID).unwrap()) };
-        let (_, secret) = admin::add_client(&store, client, 300, &rng, now).await.unwrap();
+        let (_, secret) = admin::add_client(&store, client, 300, &Default::default(), &rng, now).await.unwrap();
         let kek = Kek::load_or_create(&dir.path().join("kek"), &rng).unwrap();
         keys::ensure_active(&store, &kek, &[SigningAlg::ES256], &rng, now).await.unwrap();
         let registry = Arc::new(RegistryHandle::new(store.clone(), kek).await.unwrap());

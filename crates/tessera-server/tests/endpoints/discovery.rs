@@ -16,7 +16,12 @@ async fn rfc8414_3_both_documents_are_served_and_agree() {
     assert_eq!(oidc["grant_types_supported"], serde_json::json!(["client_credentials"]));
     assert_eq!(
         oidc["token_endpoint_auth_methods_supported"],
-        serde_json::json!(["client_secret_basic", "client_secret_post"])
+        serde_json::json!(["client_secret_basic", "client_secret_post", "private_key_jwt"])
+    );
+    // RFC 8414 §2: listed with private_key_jwt; asymmetric algorithms only.
+    assert_eq!(
+        oidc["token_endpoint_auth_signing_alg_values_supported"],
+        serde_json::json!(["ES256", "RS256", "PS256", "EdDSA"])
     );
     assert_eq!(oidc["scopes_supported"], serde_json::json!(["dataEventRecords"]));
     for required in ["response_types_supported", "subject_types_supported", "id_token_signing_alg_values_supported"] {

@@ -55,7 +55,8 @@ async fn weak_imported_secrets_are_refused_unless_explicitly_allowed() {
         // A value that is not a secret at all is refused before it can be registered.
         let Ok(secret) = ClientSecret::new(weak) else { continue };
         let new = ClientSpec { secret: Some(secret), ..crate::harness::spec("weak") };
-        let err = tessera_server::admin::add_client(&s.store, new, 3600, &rng, s.clock.now()).await;
+        let err =
+            tessera_server::admin::add_client(&s.store, new, 3600, &Default::default(), &rng, s.clock.now()).await;
         assert!(err.is_err(), "{weak:?} was accepted");
     }
     assert!(s.store.get_client(&tessera_types::ClientId::new("weak").unwrap()).await.unwrap().is_none());
@@ -64,6 +65,10 @@ async fn weak_imported_secrets_are_refused_unless_explicitly_allowed() {
         allow_weak_secret: true,
         ..crate::harness::spec("sample")
     };
-    assert!(tessera_server::admin::add_client(&s.store, sample, 3600, &rng, s.clock.now()).await.is_ok());
+    assert!(
+        tessera_server::admin::add_client(&s.store, sample, 3600, &Default::default(), &rng, s.clock.now())
+            .await
+            .is_ok()
+    );
     s.stop().await;
 }

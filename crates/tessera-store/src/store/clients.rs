@@ -1,11 +1,12 @@
-//! Clients and their secrets.
+//! Clients with their secrets and public keys.
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use tessera_types::{ClientId, Permission, SigningAlg, TokenFormat, UnixTime};
+use tessera_types::rfc7517::JwkSet;
+use tessera_types::{ClientAuthMethod, ClientId, Permission, SigningAlg, TokenFormat, UnixTime};
 
 use super::{Store, StoreError, corrupt, json, unique_violation};
 use crate::model::{ClientLimits, ClientRecord, ClientUpdate, SecretRecord};
@@ -16,8 +17,8 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let res = sqlx::query(
             "INSERT INTO clients (client_id, display_name, permissions, access_token_lifetime, token_format, signing_alg, enabled, created_at, \
-             issuance_rate_milli, issuance_burst, max_live_tokens) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             issuance_rate_milli, issuance_burst, max_live_tokens, jwks, token_endpoint_auth_method) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(client.client_id.as_str())
         .bind(client.display_name.clone())
@@ -30,6 +31,8 @@ impl Store {
         .bind(client.limits.issuance_rate_milli)
         .bind(client.limits.issuance_burst)
         .bind(client.limits.max_live_tokens)
+        .bind(jwks_text(&client.jwks))
+        .bind(client.auth_method.map(|m| m.as_str()))
         .execute(&mut *tx)
         .await;
         match res {
@@ -140,10 +143,17 @@ impl Store {
         if let Some(v) = update.max_live_tokens {
             current.limits.max_live_tokens = v;
         }
+        if let Some(v) = &update.jwks {
+            current.jwks = v.clone();
+        }
+        if let Some(v) = update.auth_method {
+            current.auth_method = v;
+        }
         let mut tx = self.pool.begin().await?;
         let n = sqlx::query(
             "UPDATE clients SET display_name = $1, access_token_lifetime = $2, token_format = $3, signing_alg = $4, permissions = $5, \
-             issuance_rate_milli = $7, issuance_burst = $8, max_live_tokens = $9 WHERE client_id = $6",
+             issuance_rate_milli = $7, issuance_burst = $8, max_live_tokens = $9, jwks = $10, token_endpoint_auth_method = $11 \
+             WHERE client_id = $6",
         )
         .bind(current.display_name.clone())
         .bind(current.access_token_lifetime)
@@ -154,6 +164,8 @@ impl Store {
         .bind(current.limits.issuance_rate_milli)
         .bind(current.limits.issuance_burst)
         .bind(current.limits.max_live_tokens)
+        .bind(jwks_text(&current.jwks))
+        .bind(current.auth_method.map(|m| m.as_str()))
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -229,5 +241,20 @@ fn client_from_row(row: &AnyRow, secrets: Vec<SecretRecord>) -> Result<ClientRec
             max_live_tokens: row.try_get("max_live_tokens")?,
         },
         tokens_not_before: row.try_get::<Option<i64>, _>("tokens_not_before")?.map(UnixTime),
+        jwks: row
+            .try_get::<Option<String>, _>("jwks")?
+            .map(|text| serde_json::from_str::<JwkSet>(&text))
+            .transpose()
+            .map_err(corrupt)?,
+        auth_method: row
+            .try_get::<Option<String>, _>("token_endpoint_auth_method")?
+            .map(|m| ClientAuthMethod::from_str(&m))
+            .transpose()
+            .map_err(corrupt)?,
     })
+}
+
+/// A key set as stored: JSON text, `NULL` for none.
+fn jwks_text(jwks: &Option<JwkSet>) -> Option<String> {
+    jwks.as_ref().map(|j| serde_json::to_string(j).expect("a JWK Set serialises"))
 }

@@ -9,6 +9,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../../migrations/0003_one_active_key.sql")),
     (4, include_str!("../../migrations/0004_kek_check.sql")),
     (5, include_str!("../../migrations/0005_client_limits.sql")),
+    (6, include_str!("../../migrations/0006_client_keys.sql")),
 ];
 
 impl Store {

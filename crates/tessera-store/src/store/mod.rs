@@ -2,6 +2,7 @@
 //! opens it and holds what every table shares (the revision counter, errors, row helpers); the
 //! tables' methods live beside it, one file each.
 
+mod assertions;
 mod clients;
 mod keys;
 mod migrate;

@@ -97,30 +97,41 @@ impl Store {
     pub async fn prune(&self, now: UnixTime, batch: u32) -> Result<(u64, u64), StoreError> {
         // In batches, each its own short transaction: one DELETE of 300k rows held the SQLite
         // write lock for over a second, and every issuance waited behind it.
-        let mut total = [0u64; 2];
-        for (i, sql) in [
-            "DELETE FROM tokens WHERE hash IN (SELECT hash FROM tokens WHERE exp < $1 LIMIT $2)",
-            "DELETE FROM revoked_jtis WHERE jti IN (SELECT jti FROM revoked_jtis WHERE exp < $1 LIMIT $2)",
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            loop {
-                let turn = self.sqlite_write_turn().await;
-                let n = sqlx::query(sql).bind(now.0).bind(i64::from(batch)).execute(&self.pool).await?.rows_affected();
-                drop(turn);
-                total[i] += n;
-                if n < u64::from(batch) {
-                    break;
-                }
-                // Let queued issuance commit between batches.
-                tokio::task::yield_now().await;
-            }
-        }
-        Ok((total[0], total[1]))
+        let tokens = self
+            .prune_batches(
+                "DELETE FROM tokens WHERE hash IN (SELECT hash FROM tokens WHERE exp < $1 LIMIT $2)",
+                now,
+                batch,
+            )
+            .await?;
+        let revocations = self
+            .prune_batches(
+                "DELETE FROM revoked_jtis WHERE jti IN (SELECT jti FROM revoked_jtis WHERE exp < $1 LIMIT $2)",
+                now,
+                batch,
+            )
+            .await?;
+        Ok((tokens, revocations))
     }
 
-    async fn sqlite_write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+    /// Runs `sql` (a DELETE bound to `now` and `batch`) until it deletes fewer than `batch`
+    /// rows; returns how many it deleted.
+    pub(super) async fn prune_batches(&self, sql: &'static str, now: UnixTime, batch: u32) -> Result<u64, StoreError> {
+        let mut total = 0;
+        loop {
+            let turn = self.sqlite_write_turn().await;
+            let n = sqlx::query(sql).bind(now.0).bind(i64::from(batch)).execute(&self.pool).await?.rows_affected();
+            drop(turn);
+            total += n;
+            if n < u64::from(batch) {
+                return Ok(total);
+            }
+            // Let queued issuance commit between batches.
+            tokio::task::yield_now().await;
+        }
+    }
+
+    pub(super) async fn sqlite_write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         match self.backend {
             Backend::Sqlite => Some(self.token_writes.lock().await),
             // PostgreSQL takes row locks, not a database lock: no need to queue.

@@ -36,6 +36,8 @@ fn client(id: &str) -> ClientRecord {
         created_at: UnixTime(1000),
         limits: Default::default(),
         tokens_not_before: None,
+        jwks: None,
+        auth_method: None,
     }
 }
 
@@ -255,4 +257,45 @@ pub async fn kek_check_first_writer_wins(store: Store) {
 
 fn jti(value: &str) -> Jti {
     Jti::new(value).unwrap()
+}
+
+pub async fn client_assertion_jtis_are_used_once_and_pruned(store: Store) {
+    let (cc, other) = (ClientId::new("CC").unwrap(), ClientId::new("other").unwrap());
+    assert!(store.use_assertion_jti(&cc, "h1", UnixTime(1000)).await.unwrap());
+    // RFC 7523 section 3 item 7: the same jti again is a replay...
+    assert!(!store.use_assertion_jti(&cc, "h1", UnixTime(1000)).await.unwrap());
+    // ...but ids are per client: another client's jti is its own.
+    assert!(store.use_assertion_jti(&other, "h1", UnixTime(1000)).await.unwrap());
+    assert!(store.use_assertion_jti(&cc, "h2", UnixTime(3000)).await.unwrap());
+    assert_eq!(store.prune_assertion_jtis(UnixTime(999), 1).await.unwrap(), 0);
+    assert_eq!(store.prune_assertion_jtis(UnixTime(2000), 1).await.unwrap(), 2);
+    // Pruned once expired, the id could be recorded again (the assertion is refused by
+    // its exp by then anyway); the unexpired one is still remembered.
+    assert!(!store.use_assertion_jti(&cc, "h2", UnixTime(3000)).await.unwrap());
+}
+
+pub async fn client_keys_and_auth_method_round_trip(store: Store) {
+    use tessera_types::rfc7517::{Jwk, JwkSet};
+    let jwk = Jwk {
+        kty: "OKP".into(),
+        kid: "k1".into(),
+        use_: None,
+        alg: Some("EdDSA".into()),
+        crv: Some("Ed25519".into()),
+        x: Some("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo".into()),
+        y: None,
+        n: None,
+        e: None,
+    };
+    let with_keys = ClientRecord {
+        jwks: Some(JwkSet { keys: vec![jwk] }),
+        auth_method: Some(tessera_types::ClientAuthMethod::PrivateKeyJwt),
+        ..client("CC")
+    };
+    store.add_client(&with_keys).await.unwrap();
+    let id = ClientId::new("CC").unwrap();
+    assert_eq!(store.get_client(&id).await.unwrap().unwrap(), with_keys);
+    let update = ClientUpdate { jwks: Some(None), auth_method: Some(None), ..Default::default() };
+    assert!(store.update_client(&id, &update).await.unwrap());
+    assert_eq!(store.get_client(&id).await.unwrap().unwrap(), client("CC"));
 }

@@ -41,4 +41,6 @@ conformance!(
     pruning,
     concurrent_writers_lose_nothing,
     kek_check_first_writer_wins,
+    client_assertion_jtis_are_used_once_and_pruned,
+    client_keys_and_auth_method_round_trip,
 );

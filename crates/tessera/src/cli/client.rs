@@ -9,7 +9,7 @@ use tessera_server::Settings;
 use tessera_server::admin::{self, ClientSpec};
 use tessera_server::secrets::SecretHashKind;
 use tessera_store::{ClientRecord, ClientUpdate, Store};
-use tessera_types::{ClientId, ClientSecret, Permission, ScopeName, SigningAlg, TokenFormat};
+use tessera_types::{ClientAuthMethod, ClientId, ClientSecret, Permission, ScopeName, SigningAlg, TokenFormat};
 
 use super::{CliResult, now, print_json, read_one_line, rng};
 
@@ -54,6 +54,14 @@ pub enum ClientCommand {
         remove_permissions: Vec<Permission>,
         #[command(flatten)]
         limits: LimitArgs,
+        /// Replace its private_key_jwt public keys with this JWK Set file (key rotation:
+        /// list the new key beside the old one until the client has switched).
+        #[arg(long = "jwks", value_name = "FILE")]
+        jwks_file: Option<PathBuf>,
+        /// Restrict it to one authentication method: client_secret_basic,
+        /// client_secret_post, private_key_jwt, or `any` to lift the restriction.
+        #[arg(long, value_name = "METHOD|any", value_parser = auth_method)]
+        token_endpoint_auth_method: Option<Option<ClientAuthMethod>>,
     },
     /// List clients.
     List,
@@ -155,6 +163,14 @@ impl SecretInput {
     }
 }
 
+/// `--token-endpoint-auth-method`: a method, or `any`.
+fn auth_method(s: &str) -> Result<Option<ClientAuthMethod>, String> {
+    match s {
+        "any" => Ok(None),
+        _ => s.parse().map(Some).map_err(|e: tessera_types::InvalidValue| e.to_string()),
+    }
+}
+
 /// Reads one line from the terminal on standard input with echo off (termios), restoring the
 /// terminal afterwards.
 fn read_hidden(prompt: &str) -> std::io::Result<String> {
@@ -206,6 +222,13 @@ fn to_json(c: &ClientRecord) -> serde_json::Value {
         "issuance_burst": c.limits.issuance_burst,
         "max_live_reference_tokens": c.limits.max_live_tokens,
         "tokens_not_before": c.tokens_not_before,
+        "token_endpoint_auth_method": c.auth_method.map(ClientAuthMethod::as_str),
+        "keys": c.jwks.iter().flat_map(|set| &set.keys).map(|k| json!({
+            "kid": k.kid,
+            "alg": k.alg,
+            "kty": k.kty,
+            "thumbprint": tessera_jose::thumbprint(k),
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -254,8 +277,15 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
     match cmd {
         ClientCommand::Add { spec, secret } => {
             let spec = ClientSpec { secret: secret.read(&spec.client_id)?, ..spec };
-            let (record, generated) =
-                admin::add_client(store, spec, settings.access_token_lifetime, &rng(), now()).await?;
+            let (record, generated) = admin::add_client(
+                store,
+                spec,
+                settings.access_token_lifetime,
+                &settings.limits.client_keys,
+                &rng(),
+                now(),
+            )
+            .await?;
             println!("added client {}", record.client_id);
             if let Some(secret) = generated {
                 println!("client_secret: {}", secret.expose());
@@ -266,10 +296,11 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
             for c in store.list_clients().await? {
                 let perms: Vec<String> = c.permissions.iter().map(ToString::to_string).collect();
                 println!(
-                    "{}\t{}\tsecrets={}\t{}",
+                    "{}\t{}\tsecrets={}\tkeys={}\t{}",
                     c.client_id,
                     if c.enabled { "enabled" } else { "disabled" },
                     c.secrets.len(),
+                    c.jwks.as_ref().map_or(0, |set| set.keys.len()),
                     perms.join(" ")
                 );
             }
@@ -285,6 +316,8 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
             add_permissions,
             remove_permissions,
             limits,
+            jwks_file,
+            token_endpoint_auth_method,
         } => {
             if let Some(l) = lifetime {
                 tessera_server::config::validate_lifetime(l)?;
@@ -300,6 +333,11 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
                 issuance_rate_milli: limits.rate_milli()?,
                 issuance_burst: limits.burst()?,
                 max_live_tokens: limits.max_live()?,
+                jwks: jwks_file
+                    .map(|path| admin::read_jwks_file(&client_id, &path, &settings.limits.client_keys))
+                    .transpose()?
+                    .map(Some),
+                auth_method: token_endpoint_auth_method,
             };
             if !store.update_client(&client_id, &update).await? {
                 return Err(format!("no client {client_id}").into());

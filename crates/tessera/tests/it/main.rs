@@ -9,6 +9,7 @@ mod cli_safety;
 mod durability;
 mod harness;
 mod postgres;
+mod private_key_jwt;
 mod pruning;
 mod registry;
 mod tls;

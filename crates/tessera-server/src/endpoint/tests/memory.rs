@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use tessera_store::TokenRecord;
 use tessera_types::{ClientId, Jti, UnixTime};
 
-use crate::storage::{RevocationStore, StoreFuture, TokenIssueStore, TokenLookup};
+use crate::storage::{AssertionReplayStore, RevocationStore, StoreFuture, TokenIssueStore, TokenLookup};
 
 #[derive(Default)]
 pub(super) struct MemoryStore {
@@ -14,6 +14,8 @@ pub(super) struct MemoryStore {
     pub tokens: Mutex<HashMap<String, TokenRecord>>,
     /// Revoked JWT ids, with their client and expiry.
     pub revoked_jtis: Mutex<HashMap<Jti, (ClientId, UnixTime)>>,
+    /// Client assertion ids used, by client and hash.
+    pub assertion_jtis: Mutex<HashMap<(ClientId, String), UnixTime>>,
 }
 
 fn ready<'a, T: Send + 'a>(value: T) -> StoreFuture<'a, T> {
@@ -48,5 +50,17 @@ impl RevocationStore for MemoryStore {
     fn revoke_jti<'a>(&'a self, jti: &'a Jti, client_id: &'a ClientId, exp: UnixTime) -> StoreFuture<'a, ()> {
         self.revoked_jtis.lock().unwrap().entry(jti.clone()).or_insert((client_id.clone(), exp));
         ready(())
+    }
+}
+
+impl AssertionReplayStore for MemoryStore {
+    fn use_jti<'a>(
+        &'a self,
+        client_id: &'a ClientId,
+        jti_hash: &'a str,
+        expires_at: UnixTime,
+    ) -> StoreFuture<'a, bool> {
+        let mut used = self.assertion_jtis.lock().unwrap();
+        ready(used.insert((client_id.clone(), jti_hash.to_owned()), expires_at).is_none())
     }
 }

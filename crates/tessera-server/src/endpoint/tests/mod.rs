@@ -63,6 +63,8 @@ fn client(id: &str, format: TokenFormat, permissions: &[&str], secret: &ClientSe
         created_at: T0,
         limits: ClientLimits::default(),
         tokens_not_before: None,
+        jwks: None,
+        auth_method: None,
     }
 }
 
