@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as client from 'openid-client';
+import { readFileSync } from 'node:fs';
 
 const issuer = new URL(process.env.TESSERA_URL);
 
@@ -53,4 +54,28 @@ test('tokenIntrospection and tokenRevocation of a reference token', async () => 
   await client.tokenRevocation(cc, t.access_token);
   const after = await client.tokenIntrospection(api, t.access_token);
   assert.deepEqual(after, { active: false });
+});
+
+// private_key_jwt: openid-client builds the assertion itself (aud = the issuer, RFC 7523bis).
+async function ecPrivateKey(path) {
+  const pem = readFileSync(path, 'utf8').replace(/-----[^-]+-----/g, '').replace(/\s+/g, '');
+  const der = Buffer.from(pem, 'base64');
+  return crypto.subtle.importKey('pkcs8', der, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']);
+}
+
+test('clientCredentialsGrant with PrivateKeyJwt (ES256)', async () => {
+  const key = await ecPrivateKey(process.env.TESSERA_PK_EC);
+  const c = await client.discovery(issuer, 'PKJWT_EC', undefined, client.PrivateKeyJwt(key));
+  for (let i = 0; i < 2; i++) {
+    // Each grant signs a new assertion with a new jti; a second one must not be taken for a replay.
+    const t = await client.clientCredentialsGrant(c, { scope: 'dataEventRecords' });
+    assert.equal(t.token_type.toLowerCase(), 'bearer');
+    assert.equal(t.scope, 'dataEventRecords');
+  }
+});
+
+test('PrivateKeyJwt with a key the client did not register is invalid_client', async () => {
+  const other = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']);
+  const c = await client.discovery(issuer, 'PKJWT_EC', undefined, client.PrivateKeyJwt(other.privateKey));
+  await assert.rejects(client.clientCredentialsGrant(c, { scope: 'dataEventRecords' }), (e) => e.error === 'invalid_client');
 });

@@ -5,12 +5,15 @@ import subprocess
 import sys
 import ssl
 import tempfile
+import time
+import uuid
 
 import grpc
 import jwt
 import pytest
 import requests
 from authlib.integrations.requests_client import OAuth2Session
+from authlib.oauth2.rfc7523 import PrivateKeyJWT
 
 URL = os.environ["TESSERA_URL"]
 CA = os.environ["TESSERA_CA"]
@@ -136,3 +139,78 @@ def test_grpcio_sees_unauthenticated_and_permission_denied(greet_stubs):
     with pytest.raises(grpc.RpcError) as e:
         stub.SayHello(pb2.HelloRequest(name="x"), metadata=[("authorization", f"Bearer {noscope}")])
     assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+# private_key_jwt (RFC 7523 section 2.2). The keys and their registrations are made by run.sh.
+PK_RSA = os.environ["TESSERA_PK_RSA"]  # RS256 key of client PKJWT_RSA
+PK_EC = os.environ["TESSERA_PK_EC"]  # ES256 key of client PKJWT_EC
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+
+def pk_session(client_id, pem_path):
+    s = OAuth2Session(client_id, open(pem_path).read(), token_endpoint_auth_method="private_key_jwt")
+    # authlib's audience is the token endpoint and its lifetime an hour; RFC 7523bis wants the
+    # issuer as the audience, and Tessera bounds the lifetime (300 s by default). A new auth
+    # object each time: authlib keeps the jti it generates in the claims dict it is given.
+    s.register_client_auth_method(
+        PrivateKeyJWT(token_endpoint=URL, claims={"exp": int(time.time()) + 60}, alg="RS256")
+    )
+    s.verify = CA
+    return s
+
+
+def test_authlib_private_key_jwt_gets_a_token():
+    token = pk_session("PKJWT_RSA", PK_RSA).fetch_token(
+        discovery()["token_endpoint"], grant_type="client_credentials", scope="dataEventRecords"
+    )
+    assert token["token_type"] == "Bearer"
+    assert token["scope"] == "dataEventRecords"
+
+
+def test_discovery_lists_private_key_jwt():
+    meta = discovery()
+    assert "private_key_jwt" in meta["token_endpoint_auth_methods_supported"]
+    algs = meta["token_endpoint_auth_signing_alg_values_supported"]
+    assert "ES256" in algs and "RS256" in algs and "HS256" not in algs and "none" not in algs
+
+
+def assertion(aud, jti=None, lifetime=60):
+    with open(PK_EC) as f:
+        key = f.read()
+    now = int(time.time())
+    claims = {"iss": "PKJWT_EC", "sub": "PKJWT_EC", "aud": aud, "jti": jti or str(uuid.uuid4()),
+              "iat": now, "exp": now + lifetime}
+    return jwt.encode(claims, key, algorithm="ES256")
+
+
+def post_assertion(client_assertion):
+    return requests.post(
+        discovery()["token_endpoint"],
+        data={"grant_type": "client_credentials", "scope": "dataEventRecords", "client_id": "PKJWT_EC",
+              "client_assertion_type": ASSERTION_TYPE, "client_assertion": client_assertion},
+        verify=CA, timeout=10,
+    )
+
+
+def test_pyjwt_assertion_is_accepted_once_and_its_replay_refused():
+    a = assertion(URL)
+    first = post_assertion(a)
+    assert first.status_code == 200, first.text
+    assert first.json()["token_type"] == "Bearer"
+    replay = post_assertion(a)
+    assert replay.status_code == 401
+    assert replay.json()["error"] == "invalid_client"
+
+
+@pytest.mark.parametrize("aud", ["token_endpoint", "issuer_and_another"])
+def test_pyjwt_assertion_with_another_audience_is_invalid_client(aud):
+    value = discovery()["token_endpoint"] if aud == "token_endpoint" else [URL, "https://other.example"]
+    r = post_assertion(assertion(value))
+    assert r.status_code == 401
+    assert r.json()["error"] == "invalid_client"
+
+
+def test_pyjwt_assertion_too_long_lived_is_invalid_client():
+    r = post_assertion(assertion(URL, lifetime=3600))
+    assert r.status_code == 401
+    assert r.json()["error"] == "invalid_client"
