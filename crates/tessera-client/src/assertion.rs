@@ -14,7 +14,7 @@ use tessera_types::rfc7517::Jwk;
 use tessera_types::{ClientId, Kid, SigningAlg};
 
 /// RFC 7523 §2.2: the `client_assertion_type` of a JWT client assertion.
-pub const JWT_BEARER_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+pub use tessera_types::rfc7523::JWT_BEARER as JWT_BEARER_ASSERTION_TYPE;
 
 /// The longest assertion lifetime this client signs: Tessera's default
 /// `max_client_assertion_lifetime`, and what other servers commonly accept.
