@@ -11,7 +11,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use tessera_store::{Store, StoreError, TokenRecord, TokenWriter};
+use tessera_store::{AssertionJtiWriter, Store, StoreError, TokenRecord, TokenWriter};
 use tessera_types::{ClientId, Jti, UnixTime};
 
 pub use crate::client_auth::AssertionReplayStore;
@@ -39,17 +39,22 @@ impl Stores {
         Self { issue: backend.clone(), lookup: backend.clone(), revocation: backend.clone(), assertions: backend }
     }
 
-    /// The SQL store, reference tokens committed through its group-commit writer. Starts
-    /// the writer, so call it inside a Tokio runtime.
+    /// The SQL store, reference tokens and used assertion ids committed through group-commit
+    /// writers. Starts the writers, so call it inside a Tokio runtime.
     pub fn sql(store: Store) -> Self {
-        Self::shared(Arc::new(SqlTokens { writer: TokenWriter::spawn(store.clone()), store }))
+        Self::shared(Arc::new(SqlTokens {
+            writer: TokenWriter::spawn(store.clone()),
+            jtis: AssertionJtiWriter::spawn(store.clone()),
+            store,
+        }))
     }
 }
 
-/// The SQL store with the writer that batches reference-token inserts.
+/// The SQL store with the writers that batch reference-token and assertion-id inserts.
 struct SqlTokens {
     store: Store,
     writer: TokenWriter,
+    jtis: AssertionJtiWriter,
 }
 
 impl TokenIssueStore for SqlTokens {
@@ -85,6 +90,6 @@ impl AssertionReplayStore for SqlTokens {
         jti_hash: &'a str,
         expires_at: UnixTime,
     ) -> StoreFuture<'a, bool> {
-        Box::pin(self.store.use_assertion_jti(client_id, jti_hash, expires_at))
+        Box::pin(self.jtis.use_jti(client_id.clone(), jti_hash.to_owned(), expires_at))
     }
 }

@@ -1,54 +1,117 @@
-//! Group commit for reference tokens: every issuance waits for its token to be durable, but
-//! concurrent issuances share one transaction (one fsync). One writer task drains the queue:
-//! while a commit is in flight, new tokens pile up and go together in the next one, so the
-//! batch size grows with the load and throughput with it — never answering early.
+//! Group commit: every write waits until it is durable, but concurrent writes share one
+//! transaction (one fsync). One writer task per kind drains its queue: while a commit is in
+//! flight, new writes pile up and go together in the next one, so the batch size grows with
+//! the load and throughput with it — never answering early. Reference tokens
+//! ([`TokenWriter`]) and used client-assertion ids ([`AssertionJtiWriter`]) go this way.
 
+use std::future::Future;
+
+use tessera_types::{ClientId, UnixTime};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{Store, StoreError, TokenRecord};
 
-/// Most tokens committed in one transaction.
+/// Most writes committed in one transaction.
 const MAX_BATCH: usize = 512;
 
-type Job = (TokenRecord, oneshot::Sender<Result<(), String>>);
+type Job<T, R> = (T, oneshot::Sender<Result<R, String>>);
 
-/// A handle to the writer task. Cheap to clone; the task ends when every handle is dropped.
+/// A queue in front of a writer task that commits what has piled up with `commit`, which
+/// returns one outcome per item, in order. The task ends when every sender is dropped.
+fn spawn_writer<T, R, F, Fut>(store: Store, what: &'static str, commit: F) -> mpsc::Sender<Job<T, R>>
+where
+    T: Send + 'static,
+    R: Send + 'static,
+    F: Fn(Store, Vec<T>) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<Vec<R>, StoreError>> + Send,
+{
+    let (queue, mut rx) = mpsc::channel::<Job<T, R>>(MAX_BATCH * 8);
+    tokio::spawn(async move {
+        let mut batch: Vec<Job<T, R>> = Vec::with_capacity(MAX_BATCH);
+        while let Some(first) = rx.recv().await {
+            batch.push(first);
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            let (items, acks): (Vec<T>, Vec<_>) = batch.drain(..).unzip();
+            let count = items.len();
+            match commit(store.clone(), items).await {
+                Ok(outcomes) => {
+                    for (ack, outcome) in acks.into_iter().zip(outcomes) {
+                        let _ = ack.send(Ok(outcome));
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, count, "{what} batch failed");
+                    for ack in acks {
+                        let _ = ack.send(Err(e.to_string()));
+                    }
+                }
+            }
+        }
+    });
+    queue
+}
+
+/// Sends one item to a writer and waits for its outcome.
+async fn submit<T, R>(queue: &mpsc::Sender<Job<T, R>>, item: T, what: &str) -> Result<R, StoreError> {
+    let stopped = || StoreError::Write(format!("{what} writer stopped"));
+    let (ack, done) = oneshot::channel();
+    queue.send((item, ack)).await.map_err(|_| stopped())?;
+    done.await.map_err(|_| stopped())?.map_err(StoreError::Write)
+}
+
+/// A handle to the reference-token writer task. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct TokenWriter {
-    queue: mpsc::Sender<Job>,
+    queue: mpsc::Sender<Job<TokenRecord, ()>>,
 }
 
 impl TokenWriter {
     /// Starts the writer task for `store`.
     pub fn spawn(store: Store) -> Self {
-        let (queue, mut rx) = mpsc::channel::<Job>(MAX_BATCH * 8);
-        tokio::spawn(async move {
-            let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
-            while let Some(first) = rx.recv().await {
-                batch.push(first);
-                while batch.len() < MAX_BATCH {
-                    match rx.try_recv() {
-                        Ok(job) => batch.push(job),
-                        Err(_) => break,
-                    }
-                }
-                let records: Vec<TokenRecord> = batch.iter().map(|(r, _)| r.clone()).collect();
-                let result = store.insert_tokens(&records).await.map_err(|e| e.to_string());
-                if let Err(e) = &result {
-                    tracing::error!(error = %e, tokens = records.len(), "reference token batch failed");
-                }
-                for (_, ack) in batch.drain(..) {
-                    let _ = ack.send(result.clone());
-                }
-            }
+        let queue = spawn_writer(store, "reference token", |store: Store, records: Vec<TokenRecord>| async move {
+            store.insert_tokens(&records).await?;
+            Ok(vec![(); records.len()])
         });
         Self { queue }
     }
 
     /// Stores `token` and returns once it is committed.
     pub async fn insert(&self, token: TokenRecord) -> Result<(), StoreError> {
-        let (ack, done) = oneshot::channel();
-        self.queue.send((token, ack)).await.map_err(|_| StoreError::Write("token writer stopped".into()))?;
-        done.await.map_err(|_| StoreError::Write("token writer stopped".into()))?.map_err(StoreError::Write)
+        submit(&self.queue, token, "token").await
+    }
+}
+
+/// A handle to the writer task of used client-assertion ids (RFC 7523 §3 item 7). Cheap to
+/// clone. A replay is decided by the table's unique key inside the batch's transaction, so it
+/// holds across instances sharing PostgreSQL and within one batch alike.
+#[derive(Clone, Debug)]
+pub struct AssertionJtiWriter {
+    queue: mpsc::Sender<Job<(ClientId, String, UnixTime), bool>>,
+}
+
+impl AssertionJtiWriter {
+    /// Starts the writer task for `store`.
+    pub fn spawn(store: Store) -> Self {
+        let queue =
+            spawn_writer(store, "assertion jti", |store: Store, rows: Vec<(ClientId, String, UnixTime)>| async move {
+                store.use_assertion_jtis(&rows).await
+            });
+        Self { queue }
+    }
+
+    /// Records the assertion id; `false` when it was used before (a replay). Returns once
+    /// the row is committed.
+    pub async fn use_jti(
+        &self,
+        client_id: ClientId,
+        jti_hash: String,
+        expires_at: UnixTime,
+    ) -> Result<bool, StoreError> {
+        submit(&self.queue, (client_id, jti_hash, expires_at), "assertion jti").await
     }
 }

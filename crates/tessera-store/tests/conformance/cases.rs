@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use tessera_store::{
-    ClientRecord, ClientUpdate, KeyRecord, KeyStatus, ScopeRecord, SecretRecord, Store, StoreError, TokenRecord,
-    TokenWriter,
+    AssertionJtiWriter, ClientRecord, ClientUpdate, KeyRecord, KeyStatus, ScopeRecord, SecretRecord, Store, StoreError,
+    TokenRecord, TokenWriter,
 };
 use tessera_types::{ClientId, Endpoint, Jti, Kid, Permission, Resource, ScopeName, SigningAlg, TokenFormat, UnixTime};
 
@@ -272,6 +272,24 @@ pub async fn client_assertion_jtis_are_used_once_and_pruned(store: Store) {
     // Pruned once expired, the id could be recorded again (the assertion is refused by
     // its exp by then anyway); the unexpired one is still remembered.
     assert!(!store.use_assertion_jti(&cc, "h2", UnixTime(3000)).await.unwrap());
+}
+
+pub async fn client_assertion_jtis_group_commit_one_outcome_per_row(store: Store) {
+    let cc = ClientId::new("CC").unwrap();
+    assert!(store.use_assertion_jti(&cc, "seen", UnixTime(1000)).await.unwrap());
+    let writer = AssertionJtiWriter::spawn(store.clone());
+    // Concurrent uses share a transaction; each still gets its own outcome: a fresh id, one
+    // used before the batch, and the same fresh id twice (only one of the two may win).
+    let row = |h: &str| writer.use_jti(cc.clone(), h.to_owned(), UnixTime(1000));
+    let (a, b, c, d) = tokio::join!(row("fresh"), row("seen"), row("twice"), row("twice"));
+    assert!(a.unwrap());
+    assert!(!b.unwrap());
+    assert_eq!([c.unwrap(), d.unwrap()].iter().filter(|won| **won).count(), 1);
+    let direct = store
+        .use_assertion_jtis(&[(cc.clone(), "x".into(), UnixTime(9)), (cc.clone(), "x".into(), UnixTime(9))])
+        .await
+        .unwrap();
+    assert_eq!(direct, [true, false]);
 }
 
 pub async fn client_keys_and_auth_method_round_trip(store: Store) {

@@ -42,5 +42,6 @@ conformance!(
     concurrent_writers_lose_nothing,
     kek_check_first_writer_wins,
     client_assertion_jtis_are_used_once_and_pruned,
+    client_assertion_jtis_group_commit_one_outcome_per_row,
     client_keys_and_auth_method_round_trip,
 );
