@@ -274,5 +274,6 @@ fn tessera_demo_runs_the_whole_scenario_and_exits_0() {
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.lines().any(|l| l == "Greeting: Hello GreeterClient"), "{stdout}");
     assert!(stdout.contains("(reference token, introspected)"), "{stdout}");
+    assert!(stdout.contains("(CC_private_key_jwt: private_key_jwt, assertion signed by key"), "{stdout}");
     assert!(stdout.contains("demo finished"), "{stdout}");
 }
