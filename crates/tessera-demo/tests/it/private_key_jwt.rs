@@ -18,12 +18,17 @@ fn fresh_key() -> AssertionKey {
     AssertionKey::from_signing_key(tessera_testkit::assertion::key(SigningAlg::ES256))
 }
 
-/// Registers `id` (scope dataEventRecords) with the public halves of `keys` and no secret,
-/// and waits until the server's registry has it.
-async fn register(kit: &TestServer, id: &str, keys: &[&AssertionKey]) {
-    let jwks = json!({ "keys": keys.iter().map(|k| k.public_jwk()).collect::<Vec<_>>() });
-    let spec = ClientSpec { jwks: Some(jwks), scopes: vec![tessera_testkit::scope("dataEventRecords")], ..client(id) };
+/// A server (TLS, dev CA) with scope dataEventRecords and client `svc` allowed it, registered
+/// with the public half of a fresh key and no secret (the registry has it on return); the key.
+async fn with_svc() -> (TestServer, AssertionKey) {
+    let kit = TestServer::start().await;
+    kit.seed_scenario().await;
+    let key = fresh_key();
+    let jwks = json!({ "keys": [key.public_jwk()] });
+    let spec =
+        ClientSpec { jwks: Some(jwks), scopes: vec![tessera_testkit::scope("dataEventRecords")], ..client("svc") };
     assert!(kit.add_client_with(spec).await.is_none(), "a client given keys only gets no secret");
+    (kit, key)
 }
 
 fn source(kit: &TestServer, id: &str, key: AssertionKey) -> TokenSource {
@@ -34,10 +39,7 @@ fn source(kit: &TestServer, id: &str, key: AssertionKey) -> TokenSource {
 
 #[tokio::test]
 async fn rfc7523_a_token_source_with_a_private_key_gets_tokens_from_the_real_server_and_refreshes() {
-    let kit = TestServer::start().await;
-    kit.seed_scenario().await;
-    let key = fresh_key();
-    register(&kit, "svc", &[&key]).await;
+    let (kit, key) = with_svc().await;
     let source = source(&kit, "svc", key);
     let before = kit.running().tokens_issued();
 
@@ -57,10 +59,7 @@ async fn rfc7523_a_token_source_with_a_private_key_gets_tokens_from_the_real_ser
 
 #[tokio::test]
 async fn rfc6749_5_2_a_key_the_server_does_not_hold_is_invalid_client() {
-    let kit = TestServer::start().await;
-    kit.seed_scenario().await;
-    let registered = fresh_key();
-    register(&kit, "svc", &[&registered]).await;
+    let (kit, registered) = with_svc().await;
     let before = kit.running().tokens_issued();
     let refused = |r: Result<_, ClientError>, what: &str| match r {
         Err(ClientError::Refused { error: ErrorCode::InvalidClient, .. }) => {}
