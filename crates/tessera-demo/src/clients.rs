@@ -25,7 +25,7 @@ fn explain(e: &ClientError) -> String {
     match e {
         ClientError::Refused { error: ErrorCode::InvalidClient, .. } => {
             format!(
-                "the authorization server refused the client credentials (invalid_client): check the client id and secret [{e}]"
+                "the authorization server refused the client credentials (invalid_client): check the client id and its secret or key [{e}]"
             )
         }
         ClientError::Refused { error: ErrorCode::InvalidScope, .. } => {

@@ -9,4 +9,4 @@ mod scenario;
 
 pub use apis::{Service, greeter, weather_api};
 pub use clients::{DemoError, call_greeter, greet, http_trusting, tls_channel, worker};
-pub use scenario::{demo, sample_secret};
+pub use scenario::{PRIVATE_KEY_JWT_CLIENT, demo, demo_reporting, sample_key, sample_secret};

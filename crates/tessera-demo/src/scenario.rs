@@ -4,20 +4,31 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use tessera_client::{AuthorizedClient, ClientConfig, TokenSource};
+use tessera_client::{AssertionKey, AuthorizedClient, ClientConfig, TokenSource};
 use tessera_guard::{ClientCredentials, Guard, GuardConfig, Mode};
 use tessera_server::{Deps, FileConfig, Overrides, Settings};
-use tessera_types::{ClientId, ClientSecret, Resource, ScopeSet};
+use tessera_types::{ClientId, ClientSecret, Kid, Resource, ScopeSet};
 
 use crate::{DemoError, greet, greeter, http_trusting, weather_api, worker};
 
 /// The seeds' registrations, written once: the file `tessera serve --config` reads.
 const SEED_TOML: &str = include_str!("../../../examples/seed.toml");
 
+/// The sample private key of [`PRIVATE_KEY_JWT_CLIENT`], published with the repository: the
+/// demo's only, like the sample secrets.
+const SAMPLE_KEY_PEM: &str = include_str!("../../../examples/keys/cc-private-key-jwt.pem");
+
+/// The `kid` the sample key's public half is registered under in `examples/seed.toml`; the
+/// assertion must name it, since the server looks the key up by `kid`.
+const SAMPLE_KEY_KID: &str = "cc-pkjwt-sample";
+
+/// The seed client that has no secret and authenticates with `private_key_jwt` (RFC 7523).
+pub const PRIVATE_KEY_JWT_CLIENT: &str = "CC_private_key_jwt";
+
 /// The seeds' registrations (`examples/seed.toml`): scope `dataEventRecords` (resource
-/// `rs_dataEventRecordsApi`) and its clients `CC` (JWT) and `CC_reference` (reference
-/// tokens); the API's own client `rs_dataEventRecordsApi` that may introspect; scope `api1`
-/// and the background service.
+/// `rs_dataEventRecordsApi`) and its clients `CC` (JWT), `CC_reference` (reference tokens)
+/// and `CC_private_key_jwt` (a public key, no secret); the API's own client
+/// `rs_dataEventRecordsApi` that may introspect; scope `api1` and the background service.
 fn seed_config() -> FileConfig {
     FileConfig::parse(SEED_TOML, "examples/seed.toml").expect("examples/seed.toml is valid")
 }
@@ -25,6 +36,15 @@ fn seed_config() -> FileConfig {
 /// The published sample secret of a client of `examples/seed.toml`.
 pub fn sample_secret(client_id: &ClientId) -> Option<ClientSecret> {
     seed_config().clients.into_iter().find(|c| &c.client_id == client_id).and_then(|c| c.secret)
+}
+
+/// The published sample key of a client of `examples/seed.toml` that authenticates with
+/// `private_key_jwt`, named by the `kid` its public half is registered under there.
+pub fn sample_key(client_id: &ClientId) -> Option<AssertionKey> {
+    (client_id.as_str() == PRIVATE_KEY_JWT_CLIENT).then(|| {
+        let key = AssertionKey::from_pem(SAMPLE_KEY_PEM).expect("examples/keys/cc-private-key-jwt.pem is a P-256 key");
+        key.with_kid(Kid::new(SAMPLE_KEY_KID).expect("a valid kid"))
+    })
 }
 
 /// A client of the seed scenario with its sample secret; the ids below are the seed file's.
@@ -36,8 +56,15 @@ fn seeded(client_id: &str) -> Result<(ClientId, ClientSecret), DemoError> {
 }
 
 /// Starts the authorization server, the Greeter and the REST API, runs the console client (JWT
-/// and reference tokens) and the worker, prints what they get, stops everything.
+/// and reference tokens, a secret or a private key) and the worker, prints what they get,
+/// stops everything.
 pub async fn demo(data_dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    demo_reporting(data_dir, &|line| println!("{line}")).await
+}
+
+/// [`demo`], handing each line it would print to `say` instead, so that tests can check which
+/// steps happened.
+pub async fn demo_reporting(data_dir: &Path, say: &dyn Fn(&str)) -> Result<(), Box<dyn std::error::Error>> {
     let loopback: SocketAddr = "127.0.0.1:0".parse()?;
     let settings = Settings::resolve(
         Overrides { data_dir: Some(data_dir.to_owned()), listen: Some(loopback.to_string()), ..Default::default() },
@@ -47,7 +74,7 @@ pub async fn demo(data_dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
     let ca = server.dev_ca.clone().ok_or("no development CA")?;
     let tls = tessera_server::tls::dev_cert(data_dir)?;
     let http = http_trusting(&ca)?;
-    println!("authorization server: {} (dev CA {})", server.issuer, ca.display());
+    say(&format!("authorization server: {} (dev CA {})", server.issuer, ca.display()));
 
     // The Greeter validates JWTs locally and reference tokens by introspection, with its own
     // client credentials, as in the first seed.
@@ -59,11 +86,11 @@ pub async fn demo(data_dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
             .with_http_client(http.clone()),
     )?;
     let greeter = greeter(loopback, &tls.cert, &tls.key, greeter_guard).await?;
-    println!("Greeter (gRPC, HTTP/2, TLS): {}", greeter.url());
+    say(&format!("Greeter (gRPC, HTTP/2, TLS): {}", greeter.url()));
     let api_guard =
         Guard::new(GuardConfig::new(issuer.clone(), Resource::new("api1")?, Mode::Jwt).with_http_client(http.clone()))?;
     let api = weather_api(loopback, &tls.cert, &tls.key, api_guard).await?;
-    println!("REST API: {}/weatherforecast", api.url());
+    say(&format!("REST API: {}/weatherforecast", api.url()));
 
     let source = |id: &str, scope: &str| -> Result<TokenSource, DemoError> {
         let (id, secret) = seeded(id)?;
@@ -72,9 +99,17 @@ pub async fn demo(data_dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
         Ok(TokenSource::new(config.with_http_client(http.clone())))
     };
     let result: Result<(), DemoError> = async {
-        println!("{}", greet(&greeter.url(), &ca, source("CC", "dataEventRecords")?).await?);
+        say(&greet(&greeter.url(), &ca, source("CC", "dataEventRecords")?).await?);
         let reference = greet(&greeter.url(), &ca, source("CC_reference", "dataEventRecords")?).await?;
-        println!("{reference} (reference token, introspected)");
+        say(&format!("{reference} (reference token, introspected)"));
+        // No secret at all: the token request carries an assertion signed with the sample key.
+        let id = ClientId::new(PRIVATE_KEY_JWT_CLIENT).map_err(|e| DemoError::Token(e.to_string()))?;
+        let key = sample_key(&id).expect("the sample private_key_jwt client has a sample key");
+        let kid = key.kid().clone();
+        let scope = ScopeSet::parse("dataEventRecords").map_err(|e| DemoError::Token(e.to_string()))?;
+        let config = ClientConfig::with_private_key(issuer.clone(), id, key).scope(scope);
+        let keyed = greet(&greeter.url(), &ca, TokenSource::new(config.with_http_client(http.clone()))).await?;
+        say(&format!("{keyed} ({PRIVATE_KEY_JWT_CLIENT}: private_key_jwt, assertion signed by key {kid}, no secret)"));
         let client = AuthorizedClient::new(http.clone(), source("background-service", "api1")?);
         let calls = worker(
             client,
@@ -83,7 +118,7 @@ pub async fn demo(data_dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
             tokio::time::sleep(Duration::from_millis(500)),
         )
         .await;
-        println!("background worker: {calls} calls to /weatherforecast succeeded");
+        say(&format!("background worker: {calls} calls to /weatherforecast succeeded"));
         if calls == 0 {
             return Err(DemoError::Api("the worker could not call the REST API".into()));
         }
@@ -94,6 +129,6 @@ pub async fn demo(data_dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
     api.stop().await;
     server.shutdown(Duration::from_secs(5)).await?;
     result?;
-    println!("demo finished: everything shut down");
+    say("demo finished: everything shut down");
     Ok(())
 }

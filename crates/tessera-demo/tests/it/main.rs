@@ -14,6 +14,8 @@ use tessera_testkit::{TestServer, seed_client};
 use tessera_types::clock::{Clock, ManualClock, SystemClock};
 use tessera_types::{ClientId, ClientSecret, Issuer, Resource, ScopeSet};
 
+mod private_key_jwt;
+
 struct World {
     kit: TestServer,
     ca: PathBuf,

@@ -7,12 +7,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use tessera_client::{AuthorizedClient, ClientConfig, TokenSource};
+use tessera_client::{AssertionKey, AuthorizedClient, ClientConfig, ClientCredentials as Login, TokenSource};
 use tessera_guard::{ClientCredentials, Guard, GuardConfig, Mode};
 
 use tessera_demo::http_trusting;
 
-use tessera_types::{ClientId, ClientSecret, Issuer, Resource, ScopeSet};
+use tessera_types::{ClientId, ClientSecret, Issuer, Kid, Resource, ScopeSet};
 
 use super::{CliResult, shutdown_signal};
 
@@ -64,6 +64,15 @@ enum Part {
         client_id: ClientId,
         #[command(flatten)]
         secret: LoginSecret,
+        /// Authenticate with private_key_jwt, signing assertions with this private key (PEM)
+        /// instead of sending a secret (default for CC_private_key_jwt: the sample key
+        /// examples/keys/cc-private-key-jwt.pem).
+        #[arg(long, value_name = "PEM")]
+        private_key: Option<PathBuf>,
+        /// The key id the public half of --private-key is registered under (default: its RFC
+        /// 7638 thumbprint, the id the server gives a registered key without one).
+        #[arg(long, requires = "private_key", value_parser = |s: &str| Kid::new(s))]
+        kid: Option<Kid>,
         /// Scope to request.
         #[arg(long, default_value = "dataEventRecords", value_parser = |s: &str| ScopeSet::parse(s))]
         scope: ScopeSet,
@@ -115,6 +124,30 @@ fn secret_or_sample(given: Option<ClientSecret>, client_id: &ClientId) -> Result
         .ok_or_else(|| format!("examples/seed.toml has no secret for {client_id}: give --client-secret"))
 }
 
+/// How the console client logs in: with `--private-key` (private_key_jwt), else a secret
+/// given, else the sample key of a seed client that has one, else its sample secret.
+fn login(
+    client_id: &ClientId,
+    secret: LoginSecret,
+    private_key: Option<PathBuf>,
+    kid: Option<Kid>,
+) -> Result<Login, Box<dyn std::error::Error>> {
+    if let Some(path) = private_key {
+        let pem = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let key = AssertionKey::from_pem(&pem).map_err(|e| format!("{}: {e}", path.display()))?;
+        return Ok(Login::PrivateKey(match kid {
+            Some(kid) => key.with_kid(kid),
+            None => key,
+        }));
+    }
+    if secret.client_secret.is_none()
+        && let Some(key) = tessera_demo::sample_key(client_id)
+    {
+        return Ok(Login::PrivateKey(key));
+    }
+    Ok(Login::Secret(secret_or_sample(secret.client_secret, client_id)?))
+}
+
 fn secret(s: &str) -> Result<ClientSecret, tessera_types::InvalidValue> {
     ClientSecret::new(s)
 }
@@ -155,10 +188,12 @@ pub async fn run(args: DemoArgs) -> CliResult {
             shutdown_signal().await;
             svc.stop().await;
         }
-        Part::Client { authority: a, greeter, client_id, secret, scope } => {
-            let secret = secret_or_sample(secret.client_secret, &client_id)?;
+        Part::Client { authority: a, greeter, client_id, secret, private_key, kid, scope } => {
+            let login = login(&client_id, secret, private_key, kid)?;
             let source = TokenSource::new(
-                ClientConfig::new(a.authority, client_id, secret).scope(scope).with_http_client(http_trusting(&a.ca)?),
+                ClientConfig::with_credentials(a.authority, client_id, login)
+                    .scope(scope)
+                    .with_http_client(http_trusting(&a.ca)?),
             );
             println!("{}", tessera_demo::greet(&greeter, &a.ca, source).await?);
         }

@@ -274,5 +274,27 @@ fn tessera_demo_runs_the_whole_scenario_and_exits_0() {
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.lines().any(|l| l == "Greeting: Hello GreeterClient"), "{stdout}");
     assert!(stdout.contains("(reference token, introspected)"), "{stdout}");
+    assert!(stdout.contains("(CC_private_key_jwt: private_key_jwt, assertion signed by key"), "{stdout}");
     assert!(stdout.contains("demo finished"), "{stdout}");
+}
+
+/// Issue 13: how `tessera demo client` logs in, seen from which error comes first (the login is
+/// settled before the CA is read): the seed's key client uses the sample key, not a secret it
+/// does not have; `--private-key` is read as given; `--kid` names a key given.
+#[test]
+fn tessera_demo_client_logs_in_with_the_sample_key_or_the_key_given() {
+    let client = |args: &[&str]| {
+        let out =
+            Command::new(BIN).args(["demo", "client", "--ca", "/nonexistent/ca.pem"]).args(args).output().unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = client(&["--client-id", "nobody"]);
+    assert!(err.contains("examples/seed.toml has no secret for nobody"), "{err}");
+    let err = client(&["--client-id", "CC_private_key_jwt"]);
+    assert!(err.contains("/nonexistent/ca.pem") && !err.contains("no secret"), "{err}");
+    let err = client(&["--client-id", "CC_private_key_jwt", "--private-key", "/nonexistent/key.pem"]);
+    assert!(err.contains("/nonexistent/key.pem"), "{err}");
+    let err = client(&["--kid", "k1"]);
+    assert!(err.contains("--private-key"), "--kid alone is refused: {err}");
 }
