@@ -28,17 +28,4 @@ for r in $(seq "$REPS"); do
   run_one old "$OLD" 18501
   run_one new "$NEW" 18502
 done
-python3 - "$RESULTS" <<'PY'
-import json, statistics, sys
-runs = {}
-for line in open(sys.argv[1]):
-    label, js = line.split(" ", 1)
-    runs.setdefault(label, []).append(json.loads(js))
-for label, rs in runs.items():
-    rps = sorted(r["rps"] for r in rs)
-    p99 = sorted(r["p99_ms"] for r in rs)
-    print(f"{label}: median {statistics.median(rps):,.0f} req/s (min {rps[0]:,.0f}, max {rps[-1]:,.0f}, n={len(rps)}), median p99 {statistics.median(p99)} ms")
-if "old" in runs and "new" in runs:
-    o = statistics.median(r["rps"] for r in runs["old"]); n = statistics.median(r["rps"] for r in runs["new"])
-    print(f"new/old: {n / o:.3f}")
-PY
+python3 "$(dirname "$0")/summarize.py" "$RESULTS"

@@ -24,17 +24,4 @@ for r in $(seq "$REPS"); do
   echo "client_secret_basic $(taskset -c 1 "$LOAD" --url "$URL" --basic "bench:$SECRET" --body "$BODY" --concurrency "$CONC" --seconds "$SECS")" | tee -a "$RESULTS"
   echo "private_key_jwt $(taskset -c 1 "$LOAD" --url "$URL" --assertion "$D/assertion-key.pem:bench-pk:$ISSUER" --body "$BODY" --concurrency "$CONC" --seconds "$SECS")" | tee -a "$RESULTS"
 done
-python3 - "$RESULTS" <<'PY'
-import json, statistics, sys
-runs = {}
-for line in open(sys.argv[1]):
-    label, js = line.split(" ", 1)
-    runs.setdefault(label, []).append(json.loads(js))
-for label, rs in runs.items():
-    rps = sorted(r["rps"] for r in rs); p99 = sorted(r["p99_ms"] for r in rs)
-    errs = sum(r["errors"] for r in rs)
-    print(f"{label}: median {statistics.median(rps):,.0f} req/s (min {rps[0]:,.0f}, max {rps[-1]:,.0f}, n={len(rps)}), median p99 {statistics.median(p99)} ms, errors {errs}")
-m = {k: statistics.median(r["rps"] for r in v) for k, v in runs.items()}
-if len(m) == 2:
-    print(f"private_key_jwt / client_secret_basic: {m['private_key_jwt'] / m['client_secret_basic']:.3f}")
-PY
+python3 "$(dirname "$0")/summarize.py" "$RESULTS"
