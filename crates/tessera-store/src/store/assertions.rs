@@ -4,7 +4,7 @@
 use sqlx::Row as _;
 use tessera_types::{ClientId, UnixTime};
 
-use super::{Store, StoreError, unique_violation};
+use super::{Store, StoreError};
 
 impl Store {
     /// Records that `client_id` used the assertion whose `jti` hashes to `jti_hash`, valid
@@ -16,20 +16,8 @@ impl Store {
         jti_hash: &str,
         expires_at: UnixTime,
     ) -> Result<bool, StoreError> {
-        let turn = self.sqlite_write_turn().await;
-        let res =
-            sqlx::query("INSERT INTO client_assertion_jtis (client_id, jti_hash, expires_at) VALUES ($1, $2, $3)")
-                .bind(client_id.as_str())
-                .bind(jti_hash)
-                .bind(expires_at.0)
-                .execute(&self.pool)
-                .await;
-        drop(turn);
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if unique_violation(&e) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        let rows = [(client_id.clone(), jti_hash.to_owned(), expires_at)];
+        Ok(self.use_assertion_jtis(&rows).await?[0])
     }
 
     /// [`Store::use_assertion_jti`] for many rows in one transaction (one fsync): each row's
