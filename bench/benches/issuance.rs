@@ -17,6 +17,7 @@ fn claims_input() -> (SystemRandom, Grant, ClientId, Issuer) {
     let grant = Grant {
         scopes: [ScopeName::new("api").unwrap()].into_iter().collect::<ScopeSet>(),
         audiences: vec![Resource::new("api1").unwrap()],
+        cnf: None,
     };
     (SystemRandom::default(), grant, ClientId::new("bench").unwrap(), Issuer::new("https://bench.example").unwrap())
 }

@@ -20,6 +20,7 @@ fn token(n: usize, exp: i64) -> TokenRecord {
         iat: UnixTime(exp - 3600),
         exp: UnixTime(exp),
         revoked: false,
+        cnf: None,
     }
 }
 

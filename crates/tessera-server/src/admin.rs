@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Deserializer};
 use tessera_store::{ClientLimits, ClientRecord, ScopeRecord, Store, StoreError};
 use tessera_types::rfc7517::JwkSet;
+use tessera_types::rfc8705::{TlsClientRegistration, TlsClientSubject};
 use tessera_types::{
     ClientAuthMethod, ClientId, ClientSecret, Endpoint, GrantType, InvalidValue, Permission, Resource, ScopeName,
     SigningAlg, TokenFormat, UnixTime,
@@ -160,11 +161,101 @@ pub struct ClientSpec {
     /// limits.max_client_jwks_bytes). A client given keys and no secret gets no secret.
     #[cfg_attr(feature = "clap", arg(long = "jwks", value_name = "FILE"))]
     pub jwks_file: Option<PathBuf>,
-    /// The one way it may authenticate: client_secret_basic, client_secret_post or
-    /// private_key_jwt (default: any it has credentials for).
+    /// The one way it may authenticate: client_secret_basic, client_secret_post,
+    /// private_key_jwt, tls_client_auth or self_signed_tls_client_auth (default: any it has
+    /// credentials for).
     #[serde(default, deserialize_with = "parsed")]
     #[cfg_attr(feature = "clap", arg(long, value_name = "METHOD"))]
     pub token_endpoint_auth_method: Option<ClientAuthMethod>,
+
+    /// A PEM certificate the client presents in the TLS handshake
+    /// (self_signed_tls_client_auth, RFC 8705 section 2.2); repeatable, for rotation. Only
+    /// its SHA-256 thumbprint is kept.
+    #[serde(default)]
+    #[cfg_attr(feature = "clap", arg(long = "tls-client-cert", value_name = "FILE"))]
+    pub tls_client_cert_files: Vec<PathBuf>,
+    /// tls_client_auth (RFC 8705 section 2.1): the subject DN, RFC 4514 order (as `openssl
+    /// x509 -noout -subject -nameopt RFC2253` prints it), of a certificate issued by a CA in
+    /// mtls_client_ca_file.
+    #[cfg_attr(feature = "clap", arg(long = "tls-client-auth-subject-dn", value_name = "DN"))]
+    pub tls_client_auth_subject_dn: Option<String>,
+    /// tls_client_auth: a DNS name the certificate's subjectAltName must hold.
+    #[cfg_attr(feature = "clap", arg(long = "tls-client-auth-san-dns", value_name = "NAME"))]
+    pub tls_client_auth_san_dns: Option<String>,
+    /// tls_client_auth: a URI the certificate's subjectAltName must hold (a SPIFFE ID, say).
+    #[cfg_attr(feature = "clap", arg(long = "tls-client-auth-san-uri", value_name = "URI"))]
+    pub tls_client_auth_san_uri: Option<String>,
+}
+
+/// How a client authenticates by mutual TLS (RFC 8705 §2), as given to `client add`,
+/// `client update` or the seed file.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[allow(missing_docs)]
+pub struct TlsClientSpec {
+    pub cert_files: Vec<PathBuf>,
+    pub subject_dn: Option<String>,
+    pub san_dns: Option<String>,
+    pub san_uri: Option<String>,
+}
+
+impl TlsClientSpec {
+    /// Whether any of it was given.
+    pub fn is_given(&self) -> bool {
+        !self.cert_files.is_empty() || self.subject_dn.is_some() || self.san_dns.is_some() || self.san_uri.is_some()
+    }
+
+    /// The registration: certificates read (within `bounds`, as public keys are) and reduced
+    /// to thumbprints, and at most one subject (RFC 8705 §2.1.2: "exactly one").
+    pub fn registration(&self, client_id: &ClientId, bounds: &KeyBounds) -> Result<TlsClientRegistration, AdminError> {
+        let refused = |why: String| AdminError::Refused(format!("client {client_id}: {why}"));
+        let subjects = [
+            self.subject_dn.clone().map(TlsClientSubject::SubjectDn),
+            self.san_dns.clone().map(TlsClientSubject::SanDns),
+            self.san_uri.clone().map(TlsClientSubject::SanUri),
+        ];
+        let mut given = subjects.into_iter().flatten();
+        let subject = given.next();
+        if given.next().is_some() {
+            return Err(refused(
+                "give one of tls_client_auth_subject_dn, _san_dns, _san_uri (RFC 8705 section 2.1.2)".into(),
+            ));
+        }
+        match &subject {
+            Some(TlsClientSubject::SubjectDn(dn)) if crate::certificate::dn::normalize(dn).is_none() => {
+                return Err(refused(format!("tls_client_auth_subject_dn {dn:?} is not an RFC 4514 DN")));
+            }
+            Some(s) if s.value().trim().is_empty() => return Err(refused(format!("{} is empty", s.metadata_name()))),
+            _ => {}
+        }
+        let mut certificates = Vec::new();
+        for path in &self.cert_files {
+            let pem = read_bounded(path, bounds.max_bytes).map_err(|e| refused(format!("{}: {e}", path.display())))?;
+            let found = crate::certificate::registered_thumbprints(&pem)
+                .map_err(|e| refused(format!("{}: {e}", path.display())))?;
+            certificates.extend(found);
+        }
+        certificates.dedup();
+        if certificates.len() > bounds.max_keys {
+            return Err(refused(format!(
+                "{} certificates; at most {} (limits.max_client_keys)",
+                certificates.len(),
+                bounds.max_keys
+            )));
+        }
+        Ok(TlsClientRegistration { certificates, subject })
+    }
+}
+
+/// A file read whole, refused past `max` bytes before it is read.
+fn read_bounded(path: &Path, max: usize) -> Result<Vec<u8>, String> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut bytes = Vec::new();
+    file.take(max as u64 + 1).read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+    if bytes.len() > max {
+        return Err(format!("larger than {max} bytes (limits.max_client_jwks_bytes)"));
+    }
+    Ok(bytes)
 }
 
 impl ClientSpec {
@@ -186,6 +277,20 @@ impl ClientSpec {
             jwks: None,
             jwks_file: None,
             token_endpoint_auth_method: None,
+            tls_client_cert_files: Vec::new(),
+            tls_client_auth_subject_dn: None,
+            tls_client_auth_san_dns: None,
+            tls_client_auth_san_uri: None,
+        }
+    }
+
+    /// Its mutual-TLS registration, as given.
+    pub fn tls(&self) -> TlsClientSpec {
+        TlsClientSpec {
+            cert_files: self.tls_client_cert_files.clone(),
+            subject_dn: self.tls_client_auth_subject_dn.clone(),
+            san_dns: self.tls_client_auth_san_dns.clone(),
+            san_uri: self.tls_client_auth_san_uri.clone(),
         }
     }
 
@@ -203,6 +308,7 @@ impl ClientSpec {
             weakness(id, secret, self.allow_weak_secret)?;
         }
         self.keys(bounds)?;
+        self.tls().registration(id, bounds)?;
         Ok(())
     }
 
@@ -218,7 +324,8 @@ impl ClientSpec {
         }
     }
 
-    /// Whether it needs a secret: it names no keys, or it is restricted to a secret method.
+    /// Whether it needs a secret: it names no keys or certificates, or it is restricted to a
+    /// secret method.
     fn needs_secret(&self, has_keys: bool) -> bool {
         match self.token_endpoint_auth_method {
             Some(m) => m.uses_secret(),
@@ -307,15 +414,14 @@ pub async fn add_client(
     let permissions = new.all_permissions();
     let limits = new.limits();
     let jwks = new.keys(keys)?;
-    if new.token_endpoint_auth_method == Some(ClientAuthMethod::PrivateKeyJwt) && jwks.is_none() {
-        return Err(AdminError::Refused(format!(
-            "client {}: private_key_jwt needs public keys (--jwks FILE)",
-            new.client_id
-        )));
+    let tls = new.tls().registration(&new.client_id, keys)?;
+    if let Some(method) = new.token_endpoint_auth_method {
+        lacks_credentials_for(&new.client_id, method, jwks.is_some(), &tls)?;
     }
-    // A client with keys and no secret gets none: nothing shared to leak or guess.
+    // A client with keys or certificates and no secret gets none: nothing shared to leak or
+    // guess.
     let secret = match new.secret {
-        None if !new.needs_secret(jwks.is_some()) => None,
+        None if !new.needs_secret(jwks.is_some() || !tls.is_empty()) => None,
         imported => Some(imported_or_generated(&new.client_id, imported, new.allow_weak_secret, rng)?),
     };
     let record = ClientRecord {
@@ -332,9 +438,31 @@ pub async fn add_client(
         tokens_not_before: None,
         jwks,
         auth_method: new.token_endpoint_auth_method,
+        tls,
     };
     store.add_client(&record).await?;
     Ok((record, secret.and_then(|(secret, generated)| generated.then_some(secret))))
+}
+
+/// Refuses restricting a client to a key or certificate method it has nothing registered for:
+/// it could never authenticate.
+pub fn lacks_credentials_for(
+    client_id: &ClientId,
+    method: ClientAuthMethod,
+    has_keys: bool,
+    tls: &TlsClientRegistration,
+) -> Result<(), AdminError> {
+    let missing = match method {
+        ClientAuthMethod::PrivateKeyJwt if !has_keys => "private_key_jwt needs public keys (--jwks FILE)",
+        ClientAuthMethod::SelfSignedTlsClientAuth if tls.certificates.is_empty() => {
+            "self_signed_tls_client_auth needs a certificate (--tls-client-cert FILE)"
+        }
+        ClientAuthMethod::TlsClientAuth if tls.subject.is_none() => {
+            "tls_client_auth needs a subject (--tls-client-auth-subject-dn, -san-dns or -san-uri)"
+        }
+        _ => return Ok(()),
+    };
+    Err(AdminError::Refused(format!("client {client_id}: {missing}")))
 }
 
 /// Reads a JWK Set file for `client_id` (`--jwks FILE`, `jwks_file`), refusing one over

@@ -1,7 +1,7 @@
 //! Configuration: raw values from the TOML file and the command line, validated once into
 //! [`Settings`]. Every switch is documented in the README.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -10,6 +10,7 @@ use tessera_store::pg_url::DatabaseUrl;
 use tessera_types::{Issuer, SigningAlg};
 
 use crate::admin::{ClientSpec, ScopeSpec};
+use crate::certificate::{ForwardedCertificate, MtlsSettings};
 
 /// Default access token lifetime, seconds.
 pub const DEFAULT_TOKEN_LIFETIME: i64 = 3600;
@@ -60,6 +61,16 @@ pub struct FileConfig {
     pub client_assertion_audience: Option<crate::limits::AssertionAudience>,
     /// Longest `private_key_jwt` assertion lifetime accepted, seconds (default 300).
     pub max_client_assertion_lifetime: Option<i64>,
+    /// PEM file of the CAs whose certificates `tls_client_auth` clients may present (RFC 8705
+    /// §2.1); absent: only `self_signed_tls_client_auth`.
+    pub mtls_client_ca_file: Option<PathBuf>,
+    /// Behind a TLS-terminating proxy: the request header it forwards the client certificate
+    /// in, URL-encoded PEM (nginx `$ssl_client_escaped_cert`). Off by default.
+    pub mtls_client_cert_header: Option<String>,
+    /// The proxies (IP addresses) whose `mtls_client_cert_header` is believed; required with
+    /// it.
+    #[serde(default)]
+    pub mtls_trusted_proxies: Vec<IpAddr>,
     /// Connection, request, authentication and issuance bounds.
     #[serde(default)]
     pub limits: crate::limits::LimitsFile,
@@ -145,6 +156,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Every bound the server enforces.
     pub limits: crate::limits::Limits,
+    /// Client CAs and the forwarded-certificate header (RFC 8705).
+    pub mtls: MtlsSettings,
     pub seed_scopes: Vec<ScopeSpec>,
     pub seed_clients: Vec<ClientSpec>,
 }
@@ -219,6 +232,12 @@ impl Settings {
             }
             limits.assertion.max_lifetime = max;
         }
+        let mtls = mtls_settings(
+            &transport,
+            file.mtls_client_ca_file,
+            file.mtls_client_cert_header,
+            file.mtls_trusted_proxies,
+        )?;
         Ok(Self {
             data_dir,
             listen,
@@ -234,6 +253,7 @@ impl Settings {
             prune_interval: Duration::from_millis(file.prune_interval_ms.unwrap_or(60_000).clamp(10, 24 * 3600 * 1000)),
             max_body_bytes: file.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY).clamp(1024, 16 * 1024 * 1024),
             limits,
+            mtls,
             seed_scopes: file.scopes,
             seed_clients: file.clients,
         })
@@ -254,6 +274,35 @@ impl Settings {
         Issuer::new(format!("{scheme}://{host}:{}", bound.port()))
             .expect("a scheme, an IP host and a port make an issuer")
     }
+}
+
+/// The mutual-TLS settings: fail closed on an unreadable CA file, and a forwarded-certificate
+/// header only together with the proxies allowed to set it.
+fn mtls_settings(
+    transport: &Transport,
+    ca_file: Option<PathBuf>,
+    header: Option<String>,
+    proxies: Vec<IpAddr>,
+) -> Result<MtlsSettings, ConfigError> {
+    let mut mtls = MtlsSettings::new(*transport != Transport::PlainHttp);
+    if let Some(path) = ca_file {
+        mtls = mtls.with_client_ca_file(&path).map_err(|e| ConfigError(format!("mtls_client_ca_file: {e}")))?;
+    }
+    match (header, proxies.is_empty()) {
+        (Some(h), false) => {
+            let header = axum::http::HeaderName::try_from(h.as_str())
+                .map_err(|_| ConfigError(format!("mtls_client_cert_header {h:?} is not a header name")))?;
+            mtls.forwarded = Some(ForwardedCertificate { header, proxies });
+        }
+        (Some(_), true) => {
+            return Err(ConfigError(
+                "mtls_client_cert_header needs mtls_trusted_proxies: from anyone else the header is a forgery".into(),
+            ));
+        }
+        (None, false) => return Err(ConfigError("mtls_trusted_proxies needs mtls_client_cert_header".into())),
+        (None, true) => {}
+    }
+    Ok(mtls)
 }
 
 /// Access token lifetime bounds: one second to one week.

@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 
 pub mod admin;
+pub mod certificate;
 mod client_auth;
 pub mod client_keys;
 pub mod clock;
@@ -175,6 +176,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Running, StartError
         signing_algs: settings.signing_algs.clone(),
         max_body_bytes: settings.max_body_bytes,
         limits: settings.limits.clone(),
+        mtls: settings.mtls.clone(),
         registry,
         stores: Stores::sql(store.clone()),
         deps,

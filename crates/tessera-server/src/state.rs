@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tessera_types::{Issuer, SigningAlg};
 
+use crate::certificate::MtlsSettings;
 use crate::clock::{Clock, SystemClock};
 use crate::limits::{AssertionLimits, Limits};
 use crate::random::{Random, SystemRandom};
@@ -38,6 +39,8 @@ pub struct AppParts {
     /// Largest form body read (413 beyond).
     pub max_body_bytes: usize,
     pub limits: Limits,
+    /// Client CAs and the forwarded-certificate header (RFC 8705).
+    pub mtls: MtlsSettings,
     pub registry: Arc<RegistryHandle>,
     pub stores: Stores,
     pub deps: Deps,
@@ -61,6 +64,7 @@ pub(crate) struct Inner {
     pub issuance: IssuanceLimiter,
     /// The `private_key_jwt` assertion rules.
     pub assertion: AssertionLimits,
+    pub mtls: MtlsSettings,
     /// Tokens issued past the rate limit in monitor mode.
     pub rate_limited_monitored: AtomicU64,
     pub stores: Stores,
@@ -73,7 +77,7 @@ pub(crate) struct Inner {
 impl AppState {
     /// Builds the state from its parts.
     pub fn new(parts: AppParts) -> Self {
-        let AppParts { issuer, signing_algs, max_body_bytes, limits, registry, stores, deps } = parts;
+        let AppParts { issuer, signing_algs, max_body_bytes, limits, mtls, registry, stores, deps } = parts;
         Self(Arc::new(Inner {
             token_endpoint: issuer.url("/connect/token"),
             jwks_uri: issuer.url("/.well-known/jwks"),
@@ -87,6 +91,7 @@ impl AppState {
             failures: FailureLimiter::new(limits.auth.clone()),
             issuance: IssuanceLimiter::new(limits.issuance),
             assertion: limits.assertion,
+            mtls,
             rate_limited_monitored: AtomicU64::new(0),
             stores,
             clock: deps.clock,

@@ -96,7 +96,66 @@ fn set_validity(params: &mut CertificateParams) {
     params.not_after = rcgen::date_time_ymd(year + 10, 1, 1);
 }
 
-/// A rustls server configuration from PEM files, offering h2 and http/1.1.
+/// Asks every client for a certificate and accepts any, or none (RFC 8705 §2: "the TLS
+/// handshake ... requests a client certificate"; whether one is required is up to the client's
+/// registration). The handshake still proves the client holds the certificate's private key
+/// (the CertificateVerify signature is checked here); what the certificate is worth — a
+/// registered thumbprint, a chain to a client CA, a subject — is decided per client at the
+/// endpoint, where `invalid_client` can be answered, not by aborting the handshake.
+#[derive(Debug)]
+struct OptionalClientCertificate {
+    algs: rustls::crypto::WebPkiSupportedAlgorithms,
+}
+
+impl rustls::server::danger::ClientCertVerifier for OptionalClientCertificate {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    // No CA names: clients that pick a certificate by the CAs the server names (Java, .NET)
+    // would otherwise never offer a self-signed one.
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        Ok(rustls::server::danger::ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algs)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algs)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.algs.supported_schemes()
+    }
+}
+
+/// A rustls server configuration from PEM files, offering h2 and http/1.1 and asking for an
+/// optional client certificate (mutual TLS, RFC 8705).
 pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .map_err(|e| TlsError(format!("{}: {e}", cert.display())))?
@@ -108,10 +167,11 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig
     check_private(key).map_err(|why| TlsError(format!("{}: {why}", key.display())))?;
     let key = PrivateKeyDer::from_pem_file(key).map_err(|e| TlsError(format!("{}: {e}", key.display())))?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let verifier = Arc::new(OptionalClientCertificate { algs: provider.signature_verification_algorithms });
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(tls_err)?
-        .with_no_client_auth()
+        .with_client_cert_verifier(verifier)
         .with_single_cert(certs, key)
         .map_err(tls_err)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];

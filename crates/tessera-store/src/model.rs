@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use tessera_types::rfc7517::JwkSet;
+use tessera_types::rfc8705::{Confirmation, TlsClientRegistration};
 use tessera_types::{
     ClientAuthMethod, ClientId, Jti, Kid, Permission, Resource, ScopeName, ScopeSet, SigningAlg, TokenFormat, UnixTime,
 };
@@ -66,6 +67,8 @@ pub struct ClientRecord {
     pub jwks: Option<JwkSet>,
     /// The one method it may authenticate with; `None`: any it has credentials for.
     pub auth_method: Option<ClientAuthMethod>,
+    /// Its mutual-TLS registration (RFC 8705 §2).
+    pub tls: TlsClientRegistration,
 }
 
 /// A client's own issuance limits; `None` takes the server's default, `Some(0)` means none.
@@ -140,6 +143,8 @@ pub struct ClientUpdate {
     pub jwks: Option<Option<JwkSet>>,
     /// New authentication method restriction; `Some(None)` lifts it.
     pub auth_method: Option<Option<ClientAuthMethod>>,
+    /// New mutual-TLS registration (replaces the old one).
+    pub tls: Option<TlsClientRegistration>,
 }
 
 /// A stored reference token: its hash and what introspection reports, never the token.
@@ -158,4 +163,6 @@ pub struct TokenRecord {
     pub exp: UnixTime,
     /// Revoked (RFC 7009).
     pub revoked: bool,
+    /// What it is bound to (RFC 8705 §3).
+    pub cnf: Option<Confirmation>,
 }

@@ -80,6 +80,7 @@ impl TestApp {
             signing_algs: settings.signing_algs.clone(),
             max_body_bytes: settings.max_body_bytes,
             limits: settings.limits.clone(),
+            mtls: settings.mtls.clone(),
             registry: registry.clone(),
             stores: Stores::sql(store.clone()),
             deps: Deps { clock: Arc::new(clock.clone()), rng },

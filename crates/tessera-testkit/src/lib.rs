@@ -25,6 +25,8 @@ mod authority;
 #[cfg(feature = "server")]
 mod http;
 #[cfg(feature = "server")]
+pub mod pki;
+#[cfg(feature = "server")]
 mod server;
 
 #[cfg(feature = "server")]

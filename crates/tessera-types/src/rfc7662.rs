@@ -33,6 +33,9 @@ pub struct IntrospectionResponse {
     /// `Bearer`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub token_type: Option<String>,
+    /// RFC 8705 §3.2: the certificate a bound token is bound to.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub cnf: Option<crate::rfc8705::Confirmation>,
 }
 
 impl IntrospectionResponse {

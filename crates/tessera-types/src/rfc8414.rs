@@ -69,6 +69,9 @@ pub struct Metadata {
     /// RFC 8707 resource indicators are honoured at the token endpoint.
     #[serde(default)]
     pub resource_indicators_supported: bool,
+    /// RFC 8705 §3.3: tokens issued to mutual-TLS clients are bound to their certificate.
+    #[serde(default)]
+    pub tls_client_certificate_bound_access_tokens: bool,
 }
 
 impl Metadata {

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::rfc8705::Confirmation;
 use crate::{ClientId, InvalidValue, Issuer, Jti, Kid, Resource, ScopeName, ScopeSet, SigningAlg, UnixTime};
 
 /// §2.1: the JOSE header. `typ` is `at+jwt`.
@@ -54,6 +55,9 @@ pub struct Claims {
     /// Granted scopes, space-delimited (§2.2.3).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// What the token is bound to (RFC 8705 §3.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
 }
 
 /// The claims of a verified access token, typed once as they are read (by `tessera-jose`),
@@ -91,6 +95,9 @@ pub struct AccessTokenClaims {
     pub scope: Option<ScopeSet>,
     /// `scp`, as some issuers write the scopes: a space-delimited string or an array.
     pub scp: ScopeSet,
+    /// `cnf` (RFC 7800 §3.1): what the token is bound to (RFC 8705 §3.1 a certificate); a
+    /// malformed one makes the whole token malformed, never an unbound one.
+    pub cnf: Option<Confirmation>,
     /// Every other claim, untouched, for applications that use claims of their own.
     pub other: Map<String, Value>,
 }
@@ -121,6 +128,8 @@ struct RawClaims {
     scope: Option<Value>,
     #[serde(default, deserialize_with = "present")]
     scp: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    cnf: Option<Value>,
     #[serde(flatten)]
     other: Map<String, Value>,
 }
@@ -190,6 +199,7 @@ impl AccessTokenClaims {
             client_id: text(raw.client_id).and_then(|c| ClientId::new(c).ok()),
             scope: text(raw.scope).map(|s| ScopeSet::parse_lenient(&s)),
             scp,
+            cnf: raw.cnf.map(serde_json::from_value).transpose().map_err(|_| bad("cnf"))?,
             other: raw.other,
         })
     }

@@ -10,6 +10,7 @@
 
 mod basic;
 mod gate;
+mod mtls;
 mod post;
 mod private_key_jwt;
 mod request;
@@ -26,6 +27,7 @@ pub(crate) use basic::AuthorizationHeader;
 pub use private_key_jwt::AssertionReplayStore;
 pub(crate) use request::{ClientRequest, IntrospectionEndpoint, RevocationEndpoint, TokenEndpoint};
 
+use crate::certificate::ClientCertificate;
 use crate::error::OAuthError;
 use crate::form::Form;
 use crate::registry::Registry;
@@ -54,6 +56,8 @@ pub enum Proof {
     Secret(ClientSecret),
     /// A signed JWT (`private_key_jwt`), as sent.
     Assertion(String),
+    /// The certificate of the TLS connection (mutual TLS).
+    Certificate(ClientCertificate),
 }
 
 impl std::fmt::Debug for Proof {
@@ -62,6 +66,7 @@ impl std::fmt::Debug for Proof {
             Self::Secret(s) => f.debug_tuple("Secret").field(s).finish(),
             // An unused assertion is a bearer credential until it expires: never logged.
             Self::Assertion(_) => f.write_str("Assertion([redacted])"),
+            Self::Certificate(c) => f.debug_tuple("Certificate").field(c).finish(),
         }
     }
 }
@@ -72,7 +77,7 @@ impl Credentials {
     pub fn secret(&self) -> Option<&ClientSecret> {
         match &self.proof {
             Proof::Secret(s) => Some(s),
-            Proof::Assertion(_) => None,
+            Proof::Assertion(_) | Proof::Certificate(_) => None,
         }
     }
 }
@@ -85,41 +90,50 @@ fn failed(method: ClientAuthMethod) -> OAuthError {
 
 /// Picks the method the request used and reads its credentials, enforcing §2.3: "The client
 /// MUST NOT use more than one authentication method in each request."
-/// `max_assertion_bytes` bounds a client assertion before it is decoded.
+/// `max_assertion_bytes` bounds a client assertion before it is decoded. A certificate
+/// authenticates only a request that presents nothing else: a client may hold a certificate
+/// for its connection and still authenticate with a secret.
 pub(crate) fn presented(
     header: &AuthorizationHeader,
     form: &Form,
+    certificate: Option<&ClientCertificate>,
     max_assertion_bytes: usize,
 ) -> Result<Credentials, OAuthError> {
-    match header {
-        AuthorizationHeader::Absent if private_key_jwt::presented(form) => {
+    match (header, certificate) {
+        (AuthorizationHeader::Absent, _) if private_key_jwt::presented(form) => {
             private_key_jwt::credentials(form, max_assertion_bytes)
         }
-        AuthorizationHeader::Absent => post::credentials(form),
-        header => basic::credentials(header, form),
+        (AuthorizationHeader::Absent, Some(cert)) if mtls::presented(form, Some(cert)) => mtls::credentials(form, cert),
+        (AuthorizationHeader::Absent, _) => post::credentials(form),
+        (header, _) => basic::credentials(header, form),
     }
 }
 
-/// Checks presented credentials against the registry snapshot by the rules of their method.
+/// Checks presented credentials against the registry snapshot by the rules of their method;
+/// returns the client and the method that authenticated it.
 async fn verify<'r>(
     registry: &'r Registry,
     s: &Inner,
     creds: &Credentials,
     peer: Option<IpAddr>,
-) -> Result<&'r Arc<ClientRecord>, OAuthError> {
-    let client = match &creds.proof {
+) -> Result<(&'r Arc<ClientRecord>, ClientAuthMethod), OAuthError> {
+    let (client, method) = match &creds.proof {
         // The two secret methods differ only in where the secret travels.
-        Proof::Secret(secret) => {
-            secret::verify(registry, &s.verifier, &s.failures, creds, secret, peer, s.clock.now()).await?
+        Proof::Secret(secret) => (
+            secret::verify(registry, &s.verifier, &s.failures, creds, secret, peer, s.clock.now()).await?,
+            creds.method,
+        ),
+        Proof::Assertion(assertion) => {
+            (private_key_jwt::verify(registry, s, creds, assertion, peer).await?, creds.method)
         }
-        Proof::Assertion(assertion) => private_key_jwt::verify(registry, s, creds, assertion, peer).await?,
+        Proof::Certificate(certificate) => mtls::verify(registry, s, creds, certificate, peer)?,
     };
     // A client registered for one method is refused any other (RFC 7591 §2
     // `token_endpoint_auth_method`), with the answer every other failure gets.
-    if client.auth_method.is_some_and(|m| m != creds.method) {
+    if client.auth_method.is_some_and(|m| m != method) {
         tracing::warn!(client_id = %creds.client_id, method = %creds.method, "client authentication failed: method not allowed for this client");
         s.failures.failed(creds.client_id.as_str(), peer, s.clock.now());
         return Err(failed(creds.method));
     }
-    Ok(client)
+    Ok((client, method))
 }

@@ -8,9 +8,11 @@ use std::sync::Arc;
 use axum::extract::{FromRequest, Request};
 use axum::http::request::Parts;
 use tessera_store::ClientRecord;
+use tessera_types::rfc8705::Confirmation;
 use tessera_types::{Endpoint, ErrorCode, Permission};
 
 use super::{AuthorizationHeader, ClientAuthMethod, gate, presented, verify};
+use crate::certificate::ClientCertificate;
 use crate::error::OAuthError;
 use crate::form::{Form, read_body, require_form_content_type};
 use crate::registry::Registry;
@@ -55,6 +57,7 @@ pub(crate) struct ClientRequest<E> {
     form: Form,
     authorization: AuthorizationHeader,
     peer: Option<IpAddr>,
+    certificate: Option<ClientCertificate>,
     endpoint: PhantomData<E>,
 }
 
@@ -62,10 +65,21 @@ pub(crate) struct ClientRequest<E> {
 /// reads in the same request see the same registry).
 pub(crate) struct Authenticated {
     pub client: Arc<ClientRecord>,
-    // Read by the tests today; by policies tied to a method (RFC 8705 certificate binding) later.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub method: ClientAuthMethod,
+    /// The certificate a mutual-TLS client authenticated with.
+    pub certificate: Option<ClientCertificate>,
     pub registry: Arc<Registry>,
+}
+
+impl Authenticated {
+    /// What tokens issued to this caller are bound to: RFC 8705 §3, the certificate of a
+    /// client that authenticated by mutual TLS.
+    pub(crate) fn confirmation(&self) -> Option<Confirmation> {
+        self.certificate
+            .as_ref()
+            .filter(|_| self.method.uses_certificate())
+            .map(|c| Confirmation::certificate(c.thumbprint().clone()))
+    }
 }
 
 /// The peer's address bucket, when the request came through the listener (tests driving the
@@ -81,6 +95,11 @@ impl<E: ClientEndpoint> FromRequest<AppState> for ClientRequest<E> {
         let s = &state.0;
         let (parts, body) = request.into_parts();
         let peer = peer(&parts);
+        let certificate = s.mtls.request_certificate(
+            &parts.headers,
+            parts.extensions.get::<PeerAddr>().map(|p| p.0.ip()),
+            parts.extensions.get::<ClientCertificate>(),
+        );
         let authorization = AuthorizationHeader::parse(&parts.headers);
         // Someone backing off is refused before their body is read.
         gate::early_gate(&s.registry.get(), &s.verifier, &s.failures, authorization.basic(), peer, s.clock.now())?;
@@ -88,7 +107,7 @@ impl<E: ClientEndpoint> FromRequest<AppState> for ClientRequest<E> {
         let bytes = read_body(&parts.headers, body, s.max_body_bytes).await?;
         let form = Form::parse(&bytes)?;
         form.reject_repeats(E::REPEATABLE)?;
-        Ok(Self { form, authorization, peer, endpoint: PhantomData })
+        Ok(Self { form, authorization, peer, certificate, endpoint: PhantomData })
     }
 }
 
@@ -100,15 +119,20 @@ impl<E: ClientEndpoint> ClientRequest<E> {
     /// Authenticates the client (RFC 6749 §2.3) and requires its permission for `E`.
     pub(crate) async fn authenticate(&self, state: &AppState) -> Result<Authenticated, OAuthError> {
         let s = &state.0;
-        let creds = presented(&self.authorization, &self.form, s.assertion.max_bytes)?;
+        let creds = presented(&self.authorization, &self.form, self.certificate.as_ref(), s.assertion.max_bytes)?;
         let registry = s.registry.fresh().ok_or_else(|| OAuthError::unavailable("registry snapshot is stale"))?;
-        let client = verify(&registry, s, &creds, self.peer).await?.clone();
+        let (client, method) = verify(&registry, s, &creds, self.peer).await?;
+        let client = client.clone();
         if !client.permissions.contains(&Permission::Endpoint(E::ENDPOINT)) {
             return Err(OAuthError::new(
                 ErrorCode::UnauthorizedClient,
                 format!("the client may not use the {} endpoint", E::ENDPOINT.as_str()),
             ));
         }
-        Ok(Authenticated { client, method: creds.method, registry })
+        let certificate = match creds.proof {
+            super::Proof::Certificate(c) => Some(c),
+            _ => None,
+        };
+        Ok(Authenticated { client, method, certificate, registry })
     }
 }

@@ -15,7 +15,8 @@ use crate::state::AppState;
 pub async fn metadata(State(state): State<AppState>) -> Response {
     let s = &state.0;
     let registry = s.registry.get();
-    let auth_methods: Vec<String> = ClientAuthMethod::ALL.iter().map(|m| m.as_str().to_owned()).collect();
+    let auth_methods: Vec<String> =
+        ClientAuthMethod::ALL.iter().filter(|m| s.mtls.offers(**m)).map(|m| m.as_str().to_owned()).collect();
     let algs: Vec<String> = s.signing_algs.iter().map(|a| a.as_str().to_owned()).collect();
     // RFC 8414 §2: required with private_key_jwt; the asymmetric algorithms only, never
     // `none` (the allow-list tessera-jose verifies with).
@@ -39,6 +40,7 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
         revocation_endpoint_auth_methods_supported: auth_methods,
         revocation_endpoint_auth_signing_alg_values_supported: assertion_algs,
         resource_indicators_supported: true,
+        tls_client_certificate_bound_access_tokens: s.mtls.offers(ClientAuthMethod::SelfSignedTlsClientAuth),
     };
     let mut response = axum::Json(doc).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=60"));

@@ -37,6 +37,9 @@ pub(crate) async fn introspect(
             nbf: Some(t.nbf),
             jti: Some(t.jti),
             token_type: Some("Bearer".into()),
+            // RFC 8705 §3.2: the resource server compares it with the certificate the token
+            // came with.
+            cnf: t.cnf,
         },
         _ => IntrospectionResponse::inactive(),
     };

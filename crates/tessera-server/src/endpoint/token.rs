@@ -40,7 +40,8 @@ pub(crate) async fn token(
         return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "the client may not use this grant type"));
     }
     within_issuance_rate(s, client)?;
-    let grant = grant::resolve(grant_type, &caller.registry, client, requested.as_ref(), form)?;
+    let mut grant = grant::resolve(grant_type, &caller.registry, client, requested.as_ref(), form)?;
+    grant.cnf = caller.confirmation();
     let access_token = token::issue(s, &caller.registry, client, &grant).await?;
 
     s.tokens_issued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

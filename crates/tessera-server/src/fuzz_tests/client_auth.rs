@@ -13,7 +13,7 @@ use crate::form::Form;
 
 /// The `Authorization` header parsed, and the method dispatcher, as the extractor runs them.
 fn extract(h: &HeaderMap, form: &Form) -> Result<crate::client_auth::Credentials, crate::OAuthError> {
-    presented(&AuthorizationHeader::parse(h), form, 8 * 1024)
+    presented(&AuthorizationHeader::parse(h), form, None, 8 * 1024)
 }
 
 fn form_encode(s: &str) -> String {
@@ -103,6 +103,10 @@ proptest! {
                     ClientAuthMethod::PrivateKeyJwt => {
                         prop_assert!(value.is_none(), "an assertion beside an Authorization header");
                         prop_assert!(form.single("client_secret").unwrap().is_none(), "an assertion beside a secret");
+                    }
+                    // No certificate is presented here: a certificate method would be a bug.
+                    ClientAuthMethod::TlsClientAuth | ClientAuthMethod::SelfSignedTlsClientAuth => {
+                        prop_assert!(false, "a certificate method without a certificate");
                     }
                 }
             }

@@ -73,6 +73,7 @@ fn server(limits: Limits) -> Server {
             signing_algs: vec![SigningAlg::ES256],
             max_body_bytes: MAX_BODY,
             limits,
+            mtls: Default::default(),
             registry,
             stores: Stores::sql(store),
             deps: Deps { clock: Arc::new(SystemClock), rng: Arc::new(rng) },

@@ -5,6 +5,7 @@
 pub mod client_credentials;
 
 use tessera_store::ClientRecord;
+use tessera_types::rfc8705::Confirmation;
 use tessera_types::{GrantType, Resource, ScopeSet};
 
 use crate::error::OAuthError;
@@ -18,6 +19,9 @@ pub struct Grant {
     pub scopes: ScopeSet,
     /// Audiences (`aud`): resources of the granted scopes, narrowed by RFC 8707 `resource`.
     pub audiences: Vec<Resource>,
+    /// What the token is bound to: set from how the client authenticated (RFC 8705 §3), not
+    /// by the grant.
+    pub cnf: Option<Confirmation>,
 }
 
 /// Resolves what an authenticated `client` is granted by a token request of `grant_type`;

@@ -50,5 +50,6 @@ pub fn claims(
         jti: Jti::new(random_token(rng, 16)).expect("22 base64url characters are a valid jti"),
         client_id: client_id.clone(),
         scope: (!grant.scopes.is_empty()).then(|| grant.scopes.to_string()),
+        cnf: grant.cnf.clone(),
     }
 }

@@ -4,6 +4,7 @@
 
 use tessera_jose::{Expectations, verify_access_token};
 use tessera_store::TokenRecord;
+use tessera_types::rfc8705::Confirmation;
 use tessera_types::{ClientId, Issuer, Jti, Resource, ScopeSet, UnixTime};
 
 use crate::error::OAuthError;
@@ -46,6 +47,8 @@ pub struct Active {
     pub nbf: UnixTime,
     pub exp: UnixTime,
     pub jti: Jti,
+    /// What it is bound to (RFC 8705 §3).
+    pub cnf: Option<Confirmation>,
 }
 
 /// Finds `token` if it is one of ours and active at `now`.
@@ -92,6 +95,7 @@ pub(crate) async fn active<S: TokenLookup + ?Sized>(
             nbf: c.nbf.unwrap_or(iat),
             exp: c.exp,
             jti,
+            cnf: c.cnf,
         }));
     }
     let hash = reference::hash(token);
@@ -111,6 +115,7 @@ pub(crate) async fn active<S: TokenLookup + ?Sized>(
         nbf: t.iat,
         exp: t.exp,
         jti: t.jti,
+        cnf: t.cnf,
     }))
 }
 

@@ -82,5 +82,6 @@ pub fn record(
         iat: now,
         exp: now.plus(lifetime),
         revoked: false,
+        cnf: grant.cnf.clone(),
     }
 }

@@ -21,6 +21,7 @@ use tower::Service as _;
 
 use super::linger::LingerIo;
 use super::{Limits, Shared};
+use crate::certificate::ClientCertificate;
 use crate::error::OAuthError;
 
 /// The peer's socket address, in every request's extensions.
@@ -88,16 +89,29 @@ pub(super) async fn run(
 ) {
     match acceptor {
         Some(acceptor) => match tokio::time::timeout(shared.limits.header_read_timeout, acceptor.accept(io)).await {
-            Ok(Ok(tls)) => serve_http(tls, peer, shared, shutdown).await,
+            Ok(Ok(tls)) => {
+                // Hashed once here, not per request: a kept-alive mTLS client pays nothing more
+                // per token than a secret client does.
+                let certificate =
+                    tls.get_ref().1.peer_certificates().and_then(|chain| {
+                        ClientCertificate::new(chain.iter().map(|c| c.clone().into_owned()).collect())
+                    });
+                serve_http(tls, peer, certificate, shared, shutdown).await
+            }
             Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
             Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
         },
-        None => serve_http(io, peer, shared, shutdown).await,
+        None => serve_http(io, peer, None, shared, shutdown).await,
     }
 }
 
-async fn serve_http<I>(io: I, peer: SocketAddr, shared: Arc<Shared>, shutdown: watch::Receiver<bool>)
-where
+async fn serve_http<I>(
+    io: I,
+    peer: SocketAddr,
+    certificate: Option<ClientCertificate>,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let activity = Arc::new(Activity {
@@ -112,7 +126,8 @@ where
         hyper::service::service_fn(move |req: Request<Incoming>| {
             let shared = shared.clone();
             let activity = activity.clone();
-            async move { Ok::<_, Infallible>(handle(req, peer, &shared, &activity).await) }
+            let certificate = certificate.clone();
+            async move { Ok::<_, Infallible>(handle(req, peer, certificate, &shared, &activity).await) }
         })
     };
     let conn = shared.builder.serve_connection(TokioIo::new(io), service);
@@ -166,7 +181,13 @@ async fn watchdog(
     }
 }
 
-async fn handle(mut req: Request<Incoming>, peer: SocketAddr, shared: &Shared, activity: &Activity) -> Response {
+async fn handle(
+    mut req: Request<Incoming>,
+    peer: SocketAddr,
+    certificate: Option<ClientCertificate>,
+    shared: &Shared,
+    activity: &Activity,
+) -> Response {
     activity.in_flight.fetch_add(1, Ordering::AcqRel);
     activity.requests.fetch_add(1, Ordering::AcqRel);
     let _in_flight = InFlight(activity);
@@ -182,6 +203,9 @@ async fn handle(mut req: Request<Incoming>, peer: SocketAddr, shared: &Shared, a
             .into_response();
     }
     req.extensions_mut().insert(PeerAddr(peer));
+    if let Some(certificate) = certificate {
+        req.extensions_mut().insert(certificate);
+    }
     let mut app = shared.app.clone();
     match tokio::time::timeout(limits.request_timeout, app.call(req)).await {
         Ok(Ok(response)) => response,

@@ -6,6 +6,7 @@ use std::str::FromStr;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use tessera_types::rfc7517::JwkSet;
+use tessera_types::rfc8705::TlsClientRegistration;
 use tessera_types::{ClientAuthMethod, ClientId, Permission, SigningAlg, TokenFormat, UnixTime};
 
 use super::{Store, StoreError, corrupt, json, unique_violation};
@@ -17,8 +18,8 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let res = sqlx::query(
             "INSERT INTO clients (client_id, display_name, permissions, access_token_lifetime, token_format, signing_alg, enabled, created_at, \
-             issuance_rate_milli, issuance_burst, max_live_tokens, jwks, token_endpoint_auth_method) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             issuance_rate_milli, issuance_burst, max_live_tokens, jwks, token_endpoint_auth_method, tls_client) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(client.client_id.as_str())
         .bind(client.display_name.clone())
@@ -33,6 +34,7 @@ impl Store {
         .bind(client.limits.max_live_tokens)
         .bind(jwks_text(&client.jwks))
         .bind(client.auth_method.map(|m| m.as_str()))
+        .bind(tls_text(&client.tls))
         .execute(&mut *tx)
         .await;
         match res {
@@ -149,11 +151,14 @@ impl Store {
         if let Some(v) = update.auth_method {
             current.auth_method = v;
         }
+        if let Some(v) = &update.tls {
+            current.tls = v.clone();
+        }
         let mut tx = self.pool.begin().await?;
         let n = sqlx::query(
             "UPDATE clients SET display_name = $1, access_token_lifetime = $2, token_format = $3, signing_alg = $4, permissions = $5, \
-             issuance_rate_milli = $7, issuance_burst = $8, max_live_tokens = $9, jwks = $10, token_endpoint_auth_method = $11 \
-             WHERE client_id = $6",
+             issuance_rate_milli = $7, issuance_burst = $8, max_live_tokens = $9, jwks = $10, token_endpoint_auth_method = $11, \
+             tls_client = $12 WHERE client_id = $6",
         )
         .bind(current.display_name.clone())
         .bind(current.access_token_lifetime)
@@ -166,6 +171,7 @@ impl Store {
         .bind(current.limits.max_live_tokens)
         .bind(jwks_text(&current.jwks))
         .bind(current.auth_method.map(|m| m.as_str()))
+        .bind(tls_text(&current.tls))
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -251,7 +257,18 @@ fn client_from_row(row: &AnyRow, secrets: Vec<SecretRecord>) -> Result<ClientRec
             .map(|m| ClientAuthMethod::from_str(&m))
             .transpose()
             .map_err(corrupt)?,
+        tls: row
+            .try_get::<Option<String>, _>("tls_client")?
+            .map(|text| serde_json::from_str::<TlsClientRegistration>(&text))
+            .transpose()
+            .map_err(corrupt)?
+            .unwrap_or_default(),
     })
+}
+
+/// A mutual-TLS registration as stored: JSON text, `NULL` for none.
+fn tls_text(tls: &TlsClientRegistration) -> Option<String> {
+    (!tls.is_empty()).then(|| serde_json::to_string(tls).expect("a registration serialises"))
 }
 
 /// A key set as stored: JSON text, `NULL` for none.

@@ -10,6 +10,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../../migrations/0004_kek_check.sql")),
     (5, include_str!("../../migrations/0005_client_limits.sql")),
     (6, include_str!("../../migrations/0006_client_keys.sql")),
+    (7, include_str!("../../migrations/0007_mutual_tls.sql")),
 ];
 
 impl Store {

@@ -38,6 +38,7 @@ fn client(id: &str) -> ClientRecord {
         tokens_not_before: None,
         jwks: None,
         auth_method: None,
+        tls: Default::default(),
     }
 }
 
@@ -62,6 +63,7 @@ fn token(n: usize, exp: i64) -> TokenRecord {
         iat: UnixTime(exp - 3600),
         exp: UnixTime(exp),
         revoked: false,
+        cnf: None,
     }
 }
 
@@ -316,4 +318,29 @@ pub async fn client_keys_and_auth_method_round_trip(store: Store) {
     let update = ClientUpdate { jwks: Some(None), auth_method: Some(None), ..Default::default() };
     assert!(store.update_client(&id, &update).await.unwrap());
     assert_eq!(store.get_client(&id).await.unwrap().unwrap(), client("CC"));
+}
+
+pub async fn mutual_tls_registration_and_bound_tokens_round_trip(store: Store) {
+    use tessera_types::rfc8705::{CertificateThumbprint, Confirmation, TlsClientRegistration, TlsClientSubject};
+    let thumbprint = CertificateThumbprint::from_sha256(&[9; 32]);
+    let with_tls = ClientRecord {
+        tls: TlsClientRegistration {
+            certificates: vec![thumbprint.clone(), CertificateThumbprint::from_sha256(&[8; 32])],
+            subject: Some(TlsClientSubject::SanUri("spiffe://example.org/ns/a/sa/b".into())),
+        },
+        auth_method: Some(tessera_types::ClientAuthMethod::SelfSignedTlsClientAuth),
+        ..client("CC")
+    };
+    store.add_client(&with_tls).await.unwrap();
+    let id = ClientId::new("CC").unwrap();
+    assert_eq!(store.get_client(&id).await.unwrap().unwrap(), with_tls);
+    let update =
+        ClientUpdate { tls: Some(TlsClientRegistration::default()), auth_method: Some(None), ..Default::default() };
+    assert!(store.update_client(&id, &update).await.unwrap());
+    assert_eq!(store.get_client(&id).await.unwrap().unwrap(), client("CC"));
+    // RFC 8705 section 3.2: introspection of a bound reference token reports its cnf.
+    let bound = TokenRecord { cnf: Some(Confirmation::certificate(thumbprint)), ..token(1, 5000) };
+    store.insert_tokens(&[bound.clone(), token(2, 5000)]).await.unwrap();
+    assert_eq!(store.find_token("hash-1").await.unwrap().unwrap(), bound);
+    assert_eq!(store.find_token("hash-2").await.unwrap().unwrap().cnf, None);
 }

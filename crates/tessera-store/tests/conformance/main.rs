@@ -44,4 +44,5 @@ conformance!(
     client_assertion_jtis_are_used_once_and_pruned,
     client_assertion_jtis_group_commit_one_outcome_per_row,
     client_keys_and_auth_method_round_trip,
+    mutual_tls_registration_and_bound_tokens_round_trip,
 );

@@ -9,6 +9,7 @@ use tessera_server::Settings;
 use tessera_server::admin::{self, ClientSpec};
 use tessera_server::secrets::SecretHashKind;
 use tessera_store::{ClientRecord, ClientUpdate, Store};
+use tessera_types::rfc8705::TlsClientRegistration;
 use tessera_types::{ClientAuthMethod, ClientId, ClientSecret, Permission, ScopeName, SigningAlg, TokenFormat};
 
 use super::{CliResult, now, print_json, read_one_line, rng};
@@ -59,9 +60,24 @@ pub enum ClientCommand {
         #[arg(long = "jwks", value_name = "FILE")]
         jwks_file: Option<PathBuf>,
         /// Restrict it to one authentication method: client_secret_basic,
-        /// client_secret_post, private_key_jwt, or `any` to lift the restriction.
+        /// client_secret_post, private_key_jwt, tls_client_auth,
+        /// self_signed_tls_client_auth, or `any` to lift the restriction.
         #[arg(long, value_name = "METHOD|any", value_parser = auth_method)]
         token_endpoint_auth_method: Option<Option<ClientAuthMethod>>,
+        /// Replace its self_signed_tls_client_auth certificates with these PEM files
+        /// (repeatable: list the new certificate beside the old one until the client has
+        /// switched).
+        #[arg(long = "tls-client-cert", value_name = "FILE")]
+        tls_client_certs: Vec<PathBuf>,
+        /// Replace its tls_client_auth subject with this DN (RFC 4514).
+        #[arg(long = "tls-client-auth-subject-dn", value_name = "DN")]
+        tls_client_auth_subject_dn: Option<String>,
+        /// Replace its tls_client_auth subject with this subjectAltName DNS name.
+        #[arg(long = "tls-client-auth-san-dns", value_name = "NAME")]
+        tls_client_auth_san_dns: Option<String>,
+        /// Replace its tls_client_auth subject with this subjectAltName URI.
+        #[arg(long = "tls-client-auth-san-uri", value_name = "URI")]
+        tls_client_auth_san_uri: Option<String>,
     },
     /// List clients.
     List,
@@ -229,6 +245,8 @@ fn to_json(c: &ClientRecord) -> serde_json::Value {
             "kty": k.kty,
             "thumbprint": tessera_jose::thumbprint(k),
         })).collect::<Vec<_>>(),
+        "tls_client_certificates": c.tls.certificates.iter().map(|t| json!({ "x5t#S256": t })).collect::<Vec<_>>(),
+        "tls_client_auth": c.tls.subject.as_ref().map(|s| json!({ s.metadata_name(): s.value() })),
     })
 }
 
@@ -318,7 +336,32 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
             limits,
             jwks_file,
             token_endpoint_auth_method,
+            tls_client_certs,
+            tls_client_auth_subject_dn,
+            tls_client_auth_san_dns,
+            tls_client_auth_san_uri,
         } => {
+            let tls_spec = admin::TlsClientSpec {
+                cert_files: tls_client_certs,
+                subject_dn: tls_client_auth_subject_dn,
+                san_dns: tls_client_auth_san_dns,
+                san_uri: tls_client_auth_san_uri,
+            };
+            let tls = if tls_spec.is_given() {
+                let current = store.get_client(&client_id).await?.ok_or_else(|| format!("no client {client_id}"))?;
+                let given = tls_spec.registration(&client_id, &settings.limits.client_keys)?;
+                // What is not given is kept: new certificates keep the subject, and back.
+                Some(TlsClientRegistration {
+                    certificates: if tls_spec.cert_files.is_empty() {
+                        current.tls.certificates
+                    } else {
+                        given.certificates
+                    },
+                    subject: given.subject.or(current.tls.subject),
+                })
+            } else {
+                None
+            };
             if let Some(l) = lifetime {
                 tessera_server::config::validate_lifetime(l)?;
             }
@@ -338,6 +381,7 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
                     .transpose()?
                     .map(Some),
                 auth_method: token_endpoint_auth_method,
+                tls,
             };
             if !store.update_client(&client_id, &update).await? {
                 return Err(format!("no client {client_id}").into());

@@ -65,6 +65,7 @@ fn client(id: &str, format: TokenFormat, permissions: &[&str], secret: &ClientSe
         tokens_not_before: None,
         jwks: None,
         auth_method: None,
+        tls: Default::default(),
     }
 }
 
@@ -85,6 +86,7 @@ impl Fixture {
             signing_algs: vec![SigningAlg::ES256],
             max_body_bytes: 4096,
             limits: Limits::default(),
+            mtls: Default::default(),
             registry: registry.clone(),
             stores: Stores::shared(store.clone()),
             deps: Deps { clock: Arc::new(clock.clone()), rng: Arc::new(rng) },
