@@ -8,7 +8,7 @@ use tessera_http::AuthorityCalls;
 use tessera_types::clock::{Clock, SystemClock};
 use tessera_types::{ClientId, ClientSecret, Issuer, Resource, ScopeSet};
 
-use crate::AssertionKey;
+use crate::{AssertionKey, ClientIdentity};
 
 /// What the client proves its identity with. `Debug` prints neither the secret nor the key.
 #[derive(Debug, Clone)]
@@ -19,6 +19,11 @@ pub enum ClientCredentials {
     /// assertion signed with it; the key itself is never sent, and the server holds only the
     /// public half, so there is no shared secret to leak from either side.
     PrivateKey(AssertionKey),
+    /// A client certificate and its private key (`self_signed_tls_client_auth` or
+    /// `tls_client_auth`, RFC 8705 §2): presented in the TLS handshake with the token
+    /// endpoint, which binds the tokens it issues to the certificate (§3). Nothing secret is
+    /// sent: the form carries only `client_id`.
+    Certificate(ClientIdentity),
 }
 
 /// How a client secret is sent to the token endpoint (RFC 6749 §2.3.1).
@@ -40,7 +45,7 @@ pub struct ClientConfig {
     pub authority: Issuer,
     /// The client's id at the authority.
     pub client_id: ClientId,
-    /// The client's secret (sent as [`Self::auth_method`] says) or private key.
+    /// The client's secret (sent as [`Self::auth_method`] says), private key or certificate.
     pub credentials: ClientCredentials,
     /// Requested scope; `None` asks for every permitted scope.
     pub scope: Option<ScopeSet>,
@@ -61,6 +66,11 @@ pub struct ClientConfig {
     pub max_attempts: u32,
     /// First retry delay, doubled each time (default 200 ms).
     pub backoff: Duration,
+    /// Certificate authorities trusted besides the system's by the HTTP client this source
+    /// builds itself: with [`ClientCredentials::Certificate`] always (it must present the
+    /// certificate), otherwise when [`AuthorityCalls::http`] is `None`. E.g. the development
+    /// CA of `tessera serve`.
+    pub root_certificates: Vec<reqwest::Certificate>,
     /// How calls to the authority (discovery, token endpoint) are made and bounded. A failure
     /// to get a token is remembered for [`AuthorityCalls::failure_memory`]: meanwhile callers
     /// without a valid token get that error at once, and callers with one keep it. RFC 6749
@@ -86,6 +96,23 @@ impl ClientConfig {
         Self::with_credentials(authority, client_id, ClientCredentials::PrivateKey(key))
     }
 
+    /// Settings for a client that authenticates with a client certificate (mutual TLS, RFC
+    /// 8705 §2), otherwise the defaults of [`ClientConfig::new`]. Register the certificate
+    /// with the authority first (Tessera: `tessera client add ID --tls-client-cert FILE` for
+    /// `self_signed_tls_client_auth`, or `--tls-client-auth-subject-dn DN` for a certificate
+    /// from a client CA, `tls_client_auth`).
+    ///
+    /// The source builds an HTTP client of its own that presents the certificate, bounded by
+    /// [`AuthorityCalls`] as any other; name the CAs it should trust besides the system's with
+    /// [`ClientConfig::with_root_certificate`]. A client passed in with
+    /// [`ClientConfig::with_http_client`] is refused ([`ClientError::Credentials`] on the
+    /// first call): it could not present the certificate.
+    ///
+    /// [`ClientError::Credentials`]: crate::ClientError::Credentials
+    pub fn with_client_certificate(authority: Issuer, client_id: ClientId, identity: ClientIdentity) -> Self {
+        Self::with_credentials(authority, client_id, ClientCredentials::Certificate(identity))
+    }
+
     /// Settings for a client with `credentials`, otherwise the defaults of
     /// [`ClientConfig::new`].
     pub fn with_credentials(authority: Issuer, client_id: ClientId, credentials: ClientCredentials) -> Self {
@@ -100,6 +127,7 @@ impl ClientConfig {
             jitter: 0.05,
             max_attempts: 3,
             backoff: Duration::from_millis(200),
+            root_certificates: Vec::new(),
             calls: AuthorityCalls::default(),
             clock: Arc::new(SystemClock),
         }
@@ -115,6 +143,13 @@ impl ClientConfig {
     /// [`AuthorityCalls::with_http_client`].
     pub fn with_http_client(self, http: reqwest::Client) -> Self {
         Self { calls: self.calls.with_http_client(http), ..self }
+    }
+
+    /// Trusts `ca` besides the system's roots, in the HTTP client this source builds itself
+    /// (see [`ClientConfig::root_certificates`]).
+    pub fn with_root_certificate(mut self, ca: reqwest::Certificate) -> Self {
+        self.root_certificates.push(ca);
+        self
     }
 
     /// Accepts `http://` for the authority and the token endpoint: tests and local development
@@ -135,7 +170,8 @@ impl ClientConfig {
         self
     }
 
-    /// Sends the secret in the body instead of Basic (no effect with a private key).
+    /// Sends the secret in the body instead of Basic (no effect with a private key or a
+    /// certificate).
     pub fn with_auth_method(mut self, method: AuthMethod) -> Self {
         self.auth_method = method;
         self

@@ -18,8 +18,8 @@ pub enum ClientError {
     #[error("the authorization server is unreachable: {0}")]
     Unreachable(String),
     /// The client's own credentials could not be used: the client assertion could not be
-    /// signed. Not retried.
-    #[error("the client assertion could not be signed: {0}")]
+    /// signed, or no HTTP client could present the client certificate. Not retried.
+    #[error("the client's credentials could not be used: {0}")]
     Credentials(String),
     /// Discovery or the token response was not what the specs say.
     #[error("unexpected answer from the authorization server: {0}")]

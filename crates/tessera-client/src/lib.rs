@@ -18,7 +18,9 @@
 //! ```
 //!
 //! A client without a shared secret authenticates with a private key instead
-//! (`private_key_jwt`, RFC 7523): [`ClientConfig::with_private_key`] and [`AssertionKey`].
+//! (`private_key_jwt`, RFC 7523): [`ClientConfig::with_private_key`] and [`AssertionKey`];
+//! or with a client certificate in the TLS handshake (mutual TLS, RFC 8705):
+//! [`ClientConfig::with_client_certificate`] and [`ClientIdentity`].
 //!
 //! # Limits
 //! Every call to the authority is bounded by [`AuthorityCalls::request_timeout`] (10 s; connect
@@ -28,6 +30,7 @@
 #![deny(missing_docs)]
 
 mod assertion;
+mod certificate;
 mod config;
 mod error;
 mod http_client;
@@ -35,6 +38,7 @@ mod layer;
 mod source;
 
 pub use assertion::{AssertionKey, JWT_BEARER_ASSERTION_TYPE, MAX_ASSERTION_LIFETIME};
+pub use certificate::{ClientIdentity, IdentityError};
 pub use config::{AuthMethod, ClientConfig, ClientCredentials};
 pub use error::ClientError;
 pub use http_client::AuthorizedClient;

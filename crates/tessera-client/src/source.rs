@@ -46,7 +46,9 @@ pub struct TokenSource(Arc<Inner>);
 
 struct Inner {
     cfg: ClientConfig,
-    http: AuthorityClient,
+    /// The HTTP client for discovery and the token endpoint, or why there is none (a
+    /// certificate config given a client that cannot present its certificate).
+    http: Result<AuthorityClient, ClientError>,
     /// The token endpoint and the issuer identifier exactly as the metadata publishes it
     /// (the audience of client assertions), from discovery.
     endpoint: tokio::sync::OnceCell<(reqwest::Url, String)>,
@@ -66,11 +68,17 @@ impl TokenSource {
     /// A source; nothing is fetched until the first call (an `http` authority is refused
     /// then, unless allowed).
     ///
+    /// A certificate config ([`ClientCredentials::Certificate`]) gets an HTTP client of its
+    /// own, which presents the certificate; every other config uses the one
+    /// [`AuthorityCalls::http`](crate::AuthorityCalls::http) names, shared as the caller
+    /// shares it.
+    ///
     /// # Panics
     /// Without [`AuthorityCalls::http`](crate::AuthorityCalls::http), if no HTTP client can be
-    /// built (the TLS backend fails to initialise), as `reqwest::Client::new` does.
+    /// built (the TLS backend fails to initialise), as `reqwest::Client::new` does; for a
+    /// certificate config, that is a [`ClientError::Credentials`] on the first call instead.
     pub fn new(cfg: ClientConfig) -> Self {
-        let http = AuthorityClient::new(&cfg.calls).expect("an HTTP client for the authority (TLS backend)");
+        let http = authority_client(&cfg);
         Self(Arc::new(Inner {
             last_failure: FailureMemory::new(cfg.calls.failure_memory, cfg.clock.clone()),
             cfg,
@@ -198,7 +206,8 @@ impl TokenSource {
         self.0
             .endpoint
             .get_or_try_init(|| async {
-                let doc = tessera_http::discover(&self.0.http, &cfg.authority).await.map_err(|e| match e {
+                let http = self.http()?;
+                let doc = tessera_http::discover(http, &cfg.authority).await.map_err(|e| match e {
                     DiscoveryError::Url(e) => protocol(format!("authority {e}")),
                     DiscoveryError::Send(e) => send_failed("discovery", e),
                     DiscoveryError::Status(status) if status.is_server_error() => {
@@ -210,16 +219,21 @@ impl TokenSource {
                 })?;
                 let endpoint =
                     doc.token_endpoint.as_deref().ok_or_else(|| protocol("discovery has no token_endpoint".into()))?;
-                let endpoint = tessera_http::require_https(endpoint, self.0.http.allow_http())
+                let endpoint = tessera_http::require_https(endpoint, http.allow_http())
                     .map_err(|e| protocol(format!("token_endpoint {e}")))?;
                 Ok((endpoint, doc.issuer))
             })
             .await
     }
 
+    fn http(&self) -> Result<&AuthorityClient, Attempt> {
+        self.0.http.as_ref().map_err(|e| Attempt::Fail(e.clone()))
+    }
+
     async fn request(&self) -> Result<Token, Attempt> {
         let cfg = &self.0.cfg;
         let (endpoint, issuer) = self.endpoint().await?;
+        let http = self.http()?;
         let mut body = String::from("grant_type=client_credentials");
         if let Some(scope) = &cfg.scope {
             body.push_str(&format!("&scope={}", form_encode(&scope.to_string())));
@@ -227,8 +241,7 @@ impl TokenSource {
         for r in &cfg.resources {
             body.push_str(&format!("&resource={}", form_encode(r.as_str())));
         }
-        let mut req =
-            self.0.http.post(endpoint).header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        let mut req = http.post(endpoint).header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded");
         match (&cfg.credentials, cfg.auth_method) {
             // RFC 6749 §2.3.1: form-encode id and secret, then Basic.
             (ClientCredentials::Secret(secret), AuthMethod::Basic) => {
@@ -246,18 +259,25 @@ impl TokenSource {
             // parsing the JWT). Built here, per attempt: a retry after a 5xx carries a new
             // `jti`, which the server has not seen.
             (ClientCredentials::PrivateKey(key), _) => {
-                let assertion = key
-                    .assertion(&cfg.client_id, issuer, self.now())
-                    .map_err(|e| Attempt::Fail(ClientError::Credentials(e.to_string())))?;
+                let assertion = key.assertion(&cfg.client_id, issuer, self.now()).map_err(|e| {
+                    Attempt::Fail(ClientError::Credentials(format!("the client assertion could not be signed: {e}")))
+                })?;
                 body.push_str(&format!(
                     "&client_assertion_type={}&client_assertion={assertion}&client_id={}",
                     form_encode(JWT_BEARER_ASSERTION_TYPE),
                     form_encode(cfg.client_id.as_str())
                 ));
             }
+            // RFC 8705 §2: "For all requests to the authorization server utilizing mutual-TLS
+            // client authentication, the client MUST include the client_id parameter"; the
+            // certificate itself went in the TLS handshake, and nothing else identifies the
+            // client (no Authorization header, no secret, no assertion).
+            (ClientCredentials::Certificate(_), _) => {
+                body.push_str(&format!("&client_id={}", form_encode(cfg.client_id.as_str())));
+            }
         }
         self.0.requests.fetch_add(1, Ordering::Relaxed);
-        let r = self.0.http.send(endpoint, req.body(body)).await.map_err(|e| send_failed("token endpoint", e))?;
+        let r = http.send(endpoint, req.body(body)).await.map_err(|e| send_failed("token endpoint", e))?;
         let status = r.status();
         if status.is_server_error() {
             return Err(Attempt::Retry(format!("token endpoint answered {status}")));
@@ -280,6 +300,46 @@ impl TokenSource {
         let expires_at = UnixTime(self.now()).plus(t.expires_in.unwrap_or(3600));
         Ok(Token { access_token: t.access_token, expires_at, scope: t.scope.as_deref().map(ScopeSet::parse_lenient) })
     }
+}
+
+/// The HTTP client a source calls the authority with. A certificate config builds its own,
+/// presenting the certificate in every TLS handshake: a client passed in cannot be made to
+/// present it, so one is refused (Keycloak's and Duende's clients likewise put the certificate
+/// on the HTTP transport, not the token request). Other configs use the one passed in, or one
+/// of our own bounded and redirect-free as [`AuthorityClient::new`] builds it.
+fn authority_client(cfg: &ClientConfig) -> Result<AuthorityClient, ClientError> {
+    let identity = match &cfg.credentials {
+        ClientCredentials::Certificate(identity) => Some(identity),
+        _ => None,
+    };
+    let calls = &cfg.calls;
+    match (&calls.http, identity) {
+        (Some(_), Some(identity)) => {
+            return Err(ClientError::Credentials(format!(
+                "the client certificate {} needs the HTTP client the token source builds to present it: \
+                 trust CAs with with_root_certificate instead of passing a client with with_http_client",
+                identity.thumbprint()
+            )));
+        }
+        (Some(_), None) => {}
+        (None, None) if cfg.root_certificates.is_empty() => {}
+        (None, identity) => {
+            // As AuthorityClient::new builds its own: bounded, and no redirect, which would
+            // carry the request on to a URL nobody configured.
+            let mut builder = reqwest::Client::builder()
+                .connect_timeout(calls.connect_timeout)
+                .timeout(calls.request_timeout)
+                .redirect(reqwest::redirect::Policy::none())
+                .tls_certs_merge(cfg.root_certificates.iter().cloned());
+            if let Some(identity) = identity {
+                builder = builder.identity(identity.reqwest_identity());
+            }
+            let own = builder.build().map_err(|e| ClientError::Credentials(format!("HTTP client: {e}")))?;
+            let calls = calls.clone().with_http_client(own);
+            return Ok(AuthorityClient::new(&calls).expect("a client passed in is used as is"));
+        }
+    }
+    Ok(AuthorityClient::new(calls).expect("an HTTP client for the authority (TLS backend)"))
 }
 
 /// A call that got no answer: a timeout has used the caller's whole budget already (see

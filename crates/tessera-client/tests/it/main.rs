@@ -1,8 +1,10 @@
 //! Client integration tests over real sockets: a fake authority on 127.0.0.1 that can be down,
 //! blackholed or redirecting (issue 10, part 6), and the cache's refresh and retry rules
-//! (issue 11), and `private_key_jwt` client assertions (issue 13). One test binary, in modules as it grows.
+//! (issue 11), `private_key_jwt` client assertions (issue 13) and mutual-TLS client
+//! certificates against the real server (RFC 8705). One test binary, in modules as it grows.
 
 mod cache;
+mod mtls;
 mod private_key_jwt;
 mod resilience;
 

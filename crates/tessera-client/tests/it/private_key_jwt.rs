@@ -274,6 +274,6 @@ fn debug_never_prints_the_private_key() {
 fn cfg_key_jwk(cfg: &ClientConfig) -> tessera_types::rfc7517::Jwk {
     match &cfg.credentials {
         tessera_client::ClientCredentials::PrivateKey(k) => k.public_jwk(),
-        tessera_client::ClientCredentials::Secret(_) => panic!("a key was configured"),
+        other => panic!("a key was configured, not {other:?}"),
     }
 }
