@@ -25,7 +25,7 @@ fn explain(e: &ClientError) -> String {
     match e {
         ClientError::Refused { error: ErrorCode::InvalidClient, .. } => {
             format!(
-                "the authorization server refused the client credentials (invalid_client): check the client id and its secret or key [{e}]"
+                "the authorization server refused the client credentials (invalid_client): check the client id and its secret, key or certificate [{e}]"
             )
         }
         ClientError::Refused { error: ErrorCode::InvalidScope, .. } => {
@@ -39,9 +39,15 @@ fn explain(e: &ClientError) -> String {
 /// An HTTPS client trusting `ca` (a PEM file, such as the development CA of `tessera
 /// serve`) besides the system's roots.
 pub fn http_trusting(ca: &Path) -> Result<reqwest::Client, DemoError> {
-    let pem = std::fs::read(ca).map_err(|e| DemoError::Api(format!("{}: {e}", ca.display())))?;
-    let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| DemoError::Api(format!("{}: {e}", ca.display())))?;
+    let cert = trusted_ca(ca)?;
     reqwest::Client::builder().add_root_certificate(cert).build().map_err(|e| DemoError::Api(e.to_string()))
+}
+
+/// The CA certificate in `ca` (PEM), for a token source that builds its own HTTP client (a
+/// client certificate config: [`tessera_client::ClientConfig::with_root_certificate`]).
+pub fn trusted_ca(ca: &Path) -> Result<reqwest::Certificate, DemoError> {
+    let pem = std::fs::read(ca).map_err(|e| DemoError::Api(format!("{}: {e}", ca.display())))?;
+    reqwest::Certificate::from_pem(&pem).map_err(|e| DemoError::Api(format!("{}: {e}", ca.display())))
 }
 
 /// An HTTP/2 TLS channel to the Greeter at `url`, trusting `ca`.

@@ -8,5 +8,7 @@ mod clients;
 mod scenario;
 
 pub use apis::{Service, greeter, weather_api};
-pub use clients::{DemoError, call_greeter, greet, http_trusting, tls_channel, worker};
-pub use scenario::{PRIVATE_KEY_JWT_CLIENT, demo, demo_reporting, sample_key, sample_secret};
+pub use clients::{DemoError, call_greeter, greet, http_trusting, tls_channel, trusted_ca, worker};
+pub use scenario::{
+    MTLS_CLIENT, PRIVATE_KEY_JWT_CLIENT, demo, demo_reporting, sample_certificate, sample_key, sample_secret,
+};

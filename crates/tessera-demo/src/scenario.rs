@@ -4,12 +4,12 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use tessera_client::{AssertionKey, AuthorizedClient, ClientConfig, TokenSource};
+use tessera_client::{AssertionKey, AuthorizedClient, ClientConfig, ClientIdentity, TokenSource};
 use tessera_guard::{ClientCredentials, Guard, GuardConfig, Mode};
 use tessera_server::{Deps, FileConfig, Overrides, Settings};
 use tessera_types::{ClientId, ClientSecret, Kid, Resource, ScopeSet};
 
-use crate::{DemoError, greet, greeter, http_trusting, weather_api, worker};
+use crate::{DemoError, greet, greeter, http_trusting, trusted_ca, weather_api, worker};
 
 /// The seeds' registrations, written once: the file `tessera serve --config` reads.
 const SEED_TOML: &str = include_str!("../../../examples/seed.toml");
@@ -25,9 +25,18 @@ const SAMPLE_KEY_KID: &str = "cc-pkjwt-sample";
 /// The seed client that has no secret and authenticates with `private_key_jwt` (RFC 7523).
 pub const PRIVATE_KEY_JWT_CLIENT: &str = "CC_private_key_jwt";
 
+/// The sample certificate and private key of [`MTLS_CLIENT`], published with the repository:
+/// the demo's only. The certificate alone is registered inline in `examples/seed.toml`.
+const SAMPLE_CERT_PEM: &str = include_str!("../../../examples/keys/cc-mtls.pem");
+
+/// The seed client that has no secret and authenticates with a self-signed client certificate
+/// in the TLS handshake (`self_signed_tls_client_auth`, RFC 8705 §2.2).
+pub const MTLS_CLIENT: &str = "CC_mtls";
+
 /// The seeds' registrations (`examples/seed.toml`): scope `dataEventRecords` (resource
 /// `rs_dataEventRecordsApi`) and its clients `CC` (JWT), `CC_reference` (reference tokens)
-/// and `CC_private_key_jwt` (a public key, no secret); the API's own client
+/// `CC_private_key_jwt` (a public key, no secret) and `CC_mtls` (a certificate, no secret);
+/// the API's own client
 /// `rs_dataEventRecordsApi` that may introspect; scope `api1` and the background service.
 fn seed_config() -> FileConfig {
     FileConfig::parse(SEED_TOML, "examples/seed.toml").expect("examples/seed.toml is valid")
@@ -47,6 +56,16 @@ pub fn sample_key(client_id: &ClientId) -> Option<AssertionKey> {
     })
 }
 
+/// The published sample certificate and key of a client of `examples/seed.toml` that
+/// authenticates with `self_signed_tls_client_auth`; the certificate is the one registered
+/// there.
+pub fn sample_certificate(client_id: &ClientId) -> Option<ClientIdentity> {
+    (client_id.as_str() == MTLS_CLIENT).then(|| {
+        ClientIdentity::from_pem(SAMPLE_CERT_PEM.as_bytes())
+            .expect("examples/keys/cc-mtls.pem holds a certificate and its key")
+    })
+}
+
 /// A client of the seed scenario with its sample secret; the ids below are the seed file's.
 fn seeded(client_id: &str) -> Result<(ClientId, ClientSecret), DemoError> {
     let id = ClientId::new(client_id).map_err(|e| DemoError::Token(e.to_string()))?;
@@ -56,7 +75,7 @@ fn seeded(client_id: &str) -> Result<(ClientId, ClientSecret), DemoError> {
 }
 
 /// Starts the authorization server, the Greeter and the REST API, runs the console client (JWT
-/// and reference tokens, a secret or a private key) and the worker, prints what they get,
+/// and reference tokens, a secret, a private key or a client certificate) and the worker, prints what they get,
 /// stops everything.
 pub async fn demo(data_dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
     demo_reporting(data_dir, &|line| println!("{line}")).await
@@ -110,6 +129,19 @@ pub async fn demo_reporting(data_dir: &Path, say: &dyn Fn(&str)) -> Result<(), B
         let config = ClientConfig::with_private_key(issuer.clone(), id, key).scope(scope);
         let keyed = greet(&greeter.url(), &ca, TokenSource::new(config.with_http_client(http.clone()))).await?;
         say(&format!("{keyed} ({PRIVATE_KEY_JWT_CLIENT}: private_key_jwt, assertion signed by key {kid}, no secret)"));
+        // No secret either: the sample certificate goes in the TLS handshake with the token
+        // endpoint, over an HTTP client of the source's own (the shared one cannot present it).
+        let id = ClientId::new(MTLS_CLIENT).map_err(|e| DemoError::Token(e.to_string()))?;
+        let identity = sample_certificate(&id).expect("the sample mTLS client has a sample certificate");
+        let thumbprint = identity.thumbprint().clone();
+        let scope = ScopeSet::parse("dataEventRecords").map_err(|e| DemoError::Token(e.to_string()))?;
+        let config = ClientConfig::with_client_certificate(issuer.clone(), id, identity)
+            .scope(scope)
+            .with_root_certificate(trusted_ca(&ca)?);
+        let certified = greet(&greeter.url(), &ca, TokenSource::new(config)).await?;
+        say(&format!(
+            "{certified} ({MTLS_CLIENT}: self_signed_tls_client_auth, certificate x5t#S256 {thumbprint}, no secret)"
+        ));
         let client = AuthorizedClient::new(http.clone(), source("background-service", "api1")?);
         let calls = worker(
             client,

@@ -174,6 +174,14 @@ pub struct ClientSpec {
     #[serde(default)]
     #[cfg_attr(feature = "clap", arg(long = "tls-client-cert", value_name = "FILE"))]
     pub tls_client_cert_files: Vec<PathBuf>,
+    /// The same inline in the seed file, PEM text: `tls_client_certs =
+    /// ["-----BEGIN CERTIFICATE-----\n..."]`, so that a seed file works from any working
+    /// directory and can be built into a binary (as `jwks` beside `jwks_file`). The same
+    /// checks as the files: certificates only, no private key, within
+    /// limits.max_client_jwks_bytes each; only the thumbprints are kept.
+    #[serde(default)]
+    #[cfg_attr(feature = "clap", arg(skip))]
+    pub tls_client_certs: Vec<String>,
     /// tls_client_auth (RFC 8705 section 2.1): the subject DN, RFC 4514 order (as `openssl
     /// x509 -noout -subject -nameopt RFC2253` prints it), of a certificate issued by a CA in
     /// mtls_client_ca_file.
@@ -193,6 +201,8 @@ pub struct ClientSpec {
 #[allow(missing_docs)]
 pub struct TlsClientSpec {
     pub cert_files: Vec<PathBuf>,
+    /// Certificates inline, PEM text (the seed file's `tls_client_certs`).
+    pub certs: Vec<String>,
     pub subject_dn: Option<String>,
     pub san_dns: Option<String>,
     pub san_uri: Option<String>,
@@ -201,7 +211,11 @@ pub struct TlsClientSpec {
 impl TlsClientSpec {
     /// Whether any of it was given.
     pub fn is_given(&self) -> bool {
-        !self.cert_files.is_empty() || self.subject_dn.is_some() || self.san_dns.is_some() || self.san_uri.is_some()
+        !self.cert_files.is_empty()
+            || !self.certs.is_empty()
+            || self.subject_dn.is_some()
+            || self.san_dns.is_some()
+            || self.san_uri.is_some()
     }
 
     /// The registration: certificates read (within `bounds`, as public keys are) and reduced
@@ -234,7 +248,27 @@ impl TlsClientSpec {
                 .map_err(|e| refused(format!("{}: {e}", path.display())))?;
             certificates.extend(found);
         }
-        certificates.dedup();
+        for (i, pem) in self.certs.iter().enumerate() {
+            let what = format!("tls_client_certs[{i}]");
+            // Bounded as a file is, before it is parsed.
+            if pem.len() > bounds.max_bytes {
+                return Err(refused(format!(
+                    "{what}: larger than {} bytes (limits.max_client_jwks_bytes)",
+                    bounds.max_bytes
+                )));
+            }
+            let found = crate::certificate::registered_thumbprints(pem.as_bytes())
+                .map_err(|e| refused(format!("{what}: {e}")))?;
+            certificates.extend(found);
+        }
+        // The same certificate given twice (a file and inline, say) is registered once.
+        let mut unique = Vec::with_capacity(certificates.len());
+        for c in certificates {
+            if !unique.contains(&c) {
+                unique.push(c);
+            }
+        }
+        let certificates = unique;
         if certificates.len() > bounds.max_keys {
             return Err(refused(format!(
                 "{} certificates; at most {} (limits.max_client_keys)",
@@ -278,6 +312,7 @@ impl ClientSpec {
             jwks_file: None,
             token_endpoint_auth_method: None,
             tls_client_cert_files: Vec::new(),
+            tls_client_certs: Vec::new(),
             tls_client_auth_subject_dn: None,
             tls_client_auth_san_dns: None,
             tls_client_auth_san_uri: None,
@@ -288,6 +323,7 @@ impl ClientSpec {
     pub fn tls(&self) -> TlsClientSpec {
         TlsClientSpec {
             cert_files: self.tls_client_cert_files.clone(),
+            certs: self.tls_client_certs.clone(),
             subject_dn: self.tls_client_auth_subject_dn.clone(),
             san_dns: self.tls_client_auth_san_dns.clone(),
             san_uri: self.tls_client_auth_san_uri.clone(),

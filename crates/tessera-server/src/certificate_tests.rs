@@ -203,6 +203,33 @@ fn rfc8705_2_2_registered_certificates_are_kept_as_thumbprints_and_keys_are_refu
     assert!(registered_thumbprints(garbage.as_bytes()).is_err());
 }
 
+#[test]
+fn rfc8705_2_2_inline_seed_certificates_are_checked_as_files_are() {
+    use crate::admin::ClientSpec;
+    use crate::client_keys::KeyBounds;
+    let a = self_signed(&Subject::cn("a"));
+    let b = self_signed(&Subject::cn("b"));
+    let id = tessera_types::ClientId::new("svc").unwrap();
+    let spec = |certs: Vec<String>| ClientSpec { tls_client_certs: certs, ..ClientSpec::new(id.clone()) };
+    let bounds = KeyBounds::default();
+    // Thumbprints only, in order, the same certificate given twice registered once.
+    let tls = spec(vec![a.cert_pem.clone(), b.cert_pem.clone(), a.cert_pem.clone()]).tls();
+    assert!(tls.is_given());
+    let registered = tls.registration(&id, &bounds).unwrap();
+    assert_eq!(registered.certificates, vec![presented(&a).thumbprint().clone(), presented(&b).thumbprint().clone()]);
+    // A private key next to the certificate is refused, naming the entry.
+    let leaked = spec(vec![a.cert_pem.clone(), b.identity_pem()]).tls().registration(&id, &bounds).unwrap_err();
+    assert!(leaked.to_string().contains("tls_client_certs[1]: holds a private key"), "{leaked}");
+    // Bounded as a file is: past limits.max_client_jwks_bytes before parsing.
+    let small = KeyBounds { max_bytes: a.cert_pem.len() - 1, ..bounds };
+    let big = spec(vec![a.cert_pem.clone()]).tls().registration(&id, &small).unwrap_err();
+    assert!(big.to_string().contains("larger than"), "{big}");
+    // And counted against limits.max_client_keys.
+    let one = KeyBounds { max_keys: 1, ..bounds };
+    assert!(spec(vec![a.cert_pem.clone(), b.cert_pem.clone()]).tls().registration(&id, &one).is_err());
+    assert!(spec(vec!["no PEM here".into()]).tls().registration(&id, &bounds).is_err());
+}
+
 proptest! {
     #![proptest_config(tessera_testkit::proptest_config(256))]
 

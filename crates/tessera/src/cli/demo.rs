@@ -7,10 +7,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use tessera_client::{AssertionKey, AuthorizedClient, ClientConfig, ClientCredentials as Login, TokenSource};
+use tessera_client::{
+    AssertionKey, AuthorizedClient, ClientConfig, ClientCredentials as Login, ClientIdentity, TokenSource,
+};
 use tessera_guard::{ClientCredentials, Guard, GuardConfig, Mode};
 
-use tessera_demo::http_trusting;
+use tessera_demo::{http_trusting, trusted_ca};
 
 use tessera_types::{ClientId, ClientSecret, Issuer, Kid, Resource, ScopeSet};
 
@@ -73,6 +75,12 @@ enum Part {
         /// 7638 thumbprint, the id the server gives a registered key without one).
         #[arg(long, requires = "private_key", value_parser = |s: &str| Kid::new(s))]
         kid: Option<Kid>,
+        /// Authenticate with a client certificate in the TLS handshake (mutual TLS, RFC 8705:
+        /// self_signed_tls_client_auth or tls_client_auth): one PEM holding the certificate
+        /// (then any intermediates) and its private key, as `curl --cert` takes it (default for
+        /// CC_mtls: the sample examples/keys/cc-mtls.pem).
+        #[arg(long, value_name = "PEM", conflicts_with = "private_key")]
+        client_cert: Option<PathBuf>,
         /// Scope to request.
         #[arg(long, default_value = "dataEventRecords", value_parser = |s: &str| ScopeSet::parse(s))]
         scope: ScopeSet,
@@ -124,14 +132,21 @@ fn secret_or_sample(given: Option<ClientSecret>, client_id: &ClientId) -> Result
         .ok_or_else(|| format!("examples/seed.toml has no secret for {client_id}: give --client-secret"))
 }
 
-/// How the console client logs in: with `--private-key` (private_key_jwt), else a secret
-/// given, else the sample key of a seed client that has one, else its sample secret.
+/// How the console client logs in: with `--client-cert` (mutual TLS) or `--private-key`
+/// (private_key_jwt), else a secret given, else the sample certificate or key of a seed client
+/// that has one, else its sample secret.
 fn login(
     client_id: &ClientId,
     secret: LoginSecret,
     private_key: Option<PathBuf>,
     kid: Option<Kid>,
+    client_cert: Option<PathBuf>,
 ) -> Result<Login, Box<dyn std::error::Error>> {
+    if let Some(path) = client_cert {
+        let pem = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let identity = ClientIdentity::from_pem(&pem).map_err(|e| format!("{}: {e}", path.display()))?;
+        return Ok(Login::Certificate(identity));
+    }
     if let Some(path) = private_key {
         let pem = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let key = AssertionKey::from_pem(&pem).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -144,6 +159,11 @@ fn login(
         && let Some(key) = tessera_demo::sample_key(client_id)
     {
         return Ok(Login::PrivateKey(key));
+    }
+    if secret.client_secret.is_none()
+        && let Some(identity) = tessera_demo::sample_certificate(client_id)
+    {
+        return Ok(Login::Certificate(identity));
     }
     Ok(Login::Secret(secret_or_sample(secret.client_secret, client_id)?))
 }
@@ -188,13 +208,16 @@ pub async fn run(args: DemoArgs) -> CliResult {
             shutdown_signal().await;
             svc.stop().await;
         }
-        Part::Client { authority: a, greeter, client_id, secret, private_key, kid, scope } => {
-            let login = login(&client_id, secret, private_key, kid)?;
-            let source = TokenSource::new(
-                ClientConfig::with_credentials(a.authority, client_id, login)
-                    .scope(scope)
-                    .with_http_client(http_trusting(&a.ca)?),
-            );
+        Part::Client { authority: a, greeter, client_id, secret, private_key, kid, client_cert, scope } => {
+            let login = login(&client_id, secret, private_key, kid, client_cert)?;
+            let config = ClientConfig::with_credentials(a.authority, client_id, login).scope(scope);
+            // A certificate is presented by an HTTP client the source builds itself; the
+            // other logins share one trusting the CA.
+            let config = match &config.credentials {
+                Login::Certificate(_) => config.with_root_certificate(trusted_ca(&a.ca)?),
+                _ => config.with_http_client(http_trusting(&a.ca)?),
+            };
+            let source = TokenSource::new(config);
             println!("{}", tessera_demo::greet(&greeter, &a.ca, source).await?);
         }
         Part::Worker { authority: a, url, every_secs, client_id, secret } => {
