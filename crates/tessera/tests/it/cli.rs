@@ -275,6 +275,7 @@ fn tessera_demo_runs_the_whole_scenario_and_exits_0() {
     assert!(stdout.lines().any(|l| l == "Greeting: Hello GreeterClient"), "{stdout}");
     assert!(stdout.contains("(reference token, introspected)"), "{stdout}");
     assert!(stdout.contains("(CC_private_key_jwt: private_key_jwt, assertion signed by key"), "{stdout}");
+    assert!(stdout.contains("(CC_mtls: self_signed_tls_client_auth, certificate x5t#S256 "), "{stdout}");
     assert!(stdout.contains("demo finished"), "{stdout}");
 }
 
@@ -297,4 +298,27 @@ fn tessera_demo_client_logs_in_with_the_sample_key_or_the_key_given() {
     assert!(err.contains("/nonexistent/key.pem"), "{err}");
     let err = client(&["--kid", "k1"]);
     assert!(err.contains("--private-key"), "--kid alone is refused: {err}");
+}
+
+/// RFC 8705: `tessera demo client` logs the seed's mTLS client in with the sample certificate,
+/// not a secret it does not have; `--client-cert` is read as given and must hold a certificate
+/// and its key; it excludes `--private-key`.
+#[test]
+fn tessera_demo_client_logs_in_with_the_sample_certificate_or_the_one_given() {
+    let client = |args: &[&str]| {
+        let out =
+            Command::new(BIN).args(["demo", "client", "--ca", "/nonexistent/ca.pem"]).args(args).output().unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = client(&["--client-id", "CC_mtls"]);
+    assert!(err.contains("/nonexistent/ca.pem") && !err.contains("no secret"), "{err}");
+    let err = client(&["--client-id", "CC_mtls", "--client-cert", "/nonexistent/cert.pem"]);
+    assert!(err.contains("/nonexistent/cert.pem"), "{err}");
+    // A private key alone is no client identity.
+    let key_only = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/keys/cc-private-key-jwt.pem");
+    let err = client(&["--client-id", "CC_mtls", "--client-cert", key_only]);
+    assert!(err.contains("no certificate"), "{err}");
+    let err = client(&["--client-cert", "/nonexistent/cert.pem", "--private-key", "/nonexistent/key.pem"]);
+    assert!(err.contains("--private-key") && err.contains("cannot be used with"), "{err}");
 }
