@@ -214,3 +214,52 @@ def test_pyjwt_assertion_too_long_lived_is_invalid_client():
     r = post_assertion(assertion(URL, lifetime=3600))
     assert r.status_code == 401
     assert r.json()["error"] == "invalid_client"
+
+
+# Mutual TLS (RFC 8705): requests presents a client certificate in the TLS handshake
+# (cert=(certificate, key)) and names the client by client_id alone. Certificates, the client
+# CA and the registrations are made by run.sh: MTLS_SELF registered its self-signed
+# certificate, MTLS_PKI the subject DN of a certificate from the server's client CA.
+MTLS = {name: os.environ[f"TESSERA_MTLS_{name}"] for name in ("SELF", "PKI", "OTHER", "PKI_OTHER")}
+
+
+def x5t_s256(base):
+    """RFC 8705 section 3.1, computed with cryptography: SHA-256 of the DER, base64url."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+    import base64
+    import hashlib
+
+    with open(f"{base}.pem", "rb") as f:
+        der = x509.load_pem_x509_certificate(f.read()).public_bytes(Encoding.DER)
+    return base64.urlsafe_b64encode(hashlib.sha256(der).digest()).rstrip(b"=").decode()
+
+
+def mtls_token(client_id, cert=None):
+    return requests.post(
+        discovery()["token_endpoint"],
+        data={"grant_type": "client_credentials", "client_id": client_id, "scope": "dataEventRecords"},
+        cert=(f"{MTLS[cert]}.pem", f"{MTLS[cert]}.key") if cert else None,
+        verify=CA, timeout=10,
+    )
+
+
+@pytest.mark.parametrize("client_id,cert", [("MTLS_SELF", "SELF"), ("MTLS_PKI", "PKI")])
+def test_requests_with_a_client_certificate_gets_a_token_bound_to_it(client_id, cert):
+    r = mtls_token(client_id, cert)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["token_type"] == "Bearer"
+    claims = jwt.decode(body["access_token"], options={"verify_signature": False})
+    assert claims["client_id"] == client_id
+    assert claims["cnf"] == {"x5t#S256": x5t_s256(MTLS[cert])}
+
+
+@pytest.mark.parametrize(
+    "client_id,cert",
+    [("MTLS_SELF", None), ("MTLS_SELF", "OTHER"), ("MTLS_PKI", None), ("MTLS_PKI", "SELF"), ("MTLS_PKI", "PKI_OTHER")],
+)
+def test_requests_without_the_registered_certificate_is_invalid_client(client_id, cert):
+    r = mtls_token(client_id, cert)
+    assert r.status_code == 401, r.text
+    assert r.json()["error"] == "invalid_client"
