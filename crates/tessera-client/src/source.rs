@@ -130,10 +130,10 @@ impl TokenSource {
         }
         let _guard = self.0.refresh.lock().await;
         // Whoever held the lock may have fetched what we need, or failed moments ago.
-        if let Some(c) = self.cached() {
-            if self.now() < c.refresh_after {
-                return Ok(c.token);
-            }
+        if let Some(c) = self.cached()
+            && self.now() < c.refresh_after
+        {
+            return Ok(c.token);
         }
         if let Some(e) = self.remembered_failure() {
             return Err(e);

@@ -3,7 +3,7 @@
 //! subcommands run one piece each against a running `tessera serve`.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
@@ -172,7 +172,7 @@ fn secret(s: &str) -> Result<ClientSecret, tessera_types::InvalidValue> {
     ClientSecret::new(s)
 }
 
-fn cert_pair(ca: &PathBuf, cert: Option<PathBuf>, key: Option<PathBuf>) -> (PathBuf, PathBuf) {
+fn cert_pair(ca: &Path, cert: Option<PathBuf>, key: Option<PathBuf>) -> (PathBuf, PathBuf) {
     let dir = ca.parent().map(PathBuf::from).unwrap_or_default();
     (cert.unwrap_or_else(|| dir.join("dev-cert.pem")), key.unwrap_or_else(|| dir.join("dev-key.pem")))
 }
