@@ -217,8 +217,18 @@ impl TokenSource {
                     DiscoveryError::Body(e) => protocol(e.to_string()),
                     DiscoveryError::Issuer(_) => protocol(format!("discovery issuer is not {}", cfg.authority)),
                 })?;
-                let endpoint =
-                    doc.token_endpoint.as_deref().ok_or_else(|| protocol("discovery has no token_endpoint".into()))?;
+                // RFC 8705 §5: a client doing mutual TLS uses the `mtls_endpoint_aliases` "in
+                // preference to the conventional endpoints": the server may ask for client
+                // certificates only there (Duende's `mtls.` host, for one).
+                let alias = match cfg.credentials {
+                    ClientCredentials::Certificate(_) => {
+                        doc.mtls_endpoint_aliases.as_ref().and_then(|a| a.token_endpoint.as_deref())
+                    }
+                    _ => None,
+                };
+                let endpoint = alias
+                    .or(doc.token_endpoint.as_deref())
+                    .ok_or_else(|| protocol("discovery has no token_endpoint".into()))?;
                 let endpoint = tessera_http::require_https(endpoint, http.allow_http())
                     .map_err(|e| protocol(format!("token_endpoint {e}")))?;
                 Ok((endpoint, doc.issuer))

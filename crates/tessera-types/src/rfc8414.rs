@@ -72,6 +72,10 @@ pub struct Metadata {
     /// RFC 8705 §3.3: tokens issued to mutual-TLS clients are bound to their certificate.
     #[serde(default)]
     pub tls_client_certificate_bound_access_tokens: bool,
+    /// RFC 8705 §5: endpoints a client presenting a certificate uses instead of the ones
+    /// above, when the server asks for certificates elsewhere only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtls_endpoint_aliases: Option<crate::rfc8705::MtlsEndpointAliases>,
 }
 
 impl Metadata {

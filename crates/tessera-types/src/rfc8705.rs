@@ -98,6 +98,23 @@ impl Confirmation {
     }
 }
 
+/// `mtls_endpoint_aliases` (§5) in authorization server metadata: endpoints "that, when
+/// present, an OAuth client intending to do mutual TLS uses in preference to the conventional
+/// endpoints", for a server that asks for client certificates only on another host or port.
+/// Members this crate does not use are ignored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct MtlsEndpointAliases {
+    /// The token endpoint to use with a client certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_endpoint: Option<String>,
+    /// The introspection endpoint to use with a client certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub introspection_endpoint: Option<String>,
+    /// The revocation endpoint to use with a client certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_endpoint: Option<String>,
+}
+
 /// How a `tls_client_auth` client's certificate is recognised (§2.1.2): exactly one of the
 /// RFC 7591 metadata values, compared with what the certificate holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -142,27 +142,31 @@ async fn rfc8705_2_1_a_certificate_from_the_client_ca_with_the_registered_san_ur
     refused(source(&kit, "worker", &forged).token().await, "a self-signed certificate with the SAN URI");
 }
 
-/// What a fake authority saw of a token request: the Authorization header, the form.
-type Seen = Arc<Mutex<Vec<(bool, Vec<(String, String)>)>>>;
+/// What a fake authority saw of a token request: the path, the Authorization header, the form.
+type Seen = Arc<Mutex<Vec<(String, bool, Vec<(String, String)>)>>>;
 
-async fn recording_authority() -> (String, Seen) {
+/// A fake authority recording token requests at `/token` and, if it publishes
+/// `mtls_endpoint_aliases` (`aliased`), at `/mtls/token`.
+async fn recording_authority(aliased: bool) -> (String, Seen) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
     let seen: Seen = Arc::default();
-    let (issuer, endpoint, record) = (url.clone(), format!("{url}/token"), seen.clone());
+    let mut metadata = json!({"issuer": url, "token_endpoint": format!("{url}/token")});
+    if aliased {
+        metadata["mtls_endpoint_aliases"] = json!({"token_endpoint": format!("{url}/mtls/token")});
+    }
+    let token = |path: &'static str| {
+        let record = seen.clone();
+        post(move |headers: HeaderMap, body: String| async move {
+            let form = form_urlencoded_pairs(&body);
+            record.lock().unwrap().push((path.to_owned(), headers.contains_key("authorization"), form));
+            axum::Json(json!({"access_token": "tok", "token_type": "Bearer", "expires_in": 60}))
+        })
+    };
     let app = Router::new()
-        .route(
-            "/.well-known/openid-configuration",
-            get(move || async move { axum::Json(json!({"issuer": issuer, "token_endpoint": endpoint})) }),
-        )
-        .route(
-            "/token",
-            post(move |headers: HeaderMap, body: String| async move {
-                let form = form_urlencoded_pairs(&body);
-                record.lock().unwrap().push((headers.contains_key("authorization"), form));
-                axum::Json(json!({"access_token": "tok", "token_type": "Bearer", "expires_in": 60}))
-            }),
-        );
+        .route("/.well-known/openid-configuration", get(move || async move { axum::Json(metadata) }))
+        .route("/token", token("/token"))
+        .route("/mtls/token", token("/mtls/token"));
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (url, seen)
 }
@@ -173,7 +177,7 @@ fn form_urlencoded_pairs(body: &str) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn rfc8705_2_the_form_names_the_client_by_client_id_alone_with_no_secret_or_authorization() {
-    let (url, seen) = recording_authority().await;
+    let (url, seen) = recording_authority(false).await;
     let cert = pki::self_signed(&Subject::cn("svc"));
     let mut config = ClientConfig::with_client_certificate(
         Issuer::new(&url).unwrap(),
@@ -186,7 +190,8 @@ async fn rfc8705_2_the_form_names_the_client_by_client_id_alone_with_no_secret_o
     assert_eq!(TokenSource::new(config).token().await.unwrap().access_token.expose(), "tok");
     let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 1);
-    let (authorization, form) = &seen[0];
+    let (path, authorization, form) = &seen[0];
+    assert_eq!(path, "/token", "no alias published: the conventional endpoint");
     assert!(!authorization, "no Authorization header");
     let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     assert_eq!(
@@ -202,10 +207,26 @@ async fn rfc8705_2_the_form_names_the_client_by_client_id_alone_with_no_secret_o
 }
 
 #[tokio::test]
+async fn rfc8705_5_a_certificate_goes_to_the_published_mtls_alias_of_the_token_endpoint() {
+    let (url, seen) = recording_authority(true).await;
+    let cert = pki::self_signed(&Subject::cn("svc"));
+    let issuer = Issuer::new(&url).unwrap();
+    let certified =
+        ClientConfig::with_client_certificate(issuer.clone(), ClientId::new("svc").unwrap(), identity(&cert));
+    TokenSource::new(certified.allow_http()).token().await.unwrap();
+    // A secret is no mutual TLS: the conventional endpoint.
+    let secret =
+        ClientConfig::new(issuer, ClientId::new("CC").unwrap(), tessera_types::ClientSecret::new("s").unwrap());
+    TokenSource::new(secret.allow_http()).token().await.unwrap();
+    let paths: Vec<String> = seen.lock().unwrap().iter().map(|(path, ..)| path.clone()).collect();
+    assert_eq!(paths, ["/mtls/token", "/token"]);
+}
+
+#[tokio::test]
 async fn a_certificate_config_given_an_http_client_is_refused_before_anything_is_sent() {
     // A client passed in could not present the certificate: the token request would go out
     // unauthenticated. Refused on the first call, not retried, nothing sent.
-    let (url, seen) = recording_authority().await;
+    let (url, seen) = recording_authority(false).await;
     let cert = pki::self_signed(&Subject::cn("svc"));
     let config = ClientConfig::with_client_certificate(
         Issuer::new(&url).unwrap(),

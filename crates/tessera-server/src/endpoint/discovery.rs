@@ -41,6 +41,9 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
         revocation_endpoint_auth_signing_alg_values_supported: assertion_algs,
         resource_indicators_supported: true,
         tls_client_certificate_bound_access_tokens: s.mtls.offers(ClientAuthMethod::SelfSignedTlsClientAuth),
+        // RFC 8705 §5 makes aliases optional: the one listener asks every client for a
+        // certificate, so the conventional endpoints serve mutual TLS too.
+        mtls_endpoint_aliases: None,
     };
     let mut response = axum::Json(doc).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=60"));
