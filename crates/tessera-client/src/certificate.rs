@@ -103,8 +103,11 @@ impl ClientIdentity {
         &self.0.thumbprint
     }
 
-    /// For the HTTP client that presents it.
-    pub(crate) fn reqwest_identity(&self) -> reqwest::Identity {
+    /// The certificate and key for a reqwest client of your own: tokens issued to this client
+    /// are bound to the certificate (RFC 8705 §3), so an API that checks the binding must see
+    /// it too (`reqwest::Client::builder().identity(..)` for [`crate::AuthorizedClient`]).
+    /// `reqwest::Identity` prints nothing of the key either.
+    pub fn reqwest_identity(&self) -> reqwest::Identity {
         self.0.identity.clone()
     }
 }
