@@ -8,6 +8,7 @@ mod cli;
 mod cli_safety;
 mod durability;
 mod harness;
+mod mtls;
 mod postgres;
 mod private_key_jwt;
 mod pruning;
