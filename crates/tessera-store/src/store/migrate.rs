@@ -10,6 +10,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../../migrations/0004_kek_check.sql")),
     (5, include_str!("../../migrations/0005_client_limits.sql")),
     (6, include_str!("../../migrations/0006_client_keys.sql")),
+    // 7 is another branch's.
+    (8, include_str!("../../migrations/0008_client_jwks_uri.sql")),
 ];
 
 impl Store {

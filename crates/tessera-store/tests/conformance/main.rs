@@ -44,4 +44,5 @@ conformance!(
     client_assertion_jtis_are_used_once_and_pruned,
     client_assertion_jtis_group_commit_one_outcome_per_row,
     client_keys_and_auth_method_round_trip,
+    client_jwks_uri_round_trips_and_replaces_the_key_set,
 );
