@@ -24,6 +24,8 @@ pub enum Answer {
     /// 200 with this body sent in 1 KiB chunks and no `Content-Length`: only reading it
     /// tells its size.
     Streamed(String),
+    /// 200 with spaces, without end (a reader that does not stop at its bound never returns).
+    Endless,
     /// Nothing, ever: the request is read and left hanging.
     Never,
 }
@@ -52,11 +54,7 @@ impl JwksServer {
         let dir = tempfile::tempdir().unwrap();
         let dev = tessera_server::tls::dev_cert(dir.path()).unwrap();
         let tls = tessera_server::tls::server_config(&dev.cert, &dev.key).unwrap();
-        let shared = Shared {
-            answer: Arc::new(Mutex::new(answer)),
-            requests: Arc::default(),
-            accept: Arc::default(),
-        };
+        let shared = Shared { answer: Arc::new(Mutex::new(answer)), requests: Arc::default(), accept: Arc::default() };
         let app = axum::Router::new().route("/jwks", axum::routing::get(serve)).with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -84,8 +82,7 @@ impl JwksServer {
 
 async fn serve(State(shared): State<Shared>, headers: HeaderMap) -> Response {
     shared.requests.fetch_add(1, Ordering::SeqCst);
-    *shared.accept.lock().unwrap() =
-        headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    *shared.accept.lock().unwrap() = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let answer = shared.answer.lock().unwrap().clone();
     match answer {
         Answer::Json(doc) => axum::Json(doc).into_response(),
@@ -94,6 +91,10 @@ async fn serve(State(shared): State<Shared>, headers: HeaderMap) -> Response {
             let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
                 text.into_bytes().chunks(1024).map(|c| Ok(c.to_vec())).collect();
             Body::from_stream(futures_util::stream::iter(chunks)).into_response()
+        }
+        Answer::Endless => {
+            Body::from_stream(futures_util::stream::repeat_with(|| Ok::<_, std::io::Error>(vec![b' '; 1024])))
+                .into_response()
         }
         Answer::Never => std::future::pending().await,
     }

@@ -194,3 +194,32 @@ fn only_https_urls_with_a_host_are_fetched() {
     assert!(url(&uri("svc")).is_ok());
     assert!(url(&JwksUri::new("https://exa%mple/jwks").unwrap()).is_err());
 }
+
+/// The real fetcher against a real HTTPS key server (tessera-testkit's).
+async fn over_https(answer: tessera_testkit::jwks_server::Answer, max_bytes: usize) -> Result<String, FetchError> {
+    let server = tessera_testkit::jwks_server::JwksServer::start(answer).await;
+    let limits = RemoteKeyLimits { extra_roots: Some(TrustRoots::read(&server.ca).unwrap()), ..Default::default() };
+    let fetcher = HttpFetcher::new(&limits, max_bytes);
+    let uri = JwksUri::new(&server.url).unwrap();
+    // Far past what a bounded read takes: a reader that does not stop at the bound ends here.
+    tokio::time::timeout(Duration::from_secs(20), fetcher.fetch(&uri)).await.expect("the fetch stopped at its bound")
+}
+
+#[tokio::test]
+async fn the_http_fetcher_stops_reading_at_the_bound() {
+    use tessera_testkit::jwks_server::Answer;
+    assert_eq!(over_https(Answer::Endless, 4096).await.unwrap_err(), FetchError::TooLarge(4096));
+    let doc = json!({ "keys": [] });
+    assert_eq!(over_https(Answer::Json(doc.clone()), 4096).await.unwrap(), doc.to_string());
+    assert_eq!(over_https(Answer::Streamed(" ".repeat(4097)), 4096).await.unwrap_err(), FetchError::TooLarge(4096));
+    assert_eq!(over_https(Answer::Status(301), 4096).await.unwrap_err(), FetchError::Status(301));
+}
+
+#[test]
+fn trust_roots_must_hold_a_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "not a certificate\n").unwrap();
+    assert!(TrustRoots::read(&empty).unwrap_err().contains("no PEM certificate"));
+    assert!(TrustRoots::read(&dir.path().join("absent.pem")).is_err());
+}

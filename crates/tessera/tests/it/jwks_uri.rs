@@ -54,7 +54,10 @@ impl Fixture {
             })
             .await;
         server
-            .add_client_with(ClientSpec { secret: Some(ClientSecret::new("secretive_secret").unwrap()), ..scoped("secretive") })
+            .add_client_with(ClientSpec {
+                secret: Some(ClientSecret::new("secretive_secret").unwrap()),
+                ..scoped("secretive")
+            })
             .await;
         Self { server, clock, keys, key, jti: std::cell::Cell::new(0) }
     }
