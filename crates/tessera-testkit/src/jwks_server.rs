@@ -21,6 +21,8 @@ pub enum Answer {
     Json(Value),
     /// This status and no body.
     Status(u16),
+    /// 302 to this URL (e.g. [`JwksServer::moved_url`]).
+    Redirect(String),
     /// 200 with this body sent in 1 KiB chunks and no `Content-Length`: only reading it
     /// tells its size.
     Streamed(String),
@@ -35,6 +37,9 @@ struct Shared {
     answer: Arc<Mutex<Answer>>,
     requests: Arc<AtomicUsize>,
     accept: Arc<Mutex<Option<String>>>,
+    /// What `/moved` serves, and how often it was asked.
+    moved: Arc<Mutex<Option<Value>>>,
+    moved_requests: Arc<AtomicUsize>,
 }
 
 /// A running key server; stops when dropped with the test's runtime.
@@ -54,8 +59,17 @@ impl JwksServer {
         let dir = tempfile::tempdir().unwrap();
         let dev = tessera_server::tls::dev_cert(dir.path()).unwrap();
         let tls = tessera_server::tls::server_config(&dev.cert, &dev.key).unwrap();
-        let shared = Shared { answer: Arc::new(Mutex::new(answer)), requests: Arc::default(), accept: Arc::default() };
-        let app = axum::Router::new().route("/jwks", axum::routing::get(serve)).with_state(shared.clone());
+        let shared = Shared {
+            answer: Arc::new(Mutex::new(answer)),
+            requests: Arc::default(),
+            accept: Arc::default(),
+            moved: Arc::default(),
+            moved_requests: Arc::default(),
+        };
+        let app = axum::Router::new()
+            .route("/jwks", axum::routing::get(serve))
+            .route("/moved", axum::routing::get(moved))
+            .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         // Debug builds running many tests at once lag; shedding is not what these tests test.
@@ -69,7 +83,23 @@ impl JwksServer {
         *self.shared.answer.lock().unwrap() = answer;
     }
 
-    /// Requests received so far.
+    /// `https://127.0.0.1:PORT/moved`: a redirect target on the same server, so that only
+    /// the redirect stands between a fetcher and the keys there.
+    pub fn moved_url(&self) -> String {
+        self.url.replace("/jwks", "/moved")
+    }
+
+    /// Serves `doc` at [`Self::moved_url`].
+    pub fn serve_moved(&self, doc: Value) {
+        *self.shared.moved.lock().unwrap() = Some(doc);
+    }
+
+    /// Requests to `/moved` received so far.
+    pub fn moved_requests(&self) -> usize {
+        self.shared.moved_requests.load(Ordering::SeqCst)
+    }
+
+    /// Requests to `/jwks` received so far.
     pub fn requests(&self) -> usize {
         self.shared.requests.load(Ordering::SeqCst)
     }
@@ -87,6 +117,7 @@ async fn serve(State(shared): State<Shared>, headers: HeaderMap) -> Response {
     match answer {
         Answer::Json(doc) => axum::Json(doc).into_response(),
         Answer::Status(code) => StatusCode::from_u16(code).unwrap().into_response(),
+        Answer::Redirect(to) => (StatusCode::FOUND, [(header::LOCATION, to)]).into_response(),
         Answer::Streamed(text) => {
             let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
                 text.into_bytes().chunks(1024).map(|c| Ok(c.to_vec())).collect();
@@ -97,5 +128,14 @@ async fn serve(State(shared): State<Shared>, headers: HeaderMap) -> Response {
                 .into_response()
         }
         Answer::Never => std::future::pending().await,
+    }
+}
+
+async fn moved(State(shared): State<Shared>) -> Response {
+    shared.moved_requests.fetch_add(1, Ordering::SeqCst);
+    let doc = shared.moved.lock().unwrap().clone();
+    match doc {
+        Some(doc) => axum::Json(doc).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
     }
 }

@@ -212,7 +212,20 @@ async fn the_http_fetcher_stops_reading_at_the_bound() {
     let doc = json!({ "keys": [] });
     assert_eq!(over_https(Answer::Json(doc.clone()), 4096).await.unwrap(), doc.to_string());
     assert_eq!(over_https(Answer::Streamed(" ".repeat(4097)), 4096).await.unwrap_err(), FetchError::TooLarge(4096));
-    assert_eq!(over_https(Answer::Status(301), 4096).await.unwrap_err(), FetchError::Status(301));
+    assert_eq!(over_https(Answer::Status(500), 4096).await.unwrap_err(), FetchError::Status(500));
+}
+
+#[tokio::test]
+async fn the_http_fetcher_follows_no_redirect_and_asks_for_json() {
+    use tessera_testkit::jwks_server::{Answer, JwksServer};
+    let server = JwksServer::start(Answer::Status(404)).await;
+    server.answer(Answer::Redirect(server.moved_url()));
+    server.serve_moved(json!({ "keys": [key().public_jwk()] }));
+    let limits = RemoteKeyLimits { extra_roots: Some(TrustRoots::read(&server.ca).unwrap()), ..Default::default() };
+    let fetched = HttpFetcher::new(&limits, 4096).fetch(&JwksUri::new(&server.url).unwrap()).await;
+    assert_eq!(fetched.unwrap_err(), FetchError::Status(302));
+    assert_eq!((server.requests(), server.moved_requests()), (1, 0));
+    assert_eq!(server.last_accept().as_deref(), Some("application/json"));
 }
 
 #[test]

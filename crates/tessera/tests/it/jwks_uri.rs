@@ -207,13 +207,14 @@ async fn fetch_failures_are_invalid_client_and_other_clients_keep_being_served()
     private["keys"][0]["d"] = "ZGVhZGJlZWY".into();
     let cases = [
         ("HTTP 500", Answer::Status(500)),
-        ("a redirect (never followed)", Answer::Status(302)),
+        ("a redirect to the keys (never followed)", Answer::Redirect(f.keys.moved_url())),
         ("a body over max_client_jwks_bytes, with Content-Length", Answer::Json(oversized.clone())),
         ("a body over max_client_jwks_bytes, streamed", Answer::Streamed(oversized.to_string())),
         ("not JSON", Answer::Streamed("<html>maintenance</html>".into())),
         ("a JWK Set with a private key", Answer::Json(private)),
         ("no answer", Answer::Never),
     ];
+    f.keys.serve_moved(a::jwks(&[&f.key]));
     for (i, (what, answer)) in cases.into_iter().enumerate() {
         f.keys.answer(answer);
         // Each failure counts against the interval: step past it for the next case.
@@ -227,6 +228,7 @@ async fn fetch_failures_are_invalid_client_and_other_clients_keep_being_served()
         assert_eq!(f.keys.requests(), i + 1, "{what}: no second fetch within the interval");
         f.secretive_gets_a_token(what).await;
     }
+    assert_eq!(f.keys.moved_requests(), 0, "the redirect was not followed");
     // A listener that accepts and never speaks TLS: answered within the timeout too.
     let (blackhole, accepted) = tessera_testkit::blackhole().await;
     let blackhole = blackhole.replace("http://", "https://") + "/jwks";
