@@ -15,7 +15,7 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
 use tessera_jose::VerifyingKey;
@@ -137,34 +137,45 @@ pub fn url(uri: &JwksUri) -> Result<reqwest::Url, FetchError> {
 /// Fetches over HTTPS: the platform's trust anchors plus `jwks_uri_ca_file`, no redirect
 /// followed, `Accept: application/json`, the body read up to `max_bytes` and no further.
 pub struct HttpFetcher {
-    client: Result<reqwest::Client, String>,
+    limits: RemoteKeyLimits,
     max_bytes: usize,
+    /// Built on the first fetch: a server whose clients all register their keys (or use
+    /// secrets) never loads the platform's trust store for this.
+    client: OnceLock<Result<reqwest::Client, String>>,
 }
 
 impl HttpFetcher {
     /// A fetcher within `limits`, reading at most `max_bytes` of a body.
     pub fn new(limits: &RemoteKeyLimits, max_bytes: usize) -> Self {
-        let mut builder = reqwest::Client::builder()
-            // A redirect would send the server to a URL nobody registered.
-            .redirect(reqwest::redirect::Policy::none())
-            .https_only(true)
-            .connect_timeout(limits.fetch_timeout)
-            .user_agent(concat!("tessera/", env!("CARGO_PKG_VERSION")));
-        if let Some(roots) = &limits.extra_roots {
-            builder = builder.tls_certs_merge(roots.certificates.iter().cloned());
-        }
-        let client = builder.build().map_err(|e| error_chain(&e));
-        if let Err(e) = &client {
-            // Clients with inline keys and secrets are unaffected; say why jwks_uri clients fail.
-            tracing::error!(error = %e, "the HTTP client for clients' jwks_uri could not be built");
-        }
-        Self { client, max_bytes }
+        Self { limits: limits.clone(), max_bytes, client: OnceLock::new() }
+    }
+
+    fn client(&self) -> Result<reqwest::Client, String> {
+        self.client
+            .get_or_init(|| {
+                let mut builder = reqwest::Client::builder()
+                    // A redirect would send the server to a URL nobody registered.
+                    .redirect(reqwest::redirect::Policy::none())
+                    .https_only(true)
+                    .connect_timeout(self.limits.fetch_timeout)
+                    .user_agent(concat!("tessera/", env!("CARGO_PKG_VERSION")));
+                if let Some(roots) = &self.limits.extra_roots {
+                    builder = builder.tls_certs_merge(roots.certificates.iter().cloned());
+                }
+                let client = builder.build().map_err(|e| error_chain(&e));
+                if let Err(e) = &client {
+                    // Said once; every jwks_uri client's failure names it too.
+                    tracing::error!(error = %e, "the HTTP client for clients' jwks_uri could not be built");
+                }
+                client
+            })
+            .clone()
     }
 }
 
 impl JwksFetcher for HttpFetcher {
     fn fetch(&self, uri: &JwksUri) -> FetchFuture {
-        let client = self.client.clone();
+        let client = self.client();
         let (uri, max_bytes) = (uri.clone(), self.max_bytes);
         Box::pin(async move {
             let client = client.map_err(FetchError::Setup)?;
@@ -221,11 +232,15 @@ pub struct FetchedKeys {
     fetched_at: UnixTime,
 }
 
+/// When a fetch of a client's keys was last started, locked: held from the decision to fetch
+/// until the outcome is stored.
+type Attempt = tokio::sync::OwnedMutexGuard<Option<UnixTime>>;
+
 /// One client's cache entry, replaced when its URI changes.
 struct Entry {
     uri: JwksUri,
     /// When a fetch was last started. Held across the fetch: the single flight.
-    last_attempt: tokio::sync::Mutex<Option<UnixTime>>,
+    last_attempt: Arc<tokio::sync::Mutex<Option<UnixTime>>>,
     /// The keys of the last successful fetch, readable while a fetch is in flight.
     current: RwLock<Option<Arc<FetchedKeys>>>,
 }
@@ -237,7 +252,7 @@ pub struct RemoteKeys {
     limits: RemoteKeyLimits,
     bounds: KeyBounds,
     entries: Mutex<HashMap<ClientId, Arc<Entry>>>,
-    generations: AtomicU64,
+    generations: Arc<AtomicU64>,
 }
 
 impl RemoteKeys {
@@ -248,7 +263,7 @@ impl RemoteKeys {
         limits: RemoteKeyLimits,
         bounds: KeyBounds,
     ) -> Self {
-        Self { fetcher, clock, limits, bounds, entries: Mutex::default(), generations: AtomicU64::new(0) }
+        Self { fetcher, clock, limits, bounds, entries: Mutex::default(), generations: Arc::default() }
     }
 
     fn entry(&self, client_id: &ClientId, uri: &JwksUri) -> Arc<Entry> {
@@ -260,7 +275,7 @@ impl RemoteKeys {
             _ => {
                 let entry = Arc::new(Entry {
                     uri: uri.clone(),
-                    last_attempt: tokio::sync::Mutex::new(None),
+                    last_attempt: Arc::new(tokio::sync::Mutex::new(None)),
                     current: RwLock::new(None),
                 });
                 entries.insert(client_id.clone(), entry.clone());
@@ -285,7 +300,7 @@ impl RemoteKeys {
         if let Some(keys) = self.fresh(&entry, self.clock.now()) {
             return Ok(keys);
         }
-        let mut last_attempt = entry.last_attempt.lock().await;
+        let last_attempt = entry.last_attempt.clone().lock_owned().await;
         let now = self.clock.now();
         // Fetched by the request this one waited for.
         if let Some(keys) = self.fresh(&entry, now) {
@@ -294,7 +309,7 @@ impl RemoteKeys {
         if self.too_soon(*last_attempt, now) {
             return Err(FetchError::RecentlyFailed);
         }
-        self.fetch(client_id, &entry, &mut last_attempt, now).await
+        self.fetch(client_id, entry, last_attempt, now).await
     }
 
     /// Keys newer than generation `seen`, after an assertion named a key that set lacks (the
@@ -302,7 +317,7 @@ impl RemoteKeys {
     /// none was started within `min_refetch_interval`. `None`: no newer keys.
     pub async fn refetch(&self, client_id: &ClientId, uri: &JwksUri, seen: u64) -> Option<Arc<FetchedKeys>> {
         let entry = self.entry(client_id, uri);
-        let mut last_attempt = entry.last_attempt.lock().await;
+        let last_attempt = entry.last_attempt.clone().lock_owned().await;
         let current = entry.current.read().expect("remote keys lock").clone();
         if let Some(newer) = current.filter(|k| k.generation > seen) {
             return Some(newer);
@@ -312,38 +327,49 @@ impl RemoteKeys {
             tracing::debug!(%client_id, jwks_uri = %uri, "unknown key, refetch not before the interval has passed");
             return None;
         }
-        self.fetch(client_id, &entry, &mut last_attempt, now).await.ok()
+        self.fetch(client_id, entry, last_attempt, now).await.ok()
     }
 
     /// One fetch, its attempt recorded first so that a failure counts against the interval
-    /// too. A failure leaves the cached keys in place (served while still fresh).
+    /// too. A failure leaves the cached keys in place (served while still fresh). The fetch
+    /// runs as a task of its own, holding the entry's lock: a request given up half-way (its
+    /// client went away) does not abandon it, or the client's keys would stay unfetched for
+    /// an interval, and anyone may send an assertion in its name and hang up.
     async fn fetch(
         &self,
         client_id: &ClientId,
-        entry: &Entry,
-        last_attempt: &mut Option<UnixTime>,
+        entry: Arc<Entry>,
+        mut last_attempt: Attempt,
         now: UnixTime,
     ) -> Result<Arc<FetchedKeys>, FetchError> {
         *last_attempt = Some(now);
-        let outcome = match tokio::time::timeout(self.limits.fetch_timeout, self.fetcher.fetch(&entry.uri)).await {
-            Err(_) => Err(FetchError::Timeout),
-            Ok(body) => body.and_then(|body| {
-                parse_jwks(client_id, &body, &self.bounds).map_err(|e| FetchError::Refused(e.to_string()))
-            }),
-        };
-        match outcome {
-            Ok(set) => {
-                let generation = self.generations.fetch_add(1, Ordering::Relaxed) + 1;
-                let keys = Arc::new(FetchedKeys { keys: verifying_keys(client_id, &set), generation, fetched_at: now });
-                *entry.current.write().expect("remote keys lock") = Some(keys.clone());
-                tracing::info!(%client_id, jwks_uri = %entry.uri, keys = keys.keys.len(), "fetched client keys");
-                Ok(keys)
-            }
-            Err(e) => {
-                tracing::warn!(%client_id, jwks_uri = %entry.uri, reason = %e, "fetching client keys failed");
-                Err(e)
-            }
-        }
+        let fetching = tokio::time::timeout(self.limits.fetch_timeout, self.fetcher.fetch(&entry.uri));
+        let (client_id, bounds, generations) = (client_id.clone(), self.bounds, self.generations.clone());
+        let task = tokio::spawn(async move {
+            let outcome = match fetching.await {
+                Err(_) => Err(FetchError::Timeout),
+                Ok(body) => body.and_then(|body| {
+                    parse_jwks(&client_id, &body, &bounds).map_err(|e| FetchError::Refused(e.to_string()))
+                }),
+            };
+            let stored = match outcome {
+                Ok(set) => {
+                    let generation = generations.fetch_add(1, Ordering::Relaxed) + 1;
+                    let keys =
+                        Arc::new(FetchedKeys { keys: verifying_keys(&client_id, &set), generation, fetched_at: now });
+                    *entry.current.write().expect("remote keys lock") = Some(keys.clone());
+                    tracing::info!(%client_id, jwks_uri = %entry.uri, keys = keys.keys.len(), "fetched client keys");
+                    Ok(keys)
+                }
+                Err(e) => {
+                    tracing::warn!(%client_id, jwks_uri = %entry.uri, reason = %e, "fetching client keys failed");
+                    Err(e)
+                }
+            };
+            drop(last_attempt);
+            stored
+        });
+        task.await.unwrap_or_else(|e| Err(FetchError::Transport(format!("fetch task: {e}"))))
     }
 }
 

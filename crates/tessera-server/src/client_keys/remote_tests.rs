@@ -169,6 +169,28 @@ async fn concurrent_requests_for_one_client_share_a_fetch_and_other_clients_do_n
 }
 
 #[tokio::test]
+async fn a_fetch_outlives_the_request_that_started_it() {
+    let (fake, clock, k1) = (Fake::new(), ManualClock::new(T0), key());
+    fake.serve(&[&k1]);
+    let cache = fake.cache(&clock, Duration::from_secs(60));
+    let abandoned = {
+        let cache = cache.clone();
+        tokio::spawn(async move { cache.keys(&id("slow"), &uri("slow")).await.map(|_| ()) })
+    };
+    while fake.calls() == 0 {
+        tokio::task::yield_now().await;
+    }
+    // The request goes away (its client hung up) while the key server has not answered.
+    abandoned.abort();
+    assert!(abandoned.await.unwrap_err().is_cancelled());
+    fake.hold.add_permits(1);
+    // The fetch went on: the next request has the keys, without a fetch of its own and
+    // without being refused for the interval.
+    assert_eq!(kids(&cache.keys(&id("slow"), &uri("slow")).await.unwrap()), [k1.kid.to_string()]);
+    assert_eq!(fake.calls(), 1);
+}
+
+#[tokio::test]
 async fn a_fetch_that_does_not_finish_in_time_fails() {
     let (fake, clock) = (Fake::new(), ManualClock::new(T0));
     let cache = fake.cache(&clock, Duration::from_millis(50));
