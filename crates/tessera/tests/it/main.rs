@@ -8,6 +8,7 @@ mod cli;
 mod cli_safety;
 mod durability;
 mod harness;
+mod jwks_uri;
 mod mtls;
 mod postgres;
 mod private_key_jwt;
