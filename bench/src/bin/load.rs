@@ -3,7 +3,10 @@
 //!
 //! `load --url URL [--basic ID:SECRET] [--body FORM] [--get] [--concurrency N] [--seconds S]
 //!       [--ca PEM] [--http2] [--rate PER_SECOND [--sources K] [--max-in-flight M]]
-//!       [--assertion KEY_PEM:CLIENT_ID:AUDIENCE [--write-jwks FILE]]`
+//!       [--assertion KEY_PEM:CLIENT_ID:AUDIENCE [--write-jwks FILE]] [--identity CERT_AND_KEY_PEM]`
+//!
+//! With `--identity` the driver presents that client certificate in every TLS handshake
+//! (mutual TLS, RFC 8705); on kept-alive connections that is once per connection.
 //!
 //! With `--assertion` every request carries a fresh RFC 7523 client assertion (private_key_jwt)
 //! signed with the key, `iss` = `sub` = CLIENT_ID, `aud` = AUDIENCE, a unique `jti`: the driver
@@ -33,6 +36,7 @@ struct Opts {
     sources: u8,
     max_in_flight: usize,
     assertion: Option<Assertion>,
+    identity: Option<reqwest::Identity>,
 }
 
 /// What a private_key_jwt client signs its assertions with.
@@ -85,6 +89,7 @@ fn parse() -> Opts {
         sources: 4,
         max_in_flight: 4000,
         assertion: None,
+        identity: None,
     };
     let mut write_jwks: Option<String> = None;
     let mut args = std::env::args().skip(1);
@@ -122,6 +127,10 @@ fn parse() -> Opts {
                 });
             }
             "--write-jwks" => write_jwks = Some(val()),
+            "--identity" => {
+                let pem = std::fs::read(val()).expect("certificate and key PEM");
+                o.identity = Some(reqwest::Identity::from_pem(&pem).expect("a certificate and its private key"));
+            }
             other => panic!("unknown option {other}"),
         }
     }
@@ -146,6 +155,9 @@ async fn main() {
     let mut builder = reqwest::Client::builder().pool_max_idle_per_host(o.concurrency).timeout(Duration::from_secs(10));
     if let Some(ca) = &o.ca {
         builder = builder.add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(ca).unwrap()).unwrap());
+    }
+    if let Some(identity) = &o.identity {
+        builder = builder.identity(identity.clone());
     }
     builder = if o.http2 { builder.http2_prior_knowledge() } else { builder.http1_only() };
     if o.http2 && o.url.starts_with("https") {

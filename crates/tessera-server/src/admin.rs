@@ -9,8 +9,8 @@ use tessera_store::{ClientLimits, ClientRecord, ScopeRecord, Store, StoreError};
 use tessera_types::rfc7517::JwkSet;
 use tessera_types::rfc8705::{TlsClientRegistration, TlsClientSubject};
 use tessera_types::{
-    ClientAuthMethod, ClientId, ClientSecret, Endpoint, GrantType, InvalidValue, Permission, Resource, ScopeName,
-    SigningAlg, TokenFormat, UnixTime,
+    ClientAuthMethod, ClientId, ClientSecret, Endpoint, GrantType, InvalidValue, JwksUri, Permission, Resource,
+    ScopeName, SigningAlg, TokenFormat, UnixTime,
 };
 
 use crate::client_keys::{self, KeyBounds};
@@ -161,6 +161,11 @@ pub struct ClientSpec {
     /// limits.max_client_jwks_bytes). A client given keys and no secret gets no secret.
     #[cfg_attr(feature = "clap", arg(long = "jwks", value_name = "FILE"))]
     pub jwks_file: Option<PathBuf>,
+    /// Where the client publishes its public keys for private_key_jwt (RFC 7591 section 2),
+    /// instead of registering them: an https URL, fetched when needed and cached. Not
+    /// together with jwks.
+    #[cfg_attr(feature = "clap", arg(long = "jwks-uri", value_name = "URL", value_parser = |s: &str| JwksUri::new(s)))]
+    pub jwks_uri: Option<JwksUri>,
     /// The one way it may authenticate: client_secret_basic, client_secret_post,
     /// private_key_jwt, tls_client_auth or self_signed_tls_client_auth (default: any it has
     /// credentials for).
@@ -310,6 +315,7 @@ impl ClientSpec {
             max_live_reference_tokens: None,
             jwks: None,
             jwks_file: None,
+            jwks_uri: None,
             token_endpoint_auth_method: None,
             tls_client_cert_files: Vec::new(),
             tls_client_certs: Vec::new(),
@@ -348,8 +354,21 @@ impl ClientSpec {
         Ok(())
     }
 
-    /// Its public keys, from `jwks` or `jwks_file` (not both), checked.
+    /// Its public keys, from `jwks` or `jwks_file` (not both), checked; none when it has a
+    /// `jwks_uri` instead (and an error when it has both).
     pub fn keys(&self, bounds: &KeyBounds) -> Result<Option<JwkSet>, AdminError> {
+        if let Some(uri) = &self.jwks_uri {
+            // RFC 7591 §2: "The "jwks_uri" and "jwks" parameters MUST NOT both be present".
+            if self.jwks.is_some() || self.jwks_file.is_some() {
+                return Err(AdminError::Refused(format!(
+                    "client {}: jwks_uri and jwks (or jwks_file) exclude each other (RFC 7591 section 2)",
+                    self.client_id
+                )));
+            }
+            crate::client_keys::remote::url(uri)
+                .map_err(|e| AdminError::Refused(format!("client {}: jwks_uri {uri}: {e}", self.client_id)))?;
+            return Ok(None);
+        }
         match (&self.jwks, &self.jwks_file) {
             (Some(_), Some(_)) => {
                 Err(AdminError::Refused(format!("client {}: jwks and jwks_file exclude each other", self.client_id)))
@@ -450,14 +469,15 @@ pub async fn add_client(
     let permissions = new.all_permissions();
     let limits = new.limits();
     let jwks = new.keys(keys)?;
+    let has_keys = jwks.is_some() || new.jwks_uri.is_some();
     let tls = new.tls().registration(&new.client_id, keys)?;
     if let Some(method) = new.token_endpoint_auth_method {
-        lacks_credentials_for(&new.client_id, method, jwks.is_some(), &tls)?;
+        lacks_credentials_for(&new.client_id, method, has_keys, &tls)?;
     }
     // A client with keys or certificates and no secret gets none: nothing shared to leak or
     // guess.
     let secret = match new.secret {
-        None if !new.needs_secret(jwks.is_some() || !tls.is_empty()) => None,
+        None if !new.needs_secret(has_keys || !tls.is_empty()) => None,
         imported => Some(imported_or_generated(&new.client_id, imported, new.allow_weak_secret, rng)?),
     };
     let record = ClientRecord {
@@ -473,6 +493,7 @@ pub async fn add_client(
         limits,
         tokens_not_before: None,
         jwks,
+        jwks_uri: new.jwks_uri,
         auth_method: new.token_endpoint_auth_method,
         tls,
     };
@@ -489,7 +510,9 @@ pub fn lacks_credentials_for(
     tls: &TlsClientRegistration,
 ) -> Result<(), AdminError> {
     let missing = match method {
-        ClientAuthMethod::PrivateKeyJwt if !has_keys => "private_key_jwt needs public keys (--jwks FILE)",
+        ClientAuthMethod::PrivateKeyJwt if !has_keys => {
+            "private_key_jwt needs public keys (--jwks FILE or --jwks-uri URL)"
+        }
         ClientAuthMethod::SelfSignedTlsClientAuth if tls.certificates.is_empty() => {
             "self_signed_tls_client_auth needs a certificate (--tls-client-cert FILE)"
         }

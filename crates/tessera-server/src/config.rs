@@ -71,6 +71,9 @@ pub struct FileConfig {
     /// it.
     #[serde(default)]
     pub mtls_trusted_proxies: Vec<IpAddr>,
+    /// PEM CA certificates trusted for clients' `jwks_uri`, beside the platform's (a key
+    /// server behind a private CA).
+    pub jwks_uri_ca_file: Option<PathBuf>,
     /// Connection, request, authentication and issuance bounds.
     #[serde(default)]
     pub limits: crate::limits::LimitsFile,
@@ -226,6 +229,11 @@ impl Settings {
             client.validate(&limits.client_keys).map_err(|e| ConfigError(e.to_string()))?;
         }
         limits.assertion.audience = file.client_assertion_audience.unwrap_or_default();
+        if let Some(path) = &file.jwks_uri_ca_file {
+            let roots = crate::client_keys::remote::TrustRoots::read(path)
+                .map_err(|e| ConfigError(format!("jwks_uri_ca_file: {e}")))?;
+            limits.remote_keys.extra_roots = Some(roots);
+        }
         if let Some(max) = file.max_client_assertion_lifetime {
             if !(1..=3600).contains(&max) {
                 return Err(ConfigError(format!("max_client_assertion_lifetime {max} s is outside 1..=3600")));

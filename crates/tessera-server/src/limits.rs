@@ -44,6 +44,9 @@ pub struct LimitsFile {
     pub max_client_keys: Option<usize>,
     pub max_client_jwks_bytes: Option<usize>,
     pub client_assertion_leeway_s: Option<i64>,
+    pub jwks_uri_cache_ttl_s: Option<i64>,
+    pub jwks_uri_min_refetch_interval_s: Option<i64>,
+    pub jwks_uri_fetch_timeout_ms: Option<u64>,
 }
 
 /// Whether the issuance rate limit refuses or only reports.
@@ -130,6 +133,8 @@ pub struct Limits {
     pub assertion: AssertionLimits,
     /// Key material a client may register (`client add|update --jwks`, the seed file).
     pub client_keys: crate::client_keys::KeyBounds,
+    /// How keys published at a client's `jwks_uri` are fetched and cached.
+    pub remote_keys: crate::client_keys::remote::RemoteKeyLimits,
     /// Rows deleted per pruning statement (each a short transaction, so issuance is never
     /// held behind one long delete).
     pub prune_batch: u32,
@@ -216,12 +221,37 @@ impl LimitsFile {
             max_keys: positive(self.max_client_keys, d.max_keys, "max_client_keys")?.min(100),
             max_bytes: self.max_client_jwks_bytes.unwrap_or(d.max_bytes).clamp(1024, 1024 * 1024),
         };
+        let d = crate::client_keys::remote::RemoteKeyLimits::default();
+        let seconds = |v: Option<i64>, default: i64, max: i64, name: &str| -> Result<i64, ConfigError> {
+            match v {
+                None => Ok(default),
+                Some(v) if v <= 0 => Err(ConfigError(format!("limits.{name} must be above 0"))),
+                Some(v) => Ok(v.min(max)),
+            }
+        };
+        let cache_ttl = seconds(self.jwks_uri_cache_ttl_s, d.cache_ttl, 86_400, "jwks_uri_cache_ttl_s")?;
+        let remote_keys = crate::client_keys::remote::RemoteKeyLimits {
+            cache_ttl,
+            // Past the TTL the keys are fetched anyway; a longer interval would leave a client
+            // whose fetch failed without keys for longer than it says.
+            min_refetch_interval: seconds(
+                self.jwks_uri_min_refetch_interval_s,
+                d.min_refetch_interval,
+                3600,
+                "jwks_uri_min_refetch_interval_s",
+            )?
+            .min(cache_ttl),
+            fetch_timeout: ms(self.jwks_uri_fetch_timeout_ms, d.fetch_timeout, "jwks_uri_fetch_timeout_ms")?
+                .min(Duration::from_secs(60)),
+            extra_roots: None,
+        };
         Ok(Limits {
             transport,
             auth,
             issuance,
             assertion,
             client_keys,
+            remote_keys,
             prune_batch: self.prune_batch.unwrap_or(500).clamp(1, 100_000),
         })
     }
@@ -244,9 +274,18 @@ mod tests {
         assert!(bad(|l| l.issuance_rate_per_second = Some(-1.0)));
         assert!(bad(|l| l.issuance_rate_per_second = Some(f64::NAN)));
         assert!(bad(|l| l.max_client_keys = Some(0)));
+        assert!(bad(|l| l.jwks_uri_cache_ttl_s = Some(0)));
+        assert!(bad(|l| l.jwks_uri_min_refetch_interval_s = Some(-1)));
+        assert!(bad(|l| l.jwks_uri_fetch_timeout_ms = Some(0)));
         let d = Limits::default();
         assert_eq!(d.transport.header_read_timeout, Duration::from_secs(10));
         assert_eq!(d.auth.failed_free_attempts, 5);
+        assert_eq!(
+            (d.remote_keys.cache_ttl, d.remote_keys.min_refetch_interval, d.remote_keys.fetch_timeout),
+            (300, 30, Duration::from_secs(5))
+        );
+        let short: LimitsFile = toml::from_str("jwks_uri_cache_ttl_s = 10").unwrap();
+        assert_eq!(short.resolve().unwrap().remote_keys.min_refetch_interval, 10, "never past the TTL");
         assert!(toml::from_str::<LimitsFile>("nope = 1").is_err());
         let m: LimitsFile = toml::from_str("rate_limit_mode = \"monitor\"").unwrap();
         assert_eq!(m.resolve().unwrap().issuance.mode, RateLimitMode::Monitor);

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tessera_types::{Issuer, SigningAlg};
 
 use crate::certificate::MtlsSettings;
+use crate::client_keys::remote::{HttpFetcher, RemoteKeys};
 use crate::clock::{Clock, SystemClock};
 use crate::limits::{AssertionLimits, Limits};
 use crate::random::{Random, SystemRandom};
@@ -65,6 +66,8 @@ pub(crate) struct Inner {
     /// The `private_key_jwt` assertion rules.
     pub assertion: AssertionLimits,
     pub mtls: MtlsSettings,
+    /// Keys of the clients registered with a `jwks_uri`, as fetched.
+    pub remote_keys: RemoteKeys,
     /// Tokens issued past the rate limit in monitor mode.
     pub rate_limited_monitored: AtomicU64,
     pub stores: Stores,
@@ -78,6 +81,9 @@ impl AppState {
     /// Builds the state from its parts.
     pub fn new(parts: AppParts) -> Self {
         let AppParts { issuer, signing_algs, max_body_bytes, limits, mtls, registry, stores, deps } = parts;
+        let fetcher = HttpFetcher::new(&limits.remote_keys, limits.client_keys.max_bytes);
+        let remote_keys =
+            RemoteKeys::new(Arc::new(fetcher), deps.clock.clone(), limits.remote_keys.clone(), limits.client_keys);
         Self(Arc::new(Inner {
             token_endpoint: issuer.url("/connect/token"),
             jwks_uri: issuer.url("/.well-known/jwks"),
@@ -92,6 +98,7 @@ impl AppState {
             issuance: IssuanceLimiter::new(limits.issuance),
             assertion: limits.assertion,
             mtls,
+            remote_keys,
             rate_limited_monitored: AtomicU64::new(0),
             stores,
             clock: deps.clock,

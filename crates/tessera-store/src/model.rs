@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use tessera_types::rfc7517::JwkSet;
 use tessera_types::rfc8705::{Confirmation, TlsClientRegistration};
 use tessera_types::{
-    ClientAuthMethod, ClientId, Jti, Kid, Permission, Resource, ScopeName, ScopeSet, SigningAlg, TokenFormat, UnixTime,
+    ClientAuthMethod, ClientId, Jti, JwksUri, Kid, Permission, Resource, ScopeName, ScopeSet, SigningAlg, TokenFormat,
+    UnixTime,
 };
 
 /// A scope as `tessera scope add` or the seed file registered it: a name clients may be
@@ -65,6 +66,9 @@ pub struct ClientRecord {
     /// Public keys for `private_key_jwt` (RFC 7523), validated on the way in: public members
     /// only, each with a `kid` and an `alg`.
     pub jwks: Option<JwkSet>,
+    /// Where it publishes its public keys instead (RFC 7591 §2): fetched and cached by the
+    /// server. Never together with `jwks`.
+    pub jwks_uri: Option<JwksUri>,
     /// The one method it may authenticate with; `None`: any it has credentials for.
     pub auth_method: Option<ClientAuthMethod>,
     /// Its mutual-TLS registration (RFC 8705 §2).
@@ -139,8 +143,11 @@ pub struct ClientUpdate {
     pub issuance_burst: Option<Option<i64>>,
     /// New live reference token cap override.
     pub max_live_tokens: Option<Option<i64>>,
-    /// New key set (replaces the old one: rotation); `Some(None)` removes it.
+    /// New key set (replaces the old one: rotation); `Some(None)` removes it. A new set
+    /// removes the client's `jwks_uri`.
     pub jwks: Option<Option<JwkSet>>,
+    /// New `jwks_uri`; `Some(None)` removes it. A new URI removes the client's key set.
+    pub jwks_uri: Option<Option<JwksUri>>,
     /// New authentication method restriction; `Some(None)` lifts it.
     pub auth_method: Option<Option<ClientAuthMethod>>,
     /// New mutual-TLS registration (replaces the old one).

@@ -2,7 +2,8 @@
 //! that no library has to ship test helpers: a real server on a socket with a client that trusts
 //! its CA ([`TestServer`]), the router driven as a tower service with no socket ([`TestApp`]),
 //! one seeding and request vocabulary over both ([`Authority`]), a throwaway PostgreSQL
-//! ([`postgres`]), a blackholed authority ([`blackhole`]) and the property tests' runner
+//! ([`postgres`]), a blackholed authority ([`blackhole`]), a client's key server for
+//! `jwks_uri` ([`jwks_server`]) and the property tests' runner
 //! configuration and shared strategies (`proptest_config`, `extreme_number`, `json_value`,
 //! feature `proptest`).
 
@@ -24,6 +25,8 @@ pub mod assertion;
 mod authority;
 #[cfg(feature = "server")]
 mod http;
+#[cfg(feature = "server")]
+pub mod jwks_server;
 #[cfg(feature = "server")]
 pub mod pki;
 #[cfg(feature = "server")]

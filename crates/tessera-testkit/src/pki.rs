@@ -2,9 +2,10 @@
 //! subject and SANs, and self-signed client certificates. PEM in, PEM out, as a client or an
 //! operator would have them.
 
+pub use rcgen::DnType;
 use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-    KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, CertifiedIssuer, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose,
+    SanType,
 };
 
 /// A client certificate and its private key, PEM.

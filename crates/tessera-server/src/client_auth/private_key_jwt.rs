@@ -14,7 +14,7 @@ use serde_json::Value;
 use tessera_jose::{Jws, VerifyingKey};
 use tessera_store::ClientRecord;
 use tessera_types::rfc7523::{AssertionClaims, JWT_BEARER};
-use tessera_types::{ClientAuthMethod, ClientId, ErrorCode, UnixTime};
+use tessera_types::{ClientAuthMethod, ClientId, ErrorCode, JwksUri, UnixTime};
 
 use super::gate::backing_off;
 use super::{Credentials, Proof, failed};
@@ -49,6 +49,8 @@ enum Failure {
     UnknownClient,
     DisabledClient,
     NoKeys,
+    /// The client's `jwks_uri` could not be fetched (the cause is logged where it failed).
+    KeysUnavailable,
     UnknownKey,
     BadSignature,
     Issuer,
@@ -243,6 +245,29 @@ fn check_claims(claims: &AssertionClaims, client_id: &ClientId, expected: &Expec
     Ok(Checked { jti, valid_until: UnixTime(exp.saturating_add(leeway)) })
 }
 
+/// [`check`] with the keys published at the client's `jwks_uri` (RFC 7591 §2). A `kid` they
+/// lack (or, without one, no key of the header's algorithm) may mean the client has rotated:
+/// the keys are fetched again, once, within the cache's refetch interval, and the assertion
+/// checked against them.
+async fn check_remote(
+    s: &Inner,
+    assertion: &str,
+    client_id: &ClientId,
+    uri: &JwksUri,
+    expected: &Expected<'_>,
+) -> Result<Checked, Failure> {
+    // Not worth a fetch if it is not even a JWS with an acceptable algorithm.
+    Jws::parse(assertion).map_err(jose_failure)?;
+    let keys = s.remote_keys.keys(client_id, uri).await.map_err(|_| Failure::KeysUnavailable)?;
+    match check(assertion, client_id, &keys.keys, expected) {
+        Err(Failure::UnknownKey) => match s.remote_keys.refetch(client_id, uri, keys.generation).await {
+            Some(newer) => check(assertion, client_id, &newer.keys, expected),
+            None => Err(Failure::UnknownKey),
+        },
+        outcome => outcome,
+    }
+}
+
 /// A `jti` as the replay table keeps it: SHA-256, base64url (bounded size, whatever the
 /// client sent).
 fn jti_hash(jti: &str) -> String {
@@ -266,7 +291,10 @@ pub(super) async fn verify<'r>(
     let outcome = match client {
         None => Err(Failure::UnknownClient),
         Some(c) if !c.enabled => Err(Failure::DisabledClient),
-        Some(c) => check(assertion, &c.client_id, registry.client_keys(&c.client_id), &expected).map(|ok| (c, ok)),
+        Some(c) => match &c.jwks_uri {
+            Some(uri) => check_remote(s, assertion, &c.client_id, uri, &expected).await.map(|ok| (c, ok)),
+            None => check(assertion, &c.client_id, registry.client_keys(&c.client_id), &expected).map(|ok| (c, ok)),
+        },
     };
     let failure = match outcome {
         Ok((client, checked)) => {

@@ -7,7 +7,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use tessera_types::rfc7517::JwkSet;
 use tessera_types::rfc8705::TlsClientRegistration;
-use tessera_types::{ClientAuthMethod, ClientId, Permission, SigningAlg, TokenFormat, UnixTime};
+use tessera_types::{ClientAuthMethod, ClientId, JwksUri, Permission, SigningAlg, TokenFormat, UnixTime};
 
 use super::{Store, StoreError, corrupt, json, unique_violation};
 use crate::model::{ClientLimits, ClientRecord, ClientUpdate, SecretRecord};
@@ -15,11 +15,12 @@ use crate::model::{ClientLimits, ClientRecord, ClientUpdate, SecretRecord};
 impl Store {
     /// Registers a client with its secrets; [`StoreError::Conflict`] if the id is taken.
     pub async fn add_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
+        one_key_source(client)?;
         let mut tx = self.pool.begin().await?;
         let res = sqlx::query(
             "INSERT INTO clients (client_id, display_name, permissions, access_token_lifetime, token_format, signing_alg, enabled, created_at, \
-             issuance_rate_milli, issuance_burst, max_live_tokens, jwks, token_endpoint_auth_method, tls_client) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+             issuance_rate_milli, issuance_burst, max_live_tokens, jwks, token_endpoint_auth_method, tls_client, jwks_uri) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(client.client_id.as_str())
         .bind(client.display_name.clone())
@@ -35,6 +36,7 @@ impl Store {
         .bind(jwks_text(&client.jwks))
         .bind(client.auth_method.map(|m| m.as_str()))
         .bind(tls_text(&client.tls))
+        .bind(client.jwks_uri.as_ref().map(|u| u.as_str().to_owned()))
         .execute(&mut *tx)
         .await;
         match res {
@@ -145,9 +147,20 @@ impl Store {
         if let Some(v) = update.max_live_tokens {
             current.limits.max_live_tokens = v;
         }
+        // One replaces the other (RFC 7591 §2: they "MUST NOT both be present").
         if let Some(v) = &update.jwks {
             current.jwks = v.clone();
+            if v.is_some() && update.jwks_uri.is_none() {
+                current.jwks_uri = None;
+            }
         }
+        if let Some(v) = &update.jwks_uri {
+            current.jwks_uri = v.clone();
+            if v.is_some() && update.jwks.is_none() {
+                current.jwks = None;
+            }
+        }
+        one_key_source(&current)?;
         if let Some(v) = update.auth_method {
             current.auth_method = v;
         }
@@ -158,7 +171,7 @@ impl Store {
         let n = sqlx::query(
             "UPDATE clients SET display_name = $1, access_token_lifetime = $2, token_format = $3, signing_alg = $4, permissions = $5, \
              issuance_rate_milli = $7, issuance_burst = $8, max_live_tokens = $9, jwks = $10, token_endpoint_auth_method = $11, \
-             tls_client = $12 WHERE client_id = $6",
+             tls_client = $12, jwks_uri = $13 WHERE client_id = $6",
         )
         .bind(current.display_name.clone())
         .bind(current.access_token_lifetime)
@@ -172,6 +185,7 @@ impl Store {
         .bind(jwks_text(&current.jwks))
         .bind(current.auth_method.map(|m| m.as_str()))
         .bind(tls_text(&current.tls))
+        .bind(current.jwks_uri.as_ref().map(|u| u.as_str().to_owned()))
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -252,6 +266,7 @@ fn client_from_row(row: &AnyRow, secrets: Vec<SecretRecord>) -> Result<ClientRec
             .map(|text| serde_json::from_str::<JwkSet>(&text))
             .transpose()
             .map_err(corrupt)?,
+        jwks_uri: row.try_get::<Option<String>, _>("jwks_uri")?.map(JwksUri::new).transpose().map_err(corrupt)?,
         auth_method: row
             .try_get::<Option<String>, _>("token_endpoint_auth_method")?
             .map(|m| ClientAuthMethod::from_str(&m))
@@ -269,6 +284,18 @@ fn client_from_row(row: &AnyRow, secrets: Vec<SecretRecord>) -> Result<ClientRec
 /// A mutual-TLS registration as stored: JSON text, `NULL` for none.
 fn tls_text(tls: &TlsClientRegistration) -> Option<String> {
     (!tls.is_empty()).then(|| serde_json::to_string(tls).expect("a registration serialises"))
+}
+
+/// RFC 7591 §2: "The "jwks_uri" and "jwks" parameters MUST NOT both be present in the same
+/// request or response." Nor in the same row.
+fn one_key_source(client: &ClientRecord) -> Result<(), StoreError> {
+    if client.jwks.is_some() && client.jwks_uri.is_some() {
+        return Err(StoreError::Config(format!(
+            "client {}: jwks and jwks_uri exclude each other (RFC 7591 section 2)",
+            client.client_id
+        )));
+    }
+    Ok(())
 }
 
 /// A key set as stored: JSON text, `NULL` for none.

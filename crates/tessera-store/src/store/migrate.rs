@@ -11,6 +11,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../../migrations/0005_client_limits.sql")),
     (6, include_str!("../../migrations/0006_client_keys.sql")),
     (7, include_str!("../../migrations/0007_mutual_tls.sql")),
+    (8, include_str!("../../migrations/0008_client_jwks_uri.sql")),
 ];
 
 impl Store {

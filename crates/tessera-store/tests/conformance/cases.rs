@@ -37,6 +37,7 @@ fn client(id: &str) -> ClientRecord {
         limits: Default::default(),
         tokens_not_before: None,
         jwks: None,
+        jwks_uri: None,
         auth_method: None,
         tls: Default::default(),
     }
@@ -343,4 +344,49 @@ pub async fn mutual_tls_registration_and_bound_tokens_round_trip(store: Store) {
     store.insert_tokens(&[bound.clone(), token(2, 5000)]).await.unwrap();
     assert_eq!(store.find_token("hash-1").await.unwrap().unwrap(), bound);
     assert_eq!(store.find_token("hash-2").await.unwrap().unwrap().cnf, None);
+}
+
+/// RFC 7591 §2: a client has `jwks` or `jwks_uri`, never both; setting one replaces the other.
+pub async fn client_jwks_uri_round_trips_and_replaces_the_key_set(store: Store) {
+    use tessera_types::JwksUri;
+    use tessera_types::rfc7517::{Jwk, JwkSet};
+    let jwk = Jwk {
+        kty: "OKP".into(),
+        kid: "k1".into(),
+        use_: None,
+        alg: Some("EdDSA".into()),
+        crv: Some("Ed25519".into()),
+        x: Some("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo".into()),
+        y: None,
+        n: None,
+        e: None,
+    };
+    let set = JwkSet { keys: vec![jwk] };
+    let uri = JwksUri::new("https://svc.example/jwks.json").unwrap();
+    let id = ClientId::new("CC").unwrap();
+    let remote = ClientRecord { jwks_uri: Some(uri.clone()), ..client("CC") };
+    store.add_client(&remote).await.unwrap();
+    assert_eq!(store.get_client(&id).await.unwrap().unwrap(), remote);
+    assert_eq!(store.list_clients().await.unwrap()[0].jwks_uri.as_ref(), Some(&uri));
+
+    let both = ClientRecord { jwks: Some(set.clone()), ..remote.clone() };
+    assert!(matches!(
+        store.add_client(&ClientRecord { client_id: ClientId::new("X").unwrap(), ..both }).await,
+        Err(StoreError::Config(_))
+    ));
+    let both = ClientUpdate { jwks: Some(Some(set.clone())), jwks_uri: Some(Some(uri.clone())), ..Default::default() };
+    assert!(matches!(store.update_client(&id, &both).await, Err(StoreError::Config(_))));
+
+    let inline = ClientUpdate { jwks: Some(Some(set.clone())), ..Default::default() };
+    assert!(store.update_client(&id, &inline).await.unwrap());
+    let got = store.get_client(&id).await.unwrap().unwrap();
+    assert_eq!((got.jwks.as_ref(), got.jwks_uri.as_ref()), (Some(&set), None), "the key set replaced the URI");
+
+    let back = ClientUpdate { jwks_uri: Some(Some(uri.clone())), ..Default::default() };
+    assert!(store.update_client(&id, &back).await.unwrap());
+    assert_eq!(store.get_client(&id).await.unwrap().unwrap(), remote, "the URI replaced the key set");
+
+    let none = ClientUpdate { jwks_uri: Some(None), ..Default::default() };
+    assert!(store.update_client(&id, &none).await.unwrap());
+    assert_eq!(store.get_client(&id).await.unwrap().unwrap(), client("CC"));
 }

@@ -45,4 +45,5 @@ conformance!(
     client_assertion_jtis_group_commit_one_outcome_per_row,
     client_keys_and_auth_method_round_trip,
     mutual_tls_registration_and_bound_tokens_round_trip,
+    client_jwks_uri_round_trips_and_replaces_the_key_set,
 );

@@ -10,7 +10,9 @@ use tessera_server::admin::{self, ClientSpec};
 use tessera_server::secrets::SecretHashKind;
 use tessera_store::{ClientRecord, ClientUpdate, Store};
 use tessera_types::rfc8705::TlsClientRegistration;
-use tessera_types::{ClientAuthMethod, ClientId, ClientSecret, Permission, ScopeName, SigningAlg, TokenFormat};
+use tessera_types::{
+    ClientAuthMethod, ClientId, ClientSecret, JwksUri, Permission, ScopeName, SigningAlg, TokenFormat,
+};
 
 use super::{CliResult, now, print_json, read_one_line, rng};
 
@@ -56,9 +58,14 @@ pub enum ClientCommand {
         #[command(flatten)]
         limits: LimitArgs,
         /// Replace its private_key_jwt public keys with this JWK Set file (key rotation:
-        /// list the new key beside the old one until the client has switched).
+        /// list the new key beside the old one until the client has switched). Replaces a
+        /// jwks_uri.
         #[arg(long = "jwks", value_name = "FILE")]
         jwks_file: Option<PathBuf>,
+        /// Fetch its private_key_jwt public keys from this https URL instead (RFC 7591
+        /// section 2 jwks_uri). Replaces registered keys.
+        #[arg(long = "jwks-uri", value_name = "URL", value_parser = |s: &str| JwksUri::new(s), conflicts_with = "jwks_file")]
+        jwks_uri: Option<JwksUri>,
         /// Restrict it to one authentication method: client_secret_basic,
         /// client_secret_post, private_key_jwt, tls_client_auth,
         /// self_signed_tls_client_auth, or `any` to lift the restriction.
@@ -245,6 +252,7 @@ fn to_json(c: &ClientRecord) -> serde_json::Value {
             "kty": k.kty,
             "thumbprint": tessera_jose::thumbprint(k),
         })).collect::<Vec<_>>(),
+        "jwks_uri": c.jwks_uri,
         "tls_client_certificates": c.tls.certificates.iter().map(|t| json!({ "x5t#S256": t })).collect::<Vec<_>>(),
         "tls_client_auth": c.tls.subject.as_ref().map(|s| json!({ s.metadata_name(): s.value() })),
     })
@@ -318,7 +326,11 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
                     c.client_id,
                     if c.enabled { "enabled" } else { "disabled" },
                     c.secrets.len(),
-                    c.jwks.as_ref().map_or(0, |set| set.keys.len()),
+                    match (&c.jwks, &c.jwks_uri) {
+                        (_, Some(uri)) => uri.to_string(),
+                        (Some(set), None) => set.keys.len().to_string(),
+                        (None, None) => "0".into(),
+                    },
                     perms.join(" ")
                 );
             }
@@ -335,6 +347,7 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
             remove_permissions,
             limits,
             jwks_file,
+            jwks_uri,
             token_endpoint_auth_method,
             tls_client_certs,
             tls_client_auth_subject_dn,
@@ -381,6 +394,13 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
                     .map(|path| admin::read_jwks_file(&client_id, &path, &settings.limits.client_keys))
                     .transpose()?
                     .map(Some),
+                jwks_uri: match jwks_uri {
+                    Some(uri) => {
+                        tessera_server::client_keys::remote::url(&uri).map_err(|e| format!("--jwks-uri {uri}: {e}"))?;
+                        Some(Some(uri))
+                    }
+                    None => None,
+                },
                 auth_method: token_endpoint_auth_method,
                 tls,
             };

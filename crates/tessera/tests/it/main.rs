@@ -8,6 +8,8 @@ mod cli;
 mod cli_safety;
 mod durability;
 mod harness;
+mod jwks_uri;
+mod mtls;
 mod postgres;
 mod private_key_jwt;
 mod pruning;

@@ -64,6 +64,7 @@ fn client(id: &str, format: TokenFormat, permissions: &[&str], secret: &ClientSe
         limits: ClientLimits::default(),
         tokens_not_before: None,
         jwks: None,
+        jwks_uri: None,
         auth_method: None,
         tls: Default::default(),
     }

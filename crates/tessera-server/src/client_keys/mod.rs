@@ -1,5 +1,8 @@
 //! Clients' registered public keys for `private_key_jwt` (RFC 7523): a JWK Set checked once
-//! on the way in (CLI, seed file) and parsed once per registry snapshot.
+//! on the way in (CLI, seed file) and parsed once per registry snapshot, or fetched from the
+//! client's `jwks_uri` and checked the same way ([`remote`]).
+
+pub mod remote;
 
 use serde_json::Value;
 use tessera_jose::VerifyingKey;
