@@ -146,6 +146,8 @@ async fn rfc8414_discovery_advertises_introspection_and_revocation() {
     assert_eq!(d["introspection_endpoint"], format!("{}/connect/introspect", s.issuer()));
     assert_eq!(d["revocation_endpoint"], format!("{}/connect/revoke", s.issuer()));
     for k in ["introspection_endpoint_auth_methods_supported", "revocation_endpoint_auth_methods_supported"] {
-        assert_eq!(d[k], json!(["client_secret_basic", "client_secret_post", "private_key_jwt"]), "{k}");
+        let methods =
+            json!(["client_secret_basic", "client_secret_post", "private_key_jwt", "self_signed_tls_client_auth"]);
+        assert_eq!(d[k], methods, "{k}");
     }
 }
