@@ -16,8 +16,16 @@ async fn rfc8414_3_both_documents_are_served_and_agree() {
     assert_eq!(oidc["grant_types_supported"], serde_json::json!(["client_credentials"]));
     assert_eq!(
         oidc["token_endpoint_auth_methods_supported"],
-        serde_json::json!(["client_secret_basic", "client_secret_post", "private_key_jwt"])
+        // A TLS listener sees client certificates; with no client CA configured,
+        // tls_client_auth is not offered (RFC 8705 §2.1 needs one).
+        serde_json::json!([
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt",
+            "self_signed_tls_client_auth"
+        ])
     );
+    assert_eq!(oidc["tls_client_certificate_bound_access_tokens"], true);
     // RFC 8414 §2: listed with private_key_jwt; asymmetric algorithms only.
     assert_eq!(
         oidc["token_endpoint_auth_signing_alg_values_supported"],
