@@ -34,7 +34,8 @@ async fn main() {
                 let mut i = 0u64;
                 while Instant::now() < end {
                     i += 1;
-                    let fresh = writer.use_jti(client.clone(), format!("{t}-{i}"), UnixTime(4_000_000_000)).await.unwrap();
+                    let fresh =
+                        writer.use_jti(client.clone(), format!("{t}-{i}"), UnixTime(4_000_000_000)).await.unwrap();
                     assert!(fresh);
                     done.fetch_add(1, Ordering::Relaxed);
                 }

@@ -17,6 +17,8 @@ pub enum Endpoint {
     Introspection,
     /// `/connect/revoke` (RFC 7009).
     Revocation,
+    /// `/connect/events`: the revocation feed (RFC 8936 poll delivery of RFC 8417 SETs).
+    Events,
 }
 
 impl Endpoint {
@@ -26,6 +28,7 @@ impl Endpoint {
             Self::Token => "token",
             Self::Introspection => "introspection",
             Self::Revocation => "revocation",
+            Self::Events => "events",
         }
     }
 }
@@ -72,16 +75,17 @@ impl FromStr for Permission {
     type Err = InvalidValue;
 
     /// Accepts `ept:X`, `gt:X`, `scp:X`, and the bare names `token`, `introspection`,
-    /// `revocation` and `client_credentials` for convenience on the command line.
+    /// `revocation`, `events` and `client_credentials` for convenience on the command line.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let err = InvalidValue {
             what: "permission",
-            why: "expected ept:token|ept:introspection|ept:revocation, gt:client_credentials or scp:SCOPE",
+            why: "expected ept:token|ept:introspection|ept:revocation|ept:events, gt:client_credentials or scp:SCOPE",
         };
         let endpoint = |name: &str| match name {
             "token" => Some(Endpoint::Token),
             "introspection" => Some(Endpoint::Introspection),
             "revocation" => Some(Endpoint::Revocation),
+            "events" => Some(Endpoint::Events),
             _ => None,
         };
         if let Some(name) = s.strip_prefix("ept:") {

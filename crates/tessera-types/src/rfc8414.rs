@@ -69,6 +69,10 @@ pub struct Metadata {
     /// RFC 8707 resource indicators are honoured at the token endpoint.
     #[serde(default)]
     pub resource_indicators_supported: bool,
+    /// Tessera's revocation feed (RFC 8936 poll delivery of RFC 8417 SETs), which the guard
+    /// follows; absent on other servers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_events_endpoint: Option<String>,
     /// RFC 8705 §3.3: tokens issued to mutual-TLS clients are bound to their certificate.
     #[serde(default)]
     pub tls_client_certificate_bound_access_tokens: bool,
