@@ -63,6 +63,14 @@ impl<V: Clone> TtlCache<V> {
         e.map.insert(k, (until, v));
     }
 
+    /// Drops `k`'s entry, if any.
+    pub(crate) fn remove(&self, k: &TokenKey) {
+        let mut e = self.entries.lock().expect("cache lock");
+        if let Some((until, _)) = e.map.remove(k) {
+            e.by_expiry.remove(&(until, *k));
+        }
+    }
+
     /// Entries held, expired ones included (tests).
     #[cfg(test)]
     fn len(&self) -> usize {

@@ -53,6 +53,68 @@ pub enum OpaqueTokens {
     Any,
 }
 
+/// What the guard does while its revocation feed is stale (see [`RevocationFeed::max_staleness`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnStale {
+    /// Keep validating tokens as before, logging a WARN when the feed turns stale (and an INFO
+    /// when it recovers): availability first, revocations reach this API late. The default,
+    /// because local JWT validation exists so that an authority outage does not take every
+    /// API down with it.
+    #[default]
+    KeepServing,
+    /// Refuse every token with 503 / gRPC `Unavailable` while stale: revocations first. A
+    /// revoked token is never served longer than `max_staleness` plus one poll.
+    FailClosed,
+}
+
+/// Following the authority's revocation feed (RFC 8936 poll delivery of RFC 8417 Security
+/// Event Tokens at discovery's `revocation_events_endpoint`): revoked tokens, disabled
+/// clients and removed signing keys stop working here within one long poll, without
+/// introspecting each request. Needs the `ept:events` permission for the API's client.
+#[derive(Debug, Clone)]
+pub struct RevocationFeed {
+    /// The API's own client: it authenticates the polls (RFC 6749 §2.3.1 Basic), and its
+    /// `client_id` is the `aud` every SET must carry (RFC 8417 §2.2).
+    pub credentials: ClientCredentials,
+    /// How long since the last successful poll (or, before the first, since the guard was
+    /// built) the feed still counts as current (default 60 s). Past it, [`Self::on_stale`].
+    pub max_staleness: Duration,
+    /// What to do while stale.
+    pub on_stale: OnStale,
+    /// Most SETs asked for per poll (RFC 8936 §2.4 `maxEvents`, default 500).
+    pub max_events: u32,
+    /// First wait after a failed poll (or an empty answer that came back at once), doubled
+    /// per failure up to [`Self::retry_max`] (defaults 1 s and 30 s).
+    pub retry_min: Duration,
+    /// Longest wait between failed polls.
+    pub retry_max: Duration,
+    /// Longest one poll may take, the authority's long poll included (default 30 s; Tessera
+    /// holds a poll up to about 10 s).
+    pub poll_timeout: Duration,
+    /// Most revoked tokens remembered (default 200 000). Each is kept until its `exp` (plus
+    /// leeway); should more be revoked than fit, those expiring soonest are forgotten and the
+    /// feed counts as stale until the last of them has expired (see [`OnStale`]): a lost
+    /// revocation is never silent.
+    pub capacity: usize,
+}
+
+impl RevocationFeed {
+    /// Defaults: stale after 60 s and then keep serving (with a warning), 500 events per poll,
+    /// retries after 1 s doubling up to 30 s, polls bounded by 30 s, 200 000 revoked tokens.
+    pub fn new(credentials: ClientCredentials) -> Self {
+        Self {
+            credentials,
+            max_staleness: Duration::from_secs(60),
+            on_stale: OnStale::KeepServing,
+            max_events: 500,
+            retry_min: Duration::from_secs(1),
+            retry_max: Duration::from_secs(30),
+            poll_timeout: Duration::from_secs(30),
+            capacity: 200_000,
+        }
+    }
+}
+
 /// Guard settings: the authority and audience, as `options.Authority` and `options.Audience`
 /// in ASP.NET, plus the validation mode, cache bounds and the limits on calls to the authority.
 /// `Debug` prints the API's secret (in [`Mode`]) as `[redacted]`.
@@ -101,6 +163,9 @@ pub struct GuardConfig {
     pub calls: AuthorityCalls,
     /// What "now" is for token lifetimes, caches and failure memory.
     pub clock: Arc<dyn Clock>,
+    /// The revocation feed to follow; `None` (the default): revocations reach this API only
+    /// when cached validations expire (JWTs: never before their `exp`).
+    pub revocations: Option<RevocationFeed>,
 }
 
 impl GuardConfig {
@@ -126,7 +191,25 @@ impl GuardConfig {
             opaque_tokens: OpaqueTokens::TesseraReference,
             calls: AuthorityCalls::default(),
             clock: Arc::new(SystemClock),
+            revocations: None,
         }
+    }
+
+    /// Follows the authority's revocation feed as `credentials` (the API's client, with the
+    /// `ept:events` permission), with the defaults of [`RevocationFeed::new`].
+    pub fn follow_revocations(mut self, credentials: ClientCredentials) -> Self {
+        self.revocations = Some(RevocationFeed::new(credentials));
+        self
+    }
+
+    /// How stale the revocation feed may get, and what then; no effect unless
+    /// [`Self::follow_revocations`] was called first.
+    pub fn with_staleness(mut self, max_staleness: Duration, on_stale: OnStale) -> Self {
+        if let Some(f) = &mut self.revocations {
+            f.max_staleness = max_staleness;
+            f.on_stale = on_stale;
+        }
+        self
     }
 
     /// Uses `client` for calls to the authority: see [`AuthorityCalls::with_http_client`].

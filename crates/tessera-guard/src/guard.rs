@@ -8,6 +8,7 @@ use tessera_jose::{Expectations, JoseError, Jws, verify_access_token};
 use tessera_types::rfc9068::AccessTokenClaims;
 
 use crate::cache::{self, TokenKey, TtlCache};
+use crate::feed::Feed;
 use crate::http::{AuthorityHttp, FailureMemory, require_https, secs};
 use crate::introspect::introspect;
 use crate::jwks::Authority;
@@ -16,14 +17,16 @@ use crate::{ClientCredentials, GuardConfig, GuardError, Mode, OpaqueTokens, Prin
 
 /// Validates bearer tokens for one API (audience) of one authority. Cheap to clone.
 #[derive(Clone)]
-pub struct Guard(Arc<Inner>);
+pub struct Guard(pub(crate) Arc<Inner>);
 
 /// One introspection in flight; every request for the same token waits on it.
 type Flight = Arc<tokio::sync::OnceCell<Result<Option<Principal>, GuardError>>>;
 
-struct Inner {
-    cfg: GuardConfig,
-    authority: Authority,
+pub(crate) struct Inner {
+    pub(crate) cfg: GuardConfig,
+    pub(crate) authority: Authority,
+    /// The revocation feed followed, if configured: checked on every request.
+    pub(crate) feed: Option<Feed>,
     /// Validated JWTs: signature checks are the expensive part and a client reuses its token.
     jwt_cache: TtlCache<Principal>,
     /// Active introspection results, reused until `max_cache_ttl` or the token's `exp`.
@@ -66,6 +69,7 @@ impl Guard {
             inactive_cache: TtlCache::new(cfg.negative_cache_capacity),
             in_flight: Mutex::default(),
             introspection_failure: memory("introspection"),
+            feed: cfg.revocations.clone().map(|f| Feed::new(f, cfg.clock.now().0)),
             authority,
             cfg,
         })))
@@ -80,20 +84,41 @@ impl Guard {
         self.0.cfg.clock.now().0
     }
 
-    /// Validates `token` and returns who it stands for.
+    /// Validates `token` and returns who it stands for. With a revocation feed
+    /// ([`GuardConfig::revocations`]), the token is also checked against what the feed said
+    /// (after validation, on cached validations too), and the feed is started on first use.
     pub async fn authenticate(&self, token: &str) -> Result<Principal, GuardError> {
         let c = &self.0.cfg;
         if token.len() > c.max_token_len {
             return Err(GuardError::InvalidToken("token too large".into()));
         }
-        match &c.mode {
-            Mode::Jwt => self.jwt(token).await,
-            Mode::Auto(_) if looks_like_jwt(token) => self.jwt(token).await,
+        if let Some(feed) = &self.0.feed {
+            self.start_feed();
+            feed.check(self.now())?;
+        }
+        let key = cache::key(token);
+        let p = match &c.mode {
+            Mode::Jwt => self.jwt(token, key).await,
+            Mode::Auto(_) if looks_like_jwt(token) => self.jwt(token, key).await,
             Mode::Introspection(creds) | Mode::Auto(creds) => {
                 self.worth_introspecting(token)?;
-                self.introspection(token, creds).await
+                self.introspection(token, key, creds).await
+            }
+        }?;
+        if let Some(feed) = &self.0.feed {
+            // One read lock and a few hash probes (none while the set is empty).
+            if let Some(r) = feed.set.read().expect("revocation set lock").refuses(&p, &key) {
+                return Err(GuardError::InvalidToken(r.reason().into()));
             }
         }
+        Ok(p)
+    }
+
+    /// A reference token the feed revoked: its cached introspection is dropped and it is
+    /// cached as inactive, so the next request neither serves nor re-introspects it.
+    pub(crate) fn forget_introspection(&self, key: &TokenKey, now: i64) {
+        self.0.introspection_cache.remove(key);
+        self.0.inactive_cache.put(*key, now.saturating_add(secs(self.0.cfg.inactive_cache_ttl)), ());
     }
 
     /// Refuses, without calling out, a token the authority cannot have issued: each refusal
@@ -108,10 +133,9 @@ impl Guard {
         if fits { Ok(()) } else { Err(GuardError::InvalidToken("not a token of this authority".into())) }
     }
 
-    async fn jwt(&self, token: &str) -> Result<Principal, GuardError> {
+    async fn jwt(&self, token: &str, key: TokenKey) -> Result<Principal, GuardError> {
         let c = &self.0.cfg;
         let now = self.now();
-        let key = cache::key(token);
         if let Some(p) = self.0.jwt_cache.get(&key, now) {
             return Ok(p);
         }
@@ -134,13 +158,17 @@ impl Guard {
         let v = verify_access_token(token, |_| Some(&vk), &expect).map_err(invalid)?;
         // Saturating: `exp` is the token's to choose, up to i64::MAX.
         let until = v.claims.exp.0.saturating_add(expect.leeway).min(now.saturating_add(secs(c.max_cache_ttl)));
-        let p = Principal::new(meta.issuer.clone(), v.claims);
+        let p = Principal::new(meta.issuer.clone(), v.claims, v.kid);
         self.0.jwt_cache.put(key, until, p.clone());
         Ok(p)
     }
 
-    async fn introspection(&self, token: &str, creds: &ClientCredentials) -> Result<Principal, GuardError> {
-        let key = cache::key(token);
+    async fn introspection(
+        &self,
+        token: &str,
+        key: TokenKey,
+        creds: &ClientCredentials,
+    ) -> Result<Principal, GuardError> {
         if let Some(known) = self.cached_introspection(&key, self.now()) {
             return known.ok_or_else(inactive);
         }
@@ -209,7 +237,7 @@ impl Guard {
         if now >= m.exp.0.saturating_add(secs(c.leeway)) {
             return None;
         }
-        Some(Principal::new(issuer.to_owned(), m))
+        Some(Principal::new(issuer.to_owned(), m, None))
     }
 }
 

@@ -25,6 +25,8 @@ pub(crate) struct Endpoints {
     pub issuer: String,
     pub jwks_uri: reqwest::Url,
     pub introspection_endpoint: Option<reqwest::Url>,
+    /// Where the revocation feed is polled (RFC 8936), if the authority has one.
+    pub revocation_events_endpoint: Option<reqwest::Url>,
 }
 
 #[derive(Default)]
@@ -94,6 +96,11 @@ impl Authority {
                 .as_deref()
                 .map(|u| require_https("discovery: introspection_endpoint", u, allow_http))
                 .transpose()?,
+            revocation_events_endpoint: d
+                .revocation_events_endpoint
+                .as_deref()
+                .map(|u| require_https("discovery: revocation_events_endpoint", u, allow_http))
+                .transpose()?,
             issuer: d.issuer,
         })
     }
@@ -146,6 +153,17 @@ impl Authority {
                 Ok(find(&current, kid, alg))
             }
             Err(e) => Err(e),
+        }
+    }
+
+    /// Forgets the key `kid` (the revocation feed says it was removed), so tokens signed with
+    /// it no longer verify even before the next JWKS fetch.
+    pub(crate) fn forget_key(&self, kid: &Kid) {
+        let mut keys = self.keys.write().expect("keys lock");
+        if keys.by_kid.contains_key(kid) {
+            let mut by_kid = keys.by_kid.clone();
+            by_kid.remove(kid);
+            *keys = Arc::new(KeySet { by_kid, anonymous: keys.anonymous.clone(), fetched: keys.fetched });
         }
     }
 

@@ -29,6 +29,7 @@
 mod cache;
 mod config;
 mod error;
+mod feed;
 mod guard;
 mod http;
 mod introspect;
@@ -36,10 +37,12 @@ mod jwks;
 mod layer;
 mod policy;
 mod principal;
+mod revocations;
 mod shape;
 
-pub use config::{ClientCredentials, GuardConfig, Mode, OpaqueTokens};
+pub use config::{ClientCredentials, GuardConfig, Mode, OnStale, OpaqueTokens, RevocationFeed};
 pub use error::GuardError;
+pub use feed::FeedStatus;
 pub use guard::Guard;
 pub use layer::{GuardLayer, GuardService};
 pub use policy::Policy;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 use tessera_types::rfc9068::AccessTokenClaims;
-use tessera_types::{ClientId, ScopeName, ScopeSet, UnixTime};
+use tessera_types::{ClientId, Jti, Kid, ScopeName, ScopeSet, UnixTime};
 
 /// Who called: put in request extensions by the layer. axum handlers take it as an extractor;
 /// tonic services read it from `Request::extensions()`. Cloning is one reference count: the
@@ -35,6 +35,14 @@ pub struct PrincipalData {
     pub issuer: String,
     /// `exp`: validations are cached no longer than this.
     pub expires_at: UnixTime,
+    /// `jti`: what a revocation of this one token names.
+    pub jti: Option<Jti>,
+    /// `iat`: a revocation of all its client's tokens issued before some time covers it when
+    /// this is earlier (or absent).
+    pub issued_at: Option<UnixTime>,
+    /// The key a JWT was signed under (`None` when introspected): removing that key from the
+    /// authority refuses the token, cached or not.
+    pub kid: Option<Kid>,
     /// Claims (JWT) or introspection members Tessera has no field for, for applications with
     /// claims of their own.
     pub other_claims: Map<String, Value>,
@@ -42,7 +50,7 @@ pub struct PrincipalData {
 
 impl Principal {
     /// Builds a principal from verified claims (JWT payload or introspection answer).
-    pub(crate) fn new(issuer: String, claims: AccessTokenClaims) -> Self {
+    pub(crate) fn new(issuer: String, claims: AccessTokenClaims, kid: Option<Kid>) -> Self {
         let scopes = claims.scopes();
         Self(Arc::new(PrincipalData {
             client_id: claims.client_id,
@@ -51,6 +59,9 @@ impl Principal {
             audience: claims.aud,
             issuer,
             expires_at: claims.exp,
+            jti: claims.jti,
+            issued_at: claims.iat,
+            kid,
             other_claims: claims.other,
         }))
     }
