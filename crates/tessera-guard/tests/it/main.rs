@@ -4,5 +4,6 @@
 mod apps;
 mod attacks;
 mod fake_issuer;
+mod feed;
 mod real_server;
 mod resilience;
