@@ -91,12 +91,17 @@ pub fn decode(raw: &[u8]) -> Result<String, OAuthError> {
 /// RFC 6749 §4.4.2 / appendix B: the body MUST be `application/x-www-form-urlencoded`.
 /// Parameters such as `charset=UTF-8` are allowed.
 pub fn require_form_content_type(headers: &HeaderMap) -> Result<(), OAuthError> {
+    require_content_type(headers, "application/x-www-form-urlencoded")
+}
+
+/// The request's media type must be `media` (parameters such as `charset` aside).
+pub fn require_content_type(headers: &HeaderMap, media: &str) -> Result<(), OAuthError> {
     let ok = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
-    if ok { Ok(()) } else { Err(OAuthError::invalid_request("content type must be application/x-www-form-urlencoded")) }
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case(media));
+    if ok { Ok(()) } else { Err(OAuthError::invalid_request(format!("content type must be {media}"))) }
 }
 
 /// Reads the body up to `limit` bytes; larger bodies get 413 and are not parsed.

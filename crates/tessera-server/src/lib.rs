@@ -53,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         .route("/connect/token", post(endpoint::token::token))
         .route("/connect/introspect", post(endpoint::introspect::introspect))
         .route("/connect/revoke", post(endpoint::revoke::revoke))
+        .route("/connect/events", post(endpoint::events::events))
         .route("/.well-known/oauth-authorization-server", get(endpoint::discovery::metadata))
         .route("/.well-known/openid-configuration", get(endpoint::discovery::metadata))
         .route("/.well-known/jwks", get(endpoint::jwks::jwks))
@@ -252,6 +253,11 @@ fn spawn_pruner(
                     tracing::info!(tokens, revocations, "pruned expired entries")
                 }
                 Err(e) => tracing::error!(error = %e, "pruning failed"),
+            }
+            match store.prune_events(clock.now(), batch).await {
+                Ok(0) => {}
+                Ok(events) => tracing::info!(events, "pruned revocation events past their tokens' expiry"),
+                Err(e) => tracing::error!(error = %e, "pruning revocation events failed"),
             }
             match store.prune_assertion_jtis(clock.now(), batch).await {
                 Ok(0) => {}

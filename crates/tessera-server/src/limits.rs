@@ -47,6 +47,9 @@ pub struct LimitsFile {
     pub jwks_uri_cache_ttl_s: Option<i64>,
     pub jwks_uri_min_refetch_interval_s: Option<i64>,
     pub jwks_uri_fetch_timeout_ms: Option<u64>,
+    pub events_long_poll_ms: Option<u64>,
+    pub events_max_long_polls: Option<usize>,
+    pub events_max_per_poll: Option<u32>,
 }
 
 /// Whether the issuance rate limit refuses or only reports.
@@ -135,9 +138,24 @@ pub struct Limits {
     pub client_keys: crate::client_keys::KeyBounds,
     /// How keys published at a client's `jwks_uri` are fetched and cached.
     pub remote_keys: crate::client_keys::remote::RemoteKeyLimits,
+    /// The revocation feed's long polls.
+    pub events: EventLimits,
     /// Rows deleted per pruning statement (each a short transaction, so issuance is never
     /// held behind one long delete).
     pub prune_batch: u32,
+}
+
+/// Bounds on the revocation feed (`POST /connect/events`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventLimits {
+    /// Longest a poll waits for an event (kept under the request timeout and common proxy
+    /// idle timeouts).
+    pub long_poll: Duration,
+    /// Polls allowed to wait at once; past it a poll is answered at once (each waiting poll
+    /// holds one of the `max_concurrent_requests`).
+    pub max_long_polls: usize,
+    /// Most SETs in one answer (RFC 8936 `maxEvents` is capped at this).
+    pub max_per_poll: u32,
 }
 
 impl Default for Limits {
@@ -245,7 +263,24 @@ impl LimitsFile {
                 .min(Duration::from_secs(60)),
             extra_roots: None,
         };
+        // A poll must answer before the request timeout cuts it off: the default follows a
+        // shortened timeout, a configured value above it is refused.
+        let long_poll = match self.events_long_poll_ms {
+            None => Duration::from_secs(10).min(transport.request_timeout / 2),
+            Some(_) => ms(self.events_long_poll_ms, Duration::ZERO, "events_long_poll_ms")?,
+        };
+        if long_poll >= transport.request_timeout {
+            return Err(ConfigError(
+                "limits.events_long_poll_ms must be below limits.request_timeout_ms (a poll would be cut off)".into(),
+            ));
+        }
+        let events = EventLimits {
+            long_poll,
+            max_long_polls: self.events_max_long_polls.unwrap_or(64).min(transport.max_concurrent_requests / 2).max(1),
+            max_per_poll: self.events_max_per_poll.unwrap_or(500).clamp(1, 5000),
+        };
         Ok(Limits {
+            events,
             transport,
             auth,
             issuance,

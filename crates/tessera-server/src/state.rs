@@ -75,6 +75,12 @@ pub(crate) struct Inner {
     pub rng: Arc<dyn Random>,
     /// Access tokens issued since start (observability; the client tests count with it).
     pub tokens_issued: AtomicU64,
+    /// Woken when this instance records a revocation, so long polls of the feed answer at
+    /// once (other instances' events are found by the polls' periodic look).
+    pub events: tokio::sync::Notify,
+    pub limits_events: crate::limits::EventLimits,
+    /// Long polls of the revocation feed waiting now (bounded by `limits.events`).
+    pub event_pollers: tokio::sync::Semaphore,
 }
 
 impl AppState {
@@ -104,6 +110,9 @@ impl AppState {
             clock: deps.clock,
             rng: deps.rng,
             tokens_issued: AtomicU64::new(0),
+            events: tokio::sync::Notify::new(),
+            limits_events: limits.events,
+            event_pollers: tokio::sync::Semaphore::new(limits.events.max_long_polls),
         }))
     }
 

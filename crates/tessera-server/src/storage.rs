@@ -11,11 +11,12 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use tessera_store::{AssertionJtiWriter, Store, StoreError, TokenRecord, TokenWriter};
+use tessera_store::{AssertionJtiWriter, Store, StoreError, StoredEvent, TokenRecord, TokenWriter};
+use tessera_types::rfc8417::EventSeq;
 use tessera_types::{ClientId, Jti, UnixTime};
 
 pub use crate::client_auth::AssertionReplayStore;
-pub use crate::endpoint::revoke::RevocationStore;
+pub use crate::endpoint::revoke::{RevocationStore, RevokedJwt};
 pub use crate::token::lookup::TokenLookup;
 pub use crate::token::reference::TokenIssueStore;
 
@@ -31,12 +32,35 @@ pub struct Stores {
     pub lookup: Arc<dyn TokenLookup>,
     pub revocation: Arc<dyn RevocationStore>,
     pub assertions: Arc<dyn AssertionReplayStore>,
+    pub events: Arc<dyn EventLog>,
+}
+
+/// The revocation feed's log, as the events endpoint reads it (the store records events in
+/// the transactions that revoke).
+pub trait EventLog: Send + Sync {
+    /// Events after `after` that `receiver` may know, oldest first, at most `limit`.
+    fn events_after<'a>(
+        &'a self,
+        after: EventSeq,
+        receiver: &'a ClientId,
+        limit: u32,
+    ) -> StoreFuture<'a, Vec<StoredEvent>>;
+    /// The position of the last event recorded.
+    fn latest_event(&self) -> StoreFuture<'_, EventSeq>;
 }
 
 impl Stores {
     /// Every flow served by `backend`.
-    pub fn shared<B: TokenIssueStore + RevocationStore + AssertionReplayStore + 'static>(backend: Arc<B>) -> Self {
-        Self { issue: backend.clone(), lookup: backend.clone(), revocation: backend.clone(), assertions: backend }
+    pub fn shared<B: TokenIssueStore + RevocationStore + AssertionReplayStore + EventLog + 'static>(
+        backend: Arc<B>,
+    ) -> Self {
+        Self {
+            issue: backend.clone(),
+            lookup: backend.clone(),
+            revocation: backend.clone(),
+            assertions: backend.clone(),
+            events: backend,
+        }
     }
 
     /// The SQL store, reference tokens and used assertion ids committed through group-commit
@@ -74,12 +98,27 @@ impl TokenLookup for SqlTokens {
 }
 
 impl RevocationStore for SqlTokens {
-    fn revoke_reference<'a>(&'a self, hash: &'a str) -> StoreFuture<'a, ()> {
-        Box::pin(async move { self.store.revoke_token(hash).await.map(drop) })
+    fn revoke_reference<'a>(&'a self, hash: &'a str, now: UnixTime) -> StoreFuture<'a, ()> {
+        Box::pin(async move { self.store.revoke_token(hash, now).await.map(drop) })
     }
 
-    fn revoke_jti<'a>(&'a self, jti: &'a Jti, client_id: &'a ClientId, exp: UnixTime) -> StoreFuture<'a, ()> {
-        Box::pin(self.store.revoke_jti(jti, client_id, exp))
+    fn revoke_jti<'a>(&'a self, jwt: RevokedJwt<'a>, now: UnixTime) -> StoreFuture<'a, ()> {
+        Box::pin(self.store.revoke_jti(jwt.jti, jwt.client_id, jwt.exp, jwt.audiences, now))
+    }
+}
+
+impl EventLog for SqlTokens {
+    fn events_after<'a>(
+        &'a self,
+        after: EventSeq,
+        receiver: &'a ClientId,
+        limit: u32,
+    ) -> StoreFuture<'a, Vec<StoredEvent>> {
+        Box::pin(self.store.events_after(after, receiver, limit))
+    }
+
+    fn latest_event(&self) -> StoreFuture<'_, EventSeq> {
+        Box::pin(self.store.latest_event())
     }
 }
 

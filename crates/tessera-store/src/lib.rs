@@ -16,4 +16,4 @@ pub use batch::{AssertionJtiWriter, TokenWriter};
 pub use model::{
     ClientLimits, ClientRecord, ClientUpdate, KeyRecord, KeyStatus, ScopeRecord, SecretRecord, TokenRecord,
 };
-pub use store::{Backend, Store, StoreError};
+pub use store::{Backend, EventAudience, Store, StoreError, StoredEvent};

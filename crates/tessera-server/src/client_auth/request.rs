@@ -14,7 +14,7 @@ use tessera_types::{Endpoint, ErrorCode, Permission};
 use super::{AuthorizationHeader, ClientAuthMethod, gate, presented, verify};
 use crate::certificate::ClientCertificate;
 use crate::error::OAuthError;
-use crate::form::{Form, read_body, require_form_content_type};
+use crate::form::{Form, read_body, require_content_type, require_form_content_type};
 use crate::registry::Registry;
 use crate::state::AppState;
 use crate::transport::PeerAddr;
@@ -25,6 +25,9 @@ use crate::transport::PeerAddr;
 pub(crate) trait ClientEndpoint: Send + Sync + 'static {
     const ENDPOINT: Endpoint;
     const REPEATABLE: &'static [&'static str];
+    /// The body is JSON, not a form (RFC 8936 §2.4): the client then authenticates through
+    /// the `Authorization` header only.
+    const JSON_BODY: bool = false;
 }
 
 /// `POST /connect/token`.
@@ -33,6 +36,8 @@ pub(crate) struct TokenEndpoint;
 pub(crate) struct IntrospectionEndpoint;
 /// `POST /connect/revoke`.
 pub(crate) struct RevocationEndpoint;
+/// `POST /connect/events`.
+pub(crate) struct EventsEndpoint;
 
 impl ClientEndpoint for TokenEndpoint {
     const ENDPOINT: Endpoint = Endpoint::Token;
@@ -50,11 +55,19 @@ impl ClientEndpoint for RevocationEndpoint {
     const REPEATABLE: &'static [&'static str] = &[];
 }
 
+impl ClientEndpoint for EventsEndpoint {
+    const ENDPOINT: Endpoint = Endpoint::Events;
+    const REPEATABLE: &'static [&'static str] = &[];
+    const JSON_BODY: bool = true;
+}
+
 /// A request to endpoint `E`, read but not yet authenticated: handlers check their own
 /// parameters first and then call [`ClientRequest::authenticate`], so which error a request
 /// with several faults gets is the same as it always was.
 pub(crate) struct ClientRequest<E> {
     form: Form,
+    /// The body, when it is JSON.
+    json: Option<axum::body::Bytes>,
     authorization: AuthorizationHeader,
     peer: Option<IpAddr>,
     certificate: Option<ClientCertificate>,
@@ -103,17 +116,28 @@ impl<E: ClientEndpoint> FromRequest<AppState> for ClientRequest<E> {
         let authorization = AuthorizationHeader::parse(&parts.headers);
         // Someone backing off is refused before their body is read.
         gate::early_gate(&s.registry.get(), &s.verifier, &s.failures, authorization.basic(), peer, s.clock.now())?;
+        if E::JSON_BODY {
+            require_content_type(&parts.headers, "application/json")?;
+            let bytes = read_body(&parts.headers, body, s.max_body_bytes).await?;
+            let form = Form::parse(b"")?;
+            return Ok(Self { form, json: Some(bytes), authorization, peer, certificate, endpoint: PhantomData });
+        }
         require_form_content_type(&parts.headers)?;
         let bytes = read_body(&parts.headers, body, s.max_body_bytes).await?;
         let form = Form::parse(&bytes)?;
         form.reject_repeats(E::REPEATABLE)?;
-        Ok(Self { form, authorization, peer, certificate, endpoint: PhantomData })
+        Ok(Self { form, json: None, authorization, peer, certificate, endpoint: PhantomData })
     }
 }
 
 impl<E: ClientEndpoint> ClientRequest<E> {
     pub(crate) fn form(&self) -> &Form {
         &self.form
+    }
+
+    /// The JSON body of an endpoint that takes one.
+    pub(crate) fn json(&self) -> &[u8] {
+        self.json.as_deref().unwrap_or_default()
     }
 
     /// Authenticates the client (RFC 6749 §2.3) and requires its permission for `E`.

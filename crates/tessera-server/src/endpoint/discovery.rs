@@ -44,7 +44,7 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
         // RFC 8705 §5 makes aliases optional: the one listener asks every client for a
         // certificate, so the conventional endpoints serve mutual TLS too.
         mtls_endpoint_aliases: None,
-        revocation_events_endpoint: None,
+        revocation_events_endpoint: Some(s.issuer.url("/connect/events")),
     };
     let mut response = axum::Json(doc).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=60"));

@@ -1,6 +1,7 @@
 //! HTTP endpoints: one module each.
 
 pub mod discovery;
+pub mod events;
 pub mod introspect;
 pub mod jwks;
 pub mod revoke;

@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use tessera_types::{ClientId, ErrorCode, Jti, UnixTime};
+use tessera_types::{ClientId, ErrorCode, Jti, Resource, UnixTime};
 
 use super::token_param::token_param;
 use crate::client_auth::{ClientRequest, RevocationEndpoint};
@@ -12,12 +12,23 @@ use crate::state::AppState;
 use crate::storage::StoreFuture;
 use crate::token::lookup::{self, Kind, TokenLookup};
 
-/// What revocation needs beyond finding the token: marking it revoked, durably.
+/// What revocation needs beyond finding the token: marking it revoked, durably, and telling
+/// the revocation feed in the same commit.
 pub trait RevocationStore: TokenLookup {
     /// Marks the reference token whose hash is `hash` revoked.
-    fn revoke_reference<'a>(&'a self, hash: &'a str) -> StoreFuture<'a, ()>;
+    fn revoke_reference<'a>(&'a self, hash: &'a str, now: UnixTime) -> StoreFuture<'a, ()>;
     /// Remembers a JWT's `jti` as revoked until `exp`, when the token would expire anyway.
-    fn revoke_jti<'a>(&'a self, jti: &'a Jti, client_id: &'a ClientId, exp: UnixTime) -> StoreFuture<'a, ()>;
+    fn revoke_jti<'a>(&'a self, jwt: RevokedJwt<'a>, now: UnixTime) -> StoreFuture<'a, ()>;
+}
+
+/// A JWT being revoked: what the feed tells, and whom (its audiences, RFC 7519 `aud`).
+#[derive(Debug, Clone, Copy)]
+#[allow(missing_docs)]
+pub struct RevokedJwt<'a> {
+    pub jti: &'a Jti,
+    pub client_id: &'a ClientId,
+    pub exp: UnixTime,
+    pub audiences: &'a [Resource],
 }
 
 pub(crate) async fn revoke(
@@ -36,11 +47,16 @@ pub(crate) async fn revoke(
             return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "the token was not issued to this client"));
         }
         // Committed before the 200: an acknowledged revocation survives a crash.
+        let now = s.clock.now();
         match t.kind {
-            Kind::Reference { hash } => store.revoke_reference(&hash).await,
-            Kind::Jwt => store.revoke_jti(&t.jti, &t.client_id, t.exp).await,
+            Kind::Reference { hash } => store.revoke_reference(&hash, now).await,
+            Kind::Jwt => {
+                let jwt = RevokedJwt { jti: &t.jti, client_id: &t.client_id, exp: t.exp, audiences: &t.aud };
+                store.revoke_jti(jwt, now).await
+            }
         }
         .map_err(OAuthError::unavailable)?;
+        s.events.notify_waiters();
         tracing::info!(client_id = %caller.client.client_id, jti = %t.jti, "revoked token");
     }
     // §2.2: 200 whether or not the token was known ("invalid tokens do not cause an error").

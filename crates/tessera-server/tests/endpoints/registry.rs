@@ -17,17 +17,17 @@ async fn changes_made_while_running_take_effect_without_restart() {
     s.seed_scenario().await;
     assert_eq!(s.token_basic("CC", "cc_secret", CC).await.0, 200);
     let cc = ClientId::new("CC").unwrap();
-    s.store.set_client_enabled(&cc, false).await.unwrap();
+    s.store.set_client_enabled(&cc, false, s.now()).await.unwrap();
     s.sync().await;
     assert_oauth_error(&s.token_basic("CC", "cc_secret", CC).await, 401, "invalid_client");
-    s.store.set_client_enabled(&cc, true).await.unwrap();
+    s.store.set_client_enabled(&cc, true, s.now()).await.unwrap();
     s.sync().await;
     assert_eq!(s.token_basic("CC", "cc_secret", CC).await.0, 200);
     // A new scope shows in discovery; a removed client is gone.
     s.add_scope("later", &["api9"]).await;
     let d = s.get_json("/.well-known/openid-configuration").await;
     assert!(d["scopes_supported"].as_array().unwrap().iter().any(|v| v == "later"));
-    s.store.remove_client(&cc).await.unwrap();
+    s.store.remove_client(&cc, s.now()).await.unwrap();
     s.sync().await;
     assert_oauth_error(&s.token_basic("CC", "cc_secret", CC).await, 401, "invalid_client");
 }

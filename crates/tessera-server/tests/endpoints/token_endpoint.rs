@@ -64,7 +64,7 @@ async fn rfc6749_5_2_unknown_client_wrong_secret_and_disabled_client_look_the_sa
     let s = TestApp::start().await;
     s.seed_scenario().await;
     s.add_client("off", "off_secret", &["dataEventRecords"], &[]).await;
-    s.store.set_client_enabled(&tessera_types::ClientId::new("off").unwrap(), false).await.unwrap();
+    s.store.set_client_enabled(&tessera_types::ClientId::new("off").unwrap(), false, s.now()).await.unwrap();
     s.sync().await;
     let unknown = s.token_basic("nobody", "cc_secret", CC).await;
     let wrong = s.token_basic("CC", "not_the_secret", CC).await;

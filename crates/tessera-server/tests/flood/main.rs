@@ -163,7 +163,10 @@ async fn unknown_disabled_generated_and_imported_clients_fail_in_the_same_time()
     s.client("generated", None, "jwt").await;
     s.client("imported", Some(STRONG), "jwt").await;
     s.client("disabled", Some(STRONG), "jwt").await;
-    s.store.set_client_enabled(&tessera_types::ClientId::new("disabled").unwrap(), false).await.unwrap();
+    s.store
+        .set_client_enabled(&tessera_types::ClientId::new("disabled").unwrap(), false, tessera_types::UnixTime(0))
+        .await
+        .unwrap();
     s.sync().await;
     let http = http();
     let ids = ["unknown", "disabled", "generated", "imported"];

@@ -40,21 +40,21 @@ async fn a_disabled_or_removed_clients_tokens_are_inactive_and_removal_deletes_i
     assert!(introspect(&s, &api, &jwt).await && introspect(&s, &api, &reference).await);
 
     for id in ["J", "R"] {
-        s.store.set_client_enabled(&ClientId::new(id).unwrap(), false).await.unwrap();
+        s.store.set_client_enabled(&ClientId::new(id).unwrap(), false, tessera_types::UnixTime(0)).await.unwrap();
     }
     s.sync().await;
     assert!(!introspect(&s, &api, &jwt).await, "a disabled client's JWT stayed active");
     assert!(!introspect(&s, &api, &reference).await, "a disabled client's reference token stayed active");
 
     for id in ["J", "R"] {
-        s.store.set_client_enabled(&ClientId::new(id).unwrap(), true).await.unwrap();
+        s.store.set_client_enabled(&ClientId::new(id).unwrap(), true, tessera_types::UnixTime(0)).await.unwrap();
     }
     s.sync().await;
     assert!(introspect(&s, &api, &reference).await, "enabling again restores what was not revoked");
 
     assert_eq!(s.store.token_counts().await.unwrap().0, 1);
     for id in ["J", "R"] {
-        assert!(s.store.remove_client(&ClientId::new(id).unwrap()).await.unwrap());
+        assert!(s.store.remove_client(&ClientId::new(id).unwrap(), tessera_types::UnixTime(0)).await.unwrap());
     }
     s.sync().await;
     assert_eq!(s.store.token_counts().await.unwrap().0, 0, "removal deletes the client's reference tokens");

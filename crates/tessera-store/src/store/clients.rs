@@ -6,9 +6,11 @@ use std::str::FromStr;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use tessera_types::rfc7517::JwkSet;
+use tessera_types::rfc8417::RevocationEvent;
 use tessera_types::rfc8705::TlsClientRegistration;
 use tessera_types::{ClientAuthMethod, ClientId, JwksUri, Permission, SigningAlg, TokenFormat, UnixTime};
 
+use super::events::{self, EventAudience};
 use super::{Store, StoreError, corrupt, json, unique_violation};
 use crate::model::{ClientLimits, ClientRecord, ClientUpdate, SecretRecord};
 
@@ -90,9 +92,11 @@ impl Store {
         client_from_row(&row, secrets).map(Some)
     }
 
-    /// Removes a client, its secrets and its reference tokens; `false` if there was none.
-    pub async fn remove_client(&self, client_id: &ClientId) -> Result<bool, StoreError> {
+    /// Removes a client, its secrets and its reference tokens; `false` if there was none. The
+    /// revocation feed is told its tokens are void (as a disabled client's).
+    pub async fn remove_client(&self, client_id: &ClientId, now: UnixTime) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
+        let audiences = events::client_audiences(&mut tx, client_id).await?;
         sqlx::query("DELETE FROM tokens WHERE client_id = $1").bind(client_id.as_str()).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM client_secrets WHERE client_id = $1")
             .bind(client_id.as_str())
@@ -103,18 +107,50 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        if n > 0 {
+            let event = RevocationEvent::ClientDisabled { client_id: client_id.clone() };
+            events::record(&mut tx, &event, &EventAudience::Only(audiences), now, events::lasting_event_expiry(now))
+                .await?;
+        }
         Self::commit_if_changed(tx, n).await
     }
 
-    /// Enables or disables a client; `false` if there is none.
-    pub async fn set_client_enabled(&self, client_id: &ClientId, enabled: bool) -> Result<bool, StoreError> {
+    /// Enables or disables a client; `false` if there is none. A change is told to the
+    /// revocation feed; setting the state it already has is not a change.
+    pub async fn set_client_enabled(
+        &self,
+        client_id: &ClientId,
+        enabled: bool,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
+        let Some(was) = sqlx::query_scalar::<_, i64>("SELECT enabled FROM clients WHERE client_id = $1")
+            .bind(client_id.as_str())
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            tx.commit().await?;
+            return Ok(false);
+        };
+        if (was != 0) == enabled {
+            tx.commit().await?;
+            return Ok(true);
+        }
+        let audiences = events::client_audiences(&mut tx, client_id).await?;
         let n = sqlx::query("UPDATE clients SET enabled = $1 WHERE client_id = $2")
             .bind(i64::from(enabled))
             .bind(client_id.as_str())
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        let client_id = client_id.clone();
+        let event = if enabled {
+            RevocationEvent::ClientEnabled { client_id }
+        } else {
+            RevocationEvent::ClientDisabled { client_id }
+        };
+        events::record(&mut tx, &event, &EventAudience::Only(audiences), now, events::lasting_event_expiry(now))
+            .await?;
         Self::commit_if_changed(tx, n).await
     }
 

@@ -4,8 +4,10 @@ use std::str::FromStr;
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use tessera_types::rfc8417::RevocationEvent;
 use tessera_types::{Kid, SigningAlg, UnixTime};
 
+use super::events::{self, EventAudience};
 use super::{Store, StoreError, corrupt, unique_violation};
 use crate::model::{KeyRecord, KeyStatus};
 
@@ -76,7 +78,8 @@ impl Store {
     }
 
     /// Removes a retired key from publication; an active key cannot be removed (rotate first).
-    pub async fn remove_retired_key(&self, kid: &Kid) -> Result<bool, StoreError> {
+    /// Every receiver of the revocation feed is told: tokens it signed are void.
+    pub async fn remove_retired_key(&self, kid: &Kid, now: UnixTime) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         let n = sqlx::query("DELETE FROM signing_keys WHERE kid = $1 AND status = $2")
             .bind(kid.as_str())
@@ -84,6 +87,10 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        if n > 0 {
+            let event = RevocationEvent::KeyRemoved { kid: kid.clone() };
+            events::record(&mut tx, &event, &EventAudience::All, now, events::lasting_event_expiry(now)).await?;
+        }
         Self::commit_if_changed(tx, n).await
     }
 }

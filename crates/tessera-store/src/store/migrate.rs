@@ -12,6 +12,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("../../migrations/0006_client_keys.sql")),
     (7, include_str!("../../migrations/0007_mutual_tls.sql")),
     (8, include_str!("../../migrations/0008_client_jwks_uri.sql")),
+    (9, include_str!("../../migrations/0009_revocation_events.sql")),
 ];
 
 impl Store {

@@ -4,6 +4,7 @@
 
 mod assertions;
 mod clients;
+mod events;
 mod keys;
 mod migrate;
 mod scopes;
@@ -13,6 +14,8 @@ use std::path::{Path, PathBuf};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
+
+pub use events::{EventAudience, StoredEvent};
 
 use crate::{pg_url, sqlite};
 

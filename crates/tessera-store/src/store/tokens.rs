@@ -4,8 +4,10 @@ use std::collections::HashMap;
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use tessera_types::rfc8417::RevocationEvent;
 use tessera_types::{ClientId, Jti, Resource, ScopeSet, UnixTime};
 
+use super::events::{self, EventAudience};
 use super::{Backend, Store, StoreError, corrupt, json};
 use crate::model::TokenRecord;
 
@@ -65,24 +67,65 @@ impl Store {
         row.as_ref().map(token_from_row).transpose()
     }
 
-    /// Marks a reference token revoked; `false` if there is none.
-    pub async fn revoke_token(&self, hash: &str) -> Result<bool, StoreError> {
-        let n = sqlx::query("UPDATE tokens SET revoked = 1 WHERE hash = $1")
+    /// Marks a reference token revoked, recording the event for the revocation feed in the
+    /// same transaction; `false` if there is no such token.
+    pub async fn revoke_token(&self, hash: &str, now: UnixTime) -> Result<bool, StoreError> {
+        let _one_writer = self.sqlite_write_turn().await;
+        let mut tx = self.pool.begin().await?;
+        let Some(row) = sqlx::query("SELECT * FROM tokens WHERE hash = $1").bind(hash).fetch_optional(&mut *tx).await?
+        else {
+            tx.commit().await?;
+            return Ok(false);
+        };
+        let t = token_from_row(&row)?;
+        let n = sqlx::query("UPDATE tokens SET revoked = 1 WHERE hash = $1 AND revoked = 0")
             .bind(hash)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?
             .rows_affected();
-        Ok(n > 0)
+        // Revoked once, told once.
+        if n > 0 {
+            let event = RevocationEvent::TokenRevoked {
+                jti: t.jti,
+                exp: t.exp,
+                client_id: t.client_id,
+                token_hash: Some(hash.to_owned()),
+            };
+            let audience = EventAudience::Only(t.audiences);
+            events::record(&mut tx, &event, &audience, now, events::token_event_expiry(t.exp)).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 
-    /// Remembers a revoked JWT by `jti` until `exp`.
-    pub async fn revoke_jti(&self, jti: &Jti, client_id: &ClientId, exp: UnixTime) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO revoked_jtis (jti, client_id, exp) VALUES ($1, $2, $3) ON CONFLICT (jti) DO NOTHING")
-            .bind(jti.as_str())
-            .bind(client_id.as_str())
-            .bind(exp.0)
-            .execute(&self.pool)
-            .await?;
+    /// Remembers a revoked JWT by `jti` until `exp`, and records the event for the revocation
+    /// feed (told to `audiences`, the token's `aud`) in the same transaction.
+    pub async fn revoke_jti(
+        &self,
+        jti: &Jti,
+        client_id: &ClientId,
+        exp: UnixTime,
+        audiences: &[Resource],
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        let _one_writer = self.sqlite_write_turn().await;
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query(
+            "INSERT INTO revoked_jtis (jti, client_id, exp) VALUES ($1, $2, $3) ON CONFLICT (jti) DO NOTHING",
+        )
+        .bind(jti.as_str())
+        .bind(client_id.as_str())
+        .bind(exp.0)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n > 0 {
+            let event =
+                RevocationEvent::TokenRevoked { jti: jti.clone(), exp, client_id: client_id.clone(), token_hash: None };
+            let audience = EventAudience::Only(audiences.to_vec());
+            events::record(&mut tx, &event, &audience, now, events::token_event_expiry(exp)).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -164,6 +207,7 @@ impl Store {
         not_before: UnixTime,
     ) -> Result<Option<u64>, StoreError> {
         let mut tx = self.pool.begin().await?;
+        let audiences = events::client_audiences(&mut tx, client_id).await?;
         let n = sqlx::query("UPDATE clients SET tokens_not_before = $1 WHERE client_id = $2")
             .bind(not_before.0)
             .bind(client_id.as_str())
@@ -178,6 +222,9 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        let event = RevocationEvent::ClientTokensRevoked { client_id: client_id.clone(), not_before };
+        let audience = EventAudience::Only(audiences);
+        events::record(&mut tx, &event, &audience, not_before, events::lasting_event_expiry(not_before)).await?;
         Self::commit_if_changed(tx, n).await?;
         Ok(Some(deleted))
     }

@@ -91,7 +91,7 @@ pub async fn registry_clients(store: Store) {
     assert!(matches!(store.add_client(&client("CC")).await, Err(StoreError::Conflict(_))));
     let id = ClientId::new("CC").unwrap();
     assert_eq!(store.get_client(&id).await.unwrap().unwrap(), client("CC"));
-    assert!(store.set_client_enabled(&id, false).await.unwrap());
+    assert!(store.set_client_enabled(&id, false, UnixTime(1000)).await.unwrap());
     assert!(!store.get_client(&id).await.unwrap().unwrap().enabled);
     let update = ClientUpdate {
         token_format: Some(TokenFormat::Reference),
@@ -108,7 +108,7 @@ pub async fn registry_clients(store: Store) {
     assert!(!store.update_client(&ClientId::new("nobody").unwrap(), &update).await.unwrap());
     store.add_client(&client("other")).await.unwrap();
     assert_eq!(store.list_clients().await.unwrap().len(), 2);
-    assert!(store.remove_client(&id).await.unwrap());
+    assert!(store.remove_client(&id, UnixTime(1000)).await.unwrap());
     assert!(store.get_client(&id).await.unwrap().is_none());
     assert_eq!(store.list_clients().await.unwrap().len(), 1);
 }
@@ -124,7 +124,7 @@ pub async fn secrets(store: Store) {
     assert!(!store.remove_secret(&id, "s2").await.unwrap());
     assert_eq!(store.get_client(&id).await.unwrap().unwrap().secrets.len(), 1);
     // Removing the client removes its secrets.
-    store.remove_client(&id).await.unwrap();
+    store.remove_client(&id, UnixTime(1000)).await.unwrap();
     store.add_client(&ClientRecord { secrets: vec![], ..client("CC") }).await.unwrap();
     assert!(store.get_client(&id).await.unwrap().unwrap().secrets.is_empty());
 }
@@ -140,8 +140,8 @@ pub async fn keys_one_active_per_algorithm(store: Store) {
     assert_eq!(status("k2"), None);
     assert_eq!(status("k3"), Some(KeyStatus::Active));
     assert_eq!(status("r1"), Some(KeyStatus::Active));
-    assert!(!store.remove_retired_key(&Kid::new("k3").unwrap()).await.unwrap(), "active keys stay");
-    assert!(store.remove_retired_key(&Kid::new("k1").unwrap()).await.unwrap());
+    assert!(!store.remove_retired_key(&Kid::new("k3").unwrap(), UnixTime(1000)).await.unwrap(), "active keys stay");
+    assert!(store.remove_retired_key(&Kid::new("k1").unwrap(), UnixTime(1000)).await.unwrap());
     assert_eq!(store.list_keys().await.unwrap().len(), 2);
 }
 
@@ -168,8 +168,8 @@ pub async fn reference_tokens(store: Store) {
     store.insert_tokens(&[token(1, 5000), token(2, 5000)]).await.unwrap();
     assert_eq!(store.find_token("hash-1").await.unwrap().unwrap(), token(1, 5000));
     assert!(store.find_token("hash-9").await.unwrap().is_none());
-    assert!(store.revoke_token("hash-1").await.unwrap());
-    assert!(!store.revoke_token("hash-9").await.unwrap());
+    assert!(store.revoke_token("hash-1", UnixTime(1000)).await.unwrap());
+    assert!(!store.revoke_token("hash-9", UnixTime(1000)).await.unwrap());
     assert!(store.find_token("hash-1").await.unwrap().unwrap().revoked);
     assert!(!store.find_token("hash-2").await.unwrap().unwrap().revoked);
     // A duplicate hash fails the whole batch: nothing half-written.
@@ -197,8 +197,8 @@ pub async fn group_commit_under_concurrency(store: Store) {
 pub async fn revocations(store: Store) {
     let cc = ClientId::new("CC").unwrap();
     assert!(!store.is_jti_revoked(&jti("j1")).await.unwrap());
-    store.revoke_jti(&jti("j1"), &cc, UnixTime(5000)).await.unwrap();
-    store.revoke_jti(&jti("j1"), &cc, UnixTime(5000)).await.unwrap();
+    store.revoke_jti(&jti("j1"), &cc, UnixTime(5000), &[], UnixTime(1000)).await.unwrap();
+    store.revoke_jti(&jti("j1"), &cc, UnixTime(5000), &[], UnixTime(1000)).await.unwrap();
     assert!(store.is_jti_revoked(&jti("j1")).await.unwrap());
     assert!(!store.is_jti_revoked(&jti("j2")).await.unwrap());
     assert_eq!(store.token_counts().await.unwrap().1, 1);
@@ -207,8 +207,8 @@ pub async fn revocations(store: Store) {
 pub async fn pruning(store: Store) {
     let cc = ClientId::new("CC").unwrap();
     store.insert_tokens(&[token(1, 1000), token(2, 2000), token(3, 3000)]).await.unwrap();
-    store.revoke_jti(&jti("old"), &cc, UnixTime(1500)).await.unwrap();
-    store.revoke_jti(&jti("new"), &cc, UnixTime(2500)).await.unwrap();
+    store.revoke_jti(&jti("old"), &cc, UnixTime(1500), &[], UnixTime(1000)).await.unwrap();
+    store.revoke_jti(&jti("new"), &cc, UnixTime(2500), &[], UnixTime(1000)).await.unwrap();
     assert_eq!(store.prune(UnixTime(999), 1).await.unwrap(), (0, 0));
     assert_eq!(store.prune(UnixTime(2001), 1).await.unwrap(), (2, 1));
     assert_eq!(store.token_counts().await.unwrap(), (1, 1));
@@ -389,4 +389,87 @@ pub async fn client_jwks_uri_round_trips_and_replaces_the_key_set(store: Store) 
     let none = ClientUpdate { jwks_uri: Some(None), ..Default::default() };
     assert!(store.update_client(&id, &none).await.unwrap());
     assert_eq!(store.get_client(&id).await.unwrap().unwrap(), client("CC"));
+}
+
+/// Issue 12: every revocation is an event in the same commit, numbered in order, told only to
+/// the tokens' audiences (key removals to everyone), once per change, and pruned after the
+/// tokens it is about have expired.
+pub async fn revocation_events_are_recorded_in_order_filtered_and_pruned(store: Store) {
+    use tessera_types::rfc8417::{EventSeq, RevocationEvent};
+    let cc = ClientId::new("CC").unwrap();
+    let (api1, api2) = (ClientId::new("api1").unwrap(), ClientId::new("api2").unwrap());
+    let other = ClientId::new("other-api").unwrap();
+    let now = UnixTime(1000);
+    store.add_scope(&scope("a")).await.unwrap(); // resources: rs_a
+    store.add_client(&client("CC")).await.unwrap(); // may request scope a
+    assert_eq!(store.latest_event().await.unwrap(), EventSeq(0));
+
+    // A JWT for api1 and api2; revoking it twice tells once.
+    let aud = [Resource::new("api1").unwrap(), Resource::new("api2").unwrap()];
+    store.revoke_jti(&jti("j1"), &cc, UnixTime(5000), &aud, now).await.unwrap();
+    store.revoke_jti(&jti("j1"), &cc, UnixTime(5000), &aud, now).await.unwrap();
+    // A reference token (audiences api1, api2 in `token`), revoked twice: once.
+    store.insert_tokens(&[token(1, 4000)]).await.unwrap();
+    assert!(store.revoke_token("hash-1", now).await.unwrap());
+    assert!(store.revoke_token("hash-1", now).await.unwrap());
+    // Client-wide: audiences are the resources of the client's scopes (rs_a).
+    store.revoke_client_tokens(&cc, UnixTime(1100)).await.unwrap();
+    assert!(store.set_client_enabled(&cc, false, now).await.unwrap());
+    assert!(store.set_client_enabled(&cc, false, now).await.unwrap(), "no change, no event");
+    assert!(store.set_client_enabled(&cc, true, now).await.unwrap());
+    // A removed key: everyone.
+    store.add_active_key(&key("k1", SigningAlg::ES256)).await.unwrap();
+    store.add_active_key(&key("k2", SigningAlg::ES256)).await.unwrap();
+    assert!(store.remove_retired_key(&Kid::new("k1").unwrap(), now).await.unwrap());
+    assert_eq!(store.latest_event().await.unwrap(), EventSeq(6));
+
+    let kinds = |events: &[tessera_store::StoredEvent]| -> Vec<(i64, &'static str)> {
+        events.iter().map(|e| (e.seq.0, e.event.event_type())).collect()
+    };
+    let for_api1 = store.events_after(EventSeq(0), &api1, 100).await.unwrap();
+    assert_eq!(
+        kinds(&for_api1),
+        [
+            (1, "urn:tessera:secevent:token-revoked"),
+            (2, "urn:tessera:secevent:token-revoked"),
+            (6, "urn:tessera:secevent:key-removed")
+        ]
+    );
+    assert_eq!(
+        for_api1[0].event,
+        RevocationEvent::TokenRevoked { jti: jti("j1"), exp: UnixTime(5000), client_id: cc.clone(), token_hash: None }
+    );
+    let RevocationEvent::TokenRevoked { token_hash, .. } = &for_api1[1].event else { panic!("{:?}", for_api1[1]) };
+    assert_eq!(token_hash.as_deref(), Some("hash-1"));
+    assert_eq!(kinds(&store.events_after(EventSeq(0), &api2, 100).await.unwrap()).len(), 3);
+    let rs_a = ClientId::new("rs_a").unwrap();
+    assert_eq!(
+        kinds(&store.events_after(EventSeq(0), &rs_a, 100).await.unwrap()),
+        [
+            (3, "urn:tessera:secevent:client-tokens-revoked"),
+            (4, "urn:tessera:secevent:client-disabled"),
+            (5, "urn:tessera:secevent:client-enabled"),
+            (6, "urn:tessera:secevent:key-removed")
+        ]
+    );
+    // Outside every audience: only the key removal.
+    assert_eq!(
+        kinds(&store.events_after(EventSeq(0), &other, 100).await.unwrap()),
+        [(6, "urn:tessera:secevent:key-removed")]
+    );
+    // By position and limit.
+    assert_eq!(
+        kinds(&store.events_after(EventSeq(1), &api1, 1).await.unwrap()),
+        [(2, "urn:tessera:secevent:token-revoked")]
+    );
+    assert!(store.events_after(EventSeq(6), &api1, 100).await.unwrap().is_empty());
+
+    // Token events go once their tokens have expired (exp + 300 s); client and key events
+    // after the longest token lifetime.
+    assert_eq!(store.prune_events(UnixTime(4301), 1).await.unwrap(), 1, "the reference token's, exp 4000");
+    assert_eq!(kinds(&store.events_after(EventSeq(0), &api1, 100).await.unwrap()).len(), 2);
+    assert_eq!(store.prune_events(UnixTime(5301), 500).await.unwrap(), 1, "the JWT's, exp 5000");
+    assert_eq!(store.prune_events(UnixTime(1100 + 7 * 24 * 3600 + 301), 500).await.unwrap(), 4);
+    assert!(store.events_after(EventSeq(0), &rs_a, 100).await.unwrap().is_empty());
+    assert_eq!(store.latest_event().await.unwrap(), EventSeq(6), "positions are never reused");
 }

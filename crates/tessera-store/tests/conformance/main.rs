@@ -46,4 +46,5 @@ conformance!(
     client_keys_and_auth_method_round_trip,
     mutual_tls_registration_and_bound_tokens_round_trip,
     client_jwks_uri_round_trips_and_replaces_the_key_set,
+    revocation_events_are_recorded_in_order_filtered_and_pruned,
 );

@@ -414,7 +414,7 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
             print_json(&to_json(&c));
         }
         ClientCommand::Remove { client_id } => {
-            if !store.remove_client(&client_id).await? {
+            if !store.remove_client(&client_id, now()).await? {
                 return Err(format!("no client {client_id}").into());
             }
             println!("removed client {client_id}");
@@ -442,7 +442,7 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
 }
 
 async fn set_enabled(store: &Store, client_id: &ClientId, enabled: bool) -> CliResult {
-    if !store.set_client_enabled(client_id, enabled).await? {
+    if !store.set_client_enabled(client_id, enabled, now()).await? {
         return Err(format!("no client {client_id}").into());
     }
     println!("{} client {client_id}", if enabled { "enabled" } else { "disabled" });

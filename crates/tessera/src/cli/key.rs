@@ -45,7 +45,7 @@ pub async fn run(cmd: KeyCommand, store: &Store, settings: &Settings) -> CliResu
             println!("new active {alg} key {kid}");
         }
         KeyCommand::Remove { kid } => {
-            if !store.remove_retired_key(&kid).await? {
+            if !store.remove_retired_key(&kid, now()).await? {
                 return Err(format!("no retired key {kid} (rotate an active key before removing it)").into());
             }
             println!("removed key {kid}");

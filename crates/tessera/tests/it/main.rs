@@ -7,6 +7,7 @@ mod abuse;
 mod cli;
 mod cli_safety;
 mod durability;
+mod events;
 mod harness;
 mod jwks_uri;
 mod mtls;

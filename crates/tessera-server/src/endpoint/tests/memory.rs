@@ -3,10 +3,13 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use tessera_store::TokenRecord;
+use tessera_store::{StoredEvent, TokenRecord};
+use tessera_types::rfc8417::EventSeq;
 use tessera_types::{ClientId, Jti, UnixTime};
 
-use crate::storage::{AssertionReplayStore, RevocationStore, StoreFuture, TokenIssueStore, TokenLookup};
+use crate::storage::{
+    AssertionReplayStore, EventLog, RevocationStore, RevokedJwt, StoreFuture, TokenIssueStore, TokenLookup,
+};
 
 #[derive(Default)]
 pub(super) struct MemoryStore {
@@ -40,16 +43,32 @@ impl TokenLookup for MemoryStore {
 }
 
 impl RevocationStore for MemoryStore {
-    fn revoke_reference<'a>(&'a self, hash: &'a str) -> StoreFuture<'a, ()> {
+    fn revoke_reference<'a>(&'a self, hash: &'a str, _now: UnixTime) -> StoreFuture<'a, ()> {
         if let Some(t) = self.tokens.lock().unwrap().get_mut(hash) {
             t.revoked = true;
         }
         ready(())
     }
 
-    fn revoke_jti<'a>(&'a self, jti: &'a Jti, client_id: &'a ClientId, exp: UnixTime) -> StoreFuture<'a, ()> {
-        self.revoked_jtis.lock().unwrap().entry(jti.clone()).or_insert((client_id.clone(), exp));
+    fn revoke_jti<'a>(&'a self, jwt: RevokedJwt<'a>, _now: UnixTime) -> StoreFuture<'a, ()> {
+        self.revoked_jtis.lock().unwrap().entry(jwt.jti.clone()).or_insert((jwt.client_id.clone(), jwt.exp));
         ready(())
+    }
+}
+
+/// The handler tests do not follow the feed: an empty log.
+impl EventLog for MemoryStore {
+    fn events_after<'a>(
+        &'a self,
+        _after: EventSeq,
+        _receiver: &'a ClientId,
+        _limit: u32,
+    ) -> StoreFuture<'a, Vec<StoredEvent>> {
+        ready(Vec::new())
+    }
+
+    fn latest_event(&self) -> StoreFuture<'_, EventSeq> {
+        ready(EventSeq(0))
     }
 }
 
