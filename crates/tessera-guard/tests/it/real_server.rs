@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tessera_guard::{ClientCredentials, Guard, GuardConfig, GuardLayer, Mode};
+use tessera_guard::{ClientCredentials, Guard, GuardConfig, GuardError, GuardLayer, Mode, OnStale};
 use tessera_server::admin::ClientSpec;
 use tessera_testkit::{Authority as _, TestServer};
 use tessera_types::clock::{Clock as _, ManualClock, SystemClock};
@@ -35,7 +35,7 @@ impl Authority {
         ] {
             s.add_client_with(c).await;
         }
-        s.add_client(API, "api_secret", &[], &["introspection"]).await;
+        s.add_client(API, "api_secret", &[], &["introspection", "events"]).await;
         Self(s)
     }
 
@@ -127,4 +127,32 @@ async fn wrong_api_credentials_fail_closed_not_open() {
     let token = a.token("REF").await;
     assert_eq!(say_hello(&grpc_url, Some(&token)).await.unwrap_err().code(), tonic::Code::Unavailable);
     tokio::time::sleep(Duration::from_millis(1)).await;
+}
+
+/// Issue 12 end to end: a JWT revoked at `/connect/revoke` is refused by a JWT-mode guard
+/// within one long poll of the real server's feed, though its validation is cached; another
+/// token of the same client still passes.
+#[tokio::test]
+async fn issue12_a_jwt_revoked_at_the_server_is_refused_through_the_feed_though_cached() {
+    let a = Authority::start().await;
+    let g = a.guard_with(Mode::Jwt, |c| {
+        c.follow_revocations(creds()).with_staleness(Duration::from_secs(60), OnStale::FailClosed)
+    });
+    let rest_url = rest(GuardLayer::new(g.clone())).await;
+    let (revoked, kept) = (a.token("CC").await, a.token("CC").await);
+    assert_eq!(get_rest(&rest_url, "/weatherforecast", Some(&revoked)).await.0, 200);
+    assert!(g.authenticate(&kept).await.is_ok());
+    let mut feed = g.watch_feed().unwrap();
+    // The first poll has answered (nothing to tell yet) before the revocation.
+    tokio::time::timeout(Duration::from_secs(15), feed.wait_for(|s| s.last_success.is_some())).await.unwrap().unwrap();
+    a.revoke("CC", &revoked).await;
+    let s = tokio::time::timeout(Duration::from_secs(15), feed.wait_for(|s| s.revoked_tokens == 1))
+        .await
+        .expect("the revocation reached the guard within a long poll")
+        .unwrap()
+        .clone();
+    assert!(s.position.is_some() && s.last_error.is_none(), "{s:?}");
+    assert!(matches!(g.authenticate(&revoked).await, Err(GuardError::InvalidToken(_))));
+    assert_eq!(get_rest(&rest_url, "/weatherforecast", Some(&revoked)).await.0, 401);
+    assert_eq!(get_rest(&rest_url, "/weatherforecast", Some(&kept)).await.0, 200);
 }
