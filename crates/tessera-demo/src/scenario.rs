@@ -37,7 +37,8 @@ pub const MTLS_CLIENT: &str = "CC_mtls";
 /// `rs_dataEventRecordsApi`) and its clients `CC` (JWT), `CC_reference` (reference tokens)
 /// `CC_private_key_jwt` (a public key, no secret) and `CC_mtls` (a certificate, no secret);
 /// the API's own client
-/// `rs_dataEventRecordsApi` that may introspect; scope `api1` and the background service.
+/// `rs_dataEventRecordsApi` that may introspect and read the revocation feed; scope `api1`,
+/// the REST API's client `api1` (the feed only) and the background service.
 fn seed_config() -> FileConfig {
     FileConfig::parse(SEED_TOML, "examples/seed.toml").expect("examples/seed.toml is valid")
 }
@@ -96,18 +97,28 @@ pub async fn demo_reporting(data_dir: &Path, say: &dyn Fn(&str)) -> Result<(), B
     say(&format!("authorization server: {} (dev CA {})", server.issuer, ca.display()));
 
     // The Greeter validates JWTs locally and reference tokens by introspection, with its own
-    // client credentials, as in the first seed.
+    // client credentials, as in the first seed. Both APIs follow the revocation feed (issue
+    // 12), started now so that they know current revocations before their first request.
     let issuer = server.issuer.clone();
     let (api_id, api_secret) = seeded("rs_dataEventRecordsApi")?;
     let creds = ClientCredentials::new(api_id, api_secret);
     let greeter_guard = Guard::new(
-        GuardConfig::new(issuer.clone(), Resource::new("rs_dataEventRecordsApi")?, Mode::Auto(creds))
-            .with_http_client(http.clone()),
+        GuardConfig::new(issuer.clone(), Resource::new("rs_dataEventRecordsApi")?, Mode::Auto(creds.clone()))
+            .with_http_client(http.clone())
+            .follow_revocations(creds),
     )?;
+    greeter_guard.start_feed();
     let greeter = greeter(loopback, &tls.cert, &tls.key, greeter_guard).await?;
     say(&format!("Greeter (gRPC, HTTP/2, TLS): {}", greeter.url()));
-    let api_guard =
-        Guard::new(GuardConfig::new(issuer.clone(), Resource::new("api1")?, Mode::Jwt).with_http_client(http.clone()))?;
+    // The REST API validates JWTs only; its own client (api1) is for the feed alone.
+    let (api1_id, api1_secret) = seeded("api1")?;
+    let api_guard = Guard::new(
+        GuardConfig::new(issuer.clone(), Resource::new("api1")?, Mode::Jwt)
+            .with_http_client(http.clone())
+            .follow_revocations(ClientCredentials::new(api1_id, api1_secret)),
+    )?;
+    api_guard.start_feed();
+    let api_feed = api_guard.watch_feed().ok_or("the REST API follows the revocation feed")?;
     let api = weather_api(loopback, &tls.cert, &tls.key, api_guard).await?;
     say(&format!("REST API: {}/weatherforecast", api.url()));
 
@@ -154,6 +165,13 @@ pub async fn demo_reporting(data_dir: &Path, say: &dyn Fn(&str)) -> Result<(), B
         if calls == 0 {
             return Err(DemoError::Api("the worker could not call the REST API".into()));
         }
+        let after =
+            revoked_token_refused(&http, &issuer, &api.url(), source("background-service", "api1")?, api_feed).await?;
+        say(&format!(
+            "revoked at /connect/revoke: the REST API refuses the worker's token (401) {} ms later, \
+             via the revocation feed",
+            after.as_millis()
+        ));
         Ok(())
     }
     .await;
@@ -163,4 +181,47 @@ pub async fn demo_reporting(data_dir: &Path, say: &dyn Fn(&str)) -> Result<(), B
     result?;
     say("demo finished: everything shut down");
     Ok(())
+}
+
+/// Issue 12: a token revoked at the authority stops working at the REST API within one long
+/// poll of the revocation feed, though the API validates JWTs locally and has this one cached.
+/// Returns how long after the revocation the API refused it.
+async fn revoked_token_refused(
+    http: &reqwest::Client,
+    issuer: &tessera_types::Issuer,
+    api: &str,
+    source: TokenSource,
+    mut feed: tokio::sync::watch::Receiver<tessera_guard::FeedStatus>,
+) -> Result<Duration, DemoError> {
+    let api_error = |e: reqwest::Error| DemoError::Api(e.to_string());
+    let token = source.token().await.map_err(|e| DemoError::Token(e.to_string()))?.access_token;
+    let call = || http.get(format!("{api}/weatherforecast")).bearer_auth(token.expose()).send();
+    let before = call().await.map_err(api_error)?.status();
+    if !before.is_success() {
+        return Err(DemoError::Api(format!("the REST API refused a fresh token ({before})")));
+    }
+    let revoked_before = feed.borrow().revoked_tokens;
+    let (id, secret) = seeded("background-service")?;
+    let revoke = http
+        .post(format!("{}/connect/revoke", issuer.as_str().trim_end_matches('/')))
+        .basic_auth(id.as_str(), Some(secret.expose()))
+        .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(format!("token={}", token.expose()))
+        .send()
+        .await
+        .map_err(api_error)?;
+    if !revoke.status().is_success() {
+        return Err(DemoError::Api(format!("revocation refused ({})", revoke.status())));
+    }
+    let revoked_at = std::time::Instant::now();
+    // The API's guard holds a long poll open: the server answers it as the revocation lands.
+    tokio::time::timeout(Duration::from_secs(15), feed.wait_for(|s| s.revoked_tokens > revoked_before))
+        .await
+        .map_err(|_| DemoError::Api("the revocation did not reach the REST API within 15 s".into()))?
+        .map_err(|_| DemoError::Api("the REST API's revocation feed stopped".into()))?;
+    let after = call().await.map_err(api_error)?.status();
+    if after != reqwest::StatusCode::UNAUTHORIZED {
+        return Err(DemoError::Api(format!("the REST API still answers a revoked token with {after}")));
+    }
+    Ok(revoked_at.elapsed())
 }

@@ -55,7 +55,10 @@ impl World {
         });
         file.clients.push(seed("NOSCOPE", &["other"], &[], "jwt"));
         file.clients.push(seed("bg_reference", &["api1"], &[], "reference"));
-        file.clients.push(seed("api1", &[], &["introspection"], "jwt"));
+        // The REST API here also introspects (reference tokens): its seed client, which only
+        // follows the revocation feed, is replaced by one that may do both.
+        file.clients.retain(|c| c.client_id.as_str() != "api1");
+        file.clients.push(seed("api1", &[], &["introspection", "events"], "jwt"));
         let kit = TestServer::builder().file(file).clock(clock.clone()).start().await;
         let (ca, http) = (kit.ca().to_owned(), kit.http.clone());
         let server = kit.running();
@@ -241,4 +244,23 @@ async fn the_worker_logs_failures_keeps_going_and_stops_when_told() {
     )
     .await;
     assert!(calls >= 3, "{calls}");
+}
+
+/// Issue 12: `tessera demo` revokes the worker's token at `/connect/revoke` and shows the REST
+/// API (JWT mode, following the revocation feed) refusing it with 401, within seconds.
+#[tokio::test]
+async fn issue12_tessera_demo_shows_a_revoked_token_refused_by_the_rest_api() {
+    // A directory of its own: the other demo tests may run at once.
+    let dir = std::env::temp_dir().join(format!("tessera-demo-feed-test-{}", std::process::id()));
+    let lines = std::sync::Mutex::new(Vec::new());
+    let result = tessera_demo::demo_reporting(&dir, &|line| lines.lock().unwrap().push(line.to_owned())).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    let lines = lines.into_inner().unwrap();
+    assert!(result.is_ok(), "{result:?}\n{lines:#?}");
+    let refused = lines
+        .iter()
+        .find(|l| l.starts_with("revoked at /connect/revoke: the REST API refuses the worker's token (401)"))
+        .unwrap_or_else(|| panic!("{lines:#?}"));
+    let ms: u64 = refused.split(" ms later").next().unwrap().rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(ms < 5_000, "the revocation took {ms} ms to reach the API: {refused}");
 }

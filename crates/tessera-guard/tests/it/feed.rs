@@ -358,8 +358,12 @@ async fn rfc8417_a_set_that_fails_verification_is_not_applied_and_the_position_d
     bad_set_is_not_applied("another issuer", |f| bad_claims(f, |c| c.iss = "https://evil.example".into())).await;
     bad_set_is_not_applied("jti differs from its key", |f| bad_claims(f, |c| c.jti = "3".into())).await;
     bad_set_is_not_applied("no event", |f| bad_claims(f, |c| c.events = Map::new())).await;
-    bad_set_is_not_applied("typ at+jwt", |f| f.key.sign_jwt(&f.key.kid, Some("at+jwt"), &f.claims(2, &revoked("bad"))).unwrap()).await;
-    bad_set_is_not_applied("no typ", |f| f.key.sign_jwt(&f.key.kid, None, &f.claims(2, &revoked("bad"))).unwrap()).await;
+    bad_set_is_not_applied("typ at+jwt", |f| {
+        f.key.sign_jwt(&f.key.kid, Some("at+jwt"), &f.claims(2, &revoked("bad"))).unwrap()
+    })
+    .await;
+    bad_set_is_not_applied("no typ", |f| f.key.sign_jwt(&f.key.kid, None, &f.claims(2, &revoked("bad"))).unwrap())
+        .await;
     bad_set_is_not_applied("signed by an unpublished key under a published kid", |f| {
         let (stranger, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
         stranger.sign_jwt(&f.key.kid, Some(TYP), &f.claims(2, &revoked("bad"))).unwrap()
@@ -371,8 +375,11 @@ async fn rfc8417_a_set_that_fails_verification_is_not_applied_and_the_position_d
     })
     .await;
     bad_set_is_not_applied("alg none", |f| {
-        FakeIssuer::raw(json!({"alg": "none", "typ": TYP}), &serde_json::to_value(f.claims(2, &revoked("bad"))).unwrap(), None)
-            + "x"
+        FakeIssuer::raw(
+            json!({"alg": "none", "typ": TYP}),
+            &serde_json::to_value(f.claims(2, &revoked("bad"))).unwrap(),
+            None,
+        ) + "x"
     })
     .await;
     bad_set_is_not_applied("HS256", |f| {
