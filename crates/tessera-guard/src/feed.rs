@@ -163,6 +163,10 @@ impl Feed {
         }
     }
 
+    pub(crate) fn started(&self) -> bool {
+        self.running.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn watch(&self) -> watch::Receiver<FeedStatus> {
         self.status_rx.clone()
     }

@@ -93,7 +93,10 @@ impl Guard {
             return Err(GuardError::InvalidToken("token too large".into()));
         }
         if let Some(feed) = &self.0.feed {
-            self.start_feed();
+            // A plain load per request; the swap in `start_feed` happens once.
+            if !feed.started() {
+                self.start_feed();
+            }
             feed.check(self.now())?;
         }
         let key = cache::key(token);
