@@ -114,19 +114,15 @@ impl Authority {
     ) -> Result<Option<Arc<VerifyingKey>>, GuardError> {
         let current = self.keys.read().expect("keys lock").clone();
         let stale = current.fetched.is_none_or(|t| t.elapsed() > self.max_age);
-        if !stale {
-            if let Some(k) = find(&current, kid, alg) {
-                return Ok(Some(k));
-            }
+        if !stale && let Some(k) = find(&current, kid, alg) {
+            return Ok(Some(k));
         }
         // Single flight: one fetch at a time; whoever waited re-checks what it brought.
         let mut last = self.refresh.lock().await;
         let current = self.keys.read().expect("keys lock").clone();
         let fresh = current.fetched.is_some_and(|t| t.elapsed() <= self.max_age);
-        if fresh {
-            if let Some(k) = find(&current, kid, alg) {
-                return Ok(Some(k));
-            }
+        if fresh && let Some(k) = find(&current, kid, alg) {
+            return Ok(Some(k));
         }
         if fresh && last.is_some_and(|t| t.elapsed() < self.min_refresh) {
             // Rate limit: an unknown kid this soon after a fetch is simply unknown.

@@ -24,6 +24,13 @@
 //! once. Only tokens that can be the authority's are introspected ([`OpaqueTokens`]), once per
 //! token however many requests carry it at the same moment; inactive answers are cached apart
 //! from active ones, and a full cache evicts the entry that expires soonest.
+//!
+//! # Revocations
+//! With [`GuardConfig::follow_revocations`], a background task follows the authority's
+//! revocation feed (RFC 8936 polling of RFC 8417 Security Event Tokens) and every token,
+//! cached validations included, is checked against what it said: revoked tokens, disabled
+//! clients, clients' `not_before` times, removed keys. How current the feed must be, and what
+//! happens when it is not, is [`RevocationFeed::max_staleness`] and [`OnStale`].
 #![deny(missing_docs)]
 
 mod cache;

@@ -84,10 +84,10 @@ impl RevocationSet {
     /// Whether the set refuses `p` (reached with the token whose cache key is `key`). Checked
     /// after validation, on cache hits too: a cached principal is as revoked as a fresh one.
     pub(crate) fn refuses(&self, p: &PrincipalData, key: &TokenKey) -> Option<Revoked> {
-        if !self.tokens.is_empty() {
-            if p.jti.as_ref().is_some_and(|j| self.tokens.contains_key(j)) || self.hashes.contains_key(key) {
-                return Some(Revoked::Token);
-            }
+        if !self.tokens.is_empty()
+            && (p.jti.as_ref().is_some_and(|j| self.tokens.contains_key(j)) || self.hashes.contains_key(key))
+        {
+            return Some(Revoked::Token);
         }
         if let Some(client) = &p.client_id {
             if !self.disabled.is_empty() && self.disabled.contains(client) {
@@ -161,10 +161,8 @@ impl RevocationSet {
     }
 
     fn forget(&mut self, jti: &Jti) {
-        if let Some(t) = self.tokens.remove(jti) {
-            if let Some(h) = t.hash {
-                self.hashes.remove(&h);
-            }
+        if let Some(h) = self.tokens.remove(jti).and_then(|t| t.hash) {
+            self.hashes.remove(&h);
         }
     }
 
