@@ -24,7 +24,7 @@ use tessera_types::rfc7517::JwkSet;
 use tessera_types::rfc8417::{EventSeq, PollRequest, PollResponse, RevocationEvent, SetClaims, TYP};
 use tessera_types::{ClientId, ClientSecret, Issuer, Jti, Kid, Resource, SigningAlg, UnixTime};
 
-use crate::apps::{get_rest, rest};
+use crate::apps::{get_rest, grpc, rest, say_hello};
 use crate::fake_issuer::{AUD, FakeIssuer, b64};
 
 const SECRET: &str = "api1_feed_secret";
@@ -224,6 +224,10 @@ async fn issue12_a_revoked_jti_is_refused_after_one_poll_cached_or_not_while_oth
     assert_eq!(status, 401);
     assert!(challenge.contains("invalid_token"), "{challenge}");
     assert_eq!(get_rest(&url, "/weatherforecast", Some(&other)).await.0, 200);
+    // Over gRPC: Unauthenticated.
+    let grpc_url = grpc(GuardLayer::new(g.clone())).await;
+    assert_eq!(say_hello(&grpc_url, Some(&cached)).await.unwrap_err().code(), tonic::Code::Unauthenticated);
+    assert!(say_hello(&grpc_url, Some(&other)).await.is_ok());
 }
 
 #[tokio::test]
@@ -331,16 +335,19 @@ async fn issue12_a_revoked_reference_token_leaves_the_introspection_cache_withou
     assert_eq!(feed.ctl.introspections.load(Ordering::SeqCst), 1, "refused without asking the authority again");
 }
 
-/// One hostile or broken SET after a good one.
+/// One hostile or broken SET between two good ones.
 async fn bad_set_is_not_applied(name: &str, bad: impl FnOnce(&FakeFeed) -> String) {
     let feed = FakeFeed::start().await;
     let g = feed.guard(&clock(), OnStale::KeepServing);
-    feed.script(&[(1, feed.set(1, &revoked("good"))), (2, bad(&feed))], false);
+    let sets = [(1, feed.set(1, &revoked("good"))), (2, bad(&feed)), (3, feed.set(3, &revoked("after")))];
+    feed.script(&sets, false);
     let s = until(&g, |s| s.last_error.is_some()).await;
     assert_eq!(s.position, at(1), "{name}: the good SET before it was applied, the bad one not");
     assert!(s.last_error.as_deref().unwrap().contains("SET 2"), "{name}: {:?}", s.last_error);
     assert!(refused_as(&g.authenticate(&feed.token("good")).await, "revoked"), "{name}");
     assert!(g.authenticate(&feed.token("bad")).await.is_ok(), "{name}: the bad SET's revocation was not applied");
+    // Nor anything after it: events apply in feed order, without gaps.
+    assert!(g.authenticate(&feed.token("after")).await.is_ok(), "{name}: applied past the bad SET");
     // Retried, not skipped: the next poll still acknowledges 1, so the server resends 2.
     until(&g, |_| feed.polls().len() >= 2).await;
     assert_eq!(feed.polls()[1].1.ack, vec!["1".to_string()], "{name}");
@@ -414,6 +421,8 @@ async fn issue12_fail_closed_refuses_every_token_once_the_feed_is_stale_and_serv
     assert!(g.feed_status().unwrap().stale);
     let url = rest(GuardLayer::new(g.clone())).await;
     assert_eq!(get_rest(&url, "/weatherforecast", Some(&token)).await.0, 503);
+    let grpc_url = grpc(GuardLayer::new(g.clone())).await;
+    assert_eq!(say_hello(&grpc_url, Some(&token)).await.unwrap_err().code(), tonic::Code::Unavailable);
     feed.ctl.down.store(false, Ordering::SeqCst);
     until(&g, |s| s.last_error.is_none() && !s.stale).await;
     assert!(g.authenticate(&token).await.is_ok(), "current again");

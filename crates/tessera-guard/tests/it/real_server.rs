@@ -156,3 +156,26 @@ async fn issue12_a_jwt_revoked_at_the_server_is_refused_through_the_feed_though_
     assert_eq!(get_rest(&rest_url, "/weatherforecast", Some(&revoked)).await.0, 401);
     assert_eq!(get_rest(&rest_url, "/weatherforecast", Some(&kept)).await.0, 200);
 }
+
+/// Issue 12 end to end, reference tokens: a revoked one leaves the introspection cache as
+/// soon as the feed says so (found by its hash), not when the cache entry expires.
+#[tokio::test]
+async fn issue12_a_reference_token_revoked_at_the_server_is_refused_at_once_though_its_introspection_is_cached() {
+    let a = Authority::start().await;
+    let clock = ManualClock::new(SystemClock.now());
+    let g = a.guard_with(Mode::Introspection(creds()), |c| {
+        c.with_clock(Arc::new(clock.clone())).follow_revocations(creds())
+    });
+    let (token, kept) = (a.token("REF").await, a.token("REF").await);
+    assert!(g.authenticate(&token).await.is_ok());
+    assert!(g.authenticate(&kept).await.is_ok());
+    a.revoke("REF", &token).await;
+    let mut feed = g.watch_feed().unwrap();
+    tokio::time::timeout(Duration::from_secs(15), feed.wait_for(|s| s.revoked_tokens == 1))
+        .await
+        .expect("the revocation reached the guard")
+        .unwrap();
+    // The clock has not moved: the cached "active" would still be served without the feed.
+    assert!(matches!(g.authenticate(&token).await, Err(GuardError::InvalidToken(_))));
+    assert!(g.authenticate(&kept).await.is_ok());
+}
