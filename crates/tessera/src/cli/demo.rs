@@ -36,15 +36,17 @@ struct Authority {
 
 #[derive(Debug, Subcommand)]
 enum Part {
-    /// The gRPC Greeter (TLS, HTTP/2), SayHello requiring scope dataEventRecords.
+    /// The gRPC Greeter (TLS, HTTP/2), SayHello requiring scope dataEventRecords; follows the
+    /// server's revocation feed.
     Greeter {
         #[command(flatten)]
         authority: Authority,
         /// Address to serve on.
         #[arg(long, default_value = "127.0.0.1:7179")]
         listen: SocketAddr,
-        /// The API's own client secret, for introspection of reference tokens (default: the
-        /// sample secret of rs_dataEventRecordsApi in examples/seed.toml).
+        /// The API's own client secret, for introspection of reference tokens and the
+        /// revocation feed (default: the sample secret of rs_dataEventRecordsApi in
+        /// examples/seed.toml).
         #[arg(long, env = "TESSERA_DEMO_API_SECRET", hide_env_values = true, value_name = "SECRET", value_parser = secret)]
         api_secret: Option<ClientSecret>,
         /// Server certificate and key (default: the dev certificate next to --ca).
@@ -85,13 +87,18 @@ enum Part {
         #[arg(long, default_value = "dataEventRecords", value_parser = |s: &str| ScopeSet::parse(s))]
         scope: ScopeSet,
     },
-    /// The REST API: GET /weatherforecast for audience and scope api1.
+    /// The REST API: GET /weatherforecast for audience and scope api1; validates JWTs locally
+    /// and follows the server's revocation feed.
     Api {
         #[command(flatten)]
         authority: Authority,
         /// Address to serve on.
         #[arg(long, default_value = "127.0.0.1:7180")]
         listen: SocketAddr,
+        /// The API's own client secret (client api1), for the revocation feed (default: the
+        /// sample secret of api1 in examples/seed.toml).
+        #[arg(long, env = "TESSERA_DEMO_API_SECRET", hide_env_values = true, value_name = "SECRET", value_parser = secret)]
+        api_secret: Option<ClientSecret>,
         /// Server certificate and key (default: the dev certificate next to --ca).
         #[arg(long)]
         cert: Option<PathBuf>,
@@ -191,17 +198,24 @@ pub async fn run(args: DemoArgs) -> CliResult {
             let resource = Resource::new(api.as_str())?;
             let creds = ClientCredentials::new(api, api_secret);
             let guard = Guard::new(
-                GuardConfig::new(a.authority, resource, Mode::Auto(creds)).with_http_client(http_trusting(&a.ca)?),
+                GuardConfig::new(a.authority, resource, Mode::Auto(creds.clone()))
+                    .with_http_client(http_trusting(&a.ca)?)
+                    .follow_revocations(creds),
             )?;
+            guard.start_feed();
             let (cert, key) = cert_pair(&a.ca, cert, key);
             let svc = tessera_demo::greeter(listen, &cert, &key, guard).await?;
             println!("Greeter listening on {} (GET / answers \"GRPC service running...\")", svc.url());
             shutdown_signal().await;
             svc.stop().await;
         }
-        Part::Api { authority: a, listen, cert, key } => {
-            let cfg = GuardConfig::new(a.authority, Resource::new("api1")?, Mode::Jwt);
+        Part::Api { authority: a, listen, api_secret, cert, key } => {
+            let api = ClientId::new("api1")?;
+            let api_secret = secret_or_sample(api_secret, &api)?;
+            let cfg = GuardConfig::new(a.authority, Resource::new(api.as_str())?, Mode::Jwt)
+                .follow_revocations(ClientCredentials::new(api, api_secret));
             let guard = Guard::new(cfg.with_http_client(http_trusting(&a.ca)?))?;
+            guard.start_feed();
             let (cert, key) = cert_pair(&a.ca, cert, key);
             let svc = tessera_demo::weather_api(listen, &cert, &key, guard).await?;
             println!("REST API listening on {}/weatherforecast", svc.url());
