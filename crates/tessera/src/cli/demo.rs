@@ -97,7 +97,7 @@ enum Part {
         listen: SocketAddr,
         /// The API's own client secret (client api1), for the revocation feed (default: the
         /// sample secret of api1 in examples/seed.toml).
-        #[arg(long, env = "TESSERA_DEMO_API_SECRET", hide_env_values = true, value_name = "SECRET", value_parser = secret)]
+        #[arg(long, env = "TESSERA_DEMO_REST_API_SECRET", hide_env_values = true, value_name = "SECRET", value_parser = secret)]
         api_secret: Option<ClientSecret>,
         /// Server certificate and key (default: the dev certificate next to --ca).
         #[arg(long)]
