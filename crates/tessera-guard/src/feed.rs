@@ -53,6 +53,29 @@ pub struct FeedStatus {
 
 const NEVER: i64 = i64::MIN;
 
+/// Why the feed counts as stale.
+#[derive(Debug, Clone, Copy)]
+enum Stale {
+    /// No successful poll in this many seconds since the guard was built.
+    NeverPolled(i64),
+    /// The last successful poll was this many seconds ago.
+    LastPoll(i64),
+    /// Revocations were forgotten for want of room; incomplete until this time.
+    Incomplete(i64),
+}
+
+impl std::fmt::Display for Stale {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NeverPolled(s) => write!(f, "revocation feed: no successful poll in the {s} s since start"),
+            Self::LastPoll(s) => write!(f, "revocation feed: last successful poll {s} s ago"),
+            Self::Incomplete(t) => {
+                write!(f, "revocation feed: revocations were forgotten (capacity), incomplete until {t}")
+            }
+        }
+    }
+}
+
 /// The guard's side of the feed: the revocation set read by every request, and the few
 /// atomics that say how current it is.
 pub(crate) struct Feed {
@@ -103,47 +126,38 @@ impl Feed {
         }
     }
 
-    /// Why the feed is stale at `now`, if it is.
-    fn stale(&self, now: i64) -> Option<String> {
+    /// Whether, and why, the feed is stale at `now`: a few atomic loads, no allocation (read
+    /// on every request).
+    fn stale(&self, now: i64) -> Option<Stale> {
         let last = self.last_success.load(Ordering::Relaxed);
         let since = if last == NEVER { self.started_at } else { last };
-        if now.saturating_sub(since) > secs(self.cfg.max_staleness) {
-            return Some(if last == NEVER {
-                format!("revocation feed: no successful poll in the {} s since start", now.saturating_sub(since))
-            } else {
-                format!("revocation feed: last successful poll {} s ago", now.saturating_sub(since))
-            });
+        let age = now.saturating_sub(since);
+        if age > secs(self.cfg.max_staleness) {
+            return Some(if last == NEVER { Stale::NeverPolled(age) } else { Stale::LastPoll(age) });
         }
         let lost = self.lost_until.load(Ordering::Relaxed);
-        if lost != NEVER && now < lost {
-            return Some(format!("revocation feed: revocations were forgotten (capacity), incomplete until {lost}"));
-        }
-        None
+        (lost != NEVER && now < lost).then_some(Stale::Incomplete(lost))
     }
 
     /// The request-time check: `Err(Unavailable)` while stale under [`OnStale::FailClosed`];
     /// under [`OnStale::KeepServing`] a WARN when the feed turns stale and an INFO when it
     /// recovers.
     pub(crate) fn check(&self, now: i64) -> Result<(), GuardError> {
-        match self.stale(now) {
-            None => {
-                if self.stale_logged.load(Ordering::Relaxed) && self.stale_logged.swap(false, Ordering::Relaxed) {
-                    tracing::info!("revocation feed current again");
-                }
-                Ok(())
+        let Some(stale) = self.stale(now) else {
+            if self.stale_logged.load(Ordering::Relaxed) && self.stale_logged.swap(false, Ordering::Relaxed) {
+                tracing::info!("revocation feed current again");
             }
-            Some(why) => {
-                if !self.stale_logged.load(Ordering::Relaxed) && !self.stale_logged.swap(true, Ordering::Relaxed) {
-                    match self.cfg.on_stale {
-                        OnStale::KeepServing => tracing::warn!(%why, "revocation feed stale: still serving tokens"),
-                        OnStale::FailClosed => tracing::warn!(%why, "revocation feed stale: refusing every token"),
-                    }
-                }
-                match self.cfg.on_stale {
-                    OnStale::KeepServing => Ok(()),
-                    OnStale::FailClosed => Err(GuardError::Unavailable(why)),
-                }
+            return Ok(());
+        };
+        if !self.stale_logged.load(Ordering::Relaxed) && !self.stale_logged.swap(true, Ordering::Relaxed) {
+            match self.cfg.on_stale {
+                OnStale::KeepServing => tracing::warn!(why = %stale, "revocation feed stale: still serving tokens"),
+                OnStale::FailClosed => tracing::warn!(why = %stale, "revocation feed stale: refusing every token"),
             }
+        }
+        match self.cfg.on_stale {
+            OnStale::KeepServing => Ok(()),
+            OnStale::FailClosed => Err(GuardError::Unavailable(stale.to_string())),
         }
     }
 
