@@ -468,3 +468,51 @@ async fn issue12_the_follower_stops_when_the_last_guard_clone_is_dropped() {
     let ended = tokio::time::timeout(Duration::from_secs(5), async { while rx.changed().await.is_ok() {} }).await;
     assert!(ended.is_ok(), "the follower outlived the guard");
 }
+
+#[tokio::test]
+async fn rfc8417_2_2_an_event_type_the_guard_does_not_know_is_ignored_and_the_position_moves_on() {
+    let feed = FakeFeed::start().await;
+    let g = feed.guard(&clock(), OnStale::FailClosed);
+    let mut unknown = feed.claims(1, &revoked("x"));
+    unknown.events = Map::from_iter([("urn:example:secevent:other".to_string(), json!({"jti": "x"}))]);
+    let unknown = feed.key.sign_jwt(&feed.key.kid, Some(TYP), &unknown).unwrap();
+    feed.script(&[(1, unknown), (2, feed.set(2, &revoked("y")))], false);
+    let s = until(&g, |s| s.position == at(2)).await;
+    assert_eq!((s.revoked_tokens, s.last_error), (1, None));
+    assert!(g.authenticate(&feed.token("x")).await.is_ok(), "nothing was read into the unknown event");
+    assert!(refused_as(&g.authenticate(&feed.token("y")).await, "revoked"));
+}
+
+#[tokio::test]
+async fn issue12_a_full_revocation_set_forgets_the_soonest_expiry_and_counts_as_stale_until_it_expires() {
+    let feed = FakeFeed::start().await;
+    let clock = clock();
+    let mut cfg = feed.config(&clock, Mode::Jwt, OnStale::FailClosed);
+    cfg.revocations.as_mut().unwrap().capacity = 2;
+    let g = Guard::new(cfg).unwrap();
+    let now = FakeIssuer::now();
+    let revoked_until = |jti: &str, exp: i64| RevocationEvent::TokenRevoked {
+        jti: Jti::new(jti).unwrap(),
+        exp: UnixTime(exp),
+        client_id: ClientId::new("CC").unwrap(),
+        token_hash: None,
+    };
+    let sets = [
+        (1, feed.set(1, &revoked_until("soon", now + 100))),
+        (2, feed.set(2, &revoked_until("later", now + 3600))),
+        (3, feed.set(3, &revoked_until("latest", now + 3600))),
+    ];
+    feed.script(&sets, false);
+    let s = until(&g, |s| s.position == at(3)).await;
+    assert_eq!(s.revoked_tokens, 2, "bounded");
+    // "soon" (exp + 30 s leeway) was forgotten: the guard cannot tell whether a token is
+    // revoked until then, and says so by failing closed.
+    assert_eq!(s.incomplete_until, Some(UnixTime(now + 130)));
+    assert!(s.stale);
+    assert!(matches!(g.authenticate(&feed.token("other")).await, Err(GuardError::Unavailable(_))));
+    clock.advance(131);
+    // Past it, and the feed still current (a poll since), everything is in order again.
+    until(&g, |s| s.last_success.is_some_and(|t| t.0 >= now + 131) && !s.stale).await;
+    assert!(g.authenticate(&feed.token("other")).await.is_ok());
+    assert!(refused_as(&g.authenticate(&feed.token("latest")).await, "revoked"));
+}

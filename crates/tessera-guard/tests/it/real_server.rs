@@ -179,3 +179,26 @@ async fn issue12_a_reference_token_revoked_at_the_server_is_refused_at_once_thou
     assert!(matches!(g.authenticate(&token).await, Err(GuardError::InvalidToken(_))));
     assert!(g.authenticate(&kept).await.is_ok());
 }
+
+/// Issue 12: an API client without the `ept:events` permission is refused by the feed (RFC
+/// 6749 §5.2 `unauthorized_client`), reported in the feed status; with `KeepServing` the API
+/// goes on validating tokens.
+#[tokio::test]
+async fn issue12_a_feed_refused_to_the_api_client_is_reported_and_keep_serving_serves() {
+    let a = Authority::start().await;
+    a.0.add_client("no_feed", "no_feed_secret", &[], &["introspection"]).await;
+    let no_feed =
+        ClientCredentials::new(ClientId::new("no_feed").unwrap(), ClientSecret::new("no_feed_secret").unwrap());
+    let g = a.guard_with(Mode::Jwt, |c| c.follow_revocations(no_feed));
+    assert!(g.authenticate(&a.token("CC").await).await.is_ok());
+    let mut feed = g.watch_feed().unwrap();
+    let s = tokio::time::timeout(Duration::from_secs(10), feed.wait_for(|s| s.last_error.is_some()))
+        .await
+        .unwrap()
+        .unwrap()
+        .clone();
+    let why = s.last_error.unwrap();
+    assert!(why.contains("unauthorized_client") || why.contains("invalid_client"), "{why}");
+    assert_eq!(s.last_success, None);
+    assert!(g.authenticate(&a.token("CC").await).await.is_ok(), "KeepServing: tokens still validated");
+}
