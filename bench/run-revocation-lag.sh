@@ -7,7 +7,7 @@ set -euo pipefail
 BIN=$1; LAG=$2; N=${3:-200}
 PORT=18520; D=$(mktemp -d)
 SEED=$(cd "$(dirname "$0")/.." && pwd)/examples/seed.toml
-RUST_LOG=warn "$BIN" serve --config "$SEED" --data-dir "$D" --listen 127.0.0.1:$PORT > "$D/serve.log" 2>&1 &
+RUST_LOG=warn "$BIN" serve --config "$SEED" --data-dir "$D" --listen 127.0.0.1:$PORT --issuer https://localhost:$PORT > "$D/serve.log" 2>&1 &
 PIDS=($!)
 trap 'kill "${PIDS[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$D"' EXIT
 for _ in $(seq 100); do grep -q "listening" "$D/serve.log" && break; sleep 0.1; done

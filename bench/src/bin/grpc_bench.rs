@@ -1,6 +1,8 @@
 //! Guarded versus unguarded gRPC, for the ratio.
 //!
-//! `grpc_bench serve --listen ADDR [--authority URL --ca PEM --audience AUD --allow-http]`
+//! `grpc_bench serve --listen ADDR [--authority URL --ca PEM --audience AUD --allow-http
+//!     [--feed ID:SECRET [--feed-expect N]]]` (`--feed`: the guard follows the revocation feed
+//!     as ID, and serves once it holds N revoked tokens)
 //! serves the Greeter (SayHello requires `dataEventRecords` when an authority is given;
 //! `--allow-http` accepts a plain-http authority, as the harness runs one);
 //! `grpc_bench load --url URL [--token T] --concurrency N --seconds S` calls SayHello.
@@ -47,7 +49,29 @@ async fn main() {
                         GuardConfig::new(Issuer::new(authority).unwrap(), Resource::new(audience).unwrap(), Mode::Jwt)
                             .with_http_client(http);
                     cfg.calls.allow_insecure_http = args.iter().any(|a| a == "--allow-http");
+                    if let Some(feed) = arg(&args, "--feed") {
+                        let (id, secret) = feed.split_once(':').expect("--feed ID:SECRET");
+                        let creds = tessera_guard::ClientCredentials::new(
+                            tessera_types::ClientId::new(id).unwrap(),
+                            tessera_types::ClientSecret::new(secret).unwrap(),
+                        );
+                        cfg = cfg.follow_revocations(creds);
+                    }
                     let guard = Guard::new(cfg).unwrap();
+                    if guard.config().revocations.is_some() {
+                        // Caught up before the load starts: the run measures the steady state.
+                        let expect: usize = arg(&args, "--feed-expect").map_or(0, |n| n.parse().unwrap());
+                        guard.start_feed();
+                        let started = std::time::Instant::now();
+                        loop {
+                            let s = guard.feed_status().expect("the feed is followed");
+                            if s.last_success.is_some() && s.revoked_tokens >= expect {
+                                eprintln!("feed caught up in {:?}: {s:?}", started.elapsed());
+                                break;
+                            }
+                            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                        }
+                    }
                     let layer = GuardLayer::new(guard).route(tessera_greet::SAY_HELLO, Policy::Authenticated);
                     tonic::transport::Server::builder()
                         .layer(layer)
