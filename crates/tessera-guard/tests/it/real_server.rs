@@ -9,7 +9,7 @@ use tessera_testkit::{Authority as _, TestServer};
 use tessera_types::clock::{Clock as _, ManualClock, SystemClock};
 
 use crate::apps::{get_rest, grpc, rest, say_hello};
-use tessera_types::{ClientId, ClientSecret, Issuer, Resource};
+use tessera_types::{ClientId, ClientSecret, Issuer, Resource, UnixTime};
 
 const API: &str = "rs_dataEventRecordsApi";
 
@@ -201,4 +201,98 @@ async fn issue12_a_feed_refused_to_the_api_client_is_reported_and_keep_serving_s
     assert!(why.contains("unauthorized_client") || why.contains("invalid_client"), "{why}");
     assert_eq!(s.last_success, None);
     assert!(g.authenticate(&a.token("CC").await).await.is_ok(), "KeepServing: tokens still validated");
+}
+
+/// Issue 12 end to end over gRPC (the Greeter's guard in auto mode, as in the seed): a
+/// JWT revoked at the server, a disabled client, `token revoke --client` and a removed signing key all
+/// reach the guard through the real server's feed and are refused, cached or not; tokens
+/// untouched by them pass. Then the server stops: with `FailClosed` the guard refuses every
+/// token once the feed has not been read for `max_staleness` (the guard's clock).
+#[tokio::test]
+async fn issue12_client_disable_client_revocation_key_removal_and_a_stopped_server_at_the_greeter() {
+    let a = Authority::start().await;
+    a.0.add_client_with(ClientSpec {
+        secret: tessera_testkit::secret("OTHER_secret"),
+        scopes: vec![tessera_testkit::scope("dataEventRecords")],
+        ..tessera_testkit::client("OTHER")
+    })
+    .await;
+    let clock = ManualClock::new(SystemClock.now());
+    let g = a.guard_with(Mode::Auto(creds()), |mut c| {
+        // The SETs after the key rotation come under a kid the guard has not seen: let it
+        // refetch the JWKS within the test's time (10 s by default).
+        c.jwks_min_refresh = Duration::from_millis(200);
+        c.with_clock(Arc::new(clock.clone()))
+            .follow_revocations(creds())
+            .with_staleness(Duration::from_secs(60), OnStale::FailClosed)
+    });
+    let greeter = grpc(GuardLayer::new(g.clone())).await;
+    let mut feed = g.watch_feed().unwrap_or_else(|| panic!("the feed is followed"));
+    g.start_feed();
+    let wait = |want: fn(&tessera_guard::FeedStatus) -> bool| {
+        let mut feed = feed.clone();
+        async move {
+            let heard =
+                tokio::time::timeout(Duration::from_secs(15), feed.wait_for(want)).await.map(|s| s.unwrap().clone());
+            heard.unwrap_or_else(|_| panic!("the guard did not hear: {:?}", *feed.borrow()))
+        }
+    };
+    wait(|s| s.last_success.is_some()).await;
+    let hello = |t: String| {
+        let greeter = greeter.clone();
+        async move { say_hello(&greeter, Some(&t)).await.map_err(|s| s.code()) }
+    };
+
+    // A JWT revoked at /connect/revoke, cached by the Greeter's guard before.
+    let revoked = a.token("CC").await;
+    assert!(hello(revoked.clone()).await.is_ok());
+    a.revoke("CC", &revoked).await;
+    wait(|s| s.revoked_tokens == 1).await;
+    assert_eq!(hello(revoked).await.unwrap_err(), tonic::Code::Unauthenticated);
+
+    // A disabled client: every token it holds, until enabled again.
+    let (cc, other) = (a.token("CC").await, a.token("OTHER").await);
+    assert!(hello(cc.clone()).await.is_ok() && hello(other.clone()).await.is_ok());
+    let id = ClientId::new("CC").unwrap();
+    a.0.store().set_client_enabled(&id, false, a.0.now()).await.unwrap();
+    wait(|s| s.disabled_clients == 1).await;
+    assert_eq!(
+        hello(cc.clone()).await.unwrap_err(),
+        tonic::Code::Unauthenticated,
+        "cached, but its client is disabled"
+    );
+    assert!(hello(other.clone()).await.is_ok(), "another client's token");
+    a.0.store().set_client_enabled(&id, true, a.0.now()).await.unwrap();
+    wait(|s| s.disabled_clients == 0).await;
+    assert!(hello(cc.clone()).await.is_ok(), "enabled again");
+
+    // `tessera token revoke --client CC`: tokens issued before it are refused, later ones pass
+    // (iat has one-second resolution, hence the not-before one second ahead, as the CLI does).
+    a.0.store().revoke_client_tokens(&id, UnixTime(a.0.now().0 + 1)).await.unwrap();
+    wait(|s| s.revoked_clients == 1).await;
+    assert_eq!(hello(cc.clone()).await.unwrap_err(), tonic::Code::Unauthenticated);
+    assert!(hello(other.clone()).await.is_ok());
+
+    // A removed signing key: tokens it signed are refused, tokens of the new key pass.
+    let old = a.0.store().list_keys().await.unwrap().remove(0).kid;
+    let kek = tessera_server::keys::Kek::load(&a.0.data_dir().join("key-encryption.key")).unwrap();
+    let rng = tessera_server::random::SystemRandom::default();
+    let rotated = tessera_server::keys::rotate(a.0.store(), &kek, tessera_types::SigningAlg::ES256, &rng, a.0.now())
+        .await
+        .unwrap();
+    a.0.sync().await;
+    let fresh = a.token("OTHER").await;
+    assert!(a.0.store().remove_retired_key(&old, a.0.now()).await.unwrap());
+    wait(|s| s.removed_keys == 1).await;
+    assert_eq!(hello(other.clone()).await.unwrap_err(), tonic::Code::Unauthenticated, "signed by the removed key");
+    assert!(hello(fresh).await.is_ok(), "signed by {rotated}");
+
+    // The server stops: the guard keeps its set while the feed is fresh, then fails closed.
+    let late = a.token("OTHER").await;
+    drop(a);
+    clock.advance(30);
+    assert!(hello(late.clone()).await.is_ok(), "30 s without the feed: within max_staleness");
+    clock.advance(31);
+    assert_eq!(hello(late).await.unwrap_err(), tonic::Code::Unavailable, "61 s: FailClosed");
+    assert!(feed.borrow_and_update().last_error.is_some() || g.feed_status().unwrap().stale);
 }
