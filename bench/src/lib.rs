@@ -70,3 +70,14 @@ pub fn basic(id: &str, secret: &str) -> String {
     use base64::Engine as _;
     format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}")))
 }
+
+/// A bench binary's `--name value` options, by name without the dashes.
+pub fn named_args() -> std::collections::HashMap<String, String> {
+    let mut opts = std::collections::HashMap::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let v = args.next().unwrap_or_else(|| panic!("{a} needs a value"));
+        opts.insert(a.trim_start_matches("--").to_owned(), v);
+    }
+    opts
+}

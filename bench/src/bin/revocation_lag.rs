@@ -82,12 +82,7 @@ fn summary(name: &str, mut lags: Vec<Duration>) -> String {
 
 #[tokio::main]
 async fn main() {
-    let mut opts = std::collections::HashMap::new();
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let v = args.next().unwrap_or_else(|| panic!("{a} needs a value"));
-        opts.insert(a.trim_start_matches("--").to_owned(), v);
-    }
+    let opts = tessera_bench::named_args();
     let issuer = opts.get("issuer").expect("--issuer").clone();
     let ca = PathBuf::from(opts.get("ca").expect("--ca"));
     let n: usize = opts.get("n").map_or(200, |v| v.parse().unwrap());

@@ -14,12 +14,7 @@ use reqwest::header::CONTENT_TYPE;
 
 #[tokio::main]
 async fn main() {
-    let mut opts = std::collections::HashMap::new();
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let v = args.next().unwrap_or_else(|| panic!("{a} needs a value"));
-        opts.insert(a.trim_start_matches("--").to_owned(), v);
-    }
+    let opts = tessera_bench::named_args();
     let issuer = opts["issuer"].clone();
     let (id, secret) = opts["client"].split_once(':').map(|(a, b)| (a.to_owned(), b.to_owned())).unwrap();
     let (reader, reader_secret) = opts["reader"].split_once(':').map(|(a, b)| (a.to_owned(), b.to_owned())).unwrap();

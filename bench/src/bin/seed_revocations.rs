@@ -7,12 +7,7 @@ use tessera_types::{ClientId, Jti, Resource, UnixTime};
 
 #[tokio::main]
 async fn main() {
-    let mut opts = std::collections::HashMap::new();
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let v = args.next().unwrap_or_else(|| panic!("{a} needs a value"));
-        opts.insert(a.trim_start_matches("--").to_owned(), v);
-    }
+    let opts = tessera_bench::named_args();
     let store = Store::open_existing_embedded(std::path::Path::new(&opts["data-dir"])).await.unwrap();
     let audience = [Resource::new(opts["audience"].clone()).unwrap()];
     let n: usize = opts["n"].parse().unwrap();

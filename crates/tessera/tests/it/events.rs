@@ -68,16 +68,12 @@ async fn token(s: &TestServer) -> String {
 }
 
 async fn revoke(s: &TestServer, token: &str) {
-    let r = s
-        .http
-        .post(s.url("/connect/revoke"))
-        .basic_auth("svc", Some("svc_secret_0123456789abcd"))
-        .header(CONTENT_TYPE, FORM)
-        .body(format!("token={token}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    revoke_as(s, "svc", "svc_secret_0123456789abcd", token).await;
+}
+
+async fn revoke_as(s: &TestServer, id: &str, secret: &str, token: &str) {
+    let (status, _, body) = s.post_form("/connect/revoke", id, secret, &format!("token={token}")).await;
+    assert_eq!(status, 200, "{body}");
 }
 
 #[tokio::test]
@@ -185,16 +181,7 @@ async fn cli_revocations_and_key_removal_reach_the_feed_and_survive_a_restart() 
     };
     s.add_client_with(reference_client).await;
     let reference = s.token("ref", "ref_secret_0123456789abcd").await;
-    let r = s
-        .http
-        .post(s.url("/connect/revoke"))
-        .basic_auth("ref", Some("ref_secret_0123456789abcd"))
-        .header(CONTENT_TYPE, FORM)
-        .body(format!("token={reference}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    revoke_as(&s, "ref", "ref_secret_0123456789abcd", &reference).await;
     // What the CLI does, through the store (as `tessera client disable` and `token revoke
     // --client`).
     let svc = tessera_types::ClientId::new("svc").unwrap();
