@@ -9,6 +9,7 @@
 //! own RFC 7523 assertions ([`SigningKey::sign_jwt`]).
 #![deny(missing_docs)]
 
+pub mod dpop;
 mod import;
 mod sign;
 mod verify;

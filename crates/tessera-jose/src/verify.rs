@@ -157,6 +157,9 @@ pub struct Jws<'a> {
     pub alg: SigningAlg,
     pub kid: Option<Kid>,
     pub typ: Option<String>,
+    /// The `jwk` header as sent: read only by DPoP proof verification (RFC 9449 §4.2), where
+    /// the proof carries its own key; every other verification ignores it.
+    pub(crate) embedded_jwk: Option<Value>,
     signing_input: &'a str,
     payload_b64: &'a str,
     signature: Vec<u8>,
@@ -167,7 +170,7 @@ fn decode_part(part: &str, what: &str) -> Result<Vec<u8>, JoseError> {
 }
 
 /// The JOSE header as parsed: the members verification reads, each named once here. The
-/// `jku`, `x5u` and `jwk` headers land in `_other` and are never read. RFC 7515 §4: names
+/// `jku` and `x5u` headers land in `_other` and are never read; `jwk` only by DPoP. RFC 7515 §4: names
 /// must be unique; a repeated one makes the header unparsable rather than "the last wins".
 #[derive(Deserialize)]
 struct RawHeader {
@@ -180,6 +183,8 @@ struct RawHeader {
     /// Present at all (even `null`) is refused.
     #[serde(default, deserialize_with = "present")]
     crit: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    jwk: Option<Value>,
     #[serde(flatten)]
     _other: Map<String, Value>,
 }
@@ -225,6 +230,7 @@ impl<'a> Jws<'a> {
             alg,
             kid,
             typ,
+            embedded_jwk: header.jwk,
             signing_input: &token[..h.len() + 1 + p.len()],
             payload_b64: p,
             signature: decode_part(s, "signature")?,
