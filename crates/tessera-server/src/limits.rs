@@ -50,6 +50,8 @@ pub struct LimitsFile {
     pub events_long_poll_ms: Option<u64>,
     pub events_max_long_polls: Option<usize>,
     pub events_max_per_poll: Option<u32>,
+    pub dpop_proof_max_age_s: Option<i64>,
+    pub dpop_proof_leeway_s: Option<i64>,
 }
 
 /// Whether the issuance rate limit refuses or only reports.
@@ -140,6 +142,8 @@ pub struct Limits {
     pub remote_keys: crate::client_keys::remote::RemoteKeyLimits,
     /// The revocation feed's long polls.
     pub events: EventLimits,
+    /// How old and how early a DPoP proof may be.
+    pub dpop: crate::token::dpop::DpopLimits,
     /// Rows deleted per pruning statement (each a short transaction, so issuance is never
     /// held behind one long delete).
     pub prune_batch: u32,
@@ -279,7 +283,12 @@ impl LimitsFile {
             max_long_polls: self.events_max_long_polls.unwrap_or(64).min(transport.max_concurrent_requests / 2).max(1),
             max_per_poll: self.events_max_per_poll.unwrap_or(500).clamp(1, 5000),
         };
+        let dpop = crate::token::dpop::DpopLimits {
+            max_age: self.dpop_proof_max_age_s.unwrap_or(60).clamp(1, 600),
+            leeway: self.dpop_proof_leeway_s.unwrap_or(5).clamp(0, 60),
+        };
         Ok(Limits {
+            dpop,
             events,
             transport,
             auth,

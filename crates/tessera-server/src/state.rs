@@ -79,6 +79,8 @@ pub(crate) struct Inner {
     /// once (other instances' events are found by the polls' periodic look).
     pub events: tokio::sync::Notify,
     pub limits_events: crate::limits::EventLimits,
+    /// The DPoP proof window (RFC 9449 §11.1).
+    pub dpop: crate::token::dpop::DpopLimits,
     /// Long polls of the revocation feed waiting now (bounded by `limits.events`).
     pub event_pollers: tokio::sync::Semaphore,
 }
@@ -112,6 +114,7 @@ impl AppState {
             tokens_issued: AtomicU64::new(0),
             events: tokio::sync::Notify::new(),
             limits_events: limits.events,
+            dpop: limits.dpop,
             event_pollers: tokio::sync::Semaphore::new(limits.events.max_long_polls),
         }))
     }

@@ -27,6 +27,8 @@ pub enum ErrorCode {
     ServerError,
     /// The server is overloaded or in maintenance.
     TemporarilyUnavailable,
+    /// RFC 9449 §5: the DPoP proof is missing where required, or invalid.
+    InvalidDpopProof,
 }
 
 impl ErrorCode {
@@ -42,6 +44,7 @@ impl ErrorCode {
             Self::InvalidTarget => "invalid_target",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
         }
     }
 }

@@ -73,6 +73,9 @@ pub struct Metadata {
     /// follows; absent on other servers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revocation_events_endpoint: Option<String>,
+    /// RFC 9449 §5.1: the algorithms DPoP proofs may be signed with.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dpop_signing_alg_values_supported: Vec<String>,
     /// RFC 8705 §3.3: tokens issued to mutual-TLS clients are bound to their certificate.
     #[serde(default)]
     pub tls_client_certificate_bound_access_tokens: bool,

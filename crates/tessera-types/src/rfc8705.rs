@@ -85,6 +85,10 @@ pub struct Confirmation {
     /// RFC 8705 §3.1: the certificate the token is bound to.
     #[serde(rename = "x5t#S256", skip_serializing_if = "Option::is_none", default)]
     pub x5t_s256: Option<CertificateThumbprint>,
+    /// RFC 9449 §6.1: the base64url RFC 7638 SHA-256 thumbprint of the DPoP proof key the
+    /// token is bound to.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub jkt: Option<String>,
     /// Confirmation methods this crate does not know, kept so that a resource server can
     /// refuse a token bound in a way it cannot check rather than take it as unbound.
     #[serde(flatten)]
@@ -94,7 +98,7 @@ pub struct Confirmation {
 impl Confirmation {
     /// Bound to a client certificate.
     pub fn certificate(thumbprint: CertificateThumbprint) -> Self {
-        Self { x5t_s256: Some(thumbprint), other: Default::default() }
+        Self { x5t_s256: Some(thumbprint), jkt: None, other: Default::default() }
     }
 }
 

@@ -25,7 +25,9 @@ use tessera_types::{ClientId, ClientSecret, ErrorCode};
 
 pub(crate) use basic::AuthorizationHeader;
 pub use private_key_jwt::AssertionReplayStore;
-pub(crate) use request::{ClientRequest, EventsEndpoint, IntrospectionEndpoint, RevocationEndpoint, TokenEndpoint};
+pub(crate) use request::{
+    ClientRequest, DpopHeader, EventsEndpoint, IntrospectionEndpoint, RevocationEndpoint, TokenEndpoint,
+};
 
 use crate::certificate::ClientCertificate;
 use crate::error::OAuthError;

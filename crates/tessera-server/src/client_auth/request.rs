@@ -71,7 +71,27 @@ pub(crate) struct ClientRequest<E> {
     authorization: AuthorizationHeader,
     peer: Option<IpAddr>,
     certificate: Option<ClientCertificate>,
+    dpop: DpopHeader,
     endpoint: PhantomData<E>,
+}
+
+/// The request's `DPoP` header (RFC 9449 §4.1): at most one is allowed (§4.3 item 1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum DpopHeader {
+    Absent,
+    One(String),
+    Several,
+}
+
+impl DpopHeader {
+    fn read(headers: &axum::http::HeaderMap) -> Self {
+        let mut values = headers.get_all("dpop").iter();
+        match (values.next(), values.next()) {
+            (None, _) => Self::Absent,
+            (Some(v), None) => v.to_str().map_or(Self::Several, |v| Self::One(v.to_owned())),
+            (Some(_), Some(_)) => Self::Several,
+        }
+    }
 }
 
 /// A client that proved its identity, with the registry snapshot it was found in (later
@@ -120,19 +140,26 @@ impl<E: ClientEndpoint> FromRequest<AppState> for ClientRequest<E> {
             require_content_type(&parts.headers, "application/json")?;
             let bytes = read_body(&parts.headers, body, s.max_body_bytes).await?;
             let form = Form::parse(b"")?;
-            return Ok(Self { form, json: Some(bytes), authorization, peer, certificate, endpoint: PhantomData });
+            let dpop = DpopHeader::read(&parts.headers);
+            return Ok(Self { form, json: Some(bytes), authorization, peer, certificate, dpop, endpoint: PhantomData });
         }
         require_form_content_type(&parts.headers)?;
         let bytes = read_body(&parts.headers, body, s.max_body_bytes).await?;
         let form = Form::parse(&bytes)?;
         form.reject_repeats(E::REPEATABLE)?;
-        Ok(Self { form, json: None, authorization, peer, certificate, endpoint: PhantomData })
+        let dpop = DpopHeader::read(&parts.headers);
+        Ok(Self { form, json: None, authorization, peer, certificate, dpop, endpoint: PhantomData })
     }
 }
 
 impl<E: ClientEndpoint> ClientRequest<E> {
     pub(crate) fn form(&self) -> &Form {
         &self.form
+    }
+
+    /// The request's `DPoP` header.
+    pub(crate) fn dpop(&self) -> &DpopHeader {
+        &self.dpop
     }
 
     /// The JSON body of an endpoint that takes one.

@@ -45,6 +45,9 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
         // certificate, so the conventional endpoints serve mutual TLS too.
         mtls_endpoint_aliases: None,
         revocation_events_endpoint: Some(s.issuer.url("/connect/events")),
+        // The asymmetric algorithms tessera-jose verifies (a proof is signed by the client's
+        // own key, in any of them).
+        dpop_signing_alg_values_supported: SigningAlg::ALL.iter().map(|a| a.as_str().to_owned()).collect(),
     };
     let mut response = axum::Json(doc).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=60"));

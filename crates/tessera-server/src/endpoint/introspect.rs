@@ -36,7 +36,8 @@ pub(crate) async fn introspect(
             iat: Some(t.iat),
             nbf: Some(t.nbf),
             jti: Some(t.jti),
-            token_type: Some("Bearer".into()),
+            // RFC 9449 §6.2: a DPoP-bound token is of type DPoP.
+            token_type: Some(if t.cnf.as_ref().is_some_and(|c| c.jkt.is_some()) { "DPoP" } else { "Bearer" }.into()),
             // RFC 8705 §3.2: the resource server compares it with the certificate the token
             // came with.
             cnf: t.cnf,

@@ -42,13 +42,19 @@ pub(crate) async fn token(
     within_issuance_rate(s, client)?;
     let mut grant = grant::resolve(grant_type, &caller.registry, client, requested.as_ref(), form)?;
     grant.cnf = caller.confirmation();
+    // RFC 9449 §5: a valid proof binds the token to its key.
+    let jkt = token::dpop::bind(s, request.dpop()).await?;
+    if let Some(jkt) = &jkt {
+        grant.cnf.get_or_insert_with(Default::default).jkt = Some(jkt.clone());
+    }
     let access_token = token::issue(s, &caller.registry, client, &grant).await?;
 
     s.tokens_issued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     // §5.1: the response carries Cache-Control: no-store and Pragma: no-cache.
     let mut response = axum::Json(TokenResponse {
         access_token: AccessToken::new(access_token),
-        token_type: "Bearer".into(),
+        // RFC 9449 §5: "token_type": "DPoP" for a bound token.
+        token_type: if jkt.is_some() { "DPoP" } else { "Bearer" }.into(),
         expires_in: Some(client.access_token_lifetime),
         scope: Some(grant.scopes.to_string()),
     })

@@ -1,6 +1,7 @@
 //! Access tokens: `issue` picks the format a client is registered for, one module per
 //! format does the rest; [`lookup`] finds a presented token again.
 
+pub mod dpop;
 pub mod jwt;
 pub mod lookup;
 pub mod reference;

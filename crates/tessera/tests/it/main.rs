@@ -6,6 +6,7 @@
 mod abuse;
 mod cli;
 mod cli_safety;
+mod dpop;
 mod durability;
 mod events;
 mod harness;
