@@ -198,6 +198,11 @@ pub struct ClientSpec {
     /// tls_client_auth: a URI the certificate's subjectAltName must hold (a SPIFFE ID, say).
     #[cfg_attr(feature = "clap", arg(long = "tls-client-auth-san-uri", value_name = "URI"))]
     pub tls_client_auth_san_uri: Option<String>,
+    /// Refuse its token requests without a DPoP proof (RFC 9449): every token it gets is
+    /// bound to its key.
+    #[serde(default)]
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub require_dpop: bool,
 }
 
 /// How a client authenticates by mutual TLS (RFC 8705 §2), as given to `client add`,
@@ -322,6 +327,7 @@ impl ClientSpec {
             tls_client_auth_subject_dn: None,
             tls_client_auth_san_dns: None,
             tls_client_auth_san_uri: None,
+            require_dpop: false,
         }
     }
 
@@ -496,6 +502,7 @@ pub async fn add_client(
         jwks_uri: new.jwks_uri,
         auth_method: new.token_endpoint_auth_method,
         tls,
+        require_dpop: new.require_dpop,
     };
     store.add_client(&record).await?;
     Ok((record, secret.and_then(|(secret, generated)| generated.then_some(secret))))

@@ -73,6 +73,8 @@ pub struct ClientRecord {
     pub auth_method: Option<ClientAuthMethod>,
     /// Its mutual-TLS registration (RFC 8705 §2).
     pub tls: TlsClientRegistration,
+    /// Token requests must carry a DPoP proof (RFC 9449 §5): every token it gets is bound.
+    pub require_dpop: bool,
 }
 
 /// A client's own issuance limits; `None` takes the server's default, `Some(0)` means none.
@@ -152,6 +154,8 @@ pub struct ClientUpdate {
     pub auth_method: Option<Option<ClientAuthMethod>>,
     /// New mutual-TLS registration (replaces the old one).
     pub tls: Option<TlsClientRegistration>,
+    /// Whether token requests must carry a DPoP proof.
+    pub require_dpop: Option<bool>,
 }
 
 /// A stored reference token: its hash and what introspection reports, never the token.

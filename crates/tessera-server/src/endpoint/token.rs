@@ -44,6 +44,12 @@ pub(crate) async fn token(
     grant.cnf = caller.confirmation();
     // RFC 9449 §5: a valid proof binds the token to its key.
     let jkt = token::dpop::bind(s, request.dpop()).await?;
+    if client.require_dpop && jkt.is_none() {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidDpopProof,
+            "this client's tokens must be DPoP-bound: send a DPoP proof",
+        ));
+    }
     if let Some(jkt) = &jkt {
         grant.cnf.get_or_insert_with(Default::default).jkt = Some(jkt.clone());
     }

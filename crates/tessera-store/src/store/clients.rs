@@ -21,8 +21,8 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let res = sqlx::query(
             "INSERT INTO clients (client_id, display_name, permissions, access_token_lifetime, token_format, signing_alg, enabled, created_at, \
-             issuance_rate_milli, issuance_burst, max_live_tokens, jwks, token_endpoint_auth_method, tls_client, jwks_uri) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+             issuance_rate_milli, issuance_burst, max_live_tokens, jwks, token_endpoint_auth_method, tls_client, jwks_uri, \
+             require_dpop) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
         )
         .bind(client.client_id.as_str())
         .bind(client.display_name.clone())
@@ -39,6 +39,7 @@ impl Store {
         .bind(client.auth_method.map(|m| m.as_str()))
         .bind(tls_text(&client.tls))
         .bind(client.jwks_uri.as_ref().map(|u| u.as_str().to_owned()))
+        .bind(i64::from(client.require_dpop))
         .execute(&mut *tx)
         .await;
         match res {
@@ -203,11 +204,14 @@ impl Store {
         if let Some(v) = &update.tls {
             current.tls = v.clone();
         }
+        if let Some(v) = update.require_dpop {
+            current.require_dpop = v;
+        }
         let mut tx = self.pool.begin().await?;
         let n = sqlx::query(
             "UPDATE clients SET display_name = $1, access_token_lifetime = $2, token_format = $3, signing_alg = $4, permissions = $5, \
              issuance_rate_milli = $7, issuance_burst = $8, max_live_tokens = $9, jwks = $10, token_endpoint_auth_method = $11, \
-             tls_client = $12, jwks_uri = $13 WHERE client_id = $6",
+             tls_client = $12, jwks_uri = $13, require_dpop = $14 WHERE client_id = $6",
         )
         .bind(current.display_name.clone())
         .bind(current.access_token_lifetime)
@@ -222,6 +226,7 @@ impl Store {
         .bind(current.auth_method.map(|m| m.as_str()))
         .bind(tls_text(&current.tls))
         .bind(current.jwks_uri.as_ref().map(|u| u.as_str().to_owned()))
+        .bind(i64::from(current.require_dpop))
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -314,6 +319,7 @@ fn client_from_row(row: &AnyRow, secrets: Vec<SecretRecord>) -> Result<ClientRec
             .transpose()
             .map_err(corrupt)?
             .unwrap_or_default(),
+        require_dpop: row.try_get::<i64, _>("require_dpop")? != 0,
     })
 }
 

@@ -13,6 +13,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("../../migrations/0007_mutual_tls.sql")),
     (8, include_str!("../../migrations/0008_client_jwks_uri.sql")),
     (9, include_str!("../../migrations/0009_revocation_events.sql")),
+    (10, include_str!("../../migrations/0010_require_dpop.sql")),
 ];
 
 impl Store {

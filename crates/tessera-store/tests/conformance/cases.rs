@@ -40,6 +40,7 @@ fn client(id: &str) -> ClientRecord {
         jwks_uri: None,
         auth_method: None,
         tls: Default::default(),
+        require_dpop: false,
     }
 }
 
@@ -330,13 +331,18 @@ pub async fn mutual_tls_registration_and_bound_tokens_round_trip(store: Store) {
             subject: Some(TlsClientSubject::SanUri("spiffe://example.org/ns/a/sa/b".into())),
         },
         auth_method: Some(tessera_types::ClientAuthMethod::SelfSignedTlsClientAuth),
+        require_dpop: true,
         ..client("CC")
     };
     store.add_client(&with_tls).await.unwrap();
     let id = ClientId::new("CC").unwrap();
     assert_eq!(store.get_client(&id).await.unwrap().unwrap(), with_tls);
-    let update =
-        ClientUpdate { tls: Some(TlsClientRegistration::default()), auth_method: Some(None), ..Default::default() };
+    let update = ClientUpdate {
+        tls: Some(TlsClientRegistration::default()),
+        auth_method: Some(None),
+        require_dpop: Some(false),
+        ..Default::default()
+    };
     assert!(store.update_client(&id, &update).await.unwrap());
     assert_eq!(store.get_client(&id).await.unwrap().unwrap(), client("CC"));
     // RFC 8705 section 3.2: introspection of a bound reference token reports its cnf.

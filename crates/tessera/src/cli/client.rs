@@ -85,6 +85,9 @@ pub enum ClientCommand {
         /// Replace its tls_client_auth subject with this subjectAltName URI.
         #[arg(long = "tls-client-auth-san-uri", value_name = "URI")]
         tls_client_auth_san_uri: Option<String>,
+        /// Whether its token requests must carry a DPoP proof (RFC 9449).
+        #[arg(long, value_name = "true|false")]
+        require_dpop: Option<bool>,
     },
     /// List clients.
     List,
@@ -255,6 +258,7 @@ fn to_json(c: &ClientRecord) -> serde_json::Value {
         "jwks_uri": c.jwks_uri,
         "tls_client_certificates": c.tls.certificates.iter().map(|t| json!({ "x5t#S256": t })).collect::<Vec<_>>(),
         "tls_client_auth": c.tls.subject.as_ref().map(|s| json!({ s.metadata_name(): s.value() })),
+        "require_dpop": c.require_dpop,
     })
 }
 
@@ -353,6 +357,7 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
             tls_client_auth_subject_dn,
             tls_client_auth_san_dns,
             tls_client_auth_san_uri,
+            require_dpop,
         } => {
             let tls_spec = admin::TlsClientSpec {
                 cert_files: tls_client_certs,
@@ -403,6 +408,7 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
                 },
                 auth_method: token_endpoint_auth_method,
                 tls,
+                require_dpop,
             };
             if !store.update_client(&client_id, &update).await? {
                 return Err(format!("no client {client_id}").into());

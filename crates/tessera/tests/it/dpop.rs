@@ -26,6 +26,13 @@ async fn server() -> TestServer {
     };
     s.add_client_with(reference).await;
     s.add_client("rs_api", SECRET, &[], &["ept:introspection"]).await;
+    let required = tessera_server::admin::ClientSpec {
+        secret: tessera_testkit::secret(SECRET),
+        scopes: vec![tessera_testkit::scope("api")],
+        require_dpop: true,
+        ..tessera_testkit::client("dpop-required")
+    };
+    s.add_client_with(required).await;
     s
 }
 
@@ -112,6 +119,10 @@ async fn rfc9449_4_3_every_faulty_proof_is_invalid_dpop_proof() {
     // The same jti from another key is another proof.
     let ed = SigningKey::generate(SigningAlg::EdDSA).unwrap().0;
     assert_eq!(token_request(&s, "dpop-client", &[&proof(&ed, &s, "i", |_| {})]).await.0, 200);
+    // A client registered with --require-dpop gets no token without a proof.
+    assert_oauth_error(&token_request(&s, "dpop-required", &[]).await, 400, "invalid_dpop_proof");
+    let (status, _, body) = token_request(&s, "dpop-required", &[&proof(&key, &s, "k", |_| {})]).await;
+    assert_eq!((status, &body["token_type"]), (200, &json!("DPoP")), "{body}");
     // Client authentication still comes first: a bad secret is invalid_client, proof or not.
     let r = s
         .http

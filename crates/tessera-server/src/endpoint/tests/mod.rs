@@ -67,6 +67,7 @@ fn client(id: &str, format: TokenFormat, permissions: &[&str], secret: &ClientSe
         jwks_uri: None,
         auth_method: None,
         tls: Default::default(),
+        require_dpop: false,
     }
 }
 
