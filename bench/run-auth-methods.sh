@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Issuance by client-authentication method, same server, same run: client_secret_basic and
-# private_key_jwt (a fresh ES256 assertion per request, verified and its jti recorded), ES256
+# Issuance by client-authentication method, same server, same run: client_secret_basic,
+# private_key_jwt (a fresh ES256 assertion per request, verified and its jti recorded) and
+# client_secret_basic with a DPoP proof (a fresh ES256 proof per request, a DPoP-bound token), ES256
 # JWT access tokens, plain HTTP/1.1 keep-alive, server on CPU 0 and the driver on CPU 1, runs
 # alternating. Prints every run and the median and spread per method.
 # Usage: bench/run-auth-methods.sh TESSERA LOAD [REPS] [SECONDS] [CONCURRENCY]
@@ -23,5 +24,6 @@ URL=$ISSUER/connect/token; BODY="grant_type=client_credentials&scope=api"
 for r in $(seq "$REPS"); do
   echo "client_secret_basic $(taskset -c 1 "$LOAD" --url "$URL" --basic "bench:$SECRET" --body "$BODY" --concurrency "$CONC" --seconds "$SECS")" | tee -a "$RESULTS"
   echo "private_key_jwt $(taskset -c 1 "$LOAD" --url "$URL" --assertion "$D/assertion-key.pem:bench-pk:$ISSUER" --body "$BODY" --concurrency "$CONC" --seconds "$SECS")" | tee -a "$RESULTS"
+  echo "dpop_bound $(taskset -c 1 "$LOAD" --url "$URL" --basic "bench:$SECRET" --dpop "$D/assertion-key.pem" --body "$BODY" --concurrency "$CONC" --seconds "$SECS")" | tee -a "$RESULTS"
 done
 python3 "$(dirname "$0")/summarize.py" "$RESULTS"

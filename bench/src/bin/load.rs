@@ -5,6 +5,8 @@
 //!       [--ca PEM] [--http2] [--rate PER_SECOND [--sources K] [--max-in-flight M]]
 //!       [--assertion KEY_PEM:CLIENT_ID:AUDIENCE [--write-jwks FILE]] [--identity CERT_AND_KEY_PEM]`
 //!
+//! With `--dpop KEY_PEM` every request carries a fresh DPoP proof (RFC 9449) by that key.
+//!
 //! With `--identity` the driver presents that client certificate in every TLS handshake
 //! (mutual TLS, RFC 8705); on kept-alive connections that is once per connection.
 //!
@@ -37,6 +39,30 @@ struct Opts {
     max_in_flight: usize,
     assertion: Option<Assertion>,
     identity: Option<reqwest::Identity>,
+    dpop: Option<Dpop>,
+}
+
+/// The key a DPoP client proves possession of (RFC 9449): a fresh proof per request.
+struct Dpop {
+    key: tessera_jose::SigningKey,
+    run: String,
+    next: std::sync::atomic::AtomicU64,
+}
+
+impl Dpop {
+    fn proof(&self, method: &str, url: &str) -> String {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+        let jti = format!("{}-{}", self.run, self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        let claims = tessera_jose::dpop::ProofClaims {
+            jti: &jti,
+            htm: method,
+            htu: url,
+            iat: now,
+            access_token: None,
+            nonce: None,
+        };
+        tessera_jose::dpop::sign_proof(&self.key, &claims).expect("sign")
+    }
 }
 
 /// What a private_key_jwt client signs its assertions with.
@@ -90,6 +116,7 @@ fn parse() -> Opts {
         max_in_flight: 4000,
         assertion: None,
         identity: None,
+        dpop: None,
     };
     let mut write_jwks: Option<String> = None;
     let mut args = std::env::args().skip(1);
@@ -127,6 +154,16 @@ fn parse() -> Opts {
                 });
             }
             "--write-jwks" => write_jwks = Some(val()),
+            "--dpop" => {
+                let pem = std::fs::read_to_string(val()).expect("key PEM");
+                let key = tessera_jose::SigningKey::from_pem(&pem, None).expect("a private key PEM");
+                let run = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+                o.dpop = Some(Dpop {
+                    key,
+                    run: format!("{run:x}-{}", std::process::id()),
+                    next: std::sync::atomic::AtomicU64::new(0),
+                });
+            }
             "--identity" => {
                 let pem = std::fs::read(val()).expect("certificate and key PEM");
                 o.identity = Some(reqwest::Identity::from_pem(&pem).expect("a certificate and its private key"));
@@ -186,6 +223,9 @@ async fn main() {
                     break;
                 }
                 let mut req = if o.get { client.get(&o.url) } else { client.post(&o.url) };
+                if let Some(d) = &o.dpop {
+                    req = req.header("DPoP", d.proof(if o.get { "GET" } else { "POST" }, &o.url));
+                }
                 if let Some(a) = &o.auth {
                     req = req.header(AUTHORIZATION, a);
                 }
@@ -277,6 +317,9 @@ async fn open_loop(o: Arc<Opts>, rate: f64) {
             tokio::spawn(async move {
                 let began = Instant::now();
                 let mut req = if o.get { client.get(&o.url) } else { client.post(&o.url) };
+                if let Some(d) = &o.dpop {
+                    req = req.header("DPoP", d.proof(if o.get { "GET" } else { "POST" }, &o.url));
+                }
                 if let Some(a) = &o.auth {
                     req = req.header(AUTHORIZATION, a);
                 }
