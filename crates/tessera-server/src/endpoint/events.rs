@@ -42,12 +42,15 @@ pub(crate) async fn events(
     }
     let limit = poll.max_events.unwrap_or(s.limits_events.max_per_poll).clamp(1, s.limits_events.max_per_poll);
     let receiver = &caller.client.client_id;
+    // Read before the first look: an event recorded between that look and the wait is then
+    // newer than this mark and found by the wait's first check.
+    let mark = s.stores.events.latest_event().await.map_err(OAuthError::unavailable)?;
     let mut found = read(s, after, receiver, limit).await?;
     if found.is_empty() && !poll.return_immediately {
         // A waiting poll holds a request slot: past the bound it is answered at once (empty),
         // and the receiver polls again.
         if let Ok(_waiting) = s.event_pollers.try_acquire() {
-            found = wait(s, after, receiver, limit).await?;
+            found = wait(s, after, receiver, limit, mark).await?;
         }
     }
     let more_available = found.len() > limit as usize;
@@ -68,10 +71,16 @@ async fn read(s: &Inner, after: EventSeq, receiver: &ClientId, limit: u32) -> Re
     s.stores.events.events_after(after, receiver, limit + 1).await.map_err(OAuthError::unavailable)
 }
 
-/// Waits up to the long-poll bound for an event after `after` that `receiver` may know.
-async fn wait(s: &Inner, after: EventSeq, receiver: &ClientId, limit: u32) -> Result<Vec<StoredEvent>, OAuthError> {
+/// Waits up to the long-poll bound for an event after `after` that `receiver` may know, the
+/// log having stood at `seen` before the caller's last look.
+async fn wait(
+    s: &Inner,
+    after: EventSeq,
+    receiver: &ClientId,
+    limit: u32,
+    mut seen: EventSeq,
+) -> Result<Vec<StoredEvent>, OAuthError> {
     let deadline = tokio::time::Instant::now() + s.limits_events.long_poll;
-    let mut seen = s.stores.events.latest_event().await.map_err(OAuthError::unavailable)?;
     loop {
         let woken = s.events.notified();
         tokio::select! {
