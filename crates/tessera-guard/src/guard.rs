@@ -12,6 +12,7 @@ use crate::feed::Feed;
 use crate::http::{AuthorityHttp, FailureMemory, require_https, secs};
 use crate::introspect::introspect;
 use crate::jwks::Authority;
+use crate::replay::{Replay, ReplayCache};
 use crate::shape::{looks_like_jwt, opaque_fits};
 use crate::{ClientCredentials, GuardConfig, GuardError, Mode, OpaqueTokens, Principal};
 
@@ -37,6 +38,8 @@ pub(crate) struct Inner {
     /// Introspections in flight, by token: concurrent requests with one token make one call.
     in_flight: Mutex<HashMap<TokenKey, Flight>>,
     introspection_failure: FailureMemory,
+    /// DPoP proofs accepted, by key and `jti`, until their `iat` leaves the window.
+    replay: ReplayCache,
 }
 
 impl std::fmt::Debug for Guard {
@@ -53,7 +56,17 @@ impl Guard {
     /// A guard; nothing is fetched until the first request. Fails if the authority is not an
     /// `https` URL (unless [`crate::AuthorityCalls::allow_insecure_http`]) or no HTTP client can
     /// be built.
-    pub fn new(cfg: GuardConfig) -> Result<Self, GuardError> {
+    pub fn new(mut cfg: GuardConfig) -> Result<Self, GuardError> {
+        if let Some(base) = &mut cfg.public_base_url {
+            let ok = (base.starts_with("https://") || base.starts_with("http://")) && !base.contains(['?', '#']);
+            if !ok {
+                return Err(GuardError::Unavailable(format!(
+                    "public_base_url {base:?}: expected an http(s) URL without query or fragment"
+                )));
+            }
+            // The request path, which starts with `/`, is appended.
+            base.truncate(base.trim_end_matches('/').len());
+        }
         require_https("authority", cfg.authority.as_str(), cfg.calls.allow_insecure_http)?;
         let memory = |what| FailureMemory::new(what, cfg.calls.failure_memory, cfg.clock.clone());
         let authority = Authority::new(
@@ -69,6 +82,7 @@ impl Guard {
             inactive_cache: TtlCache::new(cfg.negative_cache_capacity),
             in_flight: Mutex::default(),
             introspection_failure: memory("introspection"),
+            replay: ReplayCache::new(cfg.dpop_replay_capacity),
             feed: cfg.revocations.clone().map(|f| Feed::new(f, cfg.clock.now().0)),
             authority,
             cfg,
@@ -84,10 +98,60 @@ impl Guard {
         self.0.cfg.clock.now().0
     }
 
-    /// Validates `token` and returns who it stands for. With a revocation feed
-    /// ([`GuardConfig::revocations`]), the token is also checked against what the feed said
-    /// (after validation, on cached validations too), and the feed is started on first use.
+    /// Validates `token`, presented as a bearer token (RFC 6750), and returns who it stands
+    /// for. With a revocation feed ([`GuardConfig::revocations`]), the token is also checked
+    /// against what the feed said (after validation, on cached validations too), and the feed
+    /// is started on first use. A token bound to a key or certificate (`cnf`) is refused: it
+    /// is no bearer token (see [`Self::authenticate_dpop`]).
     pub async fn authenticate(&self, token: &str) -> Result<Principal, GuardError> {
+        let p = self.validate(token).await?;
+        crate::dpop::check_bearer_use(&p)?;
+        Ok(p)
+    }
+
+    /// Validates a DPoP-bound `token` presented with the `DPoP` scheme (RFC 9449 §7.1) and
+    /// its `proof` for the request `method url` (for gRPC `POST` and
+    /// `https://{authority}/{package.Service}/{Method}`): the token as [`Self::authenticate`]
+    /// does, then, on cached validations too, the proof (§4.3: signature, `htm`, `htu`,
+    /// `iat` within [`GuardConfig::dpop_max_age`], `ath`), its key against the token's
+    /// `cnf.jkt`, and that its `jti` was not seen before.
+    pub async fn authenticate_dpop(
+        &self,
+        token: &str,
+        proof: &str,
+        method: &str,
+        url: &str,
+    ) -> Result<Principal, GuardError> {
+        let c = &self.0.cfg;
+        let p = self.validate(token).await?;
+        let jkt = crate::dpop::bound_key(&p)?;
+        if proof.len() > c.max_token_len {
+            return Err(GuardError::InvalidDpopProof("proof too large".into()));
+        }
+        let now = self.now();
+        let max_age = secs(c.dpop_max_age);
+        let expect = tessera_jose::dpop::ProofExpectations {
+            method,
+            url,
+            now,
+            max_age,
+            leeway: secs(c.dpop_leeway),
+            access_token: Some(token),
+            nonce: None,
+        };
+        let v = crate::dpop::check_proof(proof, &expect, jkt)?;
+        // §4.3 item 13, §11.1: "the jti value has not been used before in the time window in
+        // which the respective DPoP proof JWT would be accepted". Checked last, so only proofs
+        // that passed everything else take room in the cache.
+        match self.0.replay.insert(&v.jkt, &v.jti, v.iat.saturating_add(max_age).saturating_add(1), now) {
+            Ok(()) => Ok(p),
+            Err(Replay::Seen) => Err(GuardError::InvalidDpopProof("the proof was already used".into())),
+            Err(Replay::Full) => Err(GuardError::Unavailable("the DPoP replay cache is full".into())),
+        }
+    }
+
+    /// Validates `token` however it was presented (cache, JWT or introspection, revocations).
+    async fn validate(&self, token: &str) -> Result<Principal, GuardError> {
         let c = &self.0.cfg;
         if token.len() > c.max_token_len {
             return Err(GuardError::InvalidToken("token too large".into()));

@@ -1,7 +1,9 @@
 //! Tessera guard: one tower [`GuardLayer`] that protects axum REST and tonic gRPC services
 //! with bearer tokens (RFC 6750), validated locally as JWTs (RFC 9068, keys from discovery and
 //! JWKS, cached) or by introspection (RFC 7662, cached), with scope policies per route or
-//! gRPC method.
+//! gRPC method. DPoP-bound tokens (RFC 9449 §7) are taken with the `DPoP` scheme and a fresh
+//! proof of their key on every request, and refused as bearer tokens (see
+//! [`Guard::authenticate_dpop`] and [`GuardConfig::public_base_url`]).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -35,6 +37,7 @@
 
 mod cache;
 mod config;
+mod dpop;
 mod error;
 mod feed;
 mod guard;
@@ -44,6 +47,7 @@ mod jwks;
 mod layer;
 mod policy;
 mod principal;
+mod replay;
 mod revocations;
 mod shape;
 
