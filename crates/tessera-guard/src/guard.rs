@@ -4,9 +4,11 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use tessera_jose::dpop::ProofExpectations;
 use tessera_jose::{Expectations, JoseError, Jws, verify_access_token};
 use tessera_types::rfc9068::AccessTokenClaims;
 
+use crate::binding::{ClientCertificate, Presentation, check_binding, check_proof};
 use crate::cache::{self, TokenKey, TtlCache};
 use crate::feed::Feed;
 use crate::http::{AuthorityHttp, FailureMemory, require_https, secs};
@@ -19,6 +21,14 @@ use crate::{ClientCredentials, GuardConfig, GuardError, Mode, OpaqueTokens, Prin
 /// Validates bearer tokens for one API (audience) of one authority. Cheap to clone.
 #[derive(Clone)]
 pub struct Guard(pub(crate) Arc<Inner>);
+
+/// A DPoP proof and the request it must name (RFC 9449 §4.3 items 8–9).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DpopProof<'a> {
+    pub(crate) proof: &'a str,
+    pub(crate) method: &'a str,
+    pub(crate) url: &'a str,
+}
 
 /// One introspection in flight; every request for the same token waits on it.
 type Flight = Arc<tokio::sync::OnceCell<Result<Option<Principal>, GuardError>>>;
@@ -102,11 +112,20 @@ impl Guard {
     /// for. With a revocation feed ([`GuardConfig::revocations`]), the token is also checked
     /// against what the feed said (after validation, on cached validations too), and the feed
     /// is started on first use. A token bound to a key or certificate (`cnf`) is refused: it
-    /// is no bearer token (see [`Self::authenticate_dpop`]).
+    /// is no bearer token (see [`Self::authenticate_dpop`], [`Self::authenticate_with_certificate`]).
     pub async fn authenticate(&self, token: &str) -> Result<Principal, GuardError> {
-        let p = self.validate(token).await?;
-        crate::dpop::check_bearer_use(&p)?;
-        Ok(p)
+        self.present(token, None, None).await
+    }
+
+    /// As [`Self::authenticate`], over a mutual-TLS connection whose client presented
+    /// `certificate`: a token bound to a certificate (RFC 8705 §3, `cnf.x5t#S256`) passes if
+    /// it is this one; unbound tokens pass as bearer tokens.
+    pub async fn authenticate_with_certificate(
+        &self,
+        token: &str,
+        certificate: &ClientCertificate,
+    ) -> Result<Principal, GuardError> {
+        self.present(token, None, Some(certificate)).await
     }
 
     /// Validates a DPoP-bound `token` presented with the `DPoP` scheme (RFC 9449 §7.1) and
@@ -122,24 +141,36 @@ impl Guard {
         method: &str,
         url: &str,
     ) -> Result<Principal, GuardError> {
+        self.present(token, Some(DpopProof { proof, method, url }), None).await
+    }
+
+    /// Validates `token` and checks its binding against how it was presented: with a DPoP
+    /// `proof` or as a bearer token, over a connection with a client certificate or not.
+    pub(crate) async fn present(
+        &self,
+        token: &str,
+        proof: Option<DpopProof<'_>>,
+        certificate: Option<&ClientCertificate>,
+    ) -> Result<Principal, GuardError> {
         let c = &self.0.cfg;
         let p = self.validate(token).await?;
-        let jkt = crate::dpop::bound_key(&p)?;
-        if proof.len() > c.max_token_len {
+        let how = Presentation { dpop: proof.is_some(), certificate };
+        let (Some(jkt), Some(proof)) = (check_binding(&p, how)?, proof) else { return Ok(p) };
+        if proof.proof.len() > c.max_token_len {
             return Err(GuardError::InvalidDpopProof("proof too large".into()));
         }
         let now = self.now();
         let max_age = secs(c.dpop_max_age);
-        let expect = tessera_jose::dpop::ProofExpectations {
-            method,
-            url,
+        let expect = ProofExpectations {
+            method: proof.method,
+            url: proof.url,
             now,
             max_age,
             leeway: secs(c.dpop_leeway),
             access_token: Some(token),
             nonce: None,
         };
-        let v = crate::dpop::check_proof(proof, &expect, jkt)?;
+        let v = check_proof(proof.proof, &expect, jkt)?;
         // §4.3 item 13, §11.1: "the jti value has not been used before in the time window in
         // which the respective DPoP proof JWT would be accepted". Checked last, so only proofs
         // that passed everything else take room in the cache.

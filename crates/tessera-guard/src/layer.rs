@@ -18,7 +18,8 @@ use std::task::{Context, Poll};
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use tower::{Layer, Service};
 
-use crate::{Guard, GuardError, Policy};
+use crate::guard::DpopProof;
+use crate::{ClientCertificate, Guard, GuardError, Policy};
 
 /// Protects every request that reaches it, with per-path policies. Paths are exact: an HTTP
 /// route (`/weatherforecast`) or a gRPC method (`/greet.Greeter/SayHello`).
@@ -109,16 +110,14 @@ where
             // Owned, so the request is not borrowed across the await (bodies need not be Sync).
             let (scheme, token) = authorization(req.headers());
             let token = token.map(str::to_owned);
+            // RFC 8705 §3: the connection's certificate, if the app put it there.
+            let certificate = req.extensions().get::<ClientCertificate>().cloned();
             let dpop = (scheme == Scheme::Dpop).then(|| dpop_request(&req, guard.config().public_base_url.as_deref()));
             let outcome = async {
                 let token = token?;
-                let principal = match dpop {
-                    None => guard.authenticate(&token).await?,
-                    Some(d) => {
-                        let d = d?;
-                        guard.authenticate_dpop(&token, &d.proof, &d.method, &d.url).await?
-                    }
-                };
+                let dpop = dpop.transpose()?;
+                let proof = dpop.as_ref().map(|d| DpopProof { proof: &d.proof, method: &d.method, url: &d.url });
+                let principal = guard.present(&token, proof, certificate.as_ref()).await?;
                 policy.check(&principal).map_err(GuardError::InsufficientScope)?;
                 Ok::<_, GuardError>(principal)
             }

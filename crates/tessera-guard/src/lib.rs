@@ -35,9 +35,9 @@
 //! happens when it is not, is [`RevocationFeed::max_staleness`] and [`OnStale`].
 #![deny(missing_docs)]
 
+mod binding;
 mod cache;
 mod config;
-mod dpop;
 mod error;
 mod feed;
 mod guard;
@@ -51,6 +51,7 @@ mod replay;
 mod revocations;
 mod shape;
 
+pub use binding::ClientCertificate;
 pub use config::{ClientCredentials, GuardConfig, Mode, OnStale, OpaqueTokens, RevocationFeed};
 pub use error::GuardError;
 pub use feed::FeedStatus;

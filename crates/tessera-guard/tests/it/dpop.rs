@@ -116,10 +116,15 @@ fn refused(iss: &FakeIssuer, c: &Client, method: &str, url: &str, other_url: &st
     let good = || proof(&c.key, method, url, now, Some(&c.bound));
     let other_method = if method == "GET" { "POST" } else { "GET" };
     let (stranger, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
-    // A token bound by a method the guard cannot check: refused, never taken as bearer.
-    let mut x5t = iss.claims("dataEventRecords");
-    x5t["cnf"] = json!({ "x5t#S256": URL_SAFE_NO_PAD.encode([7u8; 32]) });
-    let x5t = iss.sign(&x5t);
+    // Tokens bound to a certificate (none comes with these requests) or by a method the guard
+    // does not know: refused, never taken as bearer.
+    let bound = |cnf| {
+        let mut claims = iss.claims("dataEventRecords");
+        claims["cnf"] = cnf;
+        iss.sign(&claims)
+    };
+    let x5t = bound(json!({ "x5t#S256": URL_SAFE_NO_PAD.encode([7u8; 32]) }));
+    let unknown = bound(json!({ "kid": "some-key" }));
     let case = |name, authorization: &str, proofs: Vec<String>, refusal| Case {
         name,
         authorization: authorization.to_owned(),
@@ -170,6 +175,7 @@ fn refused(iss: &FakeIssuer, c: &Client, method: &str, url: &str, other_url: &st
             Refusal::DpopToken,
         ),
         case("certificate-bound token as Bearer", &format!("Bearer {x5t}"), vec![], Refusal::BearerToken),
+        case("token bound by an unknown method as Bearer", &format!("Bearer {unknown}"), vec![], Refusal::BearerToken),
         case(
             "certificate-bound token with the DPoP scheme",
             &format!("DPoP {x5t}"),
@@ -276,4 +282,81 @@ async fn rfc9449_6_2_an_introspected_dpop_binding_is_checked_on_the_cached_answe
     let bearer = guard.authenticate(&token).await;
     assert!(matches!(bearer, Err(tessera_guard::GuardError::InvalidToken(_))), "{bearer:?}");
     assert_eq!(iss.introspections(), 1);
+}
+
+/// The layer as a tower service in front of a handler that names the caller: (status,
+/// WWW-Authenticate, body).
+async fn call(layer: &GuardLayer, req: http::Request<String>) -> (u16, String, String) {
+    use tower::{Layer as _, ServiceExt as _};
+    let app = tower::service_fn(|req: http::Request<String>| async move {
+        let p = req.extensions().get::<tessera_guard::Principal>().cloned().expect("the layer put a principal");
+        Ok::<_, std::convert::Infallible>(http::Response::new(format!("hello {}", p.client_id.as_ref().unwrap())))
+    });
+    let r = layer.layer(app).oneshot(req).await.unwrap();
+    let challenge = r.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    (r.status().as_u16(), challenge, r.into_body())
+}
+
+#[tokio::test]
+async fn rfc8705_3_a_certificate_bound_token_passes_only_over_its_certificate() {
+    let iss = FakeIssuer::start().await;
+    let clock = clock();
+    let layer = GuardLayer::new(Guard::new(config(&iss, &clock, Mode::Jwt)).unwrap());
+    let cert = tessera_guard::ClientCertificate::from_der(b"the client's DER certificate");
+    let mut claims = iss.claims("dataEventRecords");
+    claims["cnf"] = json!({ "x5t#S256": cert.thumbprint().as_str() });
+    let token = iss.sign(&claims);
+    let req = |cert: Option<&tessera_guard::ClientCertificate>| {
+        let mut r = http::Request::get("https://api.example/whoami")
+            .header("authorization", format!("Bearer {token}"))
+            .body(String::new())
+            .unwrap();
+        if let Some(c) = cert {
+            r.extensions_mut().insert(c.clone());
+        }
+        r
+    };
+    assert_eq!(call(&layer, req(Some(&cert))).await, (200, String::new(), "hello CC".into()));
+    // §3: another certificate, or none, is 401 invalid_token.
+    let other = tessera_guard::ClientCertificate::from_der(b"another certificate");
+    for (name, c) in [("another certificate", Some(&other)), ("no certificate", None)] {
+        let (status, challenge, _) = call(&layer, req(c)).await;
+        assert_eq!(status, 401, "{name}");
+        assert!(challenge.starts_with(&Refusal::BearerToken.challenge_prefix()), "{name}: {challenge}");
+    }
+    // An unbound token still passes as bearer over a connection with a certificate.
+    let plain = iss.sign(&iss.claims("dataEventRecords"));
+    let mut r = http::Request::get("https://api.example/whoami")
+        .header("authorization", format!("Bearer {plain}"))
+        .body(String::new())
+        .unwrap();
+    r.extensions_mut().insert(cert.clone());
+    assert_eq!(call(&layer, r).await.0, 200);
+}
+
+#[tokio::test]
+async fn rfc9449_11_1_a_full_replay_cache_refuses_new_proofs_with_503() {
+    let iss = FakeIssuer::start().await;
+    let clock = clock();
+    let mut cfg = config(&iss, &clock, Mode::Jwt);
+    cfg.dpop_replay_capacity = 2;
+    let layer = GuardLayer::new(Guard::new(cfg).unwrap());
+    let c = client(&iss);
+    let htu = "https://api.example/whoami";
+    let req = |proof: String| {
+        http::Request::get(htu)
+            .header("authorization", format!("DPoP {}", c.bound))
+            .header("dpop", proof)
+            .body(String::new())
+            .unwrap()
+    };
+    let fresh = |at: i64| proof(&c.key, "GET", htu, at, Some(&c.bound));
+    let now = clock.now().0;
+    assert_eq!(call(&layer, req(fresh(now))).await.0, 200);
+    assert_eq!(call(&layer, req(fresh(now))).await.0, 200);
+    // Full of live entries: refused (fail closed), not forgotten.
+    assert_eq!(call(&layer, req(fresh(now))).await.0, 503);
+    // Once the first proofs are out of the window (60 s), there is room again.
+    clock.advance(61);
+    assert_eq!(call(&layer, req(fresh(clock.now().0))).await.0, 200);
 }
