@@ -166,6 +166,23 @@ pub struct GuardConfig {
     /// The revocation feed to follow; `None` (the default): revocations reach this API only
     /// when cached validations expire (JWTs: never before their `exp`).
     pub revocations: Option<RevocationFeed>,
+    /// The API's externally visible base URL (scheme, host, optional port and path prefix,
+    /// e.g. `https://api.example.com`), behind a proxy that rewrites `Host` or terminates TLS.
+    /// A DPoP proof's `htu` (RFC 9449 §4.3 item 9) must be this plus the request path. `None`
+    /// (the default): `https://{host}{path}`, the host taken from `:authority` (HTTP/2, gRPC)
+    /// or `Host` (HTTP/1.1), which the client chooses: set this in production so that a proof
+    /// made for another host is refused.
+    pub public_base_url: Option<String>,
+    /// How old a DPoP proof's `iat` may be (RFC 9449 §4.3 item 11, default 60 s). Also how
+    /// long each proof's `jti` is remembered against replay.
+    pub dpop_max_age: Duration,
+    /// How far in the future a DPoP proof's `iat` may be (clock skew, default 5 s).
+    pub dpop_leeway: Duration,
+    /// Most DPoP proofs remembered against replay (RFC 9449 §11.1, default 100 000): the
+    /// proofs accepted within one [`Self::dpop_max_age`]. When full, new proofs are refused
+    /// (503 / `Unavailable`) until old ones age out: a replay is never let through for want
+    /// of room.
+    pub dpop_replay_capacity: usize,
 }
 
 impl GuardConfig {
@@ -173,7 +190,8 @@ impl GuardConfig {
     /// JWKS refetched for unknown `kid`s at most every 10 s and at least every 5 minutes;
     /// 10 000 cached validations and 1 000 inactive results; opaque tokens must be Tessera
     /// reference tokens; calls to the authority connect within 5 s and finish within 10 s, a
-    /// failed call is remembered 2 s; `https` only.
+    /// failed call is remembered 2 s; `https` only; DPoP proofs valid 60 s (5 s ahead), at most
+    /// 100 000 remembered, for the URL `https://{host}{path}`.
     pub fn new(authority: Issuer, audience: Resource, mode: Mode) -> Self {
         Self {
             authority,
@@ -192,6 +210,10 @@ impl GuardConfig {
             calls: AuthorityCalls::default(),
             clock: Arc::new(SystemClock),
             revocations: None,
+            public_base_url: None,
+            dpop_max_age: Duration::from_secs(60),
+            dpop_leeway: Duration::from_secs(5),
+            dpop_replay_capacity: 100_000,
         }
     }
 
@@ -221,6 +243,13 @@ impl GuardConfig {
     /// lifetimes, cache entries and remembered failures.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// The externally visible base URL DPoP proofs are made for: see
+    /// [`Self::public_base_url`].
+    pub fn with_public_base_url(mut self, url: impl Into<String>) -> Self {
+        self.public_base_url = Some(url.into());
         self
     }
 

@@ -4,6 +4,9 @@
 use tessera_types::ScopeSet;
 use tessera_types::rfc6750::BearerError;
 
+/// RFC 9449 §7.1: the error code of a DPoP challenge for a bad proof.
+const INVALID_DPOP_PROOF: &str = "invalid_dpop_proof";
+
 /// Why a request was not let through. Rendered per RFC 6750 §3 over HTTP and as gRPC status
 /// codes by the layer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -17,6 +20,11 @@ pub enum GuardError {
     /// The token is expired, revoked, malformed, or not for this API (§3.1 `invalid_token`).
     #[error("invalid token: {0}")]
     InvalidToken(String),
+    /// The DPoP proof (RFC 9449 §4.3) is missing, malformed, not for this request, replayed, or
+    /// by a key the token is not bound to (§7.1 `invalid_dpop_proof`, HTTP 401, gRPC
+    /// `Unauthenticated`).
+    #[error("invalid DPoP proof: {0}")]
+    InvalidDpopProof(String),
     /// The token lacks the scope the route requires (§3.1 `insufficient_scope`, HTTP 403,
     /// gRPC `PermissionDenied`).
     #[error("insufficient scope, requires {0}")]
@@ -32,10 +40,19 @@ impl GuardError {
     /// authority, which is no fault of the token.
     pub fn bearer_error(&self) -> Option<BearerError> {
         match self {
-            Self::Missing | Self::Unavailable(_) => None,
+            Self::Missing | Self::Unavailable(_) | Self::InvalidDpopProof(_) => None,
             Self::Malformed => Some(BearerError::InvalidRequest),
             Self::InvalidToken(_) => Some(BearerError::InvalidToken),
             Self::InsufficientScope(_) => Some(BearerError::InsufficientScope),
+        }
+    }
+
+    /// The `error` of the challenge: an RFC 6750 §3.1 code ([`Self::bearer_error`]), or RFC
+    /// 9449 §7.1 `invalid_dpop_proof`.
+    pub fn error_code(&self) -> Option<&'static str> {
+        match self {
+            Self::InvalidDpopProof(_) => Some(INVALID_DPOP_PROOF),
+            other => other.bearer_error().map(BearerError::as_str),
         }
     }
 }

@@ -4,20 +4,31 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use tessera_jose::dpop::ProofExpectations;
 use tessera_jose::{Expectations, JoseError, Jws, verify_access_token};
 use tessera_types::rfc9068::AccessTokenClaims;
 
+use crate::binding::{ClientCertificate, Presentation, check_binding, check_proof};
 use crate::cache::{self, TokenKey, TtlCache};
 use crate::feed::Feed;
 use crate::http::{AuthorityHttp, FailureMemory, require_https, secs};
 use crate::introspect::introspect;
 use crate::jwks::Authority;
+use crate::replay::{Replay, ReplayCache};
 use crate::shape::{looks_like_jwt, opaque_fits};
 use crate::{ClientCredentials, GuardConfig, GuardError, Mode, OpaqueTokens, Principal};
 
 /// Validates bearer tokens for one API (audience) of one authority. Cheap to clone.
 #[derive(Clone)]
 pub struct Guard(pub(crate) Arc<Inner>);
+
+/// A DPoP proof and the request it must name (RFC 9449 §4.3 items 8–9).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DpopProof<'a> {
+    pub(crate) proof: &'a str,
+    pub(crate) method: &'a str,
+    pub(crate) url: &'a str,
+}
 
 /// One introspection in flight; every request for the same token waits on it.
 type Flight = Arc<tokio::sync::OnceCell<Result<Option<Principal>, GuardError>>>;
@@ -37,6 +48,8 @@ pub(crate) struct Inner {
     /// Introspections in flight, by token: concurrent requests with one token make one call.
     in_flight: Mutex<HashMap<TokenKey, Flight>>,
     introspection_failure: FailureMemory,
+    /// DPoP proofs accepted, by key and `jti`, until their `iat` leaves the window.
+    replay: ReplayCache,
 }
 
 impl std::fmt::Debug for Guard {
@@ -53,7 +66,17 @@ impl Guard {
     /// A guard; nothing is fetched until the first request. Fails if the authority is not an
     /// `https` URL (unless [`crate::AuthorityCalls::allow_insecure_http`]) or no HTTP client can
     /// be built.
-    pub fn new(cfg: GuardConfig) -> Result<Self, GuardError> {
+    pub fn new(mut cfg: GuardConfig) -> Result<Self, GuardError> {
+        if let Some(base) = &mut cfg.public_base_url {
+            let ok = (base.starts_with("https://") || base.starts_with("http://")) && !base.contains(['?', '#']);
+            if !ok {
+                return Err(GuardError::Unavailable(format!(
+                    "public_base_url {base:?}: expected an http(s) URL without query or fragment"
+                )));
+            }
+            // The request path, which starts with `/`, is appended.
+            base.truncate(base.trim_end_matches('/').len());
+        }
         require_https("authority", cfg.authority.as_str(), cfg.calls.allow_insecure_http)?;
         let memory = |what| FailureMemory::new(what, cfg.calls.failure_memory, cfg.clock.clone());
         let authority = Authority::new(
@@ -69,6 +92,7 @@ impl Guard {
             inactive_cache: TtlCache::new(cfg.negative_cache_capacity),
             in_flight: Mutex::default(),
             introspection_failure: memory("introspection"),
+            replay: ReplayCache::new(cfg.dpop_replay_capacity),
             feed: cfg.revocations.clone().map(|f| Feed::new(f, cfg.clock.now().0)),
             authority,
             cfg,
@@ -84,10 +108,81 @@ impl Guard {
         self.0.cfg.clock.now().0
     }
 
-    /// Validates `token` and returns who it stands for. With a revocation feed
-    /// ([`GuardConfig::revocations`]), the token is also checked against what the feed said
-    /// (after validation, on cached validations too), and the feed is started on first use.
+    /// Validates `token`, presented as a bearer token (RFC 6750), and returns who it stands
+    /// for. With a revocation feed ([`GuardConfig::revocations`]), the token is also checked
+    /// against what the feed said (after validation, on cached validations too), and the feed
+    /// is started on first use. A token bound to a key or certificate (`cnf`) is refused: it
+    /// is no bearer token (see [`Self::authenticate_dpop`], [`Self::authenticate_with_certificate`]).
     pub async fn authenticate(&self, token: &str) -> Result<Principal, GuardError> {
+        self.present(token, None, None).await
+    }
+
+    /// As [`Self::authenticate`], over a mutual-TLS connection whose client presented
+    /// `certificate`: a token bound to a certificate (RFC 8705 §3, `cnf.x5t#S256`) passes if
+    /// it is this one; unbound tokens pass as bearer tokens.
+    pub async fn authenticate_with_certificate(
+        &self,
+        token: &str,
+        certificate: &ClientCertificate,
+    ) -> Result<Principal, GuardError> {
+        self.present(token, None, Some(certificate)).await
+    }
+
+    /// Validates a DPoP-bound `token` presented with the `DPoP` scheme (RFC 9449 §7.1) and
+    /// its `proof` for the request `method url` (for gRPC `POST` and
+    /// `https://{authority}/{package.Service}/{Method}`): the token as [`Self::authenticate`]
+    /// does, then, on cached validations too, the proof (§4.3: signature, `htm`, `htu`,
+    /// `iat` within [`GuardConfig::dpop_max_age`], `ath`), its key against the token's
+    /// `cnf.jkt`, and that its `jti` was not seen before.
+    pub async fn authenticate_dpop(
+        &self,
+        token: &str,
+        proof: &str,
+        method: &str,
+        url: &str,
+    ) -> Result<Principal, GuardError> {
+        self.present(token, Some(DpopProof { proof, method, url }), None).await
+    }
+
+    /// Validates `token` and checks its binding against how it was presented: with a DPoP
+    /// `proof` or as a bearer token, over a connection with a client certificate or not.
+    pub(crate) async fn present(
+        &self,
+        token: &str,
+        proof: Option<DpopProof<'_>>,
+        certificate: Option<&ClientCertificate>,
+    ) -> Result<Principal, GuardError> {
+        let c = &self.0.cfg;
+        let p = self.validate(token).await?;
+        let how = Presentation { dpop: proof.is_some(), certificate };
+        let (Some(jkt), Some(proof)) = (check_binding(&p, how)?, proof) else { return Ok(p) };
+        if proof.proof.len() > c.max_token_len {
+            return Err(GuardError::InvalidDpopProof("proof too large".into()));
+        }
+        let now = self.now();
+        let max_age = secs(c.dpop_max_age);
+        let expect = ProofExpectations {
+            method: proof.method,
+            url: proof.url,
+            now,
+            max_age,
+            leeway: secs(c.dpop_leeway),
+            access_token: Some(token),
+            nonce: None,
+        };
+        let v = check_proof(proof.proof, &expect, jkt)?;
+        // §4.3 item 13, §11.1: "the jti value has not been used before in the time window in
+        // which the respective DPoP proof JWT would be accepted". Checked last, so only proofs
+        // that passed everything else take room in the cache.
+        match self.0.replay.insert(&v.jkt, &v.jti, v.iat.saturating_add(max_age).saturating_add(1), now) {
+            Ok(()) => Ok(p),
+            Err(Replay::Seen) => Err(GuardError::InvalidDpopProof("the proof was already used".into())),
+            Err(Replay::Full) => Err(GuardError::Unavailable("the DPoP replay cache is full".into())),
+        }
+    }
+
+    /// Validates `token` however it was presented (cache, JWT or introspection, revocations).
+    async fn validate(&self, token: &str) -> Result<Principal, GuardError> {
         let c = &self.0.cfg;
         if token.len() > c.max_token_len {
             return Err(GuardError::InvalidToken("token too large".into()));

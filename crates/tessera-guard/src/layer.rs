@@ -1,7 +1,13 @@
-//! The tower layer: one for axum (HTTP) and tonic (gRPC) alike. It reads the bearer token
-//! (RFC 6750 §2.1, the Authorization header only), validates it, applies the policy of the
-//! route or gRPC method, puts the [`Principal`] in the request extensions, and otherwise
-//! answers itself: RFC 6750 §3 over HTTP, gRPC status codes over gRPC.
+//! The tower layer: one for axum (HTTP) and tonic (gRPC) alike. It reads the access token
+//! (the Authorization header only: RFC 6750 §2.1 `Bearer`, or RFC 9449 §7.1 `DPoP` with the
+//! request's `DPoP` proof header), validates it, applies the policy of the route or gRPC
+//! method, puts the [`Principal`] in the request extensions, and otherwise answers itself:
+//! RFC 6750 §3 / RFC 9449 §7.1 challenges over HTTP, gRPC status codes over gRPC.
+//!
+//! A DPoP proof is checked against the request as the client made it: `htm` is the HTTP
+//! method (for gRPC always `POST`), `htu` is [`crate::GuardConfig::public_base_url`] (default
+//! `https://{host}`, the host from `:authority` or `Host`) followed by the request path (for
+//! gRPC `/{package.Service}/{Method}`), without the query.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -12,7 +18,8 @@ use std::task::{Context, Poll};
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use tower::{Layer, Service};
 
-use crate::{Guard, GuardError, Policy};
+use crate::guard::DpopProof;
+use crate::{ClientCertificate, Guard, GuardError, Policy};
 
 /// Protects every request that reaches it, with per-path policies. Paths are exact: an HTTP
 /// route (`/weatherforecast`) or a gRPC method (`/greet.Greeter/SayHello`).
@@ -101,9 +108,16 @@ where
         Box::pin(async move {
             let grpc = is_grpc(&req);
             // Owned, so the request is not borrowed across the await (bodies need not be Sync).
-            let token = bearer(req.headers()).map(str::to_owned);
+            let (scheme, token) = authorization(req.headers());
+            let token = token.map(str::to_owned);
+            // RFC 8705 §3: the connection's certificate, if the app put it there.
+            let certificate = req.extensions().get::<ClientCertificate>().cloned();
+            let dpop = (scheme == Scheme::Dpop).then(|| dpop_request(&req, guard.config().public_base_url.as_deref()));
             let outcome = async {
-                let principal = guard.authenticate(&token?).await?;
+                let token = token?;
+                let dpop = dpop.transpose()?;
+                let proof = dpop.as_ref().map(|d| DpopProof { proof: &d.proof, method: &d.method, url: &d.url });
+                let principal = guard.present(&token, proof, certificate.as_ref()).await?;
                 policy.check(&principal).map_err(GuardError::InsufficientScope)?;
                 Ok::<_, GuardError>(principal)
             }
@@ -119,7 +133,7 @@ where
                     } else {
                         tracing::debug!(error = %e, "request refused");
                     }
-                    Ok(if grpc { grpc_refusal(&e) } else { http_refusal(&e, &realm) })
+                    Ok(if grpc { grpc_refusal(&e) } else { http_refusal(&e, scheme, &realm) })
                 }
             }
         })
@@ -133,27 +147,85 @@ fn is_grpc<B>(req: &Request<B>) -> bool {
         .is_some_and(|ct| ct.starts_with("application/grpc"))
 }
 
+/// The authentication scheme of the request, and so of the challenge that answers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scheme {
+    /// RFC 6750 §2.1.
+    Bearer,
+    /// RFC 9449 §7.1.
+    Dpop,
+}
+
+impl Scheme {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Bearer => "Bearer",
+            Self::Dpop => "DPoP",
+        }
+    }
+}
+
 /// RFC 6750 §2.1: `Authorization: Bearer b64token`, b64token = 1*( ALPHA / DIGIT / "-" /
-/// "." / "_" / "~" / "+" / "/" ) *"=".
-fn bearer(headers: &http::HeaderMap) -> Result<&str, GuardError> {
+/// "." / "_" / "~" / "+" / "/" ) *"="; RFC 9449 §7.1: `Authorization: DPoP token68`, the
+/// same characters. Any other scheme is no token at all.
+fn authorization(headers: &http::HeaderMap) -> (Scheme, Result<&str, GuardError>) {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
-    let Some(value) = values.next() else { return Err(GuardError::Missing) };
+    let Some(value) = values.next() else { return (Scheme::Bearer, Err(GuardError::Missing)) };
     if values.next().is_some() {
-        return Err(GuardError::Malformed);
+        return (Scheme::Bearer, Err(GuardError::Malformed));
     }
-    let value = value.to_str().map_err(|_| GuardError::Malformed)?;
-    let Some((scheme, token)) = value.split_once(' ') else {
-        return Err(if value.eq_ignore_ascii_case("bearer") { GuardError::Malformed } else { GuardError::Missing });
+    let Ok(value) = value.to_str() else { return (Scheme::Bearer, Err(GuardError::Malformed)) };
+    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+    let scheme = if scheme.eq_ignore_ascii_case("bearer") {
+        Scheme::Bearer
+    } else if scheme.eq_ignore_ascii_case("dpop") {
+        Scheme::Dpop
+    } else {
+        // Another scheme is not an access token at all.
+        return (Scheme::Bearer, Err(GuardError::Missing));
     };
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        // Another scheme is not a bearer token at all.
-        return Err(GuardError::Missing);
-    }
     let token = token.trim_start_matches(' ');
     let body = token.trim_end_matches('=');
     let ok = !body.is_empty()
         && body.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'));
-    if ok { Ok(token) } else { Err(GuardError::Malformed) }
+    (scheme, if ok { Ok(token) } else { Err(GuardError::Malformed) })
+}
+
+/// What a DPoP proof must match: this request's method and URL.
+struct DpopRequest {
+    proof: String,
+    method: String,
+    url: String,
+}
+
+fn dpop_request<B>(req: &Request<B>, public_base_url: Option<&str>) -> Result<DpopRequest, GuardError> {
+    let bad = |why: &str| GuardError::InvalidDpopProof(why.to_owned());
+    // RFC 9449 §4.3 item 1: "There is not more than one DPoP HTTP request header field"; and
+    // §7.1: a DPoP-bound token comes with a proof.
+    let mut values = req.headers().get_all("dpop").iter();
+    let (Some(proof), None) = (values.next(), values.next()) else {
+        return Err(bad("the DPoP scheme needs exactly one DPoP header"));
+    };
+    let proof = proof.to_str().map_err(|_| bad("the DPoP header is not ASCII"))?.trim().to_owned();
+    let path = req.uri().path();
+    let url = match public_base_url {
+        Some(base) => format!("{base}{path}"),
+        None => {
+            let host = req
+                .uri()
+                .authority()
+                .map(|a| a.as_str())
+                .or_else(|| req.headers().get(header::HOST).and_then(|h| h.to_str().ok()))
+                .ok_or_else(|| bad("the request names no host"))?;
+            format!("https://{host}{path}")
+        }
+    };
+    Ok(DpopRequest { proof, method: req.method().as_str().to_owned(), url })
+}
+
+/// RFC 9449 §7.1: the `algs` of a DPoP challenge, the proof algorithms accepted.
+fn dpop_algs() -> String {
+    tessera_types::SigningAlg::ALL.map(|a| a.as_str()).join(" ")
 }
 
 /// Text allowed in a quoted-string of `WWW-Authenticate` (RFC 6750 §3: no `"` or `\`).
@@ -161,15 +233,17 @@ fn quoted(text: &str) -> String {
     text.chars().map(|c| if (' '..='~').contains(&c) && c != '"' && c != '\\' { c } else { '?' }).collect()
 }
 
-fn http_refusal<B: Default>(e: &GuardError, realm: &str) -> Response<B> {
+/// The one HTTP renderer: RFC 6750 §3 `Bearer` challenges, RFC 9449 §7.1 `DPoP` ones for
+/// requests made with that scheme.
+fn http_refusal<B: Default>(e: &GuardError, scheme: Scheme, realm: &str) -> Response<B> {
     let (status, detail) = match e {
         // §3.1: "If the request lacks any authentication information ... the resource server
         // SHOULD NOT include an error code".
         GuardError::Missing => (StatusCode::UNAUTHORIZED, None),
         GuardError::Malformed => {
-            (StatusCode::BAD_REQUEST, Some("error_description=\"malformed bearer credentials\"".to_owned()))
+            (StatusCode::BAD_REQUEST, Some("error_description=\"malformed authorization credentials\"".to_owned()))
         }
-        GuardError::InvalidToken(why) => {
+        GuardError::InvalidToken(why) | GuardError::InvalidDpopProof(why) => {
             (StatusCode::UNAUTHORIZED, Some(format!("error_description=\"{}\"", quoted(why))))
         }
         GuardError::InsufficientScope(scope) => {
@@ -181,15 +255,26 @@ fn http_refusal<B: Default>(e: &GuardError, realm: &str) -> Response<B> {
     let mut r = Response::new(B::default());
     *r.status_mut() = status;
     if status != StatusCode::SERVICE_UNAVAILABLE {
-        // §3: the realm, then the §3.1 code (from `GuardError::bearer_error`) and its detail.
-        let mut challenge = format!("Bearer realm=\"{}\"", quoted(realm));
-        if let Some(code) = e.bearer_error() {
+        // §3: the realm, then the code (from `GuardError::error_code`) and its detail; RFC 9449
+        // §7.1 adds `algs` to a DPoP challenge.
+        let mut challenge = format!("{} realm=\"{}\"", scheme.name(), quoted(realm));
+        if let Some(code) = e.error_code() {
             challenge.push_str(&format!(", error=\"{code}\""));
         }
         if let Some(detail) = detail {
             challenge.push_str(&format!(", {detail}"));
         }
-        r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_str(&challenge).expect("ASCII header"));
+        if scheme == Scheme::Dpop {
+            challenge.push_str(&format!(", algs=\"{}\"", dpop_algs()));
+        }
+        let h = r.headers_mut();
+        h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_str(&challenge).expect("ASCII header"));
+        if *e == GuardError::Missing {
+            // Without a token, either scheme will do: offer both (RFC 9110 §11.6.1 allows
+            // several challenges), Bearer first.
+            let dpop = format!("DPoP realm=\"{}\", algs=\"{}\"", quoted(realm), dpop_algs());
+            h.append(header::WWW_AUTHENTICATE, HeaderValue::from_str(&dpop).expect("ASCII header"));
+        }
     }
     r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
@@ -199,8 +284,9 @@ fn http_refusal<B: Default>(e: &GuardError, realm: &str) -> Response<B> {
 fn grpc_refusal<B: Default>(e: &GuardError) -> Response<B> {
     let (code, message) = match e {
         GuardError::Missing => ("16", "missing bearer token".to_owned()),
-        GuardError::Malformed => ("16", "malformed bearer credentials".to_owned()),
+        GuardError::Malformed => ("16", "malformed authorization credentials".to_owned()),
         GuardError::InvalidToken(why) => ("16", format!("invalid token: {why}")),
+        GuardError::InvalidDpopProof(why) => ("16", format!("invalid DPoP proof: {why}")),
         GuardError::InsufficientScope(scope) => ("7", format!("insufficient scope, requires: {scope}")),
         GuardError::Unavailable(_) => ("14", "authorization server unavailable".to_owned()),
     };
@@ -217,16 +303,18 @@ fn grpc_refusal<B: Default>(e: &GuardError) -> Response<B> {
 mod tests {
     use super::*;
 
+    fn h(v: &str) -> http::HeaderMap {
+        let mut m = http::HeaderMap::new();
+        m.insert(header::AUTHORIZATION, HeaderValue::from_str(v).unwrap());
+        m
+    }
+
     #[test]
     fn rfc6750_2_1_bearer_syntax() {
-        let h = |v: &str| {
-            let mut m = http::HeaderMap::new();
-            m.insert(header::AUTHORIZATION, HeaderValue::from_str(v).unwrap());
-            m
-        };
+        let bearer = |m: &http::HeaderMap| authorization(m).1.map(str::to_owned);
         assert_eq!(bearer(&http::HeaderMap::new()), Err(GuardError::Missing));
-        assert_eq!(bearer(&h("Bearer abc.def-_~+/==")), Ok("abc.def-_~+/=="));
-        assert_eq!(bearer(&h("bearer abc")), Ok("abc"));
+        assert_eq!(bearer(&h("Bearer abc.def-_~+/==")), Ok("abc.def-_~+/==".into()));
+        assert_eq!(bearer(&h("bearer abc")), Ok("abc".into()));
         assert_eq!(bearer(&h("Basic abc")), Err(GuardError::Missing));
         assert_eq!(bearer(&h("Bearer")), Err(GuardError::Malformed));
         assert_eq!(bearer(&h("Bearer ")), Err(GuardError::Malformed));
@@ -235,9 +323,44 @@ mod tests {
     }
 
     #[test]
+    fn rfc9449_7_1_the_dpop_scheme_carries_a_token68() {
+        assert_eq!(authorization(&h("DPoP abc.def")), (Scheme::Dpop, Ok("abc.def")));
+        assert_eq!(authorization(&h("dpop abc")), (Scheme::Dpop, Ok("abc")));
+        assert_eq!(authorization(&h("Bearer abc")), (Scheme::Bearer, Ok("abc")));
+        assert_eq!(authorization(&h("DPoP")), (Scheme::Dpop, Err(GuardError::Malformed)));
+        assert_eq!(authorization(&h("DPoP a b")), (Scheme::Dpop, Err(GuardError::Malformed)));
+    }
+
+    #[test]
+    fn rfc9449_7_1_htu_is_the_public_base_url_or_https_host_plus_the_path() {
+        let req =
+            |host: &str| Request::builder().method("PUT").uri("/a/b?q=1").header(header::HOST, host).body(()).unwrap();
+        let d = dpop_request(
+            &{
+                let mut r = req("api.example:8443");
+                r.headers_mut().insert("dpop", HeaderValue::from_static("proof"));
+                r
+            },
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            (d.proof.as_str(), d.method.as_str(), d.url.as_str()),
+            ("proof", "PUT", "https://api.example:8443/a/b")
+        );
+        let mut r = req("internal:8080");
+        r.headers_mut().insert("dpop", HeaderValue::from_static("proof"));
+        assert_eq!(dpop_request(&r, Some("https://api.example/v1")).unwrap().url, "https://api.example/v1/a/b");
+        // §4.3 item 1: not more than one DPoP header; §7.1: none is no proof.
+        r.headers_mut().append("dpop", HeaderValue::from_static("proof2"));
+        assert!(matches!(dpop_request(&r, None), Err(GuardError::InvalidDpopProof(_))));
+        assert!(matches!(dpop_request(&req("h"), None), Err(GuardError::InvalidDpopProof(_))));
+    }
+
+    #[test]
     fn rfc6750_3_challenges_carry_the_3_1_codes() {
         let challenge = |e: GuardError| {
-            let r: Response<()> = http_refusal(&e, "api");
+            let r: Response<()> = http_refusal(&e, Scheme::Bearer, "api");
             let h = r.headers().get(header::WWW_AUTHENTICATE).map(|v| v.to_str().unwrap().to_owned());
             (r.status().as_u16(), h)
         };
@@ -247,7 +370,7 @@ mod tests {
             (
                 400,
                 Some(
-                    r#"Bearer realm="api", error="invalid_request", error_description="malformed bearer credentials""#
+                    r#"Bearer realm="api", error="invalid_request", error_description="malformed authorization credentials""#
                         .into()
                 )
             )
@@ -262,5 +385,33 @@ mod tests {
             (403, Some(r#"Bearer realm="api", error="insufficient_scope", scope="a b""#.into()))
         );
         assert_eq!(challenge(GuardError::Unavailable("down".into())), (503, None));
+    }
+
+    #[test]
+    fn rfc9449_7_1_dpop_challenges_carry_the_code_and_algs() {
+        let challenges = |e: GuardError, scheme| {
+            let r: Response<()> = http_refusal(&e, scheme, "api");
+            let all: Vec<String> =
+                r.headers().get_all(header::WWW_AUTHENTICATE).iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+            (r.status().as_u16(), all)
+        };
+        let algs = r#"algs="ES256 RS256 PS256 EdDSA""#;
+        assert_eq!(
+            challenges(GuardError::InvalidDpopProof("replayed".into()), Scheme::Dpop),
+            (
+                401,
+                vec![format!(r#"DPoP realm="api", error="invalid_dpop_proof", error_description="replayed", {algs}"#)]
+            )
+        );
+        assert_eq!(
+            challenges(GuardError::InvalidToken("expired".into()), Scheme::Dpop),
+            (401, vec![format!(r#"DPoP realm="api", error="invalid_token", error_description="expired", {algs}"#)])
+        );
+        // No token: both schemes are offered, Bearer first.
+        assert_eq!(
+            challenges(GuardError::Missing, Scheme::Bearer),
+            (401, vec![r#"Bearer realm="api""#.to_owned(), format!(r#"DPoP realm="api", {algs}"#)])
+        );
+        assert_eq!(challenges(GuardError::Unavailable("full".into()), Scheme::Dpop), (503, vec![]));
     }
 }

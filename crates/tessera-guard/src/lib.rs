@@ -1,7 +1,9 @@
 //! Tessera guard: one tower [`GuardLayer`] that protects axum REST and tonic gRPC services
 //! with bearer tokens (RFC 6750), validated locally as JWTs (RFC 9068, keys from discovery and
 //! JWKS, cached) or by introspection (RFC 7662, cached), with scope policies per route or
-//! gRPC method.
+//! gRPC method. DPoP-bound tokens (RFC 9449 §7) are taken with the `DPoP` scheme and a fresh
+//! proof of their key on every request, and refused as bearer tokens (see
+//! [`Guard::authenticate_dpop`] and [`GuardConfig::public_base_url`]).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -33,6 +35,7 @@
 //! happens when it is not, is [`RevocationFeed::max_staleness`] and [`OnStale`].
 #![deny(missing_docs)]
 
+mod binding;
 mod cache;
 mod config;
 mod error;
@@ -44,9 +47,11 @@ mod jwks;
 mod layer;
 mod policy;
 mod principal;
+mod replay;
 mod revocations;
 mod shape;
 
+pub use binding::ClientCertificate;
 pub use config::{ClientCredentials, GuardConfig, Mode, OnStale, OpaqueTokens, RevocationFeed};
 pub use error::GuardError;
 pub use feed::FeedStatus;

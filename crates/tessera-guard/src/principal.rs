@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
+use tessera_types::rfc8705::Confirmation;
 use tessera_types::rfc9068::AccessTokenClaims;
 use tessera_types::{ClientId, Jti, Kid, ScopeName, ScopeSet, UnixTime};
 
@@ -43,6 +44,9 @@ pub struct PrincipalData {
     /// The key a JWT was signed under (`None` when introspected): removing that key from the
     /// authority refuses the token, cached or not.
     pub kid: Option<Kid>,
+    /// `cnf` (RFC 7800 §3.1): what the token is bound to. Kept with cached validations, so
+    /// that the binding is checked on every request (RFC 9449 §7.1, a fresh DPoP proof each).
+    pub cnf: Option<Confirmation>,
     /// Claims (JWT) or introspection members Tessera has no field for, for applications with
     /// claims of their own.
     pub other_claims: Map<String, Value>,
@@ -62,6 +66,7 @@ impl Principal {
             jti: claims.jti,
             issued_at: claims.iat,
             kid,
+            cnf: claims.cnf,
             other_claims: claims.other,
         }))
     }

@@ -234,6 +234,7 @@ mod tests {
             jti: Some(Jti::new(jti).unwrap()),
             issued_at: Some(UnixTime(iat)),
             kid: kid.map(|k| Kid::new(k).unwrap()),
+            cnf: None,
             other_claims: Map::new(),
         })
     }

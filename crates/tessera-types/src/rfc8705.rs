@@ -85,8 +85,8 @@ pub struct Confirmation {
     /// RFC 8705 §3.1: the certificate the token is bound to.
     #[serde(rename = "x5t#S256", skip_serializing_if = "Option::is_none", default)]
     pub x5t_s256: Option<CertificateThumbprint>,
-    /// RFC 9449 §6.1: the base64url RFC 7638 SHA-256 thumbprint of the DPoP proof key the
-    /// token is bound to.
+    /// RFC 9449 §6.1: the key the token is bound to, as the base64url RFC 7638 SHA-256
+    /// thumbprint of the DPoP proof key.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub jkt: Option<String>,
     /// Confirmation methods this crate does not know, kept so that a resource server can
@@ -98,7 +98,12 @@ pub struct Confirmation {
 impl Confirmation {
     /// Bound to a client certificate.
     pub fn certificate(thumbprint: CertificateThumbprint) -> Self {
-        Self { x5t_s256: Some(thumbprint), jkt: None, other: Default::default() }
+        Self { x5t_s256: Some(thumbprint), ..Default::default() }
+    }
+
+    /// Bound to a DPoP key (RFC 9449 §6.1), by its RFC 7638 SHA-256 thumbprint.
+    pub fn dpop_key(jkt: impl Into<String>) -> Self {
+        Self { jkt: Some(jkt.into()), ..Default::default() }
     }
 }
 
@@ -203,5 +208,15 @@ mod tests {
         let back: Confirmation = serde_json::from_value(v).unwrap();
         assert_eq!(back.x5t_s256, Some(t));
         assert!(serde_json::from_value::<Confirmation>(serde_json::json!({ "x5t#S256": "short" })).is_err());
+    }
+
+    #[test]
+    fn rfc9449_6_1_cnf_jkt_is_typed_and_unknown_methods_are_kept() {
+        let jkt = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I";
+        let v = serde_json::to_value(Confirmation::dpop_key(jkt)).unwrap();
+        assert_eq!(v, serde_json::json!({ "jkt": jkt }));
+        let back: Confirmation = serde_json::from_value(serde_json::json!({ "jkt": jkt, "kid": "k" })).unwrap();
+        assert_eq!((back.jkt.as_deref(), back.x5t_s256), (Some(jkt), None));
+        assert_eq!(back.other.get("kid"), Some(&serde_json::json!("k")), "unknown members stay in other");
     }
 }

@@ -39,6 +39,8 @@ pub struct Control {
     pub introspection_delay_ms: AtomicU64,
     /// `exp` of active introspection answers; 0: an hour from now.
     pub introspection_exp: AtomicI64,
+    /// `cnf` of active introspection answers, if any (RFC 9449 §6.2).
+    pub introspection_cnf: Mutex<Option<Value>>,
     /// Tokens introspection calls active.
     pub active: Mutex<HashSet<String>>,
     pub discoveries: AtomicUsize,
@@ -126,9 +128,12 @@ impl FakeIssuer {
                         0 => Self::now() + 3600,
                         e => e,
                     };
-                    axum::Json(json!({"active": true, "iss": issuer, "aud": AUD, "client_id": "REF",
-                        "scope": "dataEventRecords", "exp": exp}))
-                    .into_response()
+                    let mut answer = json!({"active": true, "iss": issuer, "aud": AUD, "client_id": "REF",
+                        "scope": "dataEventRecords", "exp": exp});
+                    if let Some(cnf) = c3.introspection_cnf.lock().unwrap().clone() {
+                        answer["cnf"] = cnf;
+                    }
+                    axum::Json(answer).into_response()
                 }),
             )
             .route(

@@ -3,6 +3,7 @@
 
 mod apps;
 mod attacks;
+mod dpop;
 mod fake_issuer;
 mod feed;
 mod real_server;

@@ -296,3 +296,61 @@ async fn issue12_client_disable_client_revocation_key_removal_and_a_stopped_serv
     assert_eq!(hello(late).await.unwrap_err(), tonic::Code::Unavailable, "61 s: FailClosed");
     assert!(feed.borrow_and_update().last_error.is_some() || g.feed_status().unwrap().stale);
 }
+
+/// Issue 14 end to end: a token the real server bound to a DPoP key (RFC 9449 §5) passes the
+/// guard with a fresh proof by that key (§7.1), and is refused as a bearer token and with a
+/// proof by another key.
+#[tokio::test]
+async fn rfc9449_a_token_the_server_bound_to_a_dpop_key_passes_only_with_its_proofs() {
+    use tessera_jose::dpop::{ProofClaims, sign_proof};
+    let a = Authority::start().await;
+    let key = tessera_jose::SigningKey::generate(tessera_types::SigningAlg::ES256).unwrap().0;
+    let now = || SystemClock.now().0;
+    let token_url = format!("{}/connect/token", a.0.issuer());
+    let token_proof = sign_proof(
+        &key,
+        &ProofClaims { jti: "t1", htm: "POST", htu: &token_url, iat: now(), access_token: None, nonce: None },
+    )
+    .unwrap();
+    let r =
+        a.0.http
+            .post(&token_url)
+            .basic_auth("CC", Some("CC_secret"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("DPoP", token_proof)
+            .body("grant_type=client_credentials")
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["token_type"], "DPoP");
+    let token = body["access_token"].as_str().unwrap().to_owned();
+
+    let g = a.guard_with(Mode::Jwt, |c| c.with_public_base_url("https://api.example"));
+    let rest_url = rest(GuardLayer::new(g)).await;
+    let call = |proof_key: &tessera_jose::SigningKey, jti: &str, scheme: &str| {
+        let proof = sign_proof(
+            proof_key,
+            &ProofClaims {
+                jti,
+                htm: "GET",
+                htu: "https://api.example/weatherforecast",
+                iat: now(),
+                access_token: Some(&token),
+                nonce: None,
+            },
+        )
+        .unwrap();
+        reqwest::Client::new()
+            .get(format!("{rest_url}/weatherforecast"))
+            .header("authorization", format!("{scheme} {token}"))
+            .header("DPoP", proof)
+            .send()
+    };
+    assert_eq!(call(&key, "r1", "DPoP").await.unwrap().status(), 200);
+    assert_eq!(call(&key, "r2", "DPoP").await.unwrap().status(), 200, "a fresh proof per request");
+    let stranger = tessera_jose::SigningKey::generate(tessera_types::SigningAlg::ES256).unwrap().0;
+    assert_eq!(call(&stranger, "r3", "DPoP").await.unwrap().status(), 401, "a proof by another key");
+    assert_eq!(get_rest(&rest_url, "/weatherforecast", Some(&token)).await.0, 401, "a stolen DPoP token as Bearer");
+}
