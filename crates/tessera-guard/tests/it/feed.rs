@@ -175,7 +175,8 @@ fn clock() -> ManualClock {
 async fn until(guard: &Guard, cond: impl Fn(&FeedStatus) -> bool) -> FeedStatus {
     let mut rx = guard.watch_feed().expect("the guard follows a feed");
     guard.start_feed();
-    let r = tokio::time::timeout(Duration::from_secs(5), rx.wait_for(|s| cond(s))).await;
+    // Generous: the follower retries on real time, and a loaded machine (CI, builds) slows it.
+    let r = tokio::time::timeout(Duration::from_secs(20), rx.wait_for(|s| cond(s))).await;
     match r {
         Ok(Ok(s)) => s.clone(),
         _ => panic!("the feed never got there; status: {:?}", guard.feed_status()),
