@@ -57,6 +57,17 @@ async fn serve(app: Router, listen: SocketAddr, cert: &Path, key: &Path) -> std:
     Ok(Service { addr, listener })
 }
 
+/// Hands the guard the certificate the client presented in the TLS handshake (the listener
+/// asks for one, optionally), so tokens bound to it (RFC 8705 §3) pass over that connection
+/// and nowhere else.
+async fn client_certificate(mut req: axum::extract::Request) -> axum::extract::Request {
+    if let Some(c) = req.extensions().get::<tessera_server::certificate::ClientCertificate>() {
+        let presented = tessera_guard::ClientCertificate::from_der(c.leaf_der());
+        req.extensions_mut().insert(presented);
+    }
+    req
+}
+
 /// A scope the demo's routes require, written here as a literal.
 fn scope(name: &'static str) -> ScopeName {
     ScopeName::new(name).expect("the demo's scope literals are NQCHAR (RFC 6749 section 3.3)")
@@ -70,7 +81,8 @@ pub async fn greeter(listen: SocketAddr, cert: &Path, key: &Path, guard: Guard) 
     let app = tonic::service::Routes::new(GreeterServer::new(GreeterService))
         .into_axum_router()
         .route("/", get(|| async { "GRPC service running..." }))
-        .layer(layer);
+        .layer(layer)
+        .layer(axum::middleware::map_request(client_certificate));
     serve(app, listen, cert, key).await
 }
 
@@ -89,6 +101,7 @@ pub async fn weather_api(listen: SocketAddr, cert: &Path, key: &Path, guard: Gua
     let app = Router::new()
         .route("/weatherforecast", get(forecast))
         .route("/", get(|| async { "REST API running..." }))
-        .layer(layer);
+        .layer(layer)
+        .layer(axum::middleware::map_request(client_certificate));
     serve(app, listen, cert, key).await
 }

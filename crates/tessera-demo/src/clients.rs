@@ -52,8 +52,17 @@ pub fn trusted_ca(ca: &Path) -> Result<reqwest::Certificate, DemoError> {
 
 /// An HTTP/2 TLS channel to the Greeter at `url`, trusting `ca`.
 pub async fn tls_channel(url: &str, ca: &Path) -> Result<Channel, DemoError> {
+    tls_channel_presenting(url, ca, None).await
+}
+
+/// As [`tls_channel`], presenting the client certificate in `identity_pem` (certificate and
+/// key) when given: a token bound to it (RFC 8705 §3) is accepted only over such a channel.
+pub async fn tls_channel_presenting(url: &str, ca: &Path, identity_pem: Option<&[u8]>) -> Result<Channel, DemoError> {
     let pem = std::fs::read(ca).map_err(|e| DemoError::Api(format!("{}: {e}", ca.display())))?;
-    let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem)).domain_name("localhost");
+    let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem)).domain_name("localhost");
+    if let Some(identity) = identity_pem {
+        tls = tls.identity(tonic::transport::Identity::from_pem(identity, identity));
+    }
     Endpoint::from_shared(url.to_owned())
         .map_err(|e| DemoError::Api(e.to_string()))?
         .tls_config(tls)
@@ -66,7 +75,11 @@ pub async fn tls_channel(url: &str, ca: &Path) -> Result<Channel, DemoError> {
 /// Calls SayHello over a TLS channel to `url` trusting `ca`, with the bearer layer of
 /// `source` on the call.
 pub async fn call_greeter(url: &str, ca: &Path, source: TokenSource, name: &str) -> Result<String, DemoError> {
-    let channel = tls_channel(url, ca).await?;
+    call_greeter_on(tls_channel(url, ca).await?, source, name).await
+}
+
+/// SayHello over `channel`, with the bearer layer of `source` on the call.
+async fn call_greeter_on(channel: Channel, source: TokenSource, name: &str) -> Result<String, DemoError> {
     let svc = tower::ServiceBuilder::new().layer(BearerLayer::new(source.clone())).service(channel);
     let mut client = GreeterClient::new(svc);
     match client.say_hello(HelloRequest { name: name.into() }).await {
@@ -92,9 +105,21 @@ pub async fn call_greeter(url: &str, ca: &Path, source: TokenSource, name: &str)
 
 /// The console client of the seed: get a token, call SayHello, return `Greeting: ...`.
 pub async fn greet(greeter_url: &str, ca: &Path, source: TokenSource) -> Result<String, DemoError> {
+    greet_presenting(greeter_url, ca, source, None).await
+}
+
+/// As [`greet`], presenting the client certificate in `identity_pem` to the Greeter when
+/// given: what a client whose tokens are bound to its certificate must do.
+pub async fn greet_presenting(
+    greeter_url: &str,
+    ca: &Path,
+    source: TokenSource,
+    identity_pem: Option<&[u8]>,
+) -> Result<String, DemoError> {
     // Fetch the token first so its failures read as token failures.
     source.token().await.map_err(|e| DemoError::Token(explain(&e)))?;
-    let message = call_greeter(greeter_url, ca, source, "GreeterClient").await?;
+    let channel = tls_channel_presenting(greeter_url, ca, identity_pem).await?;
+    let message = call_greeter_on(channel, source, "GreeterClient").await?;
     Ok(format!("Greeting: {message}"))
 }
 

@@ -8,7 +8,11 @@ mod clients;
 mod scenario;
 
 pub use apis::{Service, greeter, weather_api};
-pub use clients::{DemoError, call_greeter, greet, http_trusting, tls_channel, trusted_ca, worker};
+pub use clients::{
+    DemoError, call_greeter, greet, greet_presenting, http_trusting, tls_channel, tls_channel_presenting, trusted_ca,
+    worker,
+};
 pub use scenario::{
-    MTLS_CLIENT, PRIVATE_KEY_JWT_CLIENT, demo, demo_reporting, sample_certificate, sample_key, sample_secret,
+    MTLS_CLIENT, PRIVATE_KEY_JWT_CLIENT, demo, demo_reporting, sample_certificate, sample_certificate_pem, sample_key,
+    sample_secret,
 };

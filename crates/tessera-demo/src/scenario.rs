@@ -9,7 +9,7 @@ use tessera_guard::{ClientCredentials, Guard, GuardConfig, Mode};
 use tessera_server::{Deps, FileConfig, Overrides, Settings};
 use tessera_types::{ClientId, ClientSecret, Kid, Resource, ScopeSet};
 
-use crate::{DemoError, greet, greeter, http_trusting, trusted_ca, weather_api, worker};
+use crate::{DemoError, greet, greet_presenting, greeter, http_trusting, trusted_ca, weather_api, worker};
 
 /// The seeds' registrations, written once: the file `tessera serve --config` reads.
 const SEED_TOML: &str = include_str!("../../../examples/seed.toml");
@@ -65,6 +65,12 @@ pub fn sample_certificate(client_id: &ClientId) -> Option<ClientIdentity> {
         ClientIdentity::from_pem(SAMPLE_CERT_PEM.as_bytes())
             .expect("examples/keys/cc-mtls.pem holds a certificate and its key")
     })
+}
+
+/// The sample certificate and key of [`MTLS_CLIENT`] as PEM, for a connection that must
+/// present it (the Greeter checks certificate-bound tokens).
+pub fn sample_certificate_pem(client_id: &ClientId) -> Option<&'static str> {
+    (client_id.as_str() == MTLS_CLIENT).then_some(SAMPLE_CERT_PEM)
 }
 
 /// A client of the seed scenario with its sample secret; the ids below are the seed file's.
@@ -149,7 +155,9 @@ pub async fn demo_reporting(data_dir: &Path, say: &dyn Fn(&str)) -> Result<(), B
         let config = ClientConfig::with_client_certificate(issuer.clone(), id, identity)
             .scope(scope)
             .with_root_certificate(trusted_ca(&ca)?);
-        let certified = greet(&greeter.url(), &ca, TokenSource::new(config)).await?;
+        // The token is bound to the certificate: the Greeter sees the same certificate.
+        let certified =
+            greet_presenting(&greeter.url(), &ca, TokenSource::new(config), Some(SAMPLE_CERT_PEM.as_bytes())).await?;
         say(&format!(
             "{certified} ({MTLS_CLIENT}: self_signed_tls_client_auth, certificate x5t#S256 {thumbprint}, no secret)"
         ));

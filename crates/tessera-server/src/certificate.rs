@@ -43,6 +43,12 @@ impl ClientCertificate {
     fn leaf(&self) -> &CertificateDer<'static> {
         &self.chain[0]
     }
+
+    /// The leaf's DER, for a resource server checking a certificate-bound token (RFC 8705
+    /// §3) behind this listener.
+    pub fn leaf_der(&self) -> &[u8] {
+        self.leaf().as_ref()
+    }
 }
 
 /// SHA-256 of a certificate's DER, base64url: RFC 8705 §3.1.

@@ -47,7 +47,18 @@ async fn rfc8705_2_2_the_seed_mtls_client_gets_its_greeting_with_the_sample_cert
     let identity = sample_certificate(&id).expect("a sample certificate");
     assert_eq!(identity.thumbprint().as_str(), sample_x5t_s256());
     let source = source(&w, MTLS_CLIENT, identity);
-    assert_eq!(greet(&w.greeter.url(), &w.ca, source.clone()).await.unwrap(), "Greeting: Hello GreeterClient");
+    // RFC 8705 §3: the token is bound to the certificate, so the Greeter takes it only over a
+    // connection presenting that certificate.
+    let pem = tessera_demo::sample_certificate_pem(&id).unwrap().as_bytes();
+    let greeting = tessera_demo::greet_presenting(&w.greeter.url(), &w.ca, source.clone(), Some(pem)).await.unwrap();
+    assert_eq!(greeting, "Greeting: Hello GreeterClient");
+    let without = greet(&w.greeter.url(), &w.ca, source.clone()).await.unwrap_err().to_string();
+    assert!(without.contains("Unauthenticated"), "a stolen certificate-bound token: {without}");
+    let other = tessera_testkit::pki::self_signed(&tessera_testkit::pki::Subject::cn("thief"));
+    let stolen =
+        tessera_demo::greet_presenting(&w.greeter.url(), &w.ca, source.clone(), Some(other.identity_pem().as_bytes()))
+            .await;
+    assert!(stolen.unwrap_err().to_string().contains("Unauthenticated"), "over another certificate");
     let claims = jwt_payload(source.token().await.unwrap().access_token.expose());
     assert_eq!(claims["client_id"], MTLS_CLIENT);
     // §3.1: the token is bound to the sample certificate the inline seed entry registered.

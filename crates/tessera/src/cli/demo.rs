@@ -223,6 +223,12 @@ pub async fn run(args: DemoArgs) -> CliResult {
             svc.stop().await;
         }
         Part::Client { authority: a, greeter, client_id, secret, private_key, kid, client_cert, scope } => {
+            // A certificate-bound token (RFC 8705 §3) is accepted only over a connection that
+            // presents the certificate: the Greeter sees it too.
+            let presented = match &client_cert {
+                Some(path) => Some(std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?),
+                None => tessera_demo::sample_certificate_pem(&client_id).map(|pem| pem.as_bytes().to_vec()),
+            };
             let login = login(&client_id, secret, private_key, kid, client_cert)?;
             let config = ClientConfig::with_credentials(a.authority, client_id, login).scope(scope);
             // A certificate is presented by an HTTP client the source builds itself; the
@@ -232,7 +238,7 @@ pub async fn run(args: DemoArgs) -> CliResult {
                 _ => config.with_http_client(http_trusting(&a.ca)?),
             };
             let source = TokenSource::new(config);
-            println!("{}", tessera_demo::greet(&greeter, &a.ca, source).await?);
+            println!("{}", tessera_demo::greet_presenting(&greeter, &a.ca, source, presented.as_deref()).await?);
         }
         Part::Worker { authority: a, url, every_secs, client_id, secret } => {
             let secret = secret_or_sample(secret.client_secret, &client_id)?;
