@@ -79,6 +79,9 @@ pub struct ClientConfig {
     pub calls: AuthorityCalls,
     /// What "now" is for token lifetimes, refresh and failure memory.
     pub clock: Arc<dyn Clock>,
+    /// A DPoP key (RFC 9449): token requests carry a proof, so tokens are bound to it, and
+    /// [`crate::AuthorizedClient`] and [`crate::BearerLayer`] add a fresh proof to every call.
+    pub dpop: Option<crate::DpopKey>,
 }
 
 impl ClientConfig {
@@ -130,7 +133,14 @@ impl ClientConfig {
             root_certificates: Vec::new(),
             calls: AuthorityCalls::default(),
             clock: Arc::new(SystemClock),
+            dpop: None,
         }
+    }
+
+    /// Binds the tokens to `key` (RFC 9449 DPoP): see [`ClientConfig::dpop`].
+    pub fn with_dpop(mut self, key: crate::DpopKey) -> Self {
+        self.dpop = Some(key);
+        self
     }
 
     /// Asks for `scope` rather than every scope the client is permitted.

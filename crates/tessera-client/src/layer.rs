@@ -13,23 +13,33 @@ use crate::TokenSource;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Adds `Authorization: Bearer` from a [`TokenSource`].
+/// Adds `Authorization: Bearer` from a [`TokenSource`] — or `Authorization: DPoP` and a
+/// fresh proof per call when the source's tokens are DPoP-bound (RFC 9449 §7.1).
 #[derive(Clone)]
 pub struct BearerLayer {
     source: TokenSource,
+    origin: Option<std::sync::Arc<str>>,
 }
 
 impl BearerLayer {
     /// A layer using `source`.
     pub fn new(source: TokenSource) -> Self {
-        Self { source }
+        Self { source, origin: None }
+    }
+
+    /// The scheme and authority calls go to (`https://greeter.example:443`), for DPoP proofs'
+    /// `htu`: a tonic channel adds them to requests after this layer. Requests that carry an
+    /// absolute URI use their own.
+    pub fn with_origin(mut self, origin: impl Into<String>) -> Self {
+        self.origin = Some(origin.into().trim_end_matches('/').into());
+        self
     }
 }
 
 impl<S> Layer<S> for BearerLayer {
     type Service = BearerService<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        BearerService { inner, source: self.source.clone() }
+        BearerService { inner, source: self.source.clone(), origin: self.origin.clone() }
     }
 }
 
@@ -38,6 +48,7 @@ impl<S> Layer<S> for BearerLayer {
 pub struct BearerService<S> {
     inner: S,
     source: TokenSource,
+    origin: Option<std::sync::Arc<str>>,
 }
 
 impl<S, ReqB, ResB> Service<Request<ReqB>> for BearerService<S>
@@ -59,10 +70,20 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let source = self.source.clone();
+        let origin = self.origin.clone();
         Box::pin(async move {
             let token = source.token().await?;
-            let value = HeaderValue::from_str(&format!("Bearer {}", token.access_token.expose()))?;
-            req.headers_mut().insert(http::header::AUTHORIZATION, value);
+            // RFC 9449 §4.2 `htu`: the call's URL (gRPC: POST to https://authority/Service/Method).
+            let url = match (req.uri().scheme(), req.uri().authority(), &origin) {
+                (Some(scheme), Some(authority), _) => format!("{scheme}://{authority}{}", req.uri().path()),
+                (_, _, Some(origin)) => format!("{origin}{}", req.uri().path()),
+                _ => req.uri().to_string(),
+            };
+            let (authorization, proof) = source.authorize(&token, req.method().as_str(), &url)?;
+            req.headers_mut().insert(http::header::AUTHORIZATION, HeaderValue::from_str(&authorization)?);
+            if let Some(proof) = proof {
+                req.headers_mut().insert("dpop", HeaderValue::from_str(&proof)?);
+            }
             let response = inner.call(req).await.map_err(Into::into)?;
             let grpc_unauthenticated = response.headers().get("grpc-status").is_some_and(|s| s == "16");
             if grpc_unauthenticated || response.status() == http::StatusCode::UNAUTHORIZED {

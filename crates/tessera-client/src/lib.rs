@@ -32,6 +32,7 @@
 mod assertion;
 mod certificate;
 mod config;
+mod dpop;
 mod error;
 mod http_client;
 mod layer;
@@ -40,6 +41,7 @@ mod source;
 pub use assertion::{AssertionKey, JWT_BEARER_ASSERTION_TYPE, MAX_ASSERTION_LIFETIME};
 pub use certificate::{ClientIdentity, IdentityError};
 pub use config::{AuthMethod, ClientConfig, ClientCredentials};
+pub use dpop::DpopKey;
 pub use error::ClientError;
 pub use http_client::AuthorizedClient;
 pub use layer::{BearerLayer, BearerService};

@@ -22,6 +22,9 @@ pub struct Token {
     pub expires_at: UnixTime,
     /// Granted scope, as the authority wrote it (RFC 6749 §5.1), read leniently.
     pub scope: Option<ScopeSet>,
+    /// The authority bound it to the source's DPoP key (`token_type: DPoP`, RFC 9449 §5): it
+    /// goes with `Authorization: DPoP` and a proof per call.
+    pub dpop_bound: bool,
 }
 
 #[derive(Clone)]
@@ -97,6 +100,21 @@ impl TokenSource {
 
     fn now(&self) -> i64 {
         self.0.cfg.clock.now().0
+    }
+
+    /// The `Authorization` value for `token`, and the DPoP proof for a call to `method`
+    /// `url` when the token is bound (RFC 9449 §7.1).
+    pub(crate) fn authorize(
+        &self,
+        token: &Token,
+        method: &str,
+        url: &str,
+    ) -> Result<(String, Option<String>), ClientError> {
+        let value = token.access_token.expose();
+        match (&self.0.cfg.dpop, token.dpop_bound) {
+            (Some(key), true) => Ok((format!("DPoP {value}"), Some(key.proof(method, url, self.now(), Some(value))?))),
+            _ => Ok((format!("Bearer {value}"), None)),
+        }
     }
 
     fn cached(&self) -> Option<Cached> {
@@ -286,6 +304,10 @@ impl TokenSource {
                 body.push_str(&format!("&client_id={}", form_encode(cfg.client_id.as_str())));
             }
         }
+        // RFC 9449 §5: a proof for this token request binds the token to the key.
+        if let Some(key) = &cfg.dpop {
+            req = req.header("DPoP", key.proof("POST", endpoint.as_str(), self.now(), None).map_err(Attempt::Fail)?);
+        }
         self.0.requests.fetch_add(1, Ordering::Relaxed);
         let r = http.send(endpoint, req.body(body)).await.map_err(|e| send_failed("token endpoint", e))?;
         let status = r.status();
@@ -303,12 +325,26 @@ impl TokenSource {
         }
         let t: TokenResponse =
             serde_json::from_str(&text).map_err(|e| Attempt::Fail(ClientError::Protocol(e.to_string())))?;
-        if !t.token_type.eq_ignore_ascii_case("bearer") {
-            return Err(Attempt::Fail(ClientError::Protocol(format!("token_type {} is not Bearer", t.token_type))));
-        }
+        // RFC 9449 §5: asked with a proof, the token is DPoP (an authority that ignored the
+        // proof answers Bearer: the token is then used as such); never DPoP unasked.
+        let dpop_bound = match (t.token_type.to_ascii_lowercase().as_str(), cfg.dpop.is_some()) {
+            ("bearer", _) => false,
+            ("dpop", true) => true,
+            _ => {
+                return Err(Attempt::Fail(ClientError::Protocol(format!(
+                    "token_type {} was not asked for",
+                    t.token_type
+                ))));
+            }
+        };
         // RFC 6749 §5.1: expires_in is RECOMMENDED; without it, assume an hour.
         let expires_at = UnixTime(self.now()).plus(t.expires_in.unwrap_or(3600));
-        Ok(Token { access_token: t.access_token, expires_at, scope: t.scope.as_deref().map(ScopeSet::parse_lenient) })
+        Ok(Token {
+            access_token: t.access_token,
+            expires_at,
+            scope: t.scope.as_deref().map(ScopeSet::parse_lenient),
+            dpop_bound,
+        })
     }
 }
 

@@ -75,12 +75,13 @@ pub async fn tls_channel_presenting(url: &str, ca: &Path, identity_pem: Option<&
 /// Calls SayHello over a TLS channel to `url` trusting `ca`, with the bearer layer of
 /// `source` on the call.
 pub async fn call_greeter(url: &str, ca: &Path, source: TokenSource, name: &str) -> Result<String, DemoError> {
-    call_greeter_on(tls_channel(url, ca).await?, source, name).await
+    call_greeter_on(tls_channel(url, ca).await?, url, source, name).await
 }
 
 /// SayHello over `channel`, with the bearer layer of `source` on the call.
-async fn call_greeter_on(channel: Channel, source: TokenSource, name: &str) -> Result<String, DemoError> {
-    let svc = tower::ServiceBuilder::new().layer(BearerLayer::new(source.clone())).service(channel);
+async fn call_greeter_on(channel: Channel, url: &str, source: TokenSource, name: &str) -> Result<String, DemoError> {
+    // The origin is the channel's: DPoP proofs name the call's URL (RFC 9449 §4.2 `htu`).
+    let svc = tower::ServiceBuilder::new().layer(BearerLayer::new(source.clone()).with_origin(url)).service(channel);
     let mut client = GreeterClient::new(svc);
     match client.say_hello(HelloRequest { name: name.into() }).await {
         Ok(r) => Ok(r.into_inner().message),
@@ -119,7 +120,7 @@ pub async fn greet_presenting(
     // Fetch the token first so its failures read as token failures.
     source.token().await.map_err(|e| DemoError::Token(explain(&e)))?;
     let channel = tls_channel_presenting(greeter_url, ca, identity_pem).await?;
-    let message = call_greeter_on(channel, source, "GreeterClient").await?;
+    let message = call_greeter_on(channel, greeter_url, source, "GreeterClient").await?;
     Ok(format!("Greeting: {message}"))
 }
 

@@ -34,7 +34,8 @@ impl BearerError {
     /// `error_description` does not count.
     pub fn from_challenge(header: &str) -> Option<Self> {
         let (scheme, params) = header.trim_start().split_once(' ').unwrap_or((header.trim(), ""));
-        if !scheme.eq_ignore_ascii_case("bearer") {
+        // RFC 9449 §7.1: a DPoP challenge carries the same error codes.
+        if !(scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("dpop")) {
             return None;
         }
         params.split(',').find_map(|p| {
@@ -77,5 +78,7 @@ mod tests {
         assert_eq!(BearerError::from_challenge(r#"Bearer realm="x", error_description="no invalid_token""#), None);
         assert_eq!(BearerError::from_challenge(r#"Basic realm="invalid_token""#), None);
         assert_eq!(BearerError::from_challenge("Bearer"), None);
+        let h = r#"DPoP realm="api", error="invalid_token", algs="ES256""#;
+        assert_eq!(BearerError::from_challenge(h), Some(BearerError::InvalidToken));
     }
 }

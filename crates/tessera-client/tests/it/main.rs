@@ -4,6 +4,7 @@
 //! certificates against the real server (RFC 8705). One test binary, in modules as it grows.
 
 mod cache;
+mod dpop;
 mod mtls;
 mod private_key_jwt;
 mod resilience;

@@ -114,6 +114,35 @@ async fn the_console_client_gets_its_greeting_with_jwt_and_reference_tokens() {
     assert_eq!(r.text().await.unwrap(), "GRPC service running...");
 }
 
+/// Issue 14 over gRPC: a DPoP-bound token (RFC 9449) reaches the Greeter with a fresh proof
+/// per call from the client's `BearerLayer` (`htu` = the channel's origin and the method's
+/// path); without the key, the same token is refused.
+#[tokio::test]
+async fn rfc9449_a_dpop_bound_token_greets_with_a_proof_per_call_and_is_refused_without_the_key() {
+    let w = World::start().await;
+    let key = tessera_client::DpopKey::generate().unwrap();
+    let cfg = ClientConfig::new(
+        w.server().issuer.clone(),
+        ClientId::new("CC").unwrap(),
+        ClientSecret::new("cc_secret").unwrap(),
+    )
+    .scope(ScopeSet::parse("dataEventRecords").unwrap())
+    .with_http_client(w.http.clone())
+    .with_clock(w.clock.clone())
+    .with_dpop(key);
+    let bound = TokenSource::new(cfg);
+    for _ in 0..2 {
+        assert_eq!(greet(&w.greeter.url(), &w.ca, bound.clone()).await.unwrap(), "Greeting: Hello GreeterClient");
+    }
+    let token = bound.token().await.unwrap();
+    assert!(token.dpop_bound);
+    let channel = tessera_demo::tls_channel(&w.greeter.url(), &w.ca).await.unwrap();
+    let mut client = tessera_greet::greeter_client::GreeterClient::new(channel);
+    let mut call = tonic::Request::new(tessera_greet::HelloRequest { name: "thief".into() });
+    call.metadata_mut().insert("authorization", format!("Bearer {}", token.access_token.expose()).parse().unwrap());
+    assert_eq!(client.say_hello(call).await.unwrap_err().code(), tonic::Code::Unauthenticated);
+}
+
 #[tokio::test]
 async fn no_token_is_unauthenticated_and_a_token_without_the_scope_is_permission_denied() {
     let w = World::start().await;
