@@ -63,6 +63,23 @@ async fn verified(s: &TestServer, receiver: &str, answer: &Value) -> Vec<(i64, R
     events
 }
 
+/// A poll by `rs_api` that waits (long polling) on a task of its own: its status, answer and
+/// when the answer came.
+fn waiting_poll(s: &TestServer, body: Value) -> tokio::task::JoinHandle<(u16, Value, Instant)> {
+    let (http, url) = (s.http.clone(), s.url("/connect/events"));
+    tokio::spawn(async move {
+        let r = http
+            .post(url)
+            .basic_auth("rs_api", Some(API_SECRET))
+            .header(CONTENT_TYPE, "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json::<Value>().await.unwrap(), Instant::now())
+    })
+}
+
 async fn token(s: &TestServer) -> String {
     s.token("svc", "svc_secret_0123456789abcd").await
 }
@@ -143,21 +160,7 @@ async fn a_waiting_poll_answers_as_soon_as_a_token_is_revoked() {
     scenario(&s).await;
     let jwt = token(&s).await;
     let started = Instant::now();
-    let waiting = {
-        let http = s.http.clone();
-        let url = s.url("/connect/events");
-        tokio::spawn(async move {
-            let r = http
-                .post(url)
-                .basic_auth("rs_api", Some(API_SECRET))
-                .header(CONTENT_TYPE, "application/json")
-                .body(json!({"maxEvents": 10}).to_string())
-                .send()
-                .await
-                .unwrap();
-            (r.status().as_u16(), r.json::<Value>().await.unwrap(), Instant::now())
-        })
-    };
+    let waiting = waiting_poll(&s, json!({"maxEvents": 10}));
     tokio::time::sleep(Duration::from_millis(300)).await;
     let revoked_at = Instant::now();
     revoke(&s, &jwt).await;
@@ -252,21 +255,7 @@ async fn an_event_recorded_on_one_instance_is_served_by_another_on_postgresql() 
     let b = TestServer::builder().file(file()).start().await;
     b.sync().await;
     let jwt = token(&a).await;
-    let waiting = {
-        let http = b.http.clone();
-        let url = b.url("/connect/events");
-        tokio::spawn(async move {
-            let r = http
-                .post(url)
-                .basic_auth("rs_api", Some(API_SECRET))
-                .header(CONTENT_TYPE, "application/json")
-                .body("{}")
-                .send()
-                .await
-                .unwrap();
-            (r.status().as_u16(), r.json::<Value>().await.unwrap(), Instant::now())
-        })
-    };
+    let waiting = waiting_poll(&b, json!({}));
     tokio::time::sleep(Duration::from_millis(300)).await;
     let revoked_at = Instant::now();
     revoke(&a, &jwt).await;
