@@ -81,12 +81,27 @@ where
             };
             let (authorization, proof) = source.authorize(&token, req.method().as_str(), &url)?;
             req.headers_mut().insert(http::header::AUTHORIZATION, HeaderValue::from_str(&authorization)?);
+            let dpop = proof.is_some();
             if let Some(proof) = proof {
                 req.headers_mut().insert("dpop", HeaderValue::from_str(&proof)?);
             }
             let response = inner.call(req).await.map_err(Into::into)?;
+            // RFC 9449 §9: the API's nonce, from any answer, goes in the next proofs. A call
+            // refused for want of it cannot be replayed from here (its body is a stream, gone
+            // with the call): it fails once, and the caller's retry carries the nonce.
+            if dpop {
+                source.remember_dpop_nonce(&url, response.headers());
+            }
+            let asked_for_nonce = response.headers().contains_key("dpop-nonce")
+                && response
+                    .headers()
+                    .get(http::header::WWW_AUTHENTICATE)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(tessera_types::rfc6750::challenge_error)
+                    == Some(tessera_types::ErrorCode::UseDpopNonce.as_str());
             let grpc_unauthenticated = response.headers().get("grpc-status").is_some_and(|s| s == "16");
-            if grpc_unauthenticated || response.status() == http::StatusCode::UNAUTHORIZED {
+            // The token is fine when only the nonce was missing: keep it.
+            if (grpc_unauthenticated || response.status() == http::StatusCode::UNAUTHORIZED) && !asked_for_nonce {
                 source.invalidate(&token.access_token);
             }
             Ok(response)

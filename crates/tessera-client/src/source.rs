@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use tessera_http::{AuthorityClient, DiscoveryError, FailureMemory, SendError, basic_credentials, form_encode};
 use tessera_types::rfc6749::{ErrorResponse, TokenResponse};
-use tessera_types::{AccessToken, ScopeSet, UnixTime};
+use tessera_types::{AccessToken, ErrorCode, ScopeSet, UnixTime};
 
 use crate::{AuthMethod, ClientConfig, ClientCredentials, ClientError, JWT_BEARER_ASSERTION_TYPE};
 
@@ -117,6 +117,13 @@ impl TokenSource {
         }
     }
 
+    /// Keeps the `DPoP-Nonce` of an API's answer for the next proofs to it (RFC 9449 §9).
+    pub(crate) fn remember_dpop_nonce(&self, url: &str, headers: &http::HeaderMap) {
+        if let Some(key) = &self.0.cfg.dpop {
+            key.remember_nonce_from(url, headers);
+        }
+    }
+
     fn cached(&self) -> Option<Cached> {
         self.0.current.read().expect("token lock").clone()
     }
@@ -187,6 +194,7 @@ impl TokenSource {
         let cfg = &self.0.cfg;
         let mut delay = cfg.backoff;
         let mut attempt = 1;
+        let mut nonce_retried = false;
         loop {
             match self.request().await {
                 Ok(token) => {
@@ -197,6 +205,13 @@ impl TokenSource {
                         now.saturating_add((lifetime * (cfg.refresh_at + self.jitter())).round() as i64);
                     *self.0.current.write().expect("token lock") = Some(Cached { token: token.clone(), refresh_after });
                     return Ok(token);
+                }
+                // RFC 9449 §8.1: the authority wants its nonce in the proof, and sent it (kept
+                // by `request`): one immediate retry with a proof that carries it.
+                Err(Attempt::Fail(ClientError::Refused { error: ErrorCode::UseDpopNonce, .. }))
+                    if !nonce_retried && cfg.dpop.is_some() =>
+                {
+                    nonce_retried = true;
                 }
                 Err(Attempt::Fail(e)) => return Err(e),
                 Err(Attempt::Retry(why)) if attempt >= cfg.max_attempts => return Err(ClientError::Unreachable(why)),
@@ -310,6 +325,9 @@ impl TokenSource {
         }
         self.0.requests.fetch_add(1, Ordering::Relaxed);
         let r = http.send(endpoint, req.body(body)).await.map_err(|e| send_failed("token endpoint", e))?;
+        if let Some(key) = &cfg.dpop {
+            key.remember_nonce_from(endpoint.as_str(), r.headers());
+        }
         let status = r.status();
         if status.is_server_error() {
             return Err(Attempt::Retry(format!("token endpoint answered {status}")));

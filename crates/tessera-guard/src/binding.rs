@@ -4,7 +4,7 @@
 //! confirmation method is refused rather than taken as bearer, since it cannot be checked.
 
 use aws_lc_rs::digest;
-use tessera_jose::dpop::{ProofExpectations, VerifiedProof, verify_proof};
+use tessera_jose::dpop::{ProofError, ProofExpectations, VerifiedProof, verify_proof};
 use tessera_types::rfc8705::CertificateThumbprint;
 
 use crate::{GuardError, Principal};
@@ -92,7 +92,11 @@ fn not_dpop_bound() -> GuardError {
 /// resource server MUST check that the value of the `jkt` ... matches the JWK SHA-256
 /// Thumbprint of the public key in the DPoP proof"). Replay (item 13) is the caller's.
 pub(crate) fn check_proof(proof: &str, expect: &ProofExpectations<'_>, jkt: &str) -> Result<VerifiedProof, GuardError> {
-    let v = verify_proof(proof, expect).map_err(|e| GuardError::InvalidDpopProof(e.to_string()))?;
+    let v = verify_proof(proof, expect).map_err(|e| match e {
+        // §9: the answer names the nonce to use; the first accepted one is the current one.
+        ProofError::NonceRequired => GuardError::UseDpopNonce(expect.nonces.first().cloned().unwrap_or_default()),
+        e => GuardError::InvalidDpopProof(e.to_string()),
+    })?;
     if v.jkt != jkt {
         return Err(GuardError::InvalidDpopProof("the proof's key is not the key the token is bound to".into()));
     }

@@ -5,6 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tessera_http::AuthorityCalls;
+
+use crate::GuardError;
 use tessera_types::clock::{Clock, SystemClock};
 use tessera_types::{ClientId, ClientSecret, Issuer, Resource};
 
@@ -183,6 +185,50 @@ pub struct GuardConfig {
     /// (503 / `Unavailable`) until old ones age out: a replay is never let through for want
     /// of room.
     pub dpop_replay_capacity: usize,
+    /// Server nonces in DPoP proofs (RFC 9449 §9): `None` (the default) accepts proofs
+    /// without one.
+    pub dpop_nonces: Option<DpopNonces>,
+}
+
+/// Nonces this API requires in DPoP proofs (RFC 9449 §9), so that a proof cannot have been
+/// made ahead of time: a proof without the current nonce is answered 401
+/// `use_dpop_nonce` with the nonce in `DPoP-Nonce`, and every answer to a DPoP request
+/// carries the current one. Stateless (an HMAC of the rotation period under `secret`):
+/// instances behind one load balancer accept each other's nonces when they share the secret.
+#[derive(Clone)]
+pub struct DpopNonces {
+    pub(crate) secret: Arc<[u8]>,
+    /// How long a nonce is handed out; it is accepted for as long again (default 5 minutes).
+    pub rotation: Duration,
+}
+
+impl std::fmt::Debug for DpopNonces {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DpopNonces {{ secret: <redacted>, rotation: {:?} }}", self.rotation)
+    }
+}
+
+impl DpopNonces {
+    /// Nonces from a secret shared by the API's instances: at least 32 bytes of randomness.
+    pub fn shared(secret: &[u8]) -> Result<Self, GuardError> {
+        if secret.len() < 32 {
+            return Err(GuardError::Unavailable("a DPoP nonce secret needs at least 32 bytes".into()));
+        }
+        Ok(Self { secret: secret.into(), rotation: Duration::from_secs(300) })
+    }
+
+    /// Nonces from a random secret of this process: for an API served by one instance.
+    pub fn per_process() -> Self {
+        let mut secret = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut secret).expect("system randomness");
+        Self { secret: secret.into(), rotation: Duration::from_secs(300) }
+    }
+
+    /// Another rotation period (at least a second).
+    pub fn with_rotation(mut self, rotation: Duration) -> Self {
+        self.rotation = rotation.max(Duration::from_secs(1));
+        self
+    }
 }
 
 impl GuardConfig {
@@ -214,7 +260,14 @@ impl GuardConfig {
             dpop_max_age: Duration::from_secs(60),
             dpop_leeway: Duration::from_secs(5),
             dpop_replay_capacity: 100_000,
+            dpop_nonces: None,
         }
+    }
+
+    /// Requires server nonces in DPoP proofs: see [`DpopNonces`].
+    pub fn with_dpop_nonces(mut self, nonces: DpopNonces) -> Self {
+        self.dpop_nonces = Some(nonces);
+        self
     }
 
     /// Follows the authority's revocation feed as `credentials` (the API's client, with the

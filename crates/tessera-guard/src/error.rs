@@ -7,6 +7,9 @@ use tessera_types::rfc6750::BearerError;
 /// RFC 9449 §7.1: the error code of a DPoP challenge for a bad proof.
 const INVALID_DPOP_PROOF: &str = "invalid_dpop_proof";
 
+/// RFC 9449 §9: the error code of a DPoP challenge asking for the server's nonce.
+const USE_DPOP_NONCE: &str = "use_dpop_nonce";
+
 /// Why a request was not let through. Rendered per RFC 6750 §3 over HTTP and as gRPC status
 /// codes by the layer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,6 +28,16 @@ pub enum GuardError {
     /// `Unauthenticated`).
     #[error("invalid DPoP proof: {0}")]
     InvalidDpopProof(String),
+    /// The proof lacks the nonce this API requires, or carries a stale one (RFC 9449 §9
+    /// `use_dpop_nonce`, HTTP 401 with the nonce in `DPoP-Nonce`, gRPC `Unauthenticated`
+    /// with a `dpop-nonce` header).
+    #[error("the DPoP proof must carry this API's current nonce")]
+    UseDpopNonce(String),
+    /// The route requires a sender-constrained token (DPoP- or certificate-bound) and got a
+    /// bearer token (RFC 9449 §7.1 `invalid_token` with a `DPoP` challenge, gRPC
+    /// `Unauthenticated`).
+    #[error("this resource requires a sender-constrained token (DPoP or mutual TLS)")]
+    SenderConstraintRequired,
     /// The token lacks the scope the route requires (§3.1 `insufficient_scope`, HTTP 403,
     /// gRPC `PermissionDenied`).
     #[error("insufficient scope, requires {0}")]
@@ -40,9 +53,9 @@ impl GuardError {
     /// authority, which is no fault of the token.
     pub fn bearer_error(&self) -> Option<BearerError> {
         match self {
-            Self::Missing | Self::Unavailable(_) | Self::InvalidDpopProof(_) => None,
+            Self::Missing | Self::Unavailable(_) | Self::InvalidDpopProof(_) | Self::UseDpopNonce(_) => None,
             Self::Malformed => Some(BearerError::InvalidRequest),
-            Self::InvalidToken(_) => Some(BearerError::InvalidToken),
+            Self::InvalidToken(_) | Self::SenderConstraintRequired => Some(BearerError::InvalidToken),
             Self::InsufficientScope(_) => Some(BearerError::InsufficientScope),
         }
     }
@@ -52,6 +65,7 @@ impl GuardError {
     pub fn error_code(&self) -> Option<&'static str> {
         match self {
             Self::InvalidDpopProof(_) => Some(INVALID_DPOP_PROOF),
+            Self::UseDpopNonce(_) => Some(USE_DPOP_NONCE),
             other => other.bearer_error().map(BearerError::as_str),
         }
     }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use tessera_jose::dpop::ProofExpectations;
+use tessera_jose::dpop::{NonceIssuer, ProofExpectations};
 use tessera_jose::{Expectations, JoseError, Jws, verify_access_token};
 use tessera_types::rfc9068::AccessTokenClaims;
 
@@ -50,6 +50,8 @@ pub(crate) struct Inner {
     introspection_failure: FailureMemory,
     /// DPoP proofs accepted, by key and `jti`, until their `iat` leaves the window.
     replay: ReplayCache,
+    /// RFC 9449 §9 nonces, when the API requires them.
+    nonces: Option<NonceIssuer>,
 }
 
 impl std::fmt::Debug for Guard {
@@ -93,6 +95,7 @@ impl Guard {
             in_flight: Mutex::default(),
             introspection_failure: memory("introspection"),
             replay: ReplayCache::new(cfg.dpop_replay_capacity),
+            nonces: cfg.dpop_nonces.as_ref().map(|n| NonceIssuer::new(&n.secret, n.rotation.as_secs().max(1))),
             feed: cfg.revocations.clone().map(|f| Feed::new(f, cfg.clock.now().0)),
             authority,
             cfg,
@@ -161,6 +164,7 @@ impl Guard {
         }
         let now = self.now();
         let max_age = secs(c.dpop_max_age);
+        let nonces = self.0.nonces.as_ref().map(|n| n.accepted(now).to_vec()).unwrap_or_default();
         let expect = ProofExpectations {
             method: proof.method,
             url: proof.url,
@@ -168,7 +172,7 @@ impl Guard {
             max_age,
             leeway: secs(c.dpop_leeway),
             access_token: Some(token),
-            nonce: None,
+            nonces: &nonces,
         };
         let v = check_proof(proof.proof, &expect, jkt)?;
         // §4.3 item 13, §11.1: "the jti value has not been used before in the time window in
@@ -179,6 +183,12 @@ impl Guard {
             Err(Replay::Seen) => Err(GuardError::InvalidDpopProof("the proof was already used".into())),
             Err(Replay::Full) => Err(GuardError::Unavailable("the DPoP replay cache is full".into())),
         }
+    }
+
+    /// The nonce to hand out now (RFC 9449 §9), when the API requires nonces: the layer puts
+    /// it in a `DPoP-Nonce` header on answers to DPoP requests.
+    pub fn current_dpop_nonce(&self) -> Option<String> {
+        self.0.nonces.as_ref().map(|n| n.current(self.now()))
     }
 
     /// Validates `token` however it was presented (cache, JWT or introspection, revocations).

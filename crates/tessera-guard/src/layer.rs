@@ -118,14 +118,21 @@ where
                 let dpop = dpop.transpose()?;
                 let proof = dpop.as_ref().map(|d| DpopProof { proof: &d.proof, method: &d.method, url: &d.url });
                 let principal = guard.present(&token, proof, certificate.as_ref()).await?;
-                policy.check(&principal).map_err(GuardError::InsufficientScope)?;
+                policy.check(&principal)?;
                 Ok::<_, GuardError>(principal)
             }
             .await;
+            // §9: answers to DPoP requests carry the nonce the next proof needs, so that a
+            // client never meets a rotation as a refusal.
+            let nonce = if scheme == Scheme::Dpop { guard.current_dpop_nonce() } else { None };
             match outcome {
                 Ok(principal) => {
                     req.extensions_mut().insert(principal);
-                    inner.call(req).await
+                    let mut response = inner.call(req).await?;
+                    if let Some(v) = nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
+                        response.headers_mut().insert(NONCE_HEADER, v);
+                    }
+                    Ok(response)
                 }
                 Err(e) => {
                     if let GuardError::Unavailable(why) = &e {
@@ -133,7 +140,11 @@ where
                     } else {
                         tracing::debug!(error = %e, "request refused");
                     }
-                    Ok(if grpc { grpc_refusal(&e) } else { http_refusal(&e, scheme, &realm) })
+                    let mut r = if grpc { grpc_refusal(&e) } else { http_refusal(&e, scheme, &realm) };
+                    if let Some(v) = nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
+                        r.headers_mut().entry(NONCE_HEADER).or_insert(v);
+                    }
+                    Ok(r)
                 }
             }
         })
@@ -146,6 +157,9 @@ fn is_grpc<B>(req: &Request<B>) -> bool {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("application/grpc"))
 }
+
+/// RFC 9449 §8.1, §9.
+const NONCE_HEADER: &str = "dpop-nonce";
 
 /// The authentication scheme of the request, and so of the challenge that answers it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -246,14 +260,28 @@ fn http_refusal<B: Default>(e: &GuardError, scheme: Scheme, realm: &str) -> Resp
         GuardError::InvalidToken(why) | GuardError::InvalidDpopProof(why) => {
             (StatusCode::UNAUTHORIZED, Some(format!("error_description=\"{}\"", quoted(why))))
         }
+        GuardError::UseDpopNonce(_) | GuardError::SenderConstraintRequired => {
+            (StatusCode::UNAUTHORIZED, Some(format!("error_description=\"{}\"", quoted(&e.to_string()))))
+        }
         GuardError::InsufficientScope(scope) => {
             (StatusCode::FORBIDDEN, Some(format!("scope=\"{}\"", quoted(&scope.to_string()))))
         }
         // The authority, not the token, failed: no challenge.
         GuardError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, None),
     };
+    // RFC 9449 §7.1: a resource that requires sender-constrained tokens challenges with the
+    // scheme the client must use; §9: so does one asking for its nonce.
+    let scheme = match e {
+        GuardError::SenderConstraintRequired | GuardError::UseDpopNonce(_) => Scheme::Dpop,
+        _ => scheme,
+    };
     let mut r = Response::new(B::default());
     *r.status_mut() = status;
+    if let GuardError::UseDpopNonce(nonce) = e {
+        if let Ok(v) = HeaderValue::from_str(nonce) {
+            r.headers_mut().insert(NONCE_HEADER, v);
+        }
+    }
     if status != StatusCode::SERVICE_UNAVAILABLE {
         // §3: the realm, then the code (from `GuardError::error_code`) and its detail; RFC 9449
         // §7.1 adds `algs` to a DPoP challenge.
@@ -287,11 +315,20 @@ fn grpc_refusal<B: Default>(e: &GuardError) -> Response<B> {
         GuardError::Malformed => ("16", "malformed authorization credentials".to_owned()),
         GuardError::InvalidToken(why) => ("16", format!("invalid token: {why}")),
         GuardError::InvalidDpopProof(why) => ("16", format!("invalid DPoP proof: {why}")),
+        GuardError::UseDpopNonce(_) | GuardError::SenderConstraintRequired => ("16", e.to_string()),
         GuardError::InsufficientScope(scope) => ("7", format!("insufficient scope, requires: {scope}")),
         GuardError::Unavailable(_) => ("14", "authorization server unavailable".to_owned()),
     };
     let mut r = Response::new(B::default());
     let h = r.headers_mut();
+    // §9 over gRPC: the nonce in a `dpop-nonce` header beside the status, and the challenge,
+    // so that a client can tell this refusal from the others.
+    if let GuardError::UseDpopNonce(nonce) = e {
+        if let Ok(v) = HeaderValue::from_str(nonce) {
+            h.insert(NONCE_HEADER, v);
+            h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("DPoP error=\"use_dpop_nonce\""));
+        }
+    }
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
     h.insert("grpc-status", HeaderValue::from_static(code));
     let message: String = message.chars().map(|c| if (' '..='~').contains(&c) && c != '%' { c } else { '?' }).collect();
@@ -413,5 +450,30 @@ mod tests {
             (401, vec![r#"Bearer realm="api""#.to_owned(), format!(r#"DPoP realm="api", {algs}"#)])
         );
         assert_eq!(challenges(GuardError::Unavailable("full".into()), Scheme::Dpop), (503, vec![]));
+    }
+
+    #[test]
+    fn rfc9449_9_use_dpop_nonce_and_7_1_sender_constraint_answer_with_a_dpop_challenge() {
+        let algs = r#"algs="ES256 RS256 PS256 EdDSA""#;
+        // §9: 401, error use_dpop_nonce, the nonce in DPoP-Nonce.
+        let r: Response<()> = http_refusal(&GuardError::UseDpopNonce("n-1".into()), Scheme::Dpop, "api");
+        assert_eq!(r.status(), 401);
+        assert_eq!(r.headers()[NONCE_HEADER], "n-1");
+        let challenge = r.headers()[header::WWW_AUTHENTICATE].to_str().unwrap();
+        assert!(challenge.starts_with(r#"DPoP realm="api", error="use_dpop_nonce""#), "{challenge}");
+        assert!(challenge.ends_with(algs), "{challenge}");
+        // §7.1: a bearer token where a bound one is required: invalid_token, and the DPoP
+        // scheme is the one to use even though the request used Bearer.
+        let r: Response<()> = http_refusal(&GuardError::SenderConstraintRequired, Scheme::Bearer, "api");
+        assert_eq!(r.status(), 401);
+        let challenge = r.headers()[header::WWW_AUTHENTICATE].to_str().unwrap();
+        assert!(challenge.starts_with(r#"DPoP realm="api", error="invalid_token""#), "{challenge}");
+        // Over gRPC: Unauthenticated, the nonce beside it.
+        let r: Response<()> = grpc_refusal(&GuardError::UseDpopNonce("n-2".into()));
+        assert_eq!(
+            (r.headers()["grpc-status"].to_str().unwrap(), r.headers()[NONCE_HEADER].to_str().unwrap()),
+            ("16", "n-2")
+        );
+        assert!(r.headers()[header::WWW_AUTHENTICATE].to_str().unwrap().contains("use_dpop_nonce"));
     }
 }

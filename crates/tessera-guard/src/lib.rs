@@ -52,7 +52,7 @@ mod revocations;
 mod shape;
 
 pub use binding::ClientCertificate;
-pub use config::{ClientCredentials, GuardConfig, Mode, OnStale, OpaqueTokens, RevocationFeed};
+pub use config::{ClientCredentials, DpopNonces, GuardConfig, Mode, OnStale, OpaqueTokens, RevocationFeed};
 pub use error::GuardError;
 pub use feed::FeedStatus;
 pub use guard::Guard;

@@ -1,8 +1,9 @@
-//! What a route or gRPC method requires of a token's scopes.
+//! What a route or gRPC method requires of a token: scopes, and whether it must be
+//! sender-constrained.
 
 use tessera_types::{ScopeName, ScopeSet};
 
-use crate::Principal;
+use crate::{GuardError, Principal};
 
 /// What a route or gRPC method requires of a valid token's scopes before the request goes
 /// through.
@@ -14,6 +15,10 @@ pub enum Policy {
     AnyOf(ScopeSet),
     /// Every one of these scopes.
     AllOf(ScopeSet),
+    /// The inner policy, from a sender-constrained token only: DPoP-bound (RFC 9449) or
+    /// certificate-bound (RFC 8705), its binding satisfied. RFC 9700 §2.2.1 recommends them;
+    /// FAPI 2.0 requires them.
+    SenderConstrained(Box<Policy>),
 }
 
 impl Policy {
@@ -27,14 +32,31 @@ impl Policy {
         Self::AllOf(scopes.into_iter().collect())
     }
 
-    /// Whether `p` satisfies the policy; otherwise the scopes to name in RFC 6750 §3.1's
-    /// `insufficient_scope` answer.
-    pub fn check(&self, p: &Principal) -> Result<(), ScopeSet> {
+    /// This policy, for sender-constrained tokens only (see [`Self::SenderConstrained`]).
+    pub fn sender_constrained(self) -> Self {
+        match self {
+            already @ Self::SenderConstrained(_) => already,
+            inner => Self::SenderConstrained(Box::new(inner)),
+        }
+    }
+
+    /// Whether `p` satisfies the policy: [`GuardError::InsufficientScope`] naming the scopes
+    /// for RFC 6750 §3.1's answer, [`GuardError::SenderConstraintRequired`] for a bearer
+    /// token where a bound one is required. `p` comes from the guard, which has already
+    /// checked that a bound token was presented as its binding requires.
+    pub fn check(&self, p: &Principal) -> Result<(), GuardError> {
         match self {
             Self::Authenticated => Ok(()),
             Self::AnyOf(s) if p.scopes.contains_any(s) => Ok(()),
             Self::AllOf(s) if p.scopes.contains_all(s) => Ok(()),
-            Self::AnyOf(s) | Self::AllOf(s) => Err(s.clone()),
+            Self::AnyOf(s) | Self::AllOf(s) => Err(GuardError::InsufficientScope(s.clone())),
+            Self::SenderConstrained(inner) => {
+                let bound = p.cnf.as_ref().is_some_and(|c| c.jkt.is_some() || c.x5t_s256.is_some());
+                if !bound {
+                    return Err(GuardError::SenderConstraintRequired);
+                }
+                inner.check(p)
+            }
         }
     }
 }

@@ -3,7 +3,7 @@
 //! alike. What needs state — the `jti` replay cache, server nonces — stays with the caller,
 //! which gets the proof's `jti` and key thumbprint back.
 
-use aws_lc_rs::digest;
+use aws_lc_rs::{digest, hmac};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
@@ -33,8 +33,9 @@ pub struct ProofExpectations<'a> {
     pub leeway: i64,
     /// At a resource server, the access token presented with the proof (§4.3 item 12: `ath`).
     pub access_token: Option<&'a str>,
-    /// The nonce the server requires, if it does (§8, §4.3 item 10).
-    pub nonce: Option<&'a str>,
+    /// The nonces the server accepts when it requires one (§8, §4.3 item 10): the current
+    /// one and, across a rotation, the one before. Empty: none required.
+    pub nonces: &'a [String],
 }
 
 /// A proof that passed: who holds the key, and the id the caller must not accept twice.
@@ -135,9 +136,9 @@ pub fn verify_proof(proof: &str, expect: &ProofExpectations<'_>) -> Result<Verif
         return Err(ProofError::Url);
     }
     // Item 10 (§8): a proof without the nonce the server asked for, or with a stale one.
-    if let Some(required) = expect.nonce {
+    if !expect.nonces.is_empty() {
         match claims.nonce {
-            Some(Value::String(n)) if n == required => {}
+            Some(Value::String(n)) if expect.nonces.contains(&n) => {}
             _ => return Err(ProofError::NonceRequired),
         }
     }
@@ -153,6 +154,55 @@ pub fn verify_proof(proof: &str, expect: &ProofExpectations<'_>) -> Result<Verif
         }
     }
     Ok(VerifiedProof { jkt: thumbprint(&jwk), jti, iat })
+}
+
+/// Server-provided nonces (§8 at an authorization server, §9 at a resource server), made
+/// without state: a nonce names a rotation period and carries an HMAC of it, so every
+/// instance holding the same secret issues and accepts the same nonces, and nothing is
+/// stored. A nonce is accepted during its period and the next one, so a client that just
+/// received one is not refused at a rotation; after that the server answers `use_dpop_nonce`
+/// with the current one.
+pub struct NonceIssuer {
+    key: hmac::Key,
+    period: i64,
+}
+
+impl std::fmt::Debug for NonceIssuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "NonceIssuer(period={}s)", self.period)
+    }
+}
+
+impl NonceIssuer {
+    /// Nonces keyed by `secret` (at least 32 bytes of randomness, shared by the instances
+    /// that must accept each other's nonces), rotating every `period_s` seconds.
+    pub fn new(secret: &[u8], period_s: u64) -> Self {
+        Self {
+            key: hmac::Key::new(hmac::HMAC_SHA256, secret),
+            period: i64::try_from(period_s.max(1)).unwrap_or(i64::MAX),
+        }
+    }
+
+    fn nonce_of(&self, index: i64) -> String {
+        let index = index.to_be_bytes();
+        let tag = hmac::sign(&self.key, &index);
+        let mut raw = Vec::with_capacity(8 + 16);
+        raw.extend_from_slice(&index);
+        // 128 bits of tag: forging one is as hard as guessing a random nonce of that size.
+        raw.extend_from_slice(&tag.as_ref()[..16]);
+        URL_SAFE_NO_PAD.encode(raw)
+    }
+
+    /// The nonce to hand out at `now` (seconds since the epoch).
+    pub fn current(&self, now: i64) -> String {
+        self.nonce_of(now.div_euclid(self.period))
+    }
+
+    /// The nonces a proof may carry at `now`: the current period's and the previous one's.
+    pub fn accepted(&self, now: i64) -> [String; 2] {
+        let index = now.div_euclid(self.period);
+        [self.nonce_of(index), self.nonce_of(index.saturating_sub(1))]
+    }
 }
 
 /// What a client puts in a proof (§4.2).

@@ -16,7 +16,7 @@ fn claims<'a>(token: Option<&'a str>) -> ProofClaims<'a> {
 }
 
 fn expect<'a>(token: Option<&'a str>) -> ProofExpectations<'a> {
-    ProofExpectations { method: "GET", url: URL, now: NOW, max_age: 60, leeway: 5, access_token: token, nonce: None }
+    ProofExpectations { method: "GET", url: URL, now: NOW, max_age: 60, leeway: 5, access_token: token, nonces: &[] }
 }
 
 /// A proof with any header and claims, signed by `key`.
@@ -55,10 +55,12 @@ fn rfc9449_4_3_every_check_refuses() {
     assert_eq!(refused(&good(&|c| c.iat = NOW + 6), &e), ProofError::IssuedAt);
     assert_eq!(refused(&good(&|c| c.access_token = Some("another-token")), &e), ProofError::AccessTokenHash);
     assert_eq!(refused(&good(&|c| c.access_token = None), &e), ProofError::AccessTokenHash);
-    let with_nonce = ProofExpectations { nonce: Some("n-1"), ..expect(Some("tok")) };
+    let accepted = ["n-1".to_owned(), "n-2".to_owned()];
+    let with_nonce = ProofExpectations { nonces: &accepted, ..expect(Some("tok")) };
     assert_eq!(refused(&good(&|_| {}), &with_nonce), ProofError::NonceRequired);
     assert_eq!(refused(&good(&|c| c.nonce = Some("n-0")), &with_nonce), ProofError::NonceRequired);
     assert!(verify_proof(&good(&|c| c.nonce = Some("n-1")), &with_nonce).is_ok());
+    assert!(verify_proof(&good(&|c| c.nonce = Some("n-2")), &with_nonce).is_ok());
 
     let jwk = serde_json::to_value(k.public_jwk()).unwrap();
     let payload = json!({"jti": "p1", "htm": "GET", "htu": URL, "iat": NOW, "ath": ath("tok")});
@@ -123,4 +125,27 @@ fn rfc9449_4_3_htu_ignores_query_fragment_and_normalises() {
     ] {
         assert!(!htu_matches(other, url), "{other}");
     }
+}
+
+#[test]
+fn rfc9449_8_nonces_rotate_are_accepted_one_period_more_and_cannot_be_forged() {
+    let issuer = NonceIssuer::new(&[7u8; 32], 300);
+    let t0 = 1_800_000_100; // inside a period starting at 1_800_000_000
+    let n0 = issuer.current(t0);
+    assert_eq!(issuer.current(t0 + 199), n0, "stable within its period");
+    let n1 = issuer.current(t0 + 200);
+    assert_ne!(n1, n0, "a new period, a new nonce");
+    // Accepted in its own period and the next, not after.
+    assert!(issuer.accepted(t0).contains(&n0));
+    assert!(issuer.accepted(t0 + 200).contains(&n0));
+    assert!(!issuer.accepted(t0 + 500).contains(&n0));
+    assert!(issuer.accepted(t0 + 500).contains(&n1));
+    // Another secret (another deployment) issues other nonces; the same secret the same ones.
+    assert_ne!(NonceIssuer::new(&[8u8; 32], 300).current(t0), n0);
+    assert_eq!(NonceIssuer::new(&[7u8; 32], 300).current(t0), n0);
+    // A nonce for a later period made without the secret (the period's index with a
+    // recycled tag) is not among the accepted ones.
+    let mut raw = URL_SAFE_NO_PAD.decode(&n0).unwrap();
+    raw[..8].copy_from_slice(&(t0 / 300 + 1).to_be_bytes());
+    assert!(!issuer.accepted(t0 + 300).contains(&URL_SAFE_NO_PAD.encode(raw)));
 }

@@ -24,12 +24,21 @@ pub struct OAuthError {
     /// Seconds after which a retry may succeed (RFC 9110 §10.2.3 `Retry-After`), for 429
     /// and 503 answers.
     pub retry_after: Option<u64>,
+    /// RFC 9449 §8: the nonce a DPoP proof must carry (`DPoP-Nonce`).
+    pub dpop_nonce: Option<String>,
 }
 
 impl OAuthError {
     /// An error with a description.
     pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
-        Self { code, description: description.into(), basic_challenge: false, status: None, retry_after: None }
+        Self {
+            code,
+            description: description.into(),
+            basic_challenge: false,
+            status: None,
+            retry_after: None,
+            dpop_nonce: None,
+        }
     }
 
     /// `invalid_request`.
@@ -66,6 +75,12 @@ impl OAuthError {
     /// Adds `Retry-After` (RFC 9110 §10.2.3), for 429 and 503 answers.
     pub fn with_retry_after(mut self, seconds: u64) -> Self {
         self.retry_after = Some(seconds.max(1));
+        self
+    }
+
+    /// Adds `DPoP-Nonce` (RFC 9449 §8.1).
+    pub fn with_dpop_nonce(mut self, nonce: String) -> Self {
+        self.dpop_nonce = Some(nonce);
         self
     }
 
@@ -112,6 +127,9 @@ impl IntoResponse for OAuthError {
         no_store(&mut response);
         if let Some(seconds) = self.retry_after {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if let Some(nonce) = self.dpop_nonce.as_deref().and_then(|n| HeaderValue::from_str(n).ok()) {
+            response.headers_mut().insert(crate::token::dpop::NONCE_HEADER, nonce);
         }
         if status == StatusCode::UNAUTHORIZED && self.basic_challenge {
             response.headers_mut().insert(

@@ -122,6 +122,9 @@ impl From<JoseError> for KeyError {
 /// process holding another key refuses to start or to seal keys ([`open_kek`]).
 pub struct Kek {
     key: LessSafeKey,
+    /// The key as an HMAC key, to derive other shared secrets from (never the sealing key
+    /// itself: each use gets its own label).
+    derive: hmac::Key,
     check: String,
     path: PathBuf,
 }
@@ -174,8 +177,10 @@ impl Kek {
         if raw.len() != 32 {
             return Err(err("must hold 32 bytes, base64-encoded".into()));
         }
-        let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &raw), CHECK_LABEL);
+        let derive = hmac::Key::new(hmac::HMAC_SHA256, &raw);
+        let tag = hmac::sign(&derive, CHECK_LABEL);
         Ok(Self {
+            derive,
             key: LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &raw).map_err(|e| err(e.to_string()))?),
             check: format!("hmac-sha256:{}", STANDARD.encode(tag.as_ref())),
             path: path.to_owned(),
@@ -186,6 +191,15 @@ impl Kek {
     /// key. It identifies the key without revealing it.
     pub fn check(&self) -> &str {
         &self.check
+    }
+
+    /// A secret for `label`'s use (HMAC-SHA256 of the label under this key, a PRF): every
+    /// instance sharing the key-encryption key derives the same one, and it reveals neither
+    /// the key nor the other labels' secrets.
+    pub fn derive(&self, label: &[u8]) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        out.copy_from_slice(hmac::sign(&self.derive, label).as_ref());
+        out
     }
 
     /// A short id of this key for messages (the start of its check value).

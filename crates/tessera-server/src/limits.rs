@@ -52,6 +52,8 @@ pub struct LimitsFile {
     pub events_max_per_poll: Option<u32>,
     pub dpop_proof_max_age_s: Option<i64>,
     pub dpop_proof_leeway_s: Option<i64>,
+    pub dpop_require_nonce: Option<bool>,
+    pub dpop_nonce_rotation_s: Option<u64>,
 }
 
 /// Whether the issuance rate limit refuses or only reports.
@@ -286,6 +288,8 @@ impl LimitsFile {
         let dpop = crate::token::dpop::DpopLimits {
             max_age: self.dpop_proof_max_age_s.unwrap_or(60).clamp(1, 600),
             leeway: self.dpop_proof_leeway_s.unwrap_or(5).clamp(0, 60),
+            require_nonce: self.dpop_require_nonce.unwrap_or(false),
+            nonce_rotation_s: self.dpop_nonce_rotation_s.unwrap_or(300).clamp(10, 86_400),
         };
         Ok(Limits {
             dpop,

@@ -152,6 +152,12 @@ impl RegistryHandle {
         })
     }
 
+    /// A secret derived from the key-encryption key for `label` ([`Kek::derive`]): shared by
+    /// every instance. `None` for a fixed registry.
+    pub(crate) fn derived_secret(&self, label: &[u8]) -> Option<[u8; 32]> {
+        self.source.as_ref().map(|(_, kek)| kek.derive(label))
+    }
+
     /// A handle serving `registry`, never refreshed.
     #[cfg(test)]
     pub(crate) fn fixed(registry: Registry) -> Self {

@@ -79,8 +79,11 @@ pub(crate) struct Inner {
     /// once (other instances' events are found by the polls' periodic look).
     pub events: tokio::sync::Notify,
     pub limits_events: crate::limits::EventLimits,
-    /// The DPoP proof window (RFC 9449 §11.1).
+    /// The DPoP proof window (RFC 9449 §11.1) and whether nonces are required (§8).
     pub dpop: crate::token::dpop::DpopLimits,
+    /// §8 nonces, keyed by a secret derived from the key-encryption key, so every instance
+    /// accepts the others' nonces.
+    pub dpop_nonces: tessera_jose::dpop::NonceIssuer,
     /// Long polls of the revocation feed waiting now (bounded by `limits.events`).
     pub event_pollers: tokio::sync::Semaphore,
 }
@@ -90,6 +93,12 @@ impl AppState {
     pub fn new(parts: AppParts) -> Self {
         let AppParts { issuer, signing_algs, max_body_bytes, limits, mtls, registry, stores, deps } = parts;
         let fetcher = HttpFetcher::new(&limits.remote_keys, limits.client_keys.max_bytes);
+        let nonce_secret = registry.derived_secret(crate::token::dpop::NONCE_LABEL).unwrap_or_else(|| {
+            let mut s = [0u8; 32];
+            deps.rng.fill(&mut s);
+            s
+        });
+        let dpop_nonces = tessera_jose::dpop::NonceIssuer::new(&nonce_secret, limits.dpop.nonce_rotation_s);
         let remote_keys =
             RemoteKeys::new(Arc::new(fetcher), deps.clock.clone(), limits.remote_keys.clone(), limits.client_keys);
         Self(Arc::new(Inner {
@@ -115,6 +124,7 @@ impl AppState {
             events: tokio::sync::Notify::new(),
             limits_events: limits.events,
             dpop: limits.dpop,
+            dpop_nonces,
             event_pollers: tokio::sync::Semaphore::new(limits.events.max_long_polls),
         }))
     }

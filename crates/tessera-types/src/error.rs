@@ -29,6 +29,9 @@ pub enum ErrorCode {
     TemporarilyUnavailable,
     /// RFC 9449 §5: the DPoP proof is missing where required, or invalid.
     InvalidDpopProof,
+    /// RFC 9449 §8: the authorization server requires a nonce in the proof; the current one
+    /// is in the `DPoP-Nonce` header of the answer.
+    UseDpopNonce,
 }
 
 impl ErrorCode {
@@ -45,6 +48,7 @@ impl ErrorCode {
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
         }
     }
 }

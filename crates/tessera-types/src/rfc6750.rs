@@ -33,19 +33,21 @@ impl BearerError {
     /// only the challenge whose scheme is `Bearer` is read, and a code merely mentioned in
     /// `error_description` does not count.
     pub fn from_challenge(header: &str) -> Option<Self> {
-        let (scheme, params) = header.trim_start().split_once(' ').unwrap_or((header.trim(), ""));
-        // RFC 9449 §7.1: a DPoP challenge carries the same error codes.
-        if !(scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("dpop")) {
-            return None;
-        }
-        params.split(',').find_map(|p| {
-            let (name, value) = p.split_once('=')?;
-            if !name.trim().eq_ignore_ascii_case("error") {
-                return None;
-            }
-            value.trim().trim_matches('"').parse().ok()
-        })
+        challenge_error(header)?.parse().ok()
     }
+}
+
+/// The `error` of a `Bearer` or `DPoP` challenge (RFC 6750 §3, RFC 9449 §7.1), whatever the
+/// code: RFC 9449 adds `invalid_dpop_proof` and `use_dpop_nonce` (§9) to RFC 6750's.
+pub fn challenge_error(header: &str) -> Option<&str> {
+    let (scheme, params) = header.trim_start().split_once(' ').unwrap_or((header.trim(), ""));
+    if !(scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("dpop")) {
+        return None;
+    }
+    params.split(',').find_map(|p| {
+        let (name, value) = p.split_once('=')?;
+        name.trim().eq_ignore_ascii_case("error").then(|| value.trim().trim_matches('"'))
+    })
 }
 
 impl FromStr for BearerError {

@@ -45,10 +45,13 @@ pub(crate) async fn token(
     // RFC 9449 §5: a valid proof binds the token to its key.
     let jkt = token::dpop::bind(s, request.dpop()).await?;
     if client.require_dpop && jkt.is_none() {
-        return Err(OAuthError::new(
-            ErrorCode::InvalidDpopProof,
-            "this client's tokens must be DPoP-bound: send a DPoP proof",
-        ));
+        let refusal =
+            OAuthError::new(ErrorCode::InvalidDpopProof, "this client's tokens must be DPoP-bound: send a DPoP proof");
+        // The nonce the retry will need, so that it is not refused a second time (§8.2).
+        return Err(match token::dpop::current_nonce(s) {
+            Some(nonce) => refusal.with_dpop_nonce(nonce),
+            None => refusal,
+        });
     }
     if let Some(jkt) = &jkt {
         grant.cnf.get_or_insert_with(Default::default).jkt = Some(jkt.clone());
@@ -66,6 +69,11 @@ pub(crate) async fn token(
     })
     .into_response();
     no_store(&mut response);
+    if let Some(nonce) = jkt.as_ref().and_then(|_| token::dpop::current_nonce(s)) {
+        if let Ok(v) = axum::http::HeaderValue::from_str(&nonce) {
+            response.headers_mut().insert(token::dpop::NONCE_HEADER, v);
+        }
+    }
     Ok(response)
 }
 

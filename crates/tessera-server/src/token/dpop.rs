@@ -13,19 +13,37 @@ use crate::client_auth::DpopHeader;
 use crate::error::OAuthError;
 use crate::state::Inner;
 
-/// How old a proof may be, and how far ahead of our clock (RFC 9449 §11.1).
+/// How old a proof may be, and how far ahead of our clock (RFC 9449 §11.1); whether proofs
+/// must carry a server nonce (§8), and how often it changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DpopLimits {
     /// Seconds an `iat` may lie in the past.
     pub max_age: i64,
     /// Seconds an `iat` may lie in the future.
     pub leeway: i64,
+    /// Proofs without a current nonce are answered `use_dpop_nonce` with one.
+    pub require_nonce: bool,
+    /// Seconds a nonce is handed out; it is accepted for as long again.
+    pub nonce_rotation_s: u64,
 }
 
 impl Default for DpopLimits {
     fn default() -> Self {
-        Self { max_age: 60, leeway: 5 }
+        Self { max_age: 60, leeway: 5, require_nonce: false, nonce_rotation_s: 300 }
     }
+}
+
+/// The label of the nonce secret derived from the key-encryption key.
+pub(crate) const NONCE_LABEL: &[u8] = b"tessera dpop nonce v1";
+
+/// RFC 9449 §8.1.
+pub(crate) const NONCE_HEADER: &str = "dpop-nonce";
+
+/// The nonce to send with an answer to a DPoP request (§8.2: a server "MAY supply the new
+/// nonce value to the client using the DPoP-Nonce header in any response"), when nonces are
+/// required.
+pub(crate) fn current_nonce(s: &Inner) -> Option<String> {
+    s.dpop.require_nonce.then(|| s.dpop_nonces.current(s.clock.now().0))
 }
 
 /// The row owner of used proof ids in the replay table shared with client assertions. A
@@ -47,6 +65,7 @@ pub(crate) async fn bind(s: &Inner, header: &DpopHeader) -> Result<Option<String
         DpopHeader::One(p) => p,
     };
     let now = s.clock.now();
+    let nonces = if s.dpop.require_nonce { s.dpop_nonces.accepted(now.0).to_vec() } else { Vec::new() };
     let expect = ProofExpectations {
         method: "POST",
         url: &s.token_endpoint,
@@ -54,11 +73,20 @@ pub(crate) async fn bind(s: &Inner, header: &DpopHeader) -> Result<Option<String
         max_age: s.dpop.max_age,
         leeway: s.dpop.leeway,
         access_token: None,
-        nonce: None,
+        nonces: &nonces,
     };
-    let proof = verify_proof(proof, &expect).map_err(|e: ProofError| {
-        tracing::info!(reason = %e, "DPoP proof refused at the token endpoint");
-        invalid(e)
+    let proof = verify_proof(proof, &expect).map_err(|e: ProofError| match e {
+        // §8.1: "the authorization server responds ... with an error value of
+        // use_dpop_nonce" and the nonce to use in a `DPoP-Nonce` header.
+        ProofError::NonceRequired => OAuthError::new(
+            ErrorCode::UseDpopNonce,
+            "the DPoP proof must carry the server's current nonce (DPoP-Nonce header)",
+        )
+        .with_dpop_nonce(s.dpop_nonces.current(now.0)),
+        e => {
+            tracing::info!(reason = %e, "DPoP proof refused at the token endpoint");
+            invalid(e)
+        }
     })?;
     // §11.1: a proof is accepted once while its iat is in the window.
     let owner = ClientId::new(REPLAY_OWNER).expect("a valid id");

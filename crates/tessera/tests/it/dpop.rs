@@ -136,3 +136,93 @@ async fn rfc9449_4_3_every_faulty_proof_is_invalid_dpop_proof() {
         .unwrap();
     assert_eq!(r.status(), 401);
 }
+
+/// A server requiring nonces (RFC 9449 §8) on a manual clock, with `dpop-client`.
+async fn nonce_server(clock: &tessera_types::clock::ManualClock) -> TestServer {
+    let mut file = tessera_server::FileConfig::default();
+    file.limits.dpop_require_nonce = Some(true);
+    file.limits.dpop_nonce_rotation_s = Some(300);
+    let s = TestServer::builder().clock(std::sync::Arc::new(clock.clone())).file(file).start().await;
+    s.add_scope("api", &["rs_api"]).await;
+    s.add_client("dpop-client", SECRET, &["api"], &[]).await;
+    s
+}
+
+/// A proof for the token endpoint carrying `nonce`.
+fn nonced(key: &SigningKey, s: &TestServer, jti: &str, nonce: &str) -> String {
+    let url = format!("{}/connect/token", s.issuer());
+    sign_proof(
+        key,
+        &ProofClaims { jti, htm: "POST", htu: &url, iat: s.now().0, access_token: None, nonce: Some(nonce) },
+    )
+    .unwrap()
+}
+
+fn nonce_of(headers: &reqwest::header::HeaderMap) -> String {
+    headers.get("dpop-nonce").expect("a DPoP-Nonce header").to_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn rfc9449_8_a_server_nonce_is_required_handed_out_rotated_and_survives_a_restart() {
+    let clock = tessera_types::clock::ManualClock::new(tessera_types::UnixTime(1_800_000_000));
+    let s = nonce_server(&clock).await;
+    let key = SigningKey::generate(SigningAlg::ES256).unwrap().0;
+    // §8.1: a proof without a nonce: 400 use_dpop_nonce, the nonce in DPoP-Nonce; the proof
+    // is not spent.
+    let no_nonce = proof(&key, &s, "n1", |_| {});
+    let (status, headers, body) = token_request(&s, "dpop-client", &[&no_nonce]).await;
+    assert_oauth_error(&(status, headers.clone(), body), 400, "use_dpop_nonce");
+    let nonce = nonce_of(&headers);
+    // With it: the bound token, and the nonce again for the next request (§8.2).
+    let (status, headers, body) = token_request(&s, "dpop-client", &[&nonced(&key, &s, "n2", &nonce)]).await;
+    assert_eq!((status, &body["token_type"]), (200, &json!("DPoP")), "{body}");
+    assert_eq!(nonce_of(&headers), nonce, "the same period, the same nonce");
+    // A nonce nobody issued, or another server's, is refused like none.
+    for forged in ["AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "not-a-nonce"] {
+        let (status, headers, body) =
+            token_request(&s, "dpop-client", &[&proof(&key, &s, "n3", |c| c.nonce = Some(forged))]).await;
+        assert_oauth_error(&(status, headers.clone(), body), 400, "use_dpop_nonce");
+        assert_eq!(nonce_of(&headers), nonce);
+    }
+    // One period on, the nonce is still accepted (the client just got it); a new one is
+    // handed out.
+    clock.advance(300);
+    let (status, headers, body) = token_request(&s, "dpop-client", &[&nonced(&key, &s, "n4", &nonce)]).await;
+    assert_eq!(status, 200, "{body}");
+    let next = nonce_of(&headers);
+    assert_ne!(next, nonce, "rotated");
+    // Two periods on, the old one is stale: use_dpop_nonce with the current one.
+    clock.advance(300);
+    let (status, headers, body) = token_request(&s, "dpop-client", &[&nonced(&key, &s, "n5", &nonce)]).await;
+    assert_oauth_error(&(status, headers.clone(), body), 400, "use_dpop_nonce");
+    let current = nonce_of(&headers);
+    // The nonce secret derives from the key-encryption key: a restarted (or another) instance
+    // accepts the nonces this one handed out.
+    let dir = s.stop().await;
+    let mut file = tessera_server::FileConfig::default();
+    file.limits.dpop_require_nonce = Some(true);
+    let s = TestServer::builder().dir(dir).clock(std::sync::Arc::new(clock.clone())).file(file).start().await;
+    let (status, _, body) = token_request(&s, "dpop-client", &[&nonced(&key, &s, "n6", &current)]).await;
+    assert_eq!((status, &body["token_type"]), (200, &json!("DPoP")), "{body}");
+}
+
+#[tokio::test]
+async fn rfc9449_8_tessera_client_follows_the_nonce_it_is_asked_for() {
+    let clock = tessera_types::clock::ManualClock::new(tessera_types::UnixTime(1_800_000_000));
+    let s = nonce_server(&clock).await;
+    let key = tessera_client::DpopKey::generate().unwrap();
+    let cfg = tessera_client::ClientConfig::new(
+        tessera_types::Issuer::new(s.issuer()).unwrap(),
+        tessera_types::ClientId::new("dpop-client").unwrap(),
+        tessera_types::ClientSecret::new(SECRET).unwrap(),
+    )
+    .with_dpop(key.clone())
+    .with_clock(std::sync::Arc::new(clock.clone()))
+    .with_http_client(s.http.clone());
+    let source = tessera_client::TokenSource::new(cfg);
+    // The first request is refused use_dpop_nonce; the client retries at once with the nonce.
+    let token = source.token().await.unwrap();
+    assert!(token.dpop_bound);
+    assert_eq!(source.requests_sent(), 2, "one refusal, one retry");
+    assert_eq!(jwt_payload(token.access_token.expose())["cnf"]["jkt"], key.thumbprint());
+}
