@@ -47,12 +47,14 @@ impl Greeter for Hello {
 
 /// The Greeter behind the layer, `SayHello` requiring `dataEventRecords`; plain HTTP/2.
 pub async fn grpc(layer: GuardLayer) -> String {
+    grpc_with(layer, tessera_guard::Policy::all_of([tessera_types::ScopeName::new("dataEventRecords").unwrap()])).await
+}
+
+/// The Greeter behind the layer, `SayHello` requiring `policy`; plain HTTP/2.
+pub async fn grpc_with(layer: GuardLayer, policy: tessera_guard::Policy) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    let layer = layer.route(
-        tessera_greet::SAY_HELLO,
-        tessera_guard::Policy::all_of([tessera_types::ScopeName::new("dataEventRecords").unwrap()]),
-    );
+    let layer = layer.route(tessera_greet::SAY_HELLO, policy);
     tokio::spawn(async move {
         tonic::transport::Server::builder()
             .layer(layer)

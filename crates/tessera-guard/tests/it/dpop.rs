@@ -8,14 +8,14 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;
 use tessera_greet::HelloRequest;
-use tessera_guard::{ClientCredentials, Guard, GuardConfig, GuardLayer, Mode};
+use tessera_guard::{ClientCredentials, DpopNonces, Guard, GuardConfig, GuardLayer, Mode, Policy};
 use tessera_jose::SigningKey;
 use tessera_jose::dpop::{ProofClaims, sign_proof};
 use tessera_types::clock::{Clock as _, ManualClock};
 use tessera_types::{ClientId, ClientSecret, Issuer, Resource, SigningAlg, UnixTime};
 use tonic::Status;
 
-use crate::apps::{grpc, rest};
+use crate::apps::{grpc, grpc_with, rest};
 use crate::fake_issuer::{AUD, FakeIssuer};
 
 /// The REST app's externally visible URL (as behind a proxy): proofs name it, not 127.0.0.1.
@@ -48,10 +48,15 @@ fn config(iss: &FakeIssuer, clock: &ManualClock, mode: Mode) -> GuardConfig {
 
 /// A fresh proof (random `jti`) by `key` for `htm htu` at `iat`, bound to `token` if given.
 fn proof(key: &SigningKey, htm: &str, htu: &str, iat: i64, token: Option<&str>) -> String {
+    nonced(key, htm, htu, iat, token, None)
+}
+
+/// As [`proof`], carrying `nonce`.
+fn nonced(key: &SigningKey, htm: &str, htu: &str, iat: i64, token: Option<&str>, nonce: Option<&str>) -> String {
     let mut jti = [0u8; 16];
     aws_lc_rs::rand::fill(&mut jti).unwrap();
     let jti = URL_SAFE_NO_PAD.encode(jti);
-    sign_proof(key, &ProofClaims { jti: &jti, htm, htu, iat, access_token: token, nonce: None }).unwrap()
+    sign_proof(key, &ProofClaims { jti: &jti, htm, htu, iat, access_token: token, nonce }).unwrap()
 }
 
 /// GET with an Authorization header and any number of DPoP headers: (status, every
@@ -359,4 +364,103 @@ async fn rfc9449_11_1_a_full_replay_cache_refuses_new_proofs_with_503() {
     // Once the first proofs are out of the window (60 s), there is room again.
     clock.advance(61);
     assert_eq!(call(&layer, req(fresh(clock.now().0))).await.0, 200);
+}
+
+/// GET returning the `DPoP-Nonce` header too: (status, WWW-Authenticate, DPoP-Nonce).
+async fn get_nonce(url: &str, authorization: &str, proof: &str) -> (u16, String, Option<String>) {
+    let r = reqwest::Client::new()
+        .get(format!("{url}/weatherforecast"))
+        .header("authorization", authorization)
+        .header("dpop", proof)
+        .send()
+        .await
+        .unwrap();
+    let header = |name| r.headers().get(name).map(|v: &http::HeaderValue| v.to_str().unwrap().to_owned());
+    (r.status().as_u16(), header("www-authenticate").unwrap_or_default(), header("dpop-nonce"))
+}
+
+#[tokio::test]
+async fn rfc9449_9_an_api_requiring_nonces_refuses_proofs_without_its_current_one_over_rest_and_grpc() {
+    let iss = FakeIssuer::start().await;
+    let clock = clock();
+    let nonces = DpopNonces::per_process().with_rotation(std::time::Duration::from_secs(120));
+    let cfg = config(&iss, &clock, Mode::Jwt).with_public_base_url(PUBLIC).with_dpop_nonces(nonces);
+    let guard = Guard::new(cfg).unwrap();
+    let url = rest(GuardLayer::new(guard.clone())).await;
+    let c = client(&iss);
+    let dpop = format!("DPoP {}", c.bound);
+    let htu = format!("{PUBLIC}/weatherforecast");
+    let now = || clock.now().0;
+    // No nonce: 401 use_dpop_nonce, and the nonce to use.
+    let (status, challenge, nonce) = get_nonce(&url, &dpop, &proof(&c.key, "GET", &htu, now(), Some(&c.bound))).await;
+    assert_eq!(status, 401);
+    assert!(challenge.starts_with(&format!(r#"DPoP realm="{AUD}", error="use_dpop_nonce""#)), "{challenge}");
+    let nonce = nonce.expect("DPoP-Nonce on the refusal");
+    // With it: through, and the answer hands out the nonce again.
+    let with = |n: &str| nonced(&c.key, "GET", &htu, now(), Some(&c.bound), Some(n));
+    let (status, _, again) = get_nonce(&url, &dpop, &with(&nonce)).await;
+    assert_eq!((status, again.as_deref()), (200, Some(nonce.as_str())));
+    // A nonce the API never issued.
+    let (status, challenge, _) = get_nonce(&url, &dpop, &with("bm90LWEtbm9uY2U")).await;
+    assert_eq!(status, 401);
+    assert!(challenge.contains(r#"error="use_dpop_nonce""#), "{challenge}");
+    // Accepted one period on (a new one handed out), stale after two.
+    clock.advance(120);
+    let (status, _, next) = get_nonce(&url, &dpop, &with(&nonce)).await;
+    assert_eq!(status, 200);
+    let next = next.unwrap();
+    assert_ne!(next, nonce);
+    clock.advance(120);
+    let (status, challenge, current) = get_nonce(&url, &dpop, &with(&nonce)).await;
+    assert_eq!(status, 401);
+    assert!(challenge.contains(r#"error="use_dpop_nonce""#), "{challenge}");
+    let current = current.expect("the current nonce on the refusal");
+    assert!(current != nonce && current != next, "two periods on, a third nonce");
+    assert_eq!(get_nonce(&url, &dpop, &with(&current)).await.0, 200);
+    // A bearer token is not asked for a nonce: nonces are DPoP's.
+    assert_eq!(get(&url, "/weatherforecast", &format!("Bearer {}", c.plain), &[]).await.0, 200);
+
+    // gRPC: Unauthenticated with the nonce in the `dpop-nonce` header, then through with it.
+    // The same guard (so the same public base URL) in front of the Greeter.
+    let grpc_url = grpc(GuardLayer::new(guard)).await;
+    let htu = format!("{PUBLIC}{}", tessera_greet::SAY_HELLO);
+    let e = hello(&grpc_url, &dpop, &[proof(&c.key, "POST", &htu, now(), Some(&c.bound))]).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::Unauthenticated);
+    let nonce = e.metadata().get("dpop-nonce").expect("dpop-nonce beside the status").to_str().unwrap().to_owned();
+    let p = nonced(&c.key, "POST", &htu, now(), Some(&c.bound), Some(&nonce));
+    assert_eq!(hello(&grpc_url, &dpop, &[p]).await.unwrap(), "Hello GreeterClient (caller CC)");
+}
+
+#[tokio::test]
+async fn rfc9700_2_2_1_a_sender_constrained_policy_refuses_bearer_tokens_over_rest_and_grpc() {
+    let iss = FakeIssuer::start().await;
+    let clock = clock();
+    let guard = Guard::new(config(&iss, &clock, Mode::Jwt).with_public_base_url(PUBLIC)).unwrap();
+    let c = client(&iss);
+    let dpop = format!("DPoP {}", c.bound);
+    // REST: /whoami takes the default policy, here any sender-constrained token.
+    let url = rest(GuardLayer::new(guard.clone()).require(Policy::Authenticated.sender_constrained())).await;
+    let (status, challenges, _) = get(&url, "/whoami", &format!("Bearer {}", c.plain), &[]).await;
+    assert_eq!(status, 401);
+    // RFC 9449 §7.1: the challenge names the scheme to use.
+    assert!(challenges[0].starts_with(&Refusal::DpopToken.challenge_prefix()), "{challenges:?}");
+    assert!(challenges[0].contains("sender-constrained"), "{challenges:?}");
+    let p = proof(&c.key, "GET", &format!("{PUBLIC}/whoami"), clock.now().0, Some(&c.bound));
+    assert_eq!(get(&url, "/whoami", &dpop, &[p]).await.0, 200);
+    // The policy still checks scopes.
+    let scoped = Policy::all_of([tessera_types::ScopeName::new("other").unwrap()]).sender_constrained();
+    let url = rest(GuardLayer::new(guard.clone()).require(scoped.clone())).await;
+    let p = proof(&c.key, "GET", &format!("{PUBLIC}/whoami"), clock.now().0, Some(&c.bound));
+    assert_eq!(get(&url, "/whoami", &dpop, &[p]).await.0, 403);
+
+    // gRPC: the method's policy.
+    let guard = Guard::new(config(&iss, &clock, Mode::Jwt)).unwrap();
+    let policy = Policy::all_of([tessera_types::ScopeName::new("dataEventRecords").unwrap()]).sender_constrained();
+    let grpc_url = grpc_with(GuardLayer::new(guard), policy).await;
+    let e = hello(&grpc_url, &format!("Bearer {}", c.plain), &[]).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::Unauthenticated);
+    assert!(e.message().contains("sender-constrained"), "{}", e.message());
+    let htu = format!("{}{}", grpc_url.replace("http://", "https://"), tessera_greet::SAY_HELLO);
+    let p = proof(&c.key, "POST", &htu, clock.now().0, Some(&c.bound));
+    assert_eq!(hello(&grpc_url, &dpop, &[p]).await.unwrap(), "Hello GreeterClient (caller CC)");
 }
