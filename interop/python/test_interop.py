@@ -263,3 +263,205 @@ def test_requests_without_the_registered_certificate_is_invalid_client(client_id
     r = mtls_token(client_id, cert)
     assert r.status_code == 401, r.text
     assert r.json()["error"] == "invalid_client"
+
+
+# DPoP (RFC 9449): proofs made here with cryptography and PyJWT, nothing from this project.
+# Client DPOP (registered --require-dpop by run.sh) gets tokens; the REST API of `tessera demo
+# api` (GET /weatherforecast, audience and scope api1) and the Greeter take them with the DPoP
+# scheme and a fresh proof per request.
+API = os.environ["TESSERA_API_URL"]
+FORECAST = f"{API}/weatherforecast"
+DPOP_SECRET = os.environ["TESSERA_DPOP_SECRET"]
+SAY_HELLO_HTU = f"https://{os.environ['GREETER_ADDR']}/greet.Greeter/SayHello"
+
+
+def b64url(data):
+    import base64
+
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def sha256(text):
+    import hashlib
+
+    return hashlib.sha256(text.encode()).digest()
+
+
+class DpopKey:
+    """An ES256 key pair and the proofs it signs (RFC 9449 section 4.2)."""
+
+    def __init__(self):
+        import json
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from jwt.algorithms import ECAlgorithm
+
+        self.private = ec.generate_private_key(ec.SECP256R1())
+        self.jwk = json.loads(ECAlgorithm.to_jwk(self.private.public_key()))
+        assert "d" not in self.jwk
+
+    def thumbprint(self):
+        """RFC 7638: SHA-256 of the required members, lexicographic order, no whitespace."""
+        import json
+
+        members = {k: self.jwk[k] for k in ("crv", "kty", "x", "y")}
+        return b64url(sha256(json.dumps(members, separators=(",", ":"), sort_keys=True)))
+
+    def proof(self, htm, htu, access_token=None, iat=None):
+        claims = {"jti": str(uuid.uuid4()), "htm": htm, "htu": htu, "iat": iat or int(time.time())}
+        if access_token is not None:
+            claims["ath"] = b64url(sha256(access_token))  # section 4.2: hash of the token
+        return jwt.encode(claims, self.private, algorithm="ES256", headers={"typ": "dpop+jwt", "jwk": self.jwk})
+
+
+def dpop_token_response(proof, scope="api1"):
+    return requests.post(
+        discovery()["token_endpoint"],
+        auth=("DPOP", DPOP_SECRET),
+        data={"grant_type": "client_credentials", "scope": scope},
+        headers={"DPoP": proof} if proof else {},
+        verify=CA, timeout=10,
+    )
+
+
+def dpop_token(key, scope="api1"):
+    r = dpop_token_response(key.proof("POST", discovery()["token_endpoint"]), scope)
+    assert r.status_code == 200, r.text
+    return r.json()["access_token"]
+
+
+def forecast(token, proof=None, scheme="DPoP"):
+    headers = {"Authorization": f"{scheme} {token}"}
+    if proof:
+        headers["DPoP"] = proof
+    return requests.get(FORECAST, headers=headers, verify=CA, timeout=10)
+
+
+def challenge(r):
+    return r.headers.get("WWW-Authenticate", "")
+
+
+def test_dpop_token_request_with_a_pyjwt_proof_is_bound_to_its_key():
+    key = DpopKey()
+    r = dpop_token_response(key.proof("POST", discovery()["token_endpoint"]))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["token_type"] == "DPoP"
+    assert body["scope"] == "api1"
+    claims = jwt.decode(body["access_token"], options={"verify_signature": False})
+    assert claims["client_id"] == "DPOP"
+    assert claims["aud"] == "api1"
+    assert claims["cnf"] == {"jkt": key.thumbprint()}
+
+
+def test_dpop_token_request_refusals_are_invalid_dpop_proof():
+    key = DpopKey()
+    token_endpoint = discovery()["token_endpoint"]
+    # Client DPOP is registered --require-dpop: no proof, no token.
+    for proof in [None, key.proof("GET", token_endpoint), key.proof("POST", f"{URL}/connect/introspect"),
+                  key.proof("POST", token_endpoint, iat=int(time.time()) - 300)]:
+        r = dpop_token_response(proof)
+        assert r.status_code == 400, r.text
+        assert r.json()["error"] == "invalid_dpop_proof"
+    # A proof is used once (RFC 9449 section 11.1).
+    once = key.proof("POST", token_endpoint)
+    assert dpop_token_response(once).status_code == 200
+    replay = dpop_token_response(once)
+    assert (replay.status_code, replay.json()["error"]) == (400, "invalid_dpop_proof")
+
+
+def test_dpop_rest_api_accepts_the_token_with_fresh_proofs():
+    key = DpopKey()
+    token = dpop_token(key)
+    for _ in range(2):
+        r = forecast(token, key.proof("GET", FORECAST, token))
+        assert r.status_code == 200, (r.status_code, challenge(r))
+        body = r.json()
+        assert body["caller"] == "DPOP"
+        assert [d["summary"] for d in body["forecast"]] == ["Freezing", "Mild", "Warm"]
+
+
+def test_dpop_rest_api_refuses_a_replayed_proof():
+    key = DpopKey()
+    token = dpop_token(key)
+    proof = key.proof("GET", FORECAST, token)
+    assert forecast(token, proof).status_code == 200
+    r = forecast(token, proof)
+    assert r.status_code == 401
+    assert challenge(r).startswith('DPoP realm="api1", error="invalid_dpop_proof"'), challenge(r)
+    assert "already used" in challenge(r)
+
+
+@pytest.mark.parametrize("case", ["another path", "another method", "another host", "no ath", "ath of another token",
+                                  "another key", "too old"])
+def test_dpop_rest_api_refuses_a_proof_that_does_not_fit_as_invalid_dpop_proof(case):
+    key = DpopKey()
+    token = dpop_token(key)
+    proof = {
+        "another path": lambda: key.proof("GET", f"{API}/other", token),
+        "another method": lambda: key.proof("POST", FORECAST, token),
+        "another host": lambda: key.proof("GET", "https://api.example/weatherforecast", token),
+        "no ath": lambda: key.proof("GET", FORECAST),
+        "ath of another token": lambda: key.proof("GET", FORECAST, dpop_token(key)),
+        "another key": lambda: DpopKey().proof("GET", FORECAST, token),
+        "too old": lambda: key.proof("GET", FORECAST, token, iat=int(time.time()) - 300),
+    }[case]()
+    r = forecast(token, proof)
+    assert r.status_code == 401, r.text
+    assert challenge(r).startswith('DPoP realm="api1", error="invalid_dpop_proof"'), challenge(r)
+    # The same token with a proof that fits still passes: nothing was used up.
+    assert forecast(token, key.proof("GET", FORECAST, token)).status_code == 200
+
+
+def test_dpop_bound_token_as_bearer_is_invalid_token():
+    key = DpopKey()
+    token = dpop_token(key)
+    for proof in [None, key.proof("GET", FORECAST, token)]:
+        r = forecast(token, proof, scheme="Bearer")
+        assert r.status_code == 401
+        assert challenge(r).startswith('Bearer realm="api1", error="invalid_token"'), challenge(r)
+        assert "DPoP scheme" in challenge(r)
+
+
+def test_dpop_scheme_without_a_proof_is_invalid_dpop_proof():
+    token = dpop_token(DpopKey())
+    r = forecast(token)
+    assert r.status_code == 401
+    assert challenge(r).startswith('DPoP realm="api1", error="invalid_dpop_proof"'), challenge(r)
+
+
+def say_hello_dpop(stubs, token, proof, scheme="DPoP", name="dpop"):
+    pb2, stub = greeter(stubs)
+    metadata = [("authorization", f"{scheme} {token}")]
+    if proof:
+        metadata.append(("dpop", proof))
+    return stub.SayHello(pb2.HelloRequest(name=name), metadata=metadata)
+
+
+def test_grpcio_calls_the_greeter_with_a_dpop_bound_token(greet_stubs):
+    key = DpopKey()
+    token = dpop_token(key, "dataEventRecords")
+    for name in ["dpop-1", "dpop-2"]:
+        reply = say_hello_dpop(greet_stubs, token, key.proof("POST", SAY_HELLO_HTU, token), name=name)
+        assert reply.message == f"Hello {name}"
+
+
+@pytest.mark.parametrize("case", ["as bearer", "wrong htu", "GET", "replayed", "another key"])
+def test_grpcio_dpop_misuse_is_unauthenticated(greet_stubs, case):
+    key = DpopKey()
+    token = dpop_token(key, "dataEventRecords")
+    scheme, proof = "DPoP", key.proof("POST", SAY_HELLO_HTU, token)
+    if case == "as bearer":
+        scheme = "Bearer"
+    elif case == "wrong htu":
+        proof = key.proof("POST", f"{API}/greet.Greeter/SayHello", token)
+    elif case == "GET":
+        proof = key.proof("GET", SAY_HELLO_HTU, token)
+    elif case == "replayed":
+        assert say_hello_dpop(greet_stubs, token, proof).message == "Hello dpop"
+    elif case == "another key":
+        proof = DpopKey().proof("POST", SAY_HELLO_HTU, token)
+    with pytest.raises(grpc.RpcError) as e:
+        say_hello_dpop(greet_stubs, token, proof, scheme)
+    assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    expected = "invalid token: a DPoP-bound token must" if case == "as bearer" else "invalid DPoP proof: "
+    assert e.value.details().startswith(expected), e.value.details()
