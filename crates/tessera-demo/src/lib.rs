@@ -5,6 +5,7 @@
 
 mod apis;
 mod clients;
+mod dpop;
 mod scenario;
 
 pub use apis::{Service, greeter, weather_api};
@@ -12,6 +13,7 @@ pub use clients::{
     DemoError, call_greeter, greet, greet_presenting, http_trusting, tls_channel, tls_channel_presenting, trusted_ca,
     worker,
 };
+pub use dpop::{Answer, DPOP_CLIENT, Presenting, greeter_with_token, rest_with_token, token_jkt};
 pub use scenario::{
     MTLS_CLIENT, PRIVATE_KEY_JWT_CLIENT, demo, demo_reporting, sample_certificate, sample_certificate_pem, sample_key,
     sample_secret,

@@ -4,12 +4,15 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use tessera_client::{AssertionKey, AuthorizedClient, ClientConfig, ClientIdentity, TokenSource};
+use tessera_client::{AssertionKey, AuthorizedClient, ClientConfig, ClientIdentity, DpopKey, TokenSource};
 use tessera_guard::{ClientCredentials, Guard, GuardConfig, Mode};
 use tessera_server::{Deps, FileConfig, Overrides, Settings};
 use tessera_types::{ClientId, ClientSecret, Kid, Resource, ScopeSet};
 
-use crate::{DemoError, greet, greet_presenting, greeter, http_trusting, trusted_ca, weather_api, worker};
+use crate::{
+    Answer, DPOP_CLIENT, DemoError, Presenting, greet, greet_presenting, greeter, greeter_with_token, http_trusting,
+    rest_with_token, token_jkt, trusted_ca, weather_api, worker,
+};
 
 /// The seeds' registrations, written once: the file `tessera serve --config` reads.
 const SEED_TOML: &str = include_str!("../../../examples/seed.toml");
@@ -35,8 +38,8 @@ pub const MTLS_CLIENT: &str = "CC_mtls";
 
 /// The seeds' registrations (`examples/seed.toml`): scope `dataEventRecords` (resource
 /// `rs_dataEventRecordsApi`) and its clients `CC` (JWT), `CC_reference` (reference tokens)
-/// `CC_private_key_jwt` (a public key, no secret) and `CC_mtls` (a certificate, no secret);
-/// the API's own client
+/// `CC_private_key_jwt` (a public key, no secret), `CC_mtls` (a certificate, no secret) and
+/// `CC_dpop` (DPoP-bound tokens only, for both APIs); the API's own client
 /// `rs_dataEventRecordsApi` that may introspect and read the revocation feed; scope `api1`,
 /// the REST API's client `api1` (the feed only) and the background service.
 fn seed_config() -> FileConfig {
@@ -82,8 +85,8 @@ fn seeded(client_id: &str) -> Result<(ClientId, ClientSecret), DemoError> {
 }
 
 /// Starts the authorization server, the Greeter and the REST API, runs the console client (JWT
-/// and reference tokens, a secret, a private key or a client certificate) and the worker, prints what they get,
-/// stops everything.
+/// and reference tokens, a secret, a private key or a client certificate), the DPoP client and
+/// a thief of its token, and the worker, prints what they get, stops everything.
 pub async fn demo(data_dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
     demo_reporting(data_dir, &|line| println!("{line}")).await
 }
@@ -161,6 +164,7 @@ pub async fn demo_reporting(data_dir: &Path, say: &dyn Fn(&str)) -> Result<(), B
         say(&format!(
             "{certified} ({MTLS_CLIENT}: self_signed_tls_client_auth, certificate x5t#S256 {thumbprint}, no secret)"
         ));
+        dpop_client(say, &issuer, &http, &ca, &greeter.url(), &api.url()).await?;
         let client = AuthorizedClient::new(http.clone(), source("background-service", "api1")?);
         let calls = worker(
             client,
@@ -189,6 +193,73 @@ pub async fn demo_reporting(data_dir: &Path, say: &dyn Fn(&str)) -> Result<(), B
     result?;
     say("demo finished: everything shut down");
     Ok(())
+}
+
+/// The DPoP client: a token bound to a key generated here, used at both APIs with a fresh
+/// proof per call; then the same token stolen, presented as `Bearer` and with a proof by the
+/// thief's own key, must be refused by both.
+async fn dpop_client(
+    say: &dyn Fn(&str),
+    issuer: &tessera_types::Issuer,
+    http: &reqwest::Client,
+    ca: &Path,
+    greeter_url: &str,
+    api_url: &str,
+) -> Result<(), DemoError> {
+    let token_error = |e: tessera_client::ClientError| DemoError::Token(e.to_string());
+    let key = DpopKey::generate().map_err(token_error)?;
+    let (id, secret) = seeded(DPOP_CLIENT)?;
+    let scope = ScopeSet::parse("dataEventRecords api1").map_err(|e| DemoError::Token(e.to_string()))?;
+    let config = ClientConfig::new(issuer.clone(), id, secret).scope(scope).with_http_client(http.clone());
+    let source = TokenSource::new(config.with_dpop(key.clone()));
+    let token = source.token().await.map_err(token_error)?;
+    // RFC 9449 §5: token_type DPoP; §6.1: cnf.jkt, the thumbprint of the key that signed the
+    // token request's proof.
+    let jkt = token_jkt(token.access_token.expose());
+    if !token.dpop_bound || jkt.as_deref() != Some(key.thumbprint().as_str()) {
+        return Err(DemoError::Token(format!("{DPOP_CLIENT} got a token not bound to its key (cnf.jkt {jkt:?})")));
+    }
+    say(&format!(
+        "{DPOP_CLIENT}: token_type DPoP, cnf.jkt {} (a key generated for this run)",
+        short(&key.thumbprint())
+    ));
+    let greeting = greet(greeter_url, ca, source.clone()).await?;
+    say(&format!("{greeting} ({DPOP_CLIENT}: Authorization: DPoP, a fresh proof per call)"));
+    let url = format!("{api_url}/weatherforecast");
+    let client = AuthorizedClient::new(http.clone(), source);
+    let status = client.send(http.get(&url)).await.map_err(|e| DemoError::Api(e.to_string()))?.status();
+    if !status.is_success() {
+        return Err(DemoError::Api(format!("the REST API refused {DPOP_CLIENT}'s DPoP-bound token ({status})")));
+    }
+    say(&format!(
+        "REST API /weatherforecast: {status} for {DPOP_CLIENT} (Authorization: DPoP, a fresh proof per call)"
+    ));
+
+    let stolen = token.access_token.expose();
+    let thief = DpopKey::generate().map_err(token_error)?;
+    let refused = |answer: Answer, api: &str| match answer {
+        Answer::Served => Err(DemoError::Api(format!("the {api} served a stolen DPoP-bound token"))),
+        refusal => Ok(refusal),
+    };
+    // §7.2: a DPoP-bound token is no bearer token.
+    let how = "stolen DPoP-bound token replayed as Bearer";
+    let grpc = refused(greeter_with_token(greeter_url, ca, stolen, Presenting::Bearer).await?, "Greeter")?;
+    say(&format!("{how}: the Greeter refuses it ({grpc})"));
+    let rest = refused(rest_with_token(http, &url, stolen, Presenting::Bearer).await?, "REST API")?;
+    say(&format!("{how}: the REST API refuses it ({rest})"));
+    // §4.3 item 12: the proof must be signed by the key the token is bound to, which the
+    // thief does not have.
+    let how = format!("stolen DPoP-bound token with the thief's own proof (jkt {})", short(&thief.thumbprint()));
+    let grpc = refused(greeter_with_token(greeter_url, ca, stolen, Presenting::Dpop(&thief)).await?, "Greeter")?;
+    say(&format!("{how}: the Greeter refuses it ({grpc})"));
+    let rest = refused(rest_with_token(http, &url, stolen, Presenting::Dpop(&thief)).await?, "REST API")?;
+    say(&format!("{how}: the REST API refuses it ({rest})"));
+    Ok(())
+}
+
+/// A thumbprint's first characters: enough to tell two keys apart on screen.
+fn short(thumbprint: &str) -> String {
+    format!("{}...", thumbprint.get(..12).unwrap_or(thumbprint))
 }
 
 /// Issue 12: a token revoked at the authority stops working at the REST API within one long

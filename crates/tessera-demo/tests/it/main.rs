@@ -14,6 +14,7 @@ use tessera_testkit::{TestServer, seed_client};
 use tessera_types::clock::{Clock, ManualClock, SystemClock};
 use tessera_types::{ClientId, ClientSecret, Issuer, Resource, ScopeSet};
 
+mod dpop;
 mod mtls;
 mod private_key_jwt;
 

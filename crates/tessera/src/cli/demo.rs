@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use tessera_client::{
-    AssertionKey, AuthorizedClient, ClientConfig, ClientCredentials as Login, ClientIdentity, TokenSource,
+    AssertionKey, AuthorizedClient, ClientConfig, ClientCredentials as Login, ClientIdentity, DpopKey, TokenSource,
 };
 use tessera_guard::{ClientCredentials, Guard, GuardConfig, Mode};
 
@@ -86,6 +86,10 @@ enum Part {
         /// Scope to request.
         #[arg(long, default_value = "dataEventRecords", value_parser = |s: &str| ScopeSet::parse(s))]
         scope: ScopeSet,
+        /// Ask for DPoP-bound tokens (RFC 9449) with a key generated for this run, and send
+        /// each call with a proof (default for CC_dpop, whose token requests need one).
+        #[arg(long)]
+        dpop: bool,
     },
     /// The REST API: GET /weatherforecast for audience and scope api1; validates JWTs locally
     /// and follows the server's revocation feed.
@@ -222,13 +226,14 @@ pub async fn run(args: DemoArgs) -> CliResult {
             shutdown_signal().await;
             svc.stop().await;
         }
-        Part::Client { authority: a, greeter, client_id, secret, private_key, kid, client_cert, scope } => {
+        Part::Client { authority: a, greeter, client_id, secret, private_key, kid, client_cert, scope, dpop } => {
             // A certificate-bound token (RFC 8705 §3) is accepted only over a connection that
             // presents the certificate: the Greeter sees it too.
             let presented = match &client_cert {
                 Some(path) => Some(std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?),
                 None => tessera_demo::sample_certificate_pem(&client_id).map(|pem| pem.as_bytes().to_vec()),
             };
+            let dpop = dpop || client_id.as_str() == tessera_demo::DPOP_CLIENT;
             let login = login(&client_id, secret, private_key, kid, client_cert)?;
             let config = ClientConfig::with_credentials(a.authority, client_id, login).scope(scope);
             // A certificate is presented by an HTTP client the source builds itself; the
@@ -237,6 +242,7 @@ pub async fn run(args: DemoArgs) -> CliResult {
                 Login::Certificate(_) => config.with_root_certificate(trusted_ca(&a.ca)?),
                 _ => config.with_http_client(http_trusting(&a.ca)?),
             };
+            let config = if dpop { config.with_dpop(DpopKey::generate()?) } else { config };
             let source = TokenSource::new(config);
             println!("{}", tessera_demo::greet_presenting(&greeter, &a.ca, source, presented.as_deref()).await?);
         }

@@ -276,6 +276,22 @@ fn tessera_demo_runs_the_whole_scenario_and_exits_0() {
     assert!(stdout.contains("(reference token, introspected)"), "{stdout}");
     assert!(stdout.contains("(CC_private_key_jwt: private_key_jwt, assertion signed by key"), "{stdout}");
     assert!(stdout.contains("(CC_mtls: self_signed_tls_client_auth, certificate x5t#S256 "), "{stdout}");
+    // RFC 9449: the DPoP client's token works with its key, and stolen, is refused without it.
+    assert!(stdout.lines().any(|l| l.starts_with("CC_dpop: token_type DPoP, cnf.jkt ")), "{stdout}");
+    assert!(stdout.contains("Greeting: Hello GreeterClient (CC_dpop: Authorization: DPoP,"), "{stdout}");
+    assert!(stdout.contains("REST API /weatherforecast: 200 OK for CC_dpop"), "{stdout}");
+    let refusals = [
+        "replayed as Bearer: the Greeter refuses it (Unauthenticated: invalid token:",
+        "replayed as Bearer: the REST API refuses it (401, WWW-Authenticate: Bearer realm=\"api1\", error=\"invalid_token\"",
+        "the Greeter refuses it (Unauthenticated: invalid DPoP proof: the proof's key is not the key the token is bound to)",
+        "the REST API refuses it (401, WWW-Authenticate: DPoP realm=\"api1\", error=\"invalid_dpop_proof\"",
+    ];
+    for refusal in refusals {
+        assert!(
+            stdout.lines().any(|l| l.starts_with("stolen DPoP-bound token") && l.contains(refusal)),
+            "{refusal}: {stdout}"
+        );
+    }
     assert!(stdout.contains("demo finished"), "{stdout}");
 }
 
