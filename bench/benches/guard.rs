@@ -60,6 +60,48 @@ fn guard_layer(c: &mut Criterion) {
     let uncached = GuardLayer::new(Guard::new(cfg).unwrap())
         .require(Policy::all_of([ScopeName::new("dataEventRecords").unwrap()]))
         .layer(inner);
+    // Issue 14: a cached DPoP-bound token with a fresh ES256 proof per call (made outside the
+    // measurement): the difference to `cached_jwt` is what a proof costs at the guard.
+    let (dpop_key, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
+    let bound = key
+        .sign_access_token(&json!({"iss": url, "sub": "CC", "client_id": "CC", "aud": "api1",
+            "scope": "dataEventRecords", "iat": now, "nbf": now, "exp": now + 3600, "jti": "bound",
+            "cnf": {"jkt": tessera_jose::thumbprint(&dpop_key.public_jwk())}}))
+        .unwrap();
+    let mut cfg = GuardConfig::new(Issuer::new(&url).unwrap(), Resource::new("api1").unwrap(), Mode::Jwt).allow_http();
+    cfg.dpop_replay_capacity = 50_000_000;
+    let dpop_svc = GuardLayer::new(Guard::new(cfg).unwrap())
+        .require(Policy::all_of([ScopeName::new("dataEventRecords").unwrap()]))
+        .layer(inner);
+    let counter = std::sync::atomic::AtomicU64::new(0);
+    let dpop_request = || {
+        let jti = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed).to_string();
+        let claims = tessera_jose::dpop::ProofClaims {
+            jti: &jti,
+            htm: "GET",
+            htu: "https://api.example/x",
+            iat: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64,
+            access_token: Some(&bound),
+            nonce: None,
+        };
+        let proof = tessera_jose::dpop::sign_proof(&dpop_key, &claims).unwrap();
+        Request::get("/x")
+            .header("host", "api.example")
+            .header("authorization", format!("DPoP {bound}"))
+            .header("dpop", proof)
+            .body(String::new())
+            .unwrap()
+    };
+    group.bench_function("cached_jwt_dpop_es256", |b| {
+        b.to_async(&rt).iter_batched(
+            dpop_request,
+            |req| {
+                let svc = dpop_svc.clone();
+                async move { assert_eq!(svc.oneshot(req).await.unwrap().status(), 200) }
+            },
+            criterion::BatchSize::SmallInput,
+        )
+    });
     let t = token(1);
     group.bench_function("uncached_jwt_es256", |b| {
         b.to_async(&rt).iter(|| {

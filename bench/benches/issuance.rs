@@ -58,6 +58,30 @@ fn verify(c: &mut Criterion) {
             })
         });
     }
+    // Issue 14: one DPoP proof (RFC 9449 §4.3), key from its own header, as the token
+    // endpoint and the guard check it (replay aside).
+    let (key, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
+    let url = "https://bench.example/connect/token";
+    let now = SystemClock.now().0;
+    let proof = tessera_jose::dpop::sign_proof(
+        &key,
+        &tessera_jose::dpop::ProofClaims { jti: "j", htm: "POST", htu: url, iat: now, access_token: None, nonce: None },
+    )
+    .unwrap();
+    group.bench_function("dpop_proof_ES256", |b| {
+        b.iter(|| {
+            let expect = tessera_jose::dpop::ProofExpectations {
+                method: "POST",
+                url,
+                now,
+                max_age: 60,
+                leeway: 5,
+                access_token: None,
+                nonces: &[],
+            };
+            tessera_jose::dpop::verify_proof(&proof, &expect).unwrap()
+        })
+    });
     group.finish();
 }
 
@@ -70,6 +94,45 @@ fn token_request(c: &mut Criterion) {
     let mut cases: Vec<(String, String)> =
         clients.iter().map(|(alg, id, secret)| (alg.to_string(), tessera_bench::basic(id, secret))).collect();
     cases.push(("ES256-argon2id-cached".into(), tessera_bench::basic("bench-imported", "bench-imported-secret")));
+    // Issue 14: the same ES256 client with a fresh DPoP proof per request (made outside the
+    // measurement).
+    let (dpop_key, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
+    let (_, id, secret) = clients.iter().find(|(alg, _, _)| *alg == SigningAlg::ES256).unwrap();
+    let es256 = tessera_bench::basic(id, secret);
+    let endpoint = "https://bench.example/connect/token".to_owned();
+    let counter = std::sync::atomic::AtomicU64::new(0);
+    group.bench_function("ES256-dpop", |b| {
+        b.to_async(&rt).iter_batched(
+            || {
+                let jti = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed).to_string();
+                let claims = tessera_jose::dpop::ProofClaims {
+                    jti: &jti,
+                    htm: "POST",
+                    htu: &endpoint,
+                    iat: SystemClock.now().0,
+                    access_token: None,
+                    nonce: None,
+                };
+                tessera_jose::dpop::sign_proof(&dpop_key, &claims).unwrap()
+            },
+            |proof| {
+                let app = app.clone();
+                let auth = es256.clone();
+                async move {
+                    let req = Request::post("/connect/token")
+                        .header(header::AUTHORIZATION, auth)
+                        .header("dpop", proof)
+                        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                        .body(Body::from("grant_type=client_credentials&scope=api"))
+                        .unwrap();
+                    let resp = app.oneshot(req).await.unwrap();
+                    assert_eq!(resp.status(), 200);
+                    resp
+                }
+            },
+            criterion::BatchSize::SmallInput,
+        )
+    });
     for (name, auth) in cases {
         group.bench_function(&name, |b| {
             b.to_async(&rt).iter(|| {
