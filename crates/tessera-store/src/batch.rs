@@ -11,6 +11,11 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{Store, StoreError, TokenRecord};
 
+/// How long the writer of used ids waits after the first id of a batch for others to join
+/// it. Under load a commit's fixed cost (a WAL append and an fsync, on the one SQLite
+/// thread) then spreads over more rows; each waits this much longer.
+const JTI_LINGER: std::time::Duration = std::time::Duration::from_millis(2);
+
 /// Most writes committed in one transaction.
 const MAX_BATCH: usize = 512;
 
@@ -18,7 +23,12 @@ type Job<T, R> = (T, oneshot::Sender<Result<R, String>>);
 
 /// A queue in front of a writer task that commits what has piled up with `commit`, which
 /// returns one outcome per item, in order. The task ends when every sender is dropped.
-fn spawn_writer<T, R, F, Fut>(store: Store, what: &'static str, commit: F) -> mpsc::Sender<Job<T, R>>
+fn spawn_writer<T, R, F, Fut>(
+    store: Store,
+    what: &'static str,
+    linger: std::time::Duration,
+    commit: F,
+) -> mpsc::Sender<Job<T, R>>
 where
     T: Send + 'static,
     R: Send + 'static,
@@ -30,6 +40,9 @@ where
         let mut batch: Vec<Job<T, R>> = Vec::with_capacity(MAX_BATCH);
         while let Some(first) = rx.recv().await {
             batch.push(first);
+            if !linger.is_zero() {
+                tokio::time::sleep(linger).await;
+            }
             while batch.len() < MAX_BATCH {
                 match rx.try_recv() {
                     Ok(job) => batch.push(job),
@@ -73,10 +86,15 @@ pub struct TokenWriter {
 impl TokenWriter {
     /// Starts the writer task for `store`.
     pub fn spawn(store: Store) -> Self {
-        let queue = spawn_writer(store, "reference token", |store: Store, records: Vec<TokenRecord>| async move {
-            store.insert_tokens(&records).await?;
-            Ok(vec![(); records.len()])
-        });
+        let queue = spawn_writer(
+            store,
+            "reference token",
+            std::time::Duration::ZERO,
+            |store: Store, records: Vec<TokenRecord>| async move {
+                store.insert_tokens(&records).await?;
+                Ok(vec![(); records.len()])
+            },
+        );
         Self { queue }
     }
 
@@ -97,10 +115,12 @@ pub struct AssertionJtiWriter {
 impl AssertionJtiWriter {
     /// Starts the writer task for `store`.
     pub fn spawn(store: Store) -> Self {
-        let queue =
-            spawn_writer(store, "assertion jti", |store: Store, rows: Vec<(ClientId, String, UnixTime)>| async move {
-                store.use_assertion_jtis(&rows).await
-            });
+        let queue = spawn_writer(
+            store,
+            "assertion jti",
+            JTI_LINGER,
+            |store: Store, rows: Vec<(ClientId, String, UnixTime)>| async move { store.use_assertion_jtis(&rows).await },
+        );
         Self { queue }
     }
 
