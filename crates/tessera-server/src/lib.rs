@@ -13,6 +13,7 @@ pub mod clock;
 pub mod config;
 mod endpoint;
 mod error;
+pub mod federation;
 mod form;
 #[cfg(test)]
 mod fuzz_tests;

@@ -15,5 +15,6 @@ mod store;
 pub use batch::{AssertionJtiWriter, TokenWriter};
 pub use model::{
     ClientLimits, ClientRecord, ClientUpdate, KeyRecord, KeyStatus, ScopeRecord, SecretRecord, TokenRecord,
+    TrustRecord, TrustRuleRecord,
 };
 pub use store::{Backend, EventAudience, Store, StoreError, StoredEvent};

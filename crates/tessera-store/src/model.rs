@@ -177,3 +177,37 @@ pub struct TokenRecord {
     /// What it is bound to (RFC 8705 §3).
     pub cnf: Option<Confirmation>,
 }
+
+/// A trusted external issuer of workload identities (issue 15).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub struct TrustRecord {
+    pub name: String,
+    /// `kubernetes`, `spiffe`, `github-actions` or `oidc`.
+    pub kind: String,
+    pub issuer: String,
+    pub jwks_uri: Option<String>,
+    /// A JWK Set (JSON) given inline; with neither this nor `jwks_uri`, discovery names the keys.
+    pub jwks: Option<String>,
+    pub ca_pem: Option<String>,
+    /// The audience external tokens must carry; `None`: Tessera's issuer.
+    pub audience: Option<String>,
+    pub max_token_age: Option<i64>,
+    pub max_lifetime: Option<i64>,
+    /// Uses allowed per external token; `None`: unlimited within its lifetime.
+    pub max_uses: Option<i64>,
+    pub created_at: UnixTime,
+}
+
+/// A claim rule of a trust: its conditions (`CLAIM=PATTERN`), all of which must hold, map a
+/// workload to `client_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub struct TrustRuleRecord {
+    pub trust: String,
+    /// Position in evaluation order: ascending, the order rules were added.
+    pub id: i64,
+    pub client_id: ClientId,
+    pub conditions: Vec<String>,
+    pub created_at: UnixTime,
+}

@@ -14,6 +14,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("../../migrations/0008_client_jwks_uri.sql")),
     (9, include_str!("../../migrations/0009_revocation_events.sql")),
     (10, include_str!("../../migrations/0010_require_dpop.sql")),
+    (11, include_str!("../../migrations/0011_trusts.sql")),
 ];
 
 impl Store {

@@ -9,6 +9,7 @@ mod keys;
 mod migrate;
 mod scopes;
 mod tokens;
+mod trusts;
 
 use std::path::{Path, PathBuf};
 

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use tessera_store::{
     AssertionJtiWriter, ClientRecord, ClientUpdate, KeyRecord, KeyStatus, ScopeRecord, SecretRecord, Store, StoreError,
-    TokenRecord, TokenWriter,
+    TokenRecord, TokenWriter, TrustRecord,
 };
 use tessera_types::{ClientId, Endpoint, Jti, Kid, Permission, Resource, ScopeName, SigningAlg, TokenFormat, UnixTime};
 
@@ -478,4 +478,47 @@ pub async fn revocation_events_are_recorded_in_order_filtered_and_pruned(store: 
     assert_eq!(store.prune_events(UnixTime(1100 + 7 * 24 * 3600 + 301), 500).await.unwrap(), 4);
     assert!(store.events_after(EventSeq(0), &rs_a, 100).await.unwrap().is_empty());
     assert_eq!(store.latest_event().await.unwrap(), EventSeq(6), "positions are never reused");
+}
+
+/// Issue 15: a trust and its rules round trip; rule ids follow the order added, also after a
+/// removal; a trust's removal takes its rules; every change moves the registry revision.
+pub async fn trusts_and_rules_round_trip_in_order_and_go_together(store: Store) {
+    let trust = TrustRecord {
+        name: "cluster".into(),
+        kind: "kubernetes".into(),
+        issuer: "https://kubernetes.default.svc.cluster.local".into(),
+        jwks_uri: None,
+        jwks: Some(r#"{"keys":[]}"#.into()),
+        ca_pem: None,
+        audience: Some("https://tessera.example".into()),
+        max_token_age: Some(3600),
+        max_lifetime: None,
+        max_uses: Some(1),
+        created_at: UnixTime(1000),
+    };
+    let r0 = store.revision().await.unwrap();
+    store.add_trust(&trust).await.unwrap();
+    assert!(matches!(store.add_trust(&trust).await, Err(StoreError::Conflict(_))));
+    assert_eq!(store.get_trust("cluster").await.unwrap(), Some(trust.clone()));
+    assert!(store.revision().await.unwrap() > r0);
+    let id = |c: &str| ClientId::new(c).unwrap();
+    let conds = |c: &str| vec![c.to_owned()];
+    assert_eq!(store.add_trust_rule("cluster", &id("a"), &conds("sub=x"), UnixTime(1)).await.unwrap(), 1);
+    assert_eq!(store.add_trust_rule("cluster", &id("b"), &conds("sub=y|z"), UnixTime(2)).await.unwrap(), 2);
+    assert!(store.add_trust_rule("nowhere", &id("a"), &conds("sub=x"), UnixTime(1)).await.is_err());
+    assert!(store.remove_trust_rule("cluster", 1).await.unwrap());
+    assert!(!store.remove_trust_rule("cluster", 1).await.unwrap());
+    assert_eq!(store.add_trust_rule("cluster", &id("c"), &conds("sub=w"), UnixTime(3)).await.unwrap(), 3);
+    // The last rule removed: its id is not given again.
+    assert!(store.remove_trust_rule("cluster", 3).await.unwrap());
+    assert_eq!(store.add_trust_rule("cluster", &id("c"), &conds("sub=w"), UnixTime(3)).await.unwrap(), 4);
+    let rules = store.list_trust_rules("cluster").await.unwrap();
+    assert_eq!(rules.iter().map(|r| (r.id, r.client_id.as_str())).collect::<Vec<_>>(), [(2, "b"), (4, "c")]);
+    assert_eq!(rules[0].conditions, conds("sub=y|z"));
+    let r1 = store.revision().await.unwrap();
+    assert!(store.remove_trust("cluster").await.unwrap());
+    assert!(store.revision().await.unwrap() > r1);
+    assert!(store.get_trust("cluster").await.unwrap().is_none());
+    assert!(store.list_trust_rules("cluster").await.unwrap().is_empty(), "rules go with their trust");
+    assert!(store.list_trusts().await.unwrap().is_empty());
 }

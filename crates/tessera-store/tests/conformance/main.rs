@@ -47,4 +47,5 @@ conformance!(
     mutual_tls_registration_and_bound_tokens_round_trip,
     client_jwks_uri_round_trips_and_replaces_the_key_set,
     revocation_events_are_recorded_in_order_filtered_and_pruned,
+    trusts_and_rules_round_trip_in_order_and_go_together,
 );

@@ -9,6 +9,7 @@ mod lock;
 mod scope;
 mod serve;
 mod token;
+mod trust;
 
 use std::path::PathBuf;
 
@@ -72,6 +73,8 @@ enum Command {
     Client(OnStore<client::ClientCommand>),
     /// Manage signing keys.
     Key(OnStore<key::KeyCommand>),
+    /// Trust external issuers of workload identities, and map their workloads to clients.
+    Trust(OnStore<trust::TrustCommand>),
     /// Revoke tokens.
     Token(OnStore<token::TokenCommand>),
     /// The seed scenario: with no subcommand, everything in one process, then exit.
@@ -115,6 +118,10 @@ pub async fn run(args: Args, provenance: Provenance) -> CliResult {
         Command::Key(cmd) => {
             let (store, settings) = cmd.store.open(provenance).await?;
             key::run(cmd.command, &store, &settings).await
+        }
+        Command::Trust(cmd) => {
+            let (store, settings) = cmd.store.open(provenance).await?;
+            trust::run(cmd.command, &store, &settings).await
         }
         Command::Demo(args) => demo::run(args).await,
     }

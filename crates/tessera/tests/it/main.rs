@@ -17,3 +17,4 @@ mod private_key_jwt;
 mod pruning;
 mod registry;
 mod tls;
+mod trust;
