@@ -34,6 +34,8 @@ pub struct Registry {
     /// from the database and parses none.
     client_keys: HashMap<ClientId, Vec<VerifyingKey>>,
     jwks_json: Arc<str>,
+    /// Trusted external issuers of workload identities, by issuer (issue 15).
+    trusts: crate::federation::TrustsByIssuer,
 }
 
 impl Registry {
@@ -60,7 +62,30 @@ impl Registry {
             };
             keys.push(PublishedKey { kid: record.kid, jwk, signing });
         }
-        Self::from_records(revision, scopes, clients, keys)
+        let mut trusts = Vec::new();
+        for t in store.list_trusts().await? {
+            let rules = store.list_trust_rules(&t.name).await?;
+            trusts.push((t, rules));
+        }
+        Ok(Self::from_records(revision, scopes, clients, keys)?.with_trusts(trusts))
+    }
+
+    /// This snapshot with these trusts and their rules.
+    pub(crate) fn with_trusts(
+        mut self,
+        trusts: Vec<(tessera_store::TrustRecord, Vec<tessera_store::TrustRuleRecord>)>,
+    ) -> Self {
+        self.trusts = trusts
+            .into_iter()
+            .filter_map(|(t, rules)| crate::federation::Trusted::new(t, &rules))
+            .map(|t| (t.issuer().to_owned(), Arc::new(t)))
+            .collect();
+        self
+    }
+
+    /// The trust of tokens issued by `issuer` (the token's `iss`).
+    pub fn trust(&self, issuer: &str) -> Option<&Arc<crate::federation::Trusted>> {
+        self.trusts.get(issuer.trim_end_matches('/'))
     }
 
     /// A snapshot of these records; `keys` oldest first.
@@ -91,7 +116,7 @@ impl Registry {
         // Newest first: clients that try keys in order find the current one at once.
         published.reverse();
         let jwks_json = serde_json::to_string(&JwkSet { keys: published }).expect("jwks serialises").into();
-        Ok(Self { revision, clients, scopes, signing, verifying, client_keys, jwks_json })
+        Ok(Self { revision, clients, scopes, signing, verifying, client_keys, jwks_json, trusts: Default::default() })
     }
 
     /// A client by id.

@@ -9,6 +9,7 @@
 //! verification are [`gate`] (before the body is read) and [`secret`] (after).
 
 mod basic;
+mod federated;
 mod gate;
 mod mtls;
 mod post;
@@ -60,6 +61,9 @@ pub enum Proof {
     Assertion(String),
     /// The certificate of the TLS connection (mutual TLS).
     Certificate(ClientCertificate),
+    /// A workload's token from a trusted issuer (issue 15), and the `client_id` sent along,
+    /// if any: the trust's rules name the client.
+    Federated { assertion: String, client_id: Option<ClientId> },
 }
 
 impl std::fmt::Debug for Proof {
@@ -69,6 +73,9 @@ impl std::fmt::Debug for Proof {
             // An unused assertion is a bearer credential until it expires: never logged.
             Self::Assertion(_) => f.write_str("Assertion([redacted])"),
             Self::Certificate(c) => f.debug_tuple("Certificate").field(c).finish(),
+            Self::Federated { client_id, .. } => {
+                f.debug_struct("Federated").field("assertion", &"[redacted]").field("client_id", client_id).finish()
+            }
         }
     }
 }
@@ -79,7 +86,7 @@ impl Credentials {
     pub fn secret(&self) -> Option<&ClientSecret> {
         match &self.proof {
             Proof::Secret(s) => Some(s),
-            Proof::Assertion(_) | Proof::Certificate(_) => None,
+            Proof::Assertion(_) | Proof::Certificate(_) | Proof::Federated { .. } => None,
         }
     }
 }
@@ -129,6 +136,9 @@ async fn verify<'r>(
             (private_key_jwt::verify(registry, s, creds, assertion, peer).await?, creds.method)
         }
         Proof::Certificate(certificate) => mtls::verify(registry, s, creds, certificate, peer)?,
+        Proof::Federated { assertion, client_id } => {
+            (federated::verify(registry, s, creds, assertion, client_id.as_ref(), peer).await?, creds.method)
+        }
     };
     // A client registered for one method is refused any other (RFC 7591 §2
     // `token_endpoint_auth_method`), with the answer every other failure gets.

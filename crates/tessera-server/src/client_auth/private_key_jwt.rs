@@ -101,6 +101,21 @@ pub(super) fn credentials(form: &Form, max_bytes: usize) -> Result<Credentials, 
     if assertion.len() > max_bytes {
         return Err(refuse(Failure::TooLarge, None));
     }
+    // Issue 15: a workload's token from a trusted issuer (its `iss` a URL, not the client).
+    if let Some(claims) = unverified_json(assertion) {
+        if let Some(issuer) = super::federated::issuer_of(&claims) {
+            let key = ClientId::new(issuer).map_err(|_| refuse(Failure::Malformed, None))?;
+            let param = match form.single("client_id")? {
+                Some(id) => Some(ClientId::new(id).map_err(|_| refuse(Failure::ClientIdMismatch, None))?),
+                None => None,
+            };
+            return Ok(Credentials {
+                method: ClientAuthMethod::PrivateKeyJwt,
+                client_id: key,
+                proof: Proof::Federated { assertion: assertion.to_owned(), client_id: param },
+            });
+        }
+    }
     let sub = unverified_claims(assertion).ok().and_then(|c| c.sub).ok_or_else(|| refuse(Failure::Malformed, None))?;
     let client_id = ClientId::new(sub.as_str()).map_err(|_| refuse(Failure::Malformed, None))?;
     // RFC 7521 §4.2: client_id, if present, "MUST identify the client"; RFC 7523 §3: sub is
@@ -113,6 +128,12 @@ pub(super) fn credentials(form: &Form, max_bytes: usize) -> Result<Credentials, 
         client_id,
         proof: Proof::Assertion(assertion.to_owned()),
     })
+}
+
+/// The payload as JSON, unverified (to tell a workload's token from a client's assertion).
+fn unverified_json(assertion: &str) -> Option<Value> {
+    let jws = Jws::parse(assertion).ok()?;
+    serde_json::from_slice(&jws.unverified_payload().ok()?).ok()
 }
 
 /// Parses the JWS and its claims without trusting them (to find whose keys apply).

@@ -6,3 +6,56 @@
 
 pub mod rules;
 pub mod trusts;
+
+use std::sync::Arc;
+
+use tessera_jose::VerifyingKey;
+use tessera_store::{TrustRecord, TrustRuleRecord};
+use tessera_types::rfc7517::JwkSet;
+use tessera_types::{ClientId, JwksUri};
+
+/// A trust as a registry snapshot holds it: the record, its rules indexed, its inline keys
+/// parsed once.
+#[derive(Debug)]
+pub struct Trusted {
+    #[allow(missing_docs)]
+    pub record: TrustRecord,
+    #[allow(missing_docs)]
+    pub rules: rules::RuleSet,
+    /// Keys given inline (`--jwks-file`).
+    pub keys: Vec<VerifyingKey>,
+    /// Where keys are fetched from otherwise.
+    pub jwks_uri: Option<JwksUri>,
+    /// The id the trust's fetched keys and used tokens are kept under (`trust:NAME`). A
+    /// client registered under that id would share nothing that matters: fetched keys are
+    /// cached per id *and* URI, and used-token rows are keyed by a hash only this path makes.
+    pub cache_id: ClientId,
+}
+
+impl Trusted {
+    /// Parses what the store holds; a part that does not parse (edited by hand) fails closed:
+    /// no keys, or no rule.
+    pub fn new(record: TrustRecord, rules: &[TrustRuleRecord]) -> Option<Self> {
+        let cache_id = ClientId::new(format!("trust:{}", record.name)).ok()?;
+        let keys = match &record.jwks {
+            Some(text) => match serde_json::from_str::<JwkSet>(text) {
+                Ok(set) => crate::client_keys::verifying_keys(&cache_id, &set),
+                Err(e) => {
+                    tracing::error!(trust = %record.name, error = %e, "stored trust keys do not parse");
+                    Vec::new()
+                }
+            },
+            None => Vec::new(),
+        };
+        let jwks_uri = record.jwks_uri.as_deref().and_then(|u| JwksUri::new(u).ok());
+        Some(Self { rules: trusts::rule_set(rules), keys, jwks_uri, cache_id, record })
+    }
+
+    /// The issuer as compared with a token's `iss` (no trailing slash).
+    pub fn issuer(&self) -> &str {
+        self.record.issuer.trim_end_matches('/')
+    }
+}
+
+/// Trusts by issuer.
+pub(crate) type TrustsByIssuer = std::collections::HashMap<String, Arc<Trusted>>;

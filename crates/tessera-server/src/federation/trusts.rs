@@ -65,7 +65,7 @@ pub struct TrustSpec {
     /// What kind of issuer: its claim shapes.
     #[cfg_attr(feature = "clap", arg(long, value_enum, default_value = "oidc"))]
     pub kind: TrustKind,
-    /// The issuer's JWK Set URL (default: the one its discovery document names).
+    /// The issuer's JWK Set URL (https; fetched and cached as clients' `jwks_uri` are).
     #[cfg_attr(feature = "clap", arg(long, value_parser = |s: &str| JwksUri::new(s), conflicts_with = "jwks_file"))]
     pub jwks_uri: Option<JwksUri>,
     /// The issuer's public keys as a JWK Set file (air-gapped clusters, or a Kubernetes JWKS
@@ -110,8 +110,11 @@ pub async fn add_trust(
     if spec.audience.as_deref().is_some_and(|a| a.is_empty() || a.len() > 1024) {
         return Err(refused("--audience is 1 to 1024 characters".into()));
     }
-    if spec.jwks_uri.is_some() && spec.jwks_file.is_some() {
-        return Err(refused("--jwks-uri and --jwks-file exclude each other".into()));
+    match (&spec.jwks_uri, &spec.jwks_file) {
+        (Some(_), Some(_)) => return Err(refused("--jwks-uri and --jwks-file exclude each other".into())),
+        // Keys found through the issuer's discovery document are the next step of issue 15.
+        (None, None) => return Err(refused("name its keys: --jwks-uri URL or --jwks-file FILE".into())),
+        _ => {}
     }
     let jwks = match &spec.jwks_file {
         Some(path) => {

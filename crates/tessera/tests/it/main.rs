@@ -9,6 +9,7 @@ mod cli_safety;
 mod dpop;
 mod durability;
 mod events;
+mod federation;
 mod harness;
 mod jwks_uri;
 mod mtls;

@@ -66,9 +66,10 @@ fn issue15_trusts_and_rules_from_the_cli_and_trust_test_explains_a_match_and_a_m
     let private_file = d.join("private.jwks");
     std::fs::write(&private_file, json!({ "keys": [private] }).to_string()).unwrap();
     for (args, why) in [
-        (vec!["trust", "add", "cluster", "--issuer", K8S], "already exists"),
+        (vec!["trust", "add", "cluster", "--issuer", K8S, "--jwks-file", jwks], "already exists"),
+        (vec!["trust", "add", "p", "--issuer", K8S], "--jwks-uri URL or --jwks-file FILE"),
         (vec!["trust", "add", "p", "--issuer", K8S, "--jwks-file", private_file.to_str().unwrap()], "private"),
-        (vec!["trust", "add", "p", "--issuer", K8S, "--max-token-age", "0"], "max-token-age"),
+        (vec!["trust", "add", "p", "--issuer", K8S, "--jwks-file", jwks, "--max-token-age", "0"], "max-token-age"),
         (
             vec!["trust", "add", "p", "--issuer", K8S, "--jwks-file", jwks, "--jwks-uri", "https://k/jwks"],
             "cannot be used",

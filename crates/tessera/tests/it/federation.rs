@@ -1,0 +1,237 @@
+//! Issue 15 over real TLS: a workload's token from a trusted issuer as `client_assertion`
+//! (RFC 7523 §2.2) gets a token for the client the trust's first matching rule names; every
+//! check the trust makes refuses with `invalid_client` when it fails. Tokens are shaped as
+//! Kubernetes issues projected service-account tokens (TokenRequest API, `kubernetes.io`
+//! claim) and as SPIRE issues JWT-SVIDs (`sub` = SPIFFE ID).
+
+use std::path::Path;
+
+use reqwest::header::CONTENT_TYPE;
+use serde_json::{Value, json};
+use tessera_jose::SigningKey;
+use tessera_server::FileConfig;
+use tessera_server::federation::trusts::{TrustKind, TrustSpec, add_rule, add_trust};
+use tessera_testkit::jwks_server::{Answer, JwksServer};
+use tessera_testkit::{Authority as _, Reply, assert_oauth_error, jwt_payload};
+use tessera_types::rfc7517::JwkSet;
+use tessera_types::{ClientId, Issuer, JwksUri, SigningAlg};
+
+use crate::harness::{FORM, TestServer, split};
+
+const K8S: &str = "https://kubernetes.default.svc.cluster.local";
+const SPIRE: &str = "https://spire.prod.acme.example";
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+fn spec(name: &str, issuer: &str, kind: TrustKind) -> TrustSpec {
+    TrustSpec {
+        name: ClientId::new(name).unwrap(),
+        issuer: Issuer::new(issuer).unwrap(),
+        kind,
+        jwks_uri: None,
+        jwks_file: None,
+        ca: None,
+        audience: None,
+        max_token_age: None,
+        max_lifetime: None,
+        max_uses: None,
+    }
+}
+
+fn jwks_file(dir: &Path, name: &str, key: &SigningKey) -> std::path::PathBuf {
+    let path = dir.join(format!("{name}.jwks"));
+    std::fs::write(&path, serde_json::to_string(&JwkSet { keys: vec![key.public_jwk()] }).unwrap()).unwrap();
+    path
+}
+
+struct Fixture {
+    s: TestServer,
+    cluster: SigningKey,
+    now: i64,
+    _dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    /// A server trusting a cluster (inline keys, tokens at most an hour old) whose
+    /// `payments` namespace acts as client `payments`, and a SPIRE trust domain whose tokens
+    /// pass once each.
+    async fn start(spire: &SigningKey) -> Self {
+        let mut file = FileConfig::default();
+        // The refusals below come from one address in a row; backoff is tested elsewhere.
+        file.limits.failed_auth_free_attempts = Some(10_000);
+        let s = TestServer::start_with(&["ES256"], file).await;
+        s.add_scope("payments", &["payments-api"]).await;
+        s.add_client_with(tessera_server::admin::ClientSpec {
+            scopes: vec![tessera_testkit::scope("payments")],
+            ..tessera_testkit::client("payments")
+        })
+        .await;
+        s.add_client_with(tessera_testkit::client("other")).await;
+        let dir = tempfile::tempdir().unwrap();
+        let (cluster, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
+        let bounds = tessera_server::limits::Limits::default().client_keys;
+        let now = s.now();
+        let k8s = TrustSpec {
+            jwks_file: Some(jwks_file(dir.path(), "cluster", &cluster)),
+            max_token_age: Some(3600),
+            ..spec("cluster", K8S, TrustKind::Kubernetes)
+        };
+        add_trust(&s.store, k8s, &bounds, now).await.unwrap();
+        let payments = ClientId::new("payments").unwrap();
+        add_rule(&s.store, "cluster", &payments, &["sub=system:serviceaccount:payments:*".into()], now).await.unwrap();
+        let spiffe = TrustSpec {
+            jwks_file: Some(jwks_file(dir.path(), "spire", spire)),
+            max_uses: Some(1),
+            ..spec("spire", SPIRE, TrustKind::Spiffe)
+        };
+        add_trust(&s.store, spiffe, &bounds, now).await.unwrap();
+        add_rule(&s.store, "spire", &payments, &["sub=spiffe://prod.acme.example/ns/payments/**".into()], now)
+            .await
+            .unwrap();
+        s.sync().await;
+        let now = s.now().0;
+        Self { s, cluster, now, _dir: dir }
+    }
+
+    /// A projected service-account token for `ns`/`sa`, for this server, with `change` applied.
+    fn k8s(&self, key: &SigningKey, ns: &str, change: impl FnOnce(&mut Value)) -> String {
+        let mut claims = json!({
+            "aud": [self.s.issuer()], "exp": self.now + 3600, "iat": self.now, "nbf": self.now, "iss": K8S,
+            "jti": format!("k8s-{ns}-{}", self.now),
+            "kubernetes.io": {
+                "namespace": ns,
+                "pod": { "name": "api-7d9f8c6b5-x2k4p", "uid": "2c1e5a7b-9d3f-4e6a-b8c0-1f4d7e2a6b9c" },
+                "serviceaccount": { "name": "api", "uid": "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d" }
+            },
+            "sub": format!("system:serviceaccount:{ns}:api")
+        });
+        change(&mut claims);
+        key.sign_access_token(&claims).unwrap()
+    }
+
+    async fn token(&self, assertion: &str, client_id: Option<&str>) -> Reply {
+        let mut body = format!(
+            "grant_type=client_credentials&scope=payments&client_assertion_type={JWT_BEARER}&client_assertion={assertion}"
+        );
+        if let Some(id) = client_id {
+            body.push_str(&format!("&client_id={id}"));
+        }
+        let r = self.s.http.post(self.s.url("/connect/token")).header(CONTENT_TYPE, FORM).body(body);
+        split(r.send().await.unwrap()).await
+    }
+}
+
+#[tokio::test]
+async fn issue15_a_kubernetes_token_from_a_trusted_cluster_gets_a_token_for_the_client_its_rule_names() {
+    let (spire, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
+    let f = Fixture::start(&spire).await;
+    let (status, _, body) = f.token(&f.k8s(&f.cluster, "payments", |_| {}), None).await;
+    assert_eq!(status, 200, "{body}");
+    let claims = jwt_payload(body["access_token"].as_str().unwrap());
+    assert_eq!((claims["client_id"].as_str(), claims["aud"].as_str()), (Some("payments"), Some("payments-api")));
+    // The token is reusable (Kubernetes reuses it for its hour), and client_id may name the
+    // rule's client.
+    let again = f.k8s(&f.cluster, "payments", |_| {});
+    assert_eq!(f.token(&again, Some("payments")).await.0, 200);
+    assert_eq!(f.token(&again, None).await.0, 200);
+}
+
+#[tokio::test]
+async fn issue15_every_trust_check_refuses_with_invalid_client() {
+    let (spire, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
+    let f = Fixture::start(&spire).await;
+    let (stranger, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
+    let now = f.now;
+    let cases: Vec<(&str, String, Option<&str>)> = vec![
+        ("an untrusted issuer", f.k8s(&f.cluster, "payments", |c| c["iss"] = "https://evil.example".into()), None),
+        ("another audience", f.k8s(&f.cluster, "payments", |c| c["aud"] = json!(["https://elsewhere.example"])), None),
+        (
+            "expired",
+            f.k8s(&f.cluster, "payments", |c| {
+                c["iat"] = (now - 1000).into();
+                c["exp"] = (now - 100).into();
+            }),
+            None,
+        ),
+        (
+            "older than max-token-age",
+            f.k8s(&f.cluster, "payments", |c| {
+                c["iat"] = (now - 4000).into();
+                c["nbf"] = (now - 4000).into();
+            }),
+            None,
+        ),
+        ("not yet valid", f.k8s(&f.cluster, "payments", |c| c["nbf"] = (now + 600).into()), None),
+        ("living longer than a day", f.k8s(&f.cluster, "payments", |c| c["exp"] = (now + 200_000).into()), None),
+        ("signed by an unknown key", f.k8s(&stranger, "payments", |_| {}), None),
+        ("matching no rule", f.k8s(&f.cluster, "billing", |_| {}), None),
+        ("with another client's client_id", f.k8s(&f.cluster, "payments", |_| {}), Some("other")),
+        ("signed by the SPIRE key, claiming the cluster", f.k8s(&spire, "payments", |_| {}), None),
+    ];
+    for (what, assertion, client_id) in cases {
+        let reply = f.token(&assertion, client_id).await;
+        assert_eq!(reply.0, 401, "{what}: {}", reply.2);
+        assert_oauth_error(&reply, 401, "invalid_client");
+    }
+    // A tampered signature.
+    let good = f.k8s(&f.cluster, "payments", |_| {});
+    let (head, sig) = good.rsplit_once('.').unwrap();
+    let flipped = if sig.starts_with('A') { format!("B{}", &sig[1..]) } else { format!("A{}", &sig[1..]) };
+    assert_oauth_error(&f.token(&format!("{head}.{flipped}"), None).await, 401, "invalid_client");
+    assert_eq!(f.token(&good, None).await.0, 200, "the untampered token passes");
+}
+
+#[tokio::test]
+async fn issue15_a_single_use_trust_accepts_each_spiffe_token_once() {
+    let (spire, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
+    let f = Fixture::start(&spire).await;
+    let svid = |id: &str, jti: &str| {
+        spire
+            .sign_access_token(&json!({ "iss": SPIRE, "sub": id, "aud": [f.s.issuer()], "exp": f.now + 300,
+                "iat": f.now, "jti": jti }))
+            .unwrap()
+    };
+    let first = svid("spiffe://prod.acme.example/ns/payments/sa/invoicer", "svid-1");
+    assert_eq!(f.token(&first, None).await.0, 200);
+    assert_oauth_error(&f.token(&first, None).await, 401, "invalid_client");
+    assert_eq!(f.token(&svid("spiffe://prod.acme.example/ns/payments/sa/invoicer", "svid-2"), None).await.0, 200);
+    // `**` stops at the path: a look-alike trust domain path is no match.
+    let outside = svid("spiffe://prod.acme.example/ns/payments-evil/sa/x", "svid-3");
+    assert_oauth_error(&f.token(&outside, None).await, 401, "invalid_client");
+}
+
+#[tokio::test]
+async fn issue15_keys_from_a_jwks_uri_are_fetched_and_an_unknown_key_refetched_once() {
+    let (spire, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
+    let (old, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
+    let keys = JwksServer::start(Answer::Json(tessera_testkit::assertion::jwks(&[&old]))).await;
+    let mut file = FileConfig { jwks_uri_ca_file: Some(keys.ca.clone()), ..FileConfig::default() };
+    file.limits.failed_auth_free_attempts = Some(10_000);
+    let clock = tessera_types::clock::ManualClock::new(tessera_types::UnixTime(1_800_000_000));
+    let s = TestServer::builder().clock(std::sync::Arc::new(clock.clone())).file(file).start().await;
+    s.add_scope("payments", &["payments-api"]).await;
+    s.add_client_with(tessera_server::admin::ClientSpec {
+        scopes: vec![tessera_testkit::scope("payments")],
+        ..tessera_testkit::client("payments")
+    })
+    .await;
+    let bounds = tessera_server::limits::Limits::default().client_keys;
+    let t =
+        TrustSpec { jwks_uri: Some(JwksUri::new(&keys.url).unwrap()), ..spec("remote", K8S, TrustKind::Kubernetes) };
+    add_trust(&s.store, t, &bounds, s.now()).await.unwrap();
+    let payments = ClientId::new("payments").unwrap();
+    add_rule(&s.store, "remote", &payments, &["/kubernetes.io/namespace=payments".into()], s.now()).await.unwrap();
+    s.sync().await;
+    let f = Fixture { cluster: old, now: s.now().0, s, _dir: tempfile::tempdir().unwrap() };
+    assert_eq!(f.token(&f.k8s(&f.cluster, "payments", |_| {}), None).await.0, 200);
+    assert_eq!(keys.requests(), 1);
+    // The cluster rotates its key: the first token with the new kid triggers one refetch
+    // (once the minimum interval since the last fetch has passed).
+    clock.advance(31);
+    let (new, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
+    keys.answer(Answer::Json(tessera_testkit::assertion::jwks(&[&f.cluster, &new])));
+    assert_eq!(f.token(&f.k8s(&new, "payments", |_| {}), None).await.0, 200);
+    assert_eq!(keys.requests(), 2);
+    // A key the issuer never published: refused, and no new fetch within the interval.
+    assert_oauth_error(&f.token(&f.k8s(&spire, "payments", |_| {}), None).await, 401, "invalid_client");
+    assert_eq!(keys.requests(), 2, "refetches are rate-limited");
+}
