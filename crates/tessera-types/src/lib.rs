@@ -29,6 +29,6 @@ pub use error::ErrorCode;
 pub use ids::{ClientId, ClientSecret, InvalidValue, Resource, UnixTime};
 pub use issuer::Issuer;
 pub use jwks_uri::JwksUri;
-pub use permission::{Endpoint, GrantType, Permission, TokenFormat};
+pub use permission::{Endpoint, GrantType, JWT_BEARER_GRANT, Permission, TokenFormat};
 pub use scope::{ScopeName, ScopeSet};
 pub use token::{AccessToken, Jti, Kid};

@@ -33,12 +33,18 @@ impl Endpoint {
     }
 }
 
+/// RFC 7523 §2.1: the `grant_type` of a JWT used as an authorization grant.
+pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
 /// A grant type (RFC 6749 §4). An unknown `grant_type` is not a variant: it is
 /// `unsupported_grant_type` before it ever becomes a value of this type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum GrantType {
     /// RFC 6749 §4.4.
     ClientCredentials,
+    /// RFC 7523 §2.1: a JWT as the authorization grant (issue 15: a workload's token from a
+    /// trusted issuer).
+    JwtBearer,
 }
 
 impl GrantType {
@@ -46,6 +52,7 @@ impl GrantType {
     pub fn from_param(value: &str) -> Option<Self> {
         match value {
             "client_credentials" => Some(Self::ClientCredentials),
+            JWT_BEARER_GRANT => Some(Self::JwtBearer),
             _ => None,
         }
     }
@@ -54,6 +61,7 @@ impl GrantType {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ClientCredentials => "client_credentials",
+            Self::JwtBearer => JWT_BEARER_GRANT,
         }
     }
 }
@@ -79,7 +87,8 @@ impl FromStr for Permission {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let err = InvalidValue {
             what: "permission",
-            why: "expected ept:token|ept:introspection|ept:revocation|ept:events, gt:client_credentials or scp:SCOPE",
+            why: "expected ept:token|ept:introspection|ept:revocation|ept:events, gt:client_credentials, \
+                  gt:jwt-bearer or scp:SCOPE",
         };
         let endpoint = |name: &str| match name {
             "token" => Some(Endpoint::Token),
@@ -90,6 +99,10 @@ impl FromStr for Permission {
         };
         if let Some(name) = s.strip_prefix("ept:") {
             return endpoint(name).map(Self::Endpoint).ok_or(err);
+        }
+        // `jwt-bearer` is shorthand for the RFC 7523 URN on the command line.
+        if s == "jwt-bearer" || s == "gt:jwt-bearer" {
+            return Ok(Self::GrantType(GrantType::JwtBearer));
         }
         if let Some(name) = s.strip_prefix("gt:") {
             return GrantType::from_param(name).map(Self::GrantType).ok_or(err);

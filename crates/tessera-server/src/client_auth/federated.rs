@@ -17,12 +17,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 use tessera_jose::{Jws, VerifyingKey};
 use tessera_store::ClientRecord;
-use tessera_types::{ClientAuthMethod, ClientId, ErrorCode, UnixTime};
+use tessera_types::{ClientAuthMethod, ClientId, ErrorCode, JWT_BEARER_GRANT, UnixTime};
 
 use super::gate::backing_off;
 use super::{Credentials, failed};
 use crate::error::OAuthError;
 use crate::federation::Trusted;
+use crate::form::Form;
 use crate::registry::Registry;
 use crate::state::Inner;
 
@@ -63,9 +64,52 @@ pub(super) fn issuer_of(claims: &Value) -> Option<&str> {
     (url && claims.get("sub").and_then(Value::as_str) != Some(iss)).then_some(iss)
 }
 
-fn refuse(failure: Failure, issuer: &str) -> OAuthError {
-    tracing::warn!(issuer, reason = ?failure, "client authentication failed (federated workload identity)");
-    failed(ClientAuthMethod::PrivateKeyJwt)
+fn refuse(failure: Failure, issuer: &str, grant: bool) -> OAuthError {
+    tracing::warn!(issuer, reason = ?failure, grant, "workload token refused (federated workload identity)");
+    if grant {
+        // RFC 7523 §3.1: an assertion that is not valid as a grant is `invalid_grant`.
+        OAuthError::new(ErrorCode::InvalidGrant, "the assertion was refused")
+    } else {
+        failed(ClientAuthMethod::PrivateKeyJwt)
+    }
+}
+
+/// Whether the request is a JWT bearer grant (RFC 7523 §2.1) whose assertion alone names
+/// the client: no other client authentication in the form.
+pub(super) fn grant_presented(form: &Form) -> bool {
+    form.single("grant_type").ok().flatten() == Some(JWT_BEARER_GRANT)
+        && form.multi("client_assertion").is_empty()
+        && form.multi("client_secret").is_empty()
+}
+
+/// The credentials of a JWT bearer grant: the assertion (`assertion`, RFC 7523 §2.1), which
+/// must be a workload's token from a trusted issuer (§3.1: otherwise `invalid_grant`).
+pub(super) fn grant_credentials(form: &Form, max_bytes: usize) -> Result<Credentials, OAuthError> {
+    let assertion = form
+        .single("assertion")?
+        .ok_or_else(|| OAuthError::invalid_request("assertion is missing (RFC 7523 section 2.1)"))?;
+    let invalid = |why: &'static str| OAuthError::new(ErrorCode::InvalidGrant, why);
+    if assertion.len() > max_bytes {
+        return Err(invalid("the assertion is too large"));
+    }
+    let claims: Option<Value> = Jws::parse(assertion)
+        .ok()
+        .and_then(|jws| jws.unverified_payload().ok())
+        .and_then(|p| serde_json::from_slice(&p).ok());
+    let issuer = claims
+        .as_ref()
+        .and_then(issuer_of)
+        .ok_or_else(|| invalid("the assertion is not a workload token from an issuer this server trusts"))?;
+    let key = ClientId::new(issuer).map_err(|_| invalid("the assertion's issuer is malformed"))?;
+    let client_id = match form.single("client_id")? {
+        Some(id) => Some(ClientId::new(id).map_err(|_| OAuthError::invalid_request("client_id is malformed"))?),
+        None => None,
+    };
+    Ok(Credentials {
+        method: ClientAuthMethod::PrivateKeyJwt,
+        client_id: key,
+        proof: super::Proof::Federated { assertion: assertion.to_owned(), client_id, grant: true },
+    })
 }
 
 /// Verifies the signature with `keys`: by `kid` when the header names one, else every key of
@@ -158,6 +202,7 @@ pub(super) async fn verify<'r>(
     creds: &Credentials,
     assertion: &str,
     client_id_param: Option<&ClientId>,
+    grant: bool,
     peer: Option<IpAddr>,
 ) -> Result<&'r Arc<ClientRecord>, OAuthError> {
     let now = s.clock.now();
@@ -176,7 +221,7 @@ pub(super) async fn verify<'r>(
                 return Err(backing_off(retry_after));
             }
             s.failures.failed(key, peer, now);
-            Err(refuse(failure, key))
+            Err(refuse(failure, key, grant))
         }
     }
 }

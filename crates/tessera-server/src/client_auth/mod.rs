@@ -63,7 +63,9 @@ pub enum Proof {
     Certificate(ClientCertificate),
     /// A workload's token from a trusted issuer (issue 15), and the `client_id` sent along,
     /// if any: the trust's rules name the client.
-    Federated { assertion: String, client_id: Option<ClientId> },
+    /// `grant`: sent as the RFC 7523 §2.1 authorization grant (`assertion`) rather than as
+    /// client authentication (`client_assertion`).
+    Federated { assertion: String, client_id: Option<ClientId>, grant: bool },
 }
 
 impl std::fmt::Debug for Proof {
@@ -73,9 +75,12 @@ impl std::fmt::Debug for Proof {
             // An unused assertion is a bearer credential until it expires: never logged.
             Self::Assertion(_) => f.write_str("Assertion([redacted])"),
             Self::Certificate(c) => f.debug_tuple("Certificate").field(c).finish(),
-            Self::Federated { client_id, .. } => {
-                f.debug_struct("Federated").field("assertion", &"[redacted]").field("client_id", client_id).finish()
-            }
+            Self::Federated { client_id, grant, .. } => f
+                .debug_struct("Federated")
+                .field("assertion", &"[redacted]")
+                .field("client_id", client_id)
+                .field("grant", grant)
+                .finish(),
         }
     }
 }
@@ -109,6 +114,9 @@ pub(crate) fn presented(
     max_assertion_bytes: usize,
 ) -> Result<Credentials, OAuthError> {
     match (header, certificate) {
+        (AuthorizationHeader::Absent, _) if federated::grant_presented(form) => {
+            federated::grant_credentials(form, max_assertion_bytes)
+        }
         (AuthorizationHeader::Absent, _) if private_key_jwt::presented(form) => {
             private_key_jwt::credentials(form, max_assertion_bytes)
         }
@@ -136,8 +144,8 @@ async fn verify<'r>(
             (private_key_jwt::verify(registry, s, creds, assertion, peer).await?, creds.method)
         }
         Proof::Certificate(certificate) => mtls::verify(registry, s, creds, certificate, peer)?,
-        Proof::Federated { assertion, client_id } => {
-            (federated::verify(registry, s, creds, assertion, client_id.as_ref(), peer).await?, creds.method)
+        Proof::Federated { assertion, client_id, grant } => {
+            (federated::verify(registry, s, creds, assertion, client_id.as_ref(), *grant, peer).await?, creds.method)
         }
     };
     // A client registered for one method is refused any other (RFC 7591 §2

@@ -112,7 +112,7 @@ pub(super) fn credentials(form: &Form, max_bytes: usize) -> Result<Credentials, 
             return Ok(Credentials {
                 method: ClientAuthMethod::PrivateKeyJwt,
                 client_id: key,
-                proof: Proof::Federated { assertion: assertion.to_owned(), client_id: param },
+                proof: Proof::Federated { assertion: assertion.to_owned(), client_id: param, grant: false },
             });
         }
     }

@@ -101,6 +101,9 @@ pub(crate) struct Authenticated {
     pub method: ClientAuthMethod,
     /// The certificate a mutual-TLS client authenticated with.
     pub certificate: Option<ClientCertificate>,
+    /// Identified by a JWT bearer grant's assertion (RFC 7523 §2.1), not by client
+    /// authentication: the only way a `jwt-bearer` grant may be authorized.
+    pub by_assertion_grant: bool,
     pub registry: Arc<Registry>,
 }
 
@@ -180,10 +183,11 @@ impl<E: ClientEndpoint> ClientRequest<E> {
                 format!("the client may not use the {} endpoint", E::ENDPOINT.as_str()),
             ));
         }
+        let by_assertion_grant = matches!(creds.proof, super::Proof::Federated { grant: true, .. });
         let certificate = match creds.proof {
             super::Proof::Certificate(c) => Some(c),
             _ => None,
         };
-        Ok(Authenticated { client, method, certificate, registry })
+        Ok(Authenticated { client, method, certificate, by_assertion_grant, registry })
     }
 }

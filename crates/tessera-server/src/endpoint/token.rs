@@ -36,6 +36,14 @@ pub(crate) async fn token(
     // §4.4.2: "The client MUST authenticate with the authorization server".
     let caller = request.authenticate(&state).await?;
     let client = &caller.client;
+    // RFC 7523 §2.1: the grant is the assertion. A request that authenticated a client some
+    // other way has not presented one (issue 15: the trust's rules name the client; sending
+    // both is refused rather than reconciled).
+    if grant_type == GrantType::JwtBearer && !caller.by_assertion_grant {
+        return Err(OAuthError::invalid_request(
+            "a jwt-bearer grant is authorized by its assertion alone: send no other client authentication",
+        ));
+    }
     if !client.permissions.contains(&Permission::GrantType(grant_type)) {
         return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "the client may not use this grant type"));
     }

@@ -34,7 +34,9 @@ pub(crate) fn resolve(
     form: &Form,
 ) -> Result<Grant, OAuthError> {
     match grant_type {
-        GrantType::ClientCredentials => {
+        // RFC 7523 §2.1: the assertion identified the client (issue 15: through a trust's
+        // rules); what it may get is then what that client may get.
+        GrantType::ClientCredentials | GrantType::JwtBearer => {
             client_credentials::resolve(registry, client, requested, form.multi("resource"))
         }
     }

@@ -13,7 +13,10 @@ async fn rfc8414_3_both_documents_are_served_and_agree() {
     assert_eq!(oidc["issuer"], s.issuer());
     assert_eq!(oidc["token_endpoint"], format!("{}/connect/token", s.issuer()));
     assert_eq!(oidc["jwks_uri"], format!("{}/.well-known/jwks", s.issuer()));
-    assert_eq!(oidc["grant_types_supported"], serde_json::json!(["client_credentials"]));
+    assert_eq!(
+        oidc["grant_types_supported"],
+        serde_json::json!(["client_credentials", "urn:ietf:params:oauth:grant-type:jwt-bearer"])
+    );
     assert_eq!(
         oidc["token_endpoint_auth_methods_supported"],
         // A TLS listener sees client certificates; with no client CA configured,

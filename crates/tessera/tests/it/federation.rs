@@ -235,3 +235,75 @@ async fn issue15_keys_from_a_jwks_uri_are_fetched_and_an_unknown_key_refetched_o
     assert_oauth_error(&f.token(&f.k8s(&spire, "payments", |_| {}), None).await, 401, "invalid_client");
     assert_eq!(keys.requests(), 2, "refetches are rate-limited");
 }
+
+/// POSTs a JWT bearer grant (RFC 7523 §2.1) with `extra` form parameters and an optional
+/// Basic authorization.
+async fn grant(s: &TestServer, assertion: &str, extra: &str, basic: Option<(&str, &str)>) -> Reply {
+    let body = format!("grant_type={}&assertion={assertion}{extra}", tessera_types::JWT_BEARER_GRANT);
+    let mut r = s.http.post(s.url("/connect/token")).header(CONTENT_TYPE, FORM).body(body);
+    if let Some((id, secret)) = basic {
+        r = r.basic_auth(id, Some(secret));
+    }
+    split(r.send().await.unwrap()).await
+}
+
+#[tokio::test]
+async fn rfc7523_2_1_the_jwt_bearer_grant_takes_a_workload_token_and_refuses_with_invalid_grant() {
+    let (spire, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
+    let f = Fixture::start(&spire).await;
+    // The grant needs the client's permission for it; `payments` has only client_credentials.
+    let token = f.k8s(&f.cluster, "payments", |_| {});
+    assert_oauth_error(&grant(&f.s, &token, "&scope=payments", None).await, 400, "unauthorized_client");
+    f.s.add_client_with(tessera_server::admin::ClientSpec {
+        scopes: vec![tessera_testkit::scope("payments")],
+        permissions: vec!["ept:token".parse().unwrap(), "jwt-bearer".parse().unwrap()],
+        ..tessera_testkit::client("deployer")
+    })
+    .await;
+    let now = f.s.now();
+    add_rule(
+        &f.s.store,
+        "cluster",
+        &ClientId::new("deployer").unwrap(),
+        &["/kubernetes.io/namespace=deploy".into()],
+        now,
+    )
+    .await
+    .unwrap();
+    f.s.sync().await;
+    let (status, _, body) = grant(&f.s, &f.k8s(&f.cluster, "deploy", |_| {}), "&scope=payments", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(jwt_payload(body["access_token"].as_str().unwrap())["client_id"], "deployer");
+    // Discovery says so.
+    let meta = f.s.get_json("/.well-known/openid-configuration").await;
+    assert!(meta["grant_types_supported"].as_array().unwrap().iter().any(|g| g == tessera_types::JWT_BEARER_GRANT));
+    // §3.1: an assertion that fails is invalid_grant: another cluster, an unknown key, expired,
+    // no rule; a private_key_jwt-style assertion is no workload token either.
+    let (stranger, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
+    let cases = [
+        ("untrusted issuer", f.k8s(&f.cluster, "deploy", |c| c["iss"] = "https://other.example".into())),
+        ("unknown key", f.k8s(&stranger, "deploy", |_| {})),
+        (
+            "expired",
+            f.k8s(&f.cluster, "deploy", |c| {
+                c["iat"] = (f.now - 1000).into();
+                c["exp"] = (f.now - 100).into();
+            }),
+        ),
+        ("no rule", f.k8s(&f.cluster, "billing", |_| {})),
+        ("not a workload token", stranger.sign_access_token(&json!({"iss": "deployer", "sub": "deployer"})).unwrap()),
+    ];
+    for (what, assertion) in cases {
+        let reply = grant(&f.s, &assertion, "&scope=payments", None).await;
+        assert_eq!(reply.0, 400, "{what}: {}", reply.2);
+        assert_oauth_error(&reply, 400, "invalid_grant");
+    }
+    // The assertion alone authorizes the grant: with client authentication besides, refused.
+    let secret = f.s.add_client_with(tessera_testkit::client("with-secret")).await.unwrap();
+    let both = grant(&f.s, &f.k8s(&f.cluster, "deploy", |_| {}), "", Some(("with-secret", secret.expose()))).await;
+    assert_oauth_error(&both, 400, "invalid_request");
+    // client_id, if sent, must be the rule's client.
+    let other = grant(&f.s, &f.k8s(&f.cluster, "deploy", |_| {}), "&client_id=payments", None).await;
+    assert_oauth_error(&other, 400, "invalid_grant");
+    assert_eq!(grant(&f.s, &f.k8s(&f.cluster, "deploy", |_| {}), "&client_id=deployer", None).await.0, 200);
+}
