@@ -24,6 +24,9 @@ pub enum ClientCredentials {
     /// endpoint, which binds the tokens it issues to the certificate (§3). Nothing secret is
     /// sent: the form carries only `client_id`.
     Certificate(ClientIdentity),
+    /// A token the platform gave the workload (issue 15: Kubernetes, SPIFFE, CI), read at
+    /// each token request; the authority's trust rules map it to this client.
+    Workload(crate::WorkloadToken),
 }
 
 /// How a client secret is sent to the token endpoint (RFC 6749 §2.3.1).

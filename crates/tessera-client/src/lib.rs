@@ -37,6 +37,7 @@ mod error;
 mod http_client;
 mod layer;
 mod source;
+mod workload;
 
 pub use assertion::{AssertionKey, JWT_BEARER_ASSERTION_TYPE, MAX_ASSERTION_LIFETIME};
 pub use certificate::{ClientIdentity, IdentityError};
@@ -48,3 +49,4 @@ pub use layer::{BearerLayer, BearerService};
 pub use source::{Token, TokenSource};
 pub use tessera_http::AuthorityCalls;
 pub use tessera_jose::JoseError;
+pub use workload::WorkloadToken;

@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use tessera_http::{AuthorityClient, DiscoveryError, FailureMemory, SendError, basic_credentials, form_encode};
 use tessera_types::rfc6749::{ErrorResponse, TokenResponse};
-use tessera_types::{AccessToken, ErrorCode, ScopeSet, UnixTime};
+use tessera_types::{AccessToken, ErrorCode, JWT_BEARER_GRANT, ScopeSet, UnixTime};
 
 use crate::{AuthMethod, ClientConfig, ClientCredentials, ClientError, JWT_BEARER_ASSERTION_TYPE};
 
@@ -277,7 +277,11 @@ impl TokenSource {
         let cfg = &self.0.cfg;
         let (endpoint, issuer) = self.endpoint().await?;
         let http = self.http()?;
-        let mut body = String::from("grant_type=client_credentials");
+        // RFC 7523 §2.1: a workload token may be the grant itself.
+        let mut body = match &cfg.credentials {
+            ClientCredentials::Workload(w) if w.as_grant => format!("grant_type={}", form_encode(JWT_BEARER_GRANT)),
+            _ => String::from("grant_type=client_credentials"),
+        };
         if let Some(scope) = &cfg.scope {
             body.push_str(&format!("&scope={}", form_encode(&scope.to_string())));
         }
@@ -315,6 +319,21 @@ impl TokenSource {
             // client authentication, the client MUST include the client_id parameter"; the
             // certificate itself went in the TLS handshake, and nothing else identifies the
             // client (no Authorization header, no secret, no assertion).
+            // Issue 15: the platform's token, read now (it rotates), as the grant's
+            // `assertion` or as `client_assertion`; client_id lets the authority check that
+            // its rules name this client.
+            (ClientCredentials::Workload(w), _) => {
+                let token = w.read().await.map_err(Attempt::Fail)?;
+                if w.as_grant {
+                    body.push_str(&format!("&assertion={token}"));
+                } else {
+                    body.push_str(&format!(
+                        "&client_assertion_type={}&client_assertion={token}",
+                        form_encode(JWT_BEARER_ASSERTION_TYPE)
+                    ));
+                }
+                body.push_str(&format!("&client_id={}", form_encode(cfg.client_id.as_str())));
+            }
             (ClientCredentials::Certificate(_), _) => {
                 body.push_str(&format!("&client_id={}", form_encode(cfg.client_id.as_str())));
             }

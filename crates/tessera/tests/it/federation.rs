@@ -306,4 +306,54 @@ async fn rfc7523_2_1_the_jwt_bearer_grant_takes_a_workload_token_and_refuses_wit
     let other = grant(&f.s, &f.k8s(&f.cluster, "deploy", |_| {}), "&client_id=payments", None).await;
     assert_oauth_error(&other, 400, "invalid_grant");
     assert_eq!(grant(&f.s, &f.k8s(&f.cluster, "deploy", |_| {}), "&client_id=deployer", None).await.0, 200);
+    // tessera-client presents a workload token as the grant when told to.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    std::fs::write(&file, f.k8s(&f.cluster, "deploy", |_| {})).unwrap();
+    let cfg = tessera_client::ClientConfig::with_credentials(
+        Issuer::new(f.s.issuer()).unwrap(),
+        ClientId::new("deployer").unwrap(),
+        tessera_client::ClientCredentials::Workload(tessera_client::WorkloadToken::file(&file).as_grant()),
+    )
+    .with_http_client(f.s.http.clone());
+    let token = tessera_client::TokenSource::new(cfg).token().await.unwrap();
+    assert_eq!(jwt_payload(token.access_token.expose())["client_id"], "deployer");
+}
+
+#[tokio::test]
+async fn issue15_tessera_client_reads_the_workload_token_file_at_each_request_and_runs_a_command() {
+    use tessera_client::{ClientConfig, ClientCredentials, TokenSource, WorkloadToken};
+    let (spire, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
+    let f = Fixture::start(&spire).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    std::fs::write(&file, format!("{}\n", f.k8s(&f.cluster, "payments", |c| c["jti"] = "first".into()))).unwrap();
+    let source = |w: WorkloadToken| {
+        let mut cfg = ClientConfig::with_credentials(
+            Issuer::new(f.s.issuer()).unwrap(),
+            ClientId::new("payments").unwrap(),
+            ClientCredentials::Workload(w),
+        )
+        .with_http_client(f.s.http.clone());
+        // Each step below must ask again at once, not replay the last failure.
+        cfg.calls.failure_memory = std::time::Duration::ZERO;
+        TokenSource::new(cfg)
+    };
+    let from_file = source(WorkloadToken::file(&file));
+    let first = from_file.token().await.unwrap();
+    assert_eq!(jwt_payload(first.access_token.expose())["client_id"], "payments");
+    // The platform rotates the file; the next token request sends the new token (a file
+    // holding something else than a JWT is refused before anything is sent).
+    std::fs::write(&file, "not a token").unwrap();
+    from_file.invalidate(&first.access_token);
+    assert!(from_file.token().await.is_err());
+    std::fs::write(&file, f.k8s(&f.cluster, "payments", |c| c["jti"] = "second".into())).unwrap();
+    assert!(from_file.token().await.is_ok());
+    assert_eq!(from_file.requests_sent(), 2, "the refused file never reached the server");
+    // A command printing the token, and a token of a namespace no rule maps: refused.
+    let cat = source(WorkloadToken::command(vec!["cat".into(), file.to_str().unwrap().into()]));
+    assert!(cat.token().await.is_ok());
+    std::fs::write(&file, f.k8s(&f.cluster, "billing", |_| {})).unwrap();
+    let refused = source(WorkloadToken::file(&file)).token().await.unwrap_err();
+    assert!(format!("{refused}").contains("invalid_client"), "{refused}");
 }
