@@ -6,6 +6,7 @@
 mod apis;
 mod clients;
 mod dpop;
+mod federated;
 mod scenario;
 
 pub use apis::{Service, greeter, weather_api};
@@ -14,6 +15,7 @@ pub use clients::{
     worker,
 };
 pub use dpop::{Answer, DPOP_CLIENT, Presenting, greeter_with_token, rest_with_token, token_jkt};
+pub use federated::{CLUSTER_ISSUER, FEDERATED_CLIENT, SERVICE_ACCOUNT};
 pub use scenario::{
     MTLS_CLIENT, PRIVATE_KEY_JWT_CLIENT, demo, demo_reporting, sample_certificate, sample_certificate_pem, sample_key,
     sample_secret,

@@ -99,7 +99,15 @@ pub async fn demo_reporting(data_dir: &Path, say: &dyn Fn(&str)) -> Result<(), B
         Overrides { data_dir: Some(data_dir.to_owned()), listen: Some(loopback.to_string()), ..Default::default() },
         seed_config(),
     )?;
+    let store_settings = settings.clone();
     let server = tessera_server::start(settings, Deps::system()).await?;
+    // Issue 15: a simulated cluster whose worker authenticates with its projected token,
+    // registered once the seed's scopes exist; the server's registry loads it.
+    let (cluster, revision) = crate::federated::register_cluster(&store_settings, data_dir).await?;
+    let loaded = std::time::Instant::now();
+    while server.registry_revision() < revision && loaded.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let ca = server.dev_ca.clone().ok_or("no development CA")?;
     let tls = tessera_server::tls::dev_cert(data_dir)?;
     let http = http_trusting(&ca)?;
@@ -165,6 +173,8 @@ pub async fn demo_reporting(data_dir: &Path, say: &dyn Fn(&str)) -> Result<(), B
             "{certified} ({MTLS_CLIENT}: self_signed_tls_client_auth, certificate x5t#S256 {thumbprint}, no secret)"
         ));
         dpop_client(say, &issuer, &http, &ca, &greeter.url(), &api.url()).await?;
+        let token_file = cluster.project_token(issuer.as_str())?;
+        say(&crate::federated::federated_worker(&issuer, &http, &token_file, &api.url()).await?);
         let client = AuthorizedClient::new(http.clone(), source("background-service", "api1")?);
         let calls = worker(
             client,

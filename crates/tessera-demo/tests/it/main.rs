@@ -15,6 +15,7 @@ use tessera_types::clock::{Clock, ManualClock, SystemClock};
 use tessera_types::{ClientId, ClientSecret, Issuer, Resource, ScopeSet};
 
 mod dpop;
+mod federated;
 mod mtls;
 mod private_key_jwt;
 

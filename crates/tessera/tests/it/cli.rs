@@ -292,6 +292,12 @@ fn tessera_demo_runs_the_whole_scenario_and_exits_0() {
             "{refusal}: {stdout}"
         );
     }
+    // Issue 15: a worker with no secret, through the demo cluster's projected token.
+    assert!(
+        stdout.lines().any(|l| l.starts_with("federated worker: system:serviceaccount:demo:worker")
+            && l.contains("acts as federated-worker: /weatherforecast 200 OK")),
+        "{stdout}"
+    );
     assert!(stdout.contains("demo finished"), "{stdout}");
 }
 
