@@ -15,6 +15,15 @@ use tessera_types::{ClientId, ClientSecret, Issuer, Resource, ScopeName, Signing
 /// `bench-<alg>` with the generated secret returned, plus `bench-imported` whose secret
 /// `bench-imported-secret` is an argon2id hash.
 pub async fn state(dir: &std::path::Path) -> (AppState, Vec<(SigningAlg, String, String)>) {
+    state_with(dir, |_| async {}).await
+}
+
+/// [`state`], with `more` registered before the registry is loaded.
+pub async fn state_with<F, Fut>(dir: &std::path::Path, more: F) -> (AppState, Vec<(SigningAlg, String, String)>)
+where
+    F: FnOnce(Store) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let store = Store::open_embedded(dir).await.unwrap();
     let rng = SystemRandom::default();
     let now = SystemClock.now();
@@ -37,6 +46,7 @@ pub async fn state(dir: &std::path::Path) -> (AppState, Vec<(SigningAlg, String,
         ..unthrottled("bench-imported")
     };
     admin::add_client(&store, new, 3600, &Default::default(), &rng, now).await.unwrap();
+    more(store.clone()).await;
     let kek = Kek::load_or_create(&dir.join("kek"), &rng).unwrap();
     keys::ensure_active(&store, &kek, &SigningAlg::ALL, &rng, now).await.unwrap();
     let registry = Arc::new(RegistryHandle::new(store.clone(), kek).await.unwrap());
@@ -80,4 +90,50 @@ pub fn named_args() -> std::collections::HashMap<String, String> {
         opts.insert(a.trim_start_matches("--").to_owned(), v);
     }
     opts
+}
+
+/// The issuer of the benchmarks' simulated cluster.
+pub const CLUSTER: &str = "https://kubernetes.default.svc.cluster.local";
+
+/// Issue 15: registers a trust `cluster` (inline keys: `key`'s public half) with `rules`
+/// rules, rule `i` mapping namespace `ns-i` to client `bench-ES256`.
+pub async fn register_cluster(
+    store: &Store,
+    key: &tessera_server::keys::SigningKey,
+    rules: usize,
+    jwks_file: &std::path::Path,
+) {
+    use tessera_server::federation::trusts::{TrustKind, TrustSpec, add_rule, add_trust};
+    let now = SystemClock.now();
+    let jwks = tessera_types::rfc7517::JwkSet { keys: vec![key.public_jwk()] };
+    std::fs::write(jwks_file, serde_json::to_string(&jwks).unwrap()).unwrap();
+    let spec = TrustSpec {
+        name: ClientId::new("cluster").unwrap(),
+        issuer: Issuer::new(CLUSTER).unwrap(),
+        kind: TrustKind::Kubernetes,
+        jwks_uri: None,
+        jwks_file: Some(jwks_file.to_owned()),
+        ca: None,
+        audience: None,
+        max_token_age: None,
+        max_lifetime: None,
+        max_uses: None,
+    };
+    add_trust(store, spec, &tessera_server::limits::Limits::default().client_keys, now).await.unwrap();
+    let client = ClientId::new("bench-ES256").unwrap();
+    for i in 0..rules {
+        let conditions = [format!("/kubernetes.io/namespace=ns-{i}"), "sub=system:serviceaccount:*:*".to_owned()];
+        add_rule(store, "cluster", &client, &conditions, now).await.unwrap();
+    }
+}
+
+/// A projected service-account token of namespace `ns`, for the benchmarks' issuer, an hour.
+pub fn cluster_token(key: &tessera_server::keys::SigningKey, ns: &str) -> String {
+    let now = SystemClock.now().0;
+    key.sign_access_token(&serde_json::json!({
+        "aud": ["https://bench.example"], "iss": CLUSTER, "iat": now, "exp": now + 3600,
+        "kubernetes.io": { "namespace": ns, "serviceaccount": { "name": "api" } },
+        "sub": format!("system:serviceaccount:{ns}:api")
+    }))
+    .unwrap()
 }
