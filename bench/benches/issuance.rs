@@ -18,6 +18,7 @@ fn claims_input() -> (SystemRandom, Grant, ClientId, Issuer) {
         scopes: [ScopeName::new("api").unwrap()].into_iter().collect::<ScopeSet>(),
         audiences: vec![Resource::new("api1").unwrap()],
         cnf: None,
+        workload: None,
     };
     (SystemRandom::default(), grant, ClientId::new("bench").unwrap(), Issuer::new("https://bench.example").unwrap())
 }

@@ -58,6 +58,25 @@ pub struct Claims {
     /// What the token is bound to (RFC 8705 §3.1).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cnf: Option<Confirmation>,
+    /// The workload the client was identified by, when a trust's rule named it (issue 15).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workload: Option<Workload>,
+}
+
+/// Tessera's `workload` claim: which external identity became the client, and by which rule.
+/// Not RFC 8693's `act`: that names an actor to whom a subject delegated, while here the
+/// workload *is* the client (no one delegated anything); an API that wants to know the pod,
+/// the repository or the SPIFFE ID behind a client reads it here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Workload {
+    /// The external issuer (the trust's).
+    pub iss: String,
+    /// The workload's `sub` there.
+    pub sub: String,
+    /// The trust's name.
+    pub trust: String,
+    /// The id of the rule that matched.
+    pub rule: i64,
 }
 
 /// The claims of a verified access token, typed once as they are read (by `tessera-jose`),

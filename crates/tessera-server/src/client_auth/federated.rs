@@ -17,6 +17,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 use tessera_jose::{Jws, VerifyingKey};
 use tessera_store::ClientRecord;
+use tessera_types::rfc9068::Workload;
 use tessera_types::{ClientAuthMethod, ClientId, ErrorCode, JWT_BEARER_GRANT, UnixTime};
 
 use super::gate::backing_off;
@@ -204,16 +205,16 @@ pub(super) async fn verify<'r>(
     client_id_param: Option<&ClientId>,
     grant: bool,
     peer: Option<IpAddr>,
-) -> Result<&'r Arc<ClientRecord>, OAuthError> {
+) -> Result<(&'r Arc<ClientRecord>, Workload), OAuthError> {
     let now = s.clock.now();
     // Failures count against the issuer, as against a client id elsewhere: a flood of bad
     // tokens in a cluster's name backs off, while valid tokens still pass.
     let key = creds.client_id.as_str();
     let outcome = authenticate(registry, s, assertion, client_id_param, now).await;
     match outcome {
-        Ok(client) => {
+        Ok(found) => {
             s.failures.succeeded(key);
-            Ok(client)
+            Ok(found)
         }
         Err(Err(unavailable)) => Err(unavailable),
         Err(Ok(failure)) => {
@@ -233,7 +234,7 @@ async fn authenticate<'r>(
     assertion: &str,
     client_id_param: Option<&ClientId>,
     now: UnixTime,
-) -> Result<&'r Arc<ClientRecord>, Result<Failure, OAuthError>> {
+) -> Result<(&'r Arc<ClientRecord>, Workload), Result<Failure, OAuthError>> {
     let jws = Jws::parse(assertion).map_err(|_| Ok(Failure::Malformed))?;
     let claims: Value = serde_json::from_slice(&jws.unverified_payload().map_err(|_| Ok(Failure::Malformed))?)
         .map_err(|_| Ok(Failure::Malformed))?;
@@ -267,12 +268,18 @@ async fn authenticate<'r>(
             }
         }
     }
+    let workload = Workload {
+        iss: issuer.to_owned(),
+        sub: claims.get("sub").and_then(Value::as_str).unwrap_or_default().to_owned(),
+        trust: trust.record.name.clone(),
+        rule: rule.id,
+    };
     tracing::info!(
-        trust = %trust.record.name,
-        rule = rule.id,
-        subject = claims.get("sub").and_then(serde_json::Value::as_str).unwrap_or(""),
+        trust = %workload.trust,
+        rule = workload.rule,
+        subject = %workload.sub,
         client_id = %client.client_id,
         "workload authenticated by a federated token"
     );
-    Ok(client)
+    Ok((client, workload))
 }

@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 use tessera_store::ClientRecord;
 pub use tessera_types::ClientAuthMethod;
+use tessera_types::rfc9068::Workload;
 use tessera_types::{ClientId, ClientSecret, ErrorCode};
 
 pub(crate) use basic::AuthorizationHeader;
@@ -133,7 +134,8 @@ async fn verify<'r>(
     s: &Inner,
     creds: &Credentials,
     peer: Option<IpAddr>,
-) -> Result<(&'r Arc<ClientRecord>, ClientAuthMethod), OAuthError> {
+) -> Result<(&'r Arc<ClientRecord>, ClientAuthMethod, Option<Workload>), OAuthError> {
+    let mut workload = None;
     let (client, method) = match &creds.proof {
         // The two secret methods differ only in where the secret travels.
         Proof::Secret(secret) => (
@@ -145,7 +147,10 @@ async fn verify<'r>(
         }
         Proof::Certificate(certificate) => mtls::verify(registry, s, creds, certificate, peer)?,
         Proof::Federated { assertion, client_id, grant } => {
-            (federated::verify(registry, s, creds, assertion, client_id.as_ref(), *grant, peer).await?, creds.method)
+            let (client, who) =
+                federated::verify(registry, s, creds, assertion, client_id.as_ref(), *grant, peer).await?;
+            workload = Some(who);
+            (client, creds.method)
         }
     };
     // A client registered for one method is refused any other (RFC 7591 §2
@@ -155,5 +160,5 @@ async fn verify<'r>(
         s.failures.failed(creds.client_id.as_str(), peer, s.clock.now());
         return Err(failed(creds.method));
     }
-    Ok((client, method))
+    Ok((client, method, workload))
 }

@@ -104,6 +104,8 @@ pub(crate) struct Authenticated {
     /// Identified by a JWT bearer grant's assertion (RFC 7523 §2.1), not by client
     /// authentication: the only way a `jwt-bearer` grant may be authorized.
     pub by_assertion_grant: bool,
+    /// The workload a trust's rule identified the client by (issue 15).
+    pub workload: Option<tessera_types::rfc9068::Workload>,
     pub registry: Arc<Registry>,
 }
 
@@ -175,7 +177,7 @@ impl<E: ClientEndpoint> ClientRequest<E> {
         let s = &state.0;
         let creds = presented(&self.authorization, &self.form, self.certificate.as_ref(), s.assertion.max_bytes)?;
         let registry = s.registry.fresh().ok_or_else(|| OAuthError::unavailable("registry snapshot is stale"))?;
-        let (client, method) = verify(&registry, s, &creds, self.peer).await?;
+        let (client, method, workload) = verify(&registry, s, &creds, self.peer).await?;
         let client = client.clone();
         if !client.permissions.contains(&Permission::Endpoint(E::ENDPOINT)) {
             return Err(OAuthError::new(
@@ -188,6 +190,6 @@ impl<E: ClientEndpoint> ClientRequest<E> {
             super::Proof::Certificate(c) => Some(c),
             _ => None,
         };
-        Ok(Authenticated { client, method, certificate, by_assertion_grant, registry })
+        Ok(Authenticated { client, method, certificate, by_assertion_grant, workload, registry })
     }
 }

@@ -50,6 +50,7 @@ pub(crate) async fn token(
     within_issuance_rate(s, client)?;
     let mut grant = grant::resolve(grant_type, &caller.registry, client, requested.as_ref(), form)?;
     grant.cnf = caller.confirmation();
+    grant.workload = caller.workload.clone();
     // RFC 9449 §5: a valid proof binds the token to its key.
     let jkt = token::dpop::bind(s, request.dpop()).await?;
     if client.require_dpop && jkt.is_none() {

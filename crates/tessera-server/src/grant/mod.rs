@@ -22,6 +22,8 @@ pub struct Grant {
     /// What the token is bound to: set from how the client authenticated (RFC 8705 §3), not
     /// by the grant.
     pub cnf: Option<Confirmation>,
+    /// The workload behind the client, when a trust's rule identified it (issue 15).
+    pub workload: Option<tessera_types::rfc9068::Workload>,
 }
 
 /// Resolves what an authenticated `client` is granted by a token request of `grant_type`;

@@ -51,5 +51,6 @@ pub fn claims(
         client_id: client_id.clone(),
         scope: (!grant.scopes.is_empty()).then(|| grant.scopes.to_string()),
         cnf: grant.cnf.clone(),
+        workload: grant.workload.clone(),
     }
 }

@@ -128,6 +128,11 @@ async fn issue15_a_kubernetes_token_from_a_trusted_cluster_gets_a_token_for_the_
     assert_eq!(status, 200, "{body}");
     let claims = jwt_payload(body["access_token"].as_str().unwrap());
     assert_eq!((claims["client_id"].as_str(), claims["aud"].as_str()), (Some("payments"), Some("payments-api")));
+    // Who the client was, and by which rule (Tessera's `workload` claim).
+    assert_eq!(
+        claims["workload"],
+        json!({ "iss": K8S, "sub": "system:serviceaccount:payments:api", "trust": "cluster", "rule": 1 })
+    );
     // The token is reusable (Kubernetes reuses it for its hour), and client_id may name the
     // rule's client.
     let again = f.k8s(&f.cluster, "payments", |_| {});
