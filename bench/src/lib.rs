@@ -118,6 +118,8 @@ pub async fn register_cluster(
         max_token_age: None,
         max_lifetime: None,
         max_uses: None,
+        jwks: None,
+        rules: Vec::new(),
     };
     add_trust(store, spec, &tessera_server::limits::Limits::default().client_keys, now).await.unwrap();
     let client = ClientId::new("bench-ES256").unwrap();

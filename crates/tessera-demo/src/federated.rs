@@ -65,6 +65,8 @@ pub async fn register_cluster(settings: &Settings, data_dir: &Path) -> Result<(C
         max_token_age: Some(3600),
         max_lifetime: None,
         max_uses: None,
+        jwks: None,
+        rules: Vec::new(),
     };
     add_trust(&store, trust, &Limits::default().client_keys, now).await.map_err(err)?;
     add_rule(&store, "demo-cluster", &client, &[format!("sub={SERVICE_ACCOUNT}")], now).await.map_err(err)?;

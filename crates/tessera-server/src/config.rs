@@ -83,6 +83,10 @@ pub struct FileConfig {
     /// Clients to create at start-up when absent.
     #[serde(default)]
     pub clients: Vec<ClientSpec>,
+    /// Trusted issuers of workload identities to create at start-up when absent, with their
+    /// rules (issue 15).
+    #[serde(default)]
+    pub trusts: Vec<crate::federation::trusts::TrustSpec>,
 }
 
 impl FileConfig {
@@ -163,6 +167,7 @@ pub struct Settings {
     pub mtls: MtlsSettings,
     pub seed_scopes: Vec<ScopeSpec>,
     pub seed_clients: Vec<ClientSpec>,
+    pub seed_trusts: Vec<crate::federation::trusts::TrustSpec>,
 }
 
 impl Settings {
@@ -264,6 +269,7 @@ impl Settings {
             mtls,
             seed_scopes: file.scopes,
             seed_clients: file.clients,
+            seed_trusts: file.trusts,
         })
     }
 

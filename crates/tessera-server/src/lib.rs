@@ -161,6 +161,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Running, StartError
         now,
     )
     .await?;
+    crate::federation::trusts::seed(&store, &settings.seed_trusts, &settings.limits.client_keys, now).await?;
     keys::ensure_active(&store, &kek, &settings.signing_algs, &*deps.rng, now).await?;
     let registry = Arc::new(RegistryHandle::new(store.clone(), kek).await?);
     let poller = registry.spawn_poller(settings.registry_poll);

@@ -16,7 +16,8 @@ use crate::admin::AdminError;
 use crate::client_keys::{KeyBounds, parse_jwks};
 
 /// The claim shapes a trust expects (documented per kind in the README).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum TrustKind {
     /// Projected service-account tokens: `sub` = `system:serviceaccount:NS:SA`, the
@@ -52,8 +53,10 @@ const MAX_CA_BYTES: usize = 64 * 1024;
 /// Most conditions in one rule.
 pub const MAX_CONDITIONS: usize = 16;
 
-/// A trust to register (`tessera trust add`).
-#[derive(Debug, Clone)]
+/// A trust to register: `tessera trust add`, or a `[[trusts]]` entry of the seed file (with
+/// its `[[trusts.rules]]`).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct TrustSpec {
     /// Name of the trust (as a client id: printable ASCII).
@@ -64,6 +67,7 @@ pub struct TrustSpec {
     pub issuer: Issuer,
     /// What kind of issuer: its claim shapes.
     #[cfg_attr(feature = "clap", arg(long, value_enum, default_value = "oidc"))]
+    #[serde(default = "oidc")]
     pub kind: TrustKind,
     /// The issuer's JWK Set URL (https; fetched and cached as clients' `jwks_uri` are).
     #[cfg_attr(feature = "clap", arg(long, value_parser = |s: &str| JwksUri::new(s), conflicts_with = "jwks_file"))]
@@ -88,6 +92,47 @@ pub struct TrustSpec {
     /// reuses projected tokens for an hour).
     #[cfg_attr(feature = "clap", arg(long))]
     pub max_uses: Option<i64>,
+    /// The JWK Set inline (seed file only).
+    #[cfg_attr(feature = "clap", arg(skip))]
+    #[serde(default)]
+    pub jwks: Option<serde_json::Value>,
+    /// Rules, in order (seed file only; on the command line: `trust rule add`).
+    #[cfg_attr(feature = "clap", arg(skip))]
+    #[serde(default)]
+    pub rules: Vec<RuleSpec>,
+}
+
+/// A rule of a seeded trust: `client = "payments"`, `match = ["sub=system:serviceaccount:payments:*"]`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSpec {
+    #[allow(missing_docs)]
+    pub client: ClientId,
+    /// `CLAIM=PATTERN` conditions, all of which must hold.
+    #[serde(rename = "match")]
+    pub matches: Vec<String>,
+}
+
+fn oidc() -> TrustKind {
+    TrustKind::Oidc
+}
+
+/// Registers the seed file's trusts that do not exist yet, each with its rules (a trust that
+/// exists keeps the rules it has: seeding never duplicates or reorders them).
+pub async fn seed(store: &Store, trusts: &[TrustSpec], bounds: &KeyBounds, now: UnixTime) -> Result<(), AdminError> {
+    for t in trusts {
+        match add_trust(store, t.clone(), bounds, now).await {
+            Ok(record) => {
+                for rule in &t.rules {
+                    add_rule(store, &record.name, &rule.client, &rule.matches, now).await?;
+                }
+                tracing::info!(trust = %record.name, rules = t.rules.len(), "seeded trust");
+            }
+            Err(AdminError::Store(tessera_store::StoreError::Conflict(_))) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Registers a trust: keys read and checked now (a file must hold public signature keys
@@ -110,19 +155,24 @@ pub async fn add_trust(
     if spec.audience.as_deref().is_some_and(|a| a.is_empty() || a.len() > 1024) {
         return Err(refused("--audience is 1 to 1024 characters".into()));
     }
-    match (&spec.jwks_uri, &spec.jwks_file) {
-        (Some(_), Some(_)) => return Err(refused("--jwks-uri and --jwks-file exclude each other".into())),
+    let sources = [spec.jwks_uri.is_some(), spec.jwks_file.is_some(), spec.jwks.is_some()];
+    match sources.iter().filter(|s| **s).count() {
+        0 => return Err(refused("name its keys: --jwks-uri URL or --jwks-file FILE (seed: jwks)".into())),
+        1 => {}
         // Keys found through the issuer's discovery document are the next step of issue 15.
-        (None, None) => return Err(refused("name its keys: --jwks-uri URL or --jwks-file FILE".into())),
-        _ => {}
+        _ => return Err(refused("--jwks-uri, --jwks-file and an inline jwks exclude each other".into())),
     }
-    let jwks = match &spec.jwks_file {
-        Some(path) => {
+    let jwks = match (&spec.jwks_file, &spec.jwks) {
+        (Some(path), _) => {
             let text = std::fs::read_to_string(path).map_err(|e| refused(format!("{}: {e}", path.display())))?;
             let set = parse_jwks(&spec.name, &text, bounds)?;
             Some(serde_json::to_string(&set).expect("a JWK Set serialises"))
         }
-        None => None,
+        (None, Some(inline)) => {
+            let set = crate::client_keys::from_value(&spec.name, inline.clone(), bounds)?;
+            Some(serde_json::to_string(&set).expect("a JWK Set serialises"))
+        }
+        (None, None) => None,
     };
     let ca_pem = match &spec.ca {
         Some(path) => {

@@ -34,6 +34,8 @@ fn spec(name: &str, issuer: &str, kind: TrustKind) -> TrustSpec {
         max_token_age: None,
         max_lifetime: None,
         max_uses: None,
+        jwks: None,
+        rules: Vec::new(),
     }
 }
 
@@ -361,4 +363,52 @@ async fn issue15_tessera_client_reads_the_workload_token_file_at_each_request_an
     std::fs::write(&file, f.k8s(&f.cluster, "billing", |_| {})).unwrap();
     let refused = source(WorkloadToken::file(&file)).token().await.unwrap_err();
     assert!(format!("{refused}").contains("invalid_client"), "{refused}");
+}
+
+#[tokio::test]
+async fn issue15_a_seed_file_registers_trusts_with_their_rules_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cluster, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
+    let jwks = jwks_file(dir.path(), "cluster", &cluster);
+    let toml = format!(
+        r#"
+[limits]
+failed_auth_free_attempts = 10000
+
+[[scopes]]
+name = "payments"
+resources = ["payments-api"]
+
+[[clients]]
+client_id = "payments"
+scopes = ["payments"]
+
+[[trusts]]
+name = "cluster"
+kind = "kubernetes"
+issuer = "{K8S}"
+jwks_file = "{}"
+max_token_age = 3600
+
+[[trusts.rules]]
+client = "payments"
+match = ["/kubernetes.io/namespace=payments", "sub=system:serviceaccount:payments:*"]
+"#,
+        jwks.display()
+    );
+    let file = || FileConfig::parse(&toml, "seed").unwrap();
+    let s = TestServer::start_with(&["ES256"], file()).await;
+    let f = Fixture { cluster, now: s.now().0, s, _dir: dir };
+    assert_eq!(f.token(&f.k8s(&f.cluster, "payments", |_| {}), None).await.0, 200);
+    assert_oauth_error(&f.token(&f.k8s(&f.cluster, "billing", |_| {}), None).await, 401, "invalid_client");
+    // A restart with the same seed keeps the trust's one rule: seeding never duplicates.
+    let Fixture { s, cluster, _dir, .. } = f;
+    let data = s.stop().await;
+    let s = TestServer::start_in(data, &["ES256"], file()).await;
+    assert_eq!(s.store.list_trust_rules("cluster").await.unwrap().len(), 1);
+    let f = Fixture { cluster, now: s.now().0, s, _dir };
+    assert_eq!(f.token(&f.k8s(&f.cluster, "payments", |_| {}), None).await.0, 200);
+    // A seed trust with an unknown field is refused when the file is read.
+    let bad = toml.replace("max_token_age = 3600", "max_token_age = 3600\nmax_age = 1");
+    assert!(FileConfig::parse(&bad, "seed").is_err());
 }
