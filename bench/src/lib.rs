@@ -113,7 +113,6 @@ pub async fn register_cluster(
         kind: TrustKind::Kubernetes,
         jwks_uri: None,
         jwks_file: Some(jwks_file.to_owned()),
-        ca: None,
         audience: None,
         max_token_age: None,
         max_lifetime: None,

@@ -60,7 +60,6 @@ pub async fn register_cluster(settings: &Settings, data_dir: &Path) -> Result<(C
         kind: TrustKind::Kubernetes,
         jwks_uri: None,
         jwks_file: Some(jwks),
-        ca: None,
         audience: None,
         max_token_age: Some(3600),
         max_lifetime: None,

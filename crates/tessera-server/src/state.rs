@@ -68,6 +68,8 @@ pub(crate) struct Inner {
     pub mtls: MtlsSettings,
     /// Keys of the clients registered with a `jwks_uri`, as fetched.
     pub remote_keys: RemoteKeys,
+    /// The `jwks_uri` trusted issuers' discovery documents name (issue 15).
+    pub discovered: crate::federation::discovery::Discovered,
     /// Tokens issued past the rate limit in monitor mode.
     pub rate_limited_monitored: AtomicU64,
     pub stores: Stores,
@@ -116,6 +118,7 @@ impl AppState {
             assertion: limits.assertion,
             mtls,
             remote_keys,
+            discovered: Default::default(),
             rate_limited_monitored: AtomicU64::new(0),
             stores,
             clock: deps.clock,

@@ -69,6 +69,7 @@ impl JwksServer {
         let app = axum::Router::new()
             .route("/jwks", axum::routing::get(serve))
             .route("/moved", axum::routing::get(moved))
+            .route("/.well-known/openid-configuration", axum::routing::get(moved))
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -85,6 +86,12 @@ impl JwksServer {
 
     /// `https://127.0.0.1:PORT/moved`: a redirect target on the same server, so that only
     /// the redirect stands between a fetcher and the keys there.
+    /// The server's origin, `https://127.0.0.1:PORT`: an issuer whose discovery document
+    /// (`/.well-known/openid-configuration`) is what [`Self::serve_moved`] set.
+    pub fn origin(&self) -> String {
+        self.url.trim_end_matches("/jwks").to_owned()
+    }
+
     pub fn moved_url(&self) -> String {
         self.url.replace("/jwks", "/moved")
     }

@@ -139,7 +139,21 @@ fn signature(jws: &Jws<'_>, keys: &[VerifyingKey]) -> Result<(), Failure> {
 /// as clients' are; an unknown `kid` triggers one rate-limited refetch: the issuer may have
 /// rotated).
 async fn verify_signature(s: &Inner, trust: &Trusted, jws: &Jws<'_>) -> Result<(), Failure> {
-    let Some(uri) = &trust.jwks_uri else { return signature(jws, &trust.keys) };
+    if trust.record.jwks.is_some() {
+        return signature(jws, &trust.keys);
+    }
+    let discovered;
+    let uri = match &trust.jwks_uri {
+        Some(uri) => uri,
+        None => {
+            discovered = s
+                .discovered
+                .jwks_uri(&s.remote_keys, trust.issuer(), s.clock.now().0)
+                .await
+                .map_err(|_| Failure::KeysUnavailable)?;
+            &discovered
+        }
+    };
     let keys = s.remote_keys.keys(&trust.cache_id, uri).await.map_err(|_| Failure::KeysUnavailable)?;
     match signature(jws, &keys.keys) {
         Err(Failure::UnknownKey) => match s.remote_keys.refetch(&trust.cache_id, uri, keys.generation).await {

@@ -312,6 +312,17 @@ impl RemoteKeys {
         self.fetch(client_id, entry, last_attempt, now).await
     }
 
+    /// The bounds fetches are made with.
+    pub fn limits(&self) -> &RemoteKeyLimits {
+        &self.limits
+    }
+
+    /// The document at `uri`, fetched now with the same bounds as keys (issue 15: an
+    /// issuer's discovery document, which names its `jwks_uri`). Not cached here.
+    pub async fn fetch_document(&self, uri: &JwksUri) -> Result<String, FetchError> {
+        self.fetcher.fetch(uri).await
+    }
+
     /// Keys newer than generation `seen`, after an assertion named a key that set lacks (the
     /// client may have rotated): those another request fetched meanwhile, or a refetch if
     /// none was started within `min_refetch_interval`. `None`: no newer keys.

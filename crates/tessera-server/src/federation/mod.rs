@@ -4,6 +4,7 @@
 //! issuer; its *rules* ([`rules`]) map the workloads' claims to the Tessera client whose
 //! scopes and permissions they get.
 
+pub mod discovery;
 pub mod rules;
 pub mod trusts;
 

@@ -47,9 +47,6 @@ impl TrustKind {
 /// Longest `--max-token-age`, `--max-lifetime`: a day (workload tokens live minutes to hours).
 const MAX_SECONDS: i64 = 86_400;
 
-/// Largest CA file read for an issuer's TLS.
-const MAX_CA_BYTES: usize = 64 * 1024;
-
 /// Most conditions in one rule.
 pub const MAX_CONDITIONS: usize = 16;
 
@@ -70,15 +67,13 @@ pub struct TrustSpec {
     #[serde(default = "oidc")]
     pub kind: TrustKind,
     /// The issuer's JWK Set URL (https; fetched and cached as clients' `jwks_uri` are).
+    /// Default: the one the issuer's discovery document names.
     #[cfg_attr(feature = "clap", arg(long, value_parser = |s: &str| JwksUri::new(s), conflicts_with = "jwks_file"))]
     pub jwks_uri: Option<JwksUri>,
     /// The issuer's public keys as a JWK Set file (air-gapped clusters, or a Kubernetes JWKS
     /// that needs authentication to fetch).
     #[cfg_attr(feature = "clap", arg(long))]
     pub jwks_file: Option<PathBuf>,
-    /// PEM CA certificate(s) for the issuer's TLS (default: the web PKI).
-    #[cfg_attr(feature = "clap", arg(long))]
-    pub ca: Option<PathBuf>,
     /// The audience external tokens must carry (default: Tessera's issuer identifier).
     #[cfg_attr(feature = "clap", arg(long))]
     pub audience: Option<String>,
@@ -157,9 +152,11 @@ pub async fn add_trust(
     }
     let sources = [spec.jwks_uri.is_some(), spec.jwks_file.is_some(), spec.jwks.is_some()];
     match sources.iter().filter(|s| **s).count() {
-        0 => return Err(refused("name its keys: --jwks-uri URL or --jwks-file FILE (seed: jwks)".into())),
-        1 => {}
-        // Keys found through the issuer's discovery document are the next step of issue 15.
+        // Keys by the issuer's discovery document, which only an https issuer can serve.
+        0 if !spec.issuer.as_str().starts_with("https://") => {
+            return Err(refused("keys by discovery need an https issuer; or give --jwks-uri or --jwks-file".into()));
+        }
+        0 | 1 => {}
         _ => return Err(refused("--jwks-uri, --jwks-file and an inline jwks exclude each other".into())),
     }
     let jwks = match (&spec.jwks_file, &spec.jwks) {
@@ -174,23 +171,14 @@ pub async fn add_trust(
         }
         (None, None) => None,
     };
-    let ca_pem = match &spec.ca {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| refused(format!("{}: {e}", path.display())))?;
-            if text.len() > MAX_CA_BYTES || !text.contains("-----BEGIN CERTIFICATE-----") {
-                return Err(refused(format!("{}: expected PEM certificates, at most 64 KiB", path.display())));
-            }
-            Some(text)
-        }
-        None => None,
-    };
     let record = TrustRecord {
         name: spec.name.as_str().to_owned(),
         kind: spec.kind.as_str().to_owned(),
         issuer: spec.issuer.as_str().to_owned(),
         jwks_uri: spec.jwks_uri.map(|u| u.as_str().to_owned()),
         jwks,
-        ca_pem,
+        // Per-trust CAs are not taken yet: private CAs go in `jwks_uri_ca_file`.
+        ca_pem: None,
         audience: spec.audience,
         max_token_age: spec.max_token_age,
         max_lifetime: spec.max_lifetime,

@@ -83,7 +83,6 @@ fn to_json(t: &TrustRecord) -> serde_json::Value {
             (None, Some(jwks)) => json!({ "jwks": serde_json::from_str::<serde_json::Value>(jwks).unwrap_or_default() }),
             (None, None) => json!("discovery"),
         },
-        "ca": t.ca_pem.is_some(),
         "audience": t.audience,
         "max_token_age": t.max_token_age,
         "max_lifetime": t.max_lifetime,

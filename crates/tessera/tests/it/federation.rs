@@ -29,7 +29,6 @@ fn spec(name: &str, issuer: &str, kind: TrustKind) -> TrustSpec {
         kind,
         jwks_uri: None,
         jwks_file: None,
-        ca: None,
         audience: None,
         max_token_age: None,
         max_lifetime: None,
@@ -411,4 +410,43 @@ match = ["/kubernetes.io/namespace=payments", "sub=system:serviceaccount:payment
     // A seed trust with an unknown field is refused when the file is read.
     let bad = toml.replace("max_token_age = 3600", "max_token_age = 3600\nmax_age = 1");
     assert!(FileConfig::parse(&bad, "seed").is_err());
+}
+
+#[tokio::test]
+async fn issue15_by_default_keys_come_from_the_issuers_discovery_document() {
+    let (key, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
+    let idp = JwksServer::start(Answer::Json(tessera_testkit::assertion::jwks(&[&key]))).await;
+    // A document naming another issuer first: its keys must not verify this one's tokens.
+    idp.serve_moved(json!({ "issuer": "https://elsewhere.example", "jwks_uri": idp.url }));
+    let mut file = FileConfig { jwks_uri_ca_file: Some(idp.ca.clone()), ..FileConfig::default() };
+    file.limits.failed_auth_free_attempts = Some(10_000);
+    let clock = tessera_types::clock::ManualClock::new(tessera_types::UnixTime(1_800_000_000));
+    let s = TestServer::builder().clock(std::sync::Arc::new(clock.clone())).file(file).start().await;
+    s.add_scope("payments", &["payments-api"]).await;
+    s.add_client_with(tessera_server::admin::ClientSpec {
+        scopes: vec![tessera_testkit::scope("payments")],
+        ..tessera_testkit::client("payments")
+    })
+    .await;
+    let bounds = tessera_server::limits::Limits::default().client_keys;
+    add_trust(&s.store, spec("idp", &idp.origin(), TrustKind::Oidc), &bounds, s.now()).await.unwrap();
+    let payments = ClientId::new("payments").unwrap();
+    add_rule(&s.store, "idp", &payments, &["sub=workload-1".into()], s.now()).await.unwrap();
+    s.sync().await;
+    let audience = s.issuer().to_owned();
+    let token = |now: i64| {
+        key.sign_access_token(&json!({ "iss": idp.origin(), "sub": "workload-1", "aud": audience,
+            "iat": now, "exp": now + 600 }))
+            .unwrap()
+    };
+    let (unused, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
+    let f = Fixture { cluster: unused, now: s.now().0, s, _dir: tempfile::tempdir().unwrap() };
+    assert_oauth_error(&f.token(&token(f.now), None).await, 401, "invalid_client");
+    assert_eq!((idp.moved_requests(), idp.requests()), (1, 0), "no keys fetched for a lying document");
+    // Fixed, and past the interval a failure is remembered: discovery, then the keys, once.
+    idp.serve_moved(json!({ "issuer": idp.origin(), "jwks_uri": idp.url }));
+    clock.advance(31);
+    assert_eq!(f.token(&token(f.now + 31), None).await.0, 200);
+    assert_eq!(f.token(&token(f.now + 31), None).await.0, 200);
+    assert_eq!((idp.moved_requests(), idp.requests()), (2, 1), "both cached");
 }

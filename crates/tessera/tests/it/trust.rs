@@ -67,7 +67,7 @@ fn issue15_trusts_and_rules_from_the_cli_and_trust_test_explains_a_match_and_a_m
     std::fs::write(&private_file, json!({ "keys": [private] }).to_string()).unwrap();
     for (args, why) in [
         (vec!["trust", "add", "cluster", "--issuer", K8S, "--jwks-file", jwks], "already exists"),
-        (vec!["trust", "add", "p", "--issuer", K8S], "--jwks-uri URL or --jwks-file FILE"),
+        (vec!["trust", "add", "p", "--issuer", "http://plain.example"], "keys by discovery need an https issuer"),
         (vec!["trust", "add", "p", "--issuer", K8S, "--jwks-file", private_file.to_str().unwrap()], "private"),
         (vec!["trust", "add", "p", "--issuer", K8S, "--jwks-file", jwks, "--max-token-age", "0"], "max-token-age"),
         (
