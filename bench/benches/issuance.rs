@@ -19,6 +19,9 @@ fn claims_input() -> (SystemRandom, Grant, ClientId, Issuer) {
         audiences: vec![Resource::new("api1").unwrap()],
         cnf: None,
         workload: None,
+        subject: None,
+        act: None,
+        not_after: None,
     };
     (SystemRandom::default(), grant, ClientId::new("bench").unwrap(), Issuer::new("https://bench.example").unwrap())
 }

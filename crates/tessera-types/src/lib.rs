@@ -18,6 +18,7 @@ pub mod rfc7523;
 pub mod rfc7662;
 pub mod rfc8414;
 pub mod rfc8417;
+pub mod rfc8693;
 pub mod rfc8705;
 pub mod rfc9068;
 mod scope;

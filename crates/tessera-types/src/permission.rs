@@ -45,6 +45,8 @@ pub enum GrantType {
     /// RFC 7523 §2.1: a JWT as the authorization grant (issue 15: a workload's token from a
     /// trusted issuer).
     JwtBearer,
+    /// RFC 8693: token exchange.
+    TokenExchange,
 }
 
 impl GrantType {
@@ -53,6 +55,7 @@ impl GrantType {
         match value {
             "client_credentials" => Some(Self::ClientCredentials),
             JWT_BEARER_GRANT => Some(Self::JwtBearer),
+            crate::rfc8693::GRANT_TYPE => Some(Self::TokenExchange),
             _ => None,
         }
     }
@@ -62,6 +65,7 @@ impl GrantType {
         match self {
             Self::ClientCredentials => "client_credentials",
             Self::JwtBearer => JWT_BEARER_GRANT,
+            Self::TokenExchange => crate::rfc8693::GRANT_TYPE,
         }
     }
 }
@@ -88,7 +92,7 @@ impl FromStr for Permission {
         let err = InvalidValue {
             what: "permission",
             why: "expected ept:token|ept:introspection|ept:revocation|ept:events, gt:client_credentials, \
-                  gt:jwt-bearer or scp:SCOPE",
+                  gt:jwt-bearer, gt:token-exchange or scp:SCOPE",
         };
         let endpoint = |name: &str| match name {
             "token" => Some(Endpoint::Token),
@@ -103,6 +107,9 @@ impl FromStr for Permission {
         // `jwt-bearer` is shorthand for the RFC 7523 URN on the command line.
         if s == "jwt-bearer" || s == "gt:jwt-bearer" {
             return Ok(Self::GrantType(GrantType::JwtBearer));
+        }
+        if s == "token-exchange" || s == "gt:token-exchange" {
+            return Ok(Self::GrantType(GrantType::TokenExchange));
         }
         if let Some(name) = s.strip_prefix("gt:") {
             return GrantType::from_param(name).map(Self::GrantType).ok_or(err);

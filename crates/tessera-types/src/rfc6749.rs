@@ -19,6 +19,9 @@ pub struct TokenResponse {
     /// The granted scope, space-delimited (§3.3). Sent always, since it may differ from the request.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// RFC 8693 §2.2.1: what a token exchange issued (REQUIRED there, absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<String>,
 }
 
 /// §5.2 error response body.

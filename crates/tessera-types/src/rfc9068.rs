@@ -61,6 +61,9 @@ pub struct Claims {
     /// The workload the client was identified by, when a trust's rule named it (issue 15).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub workload: Option<Workload>,
+    /// RFC 8693 §4.1: who acts for the subject (a token obtained by token exchange).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<crate::rfc8693::Actor>,
 }
 
 /// Tessera's `workload` claim: which external identity became the client, and by which rule.

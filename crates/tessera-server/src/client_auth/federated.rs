@@ -297,3 +297,29 @@ async fn authenticate<'r>(
     );
     Ok((client, workload))
 }
+
+/// A workload token from a trusted issuer as an RFC 8693 `subject_token` or `actor_token`:
+/// the client its rule names, the workload, and the token's `exp`. Every check of
+/// [`verify`] applies (single-use trusts count this use); a refusal is `None`, logged.
+pub(crate) async fn subject<'r>(
+    registry: &'r Registry,
+    s: &Inner,
+    token: &str,
+    now: UnixTime,
+) -> Option<(&'r Arc<ClientRecord>, Workload, UnixTime)> {
+    match authenticate(registry, s, token, None, now).await {
+        Ok((client, workload)) => {
+            let exp = Jws::parse(token)
+                .ok()
+                .and_then(|j| j.unverified_payload().ok())
+                .and_then(|p| serde_json::from_slice::<Value>(&p).ok())
+                .and_then(|c| c.get("exp").and_then(Value::as_i64))?;
+            Some((client, workload, UnixTime(exp)))
+        }
+        Err(Ok(failure)) => {
+            tracing::info!(reason = ?failure, "token exchange: workload token refused");
+            None
+        }
+        Err(Err(_)) => None,
+    }
+}

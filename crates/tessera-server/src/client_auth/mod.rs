@@ -26,6 +26,7 @@ use tessera_types::rfc9068::Workload;
 use tessera_types::{ClientId, ClientSecret, ErrorCode};
 
 pub(crate) use basic::AuthorizationHeader;
+pub(crate) use federated::subject as workload_subject;
 pub use private_key_jwt::AssertionReplayStore;
 pub(crate) use request::{
     ClientRequest, DpopHeader, EventsEndpoint, IntrospectionEndpoint, RevocationEndpoint, TokenEndpoint,

@@ -27,7 +27,11 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
         jwks_uri: Some(s.jwks_uri.clone()),
         scopes_supported: registry.scopes().map(|r| r.name.to_string()).collect(),
         response_types_supported: vec![],
-        grant_types_supported: vec!["client_credentials".into(), tessera_types::JWT_BEARER_GRANT.into()],
+        grant_types_supported: vec![
+            "client_credentials".into(),
+            tessera_types::JWT_BEARER_GRANT.into(),
+            tessera_types::rfc8693::GRANT_TYPE.into(),
+        ],
         token_endpoint_auth_methods_supported: auth_methods.clone(),
         token_endpoint_auth_signing_alg_values_supported: assertion_algs.clone(),
         access_token_signing_alg_values_supported: algs.clone(),

@@ -48,9 +48,10 @@ pub(crate) async fn token(
         return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "the client may not use this grant type"));
     }
     within_issuance_rate(s, client)?;
-    let mut grant = grant::resolve(grant_type, &caller.registry, client, requested.as_ref(), form)?;
+    let mut grant = grant::resolve(s, grant_type, &caller.registry, client, requested.as_ref(), form).await?;
     grant.cnf = caller.confirmation();
-    grant.workload = caller.workload.clone();
+    // The subject's workload for an exchange (RFC 8693), else the caller's own.
+    grant.workload = grant.workload.take().or_else(|| caller.workload.clone());
     // RFC 9449 §5: a valid proof binds the token to its key.
     let jkt = token::dpop::bind(s, request.dpop()).await?;
     if client.require_dpop && jkt.is_none() {
@@ -73,8 +74,15 @@ pub(crate) async fn token(
         access_token: AccessToken::new(access_token),
         // RFC 9449 §5: "token_type": "DPoP" for a bound token.
         token_type: if jkt.is_some() { "DPoP" } else { "Bearer" }.into(),
-        expires_in: Some(client.access_token_lifetime),
+        // What the token says: an exchanged token ends with its subject token (RFC 8693).
+        expires_in: Some(match grant.not_after {
+            Some(limit) => client.access_token_lifetime.min(limit.0.saturating_sub(s.clock.now().0)).max(0),
+            None => client.access_token_lifetime,
+        }),
         scope: Some(grant.scopes.to_string()),
+        // RFC 8693 §2.2.1: REQUIRED in an exchange's answer.
+        issued_token_type: (grant_type == GrantType::TokenExchange)
+            .then(|| tessera_types::rfc8693::ACCESS_TOKEN.into()),
     })
     .into_response();
     no_store(&mut response);

@@ -72,5 +72,13 @@ pub fn resolve(
         // RFC 9068 §2.2: `aud` is REQUIRED; a token for no audience is not issued.
         return Err(OAuthError::new(ErrorCode::InvalidScope, "the granted scopes name no resource (audience)"));
     }
-    Ok(Grant { scopes, audiences: audiences.into_iter().collect(), cnf: None, workload: None })
+    Ok(Grant {
+        scopes,
+        audiences: audiences.into_iter().collect(),
+        cnf: None,
+        workload: None,
+        subject: None,
+        act: None,
+        not_after: None,
+    })
 }

@@ -3,10 +3,11 @@
 //! one arm in `resolve`: the match makes a forgotten one a compile error.
 
 pub mod client_credentials;
+mod token_exchange;
 
 use tessera_store::ClientRecord;
 use tessera_types::rfc8705::Confirmation;
-use tessera_types::{GrantType, Resource, ScopeSet};
+use tessera_types::{ClientId, GrantType, Resource, ScopeSet, UnixTime};
 
 use crate::error::OAuthError;
 use crate::form::Form;
@@ -24,11 +25,18 @@ pub struct Grant {
     pub cnf: Option<Confirmation>,
     /// The workload behind the client, when a trust's rule identified it (issue 15).
     pub workload: Option<tessera_types::rfc9068::Workload>,
+    /// RFC 8693: the subject the token stands for, when not the client (token exchange).
+    pub subject: Option<ClientId>,
+    /// RFC 8693 §4.1: who acts for the subject.
+    pub act: Option<tessera_types::rfc8693::Actor>,
+    /// The token may not live past this (the subject token's `exp`).
+    pub not_after: Option<UnixTime>,
 }
 
 /// Resolves what an authenticated `client` is granted by a token request of `grant_type`;
 /// `requested` is the request's already parsed `scope` (RFC 6749 §3.3).
-pub(crate) fn resolve(
+pub(crate) async fn resolve(
+    s: &crate::state::Inner,
     grant_type: GrantType,
     registry: &Registry,
     client: &ClientRecord,
@@ -36,6 +44,7 @@ pub(crate) fn resolve(
     form: &Form,
 ) -> Result<Grant, OAuthError> {
     match grant_type {
+        GrantType::TokenExchange => token_exchange::resolve(s, registry, client, requested, form).await,
         // RFC 7523 §2.1: the assertion identified the client (issue 15: through a trust's
         // rules); what it may get is then what that client may get.
         GrantType::ClientCredentials | GrantType::JwtBearer => {

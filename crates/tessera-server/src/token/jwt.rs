@@ -40,11 +40,16 @@ pub fn claims(
     lifetime: i64,
     rng: &dyn Random,
 ) -> Claims {
+    // RFC 8693: an exchanged token never outlives its subject token.
+    let exp = match grant.not_after {
+        Some(limit) => UnixTime(now.plus(lifetime).0.min(limit.0)),
+        None => now.plus(lifetime),
+    };
     Claims {
         iss: issuer.clone(),
-        sub: client_id.clone(),
+        sub: grant.subject.clone().unwrap_or_else(|| client_id.clone()),
         aud: Audience::from_list(grant.audiences.clone()),
-        exp: now.plus(lifetime),
+        exp,
         iat: now,
         nbf: now,
         jti: Jti::new(random_token(rng, 16)).expect("22 base64url characters are a valid jti"),
@@ -52,5 +57,6 @@ pub fn claims(
         scope: (!grant.scopes.is_empty()).then(|| grant.scopes.to_string()),
         cnf: grant.cnf.clone(),
         workload: grant.workload.clone(),
+        act: grant.act.clone(),
     }
 }

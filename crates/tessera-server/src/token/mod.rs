@@ -23,7 +23,10 @@ pub(crate) async fn issue(
     grant: &Grant,
 ) -> Result<String, OAuthError> {
     let now = s.clock.now();
-    match client.token_format {
+    // An exchanged token (RFC 8693) is a JWT whatever the client's format: its subject and
+    // actor are claims a reference token's record does not keep.
+    let format = if grant.subject.is_some() { TokenFormat::Jwt } else { client.token_format };
+    match format {
         TokenFormat::Jwt => jwt::issue(&s.issuer, registry, &s.signing_algs, client, grant, now, &*s.rng),
         TokenFormat::Reference => reference::issue(&*s.stores.issue, &s.issuance, client, grant, now, &*s.rng).await,
     }

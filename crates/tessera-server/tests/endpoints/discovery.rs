@@ -15,7 +15,11 @@ async fn rfc8414_3_both_documents_are_served_and_agree() {
     assert_eq!(oidc["jwks_uri"], format!("{}/.well-known/jwks", s.issuer()));
     assert_eq!(
         oidc["grant_types_supported"],
-        serde_json::json!(["client_credentials", "urn:ietf:params:oauth:grant-type:jwt-bearer"])
+        serde_json::json!([
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            "urn:ietf:params:oauth:grant-type:token-exchange"
+        ])
     );
     assert_eq!(
         oidc["token_endpoint_auth_methods_supported"],

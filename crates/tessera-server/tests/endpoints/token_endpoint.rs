@@ -113,7 +113,7 @@ async fn rfc6749_5_2_other_grant_types_are_unsupported_grant_type() {
         "password",
         "authorization_code",
         "refresh_token",
-        "urn:ietf:params:oauth:grant-type:token-exchange",
+        "urn:ietf:params:oauth:grant-type:device_code",
         "CLIENT_CREDENTIALS",
     ] {
         let resp = s.token_basic("CC", "cc_secret", &format!("grant_type={}", urlencode(gt))).await;

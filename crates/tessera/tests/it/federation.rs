@@ -450,3 +450,38 @@ async fn issue15_by_default_keys_come_from_the_issuers_discovery_document() {
     assert_eq!(f.token(&token(f.now + 31), None).await.0, 200);
     assert_eq!((idp.moved_requests(), idp.requests()), (2, 1), "both cached");
 }
+
+#[tokio::test]
+async fn rfc8693_a_workload_token_is_exchanged_for_a_token_of_the_client_its_rule_names() {
+    use tessera_types::rfc8693::{GRANT_TYPE, JWT};
+    let (spire, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
+    let f = Fixture::start(&spire).await;
+    f.s.add_client_with(tessera_server::admin::ClientSpec {
+        secret: tessera_testkit::secret("gateway_secret_0123456789"),
+        scopes: vec![tessera_testkit::scope("payments")],
+        permissions: vec!["ept:token".parse().unwrap(), "token-exchange".parse().unwrap()],
+        ..tessera_testkit::client("gateway")
+    })
+    .await;
+    let exchange = |token: String| {
+        let body = format!("grant_type={GRANT_TYPE}&subject_token={token}&subject_token_type={JWT}");
+        let r =
+            f.s.http
+                .post(f.s.url("/connect/token"))
+                .basic_auth("gateway", Some("gateway_secret_0123456789"))
+                .header(CONTENT_TYPE, FORM)
+                .body(body);
+        async move { split(r.send().await.unwrap()).await }
+    };
+    let pod = f.k8s(&f.cluster, "payments", |c| c["exp"] = (f.now + 120).into());
+    let (status, _, body) = exchange(pod.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    let t = jwt_payload(body["access_token"].as_str().unwrap());
+    assert_eq!((t["sub"].as_str(), t["client_id"].as_str()), (Some("payments"), Some("gateway")));
+    assert_eq!(t["act"], json!({ "sub": "gateway" }));
+    assert_eq!(t["workload"]["sub"], "system:serviceaccount:payments:api");
+    assert!(t["exp"].as_i64().unwrap() <= f.now + 120, "never outlives the workload token");
+    // A namespace no rule maps, or a key the cluster never had: invalid_grant.
+    assert_oauth_error(&exchange(f.k8s(&f.cluster, "billing", |_| {})).await, 400, "invalid_grant");
+    assert_oauth_error(&exchange(f.k8s(&spire, "payments", |_| {})).await, 400, "invalid_grant");
+}

@@ -18,4 +18,5 @@ mod private_key_jwt;
 mod pruning;
 mod registry;
 mod tls;
+mod token_exchange;
 mod trust;
