@@ -83,8 +83,8 @@ pub struct TrustSpec {
     /// Refuse tokens whose lifetime (`exp` − `iat`) is longer (seconds, ≤ 86400).
     #[cfg_attr(feature = "clap", arg(long))]
     pub max_lifetime: Option<i64>,
-    /// Times one external token may be used (default: as often as it lives, since Kubernetes
-    /// reuses projected tokens for an hour).
+    /// 1: each external token is accepted once (default: as often as it lives, since
+    /// Kubernetes reuses projected tokens for an hour).
     #[cfg_attr(feature = "clap", arg(long))]
     pub max_uses: Option<i64>,
     /// The JWK Set inline (seed file only).
@@ -144,8 +144,10 @@ pub async fn add_trust(
             return Err(refused(format!("{what} is 1 to {MAX_SECONDS} seconds")));
         }
     }
-    if spec.max_uses.is_some_and(|n| n < 1) {
-        return Err(refused("--max-uses is at least 1".into()));
+    // Counting uses beyond one needs a counter per token; single use is what the replay
+    // table gives today, so anything else is refused rather than silently unlimited.
+    if spec.max_uses.is_some_and(|n| n != 1) {
+        return Err(refused("--max-uses takes 1 (each token once); leave it out to allow reuse".into()));
     }
     if spec.audience.as_deref().is_some_and(|a| a.is_empty() || a.len() > 1024) {
         return Err(refused("--audience is 1 to 1024 characters".into()));

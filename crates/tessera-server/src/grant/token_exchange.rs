@@ -25,6 +25,8 @@ struct Party {
     scopes: ScopeSet,
     exp: UnixTime,
     workload: Option<tessera_types::rfc9068::Workload>,
+    /// Who acted for it already (a token that was itself exchanged).
+    act: Option<Actor>,
 }
 
 fn invalid_grant(why: &'static str) -> OAuthError {
@@ -54,7 +56,7 @@ async fn party(
         }
         let subject =
             ClientId::new(t.sub.as_str()).map_err(|_| invalid_grant("the token's subject is not a client"))?;
-        return Ok(Party { subject, scopes: t.scope.unwrap_or_default(), exp: t.exp, workload: None });
+        return Ok(Party { subject, scopes: t.scope.unwrap_or_default(), exp: t.exp, workload: None, act: t.act });
     }
     if kind == JWT {
         if let Some((client, workload, exp)) = crate::client_auth::workload_subject(registry, s, token, now).await {
@@ -66,7 +68,7 @@ async fn party(
                     _ => None,
                 })
                 .collect();
-            return Ok(Party { subject: client.client_id.clone(), scopes, exp, workload: Some(workload) });
+            return Ok(Party { subject: client.client_id.clone(), scopes, exp, workload: Some(workload), act: None });
         }
     }
     tracing::info!(what, "token exchange refused: the token is not active or not trusted");
@@ -121,8 +123,9 @@ pub(crate) async fn resolve(
     grant.subject = Some(subject.subject.clone());
     grant.not_after = Some(subject.exp);
     grant.workload = subject.workload;
-    // §4.1: the acting party — the actor token's subject, else the requesting client.
+    // §4.1: the acting party — the actor token's subject, else the requesting client — and,
+    // nested, whoever acted in the subject token already: "a chain of delegation".
     let acting = actor.map(|a| a.subject).unwrap_or_else(|| client.client_id.clone());
-    grant.act = Some(Actor { sub: acting.as_str().to_owned(), act: None });
+    grant.act = Some(Actor { sub: acting.as_str().to_owned(), act: subject.act.map(Box::new) });
     Ok(grant)
 }

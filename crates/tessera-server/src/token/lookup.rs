@@ -49,6 +49,8 @@ pub struct Active {
     pub jti: Jti,
     /// What it is bound to (RFC 8705 §3).
     pub cnf: Option<Confirmation>,
+    /// RFC 8693 §4.1: who acts for the subject (an exchanged token; always a JWT).
+    pub act: Option<tessera_types::rfc8693::Actor>,
 }
 
 /// Finds `token` if it is one of ours and active at `now`.
@@ -96,6 +98,7 @@ pub(crate) async fn active<S: TokenLookup + ?Sized>(
             exp: c.exp,
             jti,
             cnf: c.cnf,
+            act: c.other.get("act").and_then(|a| serde_json::from_value(a.clone()).ok()),
         }));
     }
     let hash = reference::hash(token);
@@ -116,6 +119,7 @@ pub(crate) async fn active<S: TokenLookup + ?Sized>(
         exp: t.exp,
         jti: t.jti,
         cnf: t.cnf,
+        act: None,
     }))
 }
 

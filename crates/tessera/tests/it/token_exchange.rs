@@ -82,6 +82,17 @@ async fn rfc8693_an_exchange_keeps_the_subject_narrows_the_scope_and_names_the_a
     .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(jwt_payload(body["access_token"].as_str().unwrap())["act"], json!({ "sub": "no-exchange" }));
+    // §4.1: exchanged again, the chain keeps the earlier actor, nested.
+    let (_, _, first) =
+        exchange(&s, "orders-api", &format!("&subject_token={subject}&subject_token_type={ACCESS_TOKEN}&scope=orders"))
+            .await;
+    let once = first["access_token"].as_str().unwrap();
+    let (status, _, twice) =
+        exchange(&s, "narrow-api", &format!("&subject_token={once}&subject_token_type={ACCESS_TOKEN}")).await;
+    assert_eq!(status, 200, "{twice}");
+    let t = jwt_payload(twice["access_token"].as_str().unwrap());
+    assert_eq!(t["sub"], "frontend");
+    assert_eq!(t["act"], json!({ "sub": "narrow-api", "act": { "sub": "orders-api" } }));
     // Discovery lists the grant.
     let meta = s.get_json("/.well-known/openid-configuration").await;
     assert!(meta["grant_types_supported"].as_array().unwrap().iter().any(|g| g == GRANT_TYPE));

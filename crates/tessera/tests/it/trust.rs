@@ -70,6 +70,7 @@ fn issue15_trusts_and_rules_from_the_cli_and_trust_test_explains_a_match_and_a_m
         (vec!["trust", "add", "p", "--issuer", "http://plain.example"], "keys by discovery need an https issuer"),
         (vec!["trust", "add", "p", "--issuer", K8S, "--jwks-file", private_file.to_str().unwrap()], "private"),
         (vec!["trust", "add", "p", "--issuer", K8S, "--jwks-file", jwks, "--max-token-age", "0"], "max-token-age"),
+        (vec!["trust", "add", "p", "--issuer", K8S, "--jwks-file", jwks, "--max-uses", "3"], "--max-uses takes 1"),
         (
             vec!["trust", "add", "p", "--issuer", K8S, "--jwks-file", jwks, "--jwks-uri", "https://k/jwks"],
             "cannot be used",
