@@ -465,3 +465,88 @@ def test_grpcio_dpop_misuse_is_unauthenticated(greet_stubs, case):
     assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED
     expected = "invalid token: a DPoP-bound token must" if case == "as bearer" else "invalid DPoP proof: "
     assert e.value.details().startswith(expected), e.value.details()
+
+
+# Issue 15: federated workload identity. The cluster's key and trust are made by run.sh.
+K8S = "https://kubernetes.default.svc.cluster.local"
+JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+
+
+def cluster_key():
+    with open(os.environ["TESSERA_CLUSTER_KEY"]) as f:
+        return f.read()
+
+
+def k8s_token(namespace="payments", aud=None):
+    """A projected service-account token as the Kubernetes API server issues it."""
+    now = int(time.time())
+    claims = {
+        "aud": [aud or URL], "iss": K8S, "iat": now, "nbf": now, "exp": now + 3600,
+        "jti": str(uuid.uuid4()), "sub": f"system:serviceaccount:{namespace}:api",
+        "kubernetes.io": {"namespace": namespace, "serviceaccount": {"name": "api", "uid": str(uuid.uuid4())},
+                          "pod": {"name": "api-7d9f8c6b5-x2k4p", "uid": str(uuid.uuid4())}},
+    }
+    return jwt.encode(claims, cluster_key(), algorithm="ES256", headers={"kid": "cluster-1"})
+
+
+def unverified(token):
+    return jwt.decode(token, options={"verify_signature": False})
+
+
+def test_workload_token_as_client_assertion_gets_a_token_for_the_rules_client():
+    r = requests.post(discovery()["token_endpoint"], verify=CA, timeout=10, data={
+        "grant_type": "client_credentials", "scope": "dataEventRecords",
+        "client_assertion_type": ASSERTION_TYPE, "client_assertion": k8s_token()})
+    assert r.status_code == 200, r.text
+    claims = unverified(r.json()["access_token"])
+    assert claims["client_id"] == "workload-payments"
+    assert claims["workload"] == {"iss": K8S, "sub": "system:serviceaccount:payments:api", "trust": "cluster",
+                                  "rule": 1}
+
+
+@pytest.mark.parametrize("case", ["another audience", "another namespace"])
+def test_workload_token_refusals_are_invalid_client(case):
+    token = k8s_token(aud="https://elsewhere.example") if case == "another audience" else k8s_token("billing")
+    r = requests.post(discovery()["token_endpoint"], verify=CA, timeout=10, data={
+        "grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE, "client_assertion": token})
+    assert r.status_code == 401 and r.json()["error"] == "invalid_client", r.text
+
+
+def test_authlib_assertion_session_jwt_bearer_grant_with_a_workload_identity():
+    from authlib.integrations.requests_client import AssertionSession
+    meta = discovery()
+    assert JWT_BEARER_GRANT in meta["grant_types_supported"]
+    session = AssertionSession(
+        meta["token_endpoint"], issuer=K8S, subject="system:serviceaccount:payments:api", audience=URL,
+        grant_type=JWT_BEARER_GRANT, key=cluster_key(), alg="ES256", scope="dataEventRecords",
+        claims={"kubernetes.io": {"namespace": "payments"}})
+    session.verify = CA
+    token = session.refresh_token()
+    assert unverified(token["access_token"])["client_id"] == "workload-payments"
+    # A subject no rule maps: invalid_grant (RFC 7523 section 3.1).
+    other = AssertionSession(
+        meta["token_endpoint"], issuer=K8S, subject="system:serviceaccount:billing:api", audience=URL,
+        grant_type=JWT_BEARER_GRANT, key=cluster_key(), alg="ES256")
+    other.verify = CA
+    with pytest.raises(Exception) as e:
+        other.refresh_token()
+    assert "invalid_grant" in str(e.value)
+
+
+def test_token_exchange_of_a_workload_token():
+    meta = discovery()
+    assert TOKEN_EXCHANGE in meta["grant_types_supported"]
+    r = requests.post(meta["token_endpoint"], auth=("gateway", "gateway_interop_secret"), verify=CA, timeout=10,
+                      data={"grant_type": TOKEN_EXCHANGE, "subject_token": k8s_token(),
+                            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["issued_token_type"] == "urn:ietf:params:oauth:token-type:access_token"
+    claims = unverified(body["access_token"])
+    assert (claims["sub"], claims["client_id"], claims["act"]) == ("workload-payments", "gateway", {"sub": "gateway"})
+    # Wider than the subject's client may get: invalid_scope.
+    r = requests.post(meta["token_endpoint"], auth=("gateway", "gateway_interop_secret"), verify=CA, timeout=10,
+                      data={"grant_type": TOKEN_EXCHANGE, "subject_token": k8s_token(), "scope": "api1",
+                            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt"})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_scope", r.text
