@@ -257,6 +257,27 @@ impl Jws<'_> {
             Err(JoseError::Signature)
         }
     }
+
+    /// Checks the signature against a party's registered keys (a client's, a trusted
+    /// issuer's): by `kid` when the header names one, else every key of the header's
+    /// algorithm. The `jku`, `x5u` and `jwk` headers are never read: only registered keys
+    /// count. [`JoseError::UnknownKey`] when no key could apply (the caller may refetch).
+    pub fn verify_with_any(&self, keys: &[VerifyingKey]) -> Result<(), JoseError> {
+        match &self.kid {
+            Some(kid) => {
+                let key =
+                    keys.iter().find(|k| k.kid.as_ref() == Some(kid)).ok_or(JoseError::UnknownKey(self.kid.clone()))?;
+                self.verify_signature(key)
+            }
+            None => {
+                let mut candidates = keys.iter().filter(|k| k.alg == self.alg).peekable();
+                if candidates.peek().is_none() {
+                    return Err(JoseError::UnknownKey(None));
+                }
+                if candidates.any(|k| self.verify_signature(k).is_ok()) { Ok(()) } else { Err(JoseError::Signature) }
+            }
+        }
+    }
 }
 
 /// What a token must satisfy.

@@ -113,26 +113,15 @@ pub(super) fn grant_credentials(form: &Form, max_bytes: usize) -> Result<Credent
     })
 }
 
-/// Verifies the signature with `keys`: by `kid` when the header names one, else every key of
-/// the header's algorithm (a key verifies only the algorithm it is for).
+/// Verifies the signature with the trust's `keys` (RFC 7523 §3 item 9).
 fn signature(jws: &Jws<'_>, keys: &[VerifyingKey]) -> Result<(), Failure> {
     if keys.is_empty() {
         return Err(Failure::NoKeys);
     }
-    let ok = match &jws.kid {
-        Some(kid) => {
-            let key = keys.iter().find(|k| k.kid.as_ref() == Some(kid)).ok_or(Failure::UnknownKey)?;
-            jws.verify_signature(key).is_ok()
-        }
-        None => {
-            let mut candidates = keys.iter().filter(|k| k.alg == jws.alg).peekable();
-            if candidates.peek().is_none() {
-                return Err(Failure::UnknownKey);
-            }
-            candidates.any(|k| jws.verify_signature(k).is_ok())
-        }
-    };
-    if ok { Ok(()) } else { Err(Failure::BadSignature) }
+    jws.verify_with_any(keys).map_err(|e| match e {
+        tessera_jose::JoseError::UnknownKey(_) => Failure::UnknownKey,
+        _ => Failure::BadSignature,
+    })
 }
 
 /// The signature against the trust's inline keys, or its `jwks_uri` ones (fetched and cached

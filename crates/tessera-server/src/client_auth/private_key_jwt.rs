@@ -182,27 +182,8 @@ fn check(
     if keys.is_empty() {
         return Err(Failure::NoKeys);
     }
-    // RFC 7523 §3 item 9: "The JWT MUST be digitally signed". By `kid` when the header names
-    // one; else every key of the header's algorithm is tried (the `jku`, `x5u` and `jwk`
-    // headers are never read: only registered keys count). A key verifies only the algorithm
-    // it was registered for.
-    let verified = match &jws.kid {
-        Some(kid) => {
-            let key = keys.iter().find(|k| k.kid.as_ref() == Some(kid)).ok_or(Failure::UnknownKey)?;
-            jws.verify_signature(key).map_err(jose_failure)?;
-            true
-        }
-        None => {
-            let mut candidates = keys.iter().filter(|k| k.alg == jws.alg).peekable();
-            if candidates.peek().is_none() {
-                return Err(Failure::UnknownKey);
-            }
-            candidates.any(|k| jws.verify_signature(k).is_ok())
-        }
-    };
-    if !verified {
-        return Err(Failure::BadSignature);
-    }
+    // RFC 7523 §3 item 9: "The JWT MUST be digitally signed", by one of the client's keys.
+    jws.verify_with_any(keys).map_err(jose_failure)?;
     let claims: AssertionClaims = serde_json::from_slice(&jws.unverified_payload().map_err(|_| Failure::Malformed)?)
         .map_err(|_| Failure::Malformed)?;
     check_claims(&claims, client_id, expected)

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
-use tessera_jose::{Jws, VerifyingKey};
+use tessera_jose::Jws;
 use tessera_store::{Store, TrustRecord, TrustRuleRecord};
 use tessera_types::rfc7517::JwkSet;
 use tessera_types::{ClientId, Issuer, JwksUri, UnixTime};
@@ -289,12 +289,9 @@ fn signature(trust: &TrustRecord, token: &str) -> Result<String, String> {
     };
     let set: JwkSet = serde_json::from_str(jwks).map_err(|e| format!("stored keys do not parse: {e}"))?;
     let jws = Jws::parse(token).map_err(|e| e.to_string())?;
-    for jwk in &set.keys {
-        let Ok(key) = VerifyingKey::from_jwk(jwk) else { continue };
-        let kid_fits = jws.kid.as_ref().is_none_or(|k| k.as_str() == jwk.kid);
-        if kid_fits && jws.verify_signature(&key).is_ok() {
-            return Ok(format!("verified with key {}", jwk.kid));
-        }
+    let id = ClientId::new(format!("trust:{}", trust.name)).map_err(|e| e.to_string())?;
+    match jws.verify_with_any(&crate::client_keys::verifying_keys(&id, &set)) {
+        Ok(()) => Ok(format!("verified, key {}", jws.kid.as_ref().map_or("(no kid)", |k| k.as_str()))),
+        Err(_) => Err("no key of the trust verifies it".into()),
     }
-    Err("no key of the trust verifies it".into())
 }

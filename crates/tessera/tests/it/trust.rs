@@ -128,7 +128,7 @@ fn issue15_trusts_and_rules_from_the_cli_and_trust_test_explains_a_match_and_a_m
     let out = ok(d, &["trust", "test", "cluster", "--token", token.to_str().unwrap()]);
     assert!(out.contains("issuer: ok"), "{out}");
     assert!(out.contains("audience: ok (https://tessera.example)"), "{out}");
-    assert!(out.contains("signature: ok (verified with key"), "{out}");
+    assert!(out.contains("signature: ok (verified, key"), "{out}");
     assert!(out.contains("rule 1: no match: /kubernetes.io/serviceaccount/name does not match reader"), "{out}");
     assert!(out.contains("rule 2: MATCHES: the workload acts as client payments"), "{out}");
     // A miss: another namespace; exit status 1 and both rules explained.
