@@ -205,12 +205,10 @@ async fn issue15_a_single_use_trust_accepts_each_spiffe_token_once() {
     assert_oauth_error(&f.token(&outside, None).await, 401, "invalid_client");
 }
 
-#[tokio::test]
-async fn issue15_keys_from_a_jwks_uri_are_fetched_and_an_unknown_key_refetched_once() {
-    let (spire, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
-    let (old, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
-    let keys = JwksServer::start(Answer::Json(tessera_testkit::assertion::jwks(&[&old]))).await;
-    let mut file = FileConfig { jwks_uri_ca_file: Some(keys.ca.clone()), ..FileConfig::default() };
+/// A server on a manual clock that fetches keys from servers under `ca`, with client
+/// `payments` (scope payments for payments-api).
+async fn fetching_server(ca: &Path) -> (TestServer, tessera_types::clock::ManualClock) {
+    let mut file = FileConfig { jwks_uri_ca_file: Some(ca.to_owned()), ..FileConfig::default() };
     file.limits.failed_auth_free_attempts = Some(10_000);
     let clock = tessera_types::clock::ManualClock::new(tessera_types::UnixTime(1_800_000_000));
     let s = TestServer::builder().clock(std::sync::Arc::new(clock.clone())).file(file).start().await;
@@ -220,6 +218,15 @@ async fn issue15_keys_from_a_jwks_uri_are_fetched_and_an_unknown_key_refetched_o
         ..tessera_testkit::client("payments")
     })
     .await;
+    (s, clock)
+}
+
+#[tokio::test]
+async fn issue15_keys_from_a_jwks_uri_are_fetched_and_an_unknown_key_refetched_once() {
+    let (spire, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
+    let (old, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
+    let keys = JwksServer::start(Answer::Json(tessera_testkit::assertion::jwks(&[&old]))).await;
+    let (s, clock) = fetching_server(&keys.ca).await;
     let bounds = tessera_server::limits::Limits::default().client_keys;
     let t =
         TrustSpec { jwks_uri: Some(JwksUri::new(&keys.url).unwrap()), ..spec("remote", K8S, TrustKind::Kubernetes) };
@@ -418,16 +425,7 @@ async fn issue15_by_default_keys_come_from_the_issuers_discovery_document() {
     let idp = JwksServer::start(Answer::Json(tessera_testkit::assertion::jwks(&[&key]))).await;
     // A document naming another issuer first: its keys must not verify this one's tokens.
     idp.serve_moved(json!({ "issuer": "https://elsewhere.example", "jwks_uri": idp.url }));
-    let mut file = FileConfig { jwks_uri_ca_file: Some(idp.ca.clone()), ..FileConfig::default() };
-    file.limits.failed_auth_free_attempts = Some(10_000);
-    let clock = tessera_types::clock::ManualClock::new(tessera_types::UnixTime(1_800_000_000));
-    let s = TestServer::builder().clock(std::sync::Arc::new(clock.clone())).file(file).start().await;
-    s.add_scope("payments", &["payments-api"]).await;
-    s.add_client_with(tessera_server::admin::ClientSpec {
-        scopes: vec![tessera_testkit::scope("payments")],
-        ..tessera_testkit::client("payments")
-    })
-    .await;
+    let (s, clock) = fetching_server(&idp.ca).await;
     let bounds = tessera_server::limits::Limits::default().client_keys;
     add_trust(&s.store, spec("idp", &idp.origin(), TrustKind::Oidc), &bounds, s.now()).await.unwrap();
     let payments = ClientId::new("payments").unwrap();
