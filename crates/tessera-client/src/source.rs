@@ -7,7 +7,20 @@ use std::sync::{Arc, RwLock};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use tessera_http::{AuthorityClient, DiscoveryError, FailureMemory, SendError, basic_credentials, form_encode};
 use tessera_types::rfc6749::{ErrorResponse, TokenResponse};
-use tessera_types::{AccessToken, ErrorCode, JWT_BEARER_GRANT, ScopeSet, UnixTime};
+use tessera_types::{AccessToken, ErrorCode, JWT_BEARER_GRANT, Resource, ScopeSet, UnixTime};
+
+/// What a token request asks for.
+enum Ask<'a> {
+    /// The client's own token (client credentials, or a workload's JWT bearer grant).
+    Token,
+    /// RFC 8693.
+    Exchange {
+        subject_token: &'a str,
+        subject_token_type: &'a str,
+        resource: Option<&'a Resource>,
+        scope: Option<&'a ScopeSet>,
+    },
+}
 
 use crate::{AuthMethod, ClientConfig, ClientCredentials, ClientError, JWT_BEARER_ASSERTION_TYPE};
 
@@ -196,7 +209,7 @@ impl TokenSource {
         let mut attempt = 1;
         let mut nonce_retried = false;
         loop {
-            match self.request().await {
+            match self.request(&Ask::Token).await {
                 Ok(token) => {
                     let now = self.now();
                     // Saturating: `expires_in` is the server's to choose.
@@ -273,19 +286,50 @@ impl TokenSource {
         self.0.http.as_ref().map_err(|e| Attempt::Fail(e.clone()))
     }
 
-    async fn request(&self) -> Result<Token, Attempt> {
+    /// RFC 8693 token exchange: trades `subject_token` (of type `subject_token_type`, e.g.
+    /// [`tessera_types::rfc8693::ACCESS_TOKEN`] for a token an API received, or
+    /// [`tessera_types::rfc8693::JWT`] for a workload's token) for a token of the same
+    /// subject, for `resource` and `scope` when given (never wider than the subject token),
+    /// this source's client acting for the subject (`act`). The client needs the authority's
+    /// `gt:token-exchange` permission. Not cached: each call asks once (a 5xx is not retried).
+    pub async fn exchange(
+        &self,
+        subject_token: &str,
+        subject_token_type: &str,
+        resource: Option<&Resource>,
+        scope: Option<&ScopeSet>,
+    ) -> Result<Token, ClientError> {
+        let ask = Ask::Exchange { subject_token, subject_token_type, resource, scope };
+        self.request(&ask).await.map_err(|e| match e {
+            Attempt::Fail(e) => e,
+            Attempt::Retry(why) => ClientError::Unreachable(why),
+        })
+    }
+
+    async fn request(&self, ask: &Ask<'_>) -> Result<Token, Attempt> {
         let cfg = &self.0.cfg;
         let (endpoint, issuer) = self.endpoint().await?;
         let http = self.http()?;
-        // RFC 7523 §2.1: a workload token may be the grant itself.
-        let mut body = match &cfg.credentials {
-            ClientCredentials::Workload(w) if w.as_grant => format!("grant_type={}", form_encode(JWT_BEARER_GRANT)),
-            _ => String::from("grant_type=client_credentials"),
+        let as_grant = matches!((&cfg.credentials, ask), (ClientCredentials::Workload(w), Ask::Token) if w.as_grant);
+        let mut body = match ask {
+            // RFC 7523 §2.1: a workload token may be the grant itself.
+            Ask::Token if as_grant => format!("grant_type={}", form_encode(JWT_BEARER_GRANT)),
+            Ask::Token => String::from("grant_type=client_credentials"),
+            Ask::Exchange { subject_token, subject_token_type, .. } => format!(
+                "grant_type={}&subject_token={}&subject_token_type={}",
+                form_encode(tessera_types::rfc8693::GRANT_TYPE),
+                form_encode(subject_token),
+                form_encode(subject_token_type)
+            ),
         };
-        if let Some(scope) = &cfg.scope {
+        let (scope, resources): (Option<&ScopeSet>, Vec<&Resource>) = match ask {
+            Ask::Token => (cfg.scope.as_ref(), cfg.resources.iter().collect()),
+            Ask::Exchange { scope, resource, .. } => (*scope, resource.iter().copied().collect()),
+        };
+        if let Some(scope) = scope {
             body.push_str(&format!("&scope={}", form_encode(&scope.to_string())));
         }
-        for r in &cfg.resources {
+        for r in resources {
             body.push_str(&format!("&resource={}", form_encode(r.as_str())));
         }
         let mut req = http.post(endpoint).header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded");
@@ -324,7 +368,7 @@ impl TokenSource {
             // its rules name this client.
             (ClientCredentials::Workload(w), _) => {
                 let token = w.read().await.map_err(Attempt::Fail)?;
-                if w.as_grant {
+                if as_grant {
                     body.push_str(&format!("&assertion={token}"));
                 } else {
                     body.push_str(&format!(

@@ -196,3 +196,35 @@ async fn rfc8693_a_bound_token_is_not_exchanged_and_the_result_never_outlives_it
     assert_eq!(t["exp"], jwt_payload(&short)["exp"]);
     assert!(body["expires_in"].as_i64().unwrap() <= 60, "expires_in says the capped lifetime: {body}");
 }
+
+#[tokio::test]
+async fn rfc8693_tessera_client_exchanges_a_token_it_received() {
+    use tessera_client::{ClientConfig, ClientError, TokenSource};
+    use tessera_types::{ClientId, ClientSecret, ErrorCode, Issuer, Resource, ScopeSet};
+    let s = server().await;
+    let subject = token(&s, "frontend", "orders payments").await;
+    let cfg = ClientConfig::new(
+        Issuer::new(s.issuer()).unwrap(),
+        ClientId::new("orders-api").unwrap(),
+        ClientSecret::new(SECRET).unwrap(),
+    )
+    .with_http_client(s.http.clone());
+    let source = TokenSource::new(cfg);
+    let payments = Resource::new("payments-api").unwrap();
+    let narrowed = source
+        .exchange(&subject, ACCESS_TOKEN, Some(&payments), Some(&ScopeSet::parse("payments").unwrap()))
+        .await
+        .unwrap();
+    let t = jwt_payload(narrowed.access_token.expose());
+    assert_eq!(
+        (t["sub"].as_str(), t["aud"].as_str(), t["scope"].as_str()),
+        (Some("frontend"), Some("payments-api"), Some("payments"))
+    );
+    assert_eq!(t["act"], json!({ "sub": "orders-api" }));
+    // Wider than the subject token: the authority's refusal, as a typed error.
+    let admin = ScopeSet::parse("admin").unwrap();
+    match source.exchange(&subject, ACCESS_TOKEN, None, Some(&admin)).await {
+        Err(ClientError::Refused { error: ErrorCode::InvalidScope, .. }) => {}
+        other => panic!("expected invalid_scope, got {other:?}"),
+    }
+}
