@@ -89,6 +89,15 @@ fn verify(c: &mut Criterion) {
     group.finish();
 }
 
+/// A client-credentials token request for scope `api` authenticated by `authorization`.
+fn client_credentials(authorization: String) -> Request<Body> {
+    Request::post("/connect/token")
+        .header(header::AUTHORIZATION, authorization)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from("grant_type=client_credentials&scope=api"))
+        .unwrap()
+}
+
 fn token_request(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -123,12 +132,8 @@ fn token_request(c: &mut Criterion) {
                 let app = app.clone();
                 let auth = es256.clone();
                 async move {
-                    let req = Request::post("/connect/token")
-                        .header(header::AUTHORIZATION, auth)
-                        .header("dpop", proof)
-                        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                        .body(Body::from("grant_type=client_credentials&scope=api"))
-                        .unwrap();
+                    let mut req = client_credentials(auth);
+                    req.headers_mut().insert("dpop", proof.parse().unwrap());
                     let resp = app.oneshot(req).await.unwrap();
                     assert_eq!(resp.status(), 200);
                     resp
@@ -143,12 +148,7 @@ fn token_request(c: &mut Criterion) {
                 let app = app.clone();
                 let auth = auth.clone();
                 async move {
-                    let req = Request::post("/connect/token")
-                        .header(header::AUTHORIZATION, auth)
-                        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                        .body(Body::from("grant_type=client_credentials&scope=api"))
-                        .unwrap();
-                    let resp = app.oneshot(req).await.unwrap();
+                    let resp = app.oneshot(client_credentials(auth)).await.unwrap();
                     assert_eq!(resp.status(), 200);
                     resp
                 }

@@ -108,17 +108,8 @@ pub async fn register_cluster(
     let jwks = tessera_types::rfc7517::JwkSet { keys: vec![key.public_jwk()] };
     std::fs::write(jwks_file, serde_json::to_string(&jwks).unwrap()).unwrap();
     let spec = TrustSpec {
-        name: ClientId::new("cluster").unwrap(),
-        issuer: Issuer::new(CLUSTER).unwrap(),
-        kind: TrustKind::Kubernetes,
-        jwks_uri: None,
         jwks_file: Some(jwks_file.to_owned()),
-        audience: None,
-        max_token_age: None,
-        max_lifetime: None,
-        max_uses: None,
-        jwks: None,
-        rules: Vec::new(),
+        ..TrustSpec::new(ClientId::new("cluster").unwrap(), Issuer::new(CLUSTER).unwrap(), TrustKind::Kubernetes)
     };
     add_trust(store, spec, &tessera_server::limits::Limits::default().client_keys, now).await.unwrap();
     let client = ClientId::new("bench-ES256").unwrap();

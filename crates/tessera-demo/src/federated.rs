@@ -55,17 +55,13 @@ pub async fn register_cluster(settings: &Settings, data_dir: &Path) -> Result<(C
         .await
         .map_err(err)?;
     let trust = TrustSpec {
-        name: ClientId::new("demo-cluster").map_err(err)?,
-        issuer: Issuer::new(CLUSTER_ISSUER).map_err(err)?,
-        kind: TrustKind::Kubernetes,
-        jwks_uri: None,
         jwks_file: Some(jwks),
-        audience: None,
         max_token_age: Some(3600),
-        max_lifetime: None,
-        max_uses: None,
-        jwks: None,
-        rules: Vec::new(),
+        ..TrustSpec::new(
+            ClientId::new("demo-cluster").map_err(err)?,
+            Issuer::new(CLUSTER_ISSUER).map_err(err)?,
+            TrustKind::Kubernetes,
+        )
     };
     add_trust(&store, trust, &Limits::default().client_keys, now).await.map_err(err)?;
     add_rule(&store, "demo-cluster", &client, &[format!("sub={SERVICE_ACCOUNT}")], now).await.map_err(err)?;

@@ -108,6 +108,25 @@ pub struct RuleSpec {
     pub matches: Vec<String>,
 }
 
+impl TrustSpec {
+    /// A trust of `kind` for `issuer`, keys by discovery, every bound at its default.
+    pub fn new(name: ClientId, issuer: Issuer, kind: TrustKind) -> Self {
+        Self {
+            name,
+            issuer,
+            kind,
+            jwks_uri: None,
+            jwks_file: None,
+            audience: None,
+            max_token_age: None,
+            max_lifetime: None,
+            max_uses: None,
+            jwks: None,
+            rules: Vec::new(),
+        }
+    }
+}
+
 fn oidc() -> TrustKind {
     TrustKind::Oidc
 }

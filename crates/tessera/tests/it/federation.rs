@@ -23,19 +23,7 @@ const SPIRE: &str = "https://spire.prod.acme.example";
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 fn spec(name: &str, issuer: &str, kind: TrustKind) -> TrustSpec {
-    TrustSpec {
-        name: ClientId::new(name).unwrap(),
-        issuer: Issuer::new(issuer).unwrap(),
-        kind,
-        jwks_uri: None,
-        jwks_file: None,
-        audience: None,
-        max_token_age: None,
-        max_lifetime: None,
-        max_uses: None,
-        jwks: None,
-        rules: Vec::new(),
-    }
+    TrustSpec::new(ClientId::new(name).unwrap(), Issuer::new(issuer).unwrap(), kind)
 }
 
 fn jwks_file(dir: &Path, name: &str, key: &SigningKey) -> std::path::PathBuf {
