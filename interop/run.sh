@@ -113,7 +113,8 @@ tessera client add gateway --secret gateway_interop_secret --allow-weak-secret -
   --permission ept:token --permission token-exchange
 tessera trust add cluster --kind kubernetes --issuer https://kubernetes.default.svc.cluster.local \
   --jwks-file "$W/cluster.jwks" --max-token-age 3600
-tessera trust rule add cluster --client workload-payments --match 'sub=system:serviceaccount:payments:*'
+# `namespace` is the kubernetes kind's shorthand for the NS of system:serviceaccount:NS:SA.
+tessera trust rule add cluster --client workload-payments --match namespace=payments
 for alg in RS256 ES256 PS256 EdDSA; do
   tessera client add "cc-$alg" --secret "cc_${alg}_secret" --allow-weak-secret --scope dataEventRecords --signing-alg "$alg"
 done

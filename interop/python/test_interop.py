@@ -520,7 +520,7 @@ def test_authlib_assertion_session_jwt_bearer_grant_with_a_workload_identity():
     session = AssertionSession(
         meta["token_endpoint"], issuer=K8S, subject="system:serviceaccount:payments:api", audience=URL,
         grant_type=JWT_BEARER_GRANT, key=cluster_key(), alg="ES256", scope="dataEventRecords",
-        claims={"kubernetes.io": {"namespace": "payments"}})
+        claims={"kubernetes.io": {"namespace": "payments", "serviceaccount": {"name": "api"}}})
     session.verify = CA
     token = session.refresh_token()
     assert unverified(token["access_token"])["client_id"] == "workload-payments"

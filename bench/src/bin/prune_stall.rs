@@ -21,6 +21,7 @@ fn token(n: usize, exp: i64) -> TokenRecord {
         exp: UnixTime(exp),
         revoked: false,
         cnf: None,
+        workload: None,
     }
 }
 

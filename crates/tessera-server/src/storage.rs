@@ -131,4 +131,14 @@ impl AssertionReplayStore for SqlTokens {
     ) -> StoreFuture<'a, bool> {
         Box::pin(self.jtis.use_jti(client_id.clone(), jti_hash.to_owned(), expires_at))
     }
+
+    fn count_use<'a>(
+        &'a self,
+        owner: &'a ClientId,
+        hash: &'a str,
+        expires_at: UnixTime,
+        max_uses: i64,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(self.store.count_use(owner, hash, expires_at, max_uses))
+    }
 }

@@ -176,6 +176,8 @@ pub struct TokenRecord {
     pub revoked: bool,
     /// What it is bound to (RFC 8705 §3).
     pub cnf: Option<Confirmation>,
+    /// The federated workload that authenticated as the client (issue 15).
+    pub workload: Option<tessera_types::rfc9068::Workload>,
 }
 
 /// A trusted external issuer of workload identities (issue 15).

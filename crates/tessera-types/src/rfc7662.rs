@@ -36,6 +36,12 @@ pub struct IntrospectionResponse {
     /// RFC 8705 §3.2: the certificate a bound token is bound to.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub cnf: Option<crate::rfc8705::Confirmation>,
+    /// RFC 8693 §4.1: the delegation chain of an exchanged token (§4.4 allows it here).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub act: Option<crate::rfc8693::Actor>,
+    /// Tessera's `workload` claim: the federated workload behind the client.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub workload: Option<crate::rfc9068::Workload>,
 }
 
 impl IntrospectionResponse {

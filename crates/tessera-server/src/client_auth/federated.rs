@@ -23,7 +23,7 @@ use tessera_types::{ClientAuthMethod, ClientId, ErrorCode, JWT_BEARER_GRANT, Uni
 use super::gate::backing_off;
 use super::{Credentials, failed};
 use crate::error::OAuthError;
-use crate::federation::Trusted;
+use crate::federation::{Trusted, kinds};
 use crate::form::Form;
 use crate::registry::Registry;
 use crate::state::Inner;
@@ -50,6 +50,8 @@ enum Failure {
     MissingIat,
     TooOld,
     TooLongLived,
+    /// Not of the shape the trust's kind prescribes (federation::kinds).
+    Shape,
     NoRule,
     /// The rule names a client that is gone or disabled.
     UnknownClient,
@@ -137,18 +139,21 @@ async fn verify_signature(s: &Inner, trust: &Trusted, jws: &Jws<'_>) -> Result<(
         None => {
             discovered = s
                 .discovered
-                .jwks_uri(&s.remote_keys, trust.issuer(), s.clock.now().0)
+                .jwks_uri(&s.remote_keys, trust.issuer(), trust.roots.as_deref(), s.clock.now().0)
                 .await
                 .map_err(|_| Failure::KeysUnavailable)?;
             &discovered
         }
     };
-    let keys = s.remote_keys.keys(&trust.cache_id, uri).await.map_err(|_| Failure::KeysUnavailable)?;
+    let keys =
+        s.remote_keys.keys(&trust.cache_id, uri, trust.roots.as_ref()).await.map_err(|_| Failure::KeysUnavailable)?;
     match signature(jws, &keys.keys) {
-        Err(Failure::UnknownKey) => match s.remote_keys.refetch(&trust.cache_id, uri, keys.generation).await {
-            Some(newer) => signature(jws, &newer.keys),
-            None => Err(Failure::UnknownKey),
-        },
+        Err(Failure::UnknownKey) => {
+            match s.remote_keys.refetch(&trust.cache_id, uri, trust.roots.as_ref(), keys.generation).await {
+                Some(newer) => signature(jws, &newer.keys),
+                None => Err(Failure::UnknownKey),
+            }
+        }
         outcome => outcome,
     }
 }
@@ -245,7 +250,11 @@ async fn authenticate<'r>(
     let trust = registry.trust(issuer).ok_or(Ok(Failure::UntrustedIssuer))?;
     verify_signature(s, trust, &jws).await.map_err(Ok)?;
     let valid_until = check_claims(&claims, trust, s.issuer.as_str(), now.0, s.assertion.leeway).map_err(Ok)?;
-    let rule = trust.rules.first_match(&claims).ok_or(Ok(Failure::NoRule))?;
+    let rule_claims = kinds::rule_claims(trust.kind, &claims).map_err(|e| {
+        tracing::info!(trust = %trust.record.name, reason = %e, "workload token of the wrong shape");
+        Ok(Failure::Shape)
+    })?;
+    let rule = trust.rules.first_match(&rule_claims).ok_or(Ok(Failure::NoRule))?;
     let client_id = ClientId::new(rule.client.as_str()).map_err(|_| Ok(Failure::UnknownClient))?;
     let client = registry.client(&client_id).filter(|c| c.enabled).ok_or(Ok(Failure::UnknownClient))?;
     // RFC 7521 §4.2: a client_id sent along "MUST identify the client": the rule's.
@@ -253,12 +262,19 @@ async fn authenticate<'r>(
         return Err(Ok(Failure::ClientIdMismatch));
     }
     // Issue 15: reuse is the trust's choice (Kubernetes reuses a projected token for its
-    // hour); with `max_uses = 1` each token passes once, recorded in the shared replay table
-    // under the hash of its `jti` — or of the whole token, which has none.
-    if trust.record.max_uses == Some(1) {
+    // hour); with `max_uses = N` each token passes N times, counted in the shared replay
+    // table under the hash of its `jti` — or of the whole token, which has none. Single use
+    // goes through the batched writer, as assertion ids do.
+    if let Some(max_uses) = trust.record.max_uses {
         let id = claims.get("jti").and_then(Value::as_str).unwrap_or(assertion);
         let hash = URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, id.as_bytes()).as_ref());
-        match s.stores.assertions.use_jti(&trust.cache_id, &hash, UnixTime(valid_until)).await {
+        let until = UnixTime(valid_until);
+        let counted = if max_uses == 1 {
+            s.stores.assertions.use_jti(&trust.cache_id, &hash, until).await
+        } else {
+            s.stores.assertions.count_use(&trust.cache_id, &hash, until, max_uses).await
+        };
+        match counted {
             Ok(true) => {}
             Ok(false) => return Err(Ok(Failure::Replayed)),
             Err(e) => {

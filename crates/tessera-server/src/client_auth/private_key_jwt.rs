@@ -32,6 +32,15 @@ pub trait AssertionReplayStore: Send + Sync {
     /// `false` when it was recorded before.
     fn use_jti<'a>(&'a self, client_id: &'a ClientId, jti_hash: &'a str, expires_at: UnixTime)
     -> StoreFuture<'a, bool>;
+    /// Counts one more use of what `owner` keeps under `hash` until `expires_at`; `false` once
+    /// it has been used `max_uses` times (a trust's bound on reusing a workload token).
+    fn count_use<'a>(
+        &'a self,
+        owner: &'a ClientId,
+        hash: &'a str,
+        expires_at: UnixTime,
+        max_uses: i64,
+    ) -> StoreFuture<'a, bool>;
 }
 
 /// Why an assertion was refused, for the WARN line (the assertion itself is never logged,
@@ -260,9 +269,9 @@ async fn check_remote(
 ) -> Result<Checked, Failure> {
     // Not worth a fetch if it is not even a JWS with an acceptable algorithm.
     Jws::parse(assertion).map_err(jose_failure)?;
-    let keys = s.remote_keys.keys(client_id, uri).await.map_err(|_| Failure::KeysUnavailable)?;
+    let keys = s.remote_keys.keys(client_id, uri, None).await.map_err(|_| Failure::KeysUnavailable)?;
     match check(assertion, client_id, &keys.keys, expected) {
-        Err(Failure::UnknownKey) => match s.remote_keys.refetch(client_id, uri, keys.generation).await {
+        Err(Failure::UnknownKey) => match s.remote_keys.refetch(client_id, uri, None, keys.generation).await {
             Some(newer) => check(assertion, client_id, &newer.keys, expected),
             None => Err(Failure::UnknownKey),
         },

@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
@@ -45,30 +45,44 @@ impl Default for RemoteKeyLimits {
     }
 }
 
-/// CA certificates read from a PEM file (`jwks_uri_ca_file`), checked when the settings are.
+/// CA certificates from PEM: the server's `jwks_uri_ca_file` (beside the platform's anchors),
+/// or a trust's `--ca` (instead of them: issue 15).
 #[derive(Clone)]
 pub struct TrustRoots {
-    path: PathBuf,
+    /// Where they came from (a file, a trust), for messages.
+    origin: String,
     certificates: Vec<reqwest::Certificate>,
+    /// SHA-256 of the PEM: equal roots are one HTTP client, whatever snapshot parsed them.
+    digest: [u8; 32],
 }
 
 impl TrustRoots {
     /// Reads every certificate of the PEM file at `path`; none is an error.
     pub fn read(path: &Path) -> Result<Self, String> {
         let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let certificates = reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| format!("{}: {}", path.display(), error_chain(&e)))?;
+        Self::from_pem(path.display().to_string(), &pem)
+    }
+
+    /// Every certificate of `pem`, from `origin`; none is an error.
+    pub fn from_pem(origin: String, pem: &[u8]) -> Result<Self, String> {
+        let certificates =
+            reqwest::Certificate::from_pem_bundle(pem).map_err(|e| format!("{origin}: {}", error_chain(&e)))?;
         if certificates.is_empty() {
-            return Err(format!("{}: no PEM certificate", path.display()));
+            return Err(format!("{origin}: no PEM certificate"));
         }
-        Ok(Self { path: path.to_owned(), certificates })
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, pem).as_ref().try_into().expect("32 bytes");
+        Ok(Self { origin, certificates, digest })
     }
 }
 
 impl std::fmt::Debug for TrustRoots {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "TrustRoots({}, {} certificates)", self.path.display(), self.certificates.len())
+        write!(f, "TrustRoots({}, {} certificates)", self.origin, self.certificates.len())
     }
+}
+
+fn same_roots(a: Option<&Arc<TrustRoots>>, b: Option<&Arc<TrustRoots>>) -> bool {
+    a.map(|r| r.digest) == b.map(|r| r.digest)
 }
 
 /// Why a client's keys could not be had. Logged with the URI, never with key material; the
@@ -110,16 +124,19 @@ pub type FetchFuture = Pin<Box<dyn Future<Output = Result<String, FetchError>> +
 
 /// Fetches the JWK Set document at a URI. Implemented for closures, so tests pass one.
 pub trait JwksFetcher: Send + Sync {
-    /// The body at `uri`.
-    fn fetch(&self, uri: &JwksUri) -> FetchFuture;
+    /// The body at `uri`, over TLS checked against `only` when given (a trust's `--ca`),
+    /// otherwise against the platform's anchors and `jwks_uri_ca_file`.
+    fn fetch(&self, uri: &JwksUri, only: Option<&TrustRoots>) -> FetchFuture;
 }
 
+/// A closure is a fetcher that makes no TLS connection of its own (the tests' fake key
+/// servers), so it has no use for roots.
 impl<F, Fut> JwksFetcher for F
 where
     F: Fn(JwksUri) -> Fut + Send + Sync,
     Fut: Future<Output = Result<String, FetchError>> + Send + 'static,
 {
-    fn fetch(&self, uri: &JwksUri) -> FetchFuture {
+    fn fetch(&self, uri: &JwksUri, _only: Option<&TrustRoots>) -> FetchFuture {
         Box::pin(self(uri.clone()))
     }
 }
@@ -142,23 +159,51 @@ pub struct HttpFetcher {
     /// Built on the first fetch: a server whose clients all register their keys (or use
     /// secrets) never loads the platform's trust store for this.
     client: OnceLock<Result<reqwest::Client, String>>,
+    /// One client per distinct `--ca` of the trusts, by the PEM's digest.
+    pinned: Mutex<HashMap<[u8; 32], reqwest::Client>>,
 }
+
+/// Most pinned-CA clients kept: one per distinct trust CA; past it (CAs changed many times
+/// over a long run), the map starts again.
+const MAX_PINNED_CLIENTS: usize = 256;
 
 impl HttpFetcher {
     /// A fetcher within `limits`, reading at most `max_bytes` of a body.
     pub fn new(limits: &RemoteKeyLimits, max_bytes: usize) -> Self {
-        Self { limits: limits.clone(), max_bytes, client: OnceLock::new() }
+        Self { limits: limits.clone(), max_bytes, client: OnceLock::new(), pinned: Mutex::default() }
     }
 
-    fn client(&self) -> Result<reqwest::Client, String> {
+    fn builder(&self) -> reqwest::ClientBuilder {
+        reqwest::Client::builder()
+            // A redirect would send the server to a URL nobody registered.
+            .redirect(reqwest::redirect::Policy::none())
+            .https_only(true)
+            .connect_timeout(self.limits.fetch_timeout)
+            .user_agent(concat!("tessera/", env!("CARGO_PKG_VERSION")))
+    }
+
+    fn client(&self, only: Option<&TrustRoots>) -> Result<reqwest::Client, String> {
+        if let Some(roots) = only {
+            let mut pinned = self.pinned.lock().expect("pinned clients lock");
+            if let Some(client) = pinned.get(&roots.digest) {
+                return Ok(client.clone());
+            }
+            // The trust's CA alone: a key server of a private cluster is not to be
+            // impersonated by any certificate the web PKI would accept.
+            let client = self
+                .builder()
+                .tls_certs_only(roots.certificates.iter().cloned())
+                .build()
+                .map_err(|e| format!("{}: {}", roots.origin, error_chain(&e)))?;
+            if pinned.len() >= MAX_PINNED_CLIENTS {
+                pinned.clear();
+            }
+            pinned.insert(roots.digest, client.clone());
+            return Ok(client);
+        }
         self.client
             .get_or_init(|| {
-                let mut builder = reqwest::Client::builder()
-                    // A redirect would send the server to a URL nobody registered.
-                    .redirect(reqwest::redirect::Policy::none())
-                    .https_only(true)
-                    .connect_timeout(self.limits.fetch_timeout)
-                    .user_agent(concat!("tessera/", env!("CARGO_PKG_VERSION")));
+                let mut builder = self.builder();
                 if let Some(roots) = &self.limits.extra_roots {
                     builder = builder.tls_certs_merge(roots.certificates.iter().cloned());
                 }
@@ -174,8 +219,8 @@ impl HttpFetcher {
 }
 
 impl JwksFetcher for HttpFetcher {
-    fn fetch(&self, uri: &JwksUri) -> FetchFuture {
-        let client = self.client();
+    fn fetch(&self, uri: &JwksUri, only: Option<&TrustRoots>) -> FetchFuture {
+        let client = self.client(only);
         let (uri, max_bytes) = (uri.clone(), self.max_bytes);
         Box::pin(async move {
             let client = client.map_err(FetchError::Setup)?;
@@ -239,6 +284,8 @@ type Attempt = tokio::sync::OwnedMutexGuard<Option<UnixTime>>;
 /// One client's cache entry, replaced when its URI changes.
 struct Entry {
     uri: JwksUri,
+    /// A trust's own CA for `uri`'s TLS.
+    roots: Option<Arc<TrustRoots>>,
     /// When a fetch was last started. Held across the fetch: the single flight.
     last_attempt: Arc<tokio::sync::Mutex<Option<UnixTime>>>,
     /// The keys of the last successful fetch, readable while a fetch is in flight.
@@ -266,15 +313,16 @@ impl RemoteKeys {
         Self { fetcher, clock, limits, bounds, entries: Mutex::default(), generations: Arc::default() }
     }
 
-    fn entry(&self, client_id: &ClientId, uri: &JwksUri) -> Arc<Entry> {
+    fn entry(&self, client_id: &ClientId, uri: &JwksUri, roots: Option<&Arc<TrustRoots>>) -> Arc<Entry> {
         let mut entries = self.entries.lock().expect("remote keys lock");
         match entries.get(client_id) {
-            Some(entry) if entry.uri == *uri => entry.clone(),
-            // New, or the client's URI changed: what was fetched from the old one is not its
-            // keys any more.
+            Some(entry) if entry.uri == *uri && same_roots(entry.roots.as_ref(), roots) => entry.clone(),
+            // New, or the client's URI (or CA) changed: what was fetched from the old one is
+            // not its keys any more.
             _ => {
                 let entry = Arc::new(Entry {
                     uri: uri.clone(),
+                    roots: roots.cloned(),
                     last_attempt: Arc::new(tokio::sync::Mutex::new(None)),
                     current: RwLock::new(None),
                 });
@@ -294,9 +342,14 @@ impl RemoteKeys {
     }
 
     /// The keys at `uri` for `client_id`: the cached ones while fresh, else fetched, once
-    /// for all the requests that ask meanwhile.
-    pub async fn keys(&self, client_id: &ClientId, uri: &JwksUri) -> Result<Arc<FetchedKeys>, FetchError> {
-        let entry = self.entry(client_id, uri);
+    /// for all the requests that ask meanwhile. `roots`: a trust's own CA for `uri`.
+    pub async fn keys(
+        &self,
+        client_id: &ClientId,
+        uri: &JwksUri,
+        roots: Option<&Arc<TrustRoots>>,
+    ) -> Result<Arc<FetchedKeys>, FetchError> {
+        let entry = self.entry(client_id, uri, roots);
         if let Some(keys) = self.fresh(&entry, self.clock.now()) {
             return Ok(keys);
         }
@@ -319,15 +372,21 @@ impl RemoteKeys {
 
     /// The document at `uri`, fetched now with the same bounds as keys (issue 15: an
     /// issuer's discovery document, which names its `jwks_uri`). Not cached here.
-    pub async fn fetch_document(&self, uri: &JwksUri) -> Result<String, FetchError> {
-        self.fetcher.fetch(uri).await
+    pub async fn fetch_document(&self, uri: &JwksUri, roots: Option<&TrustRoots>) -> Result<String, FetchError> {
+        self.fetcher.fetch(uri, roots).await
     }
 
     /// Keys newer than generation `seen`, after an assertion named a key that set lacks (the
     /// client may have rotated): those another request fetched meanwhile, or a refetch if
     /// none was started within `min_refetch_interval`. `None`: no newer keys.
-    pub async fn refetch(&self, client_id: &ClientId, uri: &JwksUri, seen: u64) -> Option<Arc<FetchedKeys>> {
-        let entry = self.entry(client_id, uri);
+    pub async fn refetch(
+        &self,
+        client_id: &ClientId,
+        uri: &JwksUri,
+        roots: Option<&Arc<TrustRoots>>,
+        seen: u64,
+    ) -> Option<Arc<FetchedKeys>> {
+        let entry = self.entry(client_id, uri, roots);
         let last_attempt = entry.last_attempt.clone().lock_owned().await;
         let current = entry.current.read().expect("remote keys lock").clone();
         if let Some(newer) = current.filter(|k| k.generation > seen) {
@@ -354,7 +413,8 @@ impl RemoteKeys {
         now: UnixTime,
     ) -> Result<Arc<FetchedKeys>, FetchError> {
         *last_attempt = Some(now);
-        let fetching = tokio::time::timeout(self.limits.fetch_timeout, self.fetcher.fetch(&entry.uri));
+        let fetching =
+            tokio::time::timeout(self.limits.fetch_timeout, self.fetcher.fetch(&entry.uri, entry.roots.as_deref()));
         let (client_id, bounds, generations) = (client_id.clone(), self.bounds, self.generations.clone());
         let task = tokio::spawn(async move {
             let outcome = match fetching.await {

@@ -84,15 +84,15 @@ async fn keys_are_fetched_on_first_use_and_kept_for_the_ttl() {
     let cache = fake.cache(&clock, Duration::from_secs(5));
     let (c, u) = (id("svc"), uri("svc"));
     assert_eq!(fake.calls(), 0, "nothing is fetched before it is needed");
-    assert_eq!(kids(&cache.keys(&c, &u).await.unwrap()), [k1.kid.to_string()]);
+    assert_eq!(kids(&cache.keys(&c, &u, None).await.unwrap()), [k1.kid.to_string()]);
     clock.advance(299);
-    cache.keys(&c, &u).await.unwrap();
+    cache.keys(&c, &u, None).await.unwrap();
     assert_eq!(fake.calls(), 1, "cached for jwks_uri_cache_ttl_s");
     clock.advance(1);
-    cache.keys(&c, &u).await.unwrap();
+    cache.keys(&c, &u, None).await.unwrap();
     assert_eq!(fake.calls(), 2, "fetched again once the TTL has passed");
     // Another URI for the same client (an update) is another set.
-    cache.keys(&c, &uri("moved")).await.unwrap();
+    cache.keys(&c, &uri("moved"), None).await.unwrap();
     assert_eq!(fake.calls(), 3);
 }
 
@@ -102,28 +102,28 @@ async fn an_unknown_kid_refetches_at_most_once_per_interval() {
     fake.serve(&[&k1]);
     let cache = fake.cache(&clock, Duration::from_secs(5));
     let (c, u) = (id("svc"), uri("svc"));
-    let first = cache.keys(&c, &u).await.unwrap();
+    let first = cache.keys(&c, &u, None).await.unwrap();
     fake.serve(&[&k1, &k2]);
     for _ in 0..20 {
-        assert!(cache.refetch(&c, &u, first.generation).await.is_none());
+        assert!(cache.refetch(&c, &u, None, first.generation).await.is_none());
     }
     assert_eq!(fake.calls(), 1, "within the interval of the first fetch: none");
     clock.advance(30);
-    let newer = cache.refetch(&c, &u, first.generation).await.unwrap();
+    let newer = cache.refetch(&c, &u, None, first.generation).await.unwrap();
     assert_eq!(kids(&newer), [k1.kid.to_string(), k2.kid.to_string()]);
     assert_eq!(fake.calls(), 2);
     // A request that saw the old set finds the new one without another fetch.
-    assert_eq!(cache.refetch(&c, &u, first.generation).await.unwrap().generation, newer.generation);
-    assert!(cache.refetch(&c, &u, newer.generation).await.is_none());
+    assert_eq!(cache.refetch(&c, &u, None, first.generation).await.unwrap().generation, newer.generation);
+    assert!(cache.refetch(&c, &u, None, newer.generation).await.is_none());
     assert_eq!(fake.calls(), 2);
     // A failed refetch counts against the interval too, and keeps the fresh keys.
     clock.advance(30);
     fake.fail(FetchError::Status(500));
-    assert!(cache.refetch(&c, &u, newer.generation).await.is_none());
+    assert!(cache.refetch(&c, &u, None, newer.generation).await.is_none());
     clock.advance(29);
-    assert!(cache.refetch(&c, &u, newer.generation).await.is_none());
+    assert!(cache.refetch(&c, &u, None, newer.generation).await.is_none());
     assert_eq!(fake.calls(), 3, "no hammering of a broken URI");
-    assert_eq!(cache.keys(&c, &u).await.unwrap().generation, newer.generation, "still fresh: kept");
+    assert_eq!(cache.keys(&c, &u, None).await.unwrap().generation, newer.generation, "still fresh: kept");
 }
 
 #[tokio::test]
@@ -131,15 +131,15 @@ async fn after_a_failed_fetch_stale_keys_are_not_used_and_the_interval_holds() {
     let (fake, clock, k1) = (Fake::new(), ManualClock::new(T0), key());
     let cache = fake.cache(&clock, Duration::from_secs(5));
     let (c, u) = (id("svc"), uri("svc"));
-    assert_eq!(cache.keys(&c, &u).await.unwrap_err(), FetchError::Status(404));
+    assert_eq!(cache.keys(&c, &u, None).await.unwrap_err(), FetchError::Status(404));
     fake.serve(&[&k1]);
-    assert_eq!(cache.keys(&c, &u).await.unwrap_err(), FetchError::RecentlyFailed);
+    assert_eq!(cache.keys(&c, &u, None).await.unwrap_err(), FetchError::RecentlyFailed);
     assert_eq!(fake.calls(), 1);
     clock.advance(30);
-    cache.keys(&c, &u).await.unwrap();
+    cache.keys(&c, &u, None).await.unwrap();
     clock.advance(300);
     fake.fail(FetchError::Status(500));
-    assert_eq!(cache.keys(&c, &u).await.unwrap_err(), FetchError::Status(500), "expired keys are not served");
+    assert_eq!(cache.keys(&c, &u, None).await.unwrap_err(), FetchError::Status(500), "expired keys are not served");
 }
 
 #[tokio::test]
@@ -150,14 +150,14 @@ async fn concurrent_requests_for_one_client_share_a_fetch_and_other_clients_do_n
     let waiting: Vec<_> = (0..16)
         .map(|_| {
             let cache = cache.clone();
-            tokio::spawn(async move { cache.keys(&id("slow"), &uri("slow")).await.map(|k| k.generation) })
+            tokio::spawn(async move { cache.keys(&id("slow"), &uri("slow"), None).await.map(|k| k.generation) })
         })
         .collect();
     // While the slow client's fetch hangs, another client's keys come at once.
     while fake.calls() == 0 {
         tokio::task::yield_now().await;
     }
-    cache.keys(&id("quick"), &uri("quick")).await.unwrap();
+    cache.keys(&id("quick"), &uri("quick"), None).await.unwrap();
     assert_eq!(fake.calls(), 2, "one fetch for the 16 slow requests, one for the quick client");
     fake.hold.add_permits(1);
     let mut generations = Vec::new();
@@ -175,7 +175,7 @@ async fn a_fetch_outlives_the_request_that_started_it() {
     let cache = fake.cache(&clock, Duration::from_secs(60));
     let abandoned = {
         let cache = cache.clone();
-        tokio::spawn(async move { cache.keys(&id("slow"), &uri("slow")).await.map(|_| ()) })
+        tokio::spawn(async move { cache.keys(&id("slow"), &uri("slow"), None).await.map(|_| ()) })
     };
     while fake.calls() == 0 {
         tokio::task::yield_now().await;
@@ -186,7 +186,7 @@ async fn a_fetch_outlives_the_request_that_started_it() {
     fake.hold.add_permits(1);
     // The fetch went on: the next request has the keys, without a fetch of its own and
     // without being refused for the interval.
-    assert_eq!(kids(&cache.keys(&id("slow"), &uri("slow")).await.unwrap()), [k1.kid.to_string()]);
+    assert_eq!(kids(&cache.keys(&id("slow"), &uri("slow"), None).await.unwrap()), [k1.kid.to_string()]);
     assert_eq!(fake.calls(), 1);
 }
 
@@ -194,7 +194,7 @@ async fn a_fetch_outlives_the_request_that_started_it() {
 async fn a_fetch_that_does_not_finish_in_time_fails() {
     let (fake, clock) = (Fake::new(), ManualClock::new(T0));
     let cache = fake.cache(&clock, Duration::from_millis(50));
-    assert_eq!(cache.keys(&id("slow"), &uri("slow")).await.unwrap_err(), FetchError::Timeout);
+    assert_eq!(cache.keys(&id("slow"), &uri("slow"), None).await.unwrap_err(), FetchError::Timeout);
 }
 
 #[tokio::test]
@@ -204,11 +204,11 @@ async fn a_fetched_set_is_checked_like_a_registered_one() {
     private["d"] = "AAAA".into();
     *fake.answer.lock().unwrap() = Ok(json!({ "keys": [private] }).to_string());
     let cache = fake.cache(&clock, Duration::from_secs(5));
-    let FetchError::Refused(why) = cache.keys(&id("svc"), &uri("svc")).await.unwrap_err() else { panic!() };
+    let FetchError::Refused(why) = cache.keys(&id("svc"), &uri("svc"), None).await.unwrap_err() else { panic!() };
     assert!(why.contains("private member") && !why.contains("AAAA"), "{why}");
     *fake.answer.lock().unwrap() = Ok("not json".into());
     clock.advance(30);
-    assert!(matches!(cache.keys(&id("svc"), &uri("svc")).await, Err(FetchError::Refused(_))));
+    assert!(matches!(cache.keys(&id("svc"), &uri("svc"), None).await, Err(FetchError::Refused(_))));
 }
 
 #[test]
@@ -224,7 +224,9 @@ async fn over_https(answer: tessera_testkit::jwks_server::Answer, max_bytes: usi
     let fetcher = HttpFetcher::new(&limits, max_bytes);
     let uri = JwksUri::new(&server.url).unwrap();
     // Far past what a bounded read takes: a reader that does not stop at the bound ends here.
-    tokio::time::timeout(Duration::from_secs(20), fetcher.fetch(&uri)).await.expect("the fetch stopped at its bound")
+    tokio::time::timeout(Duration::from_secs(20), fetcher.fetch(&uri, None))
+        .await
+        .expect("the fetch stopped at its bound")
 }
 
 #[tokio::test]
@@ -244,7 +246,7 @@ async fn the_http_fetcher_follows_no_redirect_and_asks_for_json() {
     server.answer(Answer::Redirect(server.moved_url()));
     server.serve_moved(json!({ "keys": [key().public_jwk()] }));
     let limits = RemoteKeyLimits { extra_roots: Some(TrustRoots::read(&server.ca).unwrap()), ..Default::default() };
-    let fetched = HttpFetcher::new(&limits, 4096).fetch(&JwksUri::new(&server.url).unwrap()).await;
+    let fetched = HttpFetcher::new(&limits, 4096).fetch(&JwksUri::new(&server.url).unwrap(), None).await;
     assert_eq!(fetched.unwrap_err(), FetchError::Status(302));
     assert_eq!((server.requests(), server.moved_requests()), (1, 0));
     assert_eq!(server.last_accept().as_deref(), Some("application/json"));
@@ -257,4 +259,23 @@ fn trust_roots_must_hold_a_certificate() {
     std::fs::write(&empty, "not a certificate\n").unwrap();
     assert!(TrustRoots::read(&empty).unwrap_err().contains("no PEM certificate"));
     assert!(TrustRoots::read(&dir.path().join("absent.pem")).is_err());
+}
+
+#[tokio::test]
+async fn a_trusts_own_ca_is_the_only_anchor_its_fetches_accept() {
+    use tessera_testkit::jwks_server::{Answer, JwksServer};
+    let server = JwksServer::start(Answer::Json(json!({ "keys": [] }))).await;
+    let other = JwksServer::start(Answer::Json(json!({ "keys": [] }))).await;
+    let pem = |s: &JwksServer| TrustRoots::from_pem("test".into(), &std::fs::read(&s.ca).unwrap()).unwrap();
+    let uri = JwksUri::new(&server.url).unwrap();
+    // No server-wide anchor for it: the trust's CA alone makes the fetch succeed.
+    let fetcher = HttpFetcher::new(&RemoteKeyLimits::default(), 4096);
+    assert!(matches!(fetcher.fetch(&uri, None).await, Err(FetchError::Transport(_))));
+    assert!(fetcher.fetch(&uri, Some(&pem(&server))).await.is_ok());
+    // Pinned means pinned: with another CA as the trust's, the server-wide anchor that would
+    // accept the certificate is not consulted.
+    let limits = RemoteKeyLimits { extra_roots: Some(TrustRoots::read(&server.ca).unwrap()), ..Default::default() };
+    let fetcher = HttpFetcher::new(&limits, 4096);
+    assert!(fetcher.fetch(&uri, None).await.is_ok());
+    assert!(matches!(fetcher.fetch(&uri, Some(&pem(&other))).await, Err(FetchError::Transport(_))));
 }

@@ -41,6 +41,8 @@ pub(crate) async fn introspect(
             // RFC 8705 §3.2: the resource server compares it with the certificate the token
             // came with.
             cnf: t.cnf,
+            act: t.act,
+            workload: t.workload,
         },
         _ => IntrospectionResponse::inactive(),
     };

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use serde_json::Value;
 use tessera_types::JwksUri;
 
-use crate::client_keys::remote::RemoteKeys;
+use crate::client_keys::remote::{RemoteKeys, TrustRoots};
 
 #[derive(Clone)]
 enum Entry {
@@ -27,7 +27,13 @@ pub struct Discovered {
 
 impl Discovered {
     /// The `jwks_uri` `issuer` announces, at `now` (seconds).
-    pub async fn jwks_uri(&self, remote: &RemoteKeys, issuer: &str, now: i64) -> Result<JwksUri, String> {
+    pub async fn jwks_uri(
+        &self,
+        remote: &RemoteKeys,
+        issuer: &str,
+        roots: Option<&TrustRoots>,
+        now: i64,
+    ) -> Result<JwksUri, String> {
         let limits = remote.limits();
         let cached = self.entries.lock().expect("discovery lock").get(issuer).cloned();
         match cached {
@@ -37,7 +43,7 @@ impl Discovered {
             }
             _ => {}
         }
-        let outcome = discover(remote, issuer).await;
+        let outcome = discover(remote, issuer, roots).await;
         let entry = match &outcome {
             Ok(uri) => Entry::Found(uri.clone(), now),
             Err(why) => {
@@ -50,10 +56,10 @@ impl Discovered {
     }
 }
 
-async fn discover(remote: &RemoteKeys, issuer: &str) -> Result<JwksUri, String> {
+async fn discover(remote: &RemoteKeys, issuer: &str, roots: Option<&TrustRoots>) -> Result<JwksUri, String> {
     let url = JwksUri::new(format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/')))
         .map_err(|e| format!("discovery URL: {e}"))?;
-    let body = remote.fetch_document(&url).await.map_err(|e| e.to_string())?;
+    let body = remote.fetch_document(&url, roots).await.map_err(|e| e.to_string())?;
     let doc: Value = serde_json::from_str(&body).map_err(|e| format!("discovery document: {e}"))?;
     // OpenID Connect Discovery §4.3: the document's issuer must be the one asked about, or
     // keys of another issuer would verify this one's tokens.

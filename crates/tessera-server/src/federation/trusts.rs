@@ -13,6 +13,7 @@ use tessera_types::{ClientId, Issuer, JwksUri, UnixTime};
 
 use super::rules::{Condition, Explanation, Rule, RuleSet};
 use crate::admin::AdminError;
+use crate::client_keys::remote::TrustRoots;
 use crate::client_keys::{KeyBounds, parse_jwks};
 
 /// The claim shapes a trust expects (documented per kind in the README).
@@ -33,6 +34,14 @@ pub enum TrustKind {
 }
 
 impl TrustKind {
+    const ALL: [Self; 4] = [Self::Kubernetes, Self::Spiffe, Self::GithubActions, Self::Oidc];
+
+    /// The kind stored as `text`; `None` for anything else (a trust with an unknown kind is
+    /// not loaded: it fails closed).
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+
     #[allow(missing_docs)]
     pub fn as_str(self) -> &'static str {
         match self {
@@ -46,6 +55,9 @@ impl TrustKind {
 
 /// Longest `--max-token-age`, `--max-lifetime`: a day (workload tokens live minutes to hours).
 const MAX_SECONDS: i64 = 86_400;
+
+/// Largest `--max-uses`: beyond it, leave the bound out (reuse for the token's lifetime).
+const MAX_USES: i64 = 1000;
 
 /// Most conditions in one rule.
 pub const MAX_CONDITIONS: usize = 16;
@@ -74,6 +86,11 @@ pub struct TrustSpec {
     /// that needs authentication to fetch).
     #[cfg_attr(feature = "clap", arg(long))]
     pub jwks_file: Option<PathBuf>,
+    /// PEM file of the CA that issues the issuer's TLS certificate (discovery and JWKS are
+    /// then fetched trusting that CA alone). Default: the platform's anchors and
+    /// `jwks_uri_ca_file`.
+    #[cfg_attr(feature = "clap", arg(long = "ca", value_name = "FILE"))]
+    pub ca_file: Option<PathBuf>,
     /// The audience external tokens must carry (default: Tessera's issuer identifier).
     #[cfg_attr(feature = "clap", arg(long))]
     pub audience: Option<String>,
@@ -83,8 +100,8 @@ pub struct TrustSpec {
     /// Refuse tokens whose lifetime (`exp` − `iat`) is longer (seconds, ≤ 86400).
     #[cfg_attr(feature = "clap", arg(long))]
     pub max_lifetime: Option<i64>,
-    /// 1: each external token is accepted once (default: as often as it lives, since
-    /// Kubernetes reuses projected tokens for an hour).
+    /// How many times one external token is accepted, 1 to 1000 (default: as often as it
+    /// lives, since Kubernetes reuses projected tokens for an hour).
     #[cfg_attr(feature = "clap", arg(long))]
     pub max_uses: Option<i64>,
     /// The JWK Set inline (seed file only).
@@ -117,6 +134,7 @@ impl TrustSpec {
             kind,
             jwks_uri: None,
             jwks_file: None,
+            ca_file: None,
             audience: None,
             max_token_age: None,
             max_lifetime: None,
@@ -163,10 +181,10 @@ pub async fn add_trust(
             return Err(refused(format!("{what} is 1 to {MAX_SECONDS} seconds")));
         }
     }
-    // Counting uses beyond one needs a counter per token; single use is what the replay
-    // table gives today, so anything else is refused rather than silently unlimited.
-    if spec.max_uses.is_some_and(|n| n != 1) {
-        return Err(refused("--max-uses takes 1 (each token once); leave it out to allow reuse".into()));
+    if spec.max_uses.is_some_and(|n| !(1..=MAX_USES).contains(&n)) {
+        return Err(refused(format!(
+            "--max-uses is 1 to {MAX_USES}; leave it out to allow reuse for the token's life"
+        )));
     }
     if spec.audience.as_deref().is_some_and(|a| a.is_empty() || a.len() > 1024) {
         return Err(refused("--audience is 1 to 1024 characters".into()));
@@ -180,6 +198,17 @@ pub async fn add_trust(
         0 | 1 => {}
         _ => return Err(refused("--jwks-uri, --jwks-file and an inline jwks exclude each other".into())),
     }
+    let ca_pem = match &spec.ca_file {
+        Some(_) if spec.jwks_file.is_some() || spec.jwks.is_some() => {
+            return Err(refused("--ca is for keys fetched over TLS; the keys here are given inline".into()));
+        }
+        Some(path) => {
+            let pem = std::fs::read_to_string(path).map_err(|e| refused(format!("{}: {e}", path.display())))?;
+            TrustRoots::from_pem(path.display().to_string(), pem.as_bytes()).map_err(refused)?;
+            Some(pem)
+        }
+        None => None,
+    };
     let jwks = match (&spec.jwks_file, &spec.jwks) {
         (Some(path), _) => {
             let text = std::fs::read_to_string(path).map_err(|e| refused(format!("{}: {e}", path.display())))?;
@@ -198,8 +227,7 @@ pub async fn add_trust(
         issuer: spec.issuer.as_str().to_owned(),
         jwks_uri: spec.jwks_uri.map(|u| u.as_str().to_owned()),
         jwks,
-        // Per-trust CAs are not taken yet: private CAs go in `jwks_uri_ca_file`.
-        ca_pem: None,
+        ca_pem,
         audience: spec.audience,
         max_token_age: spec.max_token_age,
         max_lifetime: spec.max_lifetime,
@@ -276,6 +304,7 @@ pub fn explain(trust: &TrustRecord, rules: &RuleSet, token: &str, tessera_issuer
         return TokenReport { checks, rules: Explanation { matched: None, misses: Vec::new() } };
     }
     let iss = claims.get("iss").and_then(Value::as_str).unwrap_or("");
+    let kind = TrustKind::parse(&trust.kind).unwrap_or(TrustKind::Oidc);
     checks.push((
         "issuer",
         if iss.trim_end_matches('/') == trust.issuer.trim_end_matches('/') {
@@ -299,7 +328,26 @@ pub fn explain(trust: &TrustRecord, rules: &RuleSet, token: &str, tessera_issuer
         },
     ));
     checks.push(("signature", signature(trust, token)));
+    let claims = match super::kinds::rule_claims(kind, &claims) {
+        Ok(with_shorthands) => {
+            let added: Vec<&str> = super::kinds::shorthands(kind)
+                .iter()
+                .map(|(n, _)| *n)
+                .filter(|n| with_shorthands.get(n).is_some())
+                .collect();
+            checks.push(("shape", Ok(format!("a {} token{}", kind.as_str(), shorthand_list(&added)))));
+            with_shorthands
+        }
+        Err(e) => {
+            checks.push(("shape", Err(format!("not a {} token: {e}", kind.as_str()))));
+            claims
+        }
+    };
     TokenReport { checks, rules: rules.explain(&claims) }
+}
+
+fn shorthand_list(names: &[&str]) -> String {
+    if names.is_empty() { String::new() } else { format!("; rules may also name {}", names.join(", ")) }
 }
 
 fn signature(trust: &TrustRecord, token: &str) -> Result<String, String> {

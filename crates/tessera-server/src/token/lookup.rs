@@ -5,6 +5,7 @@
 use tessera_jose::{Expectations, verify_access_token};
 use tessera_store::TokenRecord;
 use tessera_types::rfc8705::Confirmation;
+use tessera_types::rfc9068::Workload;
 use tessera_types::{ClientId, Issuer, Jti, Resource, ScopeSet, UnixTime};
 
 use crate::error::OAuthError;
@@ -51,6 +52,8 @@ pub struct Active {
     pub cnf: Option<Confirmation>,
     /// RFC 8693 §4.1: who acts for the subject (an exchanged token; always a JWT).
     pub act: Option<tessera_types::rfc8693::Actor>,
+    /// The federated workload behind the client (issue 15).
+    pub workload: Option<Workload>,
 }
 
 /// Finds `token` if it is one of ours and active at `now`.
@@ -99,6 +102,7 @@ pub(crate) async fn active<S: TokenLookup + ?Sized>(
             jti,
             cnf: c.cnf,
             act: c.other.get("act").and_then(|a| serde_json::from_value(a.clone()).ok()),
+            workload: c.other.get("workload").and_then(|w| serde_json::from_value(w.clone()).ok()),
         }));
     }
     let hash = reference::hash(token);
@@ -120,6 +124,7 @@ pub(crate) async fn active<S: TokenLookup + ?Sized>(
         jti: t.jti,
         cnf: t.cnf,
         act: None,
+        workload: t.workload,
     }))
 }
 

@@ -83,5 +83,6 @@ pub fn record(
         exp: now.plus(lifetime),
         revoked: false,
         cnf: grant.cnf.clone(),
+        workload: grant.workload.clone(),
     }
 }

@@ -56,6 +56,33 @@ impl Store {
         Ok(rows.iter().map(|(c, h, _)| inserted.remove(&(c.as_str().to_owned(), h.clone()))).collect())
     }
 
+    /// Counts one more use of the token `owner` keeps under `hash`, valid until `expires_at`:
+    /// `false` once it has been used `max_uses` times. The increment is conditional in one
+    /// statement, so instances sharing PostgreSQL cannot together exceed the bound.
+    pub async fn count_use(
+        &self,
+        owner: &ClientId,
+        hash: &str,
+        expires_at: UnixTime,
+        max_uses: i64,
+    ) -> Result<bool, StoreError> {
+        let _one_writer = self.sqlite_write_turn().await;
+        // Upsert with a WHERE on the update (SQLite 3.24+, PostgreSQL 9.5+): no row comes back
+        // when the bound is reached.
+        let counted: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO client_assertion_jtis (client_id, jti_hash, expires_at, uses) VALUES ($1, $2, $3, 1) \
+             ON CONFLICT (client_id, jti_hash) DO UPDATE SET uses = client_assertion_jtis.uses + 1 \
+             WHERE client_assertion_jtis.uses < $4 RETURNING uses",
+        )
+        .bind(owner.as_str())
+        .bind(hash)
+        .bind(expires_at.0)
+        .bind(max_uses)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(counted.is_some())
+    }
+
     /// Deletes assertion ids that expired before `now`, `batch` rows per statement (as
     /// [`Store::prune`] does for tokens); returns how many.
     pub async fn prune_assertion_jtis(&self, now: UnixTime, batch: u32) -> Result<u64, StoreError> {

@@ -15,6 +15,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (9, include_str!("../../migrations/0009_revocation_events.sql")),
     (10, include_str!("../../migrations/0010_require_dpop.sql")),
     (11, include_str!("../../migrations/0011_trusts.sql")),
+    (12, include_str!("../../migrations/0012_workload_uses.sql")),
 ];
 
 impl Store {

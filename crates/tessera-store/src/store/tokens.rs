@@ -14,32 +14,22 @@ use crate::model::TokenRecord;
 impl Store {
     /// Stores reference tokens in one transaction: one commit (one fsync) for the whole batch.
     pub async fn insert_tokens(&self, tokens: &[TokenRecord]) -> Result<(), StoreError> {
-        // Multi-row INSERTs (64 rows, 576 parameters: within both SQLite's and PostgreSQL's
+        // Multi-row INSERTs (64 rows, 640 parameters: within both SQLite's and PostgreSQL's
         // limits) keep the time the write lock is held — and so the batch latency — short.
         const ROWS: usize = 64;
         let _one_writer = self.sqlite_write_turn().await;
         let mut tx = self.pool.begin().await?;
         for chunk in tokens.chunks(ROWS) {
             let mut sql = String::from(
-                "INSERT INTO tokens (hash, jti, client_id, scope, audiences, iat, exp, revoked, cnf) VALUES ",
+                "INSERT INTO tokens (hash, jti, client_id, scope, audiences, iat, exp, revoked, cnf, workload) VALUES ",
             );
             for i in 0..chunk.len() {
-                let b = i * 9;
+                let b = i * 10;
                 if i > 0 {
                     sql.push_str(", ");
                 }
-                sql.push_str(&format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6,
-                    b + 7,
-                    b + 8,
-                    b + 9
-                ));
+                let row: Vec<String> = (b + 1..=b + 10).map(|n| format!("${n}")).collect();
+                sql.push_str(&format!("({})", row.join(", ")));
             }
             // Only placeholders are interpolated; every value is bound.
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -53,7 +43,8 @@ impl Store {
                     .bind(t.iat.0)
                     .bind(t.exp.0)
                     .bind(i64::from(t.revoked))
-                    .bind(t.cnf.as_ref().map(|c| serde_json::to_string(c).expect("cnf serialises")));
+                    .bind(t.cnf.as_ref().map(|c| serde_json::to_string(c).expect("cnf serialises")))
+                    .bind(t.workload.as_ref().map(|w| serde_json::to_string(w).expect("workload serialises")));
             }
             q.execute(&mut *tx).await?;
         }
@@ -251,6 +242,11 @@ fn token_from_row(row: &AnyRow) -> Result<TokenRecord, StoreError> {
         revoked: revoked != 0,
         cnf: row
             .try_get::<Option<String>, _>("cnf")?
+            .map(|text| serde_json::from_str(&text))
+            .transpose()
+            .map_err(corrupt)?,
+        workload: row
+            .try_get::<Option<String>, _>("workload")?
             .map(|text| serde_json::from_str(&text))
             .transpose()
             .map_err(corrupt)?,

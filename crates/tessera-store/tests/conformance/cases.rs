@@ -66,6 +66,7 @@ fn token(n: usize, exp: i64) -> TokenRecord {
         exp: UnixTime(exp),
         revoked: false,
         cnf: None,
+        workload: None,
     }
 }
 
@@ -521,4 +522,40 @@ pub async fn trusts_and_rules_round_trip_in_order_and_go_together(store: Store) 
     assert!(store.get_trust("cluster").await.unwrap().is_none());
     assert!(store.list_trust_rules("cluster").await.unwrap().is_empty(), "rules go with their trust");
     assert!(store.list_trusts().await.unwrap().is_empty());
+}
+
+pub async fn uses_are_counted_to_their_bound_under_concurrency(store: Store) {
+    let trust = ClientId::new("trust:ci").unwrap();
+    // 16 concurrent uses of one token bounded to 5: exactly 5 pass, wherever they land.
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let (store, trust) = (store.clone(), trust.clone());
+            tokio::spawn(async move { store.count_use(&trust, "tok", UnixTime(1000), 5).await.unwrap() })
+        })
+        .collect();
+    let mut passed = 0;
+    for t in tasks {
+        passed += usize::from(t.await.unwrap());
+    }
+    assert_eq!(passed, 5);
+    assert!(store.count_use(&trust, "other", UnixTime(1000), 5).await.unwrap(), "each token has its own count");
+    // A single-use row (the batched path) counts as one use.
+    assert!(store.use_assertion_jti(&trust, "once", UnixTime(1000)).await.unwrap());
+    assert!(store.count_use(&trust, "once", UnixTime(1000), 2).await.unwrap());
+    assert!(!store.count_use(&trust, "once", UnixTime(1000), 2).await.unwrap());
+    // Pruned with assertion ids once expired: counted afresh after.
+    assert_eq!(store.prune_assertion_jtis(UnixTime(2000), 100).await.unwrap(), 3);
+}
+
+pub async fn reference_tokens_keep_their_workload(store: Store) {
+    let workload = tessera_types::rfc9068::Workload {
+        iss: "https://kubernetes.default.svc".into(),
+        sub: "system:serviceaccount:payments:api".into(),
+        trust: "cluster".into(),
+        rule: 7,
+    };
+    let t = TokenRecord { workload: Some(workload), ..token(1, 5000) };
+    store.insert_tokens(&[t.clone(), token(2, 5000)]).await.unwrap();
+    assert_eq!(store.find_token("hash-1").await.unwrap().unwrap(), t);
+    assert_eq!(store.find_token("hash-2").await.unwrap().unwrap().workload, None);
 }

@@ -48,4 +48,6 @@ conformance!(
     client_jwks_uri_round_trips_and_replaces_the_key_set,
     revocation_events_are_recorded_in_order_filtered_and_pruned,
     trusts_and_rules_round_trip_in_order_and_go_together,
+    uses_are_counted_to_their_bound_under_concurrency,
+    reference_tokens_keep_their_workload,
 );

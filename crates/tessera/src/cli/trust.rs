@@ -83,6 +83,7 @@ fn to_json(t: &TrustRecord) -> serde_json::Value {
             (None, Some(jwks)) => json!({ "jwks": serde_json::from_str::<serde_json::Value>(jwks).unwrap_or_default() }),
             (None, None) => json!("discovery"),
         },
+        "tls_ca": if t.ca_pem.is_some() { "the trust's own CA" } else { "the platform's anchors and jwks_uri_ca_file" },
         "audience": t.audience,
         "max_token_age": t.max_token_age,
         "max_lifetime": t.max_lifetime,
@@ -106,6 +107,13 @@ pub async fn run(cmd: TrustCommand, store: &Store, settings: &Settings) -> CliRe
         TrustCommand::Show { name } => {
             let t = store.get_trust(&name).await?.ok_or_else(|| format!("no trust {name}"))?;
             let mut doc = to_json(&t);
+            // What rules may name beside the token's own claims.
+            if let Some(kind) = trusts::TrustKind::parse(&t.kind) {
+                doc["shorthand_claims"] = tessera_server::federation::kinds::shorthands(kind)
+                    .iter()
+                    .map(|(name, meaning)| json!({ "claim": name, "is": meaning }))
+                    .collect();
+            }
             doc["rules"] = store
                 .list_trust_rules(&name)
                 .await?

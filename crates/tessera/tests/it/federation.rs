@@ -467,7 +467,231 @@ async fn rfc8693_a_workload_token_is_exchanged_for_a_token_of_the_client_its_rul
     assert_eq!(t["act"], json!({ "sub": "gateway" }));
     assert_eq!(t["workload"]["sub"], "system:serviceaccount:payments:api");
     assert!(t["exp"].as_i64().unwrap() <= f.now + 120, "never outlives the workload token");
+    // Introspection tells the API the delegation chain and the workload (RFC 8693 §4.4).
+    f.s.add_client("payments-api", "payments_api_secret_0123", &[], &["ept:introspection"]).await;
+    let answer =
+        f.s.introspect_as("payments-api", "payments_api_secret_0123", body["access_token"].as_str().unwrap()).await;
+    assert_eq!((answer["active"].as_bool(), &answer["act"]), (Some(true), &json!({ "sub": "gateway" })), "{answer}");
+    assert_eq!(answer["workload"]["trust"], "cluster");
     // A namespace no rule maps, or a key the cluster never had: invalid_grant.
     assert_oauth_error(&exchange(f.k8s(&f.cluster, "billing", |_| {})).await, 400, "invalid_grant");
     assert_oauth_error(&exchange(f.k8s(&spire, "payments", |_| {})).await, 400, "invalid_grant");
+}
+
+/// A token as GitHub Actions issues it to a deployment job (claims as GitHub documents them in
+/// "About security hardening with OpenID Connect"), for this server, with `change` applied.
+fn github_token(key: &SigningKey, audience: &str, now: i64, change: impl FnOnce(&mut Value)) -> String {
+    let mut claims = json!({
+        "iss": GITHUB, "aud": audience, "iat": now, "nbf": now, "exp": now + 300,
+        "jti": format!("gha-{now}"),
+        "sub": "repo:acme/app:environment:prod",
+        "environment": "prod", "ref": "refs/heads/main", "ref_type": "branch",
+        "repository": "acme/app", "repository_id": "74", "repository_owner": "acme", "repository_owner_id": "65",
+        "repository_visibility": "private", "run_id": "5", "run_number": "10", "run_attempt": "1",
+        "actor": "octocat", "actor_id": "12", "event_name": "workflow_dispatch",
+        "workflow": "deploy", "workflow_ref": "acme/app/.github/workflows/deploy.yml@refs/heads/main",
+        "job_workflow_ref": "acme/app/.github/workflows/deploy.yml@refs/heads/main",
+        "runner_environment": "github-hosted"
+    });
+    change(&mut claims);
+    key.sign_access_token(&claims).unwrap()
+}
+
+const GITHUB: &str = "https://token.actions.githubusercontent.com";
+
+#[tokio::test]
+async fn issue15_trust_kinds_check_their_tokens_shape_and_give_rules_shorthand_claims() {
+    let (spire, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
+    let f = Fixture::start(&spire).await;
+    let (bounds, now) = (tessera_server::limits::Limits::default().client_keys, f.s.now());
+    f.s.add_client_with(tessera_server::admin::ClientSpec {
+        scopes: vec![tessera_testkit::scope("payments")],
+        ..tessera_testkit::client("deployer")
+    })
+    .await;
+    let other = ClientId::new("deployer").unwrap();
+    // Kubernetes: `namespace` and `pod` are shorthands of the token's own claims.
+    add_rule(&f.s.store, "cluster", &other, &["namespace=billing".into(), "pod=worker-*".into()], now).await.unwrap();
+    // GitHub Actions: a deployment from acme's main branch to the prod environment.
+    let (github, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let gha = TrustSpec {
+        jwks_file: Some(jwks_file(dir.path(), "github", &github)),
+        ..spec("github", GITHUB, TrustKind::GithubActions)
+    };
+    add_trust(&f.s.store, gha, &bounds, now).await.unwrap();
+    let deploy = ["repository_owner=acme".into(), "ref=refs/heads/main".into(), "environment=prod".into()];
+    add_rule(&f.s.store, "github", &other, &deploy, now).await.unwrap();
+    f.s.sync().await;
+
+    let worker = f.k8s(&f.cluster, "billing", |c| c["kubernetes.io"]["pod"]["name"] = "worker-5f7b9".into());
+    let (status, _, body) = f.token(&worker, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(jwt_payload(body["access_token"].as_str().unwrap())["client_id"], "deployer");
+    let api_pod = f.k8s(&f.cluster, "billing", |_| {});
+    assert_oauth_error(&f.token(&api_pod, None).await, 401, "invalid_client");
+    // `sub` and the `kubernetes.io` claim disagree: not what an API server mints, refused
+    // although `sub` alone matches the payments rule.
+    let forged = f.k8s(&f.cluster, "payments", |c| c["kubernetes.io"]["namespace"] = "billing".into());
+    assert_oauth_error(&f.token(&forged, None).await, 401, "invalid_client");
+
+    let audience = f.s.issuer().to_owned();
+    let (status, _, body) = f.token(&github_token(&github, &audience, f.now, |_| {}), None).await;
+    assert_eq!(status, 200, "{body}");
+    let t = jwt_payload(body["access_token"].as_str().unwrap());
+    assert_eq!(
+        (t["client_id"].as_str(), t["workload"]["sub"].as_str()),
+        (Some("deployer"), Some("repo:acme/app:environment:prod"))
+    );
+    for (what, change) in [
+        ("another environment", json!({ "environment": "staging" })),
+        ("another branch", json!({ "ref": "refs/heads/feature" })),
+        ("a repository of another owner", json!({ "repository": "evil/app" })),
+        ("no job_workflow_ref", json!({ "job_workflow_ref": null })),
+    ] {
+        let token = github_token(&github, &audience, f.now, |c| {
+            for (k, v) in change.as_object().unwrap() {
+                if v.is_null() {
+                    c.as_object_mut().unwrap().remove(k);
+                } else {
+                    c[k] = v.clone();
+                }
+            }
+        });
+        let reply = f.token(&token, None).await;
+        assert_eq!(reply.0, 401, "{what}: {}", reply.2);
+        assert_oauth_error(&reply, 401, "invalid_client");
+    }
+
+    // SPIFFE: `..` in a SPIFFE ID would let `**` match outside the path the rule names.
+    let svid = spire
+        .sign_access_token(
+            &json!({ "iss": SPIRE, "sub": "spiffe://prod.acme.example/ns/payments/../../kube-system/sa/x",
+            "aud": [f.s.issuer()], "exp": f.now + 300, "iat": f.now, "jti": "svid-dots" }),
+        )
+        .unwrap();
+    assert_oauth_error(&f.token(&svid, None).await, 401, "invalid_client");
+}
+
+#[tokio::test]
+async fn issue15_max_uses_accepts_each_workload_token_that_many_times() {
+    let (spire, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
+    let f = Fixture::start(&spire).await;
+    let (bounds, now) = (tessera_server::limits::Limits::default().client_keys, f.s.now());
+    let dir = tempfile::tempdir().unwrap();
+    let (ci, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
+    let limited = TrustSpec {
+        jwks_file: Some(jwks_file(dir.path(), "ci", &ci)),
+        max_uses: Some(3),
+        ..spec("ci", "https://ci.acme.example", TrustKind::Oidc)
+    };
+    add_trust(&f.s.store, limited, &bounds, now).await.unwrap();
+    add_rule(&f.s.store, "ci", &ClientId::new("payments").unwrap(), &["sub=job-*".into()], now).await.unwrap();
+    // Out of range: refused when registered.
+    for n in [0, 1001] {
+        let t = TrustSpec { max_uses: Some(n), ..spec(&format!("bad{n}"), "https://x.example", TrustKind::Oidc) };
+        let t = TrustSpec { jwks_file: Some(jwks_file(dir.path(), "x", &ci)), ..t };
+        assert!(add_trust(&f.s.store, t, &bounds, now).await.is_err(), "max_uses {n}");
+    }
+    f.s.sync().await;
+    let job = |jti: Option<&str>| {
+        let mut c = json!({ "iss": "https://ci.acme.example", "sub": "job-7", "aud": f.s.issuer(), "iat": f.now,
+            "exp": f.now + 300 });
+        if let Some(jti) = jti {
+            c["jti"] = jti.into();
+        }
+        ci.sign_access_token(&c).unwrap()
+    };
+    for token in [job(Some("run-1")), job(None)] {
+        for use_ in 1..=3 {
+            assert_eq!(f.token(&token, None).await.0, 200, "use {use_}");
+        }
+        assert_oauth_error(&f.token(&token, None).await, 401, "invalid_client");
+    }
+    assert_eq!(f.token(&job(Some("run-2")), None).await.0, 200, "another token has uses of its own");
+}
+
+#[tokio::test]
+async fn issue15_a_trusts_own_ca_verifies_its_issuers_tls() {
+    let (key, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
+    let keys = JwksServer::start(Answer::Json(tessera_testkit::assertion::jwks(&[&key]))).await;
+    // The server itself trusts no private CA.
+    let mut file = FileConfig::default();
+    file.limits.failed_auth_free_attempts = Some(10_000);
+    let s = TestServer::start_with(&["ES256"], file).await;
+    s.add_scope("payments", &["payments-api"]).await;
+    s.add_client_with(tessera_server::admin::ClientSpec {
+        scopes: vec![tessera_testkit::scope("payments")],
+        ..tessera_testkit::client("payments")
+    })
+    .await;
+    let bounds = tessera_server::limits::Limits::default().client_keys;
+    let uri = JwksUri::new(&keys.url).unwrap();
+    let with_ca = TrustSpec {
+        jwks_uri: Some(uri.clone()),
+        ca_file: Some(keys.ca.clone()),
+        ..spec("pinned", "https://pinned.example", TrustKind::Oidc)
+    };
+    add_trust(&s.store, with_ca, &bounds, s.now()).await.unwrap();
+    let without = TrustSpec { jwks_uri: Some(uri), ..spec("unpinned", "https://unpinned.example", TrustKind::Oidc) };
+    add_trust(&s.store, without, &bounds, s.now()).await.unwrap();
+    let payments = ClientId::new("payments").unwrap();
+    for trust in ["pinned", "unpinned"] {
+        add_rule(&s.store, trust, &payments, &["sub=w".into()], s.now()).await.unwrap();
+    }
+    // --ca with inline keys makes no sense, and a file without a certificate is refused.
+    let dir = tempfile::tempdir().unwrap();
+    let inline = TrustSpec {
+        jwks_file: Some(jwks_file(dir.path(), "k", &key)),
+        ca_file: Some(keys.ca.clone()),
+        ..spec("inline", "https://inline.example", TrustKind::Oidc)
+    };
+    assert!(add_trust(&s.store, inline, &bounds, s.now()).await.is_err());
+    let not_pem = dir.path().join("not.pem");
+    std::fs::write(&not_pem, "no certificate here").unwrap();
+    let broken = TrustSpec {
+        jwks_uri: Some(JwksUri::new(&keys.url).unwrap()),
+        ca_file: Some(not_pem),
+        ..spec("broken", "https://broken.example", TrustKind::Oidc)
+    };
+    assert!(add_trust(&s.store, broken, &bounds, s.now()).await.is_err());
+    s.sync().await;
+    let now = s.now().0;
+    let f = Fixture { cluster: key, now, s, _dir: dir };
+    let token = |iss: &str| {
+        f.cluster
+            .sign_access_token(&json!({ "iss": iss, "sub": "w", "aud": f.s.issuer(), "iat": now, "exp": now + 300 }))
+            .unwrap()
+    };
+    assert_eq!(f.token(&token("https://pinned.example"), None).await.0, 200);
+    assert_oauth_error(&f.token(&token("https://unpinned.example"), None).await, 401, "invalid_client");
+    assert_eq!(keys.requests(), 1, "the unpinned fetch failed at TLS, before any request");
+}
+
+#[tokio::test]
+async fn issue15_a_reference_token_of_a_workload_is_introspected_with_its_workload() {
+    let (spire, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
+    let f = Fixture::start(&spire).await;
+    f.s.add_client_with(tessera_server::admin::ClientSpec {
+        scopes: vec![tessera_testkit::scope("payments")],
+        token_format: Some(tessera_types::TokenFormat::Reference),
+        ..tessera_testkit::client("payments-ref")
+    })
+    .await;
+    f.s.add_client("payments-api", "payments_api_secret_0123", &[], &["ept:introspection"]).await;
+    let now = f.s.now();
+    add_rule(&f.s.store, "cluster", &ClientId::new("payments-ref").unwrap(), &["namespace=ledger".into()], now)
+        .await
+        .unwrap();
+    f.s.sync().await;
+    let (status, _, body) = f.token(&f.k8s(&f.cluster, "ledger", |_| {}), None).await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["access_token"].as_str().unwrap();
+    assert!(!token.contains('.'), "a reference token");
+    let answer = f.s.introspect_as("payments-api", "payments_api_secret_0123", token).await;
+    assert_eq!(answer["active"], true, "{answer}");
+    assert_eq!(
+        answer["workload"],
+        json!({ "iss": K8S, "sub": "system:serviceaccount:ledger:api", "trust": "cluster", "rule": 2 })
+    );
 }

@@ -12,7 +12,12 @@ const K8S: &str = "https://kubernetes.default.svc.cluster.local";
 
 /// A projected service-account token for `ns`/`sa`, signed by `key`.
 fn k8s_token(key: &SigningKey, ns: &str, sa: &str, aud: &str) -> String {
-    key.sign_access_token(&json!({
+    key.sign_access_token(&k8s_claims(ns, sa, aud)).unwrap()
+}
+
+/// A projected service-account token's claims (Kubernetes TokenRequest API).
+fn k8s_claims(ns: &str, sa: &str, aud: &str) -> serde_json::Value {
+    json!({
         "aud": [aud], "exp": 4_000_000_000_i64, "iat": 1_800_000_000, "nbf": 1_800_000_000, "iss": K8S,
         "jti": "4b3c5f0e-6c2f-4a5e-9d3e-2f6b1c0d9a8e",
         "kubernetes.io": {
@@ -21,8 +26,7 @@ fn k8s_token(key: &SigningKey, ns: &str, sa: &str, aud: &str) -> String {
             "serviceaccount": { "name": sa, "uid": "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d" }
         },
         "sub": format!("system:serviceaccount:{ns}:{sa}")
-    }))
-    .unwrap()
+    })
 }
 
 fn stdout(out: &std::process::Output) -> String {
@@ -70,7 +74,9 @@ fn issue15_trusts_and_rules_from_the_cli_and_trust_test_explains_a_match_and_a_m
         (vec!["trust", "add", "p", "--issuer", "http://plain.example"], "keys by discovery need an https issuer"),
         (vec!["trust", "add", "p", "--issuer", K8S, "--jwks-file", private_file.to_str().unwrap()], "private"),
         (vec!["trust", "add", "p", "--issuer", K8S, "--jwks-file", jwks, "--max-token-age", "0"], "max-token-age"),
-        (vec!["trust", "add", "p", "--issuer", K8S, "--jwks-file", jwks, "--max-uses", "3"], "--max-uses takes 1"),
+        (vec!["trust", "add", "p", "--issuer", K8S, "--jwks-file", jwks, "--max-uses", "0"], "--max-uses is 1 to 1000"),
+        (vec!["trust", "add", "p", "--issuer", K8S, "--jwks-file", jwks, "--ca", jwks], "--ca is for keys fetched"),
+        (vec!["trust", "add", "p", "--issuer", K8S, "--ca", jwks], "no PEM certificate"),
         (
             vec!["trust", "add", "p", "--issuer", K8S, "--jwks-file", jwks, "--jwks-uri", "https://k/jwks"],
             "cannot be used",
@@ -119,6 +125,7 @@ fn issue15_trusts_and_rules_from_the_cli_and_trust_test_explains_a_match_and_a_m
     assert!(list.lines().next().unwrap().starts_with("1\tclient=reader"), "{list}");
     let show: serde_json::Value = serde_json::from_str(&ok(d, &["trust", "show", "cluster"])).unwrap();
     assert_eq!(show["kind"], "kubernetes");
+    assert_eq!(show["shorthand_claims"][0]["claim"], "namespace", "{show}");
     assert_eq!(show["rules"][1]["match"], json!(["sub=system:serviceaccount:payments:*"]));
     assert!(show["keys"]["jwks"]["keys"][0].get("d").is_none());
 
@@ -129,6 +136,7 @@ fn issue15_trusts_and_rules_from_the_cli_and_trust_test_explains_a_match_and_a_m
     assert!(out.contains("issuer: ok"), "{out}");
     assert!(out.contains("audience: ok (https://tessera.example)"), "{out}");
     assert!(out.contains("signature: ok (verified, key"), "{out}");
+    assert!(out.contains("shape: ok (a kubernetes token; rules may also name namespace, service_account"), "{out}");
     assert!(out.contains("rule 1: no match: /kubernetes.io/serviceaccount/name does not match reader"), "{out}");
     assert!(out.contains("rule 2: MATCHES: the workload acts as client payments"), "{out}");
     // A miss: another namespace; exit status 1 and both rules explained.
@@ -149,6 +157,15 @@ fn issue15_trusts_and_rules_from_the_cli_and_trust_test_explains_a_match_and_a_m
     let text = stdout(&out);
     assert!(text.contains("signature: FAILS: no key of the trust verifies it"), "{text}");
     assert!(text.contains("audience: FAILS"), "{text}");
+    // Not of the kind's shape: `sub` and the kubernetes.io claim name other namespaces.
+    let mut odd = k8s_claims("payments", "api", "https://tessera.example");
+    odd["kubernetes.io"]["namespace"] = "billing".into();
+    std::fs::write(&token, key.sign_access_token(&odd).unwrap()).unwrap();
+    let text = stdout(&tessera(d, &["trust", "test", "cluster", "--token", token.to_str().unwrap()]));
+    assert!(
+        text.contains("shape: FAILS: not a kubernetes token: the kubernetes.io claim (namespace billing"),
+        "{text}"
+    );
 
     // Removing a rule and the trust.
     ok(d, &["trust", "rule", "remove", "cluster", "1"]);

@@ -19,6 +19,8 @@ pub(super) struct MemoryStore {
     pub revoked_jtis: Mutex<HashMap<Jti, (ClientId, UnixTime)>>,
     /// Client assertion ids used, by client and hash.
     pub assertion_jtis: Mutex<HashMap<(ClientId, String), UnixTime>>,
+    /// Uses counted, by owner and hash.
+    pub uses: Mutex<HashMap<(ClientId, String), i64>>,
 }
 
 fn ready<'a, T: Send + 'a>(value: T) -> StoreFuture<'a, T> {
@@ -81,5 +83,18 @@ impl AssertionReplayStore for MemoryStore {
     ) -> StoreFuture<'a, bool> {
         let mut used = self.assertion_jtis.lock().unwrap();
         ready(used.insert((client_id.clone(), jti_hash.to_owned()), expires_at).is_none())
+    }
+
+    fn count_use<'a>(
+        &'a self,
+        owner: &'a ClientId,
+        hash: &'a str,
+        _expires_at: UnixTime,
+        max_uses: i64,
+    ) -> StoreFuture<'a, bool> {
+        let mut uses = self.uses.lock().unwrap();
+        let n = uses.entry((owner.clone(), hash.to_owned())).or_insert(0);
+        *n += 1;
+        ready(*n <= max_uses)
     }
 }
