@@ -1,6 +1,7 @@
 //! Command-line interface: `serve` and `init`, and `scope`, `client`, `key` working on an
 //! existing store.
 
+mod audit;
 mod client;
 mod demo;
 mod init;
@@ -77,6 +78,8 @@ enum Command {
     Trust(OnStore<trust::TrustCommand>),
     /// Revoke tokens.
     Token(OnStore<token::TokenCommand>),
+    /// Read the audit trail: registry changes with who made them, and security events.
+    Audit(OnStore<audit::AuditCommand>),
     /// The seed scenario: with no subcommand, everything in one process, then exit.
     Demo(demo::DemoArgs),
 }
@@ -115,6 +118,7 @@ pub async fn run(args: Args, provenance: Provenance) -> CliResult {
             client::run(cmd.command, &store, &settings).await
         }
         Command::Token(cmd) => token::run(cmd.command, &cmd.store.open(provenance).await?.0).await,
+        Command::Audit(cmd) => audit::run(cmd.command, &cmd.store.open(provenance).await?.0).await,
         Command::Key(cmd) => {
             let (store, settings) = cmd.store.open(provenance).await?;
             key::run(cmd.command, &store, &settings).await
@@ -171,7 +175,7 @@ impl StoreArgs {
             Some(url) => Store::connect_existing_postgres(url.expose(), settings.database_pool_size).await?,
             None => Store::open_existing_embedded(&settings.data_dir).await?,
         };
-        Ok((store, settings))
+        Ok((store.acting_as(cli_actor(), std::sync::Arc::new(tessera_server::clock::SystemClock)), settings))
     }
 }
 
@@ -203,6 +207,18 @@ fn read_one_line(path: &std::path::Path, what: &str) -> Result<String, Box<dyn s
         return Err(format!("{what} {}: empty", path.display()).into());
     }
     Ok(line.to_owned())
+}
+
+/// Who the audit trail says made a change from this command line: the login name (and the
+/// one behind sudo). Taken from the environment: whoever runs the CLI can write the store
+/// anyway, so this names, it does not authenticate.
+fn cli_actor() -> String {
+    let var = |k| std::env::var(k).ok().filter(|v: &String| !v.is_empty() && v.len() <= 64);
+    let user = var("USER").or_else(|| var("LOGNAME")).unwrap_or_else(|| "unknown".into());
+    match var("SUDO_USER") {
+        Some(by) if by != user => format!("cli:{user} (sudo by {by})"),
+        _ => format!("cli:{user}"),
+    }
 }
 
 fn now() -> tessera_types::UnixTime {
