@@ -18,6 +18,7 @@ use tessera_store::{AuditAction, AuditEntry};
 use tessera_types::clock::Clock;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::lru::Lru;
 use crate::storage::StoreFuture;
 
 /// Where security events are written.
@@ -45,7 +46,12 @@ pub struct AuditLog {
     window: Mutex<(i64, u32)>,
     /// Entries not kept since the last `audit.suppressed`.
     suppressed: Arc<AtomicU64>,
+    /// When each recurring event was last recorded (`record_first`).
+    recent: Mutex<Lru<String, i64>>,
 }
+
+/// Recurring events remembered for `record_first`.
+const RECENT: usize = 10_000;
 
 impl AuditLog {
     /// Starts the writer (inside a Tokio runtime); at most `max_per_second` security events
@@ -54,7 +60,14 @@ impl AuditLog {
         let (queue, rx) = mpsc::channel(QUEUE);
         let suppressed = Arc::new(AtomicU64::new(0));
         tokio::spawn(write(sink, rx, suppressed.clone(), clock.clone()));
-        Arc::new(Self { queue, clock, max_per_second, window: Mutex::new((0, 0)), suppressed })
+        Arc::new(Self {
+            queue,
+            clock,
+            max_per_second,
+            window: Mutex::new((0, 0)),
+            suppressed,
+            recent: Mutex::new(Lru::new(RECENT)),
+        })
     }
 
     /// Records a security event, unless this second's allowance is spent or the writer is
@@ -75,6 +88,28 @@ impl AuditLog {
         if !kept || self.queue.try_send(Message::Entry(entry)).is_err() {
             self.suppressed.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Records an event that recurs with every request (a workload authenticating) once per
+    /// `key` every `period` seconds: the trail says who came, not how often.
+    pub fn record_first(
+        &self,
+        key: String,
+        period: i64,
+        actor: String,
+        action: AuditAction,
+        target: &str,
+        detail: Value,
+    ) {
+        let now = self.clock.now().0;
+        {
+            let mut recent = self.recent.lock().expect("audit recent lock");
+            if recent.get(&key).is_some_and(|at| now.saturating_sub(*at) < period) {
+                return;
+            }
+            recent.put(key, now);
+        }
+        self.record(actor, action, target, detail);
     }
 
     /// A failed client authentication: who tried (`client_id` as presented), how, from where.

@@ -42,13 +42,16 @@ pub enum AuditAction {
     Lockout,
     /// A token revoked at the revocation endpoint (RFC 7009).
     TokenRevoked,
+    /// A federated workload authenticated as a client (issue 15): its trust, rule and
+    /// subject; recorded once an hour per workload, not per token request.
+    WorkloadAuthenticated,
     /// Events not written because they came faster than the bound (their count in detail).
     Suppressed,
 }
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [Self; 23] = [
+    pub const ALL: [Self; 24] = [
         Self::ScopeAdded,
         Self::ScopeRemoved,
         Self::ClientAdded,
@@ -71,6 +74,7 @@ impl AuditAction {
         Self::SecretExpired,
         Self::Lockout,
         Self::TokenRevoked,
+        Self::WorkloadAuthenticated,
         Self::Suppressed,
     ];
 
@@ -99,6 +103,7 @@ impl AuditAction {
             Self::SecretExpired => "auth.secret_expired",
             Self::Lockout => "auth.lockout",
             Self::TokenRevoked => "token.revoked",
+            Self::WorkloadAuthenticated => "workload.authenticated",
             Self::Suppressed => "audit.suppressed",
         }
     }
@@ -110,7 +115,15 @@ impl AuditAction {
 
     /// Whether it changes the registry (as opposed to a runtime security event).
     pub fn is_registry_change(self) -> bool {
-        !matches!(self, Self::AuthFailed | Self::SecretExpired | Self::Lockout | Self::TokenRevoked | Self::Suppressed)
+        !matches!(
+            self,
+            Self::AuthFailed
+                | Self::SecretExpired
+                | Self::Lockout
+                | Self::TokenRevoked
+                | Self::WorkloadAuthenticated
+                | Self::Suppressed
+        )
     }
 }
 
