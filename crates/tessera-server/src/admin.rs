@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer};
-use tessera_store::{ClientLimits, ClientRecord, ScopeRecord, Store, StoreError};
+use tessera_store::{ClientLimits, ClientRecord, ScopeRecord, SecretRecord, Store, StoreError};
 use tessera_types::rfc7517::JwkSet;
 use tessera_types::rfc8705::{TlsClientRegistration, TlsClientSubject};
 use tessera_types::{
@@ -602,11 +602,16 @@ pub async fn add_secret(
     client_id: &ClientId,
     secret: Option<ClientSecret>,
     allow_weak_secret: bool,
+    expires_in: Option<i64>,
     rng: &dyn Random,
     now: UnixTime,
 ) -> Result<(String, Option<ClientSecret>), AdminError> {
+    if expires_in.is_some_and(|s| s <= 0) {
+        return Err(AdminError::Refused("--expires-in must be in the future".into()));
+    }
     let (secret, generated) = imported_or_generated(client_id, secret, allow_weak_secret, rng)?;
-    let record = secrets::record(&secret, generated, rng, now);
+    let record =
+        SecretRecord { expires_at: expires_in.map(|s| now.plus(s)), ..secrets::record(&secret, generated, rng, now) };
     if !store.add_secret(client_id, &record).await? {
         return Err(AdminError::Refused(format!("no client {client_id}")));
     }

@@ -114,6 +114,11 @@ impl Running {
         self.state.flush_audit().await;
     }
 
+    /// Writes the secrets' last use recorded so far (the pruner does it every interval).
+    pub async fn flush_secret_usage(&self) {
+        self.state.flush_secret_usage(&self.store).await;
+    }
+
     /// The registry revision the server currently serves.
     pub fn registry_revision(&self) -> i64 {
         self.registry.get().revision
@@ -275,6 +280,7 @@ fn spawn_pruner(
                 Ok(assertion_ids) => tracing::info!(assertion_ids, "pruned expired client assertion ids"),
                 Err(e) => tracing::error!(error = %e, "pruning client assertion ids failed"),
             }
+            state.flush_secret_usage(&store).await;
             let retention = state.0.limits_audit.retention_s;
             match store.prune_audit(clock.now().plus(-retention), batch).await {
                 Ok(0) => {}

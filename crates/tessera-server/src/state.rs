@@ -64,6 +64,8 @@ pub(crate) struct Inner {
     pub failures: FailureLimiter,
     /// Security events for the audit trail (issue 16).
     pub audit: Arc<crate::audit::AuditLog>,
+    /// Secrets' last use, written in batches by the pruner.
+    pub secret_usage: crate::secrets::SecretUsage,
     pub issuance: IssuanceLimiter,
     /// The `private_key_jwt` assertion rules.
     pub assertion: AssertionLimits,
@@ -94,6 +96,14 @@ pub(crate) struct Inner {
 }
 
 impl AppState {
+    /// Writes the secrets' last use recorded so far (the pruner does it every interval).
+    pub async fn flush_secret_usage(&self, store: &tessera_store::Store) {
+        let used = self.0.secret_usage.take();
+        if let Err(e) = store.touch_secrets(&used).await {
+            tracing::error!(error = %e, secrets = used.len(), "recording secrets' last use failed");
+        }
+    }
+
     /// Resolves once every security event recorded so far is in the audit table.
     pub async fn flush_audit(&self) {
         self.0.audit.flush().await;
@@ -125,6 +135,7 @@ impl AppState {
             verifier: SecretVerifier::new(crate::secrets::CACHE_TTL, limits.auth.clone()),
             failures: FailureLimiter::new(limits.auth.clone(), audit.clone()),
             audit,
+            secret_usage: crate::secrets::SecretUsage::new(60),
             issuance: IssuanceLimiter::new(limits.issuance),
             assertion: limits.assertion,
             mtls,

@@ -156,10 +156,7 @@ async fn verify_by_method<'r>(
     let mut workload = None;
     let (client, method) = match &creds.proof {
         // The two secret methods differ only in where the secret travels.
-        Proof::Secret(secret) => (
-            secret::verify(registry, &s.verifier, &s.failures, creds, secret, peer, s.clock.now()).await?,
-            creds.method,
-        ),
+        Proof::Secret(secret) => (secret::verify(registry, s, creds, secret, peer).await?, creds.method),
         Proof::Assertion(assertion) => {
             (private_key_jwt::verify(registry, s, creds, assertion, peer).await?, creds.method)
         }

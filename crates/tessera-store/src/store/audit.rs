@@ -26,6 +26,7 @@ pub enum AuditAction {
     ClientTokensRevoked,
     SecretAdded,
     SecretRemoved,
+    SecretExpirySet,
     TrustAdded,
     TrustRemoved,
     TrustRuleAdded,
@@ -51,7 +52,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [Self; 24] = [
+    pub const ALL: [Self; 25] = [
         Self::ScopeAdded,
         Self::ScopeRemoved,
         Self::ClientAdded,
@@ -62,6 +63,7 @@ impl AuditAction {
         Self::ClientTokensRevoked,
         Self::SecretAdded,
         Self::SecretRemoved,
+        Self::SecretExpirySet,
         Self::TrustAdded,
         Self::TrustRemoved,
         Self::TrustRuleAdded,
@@ -91,6 +93,7 @@ impl AuditAction {
             Self::ClientTokensRevoked => "client.tokens_revoked",
             Self::SecretAdded => "secret.added",
             Self::SecretRemoved => "secret.removed",
+            Self::SecretExpirySet => "secret.expiry_set",
             Self::TrustAdded => "trust.added",
             Self::TrustRemoved => "trust.removed",
             Self::TrustRuleAdded => "trust.rule_added",

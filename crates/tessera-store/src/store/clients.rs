@@ -252,7 +252,8 @@ impl Store {
             Err(StoreError::Database(sqlx::Error::Database(db))) if db.is_foreign_key_violation() => return Ok(false),
             r => r?,
         }
-        let change = Change::new(AuditAction::SecretAdded, client_id.as_str(), json!({ "secret_id": secret.id }));
+        let detail = json!({ "secret_id": secret.id, "expires_at": secret.expires_at.map(|t| t.0) });
+        let change = Change::new(AuditAction::SecretAdded, client_id.as_str(), detail);
         self.commit_change(tx, change).await?;
         Ok(true)
     }
@@ -273,16 +274,65 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Sets (or with `None` clears) when a secret stops authenticating; `false` if the client
+    /// has no such secret. A registry change: servers reload and refuse it from then on.
+    pub async fn set_secret_expiry(
+        &self,
+        client_id: &ClientId,
+        secret_id: &str,
+        expires_at: Option<UnixTime>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let n = sqlx::query("UPDATE client_secrets SET expires_at = $1 WHERE client_id = $2 AND id = $3")
+            .bind(expires_at.map(|t| t.0))
+            .bind(client_id.as_str())
+            .bind(secret_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        self.commit_if_changed(tx, n, || {
+            let detail = json!({ "secret_id": secret_id, "expires_at": expires_at.map(|t| t.0) });
+            Change::new(AuditAction::SecretExpirySet, client_id.as_str(), detail)
+        })
+        .await
+    }
+
+    /// Records when secrets were last used, `(client, secret id, time)`, in one transaction.
+    /// Not a registry change: no revision bump (servers would reload for nothing), no audit
+    /// entry. A time never moves back.
+    pub async fn touch_secrets(&self, used: &[(ClientId, String, UnixTime)]) -> Result<(), StoreError> {
+        if used.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin_write().await?;
+        for (client_id, id, at) in used {
+            sqlx::query(
+                "UPDATE client_secrets SET last_used_at = $1 WHERE client_id = $2 AND id = $3 \
+                 AND (last_used_at IS NULL OR last_used_at < $1)",
+            )
+            .bind(at.0)
+            .bind(client_id.as_str())
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
 async fn insert_secret(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     client_id: &ClientId,
     secret: &SecretRecord,
 ) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO client_secrets (id, client_id, hash, created_at) VALUES ($1, $2, $3, $4)")
+    sqlx::query("INSERT INTO client_secrets (id, client_id, hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(secret.id.clone())
         .bind(client_id.as_str())
         .bind(secret.hash.clone())
         .bind(secret.created_at.0)
+        .bind(secret.expires_at.map(|t| t.0))
         .execute(&mut **tx)
         .await?;
     Ok(())
@@ -293,6 +343,8 @@ fn secret_from_row(row: &AnyRow) -> Result<SecretRecord, StoreError> {
         id: row.try_get("id")?,
         hash: row.try_get("hash")?,
         created_at: UnixTime(row.try_get("created_at")?),
+        expires_at: row.try_get::<Option<i64>, _>("expires_at")?.map(UnixTime),
+        last_used_at: row.try_get::<Option<i64>, _>("last_used_at")?.map(UnixTime),
     })
 }
 

@@ -20,7 +20,7 @@ fn scope(name: &str) -> ScopeRecord {
 }
 
 fn secret(id: &str) -> SecretRecord {
-    SecretRecord { id: id.into(), hash: format!("sha256$hash-of-{id}"), created_at: UnixTime(1000) }
+    SecretRecord::new(id.into(), format!("sha256$hash-of-{id}"), UnixTime(1000))
 }
 
 fn client(id: &str) -> ClientRecord {

@@ -43,20 +43,9 @@ fn actions() -> String {
 }
 
 fn parse_since(text: &str) -> Result<Since, String> {
-    let unit = |c: char| match c {
-        's' => Some(1),
-        'm' => Some(60),
-        'h' => Some(3600),
-        'd' => Some(86_400),
-        _ => None,
-    };
-    let bad = || format!("{text:?}: a duration like 15m, 12h, 7d, or a Unix time");
-    match text.chars().last().and_then(unit) {
-        Some(scale) => {
-            let n: i64 = text[..text.len() - 1].parse().map_err(|_| bad())?;
-            Ok(Since::Ago(n.checked_mul(scale).filter(|s| *s >= 0).ok_or_else(bad)?))
-        }
-        None => text.parse().map(Since::At).map_err(|_| bad()),
+    match text.parse() {
+        Ok(at) => Ok(Since::At(at)),
+        Err(_) => super::parse_duration(text).map(Since::Ago).map_err(|e| format!("{e}, or a Unix time")),
     }
 }
 

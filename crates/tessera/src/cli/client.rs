@@ -132,6 +132,21 @@ pub enum SecretCommand {
         /// Accept an imported secret below the strength floor, with a warning.
         #[arg(long)]
         allow_weak_secret: bool,
+        /// The secret stops authenticating after this long (`90d`, `12h`); default: never.
+        #[arg(long, value_name = "DURATION", value_parser = super::parse_duration)]
+        expires_in: Option<i64>,
+    },
+    /// Make a secret expire (rotation: add the new one, let the old one expire once every
+    /// caller has moved). `--in 0s` is refused: remove it instead.
+    Expire {
+        /// Client id.
+        #[arg(value_parser = |s: &str| ClientId::new(s))]
+        client_id: ClientId,
+        /// Secret id (see `client show`).
+        secret_id: String,
+        /// From now (`7d`, `12h`).
+        #[arg(long = "in", value_name = "DURATION", value_parser = super::parse_duration)]
+        expires_in: i64,
     },
     /// Remove a secret by its id (see `client show`).
     Remove {
@@ -242,6 +257,9 @@ fn to_json(c: &ClientRecord) -> serde_json::Value {
                 "imported (argon2id)"
             },
             "created_at": s.created_at,
+            "expires_at": s.expires_at,
+            "expired": s.expired(now()),
+            "last_used_at": s.last_used_at,
         })).collect::<Vec<_>>(),
         "created_at": c.created_at,
         "issuance_rate_per_second": c.limits.issuance_rate_milli.map(|m| m as f64 / 1000.0),
@@ -427,15 +445,27 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
         }
         ClientCommand::Disable { client_id } => set_enabled(store, &client_id, false).await?,
         ClientCommand::Enable { client_id } => set_enabled(store, &client_id, true).await?,
-        ClientCommand::Secret(SecretCommand::Add { client_id, secret, allow_weak_secret }) => {
+        ClientCommand::Secret(SecretCommand::Add { client_id, secret, allow_weak_secret, expires_in }) => {
             let secret = secret.read(&client_id)?;
             let (secret_id, generated) =
-                admin::add_secret(store, &client_id, secret, allow_weak_secret, &rng(), now()).await?;
-            println!("added secret {secret_id} to client {client_id}");
+                admin::add_secret(store, &client_id, secret, allow_weak_secret, expires_in, &rng(), now()).await?;
+            match expires_in {
+                Some(secs) => {
+                    println!("added secret {secret_id} to client {client_id}, expiring at {}", now().plus(secs).0)
+                }
+                None => println!("added secret {secret_id} to client {client_id}"),
+            }
             if let Some(secret) = generated {
                 println!("client_secret: {}", secret.expose());
                 println!("(shown once: only its hash is stored)");
             }
+        }
+        ClientCommand::Secret(SecretCommand::Expire { client_id, secret_id, expires_in }) => {
+            let at = now().plus(expires_in);
+            if !store.set_secret_expiry(&client_id, &secret_id, Some(at)).await? {
+                return Err(format!("client {client_id} has no secret {secret_id}").into());
+            }
+            println!("secret {secret_id} of client {client_id} expires at {}", at.0);
         }
         ClientCommand::Secret(SecretCommand::Remove { client_id, secret_id }) => {
             if !store.remove_secret(&client_id, &secret_id).await? {

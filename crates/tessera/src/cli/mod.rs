@@ -221,6 +221,20 @@ fn cli_actor() -> String {
     }
 }
 
+/// Seconds in `90s`, `15m`, `12h`, `7d`.
+fn parse_duration(text: &str) -> Result<i64, String> {
+    let bad = || format!("{text:?}: a duration like 90s, 15m, 12h or 7d");
+    let scale = match text.chars().last() {
+        Some('s') => 1,
+        Some('m') => 60,
+        Some('h') => 3600,
+        Some('d') => 86_400,
+        _ => return Err(bad()),
+    };
+    let n: i64 = text[..text.len() - 1].parse().map_err(|_| bad())?;
+    n.checked_mul(scale).filter(|s| *s > 0).ok_or_else(bad)
+}
+
 fn now() -> tessera_types::UnixTime {
     use tessera_server::clock::Clock as _;
     tessera_server::clock::SystemClock.now()

@@ -18,6 +18,7 @@ mod postgres;
 mod private_key_jwt;
 mod pruning;
 mod registry;
+mod secret_lifecycle;
 mod tls;
 mod token_exchange;
 mod trust;
