@@ -12,6 +12,7 @@ mod client_auth;
 pub mod client_keys;
 pub mod clock;
 pub mod config;
+pub mod declarative;
 mod endpoint;
 mod error;
 pub mod federation;

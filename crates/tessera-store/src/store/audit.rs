@@ -17,6 +17,7 @@ use super::{Store, StoreError, corrupt};
 #[allow(missing_docs)]
 pub enum AuditAction {
     ScopeAdded,
+    ScopeUpdated,
     ScopeRemoved,
     ClientAdded,
     ClientUpdated,
@@ -52,8 +53,9 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [Self; 25] = [
+    pub const ALL: [Self; 26] = [
         Self::ScopeAdded,
+        Self::ScopeUpdated,
         Self::ScopeRemoved,
         Self::ClientAdded,
         Self::ClientUpdated,
@@ -84,6 +86,7 @@ impl AuditAction {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ScopeAdded => "scope.added",
+            Self::ScopeUpdated => "scope.updated",
             Self::ScopeRemoved => "scope.removed",
             Self::ClientAdded => "client.added",
             Self::ClientUpdated => "client.updated",

@@ -42,6 +42,31 @@ impl Store {
         Ok(())
     }
 
+    /// Replaces a scope's display names, description and resources; `false` if there is none.
+    pub async fn update_scope(&self, scope: &ScopeRecord) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let n = sqlx::query(
+            "UPDATE scopes SET display_name = $1, display_names = $2, description = $3, resources = $4 WHERE name = $5",
+        )
+        .bind(scope.display_name.clone())
+        .bind(serde_json::to_string(&scope.display_names).expect("map serialises"))
+        .bind(scope.description.clone())
+        .bind(serde_json::to_string(&scope.resources).expect("list serialises"))
+        .bind(scope.name.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        self.commit_if_changed(tx, n, || {
+            let detail = json!({
+                "display_name": scope.display_name,
+                "description": scope.description,
+                "resources": scope.resources.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+            });
+            Change::new(AuditAction::ScopeUpdated, scope.name.as_str(), detail)
+        })
+        .await
+    }
+
     /// Every scope, by name.
     pub async fn list_scopes(&self) -> Result<Vec<ScopeRecord>, StoreError> {
         let rows = sqlx::query("SELECT * FROM scopes ORDER BY name").fetch_all(&self.pool).await?;

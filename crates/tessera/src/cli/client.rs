@@ -380,6 +380,7 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
             let tls_spec = admin::TlsClientSpec {
                 cert_files: tls_client_certs,
                 certs: Vec::new(),
+                thumbprints: Vec::new(),
                 subject_dn: tls_client_auth_subject_dn,
                 san_dns: tls_client_auth_san_dns,
                 san_uri: tls_client_auth_san_uri,

@@ -1,6 +1,7 @@
 //! Command-line interface: `serve` and `init`, and `scope`, `client`, `key` working on an
 //! existing store.
 
+mod apply;
 mod audit;
 mod client;
 mod demo;
@@ -52,6 +53,15 @@ pub struct StoreArgs {
     key_encryption_key_file: Option<PathBuf>,
 }
 
+/// A store command's own arguments (no subcommands), beside its store options.
+#[derive(Debug, clap::Args)]
+pub struct OnStoreArgs<A: clap::Args> {
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
+    args: A,
+}
+
 /// A store command's own subcommands, under its store options.
 #[derive(Debug, clap::Args)]
 pub struct OnStore<C: Subcommand> {
@@ -80,6 +90,10 @@ enum Command {
     Token(OnStore<token::TokenCommand>),
     /// Read the audit trail: registry changes with who made them, and security events.
     Audit(OnStore<audit::AuditCommand>),
+    /// Make the registry what a file says: plan, then create, update and (--prune) remove.
+    Apply(OnStoreArgs<apply::ApplyArgs>),
+    /// Write the registry as a file `apply` reads (no secret values).
+    Export(OnStoreArgs<apply::ExportArgs>),
     /// The seed scenario: with no subcommand, everything in one process, then exit.
     Demo(demo::DemoArgs),
 }
@@ -119,6 +133,11 @@ pub async fn run(args: Args, provenance: Provenance) -> CliResult {
         }
         Command::Token(cmd) => token::run(cmd.command, &cmd.store.open(provenance).await?.0).await,
         Command::Audit(cmd) => audit::run(cmd.command, &cmd.store.open(provenance).await?.0).await,
+        Command::Apply(cmd) => {
+            let (store, settings) = cmd.store.open(provenance).await?;
+            apply::apply(cmd.args, &store, &settings).await
+        }
+        Command::Export(cmd) => apply::export(cmd.args, &cmd.store.open(provenance).await?.0).await,
         Command::Key(cmd) => {
             let (store, settings) = cmd.store.open(provenance).await?;
             key::run(cmd.command, &store, &settings).await

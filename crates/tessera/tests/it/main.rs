@@ -7,6 +7,7 @@ mod abuse;
 mod audit;
 mod cli;
 mod cli_safety;
+mod declarative;
 mod dpop;
 mod durability;
 mod events;
