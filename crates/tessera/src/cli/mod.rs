@@ -5,6 +5,7 @@ mod apply;
 mod audit;
 mod client;
 mod demo;
+mod docs;
 mod init;
 mod key;
 mod lock;
@@ -96,6 +97,13 @@ enum Command {
     Export(OnStoreArgs<apply::ExportArgs>),
     /// The seed scenario: with no subcommand, everything in one process, then exit.
     Demo(demo::DemoArgs),
+    /// Print a shell completion script: `tessera completions bash > /etc/bash_completion.d/tessera`.
+    Completions {
+        #[arg(value_enum)]
+        shell: docs::Shell,
+    },
+    /// Print the man page (roff, the subcommands included): `tessera man > tessera.1`.
+    Man,
 }
 
 impl Args {
@@ -147,6 +155,8 @@ pub async fn run(args: Args, provenance: Provenance) -> CliResult {
             trust::run(cmd.command, &store, &settings).await
         }
         Command::Demo(args) => demo::run(args).await,
+        Command::Completions { shell } => docs::completions(shell),
+        Command::Man => docs::man(),
     }
 }
 

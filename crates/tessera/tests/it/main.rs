@@ -6,6 +6,7 @@
 mod abuse;
 mod audit;
 mod cli;
+mod cli_docs;
 mod cli_safety;
 mod declarative;
 mod dpop;
