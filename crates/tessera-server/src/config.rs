@@ -56,6 +56,11 @@ pub struct FileConfig {
     /// How long a registry snapshot may go unconfirmed (database unreachable) before the token
     /// endpoint answers 503 rather than trust it, milliseconds.
     pub registry_max_stale_ms: Option<u64>,
+    /// Seconds a signing key signs before the next replaces it (0: rotate only with `tessera
+    /// key rotate`); default 30 days.
+    pub key_rotation_period_s: Option<i64>,
+    /// Seconds the next key is published before it signs; default 2 days.
+    pub key_prepublish_s: Option<i64>,
     /// Which `aud` a `private_key_jwt` assertion may carry: `issuer` (RFC 7523bis, the
     /// default) or `issuer_or_token_endpoint`.
     pub client_assertion_audience: Option<crate::limits::AssertionAudience>,
@@ -159,6 +164,8 @@ pub struct Settings {
     pub database_pool_size: u32,
     /// See [`FileConfig::registry_max_stale_ms`].
     pub registry_max_stale: Duration,
+    /// When signing keys rotate.
+    pub key_rotation: crate::rotation::RotationPolicy,
     /// Token endpoint body limit.
     pub max_body_bytes: usize,
     /// Every bound the server enforces.
@@ -263,6 +270,14 @@ impl Settings {
             database_url,
             database_pool_size: file.database_pool_size.unwrap_or(10).clamp(1, 500),
             registry_max_stale: Duration::from_millis(file.registry_max_stale_ms.unwrap_or(300_000).max(1000)),
+            key_rotation: {
+                let d = crate::rotation::RotationPolicy::default();
+                crate::rotation::RotationPolicy::new(
+                    file.key_rotation_period_s.unwrap_or(d.period),
+                    file.key_prepublish_s.unwrap_or(d.prepublish),
+                )
+                .map_err(ConfigError)?
+            },
             prune_interval: Duration::from_millis(file.prune_interval_ms.unwrap_or(60_000).clamp(10, 24 * 3600 * 1000)),
             max_body_bytes: file.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY).clamp(1024, 16 * 1024 * 1024),
             limits,

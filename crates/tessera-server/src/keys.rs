@@ -235,7 +235,13 @@ impl Kek {
     }
 }
 
-async fn new_record(kek: &Kek, alg: SigningAlg, rng: &dyn Random, now: UnixTime) -> Result<KeyRecord, KeyError> {
+/// A new active key of `alg`, sealed (the caller may make it a next key instead).
+pub(crate) async fn new_record(
+    kek: &Kek,
+    alg: SigningAlg,
+    rng: &dyn Random,
+    now: UnixTime,
+) -> Result<KeyRecord, KeyError> {
     let (key, pkcs8) = tokio::task::spawn_blocking(move || SigningKey::generate(alg))
         .await
         .map_err(|e| KeyError::Rejected(e.to_string()))??;
@@ -246,22 +252,72 @@ async fn new_record(kek: &Kek, alg: SigningAlg, rng: &dyn Random, now: UnixTime)
         sealed_private_key: kek.seal(&key.kid, &pkcs8, rng),
         public_jwk: serde_json::to_string(&key.public_jwk()).expect("jwk serialises"),
         created_at: now,
+        activates_at: Some(now),
+        retired_at: None,
+        remove_after: None,
     })
 }
 
-/// Generates a key for `alg`, seals it, and stores it as the active key of its algorithm
-/// (the previous one is retired but stays published).
+/// Generates a key for `alg`, seals it, and stores it as the active key of its algorithm at
+/// once (`tessera key rotate --now`: for a compromised key; verifiers that cached the JWK
+/// Set meet the new kid and refetch). The previous key is retired and stays published until
+/// the tokens it signed have expired: `default_lifetime` or the longest client lifetime.
 pub async fn rotate(
     store: &Store,
     kek: &Kek,
     alg: SigningAlg,
+    default_lifetime: i64,
     rng: &dyn Random,
     now: UnixTime,
 ) -> Result<Kid, KeyError> {
     let record = new_record(kek, alg, rng, now).await?;
-    store.add_active_key(&record).await?;
+    let keep = crate::rotation::longest_lifetime(store, default_lifetime).await?;
+    store.add_active_key(&record, now.plus(keep + crate::rotation::RETIRE_LEEWAY)).await?;
     tracing::info!(kid = %record.kid, %alg, "generated signing key");
     Ok(record.kid)
+}
+
+/// Why `key remove` refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoveError {
+    #[allow(missing_docs)]
+    #[error("no key {0}")]
+    Unknown(Kid),
+    /// Active or next: it signs, or is about to.
+    #[error("key {0} is {1}: only a retired key can be removed (rotate first)")]
+    InUse(Kid, &'static str),
+    /// Tokens it signed may still be valid.
+    #[error(
+        "tokens key {kid} signed may be valid until {until}; removing it now makes verifiers refuse them \
+         (--force removes it anyway, e.g. for a compromised key)"
+    )]
+    #[allow(missing_docs)]
+    StillNeeded { kid: Kid, until: String },
+    #[allow(missing_docs)]
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Stops publishing the retired key `kid`: refused while tokens it signed may still be valid
+/// (its `remove_after`, or unknown for a key retired before rotation was scheduled), unless
+/// `force`. Every receiver of the revocation feed is told: tokens it signed are void.
+pub async fn remove(store: &Store, kid: &Kid, force: bool, now: UnixTime) -> Result<(), RemoveError> {
+    let keys = store.list_keys().await?;
+    let key = keys.iter().find(|k| k.kid == *kid).ok_or_else(|| RemoveError::Unknown(kid.clone()))?;
+    if key.status != KeyStatus::Retired {
+        return Err(RemoveError::InUse(kid.clone(), key.status.as_str()));
+    }
+    let due = key.remove_after.is_some_and(|at| now >= at);
+    if !due && !force {
+        let until = key
+            .remove_after
+            .map_or_else(|| "an unknown time (retired before scheduled rotation)".into(), |t| t.0.to_string());
+        return Err(RemoveError::StillNeeded { kid: kid.clone(), until });
+    }
+    if !store.remove_retired_key(kid, now).await? {
+        return Err(RemoveError::Unknown(kid.clone()));
+    }
+    Ok(())
 }
 
 /// Makes sure each algorithm in `algs` has an active key, generating what is missing. Safe

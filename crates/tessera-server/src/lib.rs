@@ -25,6 +25,7 @@ pub mod limits;
 mod lru;
 pub mod random;
 mod registry;
+pub mod rotation;
 pub mod secrets;
 mod state;
 pub mod storage;
@@ -101,6 +102,8 @@ pub struct Running {
     listener: transport::Listener,
     poller: tokio::task::JoinHandle<()>,
     pruner: tokio::task::JoinHandle<()>,
+    rotator: Arc<rotation::Rotator>,
+    rotating: tokio::task::JoinHandle<()>,
     store: Store,
 }
 
@@ -108,6 +111,12 @@ impl Running {
     /// Access tokens issued since start.
     pub fn tokens_issued(&self) -> u64 {
         self.state.tokens_issued()
+    }
+
+    /// Runs a rotation pass now (the server runs one every minute): the steps this instance
+    /// performed.
+    pub async fn rotate_keys_now(&self) -> Result<Vec<rotation::Step>, keys::KeyError> {
+        self.rotator.run().await
     }
 
     /// Resolves once the security events recorded so far are in the audit table.
@@ -140,6 +149,7 @@ impl Running {
         self.listener.shutdown(grace).await;
         self.poller.abort();
         self.pruner.abort();
+        self.rotating.abort();
         self.store.close().await;
         Ok(())
     }
@@ -178,6 +188,16 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Running, StartError
     .await?;
     crate::federation::trusts::seed(&seeding, &settings.seed_trusts, &settings.limits.client_keys, now).await?;
     keys::ensure_active(&store, &kek, &settings.signing_algs, &*deps.rng, now).await?;
+    let rotator = Arc::new(rotation::Rotator {
+        store: store.clone(),
+        // The same file, checked by open_kek above: one copy seals, the registry's opens.
+        kek: keys::Kek::load(&settings.kek_file)?,
+        algs: settings.signing_algs.clone(),
+        policy: settings.key_rotation,
+        default_lifetime: settings.access_token_lifetime,
+        clock: deps.clock.clone(),
+        rng: deps.rng.clone(),
+    });
     let registry = Arc::new(RegistryHandle::new(store.clone(), kek).await?);
     let poller = registry.spawn_poller(settings.registry_poll);
     let registry_for_running = registry.clone();
@@ -201,6 +221,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Running, StartError
     });
     let pruner =
         spawn_pruner(state.clone(), store.clone(), clock, settings.prune_interval, settings.limits.prune_batch);
+    let rotating = spawn_rotator(rotator.clone());
     let app = router(state.clone());
     let mut limits = settings.limits.transport.clone();
     match transport::raise_open_files_limit() {
@@ -245,7 +266,25 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Running, StartError
         listener,
         poller,
         pruner,
+        rotator,
+        rotating,
         store,
+    })
+}
+
+/// Runs a rotation pass every minute (the steps are hours and days apart; a minute late is
+/// nothing). Time comes from the injected clock; with several instances, each step is done
+/// by whichever gets there first.
+fn spawn_rotator(rotator: Arc<rotation::Rotator>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = rotator.run().await {
+                tracing::error!(error = %e, "signing key rotation failed; retried in a minute");
+            }
+        }
     })
 }
 

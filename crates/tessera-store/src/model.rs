@@ -104,9 +104,12 @@ pub struct ClientLimits {
     pub max_live_tokens: Option<i64>,
 }
 
-/// Lifecycle of a signing key.
+/// Lifecycle of a signing key: next → active → retired → removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyStatus {
+    /// Published ahead of signing (at most one per algorithm), so that verifiers caching the
+    /// JWK Set hold it before the first token it signs.
+    Next,
     /// Signs new tokens (one per algorithm) and is published.
     Active,
     /// No longer signs; still published so tokens it signed keep validating.
@@ -114,14 +117,17 @@ pub enum KeyStatus {
 }
 
 impl KeyStatus {
-    pub(crate) fn as_str(self) -> &'static str {
+    /// The stored (and shown) name.
+    pub fn as_str(self) -> &'static str {
         match self {
+            Self::Next => "next",
             Self::Active => "active",
             Self::Retired => "retired",
         }
     }
     pub(crate) fn parse(s: &str) -> Option<Self> {
         match s {
+            "next" => Some(Self::Next),
             "active" => Some(Self::Active),
             "retired" => Some(Self::Retired),
             _ => None,
@@ -143,6 +149,12 @@ pub struct KeyRecord {
     pub public_jwk: String,
     /// When it was generated.
     pub created_at: UnixTime,
+    /// When it starts signing (next) or started (active, retired).
+    pub activates_at: Option<UnixTime>,
+    /// When it stopped signing.
+    pub retired_at: Option<UnixTime>,
+    /// When every token it signed has expired: from then on it may be removed.
+    pub remove_after: Option<UnixTime>,
 }
 
 /// Changes to a client's settings; `None` leaves a field as it is.

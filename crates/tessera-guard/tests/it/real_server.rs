@@ -277,9 +277,10 @@ async fn issue12_client_disable_client_revocation_key_removal_and_a_stopped_serv
     let old = a.0.store().list_keys().await.unwrap().remove(0).kid;
     let kek = tessera_server::keys::Kek::load(&a.0.data_dir().join("key-encryption.key")).unwrap();
     let rng = tessera_server::random::SystemRandom::default();
-    let rotated = tessera_server::keys::rotate(a.0.store(), &kek, tessera_types::SigningAlg::ES256, &rng, a.0.now())
-        .await
-        .unwrap();
+    let rotated =
+        tessera_server::keys::rotate(a.0.store(), &kek, tessera_types::SigningAlg::ES256, 3600, &rng, a.0.now())
+            .await
+            .unwrap();
     a.0.sync().await;
     let fresh = a.token("OTHER").await;
     assert!(a.0.store().remove_retired_key(&old, a.0.now()).await.unwrap());

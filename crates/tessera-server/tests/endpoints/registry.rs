@@ -70,7 +70,7 @@ async fn key_rotation_keeps_the_old_key_published() {
     let old_token = before["access_token"].as_str().unwrap().to_string();
     let kek = Kek::load_or_create(&s.settings.kek_file, &SystemRandom::default()).unwrap();
     let new_kid =
-        keys::rotate(&s.store, &kek, SigningAlg::ES256, &SystemRandom::default(), s.clock.now()).await.unwrap();
+        keys::rotate(&s.store, &kek, SigningAlg::ES256, 3600, &SystemRandom::default(), s.clock.now()).await.unwrap();
     s.sync().await;
     let jwks = s.get_json("/.well-known/jwks").await;
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);

@@ -18,25 +18,83 @@ impl Store {
     /// makes both in the same second).
     pub async fn list_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT * FROM signing_keys ORDER BY created_at, CASE status WHEN 'retired' THEN 0 ELSE 1 END, kid",
+            "SELECT * FROM signing_keys ORDER BY created_at, CASE status WHEN 'retired' THEN 0 WHEN 'active' THEN 1 ELSE 2 END, kid",
         )
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(key_from_row).collect()
     }
 
+    /// Publishes `key` as the next key of its algorithm (status `next`, signing from its
+    /// `activates_at`); `false` when another instance published one first.
+    pub async fn add_next_key(&self, key: &KeyRecord) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let res = insert_key(&mut tx, key, KeyStatus::Next).await;
+        match res {
+            Err(e) if unique_violation(&e) => return Ok(false),
+            r => r?,
+        };
+        let detail = serde_json::json!({ "alg": key.alg.as_str(), "status": "next",
+            "activates_at": key.activates_at.map(|t| t.0) });
+        self.commit_change(tx, Change::new(AuditAction::KeyAdded, key.kid.as_str(), detail)).await?;
+        Ok(true)
+    }
+
+    /// Makes the next key `kid` the active key of `alg` at `now`, retiring the active one
+    /// (removable after `remove_old_after`), in one transaction; `false` when `kid` is not a
+    /// next key any more (another instance activated it first: each step is done once).
+    pub async fn activate_next_key(
+        &self,
+        kid: &Kid,
+        alg: SigningAlg,
+        now: UnixTime,
+        remove_old_after: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let retired = retire_active(&mut tx, alg, now, remove_old_after).await?;
+        let n = sqlx::query(
+            "UPDATE signing_keys SET status = 'active', activates_at = $1 WHERE kid = $2 AND status = 'next'",
+        )
+        .bind(now.0)
+        .bind(kid.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        let detail = serde_json::json!({ "alg": alg.as_str(), "retired": retired });
+        self.commit_change(tx, Change::new(AuditAction::KeyActivated, kid.as_str(), detail)).await?;
+        Ok(true)
+    }
+
+    /// Removes the retired key `kid` if every token it signed has expired at `now`
+    /// (`remove_after` passed); `false` otherwise (not due, or already removed elsewhere).
+    pub async fn remove_expired_key(&self, kid: &Kid, now: UnixTime) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let n = sqlx::query(
+            "DELETE FROM signing_keys WHERE kid = $1 AND status = 'retired' AND remove_after IS NOT NULL \
+             AND remove_after <= $2",
+        )
+        .bind(kid.as_str())
+        .bind(now.0)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        self.commit_if_changed(tx, n, || {
+            Change::new(AuditAction::KeyRemoved, kid.as_str(), serde_json::json!({ "why": "its tokens have expired" }))
+        })
+        .await
+    }
+
     /// Stores a new active key and retires the active keys of the same algorithm, atomically.
     /// [`StoreError::Conflict`] when another writer made a key active for the same algorithm
     /// at the same moment (at most one active key per algorithm is enforced by an index).
-    pub async fn add_active_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
+    pub async fn add_active_key(&self, key: &KeyRecord, remove_old_after: UnixTime) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("UPDATE signing_keys SET status = $1 WHERE alg = $2 AND status = $3")
-            .bind(KeyStatus::Retired.as_str())
-            .bind(key.alg.as_str())
-            .bind(KeyStatus::Active.as_str())
-            .execute(&mut *tx)
-            .await?;
-        let res = insert_active_key(&mut tx, key).await;
+        retire_active(&mut tx, key.alg, key.created_at, remove_old_after).await?;
+        let res = insert_key(&mut tx, key, KeyStatus::Active).await;
         match res {
             Err(e) if unique_violation(&e) => {
                 return Err(StoreError::Conflict(format!("an active {} key (concurrent rotation)", key.alg)));
@@ -52,7 +110,7 @@ impl Store {
     /// another instance got there first (instances starting together agree on one key).
     pub async fn add_first_active_key(&self, key: &KeyRecord) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
-        let res = insert_active_key(&mut tx, key).await;
+        let res = insert_key(&mut tx, key, KeyStatus::Active).await;
         match res {
             Err(e) if unique_violation(&e) => return Ok(false),
             r => r?,
@@ -100,19 +158,45 @@ impl Store {
     }
 }
 
-async fn insert_active_key(
+/// Retires the active key of `alg` (if any) at `now`, removable after `remove_after`;
+/// returns its kid.
+async fn retire_active(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    alg: SigningAlg,
+    now: UnixTime,
+    remove_after: UnixTime,
+) -> Result<Option<String>, StoreError> {
+    let kid: Option<String> = sqlx::query_scalar("SELECT kid FROM signing_keys WHERE alg = $1 AND status = 'active'")
+        .bind(alg.as_str())
+        .fetch_optional(&mut **tx)
+        .await?;
+    sqlx::query(
+        "UPDATE signing_keys SET status = 'retired', retired_at = $1, remove_after = $2 WHERE alg = $3 AND status = 'active'",
+    )
+    .bind(now.0)
+    .bind(remove_after.0)
+    .bind(alg.as_str())
+    .execute(&mut **tx)
+    .await?;
+    Ok(kid)
+}
+
+async fn insert_key(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     key: &KeyRecord,
+    status: KeyStatus,
 ) -> Result<sqlx::any::AnyQueryResult, sqlx::Error> {
     sqlx::query(
-        "INSERT INTO signing_keys (kid, alg, status, sealed_private_key, public_jwk, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO signing_keys (kid, alg, status, sealed_private_key, public_jwk, created_at, activates_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(key.kid.as_str())
     .bind(key.alg.as_str())
-    .bind(KeyStatus::Active.as_str())
+    .bind(status.as_str())
     .bind(key.sealed_private_key.clone())
     .bind(key.public_jwk.clone())
     .bind(key.created_at.0)
+    .bind(key.activates_at.map(|t| t.0))
     .execute(&mut **tx)
     .await
 }
@@ -128,5 +212,8 @@ fn key_from_row(row: &AnyRow) -> Result<KeyRecord, StoreError> {
         sealed_private_key: row.try_get("sealed_private_key")?,
         public_jwk: row.try_get("public_jwk")?,
         created_at: UnixTime(row.try_get("created_at")?),
+        activates_at: row.try_get::<Option<i64>, _>("activates_at")?.map(UnixTime),
+        retired_at: row.try_get::<Option<i64>, _>("retired_at")?.map(UnixTime),
+        remove_after: row.try_get::<Option<i64>, _>("remove_after")?.map(UnixTime),
     })
 }

@@ -52,6 +52,9 @@ fn key(kid: &str, alg: SigningAlg) -> KeyRecord {
         sealed_private_key: format!("v1.sealed-{kid}"),
         public_jwk: format!(r#"{{"kid":"{kid}"}}"#),
         created_at: UnixTime(1000),
+        activates_at: Some(UnixTime(1000)),
+        retired_at: None,
+        remove_after: None,
     }
 }
 
@@ -135,7 +138,7 @@ pub async fn keys_one_active_per_algorithm(store: Store) {
     assert!(store.add_first_active_key(&key("k1", SigningAlg::ES256)).await.unwrap());
     assert!(!store.add_first_active_key(&key("k2", SigningAlg::ES256)).await.unwrap(), "already one active");
     assert!(store.add_first_active_key(&key("r1", SigningAlg::RS256)).await.unwrap());
-    store.add_active_key(&key("k3", SigningAlg::ES256)).await.unwrap();
+    store.add_active_key(&key("k3", SigningAlg::ES256), UnixTime(5000)).await.unwrap();
     let keys = store.list_keys().await.unwrap();
     let status = |kid: &str| keys.iter().find(|k| k.kid.as_str() == kid).map(|k| k.status);
     assert_eq!(status("k1"), Some(KeyStatus::Retired));
@@ -425,8 +428,8 @@ pub async fn revocation_events_are_recorded_in_order_filtered_and_pruned(store: 
     assert!(store.set_client_enabled(&cc, false, now).await.unwrap(), "no change, no event");
     assert!(store.set_client_enabled(&cc, true, now).await.unwrap());
     // A removed key: everyone.
-    store.add_active_key(&key("k1", SigningAlg::ES256)).await.unwrap();
-    store.add_active_key(&key("k2", SigningAlg::ES256)).await.unwrap();
+    store.add_active_key(&key("k1", SigningAlg::ES256), UnixTime(5000)).await.unwrap();
+    store.add_active_key(&key("k2", SigningAlg::ES256), UnixTime(5000)).await.unwrap();
     assert!(store.remove_retired_key(&Kid::new("k1").unwrap(), now).await.unwrap());
     assert_eq!(store.latest_event().await.unwrap(), EventSeq(6));
 

@@ -3,51 +3,101 @@
 use clap::Subcommand;
 use tessera_server::Settings;
 use tessera_server::keys::{self, KekUse};
-use tessera_store::{KeyStatus, Store};
+use tessera_server::rotation;
+use tessera_store::Store;
 use tessera_types::{Kid, SigningAlg};
 
 use super::{CliResult, now, rng};
 
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
-    /// List signing keys (public information only).
-    List,
-    /// Generate a new active key for an algorithm; the previous one is retired but stays
-    /// published in the JWKS so tokens it signed keep validating.
+    /// List signing keys with their phase (next, active, retired) and dates (public
+    /// information only).
+    List {
+        /// One JSON document instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Force the next step of the rotation cycle for an algorithm: publish the next key
+    /// (signing after key_prepublish_s), or, when one is published, make it sign now. The
+    /// key it replaces stays published until the tokens it signed have expired.
     Rotate {
         /// ES256, RS256, PS256 or EdDSA.
         #[arg(long, default_value = "ES256")]
         alg: SigningAlg,
+        /// A new key signs at once, unannounced (a compromised key): verifiers that cached
+        /// the JWK Set refetch it when they meet the new kid.
+        #[arg(long)]
+        now: bool,
     },
-    /// Stop publishing a retired key (after the tokens it signed have expired).
+    /// Stop publishing a retired key. Refused while tokens it signed may still be valid.
     Remove {
         /// Key id, as `tessera key list` prints it.
         #[arg(value_parser = |s: &str| Kid::new(s))]
         kid: Kid,
+        /// Remove it even so: tokens it signed stop validating (a compromised key).
+        #[arg(long)]
+        force: bool,
     },
+}
+
+fn time(t: Option<tessera_types::UnixTime>) -> String {
+    t.map_or_else(|| "-".into(), |t| t.0.to_string())
 }
 
 pub async fn run(cmd: KeyCommand, store: &Store, settings: &Settings) -> CliResult {
     match cmd {
-        KeyCommand::List => {
-            for k in store.list_keys().await? {
-                let status = match k.status {
-                    KeyStatus::Active => "active",
-                    KeyStatus::Retired => "retired",
-                };
-                println!("{}\t{}\t{}\tcreated_at={}", k.kid, k.alg, status, k.created_at.0);
+        KeyCommand::List { json } => {
+            let keys = store.list_keys().await?;
+            if json {
+                let doc: Vec<_> = keys
+                    .iter()
+                    .map(|k| {
+                        serde_json::json!({
+                            "kid": k.kid.as_str(), "alg": k.alg.as_str(), "phase": k.status.as_str(),
+                            "created_at": k.created_at.0, "activates_at": k.activates_at.map(|t| t.0),
+                            "retired_at": k.retired_at.map(|t| t.0), "remove_after": k.remove_after.map(|t| t.0),
+                        })
+                    })
+                    .collect();
+                super::print_json(&serde_json::Value::Array(doc));
+            } else {
+                for k in keys {
+                    println!(
+                        "{}\t{}\t{}\tcreated_at={}\tsigns_from={}\tretired_at={}\tremove_after={}",
+                        k.kid,
+                        k.alg,
+                        k.status.as_str(),
+                        k.created_at.0,
+                        time(k.activates_at),
+                        time(k.retired_at),
+                        time(k.remove_after)
+                    );
+                }
             }
         }
-        KeyCommand::Rotate { alg } => {
+        KeyCommand::Rotate { alg, now: at_once } => {
             // Never creates a key-encryption key, and refuses one that is not the store's.
             let kek = keys::open_kek(store, &settings.kek_file, KekUse::Cli, &rng(), now()).await?;
-            let kid = keys::rotate(store, &kek, alg, &rng(), now()).await?;
-            println!("new active {alg} key {kid}");
-        }
-        KeyCommand::Remove { kid } => {
-            if !store.remove_retired_key(&kid, now()).await? {
-                return Err(format!("no retired key {kid} (rotate an active key before removing it)").into());
+            if at_once {
+                let kid = keys::rotate(store, &kek, alg, settings.access_token_lifetime, &rng(), now()).await?;
+                println!("new active {alg} key {kid} (signing now)");
+                return Ok(());
             }
+            let step = rotation::force_step(
+                store,
+                &kek,
+                alg,
+                settings.key_rotation,
+                settings.access_token_lifetime,
+                &rng(),
+                now(),
+            )
+            .await?;
+            println!("{step}");
+        }
+        KeyCommand::Remove { kid, force } => {
+            keys::remove(store, &kid, force, now()).await?;
             println!("removed key {kid}");
         }
     }

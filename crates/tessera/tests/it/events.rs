@@ -225,9 +225,12 @@ async fn cli_revocations_and_key_removal_reach_the_feed_and_survive_a_restart() 
 
     // A removed key is told to everyone, even outside every audience.
     let old = s.store().list_keys().await.unwrap().remove(0).kid;
-    let out = crate::cli::tessera(&s.data_dir(), &["key", "rotate", "--alg", "ES256"]);
+    let out = crate::cli::tessera(&s.data_dir(), &["key", "rotate", "--alg", "ES256", "--now"]);
     assert!(out.status.success(), "{out:?}");
+    // Its tokens may still be valid: refused without --force (issue 16).
     let out = crate::cli::tessera(&s.data_dir(), &["key", "remove", old.as_str()]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--force"), "{out:?}");
+    let out = crate::cli::tessera(&s.data_dir(), &["key", "remove", old.as_str(), "--force"]);
     assert!(out.status.success(), "{out:?}");
     let (_, other) = poll(&s, "rs_other", json!({"returnImmediately": true})).await;
     let other = verified(&s, "rs_other", &other).await;

@@ -107,7 +107,7 @@ async fn two_instances_one_database_one_issuer() {
     );
 
     // A key rotated on one is published by both, and tokens signed by either validate.
-    ok(d, &[&["key", "rotate", "--alg", "ES256"][..], &store].concat());
+    ok(d, &[&["key", "rotate", "--alg", "ES256", "--now"][..], &store].concat());
     for u in [&url_a, &url_b] {
         let u = u.clone();
         eventually("rotated key published", || {
