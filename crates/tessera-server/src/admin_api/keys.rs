@@ -1,0 +1,37 @@
+//! `/admin/keys`: `tessera key list|rotate`, kept thin (the rotation itself is
+//! [`crate::keys::rotate`]'s). Public halves only.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tessera_types::SigningAlg;
+
+use super::problem::Problem;
+use super::request::{Admin, OptionalBody};
+use super::views;
+use crate::admin::parsed;
+
+pub(super) async fn list(admin: Admin) -> Result<Response, Problem> {
+    let all: Vec<Value> = admin.store().list_keys().await?.iter().map(views::key).collect();
+    Ok(Json(json!({ "keys": all })).into_response())
+}
+
+/// Which algorithm gets a new active key; default: the server's first signing algorithm.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Rotation {
+    #[serde(default, deserialize_with = "parsed")]
+    alg: Option<SigningAlg>,
+}
+
+pub(super) async fn rotate(admin: Admin, OptionalBody(rotation): OptionalBody<Rotation>) -> Result<Response, Problem> {
+    let s = &admin.state.0.app.0;
+    let alg = rotation.alg.or_else(|| s.signing_algs.first().copied()).unwrap_or(SigningAlg::ES256);
+    let (_, kek) = s.registry.source().ok_or_else(|| Problem::internal("no key-encryption key"))?;
+    let kid = crate::keys::rotate(admin.store(), kek, alg, &*s.rng, s.clock.now()).await?;
+    tracing::info!(actor = %admin.actor, %kid, %alg, "admin API: rotated signing key");
+    admin.state.reload().await;
+    Ok((StatusCode::CREATED, Json(json!({ "kid": kid, "alg": alg, "status": "active" }))).into_response())
+}
