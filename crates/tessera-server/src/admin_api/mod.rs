@@ -316,7 +316,7 @@ impl AdminState {
 
 /// `text` as one path segment of a `Location` (RFC 3986 §3.3 pchar; the rest
 /// percent-encoded), so that a name holding `/` or `?` still names one resource.
-pub(crate) fn segment(text: &str) -> String {
+pub fn segment(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for b in text.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@".contains(&b) {

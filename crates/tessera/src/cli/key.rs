@@ -6,6 +6,7 @@ use tessera_server::keys::{self, KekUse};
 use tessera_store::{KeyStatus, Store};
 use tessera_types::{Kid, SigningAlg};
 
+use super::remote::{Remote, not_remote};
 use super::{CliResult, now, rng};
 
 #[derive(Debug, Subcommand)]
@@ -50,6 +51,26 @@ pub async fn run(cmd: KeyCommand, store: &Store, settings: &Settings) -> CliResu
             }
             println!("removed key {kid}");
         }
+    }
+    Ok(())
+}
+
+/// `key list` and `key rotate` through the admin API (`--server`); `key remove` stays local.
+pub async fn run_remote(cmd: KeyCommand, remote: &Remote) -> CliResult {
+    match cmd {
+        KeyCommand::List => {
+            let all = remote.get("/admin/keys").await?;
+            for k in all["keys"].as_array().map(Vec::as_slice).unwrap_or_default() {
+                let text = |key: &str| k[key].as_str().unwrap_or_default().to_owned();
+                println!("{}\t{}\t{}\tcreated_at={}", text("kid"), text("alg"), text("status"), k["created_at"]);
+            }
+        }
+        KeyCommand::Rotate { alg } => {
+            let body = serde_json::json!({ "alg": alg.as_str() });
+            let answer = remote.call(reqwest::Method::POST, "/admin/keys/rotate", Some(body)).await?;
+            println!("new active {alg} key {}", answer["kid"].as_str().unwrap_or_default());
+        }
+        KeyCommand::Remove { .. } => return Err(not_remote("key remove")),
     }
     Ok(())
 }

@@ -6,6 +6,7 @@ mod demo;
 mod init;
 mod key;
 mod lock;
+mod remote;
 mod scope;
 mod serve;
 mod token;
@@ -56,6 +57,9 @@ pub struct StoreArgs {
 pub struct OnStore<C: Subcommand> {
     #[command(flatten)]
     store: StoreArgs,
+    /// `--server URL`: through the admin API of a running server instead.
+    #[command(flatten)]
+    remote: remote::RemoteArgs,
     #[command(subcommand)]
     command: C,
 }
@@ -109,6 +113,11 @@ pub async fn run(args: Args, provenance: Provenance) -> CliResult {
             let (base, file) = store.resolve(provenance)?;
             init::run(base, file).await
         }
+        Command::Scope(cmd) if cmd.remote.is_remote() => scope::run_remote(cmd.command, &cmd.remote.connect()?).await,
+        Command::Client(cmd) if cmd.remote.is_remote() => client::run_remote(cmd.command, &cmd.remote.connect()?).await,
+        Command::Key(cmd) if cmd.remote.is_remote() => key::run_remote(cmd.command, &cmd.remote.connect()?).await,
+        Command::Trust(cmd) if cmd.remote.is_remote() => trust::run_remote(cmd.command, &cmd.remote.connect()?).await,
+        Command::Token(cmd) if cmd.remote.is_remote() => Err(remote::not_remote("token")),
         Command::Scope(cmd) => scope::run(cmd.command, &cmd.store.open(provenance).await?.0).await,
         Command::Client(cmd) => {
             let (store, settings) = cmd.store.open(provenance).await?;
