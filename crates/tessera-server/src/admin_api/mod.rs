@@ -259,6 +259,10 @@ fn own_guard(app: &AppState) -> Guard {
 /// reference token, revocations, its client still enabled), or nothing.
 async fn own_token(app: &AppState, token: &str) -> Result<Option<AccessTokenClaims>, GuardError> {
     let s = &app.0;
+    // Garbage costs no store read: the admin API answers anyone who sends a token.
+    if !crate::token::reference::looks_like_jwt(token) && !crate::token::reference::looks_like_reference(token) {
+        return Ok(None);
+    }
     // As at the token endpoint: a registry the store has not confirmed for too long may no
     // longer know that a client was disabled.
     let registry = s.registry.fresh().ok_or_else(|| GuardError::Unavailable("registry stale".into()))?;

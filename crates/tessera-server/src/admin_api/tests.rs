@@ -118,3 +118,13 @@ fn location_segments_are_percent_encoded() {
     assert_eq!(super::segment("a/b?c#d e%"), "a%2Fb%3Fc%23d%20e%25");
     assert_eq!(super::segment("tessera:admin"), "tessera:admin");
 }
+
+#[test]
+fn only_tokens_shaped_as_ours_reach_the_store() {
+    use crate::token::reference::looks_like_reference;
+    assert!(looks_like_reference(&"a".repeat(43)));
+    assert!(looks_like_reference("abcdefghijklmnopqrstuvwxyz-_0123456789ABCDE"));
+    assert!(!looks_like_reference(&"a".repeat(42)));
+    assert!(!looks_like_reference(&"a".repeat(44)));
+    assert!(!looks_like_reference("abcdefghijklmnopqrstuvwxyz+/0123456789ABCDE"));
+}

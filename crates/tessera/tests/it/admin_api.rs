@@ -349,3 +349,35 @@ async fn issue_16_the_cli_with_server_adds_and_lists_a_client_through_the_api() 
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid_client"));
 }
+
+#[tokio::test]
+async fn issue_16_rfc9449_a_dpop_bound_admin_token_needs_its_proof_at_the_admin_api() {
+    let srv = TestServer::start().await;
+    srv.add_client_with(ClientSpec {
+        secret: secret("ops_secret"),
+        scopes: vec![scope("tessera:admin")],
+        require_dpop: true,
+        ..client("ops")
+    })
+    .await;
+    let key = tessera_client::DpopKey::generate().unwrap();
+    let mut cfg = tessera_client::ClientConfig::new(
+        tessera_types::Issuer::new(srv.issuer()).unwrap(),
+        tessera_types::ClientId::new("ops").unwrap(),
+        tessera_types::ClientSecret::new("ops_secret").unwrap(),
+    )
+    .with_dpop(key)
+    .with_http_client(srv.http.clone());
+    cfg.resources = vec![tessera_types::Resource::new("tessera-admin").unwrap()];
+    let admin = tessera_client::AuthorizedClient::new(srv.http.clone(), tessera_client::TokenSource::new(cfg));
+    // With a fresh proof for each request (htu: the issuer's URL of the route).
+    let url = format!("{}/admin/clients", srv.issuer());
+    let r = admin.send(admin.http().get(&url)).await.unwrap();
+    assert_eq!(r.status(), 200);
+    // The same token as a bearer token: refused (RFC 9449 §7.1).
+    let token = admin.source().token().await.unwrap();
+    assert!(token.dpop_bound);
+    let (status, h, _) = call(&srv, Some(token.access_token.expose()), Method::GET, "/admin/clients", None).await;
+    assert_eq!(status, 401);
+    assert!(challenge(&h).contains("invalid_token"), "{h:?}");
+}
