@@ -52,9 +52,8 @@ pub(super) async fn add(admin: Admin, Body(spec): Body<ClientSpec>) -> Result<Re
         ));
     }
     let s = &admin.state.0;
-    let (rng, now) = (&*s.app.0.rng, s.app.0.clock.now());
     let (record, generated) =
-        admin::add_client(admin.store(), spec, s.default_lifetime, &s.key_bounds, rng, now).await?;
+        admin::add_client(admin.store(), spec, s.default_lifetime, &s.key_bounds, admin.rng(), admin.now()).await?;
     tracing::info!(actor = %admin.actor, client_id = %record.client_id, "admin API: added client");
     admin.state.reload().await;
     let mut body = json!({ "client": views::client(&record) });
@@ -189,7 +188,7 @@ pub(super) async fn update(
     }
     if let Some(enabled) = patch.enabled {
         // Told to the revocation feed when it changes (the store records the event).
-        store.set_client_enabled(&id, enabled, s.app.0.clock.now()).await?;
+        store.set_client_enabled(&id, enabled, admin.now()).await?;
     }
     tracing::info!(actor = %admin.actor, client_id = %id, "admin API: updated client");
     admin.state.reload().await;
@@ -198,7 +197,7 @@ pub(super) async fn update(
 
 pub(super) async fn remove(admin: Admin, Segments(id): Segments<String>) -> Result<Response, Problem> {
     let id = client_id(&id)?;
-    if !admin.store().remove_client(&id, admin.state.0.app.0.clock.now()).await? {
+    if !admin.store().remove_client(&id, admin.now()).await? {
         return Err(no_client(&id));
     }
     tracing::info!(actor = %admin.actor, client_id = %id, "admin API: removed client");
@@ -224,9 +223,8 @@ pub(super) async fn add_secret(
 ) -> Result<Response, Problem> {
     let id = client_id(&id)?;
     load(&admin, &id).await?;
-    let s = &admin.state.0.app.0;
     let (secret_id, generated) =
-        admin::add_secret(admin.store(), &id, new.secret, new.allow_weak_secret, &*s.rng, s.clock.now()).await?;
+        admin::add_secret(admin.store(), &id, new.secret, new.allow_weak_secret, admin.rng(), admin.now()).await?;
     tracing::info!(actor = %admin.actor, client_id = %id, %secret_id, "admin API: added client secret");
     admin.state.reload().await;
     let mut body = json!({ "id": secret_id });

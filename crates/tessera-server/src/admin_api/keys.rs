@@ -30,7 +30,7 @@ pub(super) async fn rotate(admin: Admin, OptionalBody(rotation): OptionalBody<Ro
     let s = &admin.state.0.app.0;
     let alg = rotation.alg.or_else(|| s.signing_algs.first().copied()).unwrap_or(SigningAlg::ES256);
     let (_, kek) = s.registry.source().ok_or_else(|| Problem::internal("no key-encryption key"))?;
-    let kid = crate::keys::rotate(admin.store(), kek, alg, &*s.rng, s.clock.now()).await?;
+    let kid = crate::keys::rotate(admin.store(), kek, alg, admin.rng(), admin.now()).await?;
     tracing::info!(actor = %admin.actor, %kid, %alg, "admin API: rotated signing key");
     admin.state.reload().await;
     Ok((StatusCode::CREATED, Json(json!({ "kid": kid, "alg": alg, "status": "active" }))).into_response())

@@ -8,7 +8,9 @@ use axum::http::{StatusCode, header, request::Parts};
 use serde::de::DeserializeOwned;
 use tessera_guard::Principal;
 use tessera_store::Store;
-use tessera_types::ClientId;
+use tessera_types::{ClientId, UnixTime};
+
+use crate::random::Random;
 
 use super::AdminState;
 use super::problem::Problem;
@@ -24,6 +26,16 @@ impl Admin {
     /// The store the registry is read from and written to.
     pub fn store(&self) -> &Store {
         &self.state.0.store
+    }
+
+    /// Now, by the server's clock.
+    pub fn now(&self) -> UnixTime {
+        self.state.0.app.0.clock.now()
+    }
+
+    /// The server's randomness (generated secrets and keys).
+    pub fn rng(&self) -> &dyn Random {
+        &*self.state.0.app.0.rng
     }
 }
 

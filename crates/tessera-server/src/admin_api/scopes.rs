@@ -9,7 +9,7 @@ use tessera_types::ScopeName;
 use super::builtin;
 use super::problem::Problem;
 use super::request::{Admin, Body, Segments};
-use super::views;
+use super::{segment, views};
 use crate::admin::{self, ScopeSpec};
 
 fn name(text: &str) -> Result<ScopeName, Problem> {
@@ -28,11 +28,10 @@ pub(super) async fn list(admin: Admin) -> Result<Response, Problem> {
 }
 
 pub(super) async fn add(admin: Admin, Body(spec): Body<ScopeSpec>) -> Result<Response, Problem> {
-    let now = admin.state.0.app.0.clock.now();
-    let record = admin::add_scope(admin.store(), spec, now).await?;
+    let record = admin::add_scope(admin.store(), spec, admin.now()).await?;
     tracing::info!(actor = %admin.actor, scope = %record.name, "admin API: added scope");
     admin.state.reload().await;
-    let location = format!("/admin/scopes/{}", record.name);
+    let location = format!("/admin/scopes/{}", segment(record.name.as_str()));
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(views::scope(&record, false))).into_response())
 }
 

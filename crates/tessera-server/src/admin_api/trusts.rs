@@ -37,10 +37,9 @@ pub(super) async fn add(admin: Admin, Body(spec): Body<TrustSpec>) -> Result<Res
                 .into(),
         ));
     }
-    let s = &admin.state.0;
-    let now = s.app.0.clock.now();
+    let now = admin.now();
     let rules = spec.rules.clone();
-    let record = trusts::add_trust(admin.store(), spec, &s.key_bounds, now).await?;
+    let record = trusts::add_trust(admin.store(), spec, &admin.state.0.key_bounds, now).await?;
     for rule in &rules {
         if let Err(e) = trusts::add_rule(admin.store(), &record.name, &rule.client, &rule.matches, now).await {
             // All or nothing: a trust without the rules asked for would map nothing, or less.
@@ -76,8 +75,7 @@ pub(super) async fn add_rule(
     Body(rule): Body<RuleSpec>,
 ) -> Result<Response, Problem> {
     load(&admin, &name).await?;
-    let now = admin.state.0.app.0.clock.now();
-    let id = trusts::add_rule(admin.store(), &name, &rule.client, &rule.matches, now).await?;
+    let id = trusts::add_rule(admin.store(), &name, &rule.client, &rule.matches, admin.now()).await?;
     tracing::info!(actor = %admin.actor, trust = %name, rule = id, "admin API: added trust rule");
     admin.state.reload().await;
     let location = format!("/admin/trusts/{}/rules/{id}", segment(&name));
