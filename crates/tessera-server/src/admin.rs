@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer};
-use tessera_store::{ClientLimits, ClientRecord, ScopeRecord, Store, StoreError};
+use tessera_store::{ClientLimits, ClientRecord, ScopeRecord, SecretRecord, Store, StoreError};
 use tessera_types::rfc7517::JwkSet;
 use tessera_types::rfc8705::{TlsClientRegistration, TlsClientSubject};
 use tessera_types::{
@@ -192,6 +192,11 @@ pub struct ClientSpec {
     #[serde(default)]
     #[cfg_attr(feature = "clap", arg(skip))]
     pub tls_client_certs: Vec<String>,
+    /// The same as `x5t#S256` thumbprints (RFC 8705 §3.1), in a registry file: what `tessera
+    /// export` writes, since only thumbprints are stored.
+    #[serde(default)]
+    #[cfg_attr(feature = "clap", arg(skip))]
+    pub tls_client_cert_thumbprints: Vec<tessera_types::rfc8705::CertificateThumbprint>,
     /// tls_client_auth (RFC 8705 section 2.1): the subject DN, RFC 4514 order (as `openssl
     /// x509 -noout -subject -nameopt RFC2253` prints it), of a certificate issued by a CA in
     /// mtls_client_ca_file.
@@ -218,6 +223,8 @@ pub struct TlsClientSpec {
     pub cert_files: Vec<PathBuf>,
     /// Certificates inline, PEM text (the seed file's `tls_client_certs`).
     pub certs: Vec<String>,
+    /// Certificates by thumbprint (a registry file's `tls_client_cert_thumbprints`).
+    pub thumbprints: Vec<tessera_types::rfc8705::CertificateThumbprint>,
     pub subject_dn: Option<String>,
     pub san_dns: Option<String>,
     pub san_uri: Option<String>,
@@ -228,6 +235,7 @@ impl TlsClientSpec {
     pub fn is_given(&self) -> bool {
         !self.cert_files.is_empty()
             || !self.certs.is_empty()
+            || !self.thumbprints.is_empty()
             || self.subject_dn.is_some()
             || self.san_dns.is_some()
             || self.san_uri.is_some()
@@ -276,6 +284,7 @@ impl TlsClientSpec {
                 .map_err(|e| refused(format!("{what}: {e}")))?;
             certificates.extend(found);
         }
+        certificates.extend(self.thumbprints.iter().cloned());
         // The same certificate given twice (a file and inline, say) is registered once.
         let mut unique = Vec::with_capacity(certificates.len());
         for c in certificates {
@@ -329,6 +338,7 @@ impl ClientSpec {
             token_endpoint_auth_method: None,
             tls_client_cert_files: Vec::new(),
             tls_client_certs: Vec::new(),
+            tls_client_cert_thumbprints: Vec::new(),
             tls_client_auth_subject_dn: None,
             tls_client_auth_san_dns: None,
             tls_client_auth_san_uri: None,
@@ -341,6 +351,7 @@ impl ClientSpec {
         TlsClientSpec {
             cert_files: self.tls_client_cert_files.clone(),
             certs: self.tls_client_certs.clone(),
+            thumbprints: self.tls_client_cert_thumbprints.clone(),
             subject_dn: self.tls_client_auth_subject_dn.clone(),
             san_dns: self.tls_client_auth_san_dns.clone(),
             san_uri: self.tls_client_auth_san_uri.clone(),
@@ -475,6 +486,20 @@ pub async fn add_client(
     for name in &new.scopes {
         ensure_registered(store, name).await?;
     }
+    let (record, secret) = client_record(new, default_lifetime, keys, rng, now)?;
+    store.add_client(&record).await?;
+    Ok((record, secret.and_then(|(secret, generated)| generated.then_some(secret))))
+}
+
+/// The record `new` registers (its secret hashed; the secret in clear alongside, and whether
+/// it was generated), without the store: what `add_client` stores and `apply` compares.
+pub fn client_record(
+    new: ClientSpec,
+    default_lifetime: i64,
+    keys: &KeyBounds,
+    rng: &dyn Random,
+    now: UnixTime,
+) -> Result<(ClientRecord, Option<(ClientSecret, bool)>), AdminError> {
     let lifetime = new.access_token_lifetime.unwrap_or(default_lifetime);
     config::validate_lifetime(lifetime).map_err(|e| AdminError::Refused(e.0))?;
     let permissions = new.all_permissions();
@@ -509,8 +534,7 @@ pub async fn add_client(
         tls,
         require_dpop: new.require_dpop,
     };
-    store.add_client(&record).await?;
-    Ok((record, secret.and_then(|(secret, generated)| generated.then_some(secret))))
+    Ok((record, secret))
 }
 
 /// Refuses restricting a client to a key or certificate method it has nothing registered for:
@@ -610,11 +634,16 @@ pub async fn add_secret(
     client_id: &ClientId,
     secret: Option<ClientSecret>,
     allow_weak_secret: bool,
+    expires_in: Option<i64>,
     rng: &dyn Random,
     now: UnixTime,
 ) -> Result<(String, Option<ClientSecret>), AdminError> {
+    if expires_in.is_some_and(|s| s <= 0) {
+        return Err(AdminError::Refused("--expires-in must be in the future".into()));
+    }
     let (secret, generated) = imported_or_generated(client_id, secret, allow_weak_secret, rng)?;
-    let record = secrets::record(&secret, generated, rng, now);
+    let record =
+        SecretRecord { expires_at: expires_in.map(|s| now.plus(s)), ..secrets::record(&secret, generated, rng, now) };
     if !store.add_secret(client_id, &record).await? {
         return Err(AdminError::Refused(format!("no client {client_id}")));
     }

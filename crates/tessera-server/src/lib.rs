@@ -7,11 +7,13 @@
 
 pub mod admin;
 pub mod admin_api;
+pub mod audit;
 pub mod certificate;
 mod client_auth;
 pub mod client_keys;
 pub mod clock;
 pub mod config;
+pub mod declarative;
 mod endpoint;
 mod error;
 pub mod federation;
@@ -109,6 +111,16 @@ impl Running {
         self.state.tokens_issued()
     }
 
+    /// Resolves once the security events recorded so far are in the audit table.
+    pub async fn flush_audit(&self) {
+        self.state.flush_audit().await;
+    }
+
+    /// Writes the secrets' last use recorded so far (the pruner does it every interval).
+    pub async fn flush_secret_usage(&self) {
+        self.state.flush_secret_usage(&self.store).await;
+    }
+
     /// The registry revision the server currently serves.
     pub fn registry_revision(&self) -> i64 {
         self.registry.get().revision
@@ -147,13 +159,16 @@ pub async fn open_store(settings: &Settings) -> Result<Store, tessera_store::Sto
 pub async fn start(settings: Settings, deps: Deps) -> Result<Running, StartError> {
     // One crypto provider for the whole process (rustls would otherwise pick at run time).
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let store = open_store(&settings).await?;
+    // Registry changes the server makes itself (signing keys) are recorded as `server`'s,
+    // those the seed file makes as `seed`'s.
+    let store = open_store(&settings).await?.acting_as("server", deps.clock.clone());
+    let seeding = store.acting_as("seed", deps.clock.clone());
     let now = deps.clock.now();
     // Before anything is written: a key-encryption key other than the one sealing the keys
     // is refused, and only a store without keys gets a new one.
     let kek = keys::open_kek(&store, &settings.kek_file, keys::KekUse::Server, &*deps.rng, now).await?;
     let generated_secrets = admin::seed(
-        &store,
+        &seeding,
         &settings.seed_scopes,
         &settings.seed_clients,
         settings.access_token_lifetime,
@@ -162,7 +177,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Running, StartError
         now,
     )
     .await?;
-    crate::federation::trusts::seed(&store, &settings.seed_trusts, &settings.limits.client_keys, now).await?;
+    crate::federation::trusts::seed(&seeding, &settings.seed_trusts, &settings.limits.client_keys, now).await?;
     keys::ensure_active(&store, &kek, &settings.signing_algs, &*deps.rng, now).await?;
     let registry = Arc::new(RegistryHandle::new(store.clone(), kek).await?);
     let poller = registry.spawn_poller(settings.registry_poll);
@@ -275,6 +290,13 @@ fn spawn_pruner(
                 Ok(0) => {}
                 Ok(assertion_ids) => tracing::info!(assertion_ids, "pruned expired client assertion ids"),
                 Err(e) => tracing::error!(error = %e, "pruning client assertion ids failed"),
+            }
+            state.flush_secret_usage(&store).await;
+            let retention = state.0.limits_audit.retention_s;
+            match store.prune_audit(clock.now().plus(-retention), batch).await {
+                Ok(0) => {}
+                Ok(entries) => tracing::info!(entries, "pruned audit entries past audit_retention_days"),
+                Err(e) => tracing::error!(error = %e, "pruning the audit trail failed"),
             }
             state.0.issuance.begin_recount();
             match store.live_token_counts(clock.now()).await {

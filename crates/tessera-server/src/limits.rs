@@ -54,6 +54,8 @@ pub struct LimitsFile {
     pub dpop_proof_leeway_s: Option<i64>,
     pub dpop_require_nonce: Option<bool>,
     pub dpop_nonce_rotation_s: Option<u64>,
+    pub audit_max_events_per_second: Option<u32>,
+    pub audit_retention_days: Option<i64>,
 }
 
 /// Whether the issuance rate limit refuses or only reports.
@@ -149,6 +151,18 @@ pub struct Limits {
     /// Rows deleted per pruning statement (each a short transaction, so issuance is never
     /// held behind one long delete).
     pub prune_batch: u32,
+    /// The audit trail's bounds.
+    pub audit: AuditLimits,
+}
+
+/// Bounds on the audit trail (issue 16).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditLimits {
+    /// Security events (failed authentications, lockouts, revocations) kept per second; the
+    /// rest are counted in one `audit.suppressed` entry. Registry changes are always kept.
+    pub max_events_per_second: u32,
+    /// How long entries are kept, seconds.
+    pub retention_s: i64,
 }
 
 /// Bounds on the revocation feed (`POST /connect/events`).
@@ -301,6 +315,10 @@ impl LimitsFile {
             client_keys,
             remote_keys,
             prune_batch: self.prune_batch.unwrap_or(500).clamp(1, 100_000),
+            audit: AuditLimits {
+                max_events_per_second: self.audit_max_events_per_second.unwrap_or(100).clamp(1, 100_000),
+                retention_s: self.audit_retention_days.unwrap_or(90).clamp(1, 3650) * 86_400,
+            },
         })
     }
 }

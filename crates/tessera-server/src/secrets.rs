@@ -90,11 +90,11 @@ pub fn hash_imported(secret: &ClientSecret, rng: &dyn Random) -> String {
 
 /// A stored secret record for `secret`.
 pub fn record(secret: &ClientSecret, generated: bool, rng: &dyn Random, now: UnixTime) -> SecretRecord {
-    SecretRecord {
-        id: format!("sec_{}", random_token(rng, 6)),
-        hash: if generated { hash_generated(secret) } else { hash_imported(secret, rng) },
-        created_at: now,
-    }
+    SecretRecord::new(
+        format!("sec_{}", random_token(rng, 6)),
+        if generated { hash_generated(secret) } else { hash_imported(secret, rng) },
+        now,
+    )
 }
 
 type CacheKey = [u8; 32];
@@ -163,11 +163,24 @@ impl SecretVerifier {
     /// Whether `presented` is known good without argon2id work: a generated secret, or an
     /// imported one verified within the cache lifetime.
     pub fn verify_cheap(&self, client_id: &ClientId, stored: &[SecretRecord], presented: &ClientSecret) -> bool {
-        matches_generated(stored, presented)
-            || stored
+        self.matched(client_id, stored, presented).is_some()
+    }
+
+    /// The stored secret `presented` is known to match without a KDF run: a generated one,
+    /// or an imported one verified recently (so, right after [`Self::verify`] said `Valid`,
+    /// the one it matched). Expired secrets included: the caller decides what expiry means.
+    pub fn matched<'s>(
+        &self,
+        client_id: &ClientId,
+        stored: &'s [SecretRecord],
+        presented: &ClientSecret,
+    ) -> Option<&'s SecretRecord> {
+        matching_generated(stored, presented).or_else(|| {
+            stored
                 .iter()
                 .filter(|s| SecretHashKind::of(&s.hash) == Some(SecretHashKind::Argon2))
-                .any(|s| self.cached_success(&cache_key(client_id, s, presented)))
+                .find(|s| self.cached_success(&cache_key(client_id, s, presented)))
+        })
     }
 
     fn cached_success(&self, key: &CacheKey) -> bool {
@@ -182,7 +195,7 @@ impl SecretVerifier {
         presented: &ClientSecret,
     ) -> Verdict {
         let stored = stored.unwrap_or_default();
-        if matches_generated(stored, presented) {
+        if matching_generated(stored, presented).is_some() {
             return Verdict::Valid;
         }
         let mut tried = false;
@@ -196,7 +209,7 @@ impl SecretVerifier {
         if !tried {
             // Unknown, disabled, or generated secrets only: spend what a wrong imported
             // secret costs, under the same bound.
-            let dummy = SecretRecord { id: String::new(), hash: self.dummy_hash.clone(), created_at: UnixTime(0) };
+            let dummy = SecretRecord::new(String::new(), self.dummy_hash.clone(), UnixTime(0));
             if self.run_kdf(&dummy, presented).await == Verdict::Busy {
                 return Verdict::Busy;
             }
@@ -285,14 +298,62 @@ impl KdfPool {
 
 /// Generated secrets: constant-time comparison of SHA-256 digests (fixed-length encodings,
 /// compared without early exit).
-fn matches_generated(stored: &[SecretRecord], presented: &ClientSecret) -> bool {
+/// The generated secret `presented` is, comparing with every one in constant time.
+fn matching_generated<'s>(stored: &'s [SecretRecord], presented: &ClientSecret) -> Option<&'s SecretRecord> {
     let presented_digest = hash_generated(presented);
-    let mut any_match = false;
+    let mut found = None;
     for s in stored.iter().filter(|s| SecretHashKind::of(&s.hash) == Some(SecretHashKind::Sha256)) {
-        any_match |=
-            aws_lc_rs::constant_time::verify_slices_are_equal(s.hash.as_bytes(), presented_digest.as_bytes()).is_ok();
+        if aws_lc_rs::constant_time::verify_slices_are_equal(s.hash.as_bytes(), presented_digest.as_bytes()).is_ok() {
+            found = Some(s);
+        }
     }
-    any_match
+    found
+}
+
+/// When each secret was last used (issue 16), kept in memory and written in batches by the
+/// pruner: a successful authentication costs a map lookup, not a database write. Each
+/// secret's time is recorded at most once per `granularity` seconds.
+pub struct SecretUsage {
+    granularity: i64,
+    /// Last time recorded per client and secret id (bounded by the registry: only
+    /// authenticated clients' secrets get here).
+    recorded: Mutex<HashMap<ClientId, HashMap<String, i64>>>,
+    /// Recorded, not yet written.
+    pending: Mutex<Vec<(ClientId, String, UnixTime)>>,
+}
+
+/// Clients remembered by [`SecretUsage`] before it starts again (removed clients' entries
+/// would otherwise stay).
+const USAGE_CLIENTS: usize = 100_000;
+
+impl SecretUsage {
+    /// A tracker recording each secret at most once per `granularity` seconds.
+    pub fn new(granularity: i64) -> Self {
+        Self { granularity, recorded: Mutex::default(), pending: Mutex::default() }
+    }
+
+    /// `secret` of `client_id` authenticated at `now`.
+    pub fn used(&self, client_id: &ClientId, secret: &str, now: UnixTime) {
+        let mut recorded = self.recorded.lock().expect("usage lock");
+        let fresh = recorded
+            .get(client_id)
+            .and_then(|m| m.get(secret))
+            .is_some_and(|at| now.0.saturating_sub(*at) < self.granularity);
+        if fresh {
+            return;
+        }
+        if recorded.len() >= USAGE_CLIENTS && !recorded.contains_key(client_id) {
+            recorded.clear();
+        }
+        recorded.entry(client_id.clone()).or_default().insert(secret.to_owned(), now.0);
+        drop(recorded);
+        self.pending.lock().expect("usage lock").push((client_id.clone(), secret.to_owned(), now));
+    }
+
+    /// What is to be written, taken.
+    pub fn take(&self) -> Vec<(ClientId, String, UnixTime)> {
+        std::mem::take(&mut *self.pending.lock().expect("usage lock"))
+    }
 }
 
 struct Waiting<'a>(&'a AtomicUsize);

@@ -62,6 +62,10 @@ pub(crate) struct Inner {
     pub registry: Arc<RegistryHandle>,
     pub verifier: SecretVerifier,
     pub failures: FailureLimiter,
+    /// Security events for the audit trail (issue 16).
+    pub audit: Arc<crate::audit::AuditLog>,
+    /// Secrets' last use, written in batches by the pruner.
+    pub secret_usage: crate::secrets::SecretUsage,
     pub issuance: IssuanceLimiter,
     /// The `private_key_jwt` assertion rules.
     pub assertion: AssertionLimits,
@@ -81,6 +85,7 @@ pub(crate) struct Inner {
     /// once (other instances' events are found by the polls' periodic look).
     pub events: tokio::sync::Notify,
     pub limits_events: crate::limits::EventLimits,
+    pub limits_audit: crate::limits::AuditLimits,
     /// The DPoP proof window (RFC 9449 §11.1) and whether nonces are required (§8).
     pub dpop: crate::token::dpop::DpopLimits,
     /// §8 nonces, keyed by a secret derived from the key-encryption key, so every instance
@@ -91,6 +96,19 @@ pub(crate) struct Inner {
 }
 
 impl AppState {
+    /// Writes the secrets' last use recorded so far (the pruner does it every interval).
+    pub async fn flush_secret_usage(&self, store: &tessera_store::Store) {
+        let used = self.0.secret_usage.take();
+        if let Err(e) = store.touch_secrets(&used).await {
+            tracing::error!(error = %e, secrets = used.len(), "recording secrets' last use failed");
+        }
+    }
+
+    /// Resolves once every security event recorded so far is in the audit table.
+    pub async fn flush_audit(&self) {
+        self.0.audit.flush().await;
+    }
+
     /// Builds the state from its parts.
     pub fn new(parts: AppParts) -> Self {
         let AppParts { issuer, signing_algs, max_body_bytes, limits, mtls, registry, stores, deps } = parts;
@@ -101,6 +119,8 @@ impl AppState {
             s
         });
         let dpop_nonces = tessera_jose::dpop::NonceIssuer::new(&nonce_secret, limits.dpop.nonce_rotation_s);
+        let audit =
+            crate::audit::AuditLog::spawn(stores.audit.clone(), deps.clock.clone(), limits.audit.max_events_per_second);
         let remote_keys =
             RemoteKeys::new(Arc::new(fetcher), deps.clock.clone(), limits.remote_keys.clone(), limits.client_keys);
         Self(Arc::new(Inner {
@@ -113,7 +133,9 @@ impl AppState {
             max_body_bytes,
             registry,
             verifier: SecretVerifier::new(crate::secrets::CACHE_TTL, limits.auth.clone()),
-            failures: FailureLimiter::new(limits.auth.clone()),
+            failures: FailureLimiter::new(limits.auth.clone(), audit.clone()),
+            audit,
+            secret_usage: crate::secrets::SecretUsage::new(60),
             issuance: IssuanceLimiter::new(limits.issuance),
             assertion: limits.assertion,
             mtls,
@@ -126,6 +148,7 @@ impl AppState {
             tokens_issued: AtomicU64::new(0),
             events: tokio::sync::Notify::new(),
             limits_events: limits.events,
+            limits_audit: limits.audit,
             dpop: limits.dpop,
             dpop_nonces,
             event_pollers: tokio::sync::Semaphore::new(limits.events.max_long_polls),

@@ -33,6 +33,7 @@ pub struct Stores {
     pub revocation: Arc<dyn RevocationStore>,
     pub assertions: Arc<dyn AssertionReplayStore>,
     pub events: Arc<dyn EventLog>,
+    pub audit: Arc<dyn crate::audit::AuditSink>,
 }
 
 /// The revocation feed's log, as the events endpoint reads it (the store records events in
@@ -51,7 +52,9 @@ pub trait EventLog: Send + Sync {
 
 impl Stores {
     /// Every flow served by `backend`.
-    pub fn shared<B: TokenIssueStore + RevocationStore + AssertionReplayStore + EventLog + 'static>(
+    pub fn shared<
+        B: TokenIssueStore + RevocationStore + AssertionReplayStore + EventLog + crate::audit::AuditSink + 'static,
+    >(
         backend: Arc<B>,
     ) -> Self {
         Self {
@@ -59,7 +62,8 @@ impl Stores {
             lookup: backend.clone(),
             revocation: backend.clone(),
             assertions: backend.clone(),
-            events: backend,
+            events: backend.clone(),
+            audit: backend,
         }
     }
 
@@ -140,5 +144,11 @@ impl AssertionReplayStore for SqlTokens {
         max_uses: i64,
     ) -> StoreFuture<'a, bool> {
         Box::pin(self.store.count_use(owner, hash, expires_at, max_uses))
+    }
+}
+
+impl crate::audit::AuditSink for SqlTokens {
+    fn record_audit<'a>(&'a self, entries: &'a [tessera_store::AuditEntry]) -> StoreFuture<'a, ()> {
+        Box::pin(self.store.record_audit(entries))
     }
 }

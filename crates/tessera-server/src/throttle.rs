@@ -30,6 +30,8 @@ struct Failures {
 /// Refused attempts are not verified, so they cost no argon2 time either.
 pub(crate) struct FailureLimiter {
     limits: AuthLimits,
+    /// Where the start of a backoff is recorded.
+    audit: std::sync::Arc<crate::audit::AuditLog>,
     by_client: Mutex<Lru<String, Failures>>,
     by_addr: Mutex<Lru<IpAddr, Failures>>,
     /// Verifications in progress per address (entries exist only while one is).
@@ -56,9 +58,10 @@ impl Drop for Pending<'_> {
 }
 
 impl FailureLimiter {
-    pub(crate) fn new(limits: AuthLimits) -> Self {
+    pub(crate) fn new(limits: AuthLimits, audit: std::sync::Arc<crate::audit::AuditLog>) -> Self {
         Self {
             limits,
+            audit,
             by_client: Mutex::new(Lru::new(TRACKED)),
             by_addr: Mutex::new(Lru::new(TRACKED)),
             pending: Mutex::new(HashMap::new()),
@@ -105,14 +108,32 @@ impl FailureLimiter {
             }
             f
         };
+        // The first failure past the free attempts starts a lockout: recorded once per
+        // lockout, not per refused attempt.
+        let starts = |f: &Failures| f.count == self.limits.failed_free_attempts.saturating_add(1);
         let mut map = self.by_client.lock().expect("limiter lock");
         let next = bump(map.get(client_id).copied());
         map.put(client_id.to_owned(), next);
         drop(map);
+        if starts(&next) {
+            let detail = serde_json::json!({ "of": "client_id", "seconds": next.blocked_until - now.0 });
+            self.audit.record(crate::audit::actor_of(addr), tessera_store::AuditAction::Lockout, client_id, detail);
+        }
         if let Some(addr) = addr {
             let mut map = self.by_addr.lock().expect("limiter lock");
             let next = bump(map.get(&addr).copied());
             map.put(addr, next);
+            drop(map);
+            if starts(&next) {
+                let detail = serde_json::json!({ "of": "address", "seconds": next.blocked_until - now.0 });
+                let target = addr.to_string();
+                self.audit.record(
+                    crate::audit::actor_of(Some(addr)),
+                    tessera_store::AuditAction::Lockout,
+                    &target,
+                    detail,
+                );
+            }
         }
     }
 

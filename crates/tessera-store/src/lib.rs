@@ -17,4 +17,4 @@ pub use model::{
     ClientLimits, ClientRecord, ClientUpdate, KeyRecord, KeyStatus, ScopeRecord, SecretRecord, TokenRecord,
     TrustRecord, TrustRuleRecord,
 };
-pub use store::{Backend, EventAudience, Store, StoreError, StoredEvent};
+pub use store::{AuditAction, AuditEntry, AuditQuery, Backend, EventAudience, Store, StoreError, StoredEvent};

@@ -36,6 +36,22 @@ pub struct SecretRecord {
     pub hash: String,
     /// When it was added.
     pub created_at: UnixTime,
+    /// After this it no longer authenticates (`--expires-in`).
+    pub expires_at: Option<UnixTime>,
+    /// When a server last recorded its use (batched; minutes behind at most).
+    pub last_used_at: Option<UnixTime>,
+}
+
+impl SecretRecord {
+    /// A secret with no expiry, never used.
+    pub fn new(id: String, hash: String, created_at: UnixTime) -> Self {
+        Self { id, hash, created_at, expires_at: None, last_used_at: None }
+    }
+
+    /// Whether it has expired at `now`.
+    pub fn expired(&self, now: UnixTime) -> bool {
+        self.expires_at.is_some_and(|at| now >= at)
+    }
 }
 
 /// A client as registered, with what decides whether and how it gets tokens: its hashed

@@ -38,7 +38,7 @@ fn with_secret(status: StatusCode, location: String, body: Value) -> Response {
 }
 
 pub(super) async fn list(admin: Admin) -> Result<Response, Problem> {
-    let all: Vec<Value> = admin.store().list_clients().await?.iter().map(views::client).collect();
+    let all: Vec<Value> = admin.store().list_clients().await?.iter().map(|c| views::client(c, admin.now())).collect();
     Ok(Json(json!({ "clients": all })).into_response())
 }
 
@@ -56,7 +56,7 @@ pub(super) async fn add(admin: Admin, Body(spec): Body<ClientSpec>) -> Result<Re
         admin::add_client(admin.store(), spec, s.default_lifetime, &s.key_bounds, admin.rng(), admin.now()).await?;
     tracing::info!(actor = %admin.actor, client_id = %record.client_id, "admin API: added client");
     admin.state.reload().await;
-    let mut body = json!({ "client": views::client(&record) });
+    let mut body = json!({ "client": views::client(&record, admin.now()) });
     if let Some(secret) = generated {
         body["client_secret"] = secret.expose().into();
     }
@@ -65,7 +65,7 @@ pub(super) async fn add(admin: Admin, Body(spec): Body<ClientSpec>) -> Result<Re
 
 pub(super) async fn show(admin: Admin, Segments(id): Segments<String>) -> Result<Response, Problem> {
     let id = client_id(&id)?;
-    Ok(Json(views::client(&load(&admin, &id).await?)).into_response())
+    Ok(Json(views::client(&load(&admin, &id).await?, admin.now())).into_response())
 }
 
 /// A limit override: a number, `off` (no limit) or `default` (the server's `[limits]`).
@@ -192,7 +192,7 @@ pub(super) async fn update(
     }
     tracing::info!(actor = %admin.actor, client_id = %id, "admin API: updated client");
     admin.state.reload().await;
-    Ok(Json(views::client(&load(&admin, &id).await?)).into_response())
+    Ok(Json(views::client(&load(&admin, &id).await?, admin.now())).into_response())
 }
 
 pub(super) async fn remove(admin: Admin, Segments(id): Segments<String>) -> Result<Response, Problem> {
@@ -214,6 +214,8 @@ pub(super) struct NewSecret {
     /// Accept an imported secret below the strength floor (sample secrets only).
     #[serde(default)]
     allow_weak_secret: bool,
+    /// Seconds from now after which it stops authenticating; absent: never.
+    expires_in: Option<i64>,
 }
 
 pub(super) async fn add_secret(
@@ -223,16 +225,51 @@ pub(super) async fn add_secret(
 ) -> Result<Response, Problem> {
     let id = client_id(&id)?;
     load(&admin, &id).await?;
-    let (secret_id, generated) =
-        admin::add_secret(admin.store(), &id, new.secret, new.allow_weak_secret, admin.rng(), admin.now()).await?;
+    let (secret_id, generated) = admin::add_secret(
+        admin.store(),
+        &id,
+        new.secret,
+        new.allow_weak_secret,
+        new.expires_in,
+        admin.rng(),
+        admin.now(),
+    )
+    .await?;
     tracing::info!(actor = %admin.actor, client_id = %id, %secret_id, "admin API: added client secret");
     admin.state.reload().await;
-    let mut body = json!({ "id": secret_id });
+    let mut body = json!({ "id": secret_id, "expires_at": new.expires_in.map(|s| admin.now().plus(s)) });
     if let Some(secret) = generated {
         body["client_secret"] = secret.expose().into();
     }
     let location = format!("/admin/clients/{}/secrets/{}", segment(id.as_str()), segment(&secret_id));
     Ok(with_secret(StatusCode::CREATED, location, body))
+}
+
+/// When a secret stops authenticating (`tessera client secret expire`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SecretExpiry {
+    /// Seconds from now; at least 1 (to end it now, remove it).
+    expires_in: i64,
+}
+
+pub(super) async fn expire_secret(
+    admin: Admin,
+    Segments((id, secret_id)): Segments<(String, String)>,
+    Body(expiry): Body<SecretExpiry>,
+) -> Result<Response, Problem> {
+    let id = client_id(&id)?;
+    load(&admin, &id).await?;
+    if expiry.expires_in <= 0 {
+        return Err(Problem::Invalid("expires_in must be in the future; to end a secret now, remove it".into()));
+    }
+    let at = admin.now().plus(expiry.expires_in);
+    if !admin.store().set_secret_expiry(&id, &secret_id, Some(at)).await? {
+        return Err(Problem::NotFound(format!("client {id} has no secret {secret_id}")));
+    }
+    tracing::info!(actor = %admin.actor, client_id = %id, %secret_id, expires_at = at.0, "admin API: secret expiry set");
+    admin.state.reload().await;
+    Ok(Json(json!({ "id": secret_id, "expires_at": at })).into_response())
 }
 
 pub(super) async fn remove_secret(

@@ -105,6 +105,7 @@ pub enum Op {
     UpdateClient,
     RemoveClient,
     AddSecret,
+    ExpireSecret,
     RemoveSecret,
     ListKeys,
     RotateKey,
@@ -118,7 +119,7 @@ pub enum Op {
 
 impl Op {
     /// Every operation.
-    pub const ALL: [Self; 19] = [
+    pub const ALL: [Self; 20] = [
         Self::ListScopes,
         Self::AddScope,
         Self::GetScope,
@@ -129,6 +130,7 @@ impl Op {
         Self::UpdateClient,
         Self::RemoveClient,
         Self::AddSecret,
+        Self::ExpireSecret,
         Self::RemoveSecret,
         Self::ListKeys,
         Self::RotateKey,
@@ -156,6 +158,7 @@ impl Op {
             Self::UpdateClient => (Method::PATCH, "/admin/clients/{client_id}", Write(Clients)),
             Self::RemoveClient => (Method::DELETE, "/admin/clients/{client_id}", Write(Clients)),
             Self::AddSecret => (Method::POST, "/admin/clients/{client_id}/secrets", Write(Clients)),
+            Self::ExpireSecret => (Method::PATCH, "/admin/clients/{client_id}/secrets/{secret_id}", Write(Clients)),
             Self::RemoveSecret => (Method::DELETE, "/admin/clients/{client_id}/secrets/{secret_id}", Write(Clients)),
             Self::ListKeys => (Method::GET, "/admin/keys", Read(Keys)),
             Self::RotateKey => (Method::POST, "/admin/keys/rotate", Write(Keys)),
@@ -195,6 +198,7 @@ impl Op {
             Self::UpdateClient => guarded!(clients::update),
             Self::RemoveClient => guarded!(clients::remove),
             Self::AddSecret => guarded!(clients::add_secret),
+            Self::ExpireSecret => guarded!(clients::expire_secret),
             Self::RemoveSecret => guarded!(clients::remove_secret),
             Self::ListKeys => guarded!(keys::list),
             Self::RotateKey => guarded!(keys::rotate),

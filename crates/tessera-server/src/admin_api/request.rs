@@ -16,16 +16,19 @@ use super::AdminState;
 use super::problem::Problem;
 
 /// The caller and the state: every admin handler takes one. `actor` is the admin client
-/// whose token the guard accepted, what an audit trail records (RFC 9068 §2.2 `client_id`).
+/// whose token the guard accepted (RFC 9068 §2.2 `client_id`).
 pub struct Admin {
     pub actor: ClientId,
     pub state: AdminState,
+    /// The store, recording the changes made through it in the audit trail as
+    /// `admin-api:CLIENT_ID`.
+    store: Store,
 }
 
 impl Admin {
-    /// The store the registry is read from and written to.
+    /// The store the registry is read from and written to, as the actor.
     pub fn store(&self) -> &Store {
-        &self.state.0.store
+        &self.store
     }
 
     /// Now, by the server's clock.
@@ -46,7 +49,9 @@ impl FromRequestParts<AdminState> for Admin {
         // The guard layer put it there; every token Tessera issues names its client.
         let actor =
             parts.extensions.get::<Principal>().and_then(|p| p.client_id.clone()).ok_or(Problem::NoPrincipal)?;
-        Ok(Self { actor, state: state.clone() })
+        let app = &state.0.app.0;
+        let store = state.0.store.acting_as(format!("admin-api:{actor}"), app.clock.clone());
+        Ok(Self { actor, state: state.clone(), store })
     }
 }
 

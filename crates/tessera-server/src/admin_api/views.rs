@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 use tessera_store::{ClientRecord, KeyRecord, KeyStatus, ScopeRecord, TrustRecord, TrustRuleRecord};
-use tessera_types::ClientAuthMethod;
+use tessera_types::{ClientAuthMethod, UnixTime};
 
 use crate::secrets::SecretHashKind;
 
@@ -21,8 +21,9 @@ pub fn scope(s: &ScopeRecord, built_in: bool) -> Value {
     })
 }
 
-/// A client: its settings, its secrets' ids and kinds, its keys' ids and thumbprints.
-pub fn client(c: &ClientRecord) -> Value {
+/// A client: its settings, its secrets' ids, kinds, expiry and last use, its keys' ids and
+/// thumbprints; `now` tells which secrets have expired.
+pub fn client(c: &ClientRecord, now: UnixTime) -> Value {
     json!({
         "client_id": c.client_id,
         "display_name": c.display_name,
@@ -39,6 +40,9 @@ pub fn client(c: &ClientRecord) -> Value {
                 "imported (argon2id)"
             },
             "created_at": s.created_at,
+            "expires_at": s.expires_at,
+            "expired": s.expired(now),
+            "last_used_at": s.last_used_at,
         })).collect::<Vec<_>>(),
         "created_at": c.created_at,
         "issuance_rate_per_second": c.limits.issuance_rate_milli.map(|m| m as f64 / 1000.0),

@@ -300,6 +300,14 @@ async fn authenticate<'r>(
         client_id = %client.client_id,
         "workload authenticated by a federated token"
     );
+    s.audit.record_first(
+        format!("{}\n{}\n{}", workload.trust, workload.sub, workload.rule),
+        3600,
+        format!("workload:{}", workload.sub),
+        tessera_store::AuditAction::WorkloadAuthenticated,
+        client.client_id.as_str(),
+        serde_json::json!({ "iss": workload.iss, "sub": workload.sub, "trust": workload.trust, "rule": workload.rule }),
+    );
     Ok((client, workload))
 }
 

@@ -136,13 +136,27 @@ async fn verify<'r>(
     creds: &Credentials,
     peer: Option<IpAddr>,
 ) -> Result<(&'r Arc<ClientRecord>, ClientAuthMethod, Option<Workload>), OAuthError> {
+    let outcome = verify_by_method(registry, s, creds, peer).await;
+    // The audit trail keeps refusals of credentials, not answers that verified nothing
+    // (backoff, overload, an unavailable store).
+    if let Err(e) = &outcome {
+        if matches!(e.code, ErrorCode::InvalidClient | ErrorCode::InvalidGrant) {
+            s.audit.auth_failed(creds.client_id.as_str(), creds.method.as_str(), e.code.as_str(), peer);
+        }
+    }
+    outcome
+}
+
+async fn verify_by_method<'r>(
+    registry: &'r Registry,
+    s: &Inner,
+    creds: &Credentials,
+    peer: Option<IpAddr>,
+) -> Result<(&'r Arc<ClientRecord>, ClientAuthMethod, Option<Workload>), OAuthError> {
     let mut workload = None;
     let (client, method) = match &creds.proof {
         // The two secret methods differ only in where the secret travels.
-        Proof::Secret(secret) => (
-            secret::verify(registry, &s.verifier, &s.failures, creds, secret, peer, s.clock.now()).await?,
-            creds.method,
-        ),
+        Proof::Secret(secret) => (secret::verify(registry, s, creds, secret, peer).await?, creds.method),
         Proof::Assertion(assertion) => {
             (private_key_jwt::verify(registry, s, creds, assertion, peer).await?, creds.method)
         }

@@ -6,15 +6,15 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use tessera_store::ClientRecord;
-use tessera_types::{ClientSecret, ErrorCode, UnixTime};
+use tessera_store::{AuditAction, ClientRecord, SecretRecord};
+use tessera_types::{ClientSecret, ErrorCode};
 
 use super::gate::backing_off;
 use super::{Credentials, failed};
 use crate::error::OAuthError;
 use crate::registry::Registry;
-use crate::secrets::{SecretVerifier, Verdict};
-use crate::throttle::FailureLimiter;
+use crate::secrets::Verdict;
+use crate::state::Inner;
 
 /// Why an authentication failed, for the WARN line (never sent to the client).
 #[derive(Debug, Clone, Copy)]
@@ -22,6 +22,8 @@ enum Failure {
     UnknownClient,
     DisabledClient,
     WrongSecret,
+    /// The secret matches one whose `--expires-in` has passed.
+    ExpiredSecret,
 }
 
 /// Authenticates against the registry snapshot: credentials known good (a generated
@@ -29,21 +31,19 @@ enum Failure {
 /// 429; the rest are verified, every failure costing the same time.
 pub(super) async fn verify<'r>(
     registry: &'r Registry,
-    verifier: &SecretVerifier,
-    limiter: &FailureLimiter,
+    s: &Inner,
     creds: &Credentials,
     secret: &ClientSecret,
     peer: Option<IpAddr>,
-    now: UnixTime,
 ) -> Result<&'r Arc<ClientRecord>, OAuthError> {
+    let (verifier, limiter, now) = (&s.verifier, &s.failures, s.clock.now());
     let id = creds.client_id.as_str();
     let client = registry.client(&creds.client_id);
     let usable = client.filter(|c| c.enabled);
     if let Some(c) = usable
-        && verifier.verify_cheap(&c.client_id, &c.secrets, secret)
+        && let Some(matched) = verifier.matched(&c.client_id, &c.secrets, secret)
     {
-        limiter.succeeded(id);
-        return Ok(c);
+        return accept(s, c, matched, creds, peer);
     }
     if let Err(retry_after) = limiter.check(id, peer, now) {
         tracing::debug!(client_id = %creds.client_id, peer = ?peer, retry_after, "authentication refused: backing off");
@@ -59,8 +59,12 @@ pub(super) async fn verify<'r>(
     };
     match verifier.verify(&creds.client_id, usable.map(|c| c.secrets.as_slice()), secret).await {
         Verdict::Valid => {
-            limiter.succeeded(id);
-            Ok(usable.expect("only a usable client verifies"))
+            let c = usable.expect("only a usable client verifies");
+            // `verify` has just cached the success: this finds the secret without a KDF run.
+            match verifier.matched(&c.client_id, &c.secrets, secret) {
+                Some(matched) => accept(s, c, matched, creds, peer),
+                None => Err(failed(creds.method)),
+            }
         }
         Verdict::Busy => Err(OAuthError::new(
             ErrorCode::TemporarilyUnavailable,
@@ -78,4 +82,26 @@ pub(super) async fn verify<'r>(
             Err(failed(creds.method))
         }
     }
+}
+
+/// A secret that matched: refused if expired (audited, counted as a failure), otherwise its
+/// use recorded (batched) and the client authenticated.
+fn accept<'r>(
+    s: &Inner,
+    client: &'r Arc<ClientRecord>,
+    matched: &SecretRecord,
+    creds: &Credentials,
+    peer: Option<IpAddr>,
+) -> Result<&'r Arc<ClientRecord>, OAuthError> {
+    let now = s.clock.now();
+    if matched.expired(now) {
+        tracing::warn!(client_id = %creds.client_id, secret_id = %matched.id, peer = ?peer, reason = ?Failure::ExpiredSecret, "client authentication failed");
+        let detail = serde_json::json!({ "secret_id": matched.id, "expired_at": matched.expires_at.map(|t| t.0) });
+        s.audit.record(crate::audit::actor_of(peer), AuditAction::SecretExpired, creds.client_id.as_str(), detail);
+        s.failures.failed(creds.client_id.as_str(), peer, now);
+        return Err(failed(creds.method));
+    }
+    s.failures.succeeded(creds.client_id.as_str());
+    s.secret_usage.used(&client.client_id, &matched.id, now);
+    Ok(client)
 }

@@ -48,6 +48,7 @@ pub(crate) async fn revoke(
         }
         // Committed before the 200: an acknowledged revocation survives a crash.
         let now = s.clock.now();
+        let format = if matches!(t.kind, Kind::Jwt) { "jwt" } else { "reference" };
         match t.kind {
             Kind::Reference { hash } => store.revoke_reference(&hash, now).await,
             Kind::Jwt => {
@@ -57,6 +58,12 @@ pub(crate) async fn revoke(
         }
         .map_err(OAuthError::unavailable)?;
         s.events.notify_waiters();
+        let detail = serde_json::json!({
+            "jti": t.jti.as_str(),
+            "format": format,
+        });
+        let actor = format!("client:{}", caller.client.client_id);
+        s.audit.record(actor, tessera_store::AuditAction::TokenRevoked, t.client_id.as_str(), detail);
         tracing::info!(client_id = %caller.client.client_id, jti = %t.jti, "revoked token");
     }
     // §2.2: 200 whether or not the token was known ("invalid tokens do not cause an error").

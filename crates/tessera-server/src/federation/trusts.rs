@@ -104,6 +104,10 @@ pub struct TrustSpec {
     /// lives, since Kubernetes reuses projected tokens for an hour).
     #[cfg_attr(feature = "clap", arg(long))]
     pub max_uses: Option<i64>,
+    /// The CA as PEM text (seed and registry files; `tessera export` writes it so).
+    #[cfg_attr(feature = "clap", arg(skip))]
+    #[serde(default)]
+    pub ca_pem: Option<String>,
     /// The JWK Set inline (seed file only).
     #[cfg_attr(feature = "clap", arg(skip))]
     #[serde(default)]
@@ -135,6 +139,7 @@ impl TrustSpec {
             jwks_uri: None,
             jwks_file: None,
             ca_file: None,
+            ca_pem: None,
             audience: None,
             max_token_age: None,
             max_lifetime: None,
@@ -175,6 +180,14 @@ pub async fn add_trust(
     bounds: &KeyBounds,
     now: UnixTime,
 ) -> Result<TrustRecord, AdminError> {
+    let record = trust_record(spec, bounds, now)?;
+    store.add_trust(&record).await?;
+    Ok(record)
+}
+
+/// The record `spec` registers, without the store: what `add_trust` stores and `apply`
+/// compares.
+pub fn trust_record(spec: TrustSpec, bounds: &KeyBounds, now: UnixTime) -> Result<TrustRecord, AdminError> {
     let refused = |why: String| AdminError::Refused(format!("trust {}: {why}", spec.name));
     for (what, v) in [("--max-token-age", spec.max_token_age), ("--max-lifetime", spec.max_lifetime)] {
         if v.is_some_and(|s| !(1..=MAX_SECONDS).contains(&s)) {
@@ -198,16 +211,21 @@ pub async fn add_trust(
         0 | 1 => {}
         _ => return Err(refused("--jwks-uri, --jwks-file and an inline jwks exclude each other".into())),
     }
-    let ca_pem = match &spec.ca_file {
-        Some(_) if spec.jwks_file.is_some() || spec.jwks.is_some() => {
+    let ca_pem = match (&spec.ca_file, &spec.ca_pem) {
+        (Some(_), Some(_)) => return Err(refused("ca_file and ca_pem exclude each other".into())),
+        (Some(_), _) | (_, Some(_)) if spec.jwks_file.is_some() || spec.jwks.is_some() => {
             return Err(refused("--ca is for keys fetched over TLS; the keys here are given inline".into()));
         }
-        Some(path) => {
+        (Some(path), None) => {
             let pem = std::fs::read_to_string(path).map_err(|e| refused(format!("{}: {e}", path.display())))?;
             TrustRoots::from_pem(path.display().to_string(), pem.as_bytes()).map_err(refused)?;
             Some(pem)
         }
-        None => None,
+        (None, Some(pem)) => {
+            TrustRoots::from_pem(format!("trust {}", spec.name), pem.as_bytes()).map_err(refused)?;
+            Some(pem.clone())
+        }
+        (None, None) => None,
     };
     let jwks = match (&spec.jwks_file, &spec.jwks) {
         (Some(path), _) => {
@@ -234,7 +252,6 @@ pub async fn add_trust(
         max_uses: spec.max_uses,
         created_at: now,
     };
-    store.add_trust(&record).await?;
     Ok(record)
 }
 

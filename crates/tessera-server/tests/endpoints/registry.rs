@@ -41,6 +41,7 @@ async fn secret_rotation_without_downtime() {
         &tessera_types::ClientId::new("CC").unwrap(),
         None,
         false,
+        None,
         &SystemRandom::default(),
         s.clock.now(),
     )

@@ -27,7 +27,7 @@ impl Store {
         // per row costs a round trip to the database thread each, and the writer is serial.
         const ROWS: usize = 64;
         let _one_writer = self.sqlite_write_turn().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut inserted = std::collections::HashSet::new();
         for chunk in rows.chunks(ROWS) {
             let mut sql = String::from("INSERT INTO client_assertion_jtis (client_id, jti_hash, expires_at) VALUES ");

@@ -10,15 +10,19 @@ use tessera_types::rfc8417::RevocationEvent;
 use tessera_types::rfc8705::TlsClientRegistration;
 use tessera_types::{ClientAuthMethod, ClientId, JwksUri, Permission, SigningAlg, TokenFormat, UnixTime};
 
+use serde_json::json;
+
+use super::audit::{Change, client_detail};
 use super::events::{self, EventAudience};
 use super::{Store, StoreError, corrupt, json, unique_violation};
+use crate::AuditAction;
 use crate::model::{ClientLimits, ClientRecord, ClientUpdate, SecretRecord};
 
 impl Store {
     /// Registers a client with its secrets; [`StoreError::Conflict`] if the id is taken.
     pub async fn add_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
         one_key_source(client)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let res = sqlx::query(
             "INSERT INTO clients (client_id, display_name, permissions, access_token_lifetime, token_format, signing_alg, enabled, created_at, \
              issuance_rate_milli, issuance_burst, max_live_tokens, jwks, token_endpoint_auth_method, tls_client, jwks_uri, \
@@ -51,7 +55,8 @@ impl Store {
         for secret in &client.secrets {
             insert_secret(&mut tx, &client.client_id, secret).await?;
         }
-        Self::commit_change(tx).await?;
+        let change = Change::new(AuditAction::ClientAdded, client.client_id.as_str(), client_detail(client));
+        self.commit_change(tx, change).await?;
         Ok(())
     }
 
@@ -96,7 +101,7 @@ impl Store {
     /// Removes a client, its secrets and its reference tokens; `false` if there was none. The
     /// revocation feed is told its tokens are void (as a disabled client's).
     pub async fn remove_client(&self, client_id: &ClientId, now: UnixTime) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let audiences = events::client_audiences(&mut tx, client_id).await?;
         sqlx::query("DELETE FROM tokens WHERE client_id = $1").bind(client_id.as_str()).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM client_secrets WHERE client_id = $1")
@@ -113,7 +118,7 @@ impl Store {
             events::record(&mut tx, &event, &EventAudience::Only(audiences), now, events::lasting_event_expiry(now))
                 .await?;
         }
-        Self::commit_if_changed(tx, n).await
+        self.commit_if_changed(tx, n, || Change::new(AuditAction::ClientRemoved, client_id.as_str(), json!({}))).await
     }
 
     /// Enables or disables a client; `false` if there is none. A change is told to the
@@ -124,7 +129,7 @@ impl Store {
         enabled: bool,
         now: UnixTime,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let Some(was) = sqlx::query_scalar::<_, i64>("SELECT enabled FROM clients WHERE client_id = $1")
             .bind(client_id.as_str())
             .fetch_optional(&mut *tx)
@@ -144,15 +149,16 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        let client_id = client_id.clone();
+        let id = client_id.clone();
         let event = if enabled {
-            RevocationEvent::ClientEnabled { client_id }
+            RevocationEvent::ClientEnabled { client_id: id }
         } else {
-            RevocationEvent::ClientDisabled { client_id }
+            RevocationEvent::ClientDisabled { client_id: id }
         };
         events::record(&mut tx, &event, &EventAudience::Only(audiences), now, events::lasting_event_expiry(now))
             .await?;
-        Self::commit_if_changed(tx, n).await
+        let action = if enabled { AuditAction::ClientEnabled } else { AuditAction::ClientDisabled };
+        self.commit_if_changed(tx, n, || Change::new(action, client_id.as_str(), json!({}))).await
     }
 
     /// Changes a client's settings; `false` if there is no such client.
@@ -160,6 +166,7 @@ impl Store {
         let Some(mut current) = self.get_client(client_id).await? else {
             return Ok(false);
         };
+        let before = client_detail(&current);
         if let Some(v) = &update.display_name {
             current.display_name = Some(v.clone());
         }
@@ -207,7 +214,7 @@ impl Store {
         if let Some(v) = update.require_dpop {
             current.require_dpop = v;
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let n = sqlx::query(
             "UPDATE clients SET display_name = $1, access_token_lifetime = $2, token_format = $3, signing_alg = $4, permissions = $5, \
              issuance_rate_milli = $7, issuance_burst = $8, max_live_tokens = $9, jwks = $10, token_endpoint_auth_method = $11, \
@@ -230,31 +237,88 @@ impl Store {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        Self::commit_if_changed(tx, n).await
+        let after = client_detail(&current);
+        self.commit_if_changed(tx, n, || {
+            Change::new(AuditAction::ClientUpdated, client_id.as_str(), json!({ "before": before, "after": after }))
+        })
+        .await
     }
 
     /// Adds a secret to a client; `false` if there is no such client. (One statement, no
     /// read-then-write: the foreign key says whether the client exists.)
     pub async fn add_secret(&self, client_id: &ClientId, secret: &SecretRecord) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         match insert_secret(&mut tx, client_id, secret).await {
             Err(StoreError::Database(sqlx::Error::Database(db))) if db.is_foreign_key_violation() => return Ok(false),
             r => r?,
         }
-        Self::commit_change(tx).await?;
+        let detail = json!({ "secret_id": secret.id, "expires_at": secret.expires_at.map(|t| t.0) });
+        let change = Change::new(AuditAction::SecretAdded, client_id.as_str(), detail);
+        self.commit_change(tx, change).await?;
         Ok(true)
     }
 
     /// Removes one secret of a client; `false` if there was none.
     pub async fn remove_secret(&self, client_id: &ClientId, secret_id: &str) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let n = sqlx::query("DELETE FROM client_secrets WHERE client_id = $1 AND id = $2")
             .bind(client_id.as_str())
             .bind(secret_id)
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        Self::commit_if_changed(tx, n).await
+        self.commit_if_changed(tx, n, || {
+            Change::new(AuditAction::SecretRemoved, client_id.as_str(), json!({ "secret_id": secret_id }))
+        })
+        .await
+    }
+}
+
+impl Store {
+    /// Sets (or with `None` clears) when a secret stops authenticating; `false` if the client
+    /// has no such secret. A registry change: servers reload and refuse it from then on.
+    pub async fn set_secret_expiry(
+        &self,
+        client_id: &ClientId,
+        secret_id: &str,
+        expires_at: Option<UnixTime>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let n = sqlx::query("UPDATE client_secrets SET expires_at = $1 WHERE client_id = $2 AND id = $3")
+            .bind(expires_at.map(|t| t.0))
+            .bind(client_id.as_str())
+            .bind(secret_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        self.commit_if_changed(tx, n, || {
+            let detail = json!({ "secret_id": secret_id, "expires_at": expires_at.map(|t| t.0) });
+            Change::new(AuditAction::SecretExpirySet, client_id.as_str(), detail)
+        })
+        .await
+    }
+
+    /// Records when secrets were last used, `(client, secret id, time)`, in one transaction.
+    /// Not a registry change: no revision bump (servers would reload for nothing), no audit
+    /// entry. A time never moves back.
+    pub async fn touch_secrets(&self, used: &[(ClientId, String, UnixTime)]) -> Result<(), StoreError> {
+        if used.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin_write().await?;
+        for (client_id, id, at) in used {
+            sqlx::query(
+                "UPDATE client_secrets SET last_used_at = $1 WHERE client_id = $2 AND id = $3 \
+                 AND (last_used_at IS NULL OR last_used_at < $1)",
+            )
+            .bind(at.0)
+            .bind(client_id.as_str())
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 }
 
@@ -263,11 +327,12 @@ async fn insert_secret(
     client_id: &ClientId,
     secret: &SecretRecord,
 ) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO client_secrets (id, client_id, hash, created_at) VALUES ($1, $2, $3, $4)")
+    sqlx::query("INSERT INTO client_secrets (id, client_id, hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(secret.id.clone())
         .bind(client_id.as_str())
         .bind(secret.hash.clone())
         .bind(secret.created_at.0)
+        .bind(secret.expires_at.map(|t| t.0))
         .execute(&mut **tx)
         .await?;
     Ok(())
@@ -278,6 +343,8 @@ fn secret_from_row(row: &AnyRow) -> Result<SecretRecord, StoreError> {
         id: row.try_get("id")?,
         hash: row.try_get("hash")?,
         created_at: UnixTime(row.try_get("created_at")?),
+        expires_at: row.try_get::<Option<i64>, _>("expires_at")?.map(UnixTime),
+        last_used_at: row.try_get::<Option<i64>, _>("last_used_at")?.map(UnixTime),
     })
 }
 

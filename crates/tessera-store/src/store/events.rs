@@ -163,7 +163,7 @@ impl Store {
         let mut total = 0;
         loop {
             let turn = self.sqlite_write_turn().await;
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.begin_write().await?;
             let seqs: Vec<i64> =
                 sqlx::query_scalar("SELECT seq FROM revocation_events WHERE expires_at < $1 ORDER BY seq LIMIT $2")
                     .bind(now.0)

@@ -7,8 +7,10 @@ use sqlx::any::AnyRow;
 use tessera_types::rfc8417::RevocationEvent;
 use tessera_types::{Kid, SigningAlg, UnixTime};
 
+use super::audit::Change;
 use super::events::{self, EventAudience};
 use super::{Store, StoreError, corrupt, unique_violation};
+use crate::AuditAction;
 use crate::model::{KeyRecord, KeyStatus};
 
 impl Store {
@@ -27,7 +29,7 @@ impl Store {
     /// [`StoreError::Conflict`] when another writer made a key active for the same algorithm
     /// at the same moment (at most one active key per algorithm is enforced by an index).
     pub async fn add_active_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE signing_keys SET status = $1 WHERE alg = $2 AND status = $3")
             .bind(KeyStatus::Retired.as_str())
             .bind(key.alg.as_str())
@@ -41,20 +43,22 @@ impl Store {
             }
             r => r?,
         };
-        Self::commit_change(tx).await?;
+        let detail = serde_json::json!({ "alg": key.alg.as_str(), "status": "active" });
+        self.commit_change(tx, Change::new(AuditAction::KeyAdded, key.kid.as_str(), detail)).await?;
         Ok(())
     }
 
     /// Stores `key` as the active key of its algorithm only if there is none: `false` when
     /// another instance got there first (instances starting together agree on one key).
     pub async fn add_first_active_key(&self, key: &KeyRecord) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let res = insert_active_key(&mut tx, key).await;
         match res {
             Err(e) if unique_violation(&e) => return Ok(false),
             r => r?,
         };
-        Self::commit_change(tx).await?;
+        let detail = serde_json::json!({ "alg": key.alg.as_str(), "status": "active" });
+        self.commit_change(tx, Change::new(AuditAction::KeyAdded, key.kid.as_str(), detail)).await?;
         Ok(true)
     }
 
@@ -80,7 +84,7 @@ impl Store {
     /// Removes a retired key from publication; an active key cannot be removed (rotate first).
     /// Every receiver of the revocation feed is told: tokens it signed are void.
     pub async fn remove_retired_key(&self, kid: &Kid, now: UnixTime) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let n = sqlx::query("DELETE FROM signing_keys WHERE kid = $1 AND status = $2")
             .bind(kid.as_str())
             .bind(KeyStatus::Retired.as_str())
@@ -91,7 +95,8 @@ impl Store {
             let event = RevocationEvent::KeyRemoved { kid: kid.clone() };
             events::record(&mut tx, &event, &EventAudience::All, now, events::lasting_event_expiry(now)).await?;
         }
-        Self::commit_if_changed(tx, n).await
+        self.commit_if_changed(tx, n, || Change::new(AuditAction::KeyRemoved, kid.as_str(), serde_json::json!({})))
+            .await
     }
 }
 

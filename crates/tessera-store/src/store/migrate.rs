@@ -16,6 +16,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (10, include_str!("../../migrations/0010_require_dpop.sql")),
     (11, include_str!("../../migrations/0011_trusts.sql")),
     (12, include_str!("../../migrations/0012_workload_uses.sql")),
+    (15, include_str!("../../migrations/0015_secret_lifecycle.sql")),
+    (16, include_str!("../../migrations/0016_audit.sql")),
 ];
 
 impl Store {

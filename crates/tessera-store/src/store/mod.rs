@@ -3,6 +3,7 @@
 //! tables' methods live beside it, one file each.
 
 mod assertions;
+mod audit;
 mod clients;
 mod events;
 mod keys;
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
+pub use audit::{AuditAction, AuditEntry, AuditQuery};
 pub use events::{EventAudience, StoredEvent};
 
 use crate::{pg_url, sqlite};
@@ -78,6 +80,8 @@ pub struct Store {
     /// second (measured: pruning batches held issuance up to 333 ms). Taken in FIFO order, so
     /// a commit waits for one batch at most.
     token_writes: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// Who registry changes are recorded as made by (issue 16: the audit trail).
+    audit: audit::AuditContext,
 }
 
 impl Store {
@@ -95,6 +99,7 @@ impl Store {
             data_dir: Some(data_dir.to_owned()),
             backend: Backend::Sqlite,
             token_writes: Default::default(),
+            audit: Default::default(),
         };
         store.migrate().await?;
         sqlite::tighten(data_dir)?;
@@ -113,6 +118,7 @@ impl Store {
             data_dir: Some(data_dir.to_owned()),
             backend: Backend::Sqlite,
             token_writes: Default::default(),
+            audit: Default::default(),
         };
         if !store.is_initialised().await? {
             store.pool.close().await;
@@ -166,7 +172,13 @@ impl Store {
             .acquire_timeout(std::time::Duration::from_secs(5))
             .connect(&choice.url)
             .await?;
-        Ok(Self { pool, data_dir: None, backend: Backend::Postgres, token_writes: Default::default() })
+        Ok(Self {
+            pool,
+            data_dir: None,
+            backend: Backend::Postgres,
+            token_writes: Default::default(),
+            audit: Default::default(),
+        })
     }
 
     /// Whether the database holds a Tessera store (its migrations table).
@@ -200,16 +212,32 @@ impl Store {
         Ok(sqlx::query_scalar("SELECT revision FROM registry_revision WHERE id = 1").fetch_one(&self.pool).await?)
     }
 
+    /// A transaction that writes. On SQLite it takes the write lock at once (`BEGIN
+    /// IMMEDIATE`): a deferred transaction that reads first and then writes fails with
+    /// `database is locked` when another writer commits in between (its read snapshot is
+    /// stale, so waiting cannot help), while an immediate one waits its turn (busy timeout).
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
     async fn bump(tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<(), StoreError> {
         sqlx::query("UPDATE registry_revision SET revision = revision + 1 WHERE id = 1").execute(&mut **tx).await?;
         Ok(())
     }
 
-    /// Commits a registry write of `n` rows, bumping the revision when something changed;
-    /// `true` when it did.
-    async fn commit_if_changed(tx: sqlx::Transaction<'_, sqlx::Any>, n: u64) -> Result<bool, StoreError> {
+    /// Commits a registry write of `n` rows, bumping the revision and recording `change` in
+    /// the audit trail when something changed; `true` when it did.
+    async fn commit_if_changed(
+        &self,
+        tx: sqlx::Transaction<'_, sqlx::Any>,
+        n: u64,
+        change: impl FnOnce() -> audit::Change,
+    ) -> Result<bool, StoreError> {
         if n > 0 {
-            Self::commit_change(tx).await?;
+            self.commit_change(tx, change()).await?;
         } else {
             tx.commit().await?;
         }
@@ -217,10 +245,17 @@ impl Store {
     }
 
     /// Commits a registry write, bumping the revision in the same transaction so running
-    /// servers see it.
-    async fn commit_change(mut tx: sqlx::Transaction<'_, sqlx::Any>) -> Result<(), StoreError> {
+    /// servers see it, and recording `change` in the audit trail in it too: no change
+    /// without its entry, no entry without its change.
+    async fn commit_change(
+        &self,
+        mut tx: sqlx::Transaction<'_, sqlx::Any>,
+        change: audit::Change,
+    ) -> Result<(), StoreError> {
         Self::bump(&mut tx).await?;
+        let entry = self.record_change(&mut tx, change).await?;
         tx.commit().await?;
+        audit::log_event(&entry);
         Ok(())
     }
 

@@ -7,8 +7,10 @@ use sqlx::any::AnyRow;
 use tessera_types::rfc8417::RevocationEvent;
 use tessera_types::{ClientId, Jti, Resource, ScopeSet, UnixTime};
 
+use super::audit::Change;
 use super::events::{self, EventAudience};
 use super::{Backend, Store, StoreError, corrupt, json};
+use crate::AuditAction;
 use crate::model::TokenRecord;
 
 impl Store {
@@ -18,7 +20,7 @@ impl Store {
         // limits) keep the time the write lock is held — and so the batch latency — short.
         const ROWS: usize = 64;
         let _one_writer = self.sqlite_write_turn().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for chunk in tokens.chunks(ROWS) {
             let mut sql = String::from(
                 "INSERT INTO tokens (hash, jti, client_id, scope, audiences, iat, exp, revoked, cnf, workload) VALUES ",
@@ -62,7 +64,7 @@ impl Store {
     /// same transaction; `false` if there is no such token.
     pub async fn revoke_token(&self, hash: &str, now: UnixTime) -> Result<bool, StoreError> {
         let _one_writer = self.sqlite_write_turn().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let Some(row) = sqlx::query("SELECT * FROM tokens WHERE hash = $1").bind(hash).fetch_optional(&mut *tx).await?
         else {
             tx.commit().await?;
@@ -100,7 +102,7 @@ impl Store {
         now: UnixTime,
     ) -> Result<(), StoreError> {
         let _one_writer = self.sqlite_write_turn().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let n = sqlx::query(
             "INSERT INTO revoked_jtis (jti, client_id, exp) VALUES ($1, $2, $3) ON CONFLICT (jti) DO NOTHING",
         )
@@ -197,7 +199,7 @@ impl Store {
         client_id: &ClientId,
         not_before: UnixTime,
     ) -> Result<Option<u64>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let audiences = events::client_audiences(&mut tx, client_id).await?;
         let n = sqlx::query("UPDATE clients SET tokens_not_before = $1 WHERE client_id = $2")
             .bind(not_before.0)
@@ -216,7 +218,9 @@ impl Store {
         let event = RevocationEvent::ClientTokensRevoked { client_id: client_id.clone(), not_before };
         let audience = EventAudience::Only(audiences);
         events::record(&mut tx, &event, &audience, not_before, events::lasting_event_expiry(not_before)).await?;
-        Self::commit_if_changed(tx, n).await?;
+        let detail = serde_json::json!({ "not_before": not_before.0, "reference_tokens_deleted": deleted });
+        self.commit_if_changed(tx, n, || Change::new(AuditAction::ClientTokensRevoked, client_id.as_str(), detail))
+            .await?;
         Ok(Some(deleted))
     }
 

@@ -5,13 +5,15 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use tessera_types::{ClientId, UnixTime};
 
+use super::audit::Change;
 use super::{Store, StoreError, corrupt, json, unique_violation};
+use crate::AuditAction;
 use crate::model::{TrustRecord, TrustRuleRecord};
 
 impl Store {
     /// Registers a trust; [`StoreError::Conflict`] if the name is taken.
     pub async fn add_trust(&self, t: &TrustRecord) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let res = sqlx::query(
             "INSERT INTO trusts (name, kind, issuer, jwks_uri, jwks, ca_pem, audience, max_token_age, max_lifetime, \
              max_uses, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -33,7 +35,12 @@ impl Store {
             Err(e) if unique_violation(&e) => return Err(StoreError::Conflict(format!("trust {}", t.name))),
             r => r?,
         };
-        Self::commit_change(tx).await
+        let detail = serde_json::json!({
+            "kind": t.kind, "issuer": t.issuer, "jwks_uri": t.jwks_uri, "jwks_inline": t.jwks.is_some(),
+            "own_ca": t.ca_pem.is_some(), "audience": t.audience, "max_token_age": t.max_token_age,
+            "max_lifetime": t.max_lifetime, "max_uses": t.max_uses,
+        });
+        self.commit_change(tx, Change::new(AuditAction::TrustAdded, t.name.as_str(), detail)).await
     }
 
     /// Every trust, by name.
@@ -50,10 +57,10 @@ impl Store {
 
     /// Removes a trust and its rules; `false` if there was none.
     pub async fn remove_trust(&self, name: &str) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM trust_rules WHERE trust = $1").bind(name).execute(&mut *tx).await?;
         let n = sqlx::query("DELETE FROM trusts WHERE name = $1").bind(name).execute(&mut *tx).await?.rows_affected();
-        Self::commit_if_changed(tx, n).await
+        self.commit_if_changed(tx, n, || Change::new(AuditAction::TrustRemoved, name, serde_json::json!({}))).await
     }
 
     /// Appends a rule to `trust` (evaluated after the existing ones) and returns its id.
@@ -65,7 +72,7 @@ impl Store {
         conditions: &[String],
         now: UnixTime,
     ) -> Result<i64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         // Taking the id locks the trust's row (PostgreSQL): concurrent adds get distinct ids.
         let next: Option<i64> = sqlx::query_scalar(
             "UPDATE trusts SET next_rule_id = next_rule_id + 1 WHERE name = $1 RETURNING next_rule_id",
@@ -91,7 +98,8 @@ impl Store {
             Err(e) if unique_violation(&e) => return Err(StoreError::Conflict(format!("rule {id} of trust {trust}"))),
             r => r?,
         };
-        Self::commit_change(tx).await?;
+        let detail = serde_json::json!({ "rule": id, "client": client_id.as_str(), "match": conditions });
+        self.commit_change(tx, Change::new(AuditAction::TrustRuleAdded, trust, detail)).await?;
         Ok(id)
     }
 
@@ -106,14 +114,17 @@ impl Store {
 
     /// Removes one rule; `false` if there was none.
     pub async fn remove_trust_rule(&self, trust: &str, id: i64) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let n = sqlx::query("DELETE FROM trust_rules WHERE trust = $1 AND id = $2")
             .bind(trust)
             .bind(id)
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        Self::commit_if_changed(tx, n).await
+        self.commit_if_changed(tx, n, || {
+            Change::new(AuditAction::TrustRuleRemoved, trust, serde_json::json!({ "rule": id }))
+        })
+        .await
     }
 }
 

@@ -20,7 +20,7 @@ fn scope(name: &str) -> ScopeRecord {
 }
 
 fn secret(id: &str) -> SecretRecord {
-    SecretRecord { id: id.into(), hash: format!("sha256$hash-of-{id}"), created_at: UnixTime(1000) }
+    SecretRecord::new(id.into(), format!("sha256$hash-of-{id}"), UnixTime(1000))
 }
 
 fn client(id: &str) -> ClientRecord {
@@ -558,4 +558,51 @@ pub async fn reference_tokens_keep_their_workload(store: Store) {
     store.insert_tokens(&[t.clone(), token(2, 5000)]).await.unwrap();
     assert_eq!(store.find_token("hash-1").await.unwrap().unwrap(), t);
     assert_eq!(store.find_token("hash-2").await.unwrap().unwrap().workload, None);
+}
+
+pub async fn audit_entries_are_recorded_with_their_change_in_order_and_pruned(store: Store) {
+    use tessera_store::{AuditAction, AuditEntry, AuditQuery};
+    let clock = tessera_types::clock::ManualClock::new(UnixTime(1000));
+    let alice = store.acting_as("cli:alice", std::sync::Arc::new(clock.clone()));
+    alice.add_scope(&scope("orders")).await.unwrap();
+    clock.advance(10);
+    // A change that fails records nothing: the entry goes with its change.
+    assert!(alice.add_scope(&scope("orders")).await.is_err());
+    assert!(!alice.remove_scope(&ScopeName::new("absent").unwrap()).await.unwrap());
+    store
+        .acting_as("seed", std::sync::Arc::new(clock.clone()))
+        .remove_scope(&ScopeName::new("orders").unwrap())
+        .await
+        .unwrap();
+    let event = |n: i64| AuditEntry {
+        seq: 0,
+        at: UnixTime(2000 + n),
+        actor: "peer:10.0.0.1".into(),
+        action: AuditAction::AuthFailed,
+        target: "shop".into(),
+        detail: serde_json::json!({ "n": n }),
+    };
+    store.record_audit(&[event(1), event(2)]).await.unwrap();
+    let all = store.list_audit(&AuditQuery::default()).await.unwrap();
+    let summary: Vec<_> = all.iter().map(|e| (e.at.0, e.actor.as_str(), e.action, e.target.as_str())).collect();
+    assert_eq!(
+        summary,
+        [
+            (1000, "cli:alice", AuditAction::ScopeAdded, "orders"),
+            (1010, "seed", AuditAction::ScopeRemoved, "orders"),
+            (2001, "peer:10.0.0.1", AuditAction::AuthFailed, "shop"),
+            (2002, "peer:10.0.0.1", AuditAction::AuthFailed, "shop"),
+        ]
+    );
+    assert!(all.windows(2).all(|w| w[0].seq < w[1].seq), "numbered in commit order");
+    assert_eq!(all[0].detail["resources"], serde_json::json!(["rs_orders"]));
+    let store_ref = &store;
+    let only = |q: AuditQuery| async move { store_ref.list_audit(&q).await.unwrap().len() };
+    assert_eq!(only(AuditQuery { subject: Some("shop".into()), ..Default::default() }).await, 2);
+    assert_eq!(only(AuditQuery { action: Some(AuditAction::ScopeRemoved), ..Default::default() }).await, 1);
+    assert_eq!(only(AuditQuery { since: Some(UnixTime(2002)), ..Default::default() }).await, 1);
+    let latest = store.list_audit(&AuditQuery { limit: Some(1), ..Default::default() }).await.unwrap();
+    assert_eq!(latest[0].at, UnixTime(2002), "the latest, when limited");
+    assert_eq!(store.prune_audit(UnixTime(2000), 1).await.unwrap(), 2);
+    assert_eq!(store.list_audit(&AuditQuery::default()).await.unwrap().len(), 2);
 }

@@ -50,4 +50,5 @@ conformance!(
     trusts_and_rules_round_trip_in_order_and_go_together,
     uses_are_counted_to_their_bound_under_concurrency,
     reference_tokens_keep_their_workload,
+    audit_entries_are_recorded_with_their_change_in_order_and_pruned,
 );

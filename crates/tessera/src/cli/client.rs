@@ -135,6 +135,21 @@ pub enum SecretCommand {
         /// Accept an imported secret below the strength floor, with a warning.
         #[arg(long)]
         allow_weak_secret: bool,
+        /// The secret stops authenticating after this long (`90d`, `12h`); default: never.
+        #[arg(long, value_name = "DURATION", value_parser = super::parse_duration)]
+        expires_in: Option<i64>,
+    },
+    /// Make a secret expire (rotation: add the new one, let the old one expire once every
+    /// caller has moved). `--in 0s` is refused: remove it instead.
+    Expire {
+        /// Client id.
+        #[arg(value_parser = |s: &str| ClientId::new(s))]
+        client_id: ClientId,
+        /// Secret id (see `client show`).
+        secret_id: String,
+        /// From now (`7d`, `12h`).
+        #[arg(long = "in", value_name = "DURATION", value_parser = super::parse_duration)]
+        expires_in: i64,
     },
     /// Remove a secret by its id (see `client show`).
     Remove {
@@ -290,7 +305,7 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
         }
         ClientCommand::List => {
             for c in store.list_clients().await? {
-                println!("{}", list_line(&views::client(&c)));
+                println!("{}", list_line(&views::client(&c, now())));
             }
         }
         ClientCommand::Update {
@@ -316,6 +331,7 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
             let tls_spec = admin::TlsClientSpec {
                 cert_files: tls_client_certs,
                 certs: Vec::new(),
+                thumbprints: Vec::new(),
                 subject_dn: tls_client_auth_subject_dn,
                 san_dns: tls_client_auth_san_dns,
                 san_uri: tls_client_auth_san_uri,
@@ -371,7 +387,7 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
         }
         ClientCommand::Show { client_id } => {
             let c = store.get_client(&client_id).await?.ok_or_else(|| format!("no client {client_id}"))?;
-            print_json(&views::client(&c));
+            print_json(&views::client(&c, now()));
         }
         ClientCommand::Remove { client_id } => {
             if !store.remove_client(&client_id, now()).await? {
@@ -381,15 +397,27 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
         }
         ClientCommand::Disable { client_id } => set_enabled(store, &client_id, false).await?,
         ClientCommand::Enable { client_id } => set_enabled(store, &client_id, true).await?,
-        ClientCommand::Secret(SecretCommand::Add { client_id, secret, allow_weak_secret }) => {
+        ClientCommand::Secret(SecretCommand::Add { client_id, secret, allow_weak_secret, expires_in }) => {
             let secret = secret.read(&client_id)?;
             let (secret_id, generated) =
-                admin::add_secret(store, &client_id, secret, allow_weak_secret, &rng(), now()).await?;
-            println!("added secret {secret_id} to client {client_id}");
+                admin::add_secret(store, &client_id, secret, allow_weak_secret, expires_in, &rng(), now()).await?;
+            match expires_in {
+                Some(secs) => {
+                    println!("added secret {secret_id} to client {client_id}, expiring at {}", now().plus(secs).0)
+                }
+                None => println!("added secret {secret_id} to client {client_id}"),
+            }
             if let Some(secret) = generated {
                 println!("client_secret: {}", secret.expose());
                 println!("(shown once: only its hash is stored)");
             }
+        }
+        ClientCommand::Secret(SecretCommand::Expire { client_id, secret_id, expires_in }) => {
+            let at = now().plus(expires_in);
+            if !store.set_secret_expiry(&client_id, &secret_id, Some(at)).await? {
+                return Err(format!("client {client_id} has no secret {secret_id}").into());
+            }
+            println!("secret {secret_id} of client {client_id} expires at {}", at.0);
         }
         ClientCommand::Secret(SecretCommand::Remove { client_id, secret_id }) => {
             if !store.remove_secret(&client_id, &secret_id).await? {
@@ -508,14 +536,23 @@ pub async fn run_remote(cmd: ClientCommand, remote: &Remote) -> CliResult {
             println!("enabled client {client_id}");
         }
         ClientCommand::Update { .. } => return Err(not_remote("client update")),
-        ClientCommand::Secret(SecretCommand::Add { client_id, secret, allow_weak_secret }) => {
-            let mut body = json!({ "allow_weak_secret": allow_weak_secret });
+        ClientCommand::Secret(SecretCommand::Add { client_id, secret, allow_weak_secret, expires_in }) => {
+            let mut body = json!({ "allow_weak_secret": allow_weak_secret, "expires_in": expires_in });
             if let Some(secret) = secret.read(&client_id)? {
                 body["secret"] = secret.expose().into();
             }
             let answer = remote.call(Method::POST, &format!("{}/secrets", path(&client_id)), Some(body)).await?;
-            println!("added secret {} to client {client_id}", answer["id"].as_str().unwrap_or_default());
+            let id = answer["id"].as_str().unwrap_or_default();
+            match answer["expires_at"].as_i64() {
+                Some(at) => println!("added secret {id} to client {client_id}, expiring at {at}"),
+                None => println!("added secret {id} to client {client_id}"),
+            }
             print_generated(&answer);
+        }
+        ClientCommand::Secret(SecretCommand::Expire { client_id, secret_id, expires_in }) => {
+            let url = format!("{}/secrets/{}", path(&client_id), segment(&secret_id));
+            let answer = remote.call(Method::PATCH, &url, Some(json!({ "expires_in": expires_in }))).await?;
+            println!("secret {secret_id} of client {client_id} expires at {}", answer["expires_at"]);
         }
         ClientCommand::Secret(SecretCommand::Remove { client_id, secret_id }) => {
             let url = format!("{}/secrets/{}", path(&client_id), segment(&secret_id));

@@ -19,7 +19,8 @@ pub async fn run(overrides: Overrides, file: FileConfig) -> CliResult {
     let store = match existing {
         Some(store) => store,
         None => tessera_server::open_store(&settings).await?,
-    };
+    }
+    .acting_as(super::cli_actor(), std::sync::Arc::new(tessera_server::clock::SystemClock));
     let kek = keys::open_kek(&store, &settings.kek_file, KekUse::Server, &rng(), now()).await?;
     keys::ensure_active(&store, &kek, &settings.signing_algs, &rng(), now()).await?;
     let place = match &settings.database_url {

@@ -1,8 +1,11 @@
 //! Command-line interface: `serve` and `init`, and `scope`, `client`, `key` working on an
 //! existing store.
 
+mod apply;
+mod audit;
 mod client;
 mod demo;
+mod docs;
 mod init;
 mod key;
 mod lock;
@@ -52,6 +55,15 @@ pub struct StoreArgs {
     key_encryption_key_file: Option<PathBuf>,
 }
 
+/// A store command's own arguments (no subcommands), beside its store options.
+#[derive(Debug, clap::Args)]
+pub struct OnStoreArgs<A: clap::Args> {
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
+    args: A,
+}
+
 /// A store command's own subcommands, under its store options.
 #[derive(Debug, clap::Args)]
 pub struct OnStore<C: Subcommand> {
@@ -81,8 +93,21 @@ enum Command {
     Trust(OnStore<trust::TrustCommand>),
     /// Revoke tokens.
     Token(OnStore<token::TokenCommand>),
+    /// Read the audit trail: registry changes with who made them, and security events.
+    Audit(OnStore<audit::AuditCommand>),
+    /// Make the registry what a file says: plan, then create, update and (--prune) remove.
+    Apply(OnStoreArgs<apply::ApplyArgs>),
+    /// Write the registry as a file `apply` reads (no secret values).
+    Export(OnStoreArgs<apply::ExportArgs>),
     /// The seed scenario: with no subcommand, everything in one process, then exit.
     Demo(demo::DemoArgs),
+    /// Print a shell completion script: `tessera completions bash > /etc/bash_completion.d/tessera`.
+    Completions {
+        #[arg(value_enum)]
+        shell: docs::Shell,
+    },
+    /// Print the man page (roff, the subcommands included): `tessera man > tessera.1`.
+    Man,
 }
 
 impl Args {
@@ -118,12 +143,19 @@ pub async fn run(args: Args, provenance: Provenance) -> CliResult {
         Command::Key(cmd) if cmd.remote.is_remote() => key::run_remote(cmd.command, &cmd.remote.connect()?).await,
         Command::Trust(cmd) if cmd.remote.is_remote() => trust::run_remote(cmd.command, &cmd.remote.connect()?).await,
         Command::Token(cmd) if cmd.remote.is_remote() => Err(remote::not_remote("token")),
+        Command::Audit(cmd) if cmd.remote.is_remote() => Err(remote::not_remote("audit")),
         Command::Scope(cmd) => scope::run(cmd.command, &cmd.store.open(provenance).await?.0).await,
         Command::Client(cmd) => {
             let (store, settings) = cmd.store.open(provenance).await?;
             client::run(cmd.command, &store, &settings).await
         }
         Command::Token(cmd) => token::run(cmd.command, &cmd.store.open(provenance).await?.0).await,
+        Command::Audit(cmd) => audit::run(cmd.command, &cmd.store.open(provenance).await?.0).await,
+        Command::Apply(cmd) => {
+            let (store, settings) = cmd.store.open(provenance).await?;
+            apply::apply(cmd.args, &store, &settings).await
+        }
+        Command::Export(cmd) => apply::export(cmd.args, &cmd.store.open(provenance).await?.0).await,
         Command::Key(cmd) => {
             let (store, settings) = cmd.store.open(provenance).await?;
             key::run(cmd.command, &store, &settings).await
@@ -133,6 +165,8 @@ pub async fn run(args: Args, provenance: Provenance) -> CliResult {
             trust::run(cmd.command, &store, &settings).await
         }
         Command::Demo(args) => demo::run(args).await,
+        Command::Completions { shell } => docs::completions(shell),
+        Command::Man => docs::man(),
     }
 }
 
@@ -180,7 +214,7 @@ impl StoreArgs {
             Some(url) => Store::connect_existing_postgres(url.expose(), settings.database_pool_size).await?,
             None => Store::open_existing_embedded(&settings.data_dir).await?,
         };
-        Ok((store, settings))
+        Ok((store.acting_as(cli_actor(), std::sync::Arc::new(tessera_server::clock::SystemClock)), settings))
     }
 }
 
@@ -212,6 +246,32 @@ fn read_one_line(path: &std::path::Path, what: &str) -> Result<String, Box<dyn s
         return Err(format!("{what} {}: empty", path.display()).into());
     }
     Ok(line.to_owned())
+}
+
+/// Who the audit trail says made a change from this command line: the login name (and the
+/// one behind sudo). Taken from the environment: whoever runs the CLI can write the store
+/// anyway, so this names, it does not authenticate.
+fn cli_actor() -> String {
+    let var = |k| std::env::var(k).ok().filter(|v: &String| !v.is_empty() && v.len() <= 64);
+    let user = var("USER").or_else(|| var("LOGNAME")).unwrap_or_else(|| "unknown".into());
+    match var("SUDO_USER") {
+        Some(by) if by != user => format!("cli:{user} (sudo by {by})"),
+        _ => format!("cli:{user}"),
+    }
+}
+
+/// Seconds in `90s`, `15m`, `12h`, `7d`.
+fn parse_duration(text: &str) -> Result<i64, String> {
+    let bad = || format!("{text:?}: a duration like 90s, 15m, 12h or 7d");
+    let scale = match text.chars().last() {
+        Some('s') => 1,
+        Some('m') => 60,
+        Some('h') => 3600,
+        Some('d') => 86_400,
+        _ => return Err(bad()),
+    };
+    let n: i64 = text[..text.len() - 1].parse().map_err(|_| bad())?;
+    n.checked_mul(scale).filter(|s| *s > 0).ok_or_else(bad)
 }
 
 fn now() -> tessera_types::UnixTime {

@@ -75,7 +75,7 @@ async fn issue_16_without_a_token_every_admin_route_answers_401_with_a_bearer_ch
             routes += 1;
         }
     }
-    assert_eq!(routes, 19);
+    assert_eq!(routes, 20);
     // A token of another API's audience is not an admin token.
     srv.seed_scenario().await;
     let other = srv.token("CC", "cc_secret").await;
@@ -163,8 +163,35 @@ async fn issue_16_an_admin_token_creates_a_scope_and_a_client_which_then_gets_to
     assert_eq!((patched["enabled"].as_bool(), patched["issuance_burst"].as_i64()), (Some(false), Some(5)));
     assert_eq!(srv.token_basic("shop", &second, "grant_type=client_credentials").await.0, 401);
 
+    // An expiry for the remaining secret, in the client's view.
+    let path = format!("/admin/clients/shop/secrets/{}", added["id"].as_str().unwrap());
+    let (status, _, expiry) = call(&srv, Some(&admin), Method::PATCH, &path, Some(json!({ "expires_in": 3600 }))).await;
+    assert_eq!(status, 200, "{expiry}");
+    let (_, _, shown) = call(&srv, Some(&admin), Method::GET, "/admin/clients/shop", None).await;
+    assert_eq!(shown["secrets"][0]["expires_at"], expiry["expires_at"]);
+
     assert_eq!(call(&srv, Some(&admin), Method::DELETE, "/admin/clients/shop", None).await.0, 204);
     assert_problem(&call(&srv, Some(&admin), Method::GET, "/admin/clients/shop", None).await, 404, "not-found");
+    // Every change is in the audit trail as made by the admin client.
+    let query = tessera_store::AuditQuery { subject: Some("shop".into()), ..Default::default() };
+    let trail = srv.store.list_audit(&query).await.unwrap();
+    // (The refused token requests above are security events, by the peer.)
+    let changes: Vec<String> = trail
+        .iter()
+        .filter(|e| e.action != tessera_store::AuditAction::AuthFailed)
+        .map(|e| format!("{} {:?}", e.actor, e.action))
+        .collect();
+    let by_ops = |a: &str| format!("admin-api:ops {a}");
+    let expected = [
+        "ClientAdded",
+        "SecretAdded",
+        "SecretRemoved",
+        "ClientUpdated",
+        "ClientDisabled",
+        "SecretExpirySet",
+        "ClientRemoved",
+    ];
+    assert_eq!(changes, expected.map(by_ops), "{trail:?}");
     assert_eq!(call(&srv, Some(&admin), Method::DELETE, "/admin/scopes/orders", None).await.0, 204);
 }
 

@@ -127,6 +127,19 @@ async fn issue15_a_kubernetes_token_from_a_trusted_cluster_gets_a_token_for_the_
     let again = f.k8s(&f.cluster, "payments", |_| {});
     assert_eq!(f.token(&again, Some("payments")).await.0, 200);
     assert_eq!(f.token(&again, None).await.0, 200);
+    // The audit trail: who came, by which rule, once (not once per token request).
+    f.s.running().flush_audit().await;
+    let q = tessera_store::AuditQuery {
+        action: Some(tessera_store::AuditAction::WorkloadAuthenticated),
+        ..Default::default()
+    };
+    let seen = f.s.store.list_audit(&q).await.unwrap();
+    assert_eq!(seen.len(), 1, "{seen:#?}");
+    assert_eq!(
+        (seen[0].actor.as_str(), seen[0].target.as_str()),
+        ("workload:system:serviceaccount:payments:api", "payments")
+    );
+    assert_eq!((seen[0].detail["trust"].as_str(), seen[0].detail["rule"].as_i64()), (Some("cluster"), Some(1)));
 }
 
 #[tokio::test]

@@ -5,8 +5,11 @@
 
 mod abuse;
 mod admin_api;
+mod audit;
 mod cli;
+mod cli_docs;
 mod cli_safety;
+mod declarative;
 mod dpop;
 mod durability;
 mod events;
@@ -18,6 +21,7 @@ mod postgres;
 mod private_key_jwt;
 mod pruning;
 mod registry;
+mod secret_lifecycle;
 mod tls;
 mod token_exchange;
 mod trust;

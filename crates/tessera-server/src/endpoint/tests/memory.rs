@@ -21,6 +21,8 @@ pub(super) struct MemoryStore {
     pub assertion_jtis: Mutex<HashMap<(ClientId, String), UnixTime>>,
     /// Uses counted, by owner and hash.
     pub uses: Mutex<HashMap<(ClientId, String), i64>>,
+    /// The audit trail's security events.
+    pub audit: Mutex<Vec<tessera_store::AuditEntry>>,
 }
 
 fn ready<'a, T: Send + 'a>(value: T) -> StoreFuture<'a, T> {
@@ -96,5 +98,12 @@ impl AssertionReplayStore for MemoryStore {
         let n = uses.entry((owner.clone(), hash.to_owned())).or_insert(0);
         *n += 1;
         ready(*n <= max_uses)
+    }
+}
+
+impl crate::audit::AuditSink for MemoryStore {
+    fn record_audit<'a>(&'a self, entries: &'a [tessera_store::AuditEntry]) -> StoreFuture<'a, ()> {
+        self.audit.lock().unwrap().extend_from_slice(entries);
+        ready(())
     }
 }
