@@ -550,3 +550,33 @@ def test_token_exchange_of_a_workload_token():
                       data={"grant_type": TOKEN_EXCHANGE, "subject_token": k8s_token(), "scope": "api1",
                             "subject_token_type": "urn:ietf:params:oauth:token-type:jwt"})
     assert r.status_code == 400 and r.json()["error"] == "invalid_scope", r.text
+
+
+# Issue 16: the admin REST API from requests, with a token of Tessera itself (client ADMIN is
+# allowed the built-in scope tessera:admin).
+ADMIN = ("ADMIN", "admin_interop_secret")
+
+
+def admin_token():
+    r = requests.post(discovery()["token_endpoint"], auth=ADMIN, verify=CA, timeout=10,
+                      data={"grant_type": "client_credentials", "resource": "tessera-admin"})
+    assert r.status_code == 200, r.text
+    return r.json()["access_token"]
+
+
+def test_requests_lists_clients_through_the_admin_api():
+    bearer = {"Authorization": f"Bearer {admin_token()}"}
+    r = requests.get(f"{URL}/admin/clients", headers=bearer, verify=CA, timeout=10)
+    assert r.status_code == 200, r.text
+    clients = {c["client_id"]: c for c in r.json()["clients"]}
+    assert {"CC", "ADMIN", "PKJWT_RSA"} <= clients.keys()
+    assert "cc_secret" not in r.text and "$argon2" not in r.text, "no secret or hash in answers"
+    # No token: an RFC 6750 challenge; an unknown client: an RFC 9457 problem.
+    r = requests.get(f"{URL}/admin/clients", verify=CA, timeout=10)
+    assert r.status_code == 401 and r.headers["WWW-Authenticate"].startswith('Bearer realm="tessera-admin"')
+    r = requests.get(f"{URL}/admin/clients/nobody", headers=bearer, verify=CA, timeout=10)
+    assert r.status_code == 404 and r.headers["Content-Type"] == "application/problem+json"
+    assert r.json()["type"] == "urn:tessera:problem:not-found"
+    # The OpenAPI document needs no token.
+    doc = requests.get(f"{URL}/admin/openapi.json", verify=CA, timeout=10).json()
+    assert doc["openapi"] == "3.1.0" and "/admin/clients" in doc["paths"]

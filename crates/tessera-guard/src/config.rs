@@ -1,6 +1,8 @@
 //! Guard settings: authority and audience, validation mode, caches, and the bounds on calls to
 //! the authority.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,6 +10,7 @@ use tessera_http::AuthorityCalls;
 
 use crate::GuardError;
 use tessera_types::clock::{Clock, SystemClock};
+use tessera_types::rfc9068::AccessTokenClaims;
 use tessera_types::{ClientId, ClientSecret, Issuer, Resource};
 
 /// The API's own client credentials, for introspection (as the seed's
@@ -29,6 +32,13 @@ impl ClientCredentials {
 /// How tokens are validated.
 #[derive(Debug, Clone)]
 pub enum Mode {
+    /// By the authority itself, in this process: an authorization server guarding its own
+    /// endpoints (Tessera's admin API) hands the guard its token lookup instead of letting it
+    /// fetch discovery and JWKS from itself over HTTP. Nothing is fetched and nothing is
+    /// cached: every request asks the authority, so a revoked token or a disabled client is
+    /// refused on the next request. The audience, the issuer (the configured authority, when
+    /// the answer names one) and `exp` are still checked here, as for introspection.
+    InProcess(InProcess),
     /// Locally: signature with keys from the authority's JWKS, then claims.
     Jwt,
     /// By asking the authority (RFC 7662) with the API's own credentials. Tokens that cannot be
@@ -37,6 +47,46 @@ pub enum Mode {
     /// JWTs locally, anything else (reference tokens) by introspection, if it has the shape of
     /// [`GuardConfig::opaque_tokens`].
     Auto(ClientCredentials),
+}
+
+/// The future an [`InProcessAuthority`] answers with.
+pub type InProcessFuture<'a> = Pin<Box<dyn Future<Output = Result<Option<AccessTokenClaims>, GuardError>> + Send + 'a>>;
+
+/// An authority in the guard's own process ([`Mode::InProcess`]): what it knows of a token.
+/// A closure `Fn(String) -> impl Future<...>` is one (habit: I/O behind a small trait, so
+/// tests pass a closure).
+pub trait InProcessAuthority: Send + Sync {
+    /// The claims of `token` if it is one of the authority's and active now (signature,
+    /// expiry, revocation, its client still enabled: the authority's own checks), `None` if
+    /// not; `Err` ([`GuardError::Unavailable`]) when that cannot be told now.
+    fn introspect<'a>(&'a self, token: &'a str) -> InProcessFuture<'a>;
+}
+
+impl<F, Fut> InProcessAuthority for F
+where
+    F: Fn(String) -> Fut + Send + Sync,
+    Fut: Future<Output = Result<Option<AccessTokenClaims>, GuardError>> + Send + 'static,
+{
+    fn introspect<'a>(&'a self, token: &'a str) -> InProcessFuture<'a> {
+        Box::pin(self(token.to_owned()))
+    }
+}
+
+/// The authority of [`Mode::InProcess`]. Cheap to clone.
+#[derive(Clone)]
+pub struct InProcess(pub(crate) Arc<dyn InProcessAuthority>);
+
+impl InProcess {
+    #[allow(missing_docs)]
+    pub fn new(authority: impl InProcessAuthority + 'static) -> Self {
+        Self(Arc::new(authority))
+    }
+}
+
+impl std::fmt::Debug for InProcess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InProcess")
+    }
 }
 
 /// Which opaque (non-JWT) tokens are worth an introspection call. Anything else is refused

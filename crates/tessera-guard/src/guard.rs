@@ -16,7 +16,7 @@ use crate::introspect::introspect;
 use crate::jwks::Authority;
 use crate::replay::{Replay, ReplayCache};
 use crate::shape::{looks_like_jwt, opaque_fits};
-use crate::{ClientCredentials, GuardConfig, GuardError, Mode, OpaqueTokens, Principal};
+use crate::{ClientCredentials, GuardConfig, GuardError, InProcess, Mode, OpaqueTokens, Principal};
 
 /// Validates bearer tokens for one API (audience) of one authority. Cheap to clone.
 #[derive(Clone)]
@@ -79,7 +79,10 @@ impl Guard {
             // The request path, which starts with `/`, is appended.
             base.truncate(base.trim_end_matches('/').len());
         }
-        require_https("authority", cfg.authority.as_str(), cfg.calls.allow_insecure_http)?;
+        // An authority in this process is never called over the network.
+        if !matches!(cfg.mode, Mode::InProcess(_)) {
+            require_https("authority", cfg.authority.as_str(), cfg.calls.allow_insecure_http)?;
+        }
         let memory = |what| FailureMemory::new(what, cfg.calls.failure_memory, cfg.clock.clone());
         let authority = Authority::new(
             AuthorityHttp::new(&cfg)?,
@@ -206,6 +209,7 @@ impl Guard {
         }
         let key = cache::key(token);
         let p = match &c.mode {
+            Mode::InProcess(local) => self.in_process(token, local).await,
             Mode::Jwt => self.jwt(token, key).await,
             Mode::Auto(_) if looks_like_jwt(token) => self.jwt(token, key).await,
             Mode::Introspection(creds) | Mode::Auto(creds) => {
@@ -220,6 +224,14 @@ impl Guard {
             }
         }
         Ok(p)
+    }
+
+    /// Asks the authority in this process. Not cached: the lookup is the authority's own
+    /// (a snapshot and at most one indexed read), and a cache would keep a revoked token or
+    /// a disabled client's token working for up to `max_cache_ttl`.
+    async fn in_process(&self, token: &str, local: &InProcess) -> Result<Principal, GuardError> {
+        let claims = local.0.introspect(token).await?;
+        claims.and_then(|c| self.accept(self.0.cfg.authority.as_str(), c, self.now())).ok_or_else(inactive)
     }
 
     /// A reference token the feed revoked: its cached introspection is dropped and it is

@@ -3,7 +3,8 @@
 //! JWKS, cached) or by introspection (RFC 7662, cached), with scope policies per route or
 //! gRPC method. DPoP-bound tokens (RFC 9449 §7) are taken with the `DPoP` scheme and a fresh
 //! proof of their key on every request, and refused as bearer tokens (see
-//! [`Guard::authenticate_dpop`] and [`GuardConfig::public_base_url`]).
+//! [`Guard::authenticate_dpop`] and [`GuardConfig::public_base_url`]). An authorization
+//! server can guard its own endpoints with its token lookup in process ([`Mode::InProcess`]).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -52,7 +53,10 @@ mod revocations;
 mod shape;
 
 pub use binding::ClientCertificate;
-pub use config::{ClientCredentials, DpopNonces, GuardConfig, Mode, OnStale, OpaqueTokens, RevocationFeed};
+pub use config::{
+    ClientCredentials, DpopNonces, GuardConfig, InProcess, InProcessAuthority, InProcessFuture, Mode, OnStale,
+    OpaqueTokens, RevocationFeed,
+};
 pub use error::GuardError;
 pub use feed::FeedStatus;
 pub use guard::Guard;

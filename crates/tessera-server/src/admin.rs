@@ -79,6 +79,11 @@ impl ScopeSpec {
 /// Registers a scope; a name already registered is refused, not overwritten.
 pub async fn add_scope(store: &Store, new: ScopeSpec, now: UnixTime) -> Result<ScopeRecord, AdminError> {
     new.validate()?;
+    // A built-in admin scope exists already, everywhere: registering it could only make its
+    // name mean something else in the store than at issuance.
+    if crate::admin_api::builtin::scope(&new.name).is_some() {
+        return Err(AdminError::Store(StoreError::Conflict(format!("scope {} (built in)", new.name))));
+    }
     let mut resources = Vec::new();
     for r in new.resources {
         if !resources.contains(&r) {
@@ -453,13 +458,13 @@ fn count(s: &str) -> Result<u64, String> {
 }
 
 /// A secret in the seed file: validated as RFC 6749 VSCHARs, redacted in `Debug`.
-fn secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ClientSecret>, D::Error> {
+pub(crate) fn secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ClientSecret>, D::Error> {
     let Some(s) = Option::<String>::deserialize(d)? else { return Ok(None) };
     ClientSecret::new(s).map(Some).map_err(serde::de::Error::custom)
 }
 
 /// A value spelled as on the command line, so the file and `--help` accept the same words.
-fn parsed<'de, D: Deserializer<'de>, T>(d: D) -> Result<Option<T>, D::Error>
+pub(crate) fn parsed<'de, D: Deserializer<'de>, T>(d: D) -> Result<Option<T>, D::Error>
 where
     T: std::str::FromStr<Err: std::fmt::Display>,
 {
@@ -611,6 +616,9 @@ pub async fn changed_permissions(
 
 /// A client may be allowed only a scope that exists.
 async fn ensure_registered(store: &Store, name: &ScopeName) -> Result<(), AdminError> {
+    if crate::admin_api::builtin::scope(name).is_some() {
+        return Ok(());
+    }
     match store.get_scope(name).await? {
         Some(_) => Ok(()),
         None => {

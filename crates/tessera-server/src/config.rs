@@ -82,6 +82,9 @@ pub struct FileConfig {
     /// Connection, request, authentication and issuance bounds.
     #[serde(default)]
     pub limits: crate::limits::LimitsFile,
+    /// Serve the admin REST API under `/admin` (default true): usable only by clients
+    /// allowed a built-in `tessera:*` scope, so on until one is; `false` removes the routes.
+    pub admin_api: Option<bool>,
     /// Scopes to create at start-up when absent.
     #[serde(default)]
     pub scopes: Vec<ScopeSpec>,
@@ -172,6 +175,8 @@ pub struct Settings {
     pub limits: crate::limits::Limits,
     /// Client CAs and the forwarded-certificate header (RFC 8705).
     pub mtls: MtlsSettings,
+    /// See [`FileConfig::admin_api`].
+    pub admin_api: bool,
     pub seed_scopes: Vec<ScopeSpec>,
     pub seed_clients: Vec<ClientSpec>,
     pub seed_trusts: Vec<crate::federation::trusts::TrustSpec>,
@@ -282,6 +287,7 @@ impl Settings {
             max_body_bytes: file.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY).clamp(1024, 16 * 1024 * 1024),
             limits,
             mtls,
+            admin_api: file.admin_api.unwrap_or(true),
             seed_scopes: file.scopes,
             seed_clients: file.clients,
             seed_trusts: file.trusts,

@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 
 pub mod admin;
+pub mod admin_api;
 pub mod audit;
 pub mod certificate;
 mod client_auth;
@@ -222,7 +223,17 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Running, StartError
     let pruner =
         spawn_pruner(state.clone(), store.clone(), clock, settings.prune_interval, settings.limits.prune_batch);
     let rotating = spawn_rotator(rotator.clone());
-    let app = router(state.clone());
+    let mut app = router(state.clone());
+    if settings.admin_api {
+        let admin = admin_api::AdminSettings {
+            default_lifetime: settings.access_token_lifetime,
+            key_bounds: settings.limits.client_keys,
+            key_rotation: settings.key_rotation,
+        };
+        if let Some(routes) = admin_api::router(state.clone(), &admin) {
+            app = app.merge(routes);
+        }
+    }
     let mut limits = settings.limits.transport.clone();
     match transport::raise_open_files_limit() {
         Ok((before, after)) => {

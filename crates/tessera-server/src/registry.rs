@@ -129,12 +129,13 @@ impl Registry {
         self.client_keys.get(client_id).map_or(&[], Vec::as_slice)
     }
 
-    /// A scope by name.
+    /// A scope by name: a built-in admin scope (issue 16), else a registered one. Built-ins
+    /// come first so that no registration can change what they grant.
     pub fn scope(&self, name: &ScopeName) -> Option<&ScopeRecord> {
-        self.scopes.get(name)
+        crate::admin_api::builtin::scope(name).or_else(|| self.scopes.get(name))
     }
 
-    /// Every scope, by name.
+    /// Every registered scope, by name (the built-in admin scopes are not advertised).
     pub fn scopes(&self) -> impl Iterator<Item = &ScopeRecord> {
         self.scopes.values()
     }
@@ -181,6 +182,11 @@ impl RegistryHandle {
     /// every instance. `None` for a fixed registry.
     pub(crate) fn derived_secret(&self, label: &[u8]) -> Option<[u8; 32]> {
         self.source.as_ref().map(|(_, kek)| kek.derive(label))
+    }
+
+    /// The store and key-encryption key snapshots come from; `None` for a fixed registry.
+    pub(crate) fn source(&self) -> Option<&(Store, Kek)> {
+        self.source.as_ref()
     }
 
     /// A handle serving `registry`, never refreshed.

@@ -6,5 +6,6 @@ mod attacks;
 mod dpop;
 mod fake_issuer;
 mod feed;
+mod in_process;
 mod real_server;
 mod resilience;

@@ -64,6 +64,13 @@ pub fn looks_like_jwt(token: &str) -> bool {
     token.bytes().filter(|b| *b == b'.').count() == 2
 }
 
+/// Whether a presented token has the shape of a Tessera reference token: 32 random bytes,
+/// base64url without padding (43 characters). Anything else cannot be one, and is refused
+/// without a store read.
+pub fn looks_like_reference(token: &str) -> bool {
+    token.len() == 43 && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// The record stored for `token`.
 pub fn record(
     token: &str,

@@ -4,16 +4,19 @@ use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
-use serde_json::json;
+use reqwest::Method;
+use serde_json::{Value, json};
 use tessera_server::Settings;
 use tessera_server::admin::{self, ClientSpec};
-use tessera_server::secrets::SecretHashKind;
-use tessera_store::{ClientRecord, ClientUpdate, Store};
+use tessera_server::admin_api::views;
+use tessera_server::client_keys::KeyBounds;
+use tessera_store::{ClientUpdate, Store};
 use tessera_types::rfc8705::TlsClientRegistration;
 use tessera_types::{
     ClientAuthMethod, ClientId, ClientSecret, JwksUri, Permission, ScopeName, SigningAlg, TokenFormat,
 };
 
+use super::remote::{Remote, not_remote, segment};
 use super::{CliResult, now, print_json, read_one_line, rng};
 
 #[derive(Debug, Subcommand)]
@@ -240,46 +243,6 @@ fn read_hidden(prompt: &str) -> std::io::Result<String> {
     Ok(line.trim_end_matches(['\n', '\r']).to_owned())
 }
 
-fn to_json(c: &ClientRecord) -> serde_json::Value {
-    json!({
-        "client_id": c.client_id,
-        "display_name": c.display_name,
-        "enabled": c.enabled,
-        "permissions": c.permissions,
-        "access_token_lifetime": c.access_token_lifetime,
-        "token_format": c.token_format,
-        "signing_alg": c.signing_alg,
-        "secrets": c.secrets.iter().map(|s| json!({
-            "id": s.id,
-            "kind": if SecretHashKind::of(&s.hash).is_some_and(SecretHashKind::is_generated) {
-                "generated"
-            } else {
-                "imported (argon2id)"
-            },
-            "created_at": s.created_at,
-            "expires_at": s.expires_at,
-            "expired": s.expired(now()),
-            "last_used_at": s.last_used_at,
-        })).collect::<Vec<_>>(),
-        "created_at": c.created_at,
-        "issuance_rate_per_second": c.limits.issuance_rate_milli.map(|m| m as f64 / 1000.0),
-        "issuance_burst": c.limits.issuance_burst,
-        "max_live_reference_tokens": c.limits.max_live_tokens,
-        "tokens_not_before": c.tokens_not_before,
-        "token_endpoint_auth_method": c.auth_method.map(ClientAuthMethod::as_str),
-        "keys": c.jwks.iter().flat_map(|set| &set.keys).map(|k| json!({
-            "kid": k.kid,
-            "alg": k.alg,
-            "kty": k.kty,
-            "thumbprint": tessera_jose::thumbprint(k),
-        })).collect::<Vec<_>>(),
-        "jwks_uri": c.jwks_uri,
-        "tls_client_certificates": c.tls.certificates.iter().map(|t| json!({ "x5t#S256": t })).collect::<Vec<_>>(),
-        "tls_client_auth": c.tls.subject.as_ref().map(|s| json!({ s.metadata_name(): s.value() })),
-        "require_dpop": c.require_dpop,
-    })
-}
-
 /// Changes to a client's own issuance limits: each takes a number, `off` (no limit) or
 /// `default` (back to the server's `[limits]`).
 #[derive(Debug, Default, clap::Args)]
@@ -342,19 +305,7 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
         }
         ClientCommand::List => {
             for c in store.list_clients().await? {
-                let perms: Vec<String> = c.permissions.iter().map(ToString::to_string).collect();
-                println!(
-                    "{}\t{}\tsecrets={}\tkeys={}\t{}",
-                    c.client_id,
-                    if c.enabled { "enabled" } else { "disabled" },
-                    c.secrets.len(),
-                    match (&c.jwks, &c.jwks_uri) {
-                        (_, Some(uri)) => uri.to_string(),
-                        (Some(set), None) => set.keys.len().to_string(),
-                        (None, None) => "0".into(),
-                    },
-                    perms.join(" ")
-                );
+                println!("{}", list_line(&views::client(&c, now())));
             }
         }
         ClientCommand::Update {
@@ -436,7 +387,7 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
         }
         ClientCommand::Show { client_id } => {
             let c = store.get_client(&client_id).await?.ok_or_else(|| format!("no client {client_id}"))?;
-            print_json(&to_json(&c));
+            print_json(&views::client(&c, now()));
         }
         ClientCommand::Remove { client_id } => {
             if !store.remove_client(&client_id, now()).await? {
@@ -472,6 +423,140 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
             if !store.remove_secret(&client_id, &secret_id).await? {
                 return Err(format!("client {client_id} has no secret {secret_id}").into());
             }
+            println!("removed secret {secret_id} from client {client_id}");
+        }
+    }
+    Ok(())
+}
+
+/// One line of `client list`, from a client as the admin API renders it (so that the line is
+/// the same with and without --server): id, state, secret count, keys (a count or the
+/// jwks_uri), permissions.
+fn list_line(c: &Value) -> String {
+    let count = |key: &str| c[key].as_array().map_or(0, Vec::len);
+    let perms: Vec<&str> =
+        c["permissions"].as_array().map(Vec::as_slice).unwrap_or_default().iter().filter_map(Value::as_str).collect();
+    format!(
+        "{}\t{}\tsecrets={}\tkeys={}\t{}",
+        c["client_id"].as_str().unwrap_or_default(),
+        if c["enabled"].as_bool().unwrap_or(false) { "enabled" } else { "disabled" },
+        count("secrets"),
+        match c["jwks_uri"].as_str() {
+            Some(uri) => uri.to_owned(),
+            None => count("keys").to_string(),
+        },
+        perms.join(" ")
+    )
+}
+
+/// `client add` as the admin API takes it: the seed file's `[[clients]]` entry, the files
+/// the options name read here and sent inline (the server reads no file for a caller).
+fn remote_spec(spec: ClientSpec) -> Result<Value, Box<dyn std::error::Error>> {
+    let mut body = json!({ "client_id": spec.client_id });
+    let mut set = |key: &str, value: Value| {
+        if !value.is_null() {
+            body[key] = value;
+        }
+    };
+    set("secret", spec.secret.as_ref().map(|s| s.expose()).into());
+    set("display_name", spec.display_name.clone().into());
+    if !spec.scopes.is_empty() {
+        set("scopes", json!(spec.scopes));
+    }
+    if !spec.permissions.is_empty() {
+        set("permissions", json!(spec.permissions));
+    }
+    set("access_token_lifetime", spec.access_token_lifetime.into());
+    set("signing_alg", spec.signing_alg.map(|a| a.as_str()).into());
+    set("token_format", spec.token_format.map(|f| f.as_str()).into());
+    if spec.allow_weak_secret {
+        set("allow_weak_secret", true.into());
+    }
+    set("issuance_rate_per_second", spec.issuance_rate_per_second.into());
+    set("issuance_burst", spec.issuance_burst.into());
+    set("max_live_reference_tokens", spec.max_live_reference_tokens.into());
+    let jwks = match &spec.jwks_file {
+        // Checked here as the server will check it, with the default bounds.
+        Some(path) => Some(serde_json::to_value(admin::read_jwks_file(&spec.client_id, path, &KeyBounds::default())?)?),
+        None => spec.jwks.clone(),
+    };
+    set("jwks", jwks.unwrap_or(Value::Null));
+    set("jwks_uri", spec.jwks_uri.as_ref().map(|u| u.as_str()).into());
+    set("token_endpoint_auth_method", spec.token_endpoint_auth_method.map(|m| m.as_str()).into());
+    let mut certs = spec.tls_client_certs.clone();
+    for path in &spec.tls_client_cert_files {
+        certs.push(std::fs::read_to_string(path).map_err(|e| format!("--tls-client-cert {}: {e}", path.display()))?);
+    }
+    if !certs.is_empty() {
+        set("tls_client_certs", json!(certs));
+    }
+    set("tls_client_auth_subject_dn", spec.tls_client_auth_subject_dn.clone().into());
+    set("tls_client_auth_san_dns", spec.tls_client_auth_san_dns.clone().into());
+    set("tls_client_auth_san_uri", spec.tls_client_auth_san_uri.clone().into());
+    if spec.require_dpop {
+        set("require_dpop", true.into());
+    }
+    Ok(body)
+}
+
+fn print_generated(answer: &Value) {
+    if let Some(secret) = answer["client_secret"].as_str() {
+        println!("client_secret: {secret}");
+        println!("(shown once: only its hash is stored)");
+    }
+}
+
+/// The same commands through the admin API (`--server`); `client update` stays local.
+pub async fn run_remote(cmd: ClientCommand, remote: &Remote) -> CliResult {
+    let path = |id: &ClientId| format!("/admin/clients/{}", segment(id.as_str()));
+    match cmd {
+        ClientCommand::Add { spec, secret } => {
+            let spec = ClientSpec { secret: secret.read(&spec.client_id)?, ..spec };
+            let answer = remote.call(Method::POST, "/admin/clients", Some(remote_spec(spec)?)).await?;
+            println!("added client {}", answer["client"]["client_id"].as_str().unwrap_or_default());
+            print_generated(&answer);
+        }
+        ClientCommand::List => {
+            let all = remote.get("/admin/clients").await?;
+            for c in all["clients"].as_array().map(Vec::as_slice).unwrap_or_default() {
+                println!("{}", list_line(c));
+            }
+        }
+        ClientCommand::Show { client_id } => print_json(&remote.get(&path(&client_id)).await?),
+        ClientCommand::Remove { client_id } => {
+            remote.call(Method::DELETE, &path(&client_id), None).await?;
+            println!("removed client {client_id}");
+        }
+        ClientCommand::Disable { client_id } => {
+            remote.call(Method::PATCH, &path(&client_id), Some(json!({ "enabled": false }))).await?;
+            println!("disabled client {client_id}");
+        }
+        ClientCommand::Enable { client_id } => {
+            remote.call(Method::PATCH, &path(&client_id), Some(json!({ "enabled": true }))).await?;
+            println!("enabled client {client_id}");
+        }
+        ClientCommand::Update { .. } => return Err(not_remote("client update")),
+        ClientCommand::Secret(SecretCommand::Add { client_id, secret, allow_weak_secret, expires_in }) => {
+            let mut body = json!({ "allow_weak_secret": allow_weak_secret, "expires_in": expires_in });
+            if let Some(secret) = secret.read(&client_id)? {
+                body["secret"] = secret.expose().into();
+            }
+            let answer = remote.call(Method::POST, &format!("{}/secrets", path(&client_id)), Some(body)).await?;
+            let id = answer["id"].as_str().unwrap_or_default();
+            match answer["expires_at"].as_i64() {
+                Some(at) => println!("added secret {id} to client {client_id}, expiring at {at}"),
+                None => println!("added secret {id} to client {client_id}"),
+            }
+            print_generated(&answer);
+        }
+        ClientCommand::Secret(SecretCommand::Expire { client_id, secret_id, expires_in }) => {
+            let url = format!("{}/secrets/{}", path(&client_id), segment(&secret_id));
+            let answer = remote.call(Method::PATCH, &url, Some(json!({ "expires_in": expires_in }))).await?;
+            println!("secret {secret_id} of client {client_id} expires at {}", answer["expires_at"]);
+        }
+        ClientCommand::Secret(SecretCommand::Remove { client_id, secret_id }) => {
+            let url = format!("{}/secrets/{}", path(&client_id), segment(&secret_id));
+            remote.call(Method::DELETE, &url, None).await?;
             println!("removed secret {secret_id} from client {client_id}");
         }
     }

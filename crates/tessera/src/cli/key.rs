@@ -7,6 +7,7 @@ use tessera_server::rotation;
 use tessera_store::Store;
 use tessera_types::{Kid, SigningAlg};
 
+use super::remote::{Remote, not_remote};
 use super::{CliResult, now, rng};
 
 #[derive(Debug, Subcommand)]
@@ -100,6 +101,40 @@ pub async fn run(cmd: KeyCommand, store: &Store, settings: &Settings) -> CliResu
             keys::remove(store, &kid, force, now()).await?;
             println!("removed key {kid}");
         }
+    }
+    Ok(())
+}
+
+/// `key list` and `key rotate` through the admin API (`--server`); `key remove` stays local.
+pub async fn run_remote(cmd: KeyCommand, remote: &Remote) -> CliResult {
+    match cmd {
+        KeyCommand::List { json } => {
+            let all = remote.get("/admin/keys").await?;
+            if json {
+                super::print_json(&all["keys"]);
+                return Ok(());
+            }
+            for k in all["keys"].as_array().map(Vec::as_slice).unwrap_or_default() {
+                let text = |key: &str| k[key].as_str().unwrap_or_default().to_owned();
+                let at = |key: &str| k[key].as_i64().map_or_else(|| "-".to_owned(), |t| t.to_string());
+                println!(
+                    "{}\t{}\t{}\tcreated_at={}\tsigns_from={}\tretired_at={}\tremove_after={}",
+                    text("kid"),
+                    text("alg"),
+                    text("status"),
+                    at("created_at"),
+                    at("activates_at"),
+                    at("retired_at"),
+                    at("remove_after")
+                );
+            }
+        }
+        KeyCommand::Rotate { alg, now } => {
+            let body = serde_json::json!({ "alg": alg.as_str(), "now": now });
+            let answer = remote.call(reqwest::Method::POST, "/admin/keys/rotate", Some(body)).await?;
+            println!("{}", answer["done"].as_str().unwrap_or_default());
+        }
+        KeyCommand::Remove { .. } => return Err(not_remote("key remove")),
     }
     Ok(())
 }

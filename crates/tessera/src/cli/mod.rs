@@ -9,6 +9,7 @@ mod docs;
 mod init;
 mod key;
 mod lock;
+mod remote;
 mod scope;
 mod serve;
 mod token;
@@ -68,6 +69,9 @@ pub struct OnStoreArgs<A: clap::Args> {
 pub struct OnStore<C: Subcommand> {
     #[command(flatten)]
     store: StoreArgs,
+    /// `--server URL`: through the admin API of a running server instead.
+    #[command(flatten)]
+    remote: remote::RemoteArgs,
     #[command(subcommand)]
     command: C,
 }
@@ -134,6 +138,12 @@ pub async fn run(args: Args, provenance: Provenance) -> CliResult {
             let (base, file) = store.resolve(provenance)?;
             init::run(base, file).await
         }
+        Command::Scope(cmd) if cmd.remote.is_remote() => scope::run_remote(cmd.command, &cmd.remote.connect()?).await,
+        Command::Client(cmd) if cmd.remote.is_remote() => client::run_remote(cmd.command, &cmd.remote.connect()?).await,
+        Command::Key(cmd) if cmd.remote.is_remote() => key::run_remote(cmd.command, &cmd.remote.connect()?).await,
+        Command::Trust(cmd) if cmd.remote.is_remote() => trust::run_remote(cmd.command, &cmd.remote.connect()?).await,
+        Command::Token(cmd) if cmd.remote.is_remote() => Err(remote::not_remote("token")),
+        Command::Audit(cmd) if cmd.remote.is_remote() => Err(remote::not_remote("audit")),
         Command::Scope(cmd) => scope::run(cmd.command, &cmd.store.open(provenance).await?.0).await,
         Command::Client(cmd) => {
             let (store, settings) = cmd.store.open(provenance).await?;

@@ -3,11 +3,14 @@
 use std::collections::BTreeMap;
 
 use clap::Subcommand;
-use serde_json::json;
+use reqwest::Method;
+use serde_json::{Value, json};
 use tessera_server::admin::{self, ScopeSpec};
+use tessera_server::admin_api::{builtin, views};
 use tessera_store::{ScopeRecord, Store};
 use tessera_types::ScopeName;
 
+use super::remote::{Remote, segment};
 use super::{CliResult, now, print_json};
 
 #[derive(Debug, Subcommand)]
@@ -40,15 +43,17 @@ fn parse_localized(s: &str) -> Result<(String, String), String> {
     s.split_once('=').map(|(c, t)| (c.to_string(), t.to_string())).ok_or_else(|| "expected CULTURE=TEXT".to_string())
 }
 
-fn to_json(s: &ScopeRecord) -> serde_json::Value {
-    json!({
-        "name": s.name,
-        "display_name": s.display_name,
-        "display_names": s.display_names,
-        "description": s.description,
-        "resources": s.resources,
-        "created_at": s.created_at,
-    })
+/// One line of `scope list`: name, resources, display name (or that it is built in).
+fn line(name: &str, resources: &[&str], display_name: Option<&str>, built_in: bool) -> String {
+    let last = if built_in { "(built in)" } else { display_name.unwrap_or("") };
+    format!("{name}\tresources={}\t{last}", resources.join(","))
+}
+
+fn print_list<'a>(scopes: impl Iterator<Item = (&'a ScopeRecord, bool)>) {
+    for (s, built_in) in scopes {
+        let resources: Vec<&str> = s.resources.iter().map(|r| r.as_str()).collect();
+        println!("{}", line(s.name.as_str(), &resources, s.display_name.as_deref(), built_in));
+    }
 }
 
 pub async fn run(cmd: ScopeCommand, store: &Store) -> CliResult {
@@ -59,19 +64,63 @@ pub async fn run(cmd: ScopeCommand, store: &Store) -> CliResult {
             println!("added scope {}", record.name);
         }
         ScopeCommand::List => {
-            for s in store.list_scopes().await? {
-                let resources: Vec<&str> = s.resources.iter().map(|r| r.as_str()).collect();
-                println!("{}\tresources={}\t{}", s.name, resources.join(","), s.display_name.as_deref().unwrap_or(""));
-            }
+            let registered = store.list_scopes().await?;
+            print_list(registered.iter().map(|s| (s, false)).chain(builtin::scopes().iter().map(|s| (s, true))));
         }
         ScopeCommand::Show { name } => {
-            let s = store.get_scope(&name).await?.ok_or_else(|| format!("no scope {name}"))?;
-            print_json(&to_json(&s));
+            let view = match builtin::scope(&name) {
+                Some(b) => views::scope(b, true),
+                None => views::scope(&store.get_scope(&name).await?.ok_or_else(|| format!("no scope {name}"))?, false),
+            };
+            print_json(&view);
         }
         ScopeCommand::Remove { name } => {
             if !store.remove_scope(&name).await? {
                 return Err(format!("no scope {name}").into());
             }
+            println!("removed scope {name}");
+        }
+    }
+    Ok(())
+}
+
+/// The same commands through the admin API (`--server`).
+pub async fn run_remote(cmd: ScopeCommand, remote: &Remote) -> CliResult {
+    match cmd {
+        ScopeCommand::Add { spec, display_names } => {
+            let display_names: BTreeMap<_, _> = spec.display_names.into_iter().chain(display_names).collect();
+            let mut body = json!({ "name": spec.name, "resources": spec.resources, "display_names": display_names });
+            if let Some(d) = spec.display_name {
+                body["display_name"] = d.into();
+            }
+            if let Some(d) = spec.description {
+                body["description"] = d.into();
+            }
+            let added = remote.call(Method::POST, "/admin/scopes", Some(body)).await?;
+            println!("added scope {}", added["name"].as_str().unwrap_or_default());
+        }
+        ScopeCommand::List => {
+            let all = remote.get("/admin/scopes").await?;
+            for s in all["scopes"].as_array().map(Vec::as_slice).unwrap_or_default() {
+                let resources: Vec<&str> = s["resources"]
+                    .as_array()
+                    .map(Vec::as_slice)
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect();
+                let built_in = s["built_in"].as_bool().unwrap_or(false);
+                println!(
+                    "{}",
+                    line(s["name"].as_str().unwrap_or_default(), &resources, s["display_name"].as_str(), built_in)
+                );
+            }
+        }
+        ScopeCommand::Show { name } => {
+            print_json(&remote.get(&format!("/admin/scopes/{}", segment(name.as_str()))).await?)
+        }
+        ScopeCommand::Remove { name } => {
+            remote.call(Method::DELETE, &format!("/admin/scopes/{}", segment(name.as_str())), None).await?;
             println!("removed scope {name}");
         }
     }

@@ -4,12 +4,15 @@
 use std::path::PathBuf;
 
 use clap::Subcommand;
-use serde_json::json;
+use reqwest::Method;
+use serde_json::{Value, json};
 use tessera_server::Settings;
+use tessera_server::admin_api::views;
 use tessera_server::federation::trusts::{self, TrustSpec};
-use tessera_store::{Store, TrustRecord};
+use tessera_store::Store;
 use tessera_types::ClientId;
 
+use super::remote::{Remote, not_remote, segment};
 use super::{CliResult, now, print_json};
 
 #[derive(Debug, Subcommand)]
@@ -73,25 +76,6 @@ pub enum RuleCommand {
     },
 }
 
-fn to_json(t: &TrustRecord) -> serde_json::Value {
-    json!({
-        "name": t.name,
-        "kind": t.kind,
-        "issuer": t.issuer,
-        "keys": match (&t.jwks_uri, &t.jwks) {
-            (Some(uri), _) => json!({ "jwks_uri": uri }),
-            (None, Some(jwks)) => json!({ "jwks": serde_json::from_str::<serde_json::Value>(jwks).unwrap_or_default() }),
-            (None, None) => json!("discovery"),
-        },
-        "tls_ca": if t.ca_pem.is_some() { "the trust's own CA" } else { "the platform's anchors and jwks_uri_ca_file" },
-        "audience": t.audience,
-        "max_token_age": t.max_token_age,
-        "max_lifetime": t.max_lifetime,
-        "max_uses": t.max_uses,
-        "created_at": t.created_at,
-    })
-}
-
 pub async fn run(cmd: TrustCommand, store: &Store, settings: &Settings) -> CliResult {
     match cmd {
         TrustCommand::Add(spec) => {
@@ -106,7 +90,7 @@ pub async fn run(cmd: TrustCommand, store: &Store, settings: &Settings) -> CliRe
         }
         TrustCommand::Show { name } => {
             let t = store.get_trust(&name).await?.ok_or_else(|| format!("no trust {name}"))?;
-            let mut doc = to_json(&t);
+            let mut doc = views::trust(&t, &store.list_trust_rules(&name).await?);
             // What rules may name beside the token's own claims.
             if let Some(kind) = trusts::TrustKind::parse(&t.kind) {
                 doc["shorthand_claims"] = tessera_server::federation::kinds::shorthands(kind)
@@ -114,12 +98,6 @@ pub async fn run(cmd: TrustCommand, store: &Store, settings: &Settings) -> CliRe
                     .map(|(name, meaning)| json!({ "claim": name, "is": meaning }))
                     .collect();
             }
-            doc["rules"] = store
-                .list_trust_rules(&name)
-                .await?
-                .iter()
-                .map(|r| json!({ "id": r.id, "client": r.client_id, "match": r.conditions }))
-                .collect();
             print_json(&doc);
         }
         TrustCommand::Remove { name } => {
@@ -166,6 +144,75 @@ pub async fn run(cmd: TrustCommand, store: &Store, settings: &Settings) -> CliRe
                 return Err("the token would be refused (see above)".into());
             }
         }
+    }
+    Ok(())
+}
+
+/// The same commands through the admin API (`--server`); `trust test` (which reads a token
+/// file and explains) stays local. A `--jwks-file` is read here and sent inline; a trust's
+/// own `--ca` is set locally only.
+pub async fn run_remote(cmd: TrustCommand, remote: &Remote) -> CliResult {
+    let path = |name: &str| format!("/admin/trusts/{}", segment(name));
+    match cmd {
+        TrustCommand::Add(spec) => {
+            if spec.ca_file.is_some() {
+                return Err(not_remote("trust add --ca"));
+            }
+            let mut body = json!({ "name": spec.name, "issuer": spec.issuer, "kind": spec.kind.as_str() });
+            let mut set = |key: &str, value: Value| {
+                if !value.is_null() {
+                    body[key] = value;
+                }
+            };
+            set("jwks_uri", spec.jwks_uri.as_ref().map(|u| u.as_str()).into());
+            if let Some(file) = &spec.jwks_file {
+                let text = std::fs::read_to_string(file).map_err(|e| format!("--jwks-file {}: {e}", file.display()))?;
+                set("jwks", serde_json::from_str(&text).map_err(|e| format!("--jwks-file {}: {e}", file.display()))?);
+            }
+            set("audience", spec.audience.clone().into());
+            set("max_token_age", spec.max_token_age.into());
+            set("max_lifetime", spec.max_lifetime.into());
+            set("max_uses", spec.max_uses.into());
+            let t = remote.call(Method::POST, "/admin/trusts", Some(body)).await?;
+            let text = |key: &str| t[key].as_str().unwrap_or_default().to_owned();
+            println!("added trust {} ({}, issuer {})", text("name"), text("kind"), text("issuer"));
+        }
+        TrustCommand::List => {
+            let all = remote.get("/admin/trusts").await?;
+            for t in all["trusts"].as_array().map(Vec::as_slice).unwrap_or_default() {
+                let text = |key: &str| t[key].as_str().unwrap_or_default().to_owned();
+                let rules = t["rules"].as_array().map_or(0, Vec::len);
+                println!("{}\t{}\t{}\trules={rules}", text("name"), text("kind"), text("issuer"));
+            }
+        }
+        TrustCommand::Show { name } => print_json(&remote.get(&path(&name)).await?),
+        TrustCommand::Remove { name } => {
+            remote.call(Method::DELETE, &path(&name), None).await?;
+            println!("removed trust {name} and its rules");
+        }
+        TrustCommand::Rule(RuleCommand::Add { trust, client, matches }) => {
+            let body = json!({ "client": client, "match": matches });
+            let answer = remote.call(Method::POST, &format!("{}/rules", path(&trust)), Some(body)).await?;
+            println!("added rule {} to trust {trust}: {} -> client {client}", answer["id"], matches.join(" and "));
+        }
+        TrustCommand::Rule(RuleCommand::List { trust }) => {
+            let t = remote.get(&path(&trust)).await?;
+            for r in t["rules"].as_array().map(Vec::as_slice).unwrap_or_default() {
+                let conditions: Vec<&str> = r["match"]
+                    .as_array()
+                    .map(Vec::as_slice)
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect();
+                println!("{}\tclient={}\t{}", r["id"], r["client"].as_str().unwrap_or_default(), conditions.join(" "));
+            }
+        }
+        TrustCommand::Rule(RuleCommand::Remove { trust, id }) => {
+            remote.call(Method::DELETE, &format!("{}/rules/{id}", path(&trust)), None).await?;
+            println!("removed rule {id} of trust {trust}");
+        }
+        TrustCommand::Test { .. } => return Err(not_remote("trust test")),
     }
     Ok(())
 }

@@ -4,6 +4,7 @@
 //! organised in modules (one link, not one per file).
 
 mod abuse;
+mod admin_api;
 mod audit;
 mod cli;
 mod cli_docs;
