@@ -32,7 +32,9 @@ fn main() -> ExitCode {
     };
     logging::init(log_format, if args.is_serve() { "info" } else { "warn" });
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
-    match runtime.block_on(cli::run(args, provenance)) {
+    let outcome = runtime.block_on(cli::run(args, provenance));
+    logging::flush();
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

@@ -252,12 +252,16 @@ async fn issue16_json_log_lines_parse_and_carry_the_request_id() {
     let r = token("ghost", "wrong", Some(&"x".repeat(129))).await.unwrap();
     let generated = r.headers()["x-request-id"].to_str().unwrap().to_string();
     assert!(generated.len() <= 40 && generated != "x".repeat(129), "{generated}");
-    assert_eq!(token("J", "j_secret_value", None).await.unwrap().status(), 200);
+    let r = token("J", "j_secret_value", None).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let issued_id = r.headers()["x-request-id"].to_str().unwrap().to_string();
 
     let deadline = Instant::now() + Duration::from_secs(10);
     let text = loop {
         let text = std::fs::read_to_string(&log).unwrap();
-        if text.matches("client authentication failed").count() >= 2 || Instant::now() > deadline {
+        // INFO lines reach stderr within 100 ms (batched), WARN lines at once.
+        let done = text.matches("client authentication failed").count() >= 2 && text.contains("issued access token");
+        if done || Instant::now() > deadline {
             break text;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -279,6 +283,9 @@ async fn issue16_json_log_lines_parse_and_carry_the_request_id() {
     assert_eq!(request_id(failures[0]).as_deref(), Some(mine), "{}", failures[0]);
     assert_eq!(failures[0]["client_id"], "J");
     assert_eq!(request_id(failures[1]).as_deref(), Some(generated.as_str()), "{}", failures[1]);
+    let issued = lines.iter().find(|l| l["message"] == "issued access token").expect("the INFO line");
+    assert_eq!(request_id(issued).as_deref(), Some(issued_id.as_str()), "{issued}");
+    assert_eq!(issued["client_id"], "J");
     // Lines outside any request (start-up) have no span; every line inside one has its id.
     assert!(lines.iter().filter(|l| l.get("span").is_some()).all(|l| request_id(l).is_some()));
 }
