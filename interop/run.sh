@@ -11,6 +11,8 @@
 #   - Python: requests listing clients through the admin REST API with an admin token (issue 16);
 #   - Python: Kubernetes-shaped workload tokens (PyJWT) as client_assertion, as the JWT bearer
 #     grant (authlib's AssertionSession) and as an RFC 8693 subject_token (requests);
+#   - Python: prometheus_client's own text parser reads /metrics (issue 16) and sees the
+#     counters move; /healthz and /readyz;
 #   - Node: openid-client v6 (discovery, clientCredentialsGrant with secrets and PrivateKeyJwt,
 #     tokenIntrospection, tokenRevocation);
 #   - DPoP (RFC 9449) from both: openid-client's DPoP handle (getDPoPHandle with
@@ -31,14 +33,14 @@ W=$(mktemp -d); PIDS=()
 trap 'rc=$?; [ $rc -ne 0 ] && for log in serve greeter api; do [ -s "$W/$log.log" ] && { echo "== $log.log (last 20 lines)"; tail -20 "$W/$log.log"; }; done
       kill "${PIDS[@]}" 2>/dev/null || true; rm -rf "$W"' EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-PORT=$(free_port); GPORT=$(free_port); APORT=$(free_port)
+PORT=$(free_port); GPORT=$(free_port); APORT=$(free_port); MPORT=$(free_port)
 export TESSERA_URL="https://localhost:$PORT" TESSERA_CA="$W/tls/dev-ca.pem" GREETER_ADDR="localhost:$GPORT"
-export TESSERA_API_URL="https://localhost:$APORT"
+export TESSERA_API_URL="https://localhost:$APORT" TESSERA_METRICS_URL="http://127.0.0.1:$MPORT/metrics"
 export GREET_PROTO="$ROOT/crates/tessera-greet/proto/greet.proto"
 
 tessera() { "$T" "$@" --data-dir "$W" >/dev/null; }
 python3 -m venv "$W/venv"
-"$W/venv/bin/pip" install -q --disable-pip-version-check authlib requests "pyjwt[crypto]" grpcio grpcio-tools pytest
+"$W/venv/bin/pip" install -q --disable-pip-version-check authlib requests "pyjwt[crypto]" grpcio grpcio-tools pytest prometheus_client
 # private_key_jwt clients: key pairs made here, their public JWK Sets registered with Tessera.
 export TESSERA_PK_RSA="$W/pk-rsa.pem" TESSERA_PK_EC="$W/pk-ec.pem"
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$TESSERA_PK_RSA" 2>/dev/null
@@ -128,6 +130,7 @@ done
 # The client CA of tls_client_auth goes in the same file.
 printf 'mtls_client_ca_file = "%s"\n[limits]\nfailed_auth_free_attempts = 1000\n' "$W/client-ca.pem" > "$W/interop.toml"
 RUST_LOG=warn "$T" serve --data-dir "$W" --config "$W/interop.toml" --listen "127.0.0.1:$PORT" --issuer "$TESSERA_URL" \
+  --metrics-listen "127.0.0.1:$MPORT" \
   --signing-alg ES256 --signing-alg RS256 --signing-alg PS256 --signing-alg EdDSA > "$W/serve.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 100); do grep -q "listening" "$W/serve.log" && break; sleep 0.1; done

@@ -142,7 +142,16 @@ fn token_request(c: &mut Criterion) {
             criterion::BatchSize::SmallInput,
         )
     });
-    for (name, auth) in cases {
+    // Issue 16: the same ES256 client on a state that records metrics (the listener's share,
+    // the span and the latency histogram, is measured end to end by bench/run-ops.sh).
+    let metrics_dir = tempfile::tempdir().unwrap();
+    let metrics = std::sync::Arc::new(tessera_server::metrics::Metrics::on());
+    let (observed, observed_clients) = rt.block_on(tessera_bench::state_with_metrics(metrics_dir.path(), metrics));
+    let observed_app = tessera_server::router(observed);
+    let (_, id, secret) = observed_clients.iter().find(|(alg, _, _)| *alg == SigningAlg::ES256).unwrap();
+    let mut apps = vec![(observed_app, "ES256-metrics".to_owned(), tessera_bench::basic(id, secret))];
+    apps.extend(cases.into_iter().map(|(name, auth)| (app.clone(), name, auth)));
+    for (app, name, auth) in apps {
         group.bench_function(&name, |b| {
             b.to_async(&rt).iter(|| {
                 let app = app.clone();

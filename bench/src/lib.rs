@@ -18,8 +18,28 @@ pub async fn state(dir: &std::path::Path) -> (AppState, Vec<(SigningAlg, String,
     state_with(dir, |_| async {}).await
 }
 
+/// [`state`], recording metrics (issue 16) into `metrics`.
+pub async fn state_with_metrics(
+    dir: &std::path::Path,
+    metrics: Arc<tessera_server::metrics::Metrics>,
+) -> (AppState, Vec<(SigningAlg, String, String)>) {
+    build(dir, |_| async {}, metrics).await
+}
+
 /// [`state`], with `more` registered before the registry is loaded.
 pub async fn state_with<F, Fut>(dir: &std::path::Path, more: F) -> (AppState, Vec<(SigningAlg, String, String)>)
+where
+    F: FnOnce(Store) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    build(dir, more, Arc::new(tessera_server::metrics::Metrics::off())).await
+}
+
+async fn build<F, Fut>(
+    dir: &std::path::Path,
+    more: F,
+    metrics: Arc<tessera_server::metrics::Metrics>,
+) -> (AppState, Vec<(SigningAlg, String, String)>)
 where
     F: FnOnce(Store) -> Fut,
     Fut: std::future::Future<Output = ()>,
@@ -50,16 +70,19 @@ where
     let kek = Kek::load_or_create(&dir.join("kek"), &rng).unwrap();
     keys::ensure_active(&store, &kek, &SigningAlg::ALL, &rng, now).await.unwrap();
     let registry = Arc::new(RegistryHandle::new(store.clone(), kek).await.unwrap());
-    let state = AppState::new(AppParts {
-        issuer: Issuer::new("https://bench.example").unwrap(),
-        signing_algs: vec![SigningAlg::ES256],
-        max_body_bytes: 64 * 1024,
-        limits: tessera_server::limits::Limits::default(),
-        mtls: Default::default(),
-        registry,
-        stores: Stores::sql(store),
-        deps: Deps::system(),
-    });
+    let state = AppState::with_metrics(
+        AppParts {
+            issuer: Issuer::new("https://bench.example").unwrap(),
+            signing_algs: vec![SigningAlg::ES256],
+            max_body_bytes: 64 * 1024,
+            limits: tessera_server::limits::Limits::default(),
+            mtls: Default::default(),
+            registry,
+            stores: Stores::sql_observed(store, metrics.clone()),
+            deps: Deps::system(),
+        },
+        metrics,
+    );
     (state, clients)
 }
 

@@ -14,6 +14,7 @@ use crate::feed::Feed;
 use crate::http::{AuthorityHttp, FailureMemory, require_https, secs};
 use crate::introspect::introspect;
 use crate::jwks::Authority;
+use crate::metrics::bump;
 use crate::replay::{Replay, ReplayCache};
 use crate::shape::{looks_like_jwt, opaque_fits};
 use crate::{ClientCredentials, GuardConfig, GuardError, InProcess, Mode, OpaqueTokens, Principal};
@@ -52,6 +53,10 @@ pub(crate) struct Inner {
     replay: ReplayCache,
     /// RFC 9449 §9 nonces, when the API requires them.
     nonces: Option<NonceIssuer>,
+    /// What [`Guard::metrics`] reports.
+    pub(crate) counters: crate::metrics::Counters,
+    /// When the guard was built (its clock): the feed's lag before its first success.
+    pub(crate) built_at: i64,
 }
 
 impl std::fmt::Debug for Guard {
@@ -100,6 +105,8 @@ impl Guard {
             replay: ReplayCache::new(cfg.dpop_replay_capacity),
             nonces: cfg.dpop_nonces.as_ref().map(|n| NonceIssuer::new(&n.secret, n.rotation.as_secs().max(1))),
             feed: cfg.revocations.clone().map(|f| Feed::new(f, cfg.clock.now().0)),
+            counters: Default::default(),
+            built_at: cfg.clock.now().0,
             authority,
             cfg,
         })))
@@ -120,7 +127,14 @@ impl Guard {
     /// is started on first use. A token bound to a key or certificate (`cnf`) is refused: it
     /// is no bearer token (see [`Self::authenticate_dpop`], [`Self::authenticate_with_certificate`]).
     pub async fn authenticate(&self, token: &str) -> Result<Principal, GuardError> {
-        self.present(token, None, None).await
+        self.counted(self.present(token, None, None).await)
+    }
+
+    /// Counts the outcome of a call from the host (the layer counts its own, with the
+    /// policy's verdict).
+    fn counted(&self, result: Result<Principal, GuardError>) -> Result<Principal, GuardError> {
+        self.0.counters.outcome(&result);
+        result
     }
 
     /// As [`Self::authenticate`], over a mutual-TLS connection whose client presented
@@ -131,7 +145,7 @@ impl Guard {
         token: &str,
         certificate: &ClientCertificate,
     ) -> Result<Principal, GuardError> {
-        self.present(token, None, Some(certificate)).await
+        self.counted(self.present(token, None, Some(certificate)).await)
     }
 
     /// Validates a DPoP-bound `token` presented with the `DPoP` scheme (RFC 9449 §7.1) and
@@ -147,7 +161,7 @@ impl Guard {
         method: &str,
         url: &str,
     ) -> Result<Principal, GuardError> {
-        self.present(token, Some(DpopProof { proof, method, url }), None).await
+        self.counted(self.present(token, Some(DpopProof { proof, method, url }), None).await)
     }
 
     /// Validates `token` and checks its binding against how it was presented: with a DPoP
@@ -257,6 +271,7 @@ impl Guard {
         let c = &self.0.cfg;
         let now = self.now();
         if let Some(p) = self.0.jwt_cache.get(&key, now) {
+            bump(&self.0.counters.jwt_cache_hits);
             return Ok(p);
         }
         let invalid = |e: JoseError| GuardError::InvalidToken(e.to_string());
@@ -275,6 +290,7 @@ impl Guard {
             leeway: secs(c.leeway),
             now,
         };
+        bump(&self.0.counters.jwt_verified);
         let v = verify_access_token(token, |_| Some(&vk), &expect).map_err(invalid)?;
         // Saturating: `exp` is the token's to choose, up to i64::MAX.
         let until = v.claims.exp.0.saturating_add(expect.leeway).min(now.saturating_add(secs(c.max_cache_ttl)));
@@ -290,6 +306,7 @@ impl Guard {
         creds: &ClientCredentials,
     ) -> Result<Principal, GuardError> {
         if let Some(known) = self.cached_introspection(&key, self.now()) {
+            bump(&self.0.counters.introspection_cache_hits);
             return known.ok_or_else(inactive);
         }
         // Single flight: the first request for this token introspects; the others wait for its
@@ -330,6 +347,7 @@ impl Guard {
             .introspection_endpoint
             .as_ref()
             .ok_or_else(|| GuardError::Unavailable("the authority has no introspection endpoint".into()))?;
+        bump(&self.0.counters.introspections);
         let answer =
             self.0.introspection_failure.guard(introspect(&self.0.authority.http, endpoint, creds, token)).await?;
         let now = self.now();

@@ -46,6 +46,9 @@ pub(crate) struct Authority {
     max_age: Duration,
     discovery_failure: FailureMemory,
     jwks_failure: FailureMemory,
+    /// JWKS fetches tried, and failed (metrics).
+    pub(crate) fetches: std::sync::atomic::AtomicU64,
+    pub(crate) fetch_failures: std::sync::atomic::AtomicU64,
 }
 
 impl Authority {
@@ -66,6 +69,8 @@ impl Authority {
             max_age,
             discovery_failure: failure_memory.0,
             jwks_failure: failure_memory.1,
+            fetches: Default::default(),
+            fetch_failures: Default::default(),
         }
     }
 
@@ -164,6 +169,15 @@ impl Authority {
     }
 
     async fn fetch(&self) -> Result<KeySet, GuardError> {
+        self.fetches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let result = self.fetch_once().await;
+        if result.is_err() {
+            self.fetch_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        result
+    }
+
+    async fn fetch_once(&self) -> Result<KeySet, GuardError> {
         let meta = self.metadata().await?;
         let r = self.http.send("jwks", &meta.jwks_uri, self.http.get(&meta.jwks_uri)).await?;
         let jwks: JwkSet = r.json().await.map_err(|e| unavailable("jwks", e))?;

@@ -122,6 +122,7 @@ where
                 Ok::<_, GuardError>(principal)
             }
             .await;
+            guard.0.counters.outcome(&outcome);
             // §9: answers to DPoP requests carry the nonce the next proof needs, so that a
             // client never meets a rotation as a refusal.
             let nonce = if scheme == Scheme::Dpop { guard.current_dpop_nonce() } else { None };

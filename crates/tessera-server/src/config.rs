@@ -30,6 +30,11 @@ pub struct ConfigError(pub String);
 pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub listen: Option<String>,
+    /// Plain-HTTP listener for `GET /metrics` (Prometheus text format), `IP:PORT`; absent
+    /// (the default): no metrics are served or recorded.
+    pub metrics_listen: Option<String>,
+    /// `text`, `json` or `auto` (the binary reads it before anything else starts).
+    pub log_format: Option<String>,
     pub issuer: Option<String>,
     /// PEM certificate chain.
     pub tls_cert: Option<PathBuf>,
@@ -133,6 +138,7 @@ pub enum Transport {
 pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     pub listen: Option<String>,
+    pub metrics_listen: Option<String>,
     pub issuer: Option<String>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
@@ -152,6 +158,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Listen address (port 0 picks a free one).
     pub listen: SocketAddr,
+    /// Where `GET /metrics` is served, in plain HTTP; `None`: nowhere, and nothing recorded.
+    pub metrics_listen: Option<SocketAddr>,
     /// Issuer; derived from the bound address when absent.
     pub issuer: Option<Issuer>,
     pub transport: Transport,
@@ -195,6 +203,13 @@ impl Settings {
         let listen_text = cli.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:8443".into());
         let listen: SocketAddr =
             listen_text.parse().map_err(|_| ConfigError(format!("listen address {listen_text:?} is not IP:PORT")))?;
+        let metrics_listen = match cli.metrics_listen.or(file.metrics_listen).filter(|t| !t.is_empty() && t != "off") {
+            None => None,
+            Some(text) => Some(
+                text.parse::<SocketAddr>()
+                    .map_err(|_| ConfigError(format!("metrics_listen address {text:?} is not IP:PORT (or \"off\")")))?,
+            ),
+        };
         let issuer = match cli.issuer.or(file.issuer) {
             Some(i) => Some(validate_issuer(&i)?),
             None => None,
@@ -266,6 +281,7 @@ impl Settings {
         Ok(Self {
             data_dir,
             listen,
+            metrics_listen,
             issuer,
             transport,
             signing_algs,
@@ -367,6 +383,7 @@ mod tests {
     fn defaults_and_derived_issuer() {
         let s = Settings::for_data_dir("/tmp/x");
         assert_eq!(s.listen, "127.0.0.1:8443".parse().unwrap());
+        assert_eq!(s.metrics_listen, None, "metrics are served nowhere unless asked for");
         assert_eq!(s.transport, Transport::DevTls);
         assert_eq!(s.signing_algs, vec![SigningAlg::ES256]);
         assert_eq!(s.issuer_for(s.listen), "https://127.0.0.1:8443".parse().unwrap());
@@ -381,6 +398,8 @@ mod tests {
             Settings::resolve(o, FileConfig::default())
         };
         assert!(o(|o| o.listen = Some("nope".into())).is_err());
+        assert!(o(|o| o.metrics_listen = Some("9464".into())).is_err());
+        assert_eq!(o(|o| o.metrics_listen = Some("off".into())).unwrap().metrics_listen, None);
         assert!(o(|o| o.issuer = Some("ftp://x".into())).is_err());
         assert!(o(|o| o.signing_algs = vec!["HS256".into()]).is_err());
         assert!(o(|o| o.signing_algs = vec!["none".into()]).is_err());

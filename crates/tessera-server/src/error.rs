@@ -26,6 +26,14 @@ pub struct OAuthError {
     pub retry_after: Option<u64>,
     /// RFC 9449 §8: the nonce a DPoP proof must carry (`DPoP-Nonce`).
     pub dpop_nonce: Option<String>,
+    /// The limit that refused the request, for the metrics: carried in the response's
+    /// extensions (never on the wire) to the listener, which counts it.
+    pub(crate) limited: Option<crate::metrics::Limited>,
+    /// Why a client authentication failed, for the metrics: `(method, reason)`, the reason a
+    /// variant name of the method's closed failure enum.
+    pub(crate) auth_failure: Option<Box<(&'static str, String)>>,
+    /// A store error caused it (counted by the listener, like `limited`).
+    pub(crate) store_error: bool,
 }
 
 impl OAuthError {
@@ -38,6 +46,9 @@ impl OAuthError {
             status: None,
             retry_after: None,
             dpop_nonce: None,
+            limited: None,
+            auth_failure: None,
+            store_error: false,
         }
     }
 
@@ -56,8 +67,13 @@ impl OAuthError {
     /// checked, so no answer is given rather than a wrong one.
     pub fn unavailable(cause: impl std::fmt::Display) -> Self {
         tracing::error!(%cause, "store unavailable");
-        Self::new(ErrorCode::TemporarilyUnavailable, "the authorization server cannot reach its store; retry shortly")
-            .with_retry_after(1)
+        let mut e = Self::new(
+            ErrorCode::TemporarilyUnavailable,
+            "the authorization server cannot reach its store; retry shortly",
+        )
+        .with_retry_after(1);
+        e.store_error = true;
+        e
     }
 
     /// Adds the Basic challenge.
@@ -75,6 +91,19 @@ impl OAuthError {
     /// Adds `Retry-After` (RFC 9110 §10.2.3), for 429 and 503 answers.
     pub fn with_retry_after(mut self, seconds: u64) -> Self {
         self.retry_after = Some(seconds.max(1));
+        self
+    }
+
+    /// Tags the answer as a limit's refusal (see [`OAuthError::limited`]).
+    pub(crate) fn limited_by(mut self, limit: crate::metrics::Limited) -> Self {
+        self.limited = Some(limit);
+        self
+    }
+
+    /// Tags the answer as a failed client authentication of `method`, for `reason` (a
+    /// variant of the method's failure enum; counted by `ClientRequest::authenticate`).
+    pub(crate) fn with_auth_failure(mut self, method: &'static str, reason: &dyn std::fmt::Debug) -> Self {
+        self.auth_failure = Some(Box::new((method, format!("{reason:?}"))));
         self
     }
 
@@ -130,6 +159,12 @@ impl IntoResponse for OAuthError {
         }
         if let Some(nonce) = self.dpop_nonce.as_deref().and_then(|n| HeaderValue::from_str(n).ok()) {
             response.headers_mut().insert(crate::token::dpop::NONCE_HEADER, nonce);
+        }
+        if let Some(limit) = self.limited {
+            response.extensions_mut().insert(limit);
+        }
+        if self.store_error {
+            response.extensions_mut().insert(crate::metrics::StoreOp::Request);
         }
         if status == StatusCode::UNAUTHORIZED && self.basic_challenge {
             response.headers_mut().insert(

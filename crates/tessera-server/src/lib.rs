@@ -24,6 +24,7 @@ pub mod grant;
 pub mod keys;
 pub mod limits;
 mod lru;
+pub mod metrics;
 pub mod random;
 mod registry;
 pub mod rotation;
@@ -44,7 +45,7 @@ use axum::Router;
 use axum::routing::{get, post};
 pub use config::{ConfigError, FileConfig, Overrides, Settings, Transport};
 pub use error::OAuthError;
-pub use registry::{Registry, RegistryHandle};
+pub use registry::{KeyInfo, Registry, RegistryHandle};
 pub use state::{AppParts, AppState, Deps};
 use tessera_store::Store;
 use tessera_types::{ClientId, ClientSecret, Issuer};
@@ -62,6 +63,8 @@ pub fn router(state: AppState) -> Router {
         .route("/.well-known/oauth-authorization-server", get(endpoint::discovery::metadata))
         .route("/.well-known/openid-configuration", get(endpoint::discovery::metadata))
         .route("/.well-known/jwks", get(endpoint::jwks::jwks))
+        .route("/healthz", get(endpoint::health::healthz))
+        .route("/readyz", get(endpoint::health::readyz))
         // The token endpoint reads its body itself, with its own limit and a 413.
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(state)
@@ -82,7 +85,7 @@ pub enum StartError {
     /// Seeding from the config file.
     #[error("seeding the registry: {0}")]
     Seed(#[from] admin::AdminError),
-    /// Binding the socket.
+    /// Binding a socket.
     #[error("listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
 }
@@ -98,9 +101,12 @@ pub struct Running {
     pub dev_ca: Option<PathBuf>,
     /// Secrets generated while seeding from the config file, to be shown once.
     pub generated_secrets: Vec<(ClientId, ClientSecret)>,
+    /// Where `GET /metrics` is served, when `metrics_listen` is set.
+    pub metrics_addr: Option<SocketAddr>,
     registry: Arc<RegistryHandle>,
     state: AppState,
     listener: transport::Listener,
+    metrics_listener: Option<transport::Listener>,
     poller: tokio::task::JoinHandle<()>,
     pruner: tokio::task::JoinHandle<()>,
     rotator: Arc<rotation::Rotator>,
@@ -148,6 +154,9 @@ impl Running {
     /// Stops accepting, lets requests in flight finish (up to `grace`), closes the store.
     pub async fn shutdown(self, grace: Duration) -> std::io::Result<()> {
         self.listener.shutdown(grace).await;
+        if let Some(metrics) = self.metrics_listener {
+            metrics.shutdown(Duration::ZERO).await;
+        }
         self.poller.abort();
         self.pruner.abort();
         self.rotating.abort();
@@ -210,16 +219,21 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Running, StartError
     let issuer = settings.issuer_for(addr);
     registry.set_max_stale(settings.registry_max_stale);
     let clock = deps.clock.clone();
-    let state = AppState::new(AppParts {
-        issuer: issuer.clone(),
-        signing_algs: settings.signing_algs.clone(),
-        max_body_bytes: settings.max_body_bytes,
-        limits: settings.limits.clone(),
-        mtls: settings.mtls.clone(),
-        registry,
-        stores: Stores::sql(store.clone()),
-        deps,
-    });
+    let metrics =
+        Arc::new(if settings.metrics_listen.is_some() { metrics::Metrics::on() } else { metrics::Metrics::off() });
+    let state = AppState::with_metrics(
+        AppParts {
+            issuer: issuer.clone(),
+            signing_algs: settings.signing_algs.clone(),
+            max_body_bytes: settings.max_body_bytes,
+            limits: settings.limits.clone(),
+            mtls: settings.mtls.clone(),
+            registry,
+            stores: Stores::sql_observed(store.clone(), metrics.clone()),
+            deps,
+        },
+        metrics.clone(),
+    );
     let pruner =
         spawn_pruner(state.clone(), store.clone(), clock, settings.prune_interval, settings.limits.prune_batch);
     let rotating = spawn_rotator(rotator.clone());
@@ -266,15 +280,29 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Running, StartError
             (Some(tls::server_config(&dev.cert, &dev.key)?), Some(dev.ca))
         }
     };
-    let listener = transport::serve(listener, tls, app, limits).map_err(|source| StartError::Bind { addr, source })?;
+    let listener = transport::serve_with(listener, tls, app, limits, metrics)
+        .map_err(|source| StartError::Bind { addr, source })?;
+    let (metrics_listener, metrics_addr) = match settings.metrics_listen {
+        Some(at) => {
+            let l =
+                metrics::listener::serve(at, state.clone(), registry_for_running.clone(), listener.counters().clone())
+                    .map_err(|source| StartError::Bind { addr: at, source })?;
+            let bound = l.local_addr();
+            tracing::info!(%bound, "metrics served at http://{bound}/metrics");
+            (Some(l), Some(bound))
+        }
+        None => (None, None),
+    };
     Ok(Running {
         addr,
         issuer,
         dev_ca,
         generated_secrets,
+        metrics_addr,
         registry: registry_for_running,
         state,
         listener,
+        metrics_listener,
         poller,
         pruner,
         rotator,
@@ -319,7 +347,10 @@ fn spawn_pruner(
                 Ok((tokens, revocations)) => {
                     tracing::info!(tokens, revocations, "pruned expired entries")
                 }
-                Err(e) => tracing::error!(error = %e, "pruning failed"),
+                Err(e) => {
+                    state.0.metrics.store_error(metrics::StoreOp::Prune);
+                    tracing::error!(error = %e, "pruning failed")
+                }
             }
             match store.prune_events(clock.now(), batch).await {
                 Ok(0) => {}

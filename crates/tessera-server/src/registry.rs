@@ -3,6 +3,7 @@
 //! read lock for an `Arc` clone and touches no database.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -22,6 +23,19 @@ pub(crate) struct PublishedKey {
     pub signing: Option<(SigningAlg, SigningKey)>,
 }
 
+/// A published signing key as the metrics show it (issue 16: key phases and ages).
+#[derive(Debug, Clone)]
+pub struct KeyInfo {
+    #[allow(missing_docs)]
+    pub kid: Kid,
+    #[allow(missing_docs)]
+    pub alg: SigningAlg,
+    /// `active` (signs) or `retired` (published so its tokens still verify).
+    pub phase: &'static str,
+    #[allow(missing_docs)]
+    pub created_at: tessera_types::UnixTime,
+}
+
 /// One consistent view of the registry.
 pub struct Registry {
     /// The store revision this was loaded at.
@@ -36,6 +50,7 @@ pub struct Registry {
     jwks_json: Arc<str>,
     /// Trusted external issuers of workload identities, by issuer (issue 15).
     trusts: crate::federation::TrustsByIssuer,
+    key_info: Vec<KeyInfo>,
 }
 
 impl Registry {
@@ -47,7 +62,14 @@ impl Registry {
         let scopes = store.list_scopes().await?;
         let clients = store.list_clients().await?;
         let mut keys = Vec::new();
+        let mut key_info = Vec::new();
         for record in store.list_keys().await? {
+            key_info.push(KeyInfo {
+                kid: record.kid.clone(),
+                alg: record.alg,
+                phase: if record.status == KeyStatus::Active { "active" } else { "retired" },
+                created_at: record.created_at,
+            });
             let jwk: Jwk = serde_json::from_str(&record.public_jwk)
                 .map_err(|e| KeyError::Rejected(format!("stored JWK of {}: {e}", record.kid)))?;
             let signing = if record.status == KeyStatus::Active {
@@ -67,7 +89,15 @@ impl Registry {
             let rules = store.list_trust_rules(&t.name).await?;
             trusts.push((t, rules));
         }
-        Ok(Self::from_records(revision, scopes, clients, keys)?.with_trusts(trusts))
+        let mut registry = Self::from_records(revision, scopes, clients, keys)?.with_trusts(trusts);
+        registry.key_info = key_info;
+        Ok(registry)
+    }
+
+    /// The published keys, with their phases and creation times (empty for a registry built
+    /// from records in tests).
+    pub fn key_info(&self) -> &[KeyInfo] {
+        &self.key_info
     }
 
     /// This snapshot with these trusts and their rules.
@@ -116,7 +146,17 @@ impl Registry {
         // Newest first: clients that try keys in order find the current one at once.
         published.reverse();
         let jwks_json = serde_json::to_string(&JwkSet { keys: published }).expect("jwks serialises").into();
-        Ok(Self { revision, clients, scopes, signing, verifying, client_keys, jwks_json, trusts: Default::default() })
+        Ok(Self {
+            revision,
+            clients,
+            scopes,
+            signing,
+            verifying,
+            client_keys,
+            jwks_json,
+            trusts: Default::default(),
+            key_info: Vec::new(),
+        })
     }
 
     /// A client by id.
@@ -164,6 +204,10 @@ pub struct RegistryHandle {
     /// When the store last confirmed the snapshot (a successful revision check).
     confirmed: std::sync::Mutex<std::time::Instant>,
     max_stale: std::sync::Mutex<Duration>,
+    /// Refreshes that failed since start (metrics).
+    refresh_failures: AtomicU64,
+    /// The poller's interval, milliseconds (0 until it starts): readiness allows a few.
+    poll_ms: AtomicU64,
 }
 
 impl RegistryHandle {
@@ -175,6 +219,8 @@ impl RegistryHandle {
             source: Some((store, kek)),
             confirmed: std::sync::Mutex::new(std::time::Instant::now()),
             max_stale: std::sync::Mutex::new(Duration::from_secs(300)),
+            refresh_failures: AtomicU64::new(0),
+            poll_ms: AtomicU64::new(0),
         })
     }
 
@@ -197,6 +243,8 @@ impl RegistryHandle {
             source: None,
             confirmed: std::sync::Mutex::new(std::time::Instant::now()),
             max_stale: std::sync::Mutex::new(Duration::from_secs(300)),
+            refresh_failures: AtomicU64::new(0),
+            poll_ms: AtomicU64::new(0),
         }
     }
 
@@ -224,6 +272,35 @@ impl RegistryHandle {
         (self.confirmed.lock().expect("lock").elapsed() <= max).then(|| self.get())
     }
 
+    /// How long since the store last confirmed the snapshot.
+    pub fn unconfirmed_for(&self) -> Duration {
+        self.confirmed.lock().expect("lock").elapsed()
+    }
+
+    /// Refreshes that failed since start.
+    pub fn refresh_failures(&self) -> u64 {
+        self.refresh_failures.load(Ordering::Relaxed)
+    }
+
+    /// The poller's interval, once it runs.
+    pub fn poll_interval(&self) -> Option<Duration> {
+        match self.poll_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
+        }
+    }
+
+    /// Whether the store answers a cheap query (its revision) within `timeout`; `Ok` for a
+    /// fixed registry, which has no store.
+    pub async fn ping(&self, timeout: Duration) -> Result<(), String> {
+        let Some((store, _)) = &self.source else { return Ok(()) };
+        match tokio::time::timeout(timeout, store.revision()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {} ms", timeout.as_millis())),
+        }
+    }
+
     /// Reloads if the store's revision moved; `true` when it did.
     pub async fn refresh(&self) -> Result<bool, KeyError> {
         let Some((store, kek)) = &self.source else { return Ok(false) };
@@ -242,6 +319,7 @@ impl RegistryHandle {
     /// Polls for changes every `every`, for as long as the handle lives.
     pub fn spawn_poller(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
         let weak = Arc::downgrade(self);
+        self.poll_ms.store(every.as_millis().max(1) as u64, Ordering::Relaxed);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -249,6 +327,7 @@ impl RegistryHandle {
                 tick.tick().await;
                 let Some(handle) = weak.upgrade() else { return };
                 if let Err(e) = handle.refresh().await {
+                    handle.refresh_failures.fetch_add(1, Ordering::Relaxed);
                     // Keep serving the last good snapshot; say why it could not be refreshed.
                     tracing::error!(error = %e, "registry refresh failed");
                 }

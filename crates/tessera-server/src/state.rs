@@ -93,6 +93,10 @@ pub(crate) struct Inner {
     pub dpop_nonces: tessera_jose::dpop::NonceIssuer,
     /// Long polls of the revocation feed waiting now (bounded by `limits.events`).
     pub event_pollers: tokio::sync::Semaphore,
+    /// What operators see (issue 16); off unless a metrics listener is configured.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// The readiness probe's last answer, reused for a moment.
+    pub readiness: crate::endpoint::health::Readiness,
 }
 
 impl AppState {
@@ -109,8 +113,13 @@ impl AppState {
         self.0.audit.flush().await;
     }
 
-    /// Builds the state from its parts.
+    /// Builds the state from its parts, recording no metrics.
     pub fn new(parts: AppParts) -> Self {
+        Self::with_metrics(parts, Arc::new(crate::metrics::Metrics::off()))
+    }
+
+    /// Builds the state from its parts, recording into `metrics`.
+    pub fn with_metrics(parts: AppParts, metrics: Arc<crate::metrics::Metrics>) -> Self {
         let AppParts { issuer, signing_algs, max_body_bytes, limits, mtls, registry, stores, deps } = parts;
         let fetcher = HttpFetcher::new(&limits.remote_keys, limits.client_keys.max_bytes);
         let nonce_secret = registry.derived_secret(crate::token::dpop::NONCE_LABEL).unwrap_or_else(|| {
@@ -152,6 +161,8 @@ impl AppState {
             dpop: limits.dpop,
             dpop_nonces,
             event_pollers: tokio::sync::Semaphore::new(limits.events.max_long_polls),
+            metrics,
+            readiness: Default::default(),
         }))
     }
 
@@ -163,6 +174,11 @@ impl AppState {
     /// Tokens issued past the issuance rate limit while it only monitors.
     pub fn rate_limited_monitored(&self) -> u64 {
         self.0.rate_limited_monitored.load(Ordering::Relaxed)
+    }
+
+    /// The metrics this state records into.
+    pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
+        &self.0.metrics
     }
 
     #[allow(missing_docs)]

@@ -70,9 +70,17 @@ impl Stores {
     /// The SQL store, reference tokens and used assertion ids committed through group-commit
     /// writers. Starts the writers, so call it inside a Tokio runtime.
     pub fn sql(store: Store) -> Self {
+        Self::sql_observed(store, Arc::new(crate::metrics::Metrics::off()))
+    }
+
+    /// [`Stores::sql`], its writers' commits recorded in `metrics`.
+    pub fn sql_observed(store: Store, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        let observer = |m: Arc<crate::metrics::Metrics>| -> Arc<dyn tessera_store::BatchObserver> {
+            Arc::new(move |c: tessera_store::BatchCommit| m.batch(c))
+        };
         Self::shared(Arc::new(SqlTokens {
-            writer: TokenWriter::spawn(store.clone()),
-            jtis: AssertionJtiWriter::spawn(store.clone()),
+            writer: TokenWriter::spawn_observed(store.clone(), observer(metrics.clone())),
+            jtis: AssertionJtiWriter::spawn_observed(store.clone(), observer(metrics)),
             store,
         }))
     }

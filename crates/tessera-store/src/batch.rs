@@ -5,6 +5,8 @@
 //! ([`TokenWriter`]) and used client-assertion ids ([`AssertionJtiWriter`]) go this way.
 
 use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tessera_types::{ClientId, UnixTime};
 use tokio::sync::{mpsc, oneshot};
@@ -21,12 +23,44 @@ const MAX_BATCH: usize = 512;
 
 type Job<T, R> = (T, oneshot::Sender<Result<R, String>>);
 
+/// One commit of a writer, as its observer sees it (issue 16: batch sizes and commit latency
+/// are what tell an operator whether the store keeps up).
+#[derive(Debug, Clone, Copy)]
+pub struct BatchCommit {
+    /// `"reference token"` or `"assertion jti"`.
+    pub writer: &'static str,
+    /// Writes in the transaction.
+    pub size: usize,
+    /// From the start of the transaction to its outcome.
+    pub took: Duration,
+    /// Whether it committed.
+    pub ok: bool,
+}
+
+/// Told of every commit; a closure is one. The store has no metrics of its own: the host
+/// (the server) decides what to record.
+pub trait BatchObserver: Send + Sync + 'static {
+    #[allow(missing_docs)]
+    fn committed(&self, commit: BatchCommit);
+}
+
+impl<F: Fn(BatchCommit) + Send + Sync + 'static> BatchObserver for F {
+    fn committed(&self, commit: BatchCommit) {
+        self(commit)
+    }
+}
+
+fn unobserved() -> Arc<dyn BatchObserver> {
+    Arc::new(|_: BatchCommit| {})
+}
+
 /// A queue in front of a writer task that commits what has piled up with `commit`, which
 /// returns one outcome per item, in order. The task ends when every sender is dropped.
 fn spawn_writer<T, R, F, Fut>(
     store: Store,
     what: &'static str,
     linger: std::time::Duration,
+    observer: Arc<dyn BatchObserver>,
     commit: F,
 ) -> mpsc::Sender<Job<T, R>>
 where
@@ -51,7 +85,10 @@ where
             }
             let (items, acks): (Vec<T>, Vec<_>) = batch.drain(..).unzip();
             let count = items.len();
-            match commit(store.clone(), items).await {
+            let started = Instant::now();
+            let outcome = commit(store.clone(), items).await;
+            observer.committed(BatchCommit { writer: what, size: count, took: started.elapsed(), ok: outcome.is_ok() });
+            match outcome {
                 Ok(outcomes) => {
                     for (ack, outcome) in acks.into_iter().zip(outcomes) {
                         let _ = ack.send(Ok(outcome));
@@ -86,10 +123,16 @@ pub struct TokenWriter {
 impl TokenWriter {
     /// Starts the writer task for `store`.
     pub fn spawn(store: Store) -> Self {
+        Self::spawn_observed(store, unobserved())
+    }
+
+    /// Starts the writer task for `store`, telling `observer` of every commit.
+    pub fn spawn_observed(store: Store, observer: Arc<dyn BatchObserver>) -> Self {
         let queue = spawn_writer(
             store,
             "reference token",
             std::time::Duration::ZERO,
+            observer,
             |store: Store, records: Vec<TokenRecord>| async move {
                 store.insert_tokens(&records).await?;
                 Ok(vec![(); records.len()])
@@ -115,10 +158,16 @@ pub struct AssertionJtiWriter {
 impl AssertionJtiWriter {
     /// Starts the writer task for `store`.
     pub fn spawn(store: Store) -> Self {
+        Self::spawn_observed(store, unobserved())
+    }
+
+    /// Starts the writer task for `store`, telling `observer` of every commit.
+    pub fn spawn_observed(store: Store, observer: Arc<dyn BatchObserver>) -> Self {
         let queue = spawn_writer(
             store,
             "assertion jti",
             JTI_LINGER,
+            observer,
             |store: Store, rows: Vec<(ClientId, String, UnixTime)>| async move { store.use_assertion_jtis(&rows).await },
         );
         Self { queue }

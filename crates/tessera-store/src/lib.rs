@@ -12,7 +12,7 @@ pub mod pg_url;
 mod sqlite;
 mod store;
 
-pub use batch::{AssertionJtiWriter, TokenWriter};
+pub use batch::{AssertionJtiWriter, BatchCommit, BatchObserver, TokenWriter};
 pub use model::{
     ClientLimits, ClientRecord, ClientUpdate, KeyRecord, KeyStatus, ScopeRecord, SecretRecord, TokenRecord,
     TrustRecord, TrustRuleRecord,

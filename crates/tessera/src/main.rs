@@ -1,6 +1,7 @@
 //! `tessera`: the authorization server and its administration CLI.
 
 mod cli;
+mod logging;
 
 use std::process::ExitCode;
 
@@ -22,17 +23,18 @@ fn main() -> ExitCode {
     let matches = cli::Args::command().get_matches();
     let args = cli::Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let provenance = cli::Provenance { database_url_in_argv: in_argv(&matches, "database_url") };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(if args.is_serve() { "info" } else { "warn" })),
-        )
-        .with_writer(std::io::stderr)
-        // Colour codes only for a person at a terminal, never into journald or a log file.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    let log_format = match args.log_format() {
+        Ok(format) => format,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    logging::init(log_format, if args.is_serve() { "info" } else { "warn" });
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
-    match runtime.block_on(cli::run(args, provenance)) {
+    let outcome = runtime.block_on(cli::run(args, provenance));
+    logging::flush();
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

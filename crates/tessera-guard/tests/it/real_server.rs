@@ -355,3 +355,41 @@ async fn rfc9449_a_token_the_server_bound_to_a_dpop_key_passes_only_with_its_pro
     assert_eq!(call(&stranger, "r3", "DPoP").await.unwrap().status(), 401, "a proof by another key");
     assert_eq!(get_rest(&rest_url, "/weatherforecast", Some(&token)).await.0, 401, "a stolen DPoP token as Bearer");
 }
+
+#[tokio::test]
+async fn issue16_guard_metrics_count_outcomes_cache_hits_fetches_and_feed_lag() {
+    let a = Authority::start().await;
+    let g = a.guard_with(Mode::Auto(creds()), |c| c.follow_revocations(creds()));
+    assert_eq!(g.metrics().accepted, 0);
+    let jwt = a.token("CC").await;
+    let reference = a.token("REF").await;
+    g.authenticate(&jwt).await.unwrap();
+    g.authenticate(&jwt).await.unwrap();
+    g.authenticate(&reference).await.unwrap();
+    g.authenticate(&reference).await.unwrap();
+    assert!(matches!(g.authenticate("not-a-token").await, Err(GuardError::InvalidToken(_))));
+    // Through the layer: a request without a token.
+    let url = rest(GuardLayer::new(g.clone())).await;
+    assert_eq!(get_rest(&url, "/weatherforecast", None).await.0, 401);
+
+    let m = g.metrics();
+    assert_eq!(m.accepted, 4);
+    assert_eq!(m.refused("invalid_token"), 1);
+    assert_eq!(m.refused("missing"), 1);
+    assert_eq!((m.jwt_verified, m.jwt_cache_hits), (1, 1), "{m:?}");
+    assert_eq!((m.introspections, m.introspection_cache_hits), (1, 1), "{m:?}");
+    assert_eq!((m.jwks_fetches, m.jwks_fetch_failures), (1, 0));
+    // The feed started with the first request; its lag is since its last success.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while g.feed_status().unwrap().last_success.is_none() {
+        assert!(std::time::Instant::now() < deadline, "the feed never polled");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let m = g.metrics();
+    assert!(m.feed_lag_seconds.is_some_and(|lag| (0..5).contains(&lag)), "{m:?}");
+    assert!(!m.feed_stale);
+    let text = m.prometheus();
+    assert!(text.contains("tessera_guard_accepted_total 4\n"), "{text}");
+    assert!(text.contains("tessera_guard_refused_total{reason=\"invalid_token\"} 1\n"), "{text}");
+    assert!(text.contains("# TYPE tessera_guard_feed_lag_seconds gauge\n"), "{text}");
+}

@@ -72,8 +72,9 @@ fn refuse(failure: Failure, issuer: &str, grant: bool) -> OAuthError {
     if grant {
         // RFC 7523 §3.1: an assertion that is not valid as a grant is `invalid_grant`.
         OAuthError::new(ErrorCode::InvalidGrant, "the assertion was refused")
+            .with_auth_failure("jwt_bearer_grant", &failure)
     } else {
-        failed(ClientAuthMethod::PrivateKeyJwt)
+        failed(ClientAuthMethod::PrivateKeyJwt).with_auth_failure("federated", &failure)
     }
 }
 

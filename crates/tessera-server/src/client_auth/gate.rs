@@ -18,6 +18,7 @@ pub(super) fn backing_off(retry_after: u64) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidClient, "too many failed authentications; retry later (RFC 6749 section 2.3.1)")
         .with_status(StatusCode::TOO_MANY_REQUESTS)
         .with_retry_after(retry_after)
+        .limited_by(crate::metrics::Limited::AuthBackoff)
 }
 
 /// Before the body is read: a flood of large bodies with wrong secrets costs no more than

@@ -173,7 +173,7 @@ async fn verify_by_method<'r>(
     if client.auth_method.is_some_and(|m| m != method) {
         tracing::warn!(client_id = %creds.client_id, method = %creds.method, "client authentication failed: method not allowed for this client");
         s.failures.failed(creds.client_id.as_str(), peer, s.clock.now());
-        return Err(failed(creds.method));
+        return Err(failed(creds.method).with_auth_failure(creds.method.as_str(), &"MethodNotAllowed"));
     }
     Ok((client, method, workload))
 }

@@ -99,7 +99,7 @@ pub(super) fn verify<'r>(
         reason = %describe(&failure),
         "client authentication failed (mutual TLS)"
     );
-    Err(failed(creds.method))
+    Err(failed(creds.method).with_auth_failure("mtls", &failure))
 }
 
 fn describe(failure: &Failure) -> String {

@@ -82,7 +82,7 @@ pub(super) fn presented(form: &Form) -> bool {
 
 fn refuse(failure: Failure, client_id: Option<&str>) -> OAuthError {
     tracing::warn!(client_id, reason = ?failure, "client authentication failed (private_key_jwt)");
-    failed(ClientAuthMethod::PrivateKeyJwt)
+    failed(ClientAuthMethod::PrivateKeyJwt).with_auth_failure("private_key_jwt", &failure)
 }
 
 /// The credentials of a request with `client_assertion` (RFC 7521 §4.2): the assertion and
@@ -317,11 +317,13 @@ pub(super) async fn verify<'r>(
                 Ok(false) => Failure::Replayed,
                 Err(e) => {
                     tracing::error!(error = %e, "recording a client assertion id failed");
-                    return Err(OAuthError::new(
+                    let mut e = OAuthError::new(
                         ErrorCode::TemporarilyUnavailable,
                         "client authentication is unavailable; retry shortly",
                     )
-                    .with_retry_after(1));
+                    .with_retry_after(1);
+                    e.store_error = true;
+                    return Err(e);
                 }
             }
         }

@@ -174,9 +174,25 @@ impl<E: ClientEndpoint> ClientRequest<E> {
 
     /// Authenticates the client (RFC 6749 §2.3) and requires its permission for `E`.
     pub(crate) async fn authenticate(&self, state: &AppState) -> Result<Authenticated, OAuthError> {
+        let result = self.authenticate_counted(state).await;
+        if let Err(OAuthError { auth_failure: Some(failure), .. }) = &result {
+            state.0.metrics.auth_failure(failure.0, &failure.1);
+        }
+        result
+    }
+
+    async fn authenticate_counted(&self, state: &AppState) -> Result<Authenticated, OAuthError> {
         let s = &state.0;
         let creds = presented(&self.authorization, &self.form, self.certificate.as_ref(), s.assertion.max_bytes)?;
-        let registry = s.registry.fresh().ok_or_else(|| OAuthError::unavailable("registry snapshot is stale"))?;
+        let registry = s.registry.fresh().ok_or_else(|| {
+            tracing::error!("registry snapshot is stale: the store has not confirmed it within registry_max_stale_ms");
+            OAuthError::new(
+                ErrorCode::TemporarilyUnavailable,
+                "the authorization server cannot reach its store; retry shortly",
+            )
+            .with_retry_after(1)
+            .limited_by(crate::metrics::Limited::RegistryStale)
+        })?;
         let (client, method, workload) = verify(&registry, s, &creds, self.peer).await?;
         let client = client.clone();
         if !client.permissions.contains(&Permission::Endpoint(E::ENDPOINT)) {

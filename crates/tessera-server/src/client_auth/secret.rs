@@ -12,6 +12,7 @@ use tessera_types::{ClientSecret, ErrorCode};
 use super::gate::backing_off;
 use super::{Credentials, failed};
 use crate::error::OAuthError;
+use crate::metrics::Limited;
 use crate::registry::Registry;
 use crate::secrets::Verdict;
 use crate::state::Inner;
@@ -55,7 +56,8 @@ pub(super) async fn verify<'r>(
             "too many authentications in progress from this address; retry shortly",
         )
         .with_status(StatusCode::TOO_MANY_REQUESTS)
-        .with_retry_after(1));
+        .with_retry_after(1)
+        .limited_by(Limited::KdfPerAddress));
     };
     match verifier.verify(&creds.client_id, usable.map(|c| c.secrets.as_slice()), secret).await {
         Verdict::Valid => {
@@ -70,7 +72,8 @@ pub(super) async fn verify<'r>(
             ErrorCode::TemporarilyUnavailable,
             "too many authentications in progress; retry shortly",
         )
-        .with_retry_after(1)),
+        .with_retry_after(1)
+        .limited_by(Limited::KdfBusy)),
         Verdict::Invalid => {
             let reason = match client {
                 None => Failure::UnknownClient,
@@ -79,7 +82,7 @@ pub(super) async fn verify<'r>(
             };
             tracing::warn!(client_id = %creds.client_id, peer = ?peer, ?reason, "client authentication failed");
             limiter.failed(id, peer, now);
-            Err(failed(creds.method))
+            Err(failed(creds.method).with_auth_failure(creds.method.as_str(), &reason))
         }
     }
 }

@@ -51,6 +51,8 @@ pub(crate) async fn events(
         // and the receiver polls again.
         if let Ok(_waiting) = s.event_pollers.try_acquire() {
             found = wait(s, after, receiver, limit, mark).await?;
+        } else {
+            s.metrics.limited(crate::metrics::Limited::LongPolls);
         }
     }
     let more_available = found.len() > limit as usize;

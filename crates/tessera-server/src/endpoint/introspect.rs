@@ -13,14 +13,27 @@ use crate::token::lookup;
 
 pub(crate) async fn introspect(
     State(state): State<AppState>,
-    request: ClientRequest<IntrospectionEndpoint>,
+    request: Result<ClientRequest<IntrospectionEndpoint>, OAuthError>,
 ) -> Result<Response, OAuthError> {
+    let result = match request {
+        Ok(request) => respond(&state, request).await,
+        Err(refused) => Err(refused),
+    };
+    state.0.metrics.introspection(result.as_ref().ok().map(|(active, _)| *active));
+    result.map(|(_, response)| response)
+}
+
+/// The answer, and whether it said `active`.
+async fn respond(
+    state: &AppState,
+    request: ClientRequest<IntrospectionEndpoint>,
+) -> Result<(bool, Response), OAuthError> {
     let s = &state.0;
     // §2.1: token REQUIRED, token_type_hint OPTIONAL.
     let token = token_param(request.form())?;
     // §2.1: "the protected resource MUST also be authenticated" — as a client holding the
     // introspection permission (as OpenIddict's ept:introspection).
-    let caller = request.authenticate(&state).await?;
+    let caller = request.authenticate(state).await?;
     let found = lookup::active(&*s.stores.lookup, &s.issuer, &caller.registry, token, s.clock.now()).await?;
     // §4: a caller learns only about tokens meant for it — its client_id must be an audience.
     // Anything else is `{"active": false}` and nothing more, whatever the reason.
@@ -46,7 +59,8 @@ pub(crate) async fn introspect(
         },
         _ => IntrospectionResponse::inactive(),
     };
+    let active = body.active;
     let mut response = axum::Json(body).into_response();
     no_store(&mut response);
-    Ok(response)
+    Ok((active, response))
 }

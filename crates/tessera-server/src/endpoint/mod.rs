@@ -2,6 +2,7 @@
 
 pub mod discovery;
 pub mod events;
+pub mod health;
 pub mod introspect;
 pub mod jwks;
 pub mod revoke;

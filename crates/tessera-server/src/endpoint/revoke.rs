@@ -33,12 +33,21 @@ pub struct RevokedJwt<'a> {
 
 pub(crate) async fn revoke(
     State(state): State<AppState>,
-    request: ClientRequest<RevocationEndpoint>,
+    request: Result<ClientRequest<RevocationEndpoint>, OAuthError>,
 ) -> Result<Response, OAuthError> {
+    let result = match request {
+        Ok(request) => respond(&state, request).await,
+        Err(refused) => Err(refused),
+    };
+    state.0.metrics.revocation(result.is_ok());
+    result
+}
+
+async fn respond(state: &AppState, request: ClientRequest<RevocationEndpoint>) -> Result<Response, OAuthError> {
     let s = &state.0;
     // §2.1: token REQUIRED, token_type_hint OPTIONAL.
     let token = token_param(request.form())?;
-    let caller = request.authenticate(&state).await?;
+    let caller = request.authenticate(state).await?;
     let store = &*s.stores.revocation;
     if let Some(t) = lookup::active(store, &s.issuer, &caller.registry, token, s.clock.now()).await? {
         // §2.1: the server "verifies whether the token was issued to the client making the

@@ -1,5 +1,7 @@
 //! `POST /connect/token` (RFC 6749 §3.2, §4.4, §5).
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -11,12 +13,36 @@ use crate::client_auth::{ClientRequest, TokenEndpoint};
 use crate::error::{OAuthError, no_store};
 use crate::grant;
 use crate::limits::RateLimitMode;
+use crate::metrics::Limited;
 use crate::state::{AppState, Inner};
 use crate::token;
 
+/// What a token request turned out to be, as far as it got: the metrics' labels.
+#[derive(Default)]
+struct Seen {
+    grant: Option<GrantType>,
+    client: Option<Arc<ClientRecord>>,
+}
+
 pub(crate) async fn token(
     State(state): State<AppState>,
+    request: Result<ClientRequest<TokenEndpoint>, OAuthError>,
+) -> Result<Response, OAuthError> {
+    let mut seen = Seen::default();
+    // Refused before the body was read (backoff, size, content type) or after: counted alike.
+    let result = match request {
+        Ok(request) => respond(&state, request, &mut seen).await,
+        Err(refused) => Err(refused),
+    };
+    let client = seen.client.as_ref().map(|c| &c.client_id);
+    state.0.metrics.token_request(client, seen.grant, result.as_ref().err().map(|e| e.code));
+    result
+}
+
+async fn respond(
+    state: &AppState,
     request: ClientRequest<TokenEndpoint>,
+    seen: &mut Seen,
 ) -> Result<Response, OAuthError> {
     let s = &state.0;
     let form = request.form();
@@ -25,6 +51,7 @@ pub(crate) async fn token(
     let Some(grant_type) = GrantType::from_param(grant_type) else {
         return Err(OAuthError::new(ErrorCode::UnsupportedGrantType, "only client_credentials is supported"));
     };
+    seen.grant = Some(grant_type);
     let requested = match form.single("scope")? {
         Some(raw) => Some(
             ScopeSet::parse(raw)
@@ -34,7 +61,8 @@ pub(crate) async fn token(
     };
 
     // §4.4.2: "The client MUST authenticate with the authorization server".
-    let caller = request.authenticate(&state).await?;
+    let caller = request.authenticate(state).await?;
+    seen.client = Some(caller.client.clone());
     let client = &caller.client;
     // RFC 7523 §2.1: the grant is the assertion. A request that authenticated a client some
     // other way has not presented one (issue 15: the trust's rules name the client; sending
@@ -106,10 +134,12 @@ fn within_issuance_rate(s: &Inner, client: &ClientRecord) -> Result<(), OAuthErr
                 "token issuance rate limit reached for this client; reuse tokens until they expire",
             )
             .with_status(StatusCode::TOO_MANY_REQUESTS)
-            .with_retry_after(retry_after))
+            .with_retry_after(retry_after)
+            .limited_by(Limited::IssuanceRate))
         }
         RateLimitMode::Monitor => {
             s.rate_limited_monitored.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            s.metrics.limited(Limited::IssuanceRateMonitored);
             tracing::warn!(client_id = %client.client_id, "issuance rate limit exceeded (monitor mode: issued)");
             Ok(())
         }

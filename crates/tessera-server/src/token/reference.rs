@@ -37,7 +37,8 @@ pub(crate) async fn issue(
             "this client holds as many live reference tokens as it may; reuse them until they expire",
         )
         .with_status(StatusCode::TOO_MANY_REQUESTS)
-        .with_retry_after(60));
+        .with_retry_after(60)
+        .limited_by(crate::metrics::Limited::LiveTokens));
     }
     let token = random_token(rng, 32);
     let record = record(&token, &client.client_id, grant, now, client.access_token_lifetime, rng);

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use axum::http::{Request, StatusCode};
+use axum::http::{HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -18,11 +18,13 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tower::Service as _;
+use tracing::Instrument as _;
 
 use super::linger::LingerIo;
 use super::{Limits, Shared};
 use crate::certificate::ClientCertificate;
 use crate::error::OAuthError;
+use crate::metrics::Route;
 
 /// The peer's socket address, in every request's extensions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,8 +183,91 @@ async fn watchdog(
     }
 }
 
+/// The id of one request: the caller's `x-request-id` when it is sane, else one made here.
+/// It is in the request's extensions, in the tracing span every log line of the request is
+/// written in, and echoed in the response's `x-request-id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(HeaderValue);
+
+/// The header a request id travels in, both ways.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Longest inbound request id accepted; a longer one is replaced, not truncated (a truncated
+/// id would no longer match the caller's logs).
+const MAX_REQUEST_ID: usize = 128;
+
+impl RequestId {
+    #[allow(missing_docs)]
+    pub fn as_str(&self) -> &str {
+        self.0.to_str().unwrap_or_default()
+    }
+
+    /// The caller's id when it is 1 to 128 visible ASCII characters (no spaces, no control
+    /// characters: it goes into log lines as is); `None` otherwise.
+    fn inbound(headers: &axum::http::HeaderMap) -> Option<Self> {
+        let v = headers.get(REQUEST_ID_HEADER)?;
+        let ok = (1..=MAX_REQUEST_ID).contains(&v.len()) && v.as_bytes().iter().all(|b| (0x21..=0x7e).contains(b));
+        ok.then(|| Self(v.clone()))
+    }
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Makes request ids: 64 random bits per listener, then a counter, so ids are unique across
+/// instances and restarts without a random draw per request.
+pub(super) struct RequestIds {
+    prefix: u64,
+    next: AtomicU64,
+}
+
+impl RequestIds {
+    pub(super) fn new() -> Self {
+        let mut bytes = [0u8; 8];
+        // A predictable prefix only makes ids guessable, which they need not resist.
+        let _ = aws_lc_rs::rand::fill(&mut bytes);
+        Self { prefix: u64::from_le_bytes(bytes), next: AtomicU64::new(0) }
+    }
+
+    fn make(&self) -> RequestId {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let text = format!("{:016x}-{n:x}", self.prefix);
+        RequestId(HeaderValue::from_str(&text).expect("hex digits make a header value"))
+    }
+}
+
 async fn handle(
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    certificate: Option<ClientCertificate>,
+    shared: &Shared,
+    activity: &Activity,
+) -> Response {
+    let started = std::time::Instant::now();
+    let route = Route::of(req.uri().path());
+    let id = RequestId::inbound(req.headers()).unwrap_or_else(|| shared.request_ids.make());
+    // Every line logged while the request is served carries its id.
+    let span = tracing::info_span!("request", request_id = %id);
+    let header = id.0.clone();
+    let mut response = admit(req, route, id, peer, certificate, shared, activity).instrument(span).await;
+    response.headers_mut().insert(REQUEST_ID_HEADER, header);
+    shared.metrics.request(route, response.status().as_u16(), started.elapsed());
+    if let Some(limit) = response.extensions().get::<crate::metrics::Limited>() {
+        shared.metrics.limited(*limit);
+    }
+    if let Some(op) = response.extensions().get::<crate::metrics::StoreOp>() {
+        shared.metrics.store_error(*op);
+    }
+    response
+}
+
+async fn admit(
     mut req: Request<Incoming>,
+    route: Route,
+    id: RequestId,
     peer: SocketAddr,
     certificate: Option<ClientCertificate>,
     shared: &Shared,
@@ -193,9 +278,12 @@ async fn handle(
     let _in_flight = InFlight(activity);
 
     let limits = &shared.limits;
-    let admitted = shared.requests_in_flight.fetch_add(1, Ordering::AcqRel) < limits.max_concurrent_requests
-        && shared.lag_ms.load(Ordering::Relaxed) <= limits.max_scheduling_delay.as_millis() as u64;
-    let _slot = Slot(&shared.requests_in_flight);
+    // Health probes are answered whatever the load: an orchestrator that saw its probes shed
+    // would restart an instance that is merely busy (issue 16).
+    let admitted = route == Route::Health
+        || (shared.requests_in_flight.fetch_add(1, Ordering::AcqRel) < limits.max_concurrent_requests
+            && shared.lag_ms.load(Ordering::Relaxed) <= limits.max_scheduling_delay.as_millis() as u64);
+    let _slot = (route != Route::Health).then(|| Slot(&shared.requests_in_flight));
     if !admitted {
         shared.counters.shed.fetch_add(1, Ordering::Relaxed);
         return OAuthError::new(ErrorCode::TemporarilyUnavailable, "the server is at capacity; retry shortly")
@@ -203,6 +291,7 @@ async fn handle(
             .into_response();
     }
     req.extensions_mut().insert(PeerAddr(peer));
+    req.extensions_mut().insert(id);
     if let Some(certificate) = certificate {
         req.extensions_mut().insert(certificate);
     }

@@ -20,7 +20,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
-pub use connection::PeerAddr;
+pub use connection::{PeerAddr, RequestId};
 
 /// Connection and request bounds. [`Limits::default`] is what `tessera serve` uses; every
 /// field is configurable under `[limits]` in the config file (see the README).
@@ -98,6 +98,9 @@ pub(crate) struct Shared {
     requests_in_flight: AtomicUsize,
     counters: Arc<Counters>,
     builder: hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+    metrics: Arc<crate::metrics::Metrics>,
+    /// Generated request ids: a random prefix per listener and a counter.
+    request_ids: connection::RequestIds,
 }
 
 /// A running listener.
@@ -139,6 +142,17 @@ pub fn serve(
     app: Router,
     limits: Limits,
 ) -> std::io::Result<Listener> {
+    serve_with(listener, tls, app, limits, Arc::new(crate::metrics::Metrics::off()))
+}
+
+/// [`serve`], recording each request's latency and status class in `metrics`.
+pub fn serve_with(
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    app: Router,
+    limits: Limits,
+    metrics: Arc<crate::metrics::Metrics>,
+) -> std::io::Result<Listener> {
     let addr = listener.local_addr()?;
     let max_connections = limits.max_connections.max(1);
     let connections = Arc::new(Semaphore::new(max_connections));
@@ -152,6 +166,8 @@ pub fn serve(
         app,
         requests_in_flight: AtomicUsize::new(0),
         counters: counters.clone(),
+        metrics,
+        request_ids: connection::RequestIds::new(),
     });
     let (shutdown, shutdown_rx) = watch::channel(false);
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);

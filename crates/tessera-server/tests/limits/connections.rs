@@ -242,6 +242,11 @@ async fn past_the_concurrency_limit_requests_are_shed_with_503_at_once() {
     assert!(started.elapsed() < Duration::from_secs(1));
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["error"], "temporarily_unavailable");
+    // Issue 16: the probes are answered all the same (an orchestrator must not restart an
+    // instance for being busy).
+    for probe in ["/healthz", "/readyz"] {
+        assert_eq!(http().get(s.url(probe)).send().await.unwrap().status(), 200, "{probe}");
+    }
     drop(held);
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(http().get(s.url("/.well-known/jwks")).send().await.unwrap().status(), 200);

@@ -28,6 +28,10 @@ use tessera_store::pg_url::DatabaseUrl;
 pub struct Args {
     #[command(subcommand)]
     command: Command,
+    /// Log lines as text or JSON; `auto`: text on a terminal, JSON otherwise. Default: the
+    /// configuration file's `log_format`, else auto.
+    #[arg(long, global = true, env = "TESSERA_LOG_FORMAT", value_enum)]
+    log_format: Option<crate::logging::LogFormat>,
 }
 
 /// Where the store is and how to open it: owned by the commands that touch the store, and
@@ -111,6 +115,23 @@ enum Command {
 }
 
 impl Args {
+    /// The log format: the command line (or environment), else `serve`'s configuration
+    /// file, else auto. Read before anything else runs, so the file is parsed twice; its
+    /// other errors are reported by the command itself.
+    pub fn log_format(&self) -> Result<crate::logging::LogFormat, String> {
+        if let Some(format) = self.log_format {
+            return Ok(format);
+        }
+        let config = match &self.command {
+            Command::Serve(serve) => serve.store.config.as_deref(),
+            _ => None,
+        };
+        match config.and_then(|path| FileConfig::load(path).ok()).and_then(|f| f.log_format) {
+            Some(text) => text.parse(),
+            None => Ok(crate::logging::LogFormat::Auto),
+        }
+    }
+
     /// Whether this runs the server (which logs at info by default).
     pub fn is_serve(&self) -> bool {
         matches!(self.command, Command::Serve(_) | Command::Demo(_))

@@ -21,6 +21,10 @@ pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, env = "TESSERA_LISTEN")]
     listen: Option<String>,
+    /// Serve `GET /metrics` (Prometheus text format) in plain HTTP on this IP:PORT, apart
+    /// from the public listener; `off` (the default) serves and records no metrics.
+    #[arg(long, env = "TESSERA_METRICS_LISTEN", value_name = "IP:PORT")]
+    metrics_listen: Option<String>,
     /// Issuer URL; derived from the listen address when absent.
     #[arg(long, env = "TESSERA_ISSUER")]
     issuer: Option<String>,
@@ -45,6 +49,7 @@ impl ServeArgs {
         let (base, file) = self.store.resolve(provenance)?;
         let overrides = Overrides {
             listen: self.listen,
+            metrics_listen: self.metrics_listen,
             issuer: self.issuer,
             tls_cert: self.tls_cert,
             tls_key: self.tls_key,
@@ -86,6 +91,9 @@ pub async fn run(overrides: Overrides, file: FileConfig) -> CliResult {
     println!("issuer: {}", running.issuer);
     println!("discovery: {}/.well-known/openid-configuration", running.issuer);
     println!("data dir: {}", settings.data_dir.display());
+    if let Some(at) = running.metrics_addr {
+        println!("metrics: http://{at}/metrics");
+    }
     if let Some(ca) = &running.dev_ca {
         println!("development certificate authority: {}", ca.display());
         println!("  try: curl --cacert {} {}/.well-known/openid-configuration", ca.display(), running.issuer);

@@ -20,7 +20,7 @@ async fn failed_authentications_are_logged_once_at_warn_without_the_secret() {
     ok(d, &["init"]);
     ok(d, &["scope", "add", "api", "--resource", "api1"]);
     let secret = generated(&ok(d, &["client", "add", "J", "--scope", "api"]));
-    let served = serve_logging_to(d, &[], Some(&log));
+    let served = serve_logging_to(d, &["--log-format", "text"], Some(&log));
     let http = client_for(served.ca.as_ref().unwrap());
     let base = format!("https://localhost:{}", served.addr.rsplit(':').next().unwrap());
     assert_eq!(token(&http, &base, "J", &secret).await.0, 200);

@@ -17,6 +17,7 @@ mod federation;
 mod harness;
 mod jwks_uri;
 mod mtls;
+mod ops;
 mod postgres;
 mod private_key_jwt;
 mod pruning;
