@@ -95,6 +95,7 @@ impl Guard {
             cfg.jwks_min_refresh,
             cfg.jwks_max_age,
             (memory("discovery"), memory("jwks")),
+            cfg.clock.clone(),
         );
         Ok(Self(Arc::new(Inner {
             jwt_cache: TtlCache::new(cfg.cache_capacity),

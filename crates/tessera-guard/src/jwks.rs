@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use tessera_http::DiscoveryError;
 use tessera_jose::VerifyingKey;
+use tessera_types::clock::Clock;
 use tessera_types::rfc7517::JwkSet;
 use tessera_types::{Issuer, Kid, SigningAlg};
 
@@ -33,7 +34,27 @@ pub(crate) struct Endpoints {
 struct KeySet {
     by_kid: HashMap<Kid, Arc<VerifyingKey>>,
     anonymous: Vec<Arc<VerifyingKey>>,
-    fetched: Option<Instant>,
+    fetched: Option<Stamp>,
+}
+
+/// When something happened, on both clocks: the monotonic one (immune to wall-clock jumps)
+/// and the injected one (so that a test's manual clock ages the JWKS cache as days of real
+/// time would). Time since is the longer of the two: on the system clock they agree.
+#[derive(Clone, Copy)]
+struct Stamp {
+    at: Instant,
+    on_clock: tessera_types::UnixTime,
+}
+
+impl Stamp {
+    fn now(clock: &dyn Clock) -> Self {
+        Self { at: Instant::now(), on_clock: clock.now() }
+    }
+
+    fn elapsed(&self, clock: &dyn Clock) -> Duration {
+        let by_clock = clock.now().0.saturating_sub(self.on_clock.0).max(0) as u64;
+        self.at.elapsed().max(Duration::from_secs(by_clock))
+    }
 }
 
 pub(crate) struct Authority {
@@ -41,9 +62,10 @@ pub(crate) struct Authority {
     authority: Issuer,
     metadata: tokio::sync::OnceCell<Endpoints>,
     keys: RwLock<Arc<KeySet>>,
-    refresh: tokio::sync::Mutex<Option<Instant>>,
+    refresh: tokio::sync::Mutex<Option<Stamp>>,
     min_refresh: Duration,
     max_age: Duration,
+    clock: Arc<dyn Clock>,
     discovery_failure: FailureMemory,
     jwks_failure: FailureMemory,
     /// JWKS fetches tried, and failed (metrics).
@@ -58,6 +80,7 @@ impl Authority {
         min_refresh: Duration,
         max_age: Duration,
         failure_memory: (FailureMemory, FailureMemory),
+        clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             http,
@@ -67,6 +90,7 @@ impl Authority {
             refresh: tokio::sync::Mutex::new(None),
             min_refresh,
             max_age,
+            clock,
             discovery_failure: failure_memory.0,
             jwks_failure: failure_memory.1,
             fetches: Default::default(),
@@ -118,18 +142,19 @@ impl Authority {
         alg: SigningAlg,
     ) -> Result<Option<Arc<VerifyingKey>>, GuardError> {
         let current = self.keys.read().expect("keys lock").clone();
-        let stale = current.fetched.is_none_or(|t| t.elapsed() > self.max_age);
+        let clock = &*self.clock;
+        let stale = current.fetched.is_none_or(|t| t.elapsed(clock) > self.max_age);
         if !stale && let Some(k) = find(&current, kid, alg) {
             return Ok(Some(k));
         }
         // Single flight: one fetch at a time; whoever waited re-checks what it brought.
         let mut last = self.refresh.lock().await;
         let current = self.keys.read().expect("keys lock").clone();
-        let fresh = current.fetched.is_some_and(|t| t.elapsed() <= self.max_age);
+        let fresh = current.fetched.is_some_and(|t| t.elapsed(clock) <= self.max_age);
         if fresh && let Some(k) = find(&current, kid, alg) {
             return Ok(Some(k));
         }
-        if fresh && last.is_some_and(|t| t.elapsed() < self.min_refresh) {
+        if fresh && last.is_some_and(|t| t.elapsed(clock) < self.min_refresh) {
             // Rate limit: an unknown kid this soon after a fetch is simply unknown.
             return Ok(None);
         }
@@ -141,7 +166,7 @@ impl Authority {
                 Ok(find(&current, kid, alg))
             };
         }
-        *last = Some(Instant::now());
+        *last = Some(Stamp::now(clock));
         match self.jwks_failure.guard(self.fetch()).await {
             Ok(set) => {
                 let set = Arc::new(set);
@@ -181,7 +206,7 @@ impl Authority {
         let meta = self.metadata().await?;
         let r = self.http.send("jwks", &meta.jwks_uri, self.http.get(&meta.jwks_uri)).await?;
         let jwks: JwkSet = r.json().await.map_err(|e| unavailable("jwks", e))?;
-        let mut set = KeySet { fetched: Some(Instant::now()), ..Default::default() };
+        let mut set = KeySet { fetched: Some(Stamp::now(&*self.clock)), ..Default::default() };
         for jwk in &jwks.keys {
             // Keys we cannot use (encryption keys, HMAC, unknown curves) are skipped.
             let Ok(k) = VerifyingKey::from_jwk(jwk) else { continue };

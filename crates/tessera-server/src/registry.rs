@@ -67,7 +67,7 @@ impl Registry {
             key_info.push(KeyInfo {
                 kid: record.kid.clone(),
                 alg: record.alg,
-                phase: if record.status == KeyStatus::Active { "active" } else { "retired" },
+                phase: record.status.as_str(),
                 created_at: record.created_at,
             });
             let jwk: Jwk = serde_json::from_str(&record.public_jwk)

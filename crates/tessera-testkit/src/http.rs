@@ -65,7 +65,16 @@ pub fn assert_oauth_error(resp: &Reply, status: u16, code: &str) {
 
 /// The decoded payload of a JWT, without verification (for narrow assertions).
 pub fn jwt_payload(token: &str) -> Value {
+    jwt_part(token, 1)
+}
+
+/// The decoded JOSE header of a JWT, without verification.
+pub fn jwt_header(token: &str) -> Value {
+    jwt_part(token, 0)
+}
+
+fn jwt_part(token: &str, n: usize) -> Value {
     use base64::Engine as _;
-    let part = token.split('.').nth(1).unwrap();
+    let part = token.split('.').nth(n).unwrap();
     serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
 }

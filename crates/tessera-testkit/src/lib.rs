@@ -37,6 +37,6 @@ pub use app::{ISSUER, TestApp, basic};
 #[cfg(feature = "server")]
 pub use authority::{Authority, client, scope, secret, seed_client};
 #[cfg(feature = "server")]
-pub use http::{FORM, Reply, assert_oauth_error, client_for, jwt_payload, post_basic, split};
+pub use http::{FORM, Reply, assert_oauth_error, client_for, jwt_header, jwt_payload, post_basic, split};
 #[cfg(feature = "server")]
 pub use server::{ServerBuilder, TestServer};

@@ -22,6 +22,7 @@ mod postgres;
 mod private_key_jwt;
 mod pruning;
 mod registry;
+mod rotation;
 mod secret_lifecycle;
 mod tls;
 mod token_exchange;
