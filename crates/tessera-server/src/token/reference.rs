@@ -50,7 +50,7 @@ pub(crate) async fn issue(
         return Err(OAuthError::unavailable(e));
     }
     issuance.committed_live(client);
-    tracing::info!(client_id = %client.client_id, %jti, scope = %grant.scopes, "issued reference token");
+    tracing::debug!(client_id = %client.client_id, %jti, scope = %grant.scopes, "issued reference token");
     Ok(token)
 }
 

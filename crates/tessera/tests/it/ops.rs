@@ -216,8 +216,10 @@ async fn issue16_json_log_lines_parse_and_carry_the_request_id() {
     ok(d, &["scope", "add", "api", "--resource", "api1"]);
     ok(d, &["client", "add", "J", "--secret", "j_secret_value", "--allow-weak-secret", "--scope", "api"]);
     let log = d.join("serve.log");
-    // No --log-format: stderr is a file, not a terminal, so `auto` writes JSON.
+    // No --log-format: stderr is a file, not a terminal, so `auto` writes JSON. Each issued
+    // token is a DEBUG line, asked for here.
     let mut child = serve_command(d, &["--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "info,tessera_server::token=debug")
         .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
         .spawn()
         .unwrap();
@@ -283,7 +285,7 @@ async fn issue16_json_log_lines_parse_and_carry_the_request_id() {
     assert_eq!(request_id(failures[0]).as_deref(), Some(mine), "{}", failures[0]);
     assert_eq!(failures[0]["client_id"], "J");
     assert_eq!(request_id(failures[1]).as_deref(), Some(generated.as_str()), "{}", failures[1]);
-    let issued = lines.iter().find(|l| l["message"] == "issued access token").expect("the INFO line");
+    let issued = lines.iter().find(|l| l["message"] == "issued access token").expect("the DEBUG line asked for");
     assert_eq!(request_id(issued).as_deref(), Some(issued_id.as_str()), "{issued}");
     assert_eq!(issued["client_id"], "J");
     // Lines outside any request (start-up) have no span; every line inside one has its id.
