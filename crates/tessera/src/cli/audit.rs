@@ -25,9 +25,6 @@ pub enum AuditCommand {
         /// At most this many entries.
         #[arg(long, default_value_t = 1000)]
         limit: u32,
-        /// One JSON document (an array of entries) instead of lines.
-        #[arg(long)]
-        json: bool,
     },
 }
 
@@ -56,13 +53,13 @@ fn to_json(e: &AuditEntry) -> serde_json::Value {
 
 pub async fn run(cmd: AuditCommand, store: &Store) -> CliResult {
     match cmd {
-        AuditCommand::List { since, client, action, limit, json } => {
+        AuditCommand::List { since, client, action, limit } => {
             let since = since.map(|s| match s {
                 Since::Ago(secs) => now().plus(-secs),
                 Since::At(t) => UnixTime(t),
             });
             let entries = store.list_audit(&AuditQuery { since, subject: client, action, limit: Some(limit) }).await?;
-            if json {
+            if super::json_output() {
                 print_json(&entries.iter().map(to_json).collect());
             } else {
                 for e in &entries {

@@ -297,6 +297,14 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
                 now(),
             )
             .await?;
+            if super::json_output() {
+                let mut doc = json!({ "client": views::client(&record, now()) });
+                if let Some(secret) = generated {
+                    doc["client_secret"] = secret.expose().into();
+                }
+                print_json(&doc);
+                return Ok(());
+            }
             println!("added client {}", record.client_id);
             if let Some(secret) = generated {
                 println!("client_secret: {}", secret.expose());
@@ -304,8 +312,13 @@ pub async fn run(cmd: ClientCommand, store: &Store, settings: &Settings) -> CliR
             }
         }
         ClientCommand::List => {
-            for c in store.list_clients().await? {
-                println!("{}", list_line(&views::client(&c, now())));
+            let all: Vec<_> = store.list_clients().await?.iter().map(|c| views::client(c, now())).collect();
+            if super::json_output() {
+                print_json(&all.into());
+            } else {
+                for c in &all {
+                    println!("{}", list_line(c));
+                }
             }
         }
         ClientCommand::Update {
@@ -513,11 +526,19 @@ pub async fn run_remote(cmd: ClientCommand, remote: &Remote) -> CliResult {
         ClientCommand::Add { spec, secret } => {
             let spec = ClientSpec { secret: secret.read(&spec.client_id)?, ..spec };
             let answer = remote.call(Method::POST, "/admin/clients", Some(remote_spec(spec)?)).await?;
+            if super::json_output() {
+                print_json(&answer);
+                return Ok(());
+            }
             println!("added client {}", answer["client"]["client_id"].as_str().unwrap_or_default());
             print_generated(&answer);
         }
         ClientCommand::List => {
             let all = remote.get("/admin/clients").await?;
+            if super::json_output() {
+                print_json(&all["clients"]);
+                return Ok(());
+            }
             for c in all["clients"].as_array().map(Vec::as_slice).unwrap_or_default() {
                 println!("{}", list_line(c));
             }

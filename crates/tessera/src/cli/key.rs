@@ -14,11 +14,7 @@ use super::{CliResult, now, rng};
 pub enum KeyCommand {
     /// List signing keys with their phase (next, active, retired) and dates (public
     /// information only).
-    List {
-        /// One JSON document instead of lines.
-        #[arg(long)]
-        json: bool,
-    },
+    List,
     /// Force the next step of the rotation cycle for an algorithm: publish the next key
     /// (signing after key_prepublish_s), or, when one is published, make it sign now. The
     /// key it replaces stays published until the tokens it signed have expired.
@@ -48,9 +44,9 @@ fn time(t: Option<tessera_types::UnixTime>) -> String {
 
 pub async fn run(cmd: KeyCommand, store: &Store, settings: &Settings) -> CliResult {
     match cmd {
-        KeyCommand::List { json } => {
+        KeyCommand::List => {
             let keys = store.list_keys().await?;
-            if json {
+            if super::json_output() {
                 let doc: Vec<_> = keys
                     .iter()
                     .map(|k| {
@@ -108,9 +104,9 @@ pub async fn run(cmd: KeyCommand, store: &Store, settings: &Settings) -> CliResu
 /// `key list` and `key rotate` through the admin API (`--server`); `key remove` stays local.
 pub async fn run_remote(cmd: KeyCommand, remote: &Remote) -> CliResult {
     match cmd {
-        KeyCommand::List { json } => {
+        KeyCommand::List => {
             let all = remote.get("/admin/keys").await?;
-            if json {
+            if super::json_output() {
                 super::print_json(&all["keys"]);
                 return Ok(());
             }

@@ -32,6 +32,10 @@ pub struct Args {
     /// configuration file's `log_format`, else auto.
     #[arg(long, global = true, env = "TESSERA_LOG_FORMAT", value_enum)]
     log_format: Option<crate::logging::LogFormat>,
+    /// Print results as JSON: lists as one array, `add` commands as the registered object
+    /// (with a generated secret, once). `show` commands always print JSON.
+    #[arg(long, global = true)]
+    json: bool,
 }
 
 /// Where the store is and how to open it: owned by the commands that touch the store, and
@@ -40,6 +44,7 @@ pub struct Args {
 #[command(next_help_heading = "Store options")]
 pub struct StoreArgs {
     /// Data directory: embedded database, key-encryption key, development certificate.
+    /// Default: the configuration file's `data_dir`, else ./tessera-data.
     #[arg(long, global = true, env = "TESSERA_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// Optional TOML configuration file.
@@ -148,8 +153,16 @@ pub struct Provenance {
     pub database_url_in_argv: bool,
 }
 
+/// Whether `--json` was given: read by the commands that print lists and additions.
+static JSON_OUTPUT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+fn json_output() -> bool {
+    JSON_OUTPUT.get().copied().unwrap_or(false)
+}
+
 /// Runs a parsed command line.
 pub async fn run(args: Args, provenance: Provenance) -> CliResult {
+    let _ = JSON_OUTPUT.set(args.json);
     match args.command {
         Command::Serve(serve) => {
             let (overrides, file) = serve.resolve(provenance)?;

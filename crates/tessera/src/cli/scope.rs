@@ -61,11 +61,20 @@ pub async fn run(cmd: ScopeCommand, store: &Store) -> CliResult {
         ScopeCommand::Add { spec, display_names } => {
             let spec = ScopeSpec { display_names: display_names.into_iter().collect::<BTreeMap<_, _>>(), ..spec };
             let record = admin::add_scope(store, spec, now()).await?;
-            println!("added scope {}", record.name);
+            if super::json_output() {
+                print_json(&views::scope(&record, false));
+            } else {
+                println!("added scope {}", record.name);
+            }
         }
         ScopeCommand::List => {
             let registered = store.list_scopes().await?;
-            print_list(registered.iter().map(|s| (s, false)).chain(builtin::scopes().iter().map(|s| (s, true))));
+            let all = registered.iter().map(|s| (s, false)).chain(builtin::scopes().iter().map(|s| (s, true)));
+            if super::json_output() {
+                print_json(&all.map(|(s, b)| views::scope(s, b)).collect());
+            } else {
+                print_list(all);
+            }
         }
         ScopeCommand::Show { name } => {
             let view = match builtin::scope(&name) {
@@ -101,6 +110,10 @@ pub async fn run_remote(cmd: ScopeCommand, remote: &Remote) -> CliResult {
         }
         ScopeCommand::List => {
             let all = remote.get("/admin/scopes").await?;
+            if super::json_output() {
+                print_json(&all["scopes"]);
+                return Ok(());
+            }
             for s in all["scopes"].as_array().map(Vec::as_slice).unwrap_or_default() {
                 let resources: Vec<&str> = s["resources"]
                     .as_array()

@@ -18,7 +18,8 @@ use super::{CliResult, shutdown_signal};
 pub struct ServeArgs {
     #[command(flatten)]
     pub store: super::StoreArgs,
-    /// Address to listen on (port 0 picks a free port).
+    /// Address to listen on, IP:PORT (port 0 picks a free port). Default: the configuration
+    /// file's `listen`, else 127.0.0.1:8443.
     #[arg(long, env = "TESSERA_LISTEN")]
     listen: Option<String>,
     /// Serve `GET /metrics` (Prometheus text format) in plain HTTP on this IP:PORT, apart

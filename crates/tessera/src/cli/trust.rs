@@ -83,9 +83,16 @@ pub async fn run(cmd: TrustCommand, store: &Store, settings: &Settings) -> CliRe
             println!("added trust {} ({}, issuer {})", t.name, t.kind, t.issuer);
         }
         TrustCommand::List => {
+            let mut all = Vec::new();
             for t in store.list_trusts().await? {
-                let rules = store.list_trust_rules(&t.name).await?.len();
-                println!("{}\t{}\t{}\trules={rules}", t.name, t.kind, t.issuer);
+                let rules = store.list_trust_rules(&t.name).await?;
+                if !super::json_output() {
+                    println!("{}\t{}\t{}\trules={}", t.name, t.kind, t.issuer, rules.len());
+                }
+                all.push(views::trust(&t, &rules));
+            }
+            if super::json_output() {
+                print_json(&all.into());
             }
         }
         TrustCommand::Show { name } => {
@@ -179,6 +186,10 @@ pub async fn run_remote(cmd: TrustCommand, remote: &Remote) -> CliResult {
         }
         TrustCommand::List => {
             let all = remote.get("/admin/trusts").await?;
+            if super::json_output() {
+                print_json(&all["trusts"]);
+                return Ok(());
+            }
             for t in all["trusts"].as_array().map(Vec::as_slice).unwrap_or_default() {
                 let text = |key: &str| t[key].as_str().unwrap_or_default().to_owned();
                 let rules = t["rules"].as_array().map_or(0, Vec::len);
