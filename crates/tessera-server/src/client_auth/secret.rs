@@ -102,7 +102,8 @@ fn accept<'r>(
         let detail = serde_json::json!({ "secret_id": matched.id, "expired_at": matched.expires_at.map(|t| t.0) });
         s.audit.record(crate::audit::actor_of(peer), AuditAction::SecretExpired, creds.client_id.as_str(), detail);
         s.failures.failed(creds.client_id.as_str(), peer, now);
-        return Err(failed(creds.method));
+        // Counted as `tessera_auth_failures_total{method, reason="expired_secret"}`.
+        return Err(failed(creds.method).with_auth_failure(creds.method.as_str(), &Failure::ExpiredSecret));
     }
     s.failures.succeeded(creds.client_id.as_str());
     s.secret_usage.used(&client.client_id, &matched.id, now);

@@ -15,7 +15,8 @@ use crate::harness::TestServer;
 #[tokio::test]
 async fn issue16_an_expired_secret_is_refused_and_audited_while_the_new_one_works() {
     let clock = ManualClock::new(UnixTime(1_800_000_000));
-    let s = TestServer::builder().clock(Arc::new(clock.clone())).start().await;
+    let file = tessera_server::FileConfig { metrics_listen: Some("127.0.0.1:0".into()), ..Default::default() };
+    let s = TestServer::builder().clock(Arc::new(clock.clone())).file(file).start().await;
     s.seed_scenario().await;
     let cc = ClientId::new("CC").unwrap();
     // Rotation: a new secret for a day, the old one told to expire in an hour.
@@ -60,6 +61,14 @@ async fn issue16_an_expired_secret_is_refused_and_audited_while_the_new_one_work
         .await
         .unwrap();
     assert_eq!(set.len(), 1);
+    // And a metric.
+    let at = s.running().metrics_addr.unwrap();
+    let text = reqwest::get(format!("http://{at}/metrics")).await.unwrap().text().await.unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("tessera_client_auth_failures_total{") && l.contains("reason=\"expired_secret\""))
+        .unwrap_or_else(|| panic!("no expired_secret failures in {text}"));
+    assert!(line.ends_with(" 2"), "{line}");
 }
 
 #[tokio::test]
