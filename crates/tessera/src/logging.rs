@@ -17,10 +17,13 @@ use std::time::Duration;
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::Registry;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::{FormatTime as _, SystemTime};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields, MakeWriter};
+use tracing_subscriber::layer::{Layer, SubscriberExt as _};
 use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 /// `--log-format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -58,18 +61,70 @@ pub fn init(format: LogFormat, default_level: &str) {
         LogFormat::Json => true,
     };
     let sink = Sink::start();
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(sink);
-    if json {
+    let lines = tracing_subscriber::fmt::layer().with_writer(sink);
+    let lines: Box<dyn Layer<Registry> + Send + Sync> = if json {
         // No colour codes: JsonLines writes none (and ignores the ANSI setting).
-        builder.with_ansi(false).fmt_fields(JsonFields).event_format(JsonLines).init();
+        lines.with_ansi(false).fmt_fields(JsonFields).event_format(JsonLines).boxed()
     } else {
         // Colour codes only for a person at a terminal, never into journald or a log file.
-        builder.with_ansi(terminal).init();
+        lines.with_ansi(terminal).boxed()
+    };
+    // The filter as a layer filters globally: trace export sees what the log lines see.
+    let subscriber = tracing_subscriber::registry().with(lines).with(filter);
+    #[cfg(feature = "otel")]
+    let subscriber = subscriber.with(otel::layer());
+    subscriber.init();
+}
+
+/// Trace export (`--features otel`): the spans of each request (with its request id) and their
+/// events, to an OTLP/HTTP collector named by the standard `OTEL_EXPORTER_OTLP_ENDPOINT` (or
+/// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`); nothing is exported when neither is set. Batched on
+/// the SDK's own thread: a request never waits for the collector.
+#[cfg(feature = "otel")]
+mod otel {
+    use opentelemetry::trace::TracerProvider as _;
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::registry::LookupSpan;
+
+    static PROVIDER: std::sync::OnceLock<opentelemetry_sdk::trace::SdkTracerProvider> = std::sync::OnceLock::new();
+
+    pub fn layer<S>() -> Option<impl Layer<S>>
+    where
+        S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let named = |k| std::env::var_os(k).is_some_and(|v| !v.is_empty());
+        if !named("OTEL_EXPORTER_OTLP_ENDPOINT") && !named("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
+            return None;
+        }
+        let exporter = match opentelemetry_otlp::SpanExporter::builder().with_http().build() {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("tessera: OpenTelemetry export not started: {e}");
+                return None;
+            }
+        };
+        let resource = opentelemetry_sdk::Resource::builder().with_service_name("tessera").build();
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+            .with_batch_exporter(exporter)
+            .with_resource(resource)
+            .build();
+        let tracer = provider.tracer("tessera");
+        let _ = PROVIDER.set(provider);
+        Some(tracing_opentelemetry::layer().with_tracer(tracer))
+    }
+
+    /// Exports what is batched (call before the process exits).
+    pub fn shutdown() {
+        if let Some(provider) = PROVIDER.get() {
+            let _ = provider.shutdown();
+        }
     }
 }
 
 /// Writes what is buffered (call before the process exits).
 pub fn flush() {
+    #[cfg(feature = "otel")]
+    otel::shutdown();
     if let Some(sink) = SINK.get() {
         sink.flush();
     }
