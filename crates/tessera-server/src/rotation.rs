@@ -64,6 +64,17 @@ pub enum Step {
     Remove { kid: Kid },
 }
 
+impl Step {
+    /// The step's name, as logs and tests print it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Prepublish { .. } => "prepublish",
+            Self::Activate { .. } => "activate",
+            Self::Remove { .. } => "remove",
+        }
+    }
+}
+
 /// The steps due at `now` for `keys`, for the algorithms the server signs with.
 pub fn plan(keys: &[KeyRecord], algs: &[SigningAlg], policy: RotationPolicy, now: UnixTime) -> Vec<Step> {
     let mut steps = Vec::new();
@@ -250,19 +261,7 @@ mod tests {
             assert_eq!(keys.iter().filter(|k| k.status == KeyStatus::Active).count(), 1, "at {now}");
             assert!(keys.iter().filter(|k| k.status == KeyStatus::Next).count() <= 1);
         }
-        let kinds: Vec<(i64, &str)> = log
-            .iter()
-            .map(|(t, s)| {
-                (
-                    *t,
-                    match s {
-                        Step::Prepublish { .. } => "prepublish",
-                        Step::Activate { .. } => "activate",
-                        Step::Remove { .. } => "remove",
-                    },
-                )
-            })
-            .collect();
+        let kinds: Vec<(i64, &str)> = log.iter().map(|(t, s)| (*t, s.name())).collect();
         assert_eq!(
             kinds,
             [

@@ -145,3 +145,9 @@ impl Remote {
 pub fn not_remote(what: &str) -> Error {
     format!("`{what}` works on the store only, not through --server (leave out --server and TESSERA_SERVER)").into()
 }
+
+/// The strings of a JSON array (a scope's resources, a rule's conditions), as the API sends
+/// them; anything else is none.
+pub fn strings(v: &Value) -> Vec<&str> {
+    v.as_array().map(Vec::as_slice).unwrap_or_default().iter().filter_map(Value::as_str).collect()
+}

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use clap::Subcommand;
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 use tessera_server::admin::{self, ScopeSpec};
 use tessera_server::admin_api::{builtin, views};
 use tessera_store::{ScopeRecord, Store};
@@ -115,13 +115,7 @@ pub async fn run_remote(cmd: ScopeCommand, remote: &Remote) -> CliResult {
                 return Ok(());
             }
             for s in all["scopes"].as_array().map(Vec::as_slice).unwrap_or_default() {
-                let resources: Vec<&str> = s["resources"]
-                    .as_array()
-                    .map(Vec::as_slice)
-                    .unwrap_or_default()
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .collect();
+                let resources = super::remote::strings(&s["resources"]);
                 let built_in = s["built_in"].as_bool().unwrap_or(false);
                 println!(
                     "{}",

@@ -209,13 +209,7 @@ pub async fn run_remote(cmd: TrustCommand, remote: &Remote) -> CliResult {
         TrustCommand::Rule(RuleCommand::List { trust }) => {
             let t = remote.get(&path(&trust)).await?;
             for r in t["rules"].as_array().map(Vec::as_slice).unwrap_or_default() {
-                let conditions: Vec<&str> = r["match"]
-                    .as_array()
-                    .map(Vec::as_slice)
-                    .unwrap_or_default()
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .collect();
+                let conditions = super::remote::strings(&r["match"]);
                 println!("{}\tclient={}\t{}", r["id"], r["client"].as_str().unwrap_or_default(), conditions.join(" "));
             }
         }

@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use tessera_guard::{Guard, GuardConfig, Mode};
 use tessera_server::FileConfig;
-use tessera_server::rotation::Step;
 use tessera_store::{AuditAction, AuditQuery, KeyStatus};
 use tessera_testkit::Authority as _;
 use tessera_types::clock::{Clock as _, ManualClock};
@@ -90,19 +89,7 @@ async fn issue16_a_guard_validates_tokens_across_a_whole_rotation_cycle_without_
             assert_eq!(Some(guard.metrics().jwks_fetches), fetched_before_activation, "no fetch at activation");
         }
     }
-    let steps: Vec<(i64, &str)> = performed
-        .iter()
-        .map(|(t, s)| {
-            (
-                *t,
-                match s {
-                    Step::Prepublish { .. } => "prepublish",
-                    Step::Activate { .. } => "activate",
-                    Step::Remove { .. } => "remove",
-                },
-            )
-        })
-        .collect();
+    let steps: Vec<(i64, &str)> = performed.iter().map(|(t, s)| (*t, s.name())).collect();
     assert_eq!(steps[0], (28 * DAY, "prepublish"), "{steps:?}");
     assert_eq!(steps[1].1, "activate", "{steps:?}");
     assert_eq!(steps[1].0, 30 * DAY, "{steps:?}");
