@@ -44,16 +44,7 @@ impl Fixture {
     /// `payments` namespace acts as client `payments`, and a SPIRE trust domain whose tokens
     /// pass once each.
     async fn start(spire: &SigningKey) -> Self {
-        let mut file = FileConfig::default();
-        // The refusals below come from one address in a row; backoff is tested elsewhere.
-        file.limits.failed_auth_free_attempts = Some(10_000);
-        let s = TestServer::start_with(&["ES256"], file).await;
-        s.add_scope("payments", &["payments-api"]).await;
-        s.add_client_with(tessera_server::admin::ClientSpec {
-            scopes: vec![tessera_testkit::scope("payments")],
-            ..tessera_testkit::client("payments")
-        })
-        .await;
+        let s = with_payments(TestServer::builder().file(refusals_allowed(FileConfig::default()))).await;
         s.add_client_with(tessera_testkit::client("other")).await;
         let dir = tempfile::tempdir().unwrap();
         let (cluster, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
@@ -209,17 +200,28 @@ async fn issue15_a_single_use_trust_accepts_each_spiffe_token_once() {
 /// A server on a manual clock that fetches keys from servers under `ca`, with client
 /// `payments` (scope payments for payments-api).
 async fn fetching_server(ca: &Path) -> (TestServer, tessera_types::clock::ManualClock) {
-    let mut file = FileConfig { jwks_uri_ca_file: Some(ca.to_owned()), ..FileConfig::default() };
-    file.limits.failed_auth_free_attempts = Some(10_000);
+    let file = refusals_allowed(FileConfig { jwks_uri_ca_file: Some(ca.to_owned()), ..FileConfig::default() });
     let clock = tessera_types::clock::ManualClock::new(tessera_types::UnixTime(1_800_000_000));
-    let s = TestServer::builder().clock(std::sync::Arc::new(clock.clone())).file(file).start().await;
+    let s = with_payments(TestServer::builder().clock(std::sync::Arc::new(clock.clone())).file(file)).await;
+    (s, clock)
+}
+
+/// The refusals these tests provoke come from one address in a row; backoff is tested elsewhere.
+fn refusals_allowed(mut file: FileConfig) -> FileConfig {
+    file.limits.failed_auth_free_attempts = Some(10_000);
+    file
+}
+
+/// Starts the server and registers client `payments` (scope payments for payments-api).
+async fn with_payments(builder: tessera_testkit::ServerBuilder) -> TestServer {
+    let s = builder.start().await;
     s.add_scope("payments", &["payments-api"]).await;
     s.add_client_with(tessera_server::admin::ClientSpec {
         scopes: vec![tessera_testkit::scope("payments")],
         ..tessera_testkit::client("payments")
     })
     .await;
-    (s, clock)
+    s
 }
 
 #[tokio::test]
@@ -629,15 +631,7 @@ async fn issue15_a_trusts_own_ca_verifies_its_issuers_tls() {
     let (key, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
     let keys = JwksServer::start(Answer::Json(tessera_testkit::assertion::jwks(&[&key]))).await;
     // The server itself trusts no private CA.
-    let mut file = FileConfig::default();
-    file.limits.failed_auth_free_attempts = Some(10_000);
-    let s = TestServer::start_with(&["ES256"], file).await;
-    s.add_scope("payments", &["payments-api"]).await;
-    s.add_client_with(tessera_server::admin::ClientSpec {
-        scopes: vec![tessera_testkit::scope("payments")],
-        ..tessera_testkit::client("payments")
-    })
-    .await;
+    let s = with_payments(TestServer::builder().file(refusals_allowed(FileConfig::default()))).await;
     let bounds = tessera_server::limits::Limits::default().client_keys;
     let uri = JwksUri::new(&keys.url).unwrap();
     let with_ca = TrustSpec {
