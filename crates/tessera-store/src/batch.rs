@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use tessera_types::{ClientId, UnixTime};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::sqlite::embedded::Embedded;
+use crate::store::insert_tokens_raw;
 use crate::{Store, StoreError, TokenRecord};
 
 /// How long the writer of used ids waits after the first id of a batch for others to join
@@ -77,32 +79,89 @@ where
             if !linger.is_zero() {
                 tokio::time::sleep(linger).await;
             }
-            while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(job) => batch.push(job),
-                    Err(_) => break,
-                }
-            }
+            fill(&mut rx, &mut batch);
             let (items, acks): (Vec<T>, Vec<_>) = batch.drain(..).unzip();
             let count = items.len();
             let started = Instant::now();
             let outcome = commit(store.clone(), items).await;
-            observer.committed(BatchCommit { writer: what, size: count, took: started.elapsed(), ok: outcome.is_ok() });
-            match outcome {
-                Ok(outcomes) => {
-                    for (ack, outcome) in acks.into_iter().zip(outcomes) {
-                        let _ = ack.send(Ok(outcome));
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, count, "{what} batch failed");
-                    for ack in acks {
-                        let _ = ack.send(Err(e.to_string()));
-                    }
-                }
-            }
+            settle(&*observer, what, count, started, acks, outcome);
         }
     });
+    queue
+}
+
+/// Adds to `batch` what is already queued, up to [`MAX_BATCH`].
+fn fill<T, R>(rx: &mut mpsc::Receiver<Job<T, R>>, batch: &mut Vec<Job<T, R>>) {
+    while batch.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
+        }
+    }
+}
+
+/// Tells the observer of a commit and every waiting write of its outcome.
+fn settle<R>(
+    observer: &dyn BatchObserver,
+    what: &'static str,
+    count: usize,
+    started: Instant,
+    acks: Vec<oneshot::Sender<Result<R, String>>>,
+    outcome: Result<Vec<R>, StoreError>,
+) {
+    observer.committed(BatchCommit { writer: what, size: count, took: started.elapsed(), ok: outcome.is_ok() });
+    match outcome {
+        Ok(outcomes) => {
+            for (ack, outcome) in acks.into_iter().zip(outcomes) {
+                let _ = ack.send(Ok(outcome));
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, count, "{what} batch failed");
+            for ack in acks {
+                let _ = ack.send(Err(e.to_string()));
+            }
+        }
+    }
+}
+
+/// The reference-token writer of the embedded store (issue 17): a thread of its own that owns
+/// a connection and commits each batch there in one go — no hop per statement to sqlx's worker
+/// thread, statements prepared once. In-process writers of other kinds still take their turn
+/// with it (the store's write turn), so none of them waits in SQLite's busy handler.
+fn spawn_embedded_token_writer(
+    store: Store,
+    embedded: Arc<Embedded>,
+    observer: Arc<dyn BatchObserver>,
+) -> mpsc::Sender<Job<TokenRecord, ()>> {
+    const WHAT: &str = "reference token";
+    let (queue, mut rx) = mpsc::channel::<Job<TokenRecord, ()>>(MAX_BATCH * 8);
+    let run = move || {
+        let mut writer = None;
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        // Ends when every sender is dropped.
+        while let Some(first) = rx.blocking_recv() {
+            batch.push(first);
+            fill(&mut rx, &mut batch);
+            let (items, acks): (Vec<TokenRecord>, Vec<_>) = batch.drain(..).unzip();
+            let started = Instant::now();
+            let outcome = (|| {
+                let _one_writer = store.write_turn_blocking();
+                let writer = match &mut writer {
+                    Some(w) => w,
+                    // Opened on first use, and again after a failed open.
+                    None => writer.insert(embedded.open_writer()?),
+                };
+                writer.transaction(|conn| insert_tokens_raw(conn, &items))
+            })();
+            let outcome = outcome.map(|()| vec![(); items.len()]).map_err(StoreError::from);
+            settle(&*observer, WHAT, items.len(), started, acks, outcome);
+        }
+    };
+    if let Err(e) = std::thread::Builder::new().name("tessera-token-writer".into()).spawn(run) {
+        // The queue's receiver is gone with the closure: every insert fails as "writer stopped".
+        tracing::error!(error = %e, "cannot start the reference-token writer");
+    }
     queue
 }
 
@@ -128,6 +187,9 @@ impl TokenWriter {
 
     /// Starts the writer task for `store`, telling `observer` of every commit.
     pub fn spawn_observed(store: Store, observer: Arc<dyn BatchObserver>) -> Self {
+        if let Some(embedded) = store.embedded().cloned() {
+            return Self { queue: spawn_embedded_token_writer(store, embedded, observer) };
+        }
         let queue = spawn_writer(
             store,
             "reference token",

@@ -18,6 +18,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
 pub use audit::{AuditAction, AuditEntry, AuditQuery};
+pub(crate) use tokens::insert_tokens_raw;
 pub use events::{EventAudience, StoredEvent};
 
 use crate::{pg_url, sqlite};
@@ -37,6 +38,9 @@ pub enum StoreError {
     /// The database refused or failed.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// The embedded database refused or failed, on its own connections (issue 17).
+    #[error("database: {0}")]
+    Embedded(String),
     /// A file or directory could not be prepared.
     #[error("{path}: {source}")]
     #[allow(missing_docs)]
@@ -82,6 +86,8 @@ pub struct Store {
     token_writes: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// Who registry changes are recorded as made by (issue 16: the audit trail).
     audit: audit::AuditContext,
+    /// The embedded database's own connections for reference tokens (issue 17).
+    embedded: Option<std::sync::Arc<sqlite::embedded::Embedded>>,
 }
 
 impl Store {
@@ -100,6 +106,7 @@ impl Store {
             backend: Backend::Sqlite,
             token_writes: Default::default(),
             audit: Default::default(),
+            embedded: Some(std::sync::Arc::new(sqlite::embedded::Embedded::new(data_dir))),
         };
         store.migrate().await?;
         sqlite::tighten(data_dir)?;
@@ -119,6 +126,7 @@ impl Store {
             backend: Backend::Sqlite,
             token_writes: Default::default(),
             audit: Default::default(),
+            embedded: Some(std::sync::Arc::new(sqlite::embedded::Embedded::new(data_dir))),
         };
         if !store.is_initialised().await? {
             store.pool.close().await;
@@ -178,6 +186,7 @@ impl Store {
             backend: Backend::Postgres,
             token_writes: Default::default(),
             audit: Default::default(),
+            embedded: None,
         })
     }
 
@@ -199,6 +208,11 @@ impl Store {
     #[allow(missing_docs)]
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The embedded database's own connections; `None` on PostgreSQL.
+    pub(crate) fn embedded(&self) -> Option<&std::sync::Arc<sqlite::embedded::Embedded>> {
+        self.embedded.as_ref()
     }
 
     /// The data directory of an embedded store.

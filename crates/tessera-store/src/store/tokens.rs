@@ -9,7 +9,8 @@ use tessera_types::{ClientId, Jti, Resource, ScopeSet, UnixTime};
 
 use super::audit::Change;
 use super::events::{self, EventAudience};
-use super::{Backend, Store, StoreError, corrupt, json};
+use super::{Backend, Store, StoreError, corrupt};
+use crate::sqlite::raw;
 use crate::AuditAction;
 use crate::model::TokenRecord;
 
@@ -36,17 +37,18 @@ impl Store {
             // Only placeholders are interpolated; every value is bound.
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for t in chunk {
+                let c = TokenColumns::of(t);
                 q = q
-                    .bind(t.hash.clone())
-                    .bind(t.jti.as_str().to_owned())
-                    .bind(t.client_id.as_str().to_owned())
-                    .bind(t.scope.as_ref().map(ToString::to_string))
-                    .bind(serde_json::to_string(&t.audiences).expect("list serialises"))
-                    .bind(t.iat.0)
-                    .bind(t.exp.0)
-                    .bind(i64::from(t.revoked))
-                    .bind(t.cnf.as_ref().map(|c| serde_json::to_string(c).expect("cnf serialises")))
-                    .bind(t.workload.as_ref().map(|w| serde_json::to_string(w).expect("workload serialises")));
+                    .bind(c.hash)
+                    .bind(c.jti)
+                    .bind(c.client_id)
+                    .bind(c.scope)
+                    .bind(c.audiences)
+                    .bind(c.iat)
+                    .bind(c.exp)
+                    .bind(c.revoked)
+                    .bind(c.cnf)
+                    .bind(c.workload);
             }
             q.execute(&mut *tx).await?;
         }
@@ -56,6 +58,9 @@ impl Store {
 
     /// A reference token by the hash of its value.
     pub async fn find_token(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
+        if let Some(found) = self.embedded().and_then(|e| e.read(|conn| find_token_raw(conn, hash))) {
+            return found?.map(TokenColumns::into_record).transpose();
+        }
         let row = sqlx::query("SELECT * FROM tokens WHERE hash = $1").bind(hash).fetch_optional(&self.pool).await?;
         row.as_ref().map(token_from_row).transpose()
     }
@@ -124,6 +129,14 @@ impl Store {
 
     /// Whether a JWT `jti` was revoked.
     pub async fn is_jti_revoked(&self, jti: &Jti) -> Result<bool, StoreError> {
+        let read = |conn: &mut raw::Conn| {
+            let mut q = conn.statement("SELECT 1 FROM revoked_jtis WHERE jti = ?1")?;
+            q.bind(&[jti.as_str().into()])?;
+            q.step()
+        };
+        if let Some(found) = self.embedded().and_then(|e| e.read(read)) {
+            return Ok(found?);
+        }
         let row: Option<String> = sqlx::query_scalar("SELECT jti FROM revoked_jtis WHERE jti = $1")
             .bind(jti.as_str())
             .fetch_optional(&self.pool)
@@ -168,6 +181,12 @@ impl Store {
             // Let queued issuance commit between batches.
             tokio::task::yield_now().await;
         }
+    }
+
+    /// [`Store::sqlite_write_turn`] for a thread outside the runtime (the embedded token
+    /// writer); the turn is taken on SQLite only.
+    pub(crate) fn write_turn_blocking(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        (self.backend == Backend::Sqlite).then(|| self.token_writes.blocking_lock())
     }
 
     pub(super) async fn sqlite_write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
@@ -232,27 +251,126 @@ impl Store {
     }
 }
 
+/// A token row as stored: what both the sqlx path and the embedded connections write and read.
+pub(crate) struct TokenColumns {
+    pub hash: String,
+    pub jti: String,
+    pub client_id: String,
+    pub scope: Option<String>,
+    /// JSON list.
+    pub audiences: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub revoked: i64,
+    /// JSON object.
+    pub cnf: Option<String>,
+    /// JSON object.
+    pub workload: Option<String>,
+}
+
+impl TokenColumns {
+    pub(crate) fn of(t: &TokenRecord) -> Self {
+        Self {
+            hash: t.hash.clone(),
+            jti: t.jti.as_str().to_owned(),
+            client_id: t.client_id.as_str().to_owned(),
+            scope: t.scope.as_ref().map(ToString::to_string),
+            audiences: serde_json::to_string(&t.audiences).expect("list serialises"),
+            iat: t.iat.0,
+            exp: t.exp.0,
+            revoked: i64::from(t.revoked),
+            cnf: t.cnf.as_ref().map(|c| serde_json::to_string(c).expect("cnf serialises")),
+            workload: t.workload.as_ref().map(|w| serde_json::to_string(w).expect("workload serialises")),
+        }
+    }
+
+    /// The values to bind, in the order of the fields.
+    pub(crate) fn values(&self) -> [raw::Value<'_>; 10] {
+        [
+            self.hash.as_str().into(),
+            self.jti.as_str().into(),
+            self.client_id.as_str().into(),
+            self.scope.as_deref().into(),
+            self.audiences.as_str().into(),
+            self.iat.into(),
+            self.exp.into(),
+            self.revoked.into(),
+            self.cnf.as_deref().into(),
+            self.workload.as_deref().into(),
+        ]
+    }
+
+    fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            hash: row.try_get("hash")?,
+            jti: row.try_get("jti")?,
+            client_id: row.try_get("client_id")?,
+            scope: row.try_get("scope")?,
+            audiences: row.try_get("audiences")?,
+            iat: row.try_get("iat")?,
+            exp: row.try_get("exp")?,
+            revoked: row.try_get("revoked")?,
+            cnf: row.try_get("cnf")?,
+            workload: row.try_get("workload")?,
+        })
+    }
+
+    /// The row a statement selecting the columns in the order of the fields is on.
+    fn from_raw(q: &raw::Statement<'_>) -> Self {
+        Self {
+            hash: q.text(0).unwrap_or_default(),
+            jti: q.text(1).unwrap_or_default(),
+            client_id: q.text(2).unwrap_or_default(),
+            scope: q.text(3),
+            audiences: q.text(4).unwrap_or_default(),
+            iat: q.int(5),
+            exp: q.int(6),
+            revoked: q.int(7),
+            cnf: q.text(8),
+            workload: q.text(9),
+        }
+    }
+
+    fn into_record(self) -> Result<TokenRecord, StoreError> {
+        fn json_of<T: serde::de::DeserializeOwned>(col: &str, text: &str) -> Result<T, StoreError> {
+            serde_json::from_str(text).map_err(|e| corrupt(format!("{col}: {e}")))
+        }
+        Ok(TokenRecord {
+            hash: self.hash,
+            jti: Jti::new(self.jti).map_err(corrupt)?,
+            client_id: ClientId::new(self.client_id).map_err(corrupt)?,
+            scope: self.scope.map(|s| ScopeSet::parse(&s)).transpose().map_err(corrupt)?,
+            audiences: json_of("audiences", &self.audiences)?,
+            iat: UnixTime(self.iat),
+            exp: UnixTime(self.exp),
+            revoked: self.revoked != 0,
+            cnf: self.cnf.map(|text| json_of("cnf", &text)).transpose()?,
+            workload: self.workload.map(|text| json_of("workload", &text)).transpose()?,
+        })
+    }
+}
+
+fn find_token_raw(conn: &mut raw::Conn, hash: &str) -> raw::Result<Option<TokenColumns>> {
+    let mut q = conn.statement(concat!(
+        "SELECT hash, jti, client_id, scope, audiences, iat, exp, revoked, cnf, workload ",
+        "FROM tokens WHERE hash = ?1"
+    ))?;
+    q.bind(&[hash.into()])?;
+    Ok(if q.step()? { Some(TokenColumns::from_raw(&q)) } else { None })
+}
+
+/// Inserts reference tokens on the embedded writer's connection, inside its transaction.
+pub(crate) fn insert_tokens_raw(conn: &mut raw::Conn, tokens: &[TokenRecord]) -> raw::Result<()> {
+    let mut insert = conn.statement(concat!(
+        "INSERT INTO tokens (hash, jti, client_id, scope, audiences, iat, exp, revoked, cnf, workload) ",
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+    ))?;
+    for t in tokens {
+        insert.execute(&TokenColumns::of(t).values())?;
+    }
+    Ok(())
+}
+
 fn token_from_row(row: &AnyRow) -> Result<TokenRecord, StoreError> {
-    let client_id: String = row.try_get("client_id")?;
-    let revoked: i64 = row.try_get("revoked")?;
-    Ok(TokenRecord {
-        hash: row.try_get("hash")?,
-        jti: Jti::new(row.try_get::<String, _>("jti")?).map_err(corrupt)?,
-        client_id: ClientId::new(client_id).map_err(corrupt)?,
-        scope: row.try_get::<Option<String>, _>("scope")?.map(|s| ScopeSet::parse(&s)).transpose().map_err(corrupt)?,
-        audiences: json::<Vec<Resource>>(row, "audiences")?,
-        iat: UnixTime(row.try_get("iat")?),
-        exp: UnixTime(row.try_get("exp")?),
-        revoked: revoked != 0,
-        cnf: row
-            .try_get::<Option<String>, _>("cnf")?
-            .map(|text| serde_json::from_str(&text))
-            .transpose()
-            .map_err(corrupt)?,
-        workload: row
-            .try_get::<Option<String>, _>("workload")?
-            .map(|text| serde_json::from_str(&text))
-            .transpose()
-            .map_err(corrupt)?,
-    })
+    TokenColumns::from_row(row)?.into_record()
 }

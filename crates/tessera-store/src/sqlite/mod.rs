@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 
 use crate::StoreError;
 
+pub(crate) mod embedded;
+pub(crate) mod raw;
+
 /// File name of the database inside the data directory.
 pub(crate) const DB_FILE: &str = "tessera.db";
 
