@@ -20,6 +20,10 @@ use crate::{Store, StoreError, TokenRecord};
 /// thread) then spreads over more rows; each waits this much longer.
 const JTI_LINGER: std::time::Duration = std::time::Duration::from_millis(2);
 
+/// Reference-token transactions one instance keeps in flight on PostgreSQL (each takes a pool
+/// connection while it commits; the pool's default is 10).
+const POSTGRES_TOKEN_WRITERS: usize = 4;
+
 /// Most writes committed in one transaction.
 const MAX_BATCH: usize = 512;
 
@@ -56,37 +60,50 @@ fn unobserved() -> Arc<dyn BatchObserver> {
     Arc::new(|_: BatchCommit| {})
 }
 
-/// A queue in front of a writer task that commits what has piled up with `commit`, which
-/// returns one outcome per item, in order. The task ends when every sender is dropped.
+/// A queue in front of `workers` writer tasks that commit what has piled up with `commit`,
+/// which returns one outcome per item, in order. While one worker commits, the next takes
+/// what has queued since: on PostgreSQL their transactions then share the WAL flush (its own
+/// group commit), where one worker would wait for each flush in turn. The tasks end when
+/// every sender is dropped.
 fn spawn_writer<T, R, F, Fut>(
     store: Store,
     what: &'static str,
     linger: std::time::Duration,
+    workers: usize,
     observer: Arc<dyn BatchObserver>,
     commit: F,
 ) -> mpsc::Sender<Job<T, R>>
 where
     T: Send + 'static,
     R: Send + 'static,
-    F: Fn(Store, Vec<T>) -> Fut + Send + 'static,
+    F: Fn(Store, Vec<T>) -> Fut + Clone + Send + 'static,
     Fut: Future<Output = Result<Vec<R>, StoreError>> + Send,
 {
-    let (queue, mut rx) = mpsc::channel::<Job<T, R>>(MAX_BATCH * 8);
-    tokio::spawn(async move {
-        let mut batch: Vec<Job<T, R>> = Vec::with_capacity(MAX_BATCH);
-        while let Some(first) = rx.recv().await {
-            batch.push(first);
-            if !linger.is_zero() {
-                tokio::time::sleep(linger).await;
+    let (queue, rx) = mpsc::channel::<Job<T, R>>(MAX_BATCH * 8);
+    let rx = Arc::new(tokio::sync::Mutex::new(rx));
+    for _ in 0..workers.max(1) {
+        let (store, observer, commit, rx) = (store.clone(), observer.clone(), commit.clone(), rx.clone());
+        tokio::spawn(async move {
+            let mut batch: Vec<Job<T, R>> = Vec::with_capacity(MAX_BATCH);
+            loop {
+                {
+                    // The queue is held while a batch gathers, not while it commits.
+                    let mut rx = rx.lock().await;
+                    let Some(first) = rx.recv().await else { break };
+                    batch.push(first);
+                    if !linger.is_zero() {
+                        tokio::time::sleep(linger).await;
+                    }
+                    fill(&mut rx, &mut batch);
+                }
+                let (items, acks): (Vec<T>, Vec<_>) = batch.drain(..).unzip();
+                let count = items.len();
+                let started = Instant::now();
+                let outcome = commit(store.clone(), items).await;
+                settle(&*observer, what, count, started, acks, outcome);
             }
-            fill(&mut rx, &mut batch);
-            let (items, acks): (Vec<T>, Vec<_>) = batch.drain(..).unzip();
-            let count = items.len();
-            let started = Instant::now();
-            let outcome = commit(store.clone(), items).await;
-            settle(&*observer, what, count, started, acks, outcome);
-        }
-    });
+        });
+    }
     queue
 }
 
@@ -194,6 +211,7 @@ impl TokenWriter {
             store,
             "reference token",
             std::time::Duration::ZERO,
+            POSTGRES_TOKEN_WRITERS,
             observer,
             |store: Store, records: Vec<TokenRecord>| async move {
                 store.insert_tokens(&records).await?;
@@ -229,6 +247,7 @@ impl AssertionJtiWriter {
             store,
             "assertion jti",
             JTI_LINGER,
+            1,
             observer,
             |store: Store, rows: Vec<(ClientId, String, UnixTime)>| async move { store.use_assertion_jtis(&rows).await },
         );

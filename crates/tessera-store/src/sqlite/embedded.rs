@@ -110,7 +110,8 @@ fn checkpointer(path: &Path, asleep: std::sync::mpsc::Receiver<()>, checkpointin
     // Ends when the writer (the sender) is gone.
     while asleep.recv().is_ok() {
         if conn.is_none() {
-            conn = Conn::open(path).map_err(|e| tracing::warn!(error = %e, "checkpointer cannot open the database")).ok();
+            conn =
+                Conn::open(path).map_err(|e| tracing::warn!(error = %e, "checkpointer cannot open the database")).ok();
         }
         let _one_checkpoint = checkpointing.lock().expect("checkpoint turn");
         if let Some(c) = conn.as_mut()

@@ -240,10 +240,8 @@ impl Statement<'_> {
                         self.stmt.as_ptr(),
                         index,
                         s.as_ptr().cast(),
-                        c_int::try_from(s.len()).map_err(|_| SqliteError {
-                            code: ffi::SQLITE_TOOBIG,
-                            message: "text too long".into(),
-                        })?,
+                        c_int::try_from(s.len())
+                            .map_err(|_| SqliteError { code: ffi::SQLITE_TOOBIG, message: "text too long".into() })?,
                         ffi::SQLITE_TRANSIENT(),
                     ),
                     Value::Null => ffi::sqlite3_bind_null(self.stmt.as_ptr(), index),

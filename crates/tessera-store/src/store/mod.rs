@@ -18,8 +18,8 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
 pub use audit::{AuditAction, AuditEntry, AuditQuery};
-pub(crate) use tokens::insert_tokens_raw;
 pub use events::{EventAudience, StoredEvent};
+pub(crate) use tokens::insert_tokens_raw;
 
 use crate::{pg_url, sqlite};
 

@@ -10,9 +10,9 @@ use tessera_types::{ClientId, Jti, Resource, ScopeSet, UnixTime};
 use super::audit::Change;
 use super::events::{self, EventAudience};
 use super::{Backend, Store, StoreError, corrupt};
-use crate::sqlite::raw;
 use crate::AuditAction;
 use crate::model::TokenRecord;
+use crate::sqlite::raw;
 
 impl Store {
     /// Stores reference tokens in one transaction: one commit (one fsync) for the whole batch.
