@@ -7,6 +7,13 @@
 //!
 //! With `--dpop KEY_PEM` every request carries a fresh DPoP proof (RFC 9449) by that key.
 //!
+//! With `--bearer TOKEN` every request carries `Authorization: Bearer TOKEN` (a resource
+//! server's load, with `--get`).
+//!
+//! With `--new-connection` every request goes on a fresh connection (`Connection: close`, no
+//! idle pool): over TLS each request pays a full handshake. The output's `connections` counts
+//! the connections the driver opened, so a run proves that none was reused.
+//!
 //! With `--identity` the driver presents that client certificate in every TLS handshake
 //! (mutual TLS, RFC 8705); on kept-alive connections that is once per connection.
 //!
@@ -40,6 +47,37 @@ struct Opts {
     assertion: Option<Assertion>,
     identity: Option<reqwest::Identity>,
     dpop: Option<Dpop>,
+    new_connection: bool,
+}
+
+/// Connections the driver opened (the connector is called once per new connection).
+static CONNECTIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Counts calls to reqwest's connector.
+#[derive(Clone)]
+struct CountConnections<S>(S);
+
+impl<S: tower::Service<R>, R> tower::Service<R> for CountConnections<S> {
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), S::Error>> {
+        self.0.poll_ready(cx)
+    }
+    fn call(&mut self, req: R) -> S::Future {
+        CONNECTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.0.call(req)
+    }
+}
+
+#[derive(Clone)]
+struct CountConnectionsLayer;
+
+impl<S> tower::Layer<S> for CountConnectionsLayer {
+    type Service = CountConnections<S>;
+    fn layer(&self, inner: S) -> CountConnections<S> {
+        CountConnections(inner)
+    }
 }
 
 /// The key a DPoP client proves possession of (RFC 9449): a fresh proof per request.
@@ -117,6 +155,7 @@ fn parse() -> Opts {
         assertion: None,
         identity: None,
         dpop: None,
+        new_connection: false,
     };
     let mut write_jwks: Option<String> = None;
     let mut args = std::env::args().skip(1);
@@ -131,6 +170,8 @@ fn parse() -> Opts {
             }
             "--body" => o.body = Some(val()),
             "--get" => o.get = true,
+            "--bearer" => o.auth = Some(format!("Bearer {}", val())),
+            "--new-connection" => o.new_connection = true,
             "--concurrency" => o.concurrency = val().parse().expect("number"),
             "--seconds" => o.seconds = val().parse::<u64>().expect("number").clamp(1, 600),
             "--ca" => o.ca = Some(val()),
@@ -208,6 +249,11 @@ async fn main() {
     if let Some(rate) = o.rate {
         return open_loop(o.clone(), rate).await;
     }
+    if o.new_connection {
+        assert!(!o.http2, "--new-connection is for HTTP/1.1");
+        builder = builder.pool_max_idle_per_host(0);
+    }
+    builder = builder.connector_layer(CountConnectionsLayer);
     let client = builder.build().unwrap();
     let warmup = Instant::now() + Duration::from_secs(1);
     let end = warmup + Duration::from_secs(o.seconds);
@@ -223,6 +269,9 @@ async fn main() {
                     break;
                 }
                 let mut req = if o.get { client.get(&o.url) } else { client.post(&o.url) };
+                if o.new_connection {
+                    req = req.header(reqwest::header::CONNECTION, "close");
+                }
                 if let Some(d) = &o.dpop {
                     req = req.header("DPoP", d.proof(if o.get { "GET" } else { "POST" }, &o.url));
                 }
@@ -269,6 +318,7 @@ async fn main() {
         serde_json::json!({
             "url": o.url, "concurrency": o.concurrency, "seconds": o.seconds,
             "ok": ok, "errors": bad, "ok_including_warmup": all, "rps": (ok as f64 / o.seconds as f64).round(),
+            "connections": CONNECTIONS.load(std::sync::atomic::Ordering::Relaxed),
             "p50_ms": (pct(0.50) * 100.0).round() / 100.0, "p99_ms": (pct(0.99) * 100.0).round() / 100.0,
         })
     );
