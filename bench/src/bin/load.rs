@@ -26,6 +26,8 @@
 //! ones have been answered (what an overload test needs), over connections from K loopback
 //! source addresses (127.0.0.2, ...), at most M in flight (beyond that a request is counted as
 //! `not_sent`). The output then counts answers by status and gives p50/p99 of the 2xx ones.
+//! Closed-loop output counts `errors` (non-2xx answers and failed connections) and gives them by
+//! status in `failures`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -263,6 +265,8 @@ async fn main() {
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let (mut ok, mut bad, mut all) = (0u64, 0u64, 0u64);
+            // Failures by status ("503", ...) or "connection_error".
+            let mut failures = std::collections::BTreeMap::<String, u64>::new();
             loop {
                 let start = Instant::now();
                 if start >= end {
@@ -281,31 +285,42 @@ async fn main() {
                 if let Some(b) = body_for(&o) {
                     req = req.header(CONTENT_TYPE, "application/x-www-form-urlencoded").body(b);
                 }
-                let good = match req.send().await {
+                let outcome = match req.send().await {
                     Ok(r) => {
-                        let s = r.status().is_success();
+                        let status = r.status();
                         let _ = r.bytes().await;
-                        s
+                        if status.is_success() { Ok(()) } else { Err(status.as_u16().to_string()) }
                     }
-                    Err(_) => false,
+                    Err(_) => Err("connection_error".to_owned()),
                 };
+                let good = outcome.is_ok();
                 all += u64::from(good);
                 if start < warmup {
                     continue;
                 }
                 lat.push(start.elapsed());
-                if good { ok += 1 } else { bad += 1 }
+                match outcome {
+                    Ok(()) => ok += 1,
+                    Err(why) => {
+                        bad += 1;
+                        *failures.entry(why).or_insert(0) += 1;
+                    }
+                }
             }
-            (lat, ok, bad, all)
+            (lat, ok, bad, all, failures)
         }));
     }
     let (mut lat, mut ok, mut bad, mut all) = (Vec::new(), 0, 0, 0);
+    let mut failures = std::collections::BTreeMap::<String, u64>::new();
     for t in tasks {
-        let (l, o2, b, a) = t.await.unwrap();
+        let (l, o2, b, a, f) = t.await.unwrap();
         lat.extend(l);
         ok += o2;
         bad += b;
         all += a;
+        for (k, n) in f {
+            *failures.entry(k).or_insert(0) += n;
+        }
     }
     lat.sort();
     let pct = |p: f64| {
@@ -317,7 +332,7 @@ async fn main() {
         "{}",
         serde_json::json!({
             "url": o.url, "concurrency": o.concurrency, "seconds": o.seconds,
-            "ok": ok, "errors": bad, "ok_including_warmup": all, "rps": (ok as f64 / o.seconds as f64).round(),
+            "ok": ok, "errors": bad, "failures": failures, "ok_including_warmup": all, "rps": (ok as f64 / o.seconds as f64).round(),
             "connections": CONNECTIONS.load(std::sync::atomic::Ordering::Relaxed),
             "p50_ms": (pct(0.50) * 100.0).round() / 100.0, "p99_ms": (pct(0.99) * 100.0).round() / 100.0,
         })

@@ -27,8 +27,9 @@ async fn main() {
                 http = http.add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap());
             }
             let audience = arg(&args, "--audience").unwrap_or_else(|| "api1".into());
-            let mut cfg = GuardConfig::new(Issuer::new(authority).unwrap(), Resource::new(audience).unwrap(), Mode::Jwt)
-                .with_http_client(http.build().unwrap());
+            let mut cfg =
+                GuardConfig::new(Issuer::new(authority).unwrap(), Resource::new(audience).unwrap(), Mode::Jwt)
+                    .with_http_client(http.build().unwrap());
             cfg.calls.allow_insecure_http = args.iter().any(|a| a == "--allow-http");
             let guard = Guard::new(cfg).unwrap();
             eprintln!("/hello guarded");
