@@ -301,14 +301,18 @@ def peer_tls_cert(work):
     return p("ca.pem"), p("cert.pem"), p("key.pem")
 
 
-def openssl_floor(seconds):
-    out = sh(["taskset", "-c", "0", "openssl", "speed", "-seconds", str(seconds), "rsa2048", "ecdsap256", "ed25519"])
+def openssl_floor(seconds, rounds):
+    """`openssl speed` sign/s on CPU 0: the best of `rounds` rounds (on a shared machine a
+    round can lose the core for a while; the floor is what the core can do)."""
     floor = {}
-    for alg, pat in [("RS256", r"rsa 2048 bits\s+\S+\s+\S+\s+([\d.]+)"),
-                     ("ES256", r"256 bits ecdsa \(nistp256\)\s+\S+\s+\S+\s+([\d.]+)"),
-                     ("EdDSA", r"253 bits EdDSA \(Ed25519\)\s+\S+\s+\S+\s+([\d.]+)")]:
-        m = re.search(pat, out)
-        floor[alg] = float(m.group(1)) if m else None
+    for _ in range(rounds):
+        out = sh(["taskset", "-c", "0", "openssl", "speed", "-seconds", str(seconds), "rsa2048", "ecdsap256", "ed25519"])
+        for alg, pat in [("RS256", r"rsa 2048 bits\s+\S+\s+\S+\s+([\d.]+)"),
+                         ("ES256", r"256 bits ecdsa \(nistp256\)\s+\S+\s+\S+\s+([\d.]+)"),
+                         ("EdDSA", r"253 bits EdDSA \(Ed25519\)\s+\S+\s+\S+\s+([\d.]+)")]:
+            m = re.search(pat, out)
+            if m:
+                floor[alg] = max(floor.get(alg, 0), float(m.group(1)))
     return floor
 
 
@@ -404,7 +408,9 @@ def scale_section(out_path):
     res = os.path.join(ROOT, "bench", "scale", "results.md")
     if not os.path.exists(res):
         return []
-    text = open(res).read()
+    text = open(res).read().strip()
+    # Our heading replaces its own title when that says the same.
+    text = re.sub(r"\A#+ [^\n]*cost curves?[^\n]*\n", "", text, flags=re.I)
     scale_dir = os.path.join(ROOT, "bench", "scale")
     out_dir = os.path.dirname(os.path.abspath(out_path))
 
@@ -671,10 +677,9 @@ def main():
                     log(f"  PostgreSQL FAILED: {e}")
     finally:
         r.stop()
-        floor_s = 1 if args.smoke else 2
         log("signing floor: openssl speed and aws-lc-rs, one core")
         try:
-            floor_ossl = openssl_floor(floor_s)
+            floor_ossl = openssl_floor(1, 1 if args.smoke else 3)
         except Exception as e:
             log(f"  openssl speed failed: {e}")
             floor_ossl = {}
@@ -816,8 +821,10 @@ def report(args, concs, points, tls_points, pg_points, pg_note, grpc, rest, floo
     else:
         lines += [f"Not measured: {pg_note}. The peer has no equivalent (its in-memory adapter is not shared by processes).", ""]
     lines += ["## Signing floor", "",
-              "Signatures per second on one core (CPU 0), measured in this run: `openssl speed` and aws-lc-rs (`sign_floor`: "
-              "tessera-jose's key, a 400-byte signing input, one thread). The floor is the faster; the share is Tessera's "
+              "Signatures per second on one core (CPU 0), measured in this run: `openssl speed` "
+              f"(best of {1 if args.smoke else 3} round(s) of 1 s) and aws-lc-rs (`sign_floor`: tessera-jose's key, a 400-byte "
+              f"signing input, one thread, best of ten {0.03 if args.smoke else 0.2} s windows). "
+              "The floor is the faster; the share is Tessera's "
               f"JWT issuance at c={top} (which also does HTTP, client authentication and the claims) over it.", "",
               "| alg | openssl sign/s | aws-lc-rs sign/s | floor | Tessera tokens/s | share of floor |", "|---|---|---|---|---|---|"]
     for alg in ["RS256", "ES256", "EdDSA"]:
