@@ -7,6 +7,13 @@
 //!
 //! With `--dpop KEY_PEM` every request carries a fresh DPoP proof (RFC 9449) by that key.
 //!
+//! With `--bearer TOKEN` every request carries `Authorization: Bearer TOKEN` (a resource
+//! server's load, with `--get`).
+//!
+//! With `--new-connection` every request goes on a fresh connection (`Connection: close`, no
+//! idle pool): over TLS each request pays a full handshake. The output's `connections` counts
+//! the connections the driver opened, so a run proves that none was reused.
+//!
 //! With `--identity` the driver presents that client certificate in every TLS handshake
 //! (mutual TLS, RFC 8705); on kept-alive connections that is once per connection.
 //!
@@ -19,6 +26,8 @@
 //! ones have been answered (what an overload test needs), over connections from K loopback
 //! source addresses (127.0.0.2, ...), at most M in flight (beyond that a request is counted as
 //! `not_sent`). The output then counts answers by status and gives p50/p99 of the 2xx ones.
+//! Closed-loop output counts `errors` (non-2xx answers and failed connections) and gives them by
+//! status in `failures`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -40,6 +49,37 @@ struct Opts {
     assertion: Option<Assertion>,
     identity: Option<reqwest::Identity>,
     dpop: Option<Dpop>,
+    new_connection: bool,
+}
+
+/// Connections the driver opened (the connector is called once per new connection).
+static CONNECTIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Counts calls to reqwest's connector.
+#[derive(Clone)]
+struct CountConnections<S>(S);
+
+impl<S: tower::Service<R>, R> tower::Service<R> for CountConnections<S> {
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), S::Error>> {
+        self.0.poll_ready(cx)
+    }
+    fn call(&mut self, req: R) -> S::Future {
+        CONNECTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.0.call(req)
+    }
+}
+
+#[derive(Clone)]
+struct CountConnectionsLayer;
+
+impl<S> tower::Layer<S> for CountConnectionsLayer {
+    type Service = CountConnections<S>;
+    fn layer(&self, inner: S) -> CountConnections<S> {
+        CountConnections(inner)
+    }
 }
 
 /// The key a DPoP client proves possession of (RFC 9449): a fresh proof per request.
@@ -117,6 +157,7 @@ fn parse() -> Opts {
         assertion: None,
         identity: None,
         dpop: None,
+        new_connection: false,
     };
     let mut write_jwks: Option<String> = None;
     let mut args = std::env::args().skip(1);
@@ -131,6 +172,8 @@ fn parse() -> Opts {
             }
             "--body" => o.body = Some(val()),
             "--get" => o.get = true,
+            "--bearer" => o.auth = Some(format!("Bearer {}", val())),
+            "--new-connection" => o.new_connection = true,
             "--concurrency" => o.concurrency = val().parse().expect("number"),
             "--seconds" => o.seconds = val().parse::<u64>().expect("number").clamp(1, 600),
             "--ca" => o.ca = Some(val()),
@@ -208,6 +251,11 @@ async fn main() {
     if let Some(rate) = o.rate {
         return open_loop(o.clone(), rate).await;
     }
+    if o.new_connection {
+        assert!(!o.http2, "--new-connection is for HTTP/1.1");
+        builder = builder.pool_max_idle_per_host(0);
+    }
+    builder = builder.connector_layer(CountConnectionsLayer);
     let client = builder.build().unwrap();
     let warmup = Instant::now() + Duration::from_secs(1);
     let end = warmup + Duration::from_secs(o.seconds);
@@ -217,12 +265,17 @@ async fn main() {
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let (mut ok, mut bad, mut all) = (0u64, 0u64, 0u64);
+            // Failures by status ("503", ...) or "connection_error".
+            let mut failures = std::collections::BTreeMap::<String, u64>::new();
             loop {
                 let start = Instant::now();
                 if start >= end {
                     break;
                 }
                 let mut req = if o.get { client.get(&o.url) } else { client.post(&o.url) };
+                if o.new_connection {
+                    req = req.header(reqwest::header::CONNECTION, "close");
+                }
                 if let Some(d) = &o.dpop {
                     req = req.header("DPoP", d.proof(if o.get { "GET" } else { "POST" }, &o.url));
                 }
@@ -232,31 +285,42 @@ async fn main() {
                 if let Some(b) = body_for(&o) {
                     req = req.header(CONTENT_TYPE, "application/x-www-form-urlencoded").body(b);
                 }
-                let good = match req.send().await {
+                let outcome = match req.send().await {
                     Ok(r) => {
-                        let s = r.status().is_success();
+                        let status = r.status();
                         let _ = r.bytes().await;
-                        s
+                        if status.is_success() { Ok(()) } else { Err(status.as_u16().to_string()) }
                     }
-                    Err(_) => false,
+                    Err(_) => Err("connection_error".to_owned()),
                 };
+                let good = outcome.is_ok();
                 all += u64::from(good);
                 if start < warmup {
                     continue;
                 }
                 lat.push(start.elapsed());
-                if good { ok += 1 } else { bad += 1 }
+                match outcome {
+                    Ok(()) => ok += 1,
+                    Err(why) => {
+                        bad += 1;
+                        *failures.entry(why).or_insert(0) += 1;
+                    }
+                }
             }
-            (lat, ok, bad, all)
+            (lat, ok, bad, all, failures)
         }));
     }
     let (mut lat, mut ok, mut bad, mut all) = (Vec::new(), 0, 0, 0);
+    let mut failures = std::collections::BTreeMap::<String, u64>::new();
     for t in tasks {
-        let (l, o2, b, a) = t.await.unwrap();
+        let (l, o2, b, a, f) = t.await.unwrap();
         lat.extend(l);
         ok += o2;
         bad += b;
         all += a;
+        for (k, n) in f {
+            *failures.entry(k).or_insert(0) += n;
+        }
     }
     lat.sort();
     let pct = |p: f64| {
@@ -268,7 +332,8 @@ async fn main() {
         "{}",
         serde_json::json!({
             "url": o.url, "concurrency": o.concurrency, "seconds": o.seconds,
-            "ok": ok, "errors": bad, "ok_including_warmup": all, "rps": (ok as f64 / o.seconds as f64).round(),
+            "ok": ok, "errors": bad, "failures": failures, "ok_including_warmup": all, "rps": (ok as f64 / o.seconds as f64).round(),
+            "connections": CONNECTIONS.load(std::sync::atomic::Ordering::Relaxed),
             "p50_ms": (pct(0.50) * 100.0).round() / 100.0, "p99_ms": (pct(0.99) * 100.0).round() / 100.0,
         })
     );
