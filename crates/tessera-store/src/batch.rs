@@ -142,6 +142,24 @@ fn settle<R>(
     }
 }
 
+/// Lets the threads that are handling requests run, and takes what they queue meanwhile,
+/// until a turn brings nothing new (or `most` has passed). With the runtime on as many cores as
+/// the writer, a woken writer otherwise commits the one token that woke it while the tokens of
+/// requests already being handled wait for the next commit: many small commits, each a WAL
+/// flush and its pages rewritten. Idle, the first turn brings nothing and the commit starts
+/// at once.
+fn gather_while_arriving<T, R>(rx: &mut mpsc::Receiver<Job<T, R>>, batch: &mut Vec<Job<T, R>>, most: Duration) {
+    let until = Instant::now() + most;
+    while batch.len() < MAX_BATCH && Instant::now() < until {
+        let before = batch.len();
+        std::thread::yield_now();
+        fill(rx, batch);
+        if batch.len() == before {
+            break;
+        }
+    }
+}
+
 /// The reference-token writer of the embedded store (issue 17): a thread of its own that owns
 /// a connection and commits each batch there in one go — no hop per statement to sqlx's worker
 /// thread, statements prepared once. In-process writers of other kinds still take their turn
@@ -157,9 +175,11 @@ fn spawn_embedded_token_writer(
         let mut writer = None;
         let mut batch = Vec::with_capacity(MAX_BATCH);
         // Ends when every sender is dropped.
+        let gather = std::env::var("TESSERA_EXP_GATHER_US").ok().and_then(|v| v.parse().ok()).unwrap_or(200u64);
         while let Some(first) = rx.blocking_recv() {
             batch.push(first);
             fill(&mut rx, &mut batch);
+            gather_while_arriving(&mut rx, &mut batch, Duration::from_micros(gather));
             let (items, acks): (Vec<TokenRecord>, Vec<_>) = batch.drain(..).unzip();
             let started = Instant::now();
             let outcome = (|| {
