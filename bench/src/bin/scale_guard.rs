@@ -98,7 +98,7 @@ fn main() {
                     let poll: PollRequest = serde_json::from_str(&body).unwrap();
                     let after = poll.ack.iter().map(|a| a.parse::<usize>().unwrap()).max().unwrap_or(0);
                     let end = (after + poll.max_events.unwrap_or(500) as usize).min(sets.len());
-                    if after >= end {
+                    if after >= end && after > 0 {
                         // Nothing new: hold the poll as Tessera does.
                         tokio::time::sleep(Duration::from_secs(10)).await;
                     }

@@ -166,7 +166,8 @@ async fn main() {
                     Err(_) => false,
                 };
                 let done = Instant::now();
-                if start >= measure_from {
+                // Counted by when it ended: a request held across the warm-up's end still counts.
+                if done >= measure_from && start < end {
                     samples.push(Sample { end: done - measure_from, took: done - start, ok });
                 }
             }
