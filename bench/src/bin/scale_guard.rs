@@ -127,7 +127,8 @@ fn main() {
     let catch_up_s = catching_up.elapsed().as_secs_f64();
     let rss_after = rss_kib("VmRSS:");
     let inner = tower::service_fn(|_req: Request<String>| async { Ok::<_, Infallible>(Response::new(String::new())) });
-    let svc = GuardLayer::new(guard).require(Policy::all_of([ScopeName::new("dataEventRecords").unwrap()])).layer(inner);
+    let svc =
+        GuardLayer::new(guard).require(Policy::all_of([ScopeName::new("dataEventRecords").unwrap()])).layer(inner);
     let token = key
         .sign_access_token(&json!({"iss": url, "sub": "CC", "client_id": "CC", "aud": "api1",
             "scope": "dataEventRecords", "iat": now, "nbf": now, "exp": now + 3600, "jti": "not-revoked"}))

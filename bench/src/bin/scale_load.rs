@@ -133,6 +133,8 @@ async fn main() {
         tasks.push(tokio::spawn(async move {
             let mut rng = Rng(seed ^ ((w as u64 + 1) * 0x9E37_79B9_7F4A_7C15) | 1);
             let mut samples = Vec::new();
+            // Every 2xx, warm-up included (to divide by the server's CPU time over the whole run).
+            let mut all_ok = 0u64;
             loop {
                 let start = Instant::now();
                 if start >= end || stop.load(Ordering::Relaxed) {
@@ -166,17 +168,22 @@ async fn main() {
                     Err(_) => false,
                 };
                 let done = Instant::now();
+                if ok {
+                    all_ok += 1;
+                }
                 // Counted by when it ended: a request held across the warm-up's end still counts.
                 if done >= measure_from && start < end {
                     samples.push(Sample { end: done - measure_from, took: done - start, ok });
                 }
             }
-            samples
+            (samples, all_ok)
         }));
     }
-    let mut all = Vec::new();
+    let (mut all, mut ok_including_warmup) = (Vec::new(), 0);
     for t in tasks {
-        all.extend(t.await.unwrap());
+        let (samples, n) = t.await.unwrap();
+        all.extend(samples);
+        ok_including_warmup += n;
     }
     let measured = (Instant::now().min(end).saturating_duration_since(measure_from)).as_secs_f64().max(1e-3);
     let stats = |s: &[&Sample], secs: f64| {
@@ -198,6 +205,7 @@ async fn main() {
     out["seconds"] = serde_json::json!(measured);
     out["start_unix"] = serde_json::json!(start_unix);
     out["concurrency"] = serde_json::json!(o.concurrency);
+    out["ok_including_warmup"] = serde_json::json!(ok_including_warmup);
     if o.every > 0.0 {
         let n = (measured / o.every).ceil() as usize;
         let windows: Vec<_> = (0..n)

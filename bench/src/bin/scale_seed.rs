@@ -83,7 +83,8 @@ async fn seed_clients(
     let mut lo = from;
     while lo < to {
         let hi = (lo + 1_000_000).min(to);
-        let seq = format!("WITH RECURSIVE seq(i) AS (SELECT {lo} UNION ALL SELECT i + 1 FROM seq WHERE i < {})", hi - 1);
+        let seq =
+            format!("WITH RECURSIVE seq(i) AS (SELECT {lo} UNION ALL SELECT i + 1 FROM seq WHERE i < {})", hi - 1);
         exec(
             conn,
             format!(
@@ -107,10 +108,11 @@ async fn seed_clients(
 }
 
 async fn column_names(conn: &mut SqliteConnection, table: &str) -> Vec<String> {
-    let rows: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT name FROM pragma_table_info('{table}')")))
-        .fetch_all(&mut *conn)
-        .await
-        .unwrap();
+    let rows: Vec<(String,)> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT name FROM pragma_table_info('{table}')")))
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
     rows.into_iter().map(|r| r.0).collect()
 }
 
@@ -151,9 +153,7 @@ async fn seed_tokens(
                     sql.push(',');
                 }
                 let h = std::str::from_utf8(h).unwrap();
-                sql.push_str(&format!(
-                    "('{h}','scale{i:017}','{client}','{scope}','[\"{audience}\"]',{iat},{exp},0)"
-                ));
+                sql.push_str(&format!("('{h}','scale{i:017}','{client}','{scope}','[\"{audience}\"]',{iat},{exp},0)"));
             }
             exec(conn, sql).await;
         }
