@@ -152,3 +152,12 @@ pub fn cluster_token(key: &tessera_server::keys::SigningKey, ns: &str) -> String
     }))
     .unwrap()
 }
+
+/// Reference token number `i` of the cost-curve runs (`bench/scale/run.py`): 43 base64url
+/// characters, the shape of a token Tessera issues, derived from `i` so that a seeder can
+/// store its hash and a load driver can present it without a list of millions of tokens.
+pub fn scale_token(i: u64) -> String {
+    use base64::Engine as _;
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, format!("tessera-scale-token-{i}").as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(d.as_ref())
+}
