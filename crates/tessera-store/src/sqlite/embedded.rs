@@ -30,7 +30,10 @@ pub(crate) struct WalPolicy {
 
 impl Default for WalPolicy {
     fn default() -> Self {
-        Self { checkpoint_pages: 1_000, restart_pages: 8_192, size_limit_bytes: 16 << 20 }
+        // 2,000 rather than SQLite's 1,000: the pages every batch rewrites (the ends of the
+        // table and of the time and client indexes) are copied once per checkpoint, not once
+        // per commit, so fewer checkpoints copy fewer pages.
+        Self { checkpoint_pages: 2_000, restart_pages: 8_192, size_limit_bytes: 16 << 20 }
     }
 }
 
