@@ -257,6 +257,11 @@ impl Registry {
         self.clients.get(client_id)
     }
 
+    /// Every client, in no order.
+    pub fn clients(&self) -> impl Iterator<Item = &ClientRecord> {
+        self.clients.values().map(|c| &**c)
+    }
+
     /// The public keys a client registered for `private_key_jwt` (none when it has none).
     pub fn client_keys(&self, client_id: &ClientId) -> &[VerifyingKey] {
         self.client_keys.get(client_id).map_or(&[], Vec::as_slice)

@@ -309,7 +309,8 @@ impl Statement<'_> {
         }
     }
 
-    fn reset(&mut self) {
+    /// Ends the current use (a read left before its last row): reset and unbound.
+    pub fn reset(&mut self) {
         // SAFETY: valid statement. Reset's code repeats the last step's, already reported.
         unsafe {
             ffi::sqlite3_reset(self.stmt.as_ptr());

@@ -85,9 +85,10 @@ impl Store {
         let rows = sqlx::query(concat!("SELECT ", client_columns!(), " FROM clients ORDER BY client_id"))
             .fetch_all(&mut *conn)
             .await?;
-        let secrets = sqlx::query(concat!("SELECT ", secret_columns!(), " FROM client_secrets ORDER BY created_at, id"))
-            .fetch_all(&mut *conn)
-            .await?;
+        let secrets =
+            sqlx::query(concat!("SELECT ", secret_columns!(), " FROM client_secrets ORDER BY created_at, id"))
+                .fetch_all(&mut *conn)
+                .await?;
         let mut by_client: BTreeMap<String, Vec<SecretRecord>> = BTreeMap::new();
         for row in &secrets {
             let (client_id, secret) = SecretColumns::from_row(row)?.into_record();
@@ -393,10 +394,7 @@ async fn insert_secret(
 /// The registry revision, then every client with its secrets, on an embedded connection inside
 /// its read transaction. The two SELECTs are ordered by client id (SQLite's `BINARY`
 /// collation: byte order, as Rust's `str`) and merged as they go.
-fn read_clients_raw(
-    conn: &mut raw::Conn,
-    each: &mut dyn FnMut(ClientRecord),
-) -> raw::Result<Result<i64, StoreError>> {
+fn read_clients_raw(conn: &mut raw::Conn, each: &mut dyn FnMut(ClientRecord)) -> raw::Result<Result<i64, StoreError>> {
     let revision = {
         let mut q = conn.statement("SELECT revision FROM registry_revision WHERE id = 1")?;
         if !q.step()? {
@@ -409,11 +407,8 @@ fn read_clients_raw(
         concat!("SELECT ", client_columns!(), " FROM clients ORDER BY client_id"),
         concat!("SELECT ", secret_columns!(), " FROM client_secrets ORDER BY client_id, created_at, id"),
     )?;
-    let mut pending: Option<(String, SecretRecord)> = if secrets.step()? {
-        Some(SecretColumns::from_raw(&secrets).into_record())
-    } else {
-        None
-    };
+    let mut pending: Option<(String, SecretRecord)> =
+        if secrets.step()? { Some(SecretColumns::from_raw(&secrets).into_record()) } else { None };
     while clients.step()? {
         let c = ClientColumns::from_raw(&clients);
         let mut own = Vec::new();

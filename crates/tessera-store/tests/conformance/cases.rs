@@ -696,3 +696,39 @@ pub async fn clients_read_on_the_embedded_connection_equal_list_clients(store: S
         tessera_store::Backend::Postgres => assert!(read.is_none()),
     }
 }
+
+/// Live reference tokens are counted for the clients asked about only (those with a cap):
+/// expired and revoked ones left out, a client without any absent, none asked about: none.
+pub async fn live_token_counts_cover_the_capped_clients_only(store: Store) {
+    let of = |n: usize, client: &str, exp: i64, revoked: bool| TokenRecord {
+        client_id: ClientId::new(client).unwrap(),
+        revoked,
+        ..token(n, exp)
+    };
+    let mut tokens = Vec::new();
+    for n in 0..5 {
+        tokens.push(of(n, "capped", 5000, false));
+    }
+    tokens.push(of(5, "capped", 1500, false)); // expired at 2000
+    tokens.push(of(6, "capped", 2000, false)); // expires at 2000: not live
+    tokens.push(of(7, "capped", 5000, true)); // revoked
+    tokens.push(of(8, "other-capped", 5000, false));
+    for n in 9..20 {
+        tokens.push(of(n, "uncapped", 5000, false));
+    }
+    store.insert_tokens(&tokens).await.unwrap();
+    let now = UnixTime(2000);
+    let id = |s: &str| ClientId::new(s).unwrap();
+    assert!(store.live_token_counts(now, Some(&[])).await.unwrap().is_empty());
+    let asked = [id("capped"), id("other-capped"), id("no-tokens")];
+    let want = std::collections::HashMap::from([("capped".to_string(), 5), ("other-capped".to_string(), 1)]);
+    assert_eq!(store.live_token_counts(now, Some(&asked)).await.unwrap(), want);
+    // Many capped clients: one pass over the table, the same answer.
+    let mut many: Vec<ClientId> = (0..5000).map(|n| id(&format!("c{n}"))).collect();
+    many.extend(asked.iter().cloned());
+    assert_eq!(store.live_token_counts(now, Some(&many)).await.unwrap(), want);
+    // Every client: the uncapped one too.
+    let all = store.live_token_counts(now, None).await.unwrap();
+    assert_eq!(all.len(), 3);
+    assert_eq!((all["capped"], all["other-capped"], all["uncapped"]), (5, 1, 11));
+}
