@@ -340,6 +340,8 @@ fn spawn_pruner(
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The clients with a live-token cap, as of a registry revision.
+        let mut capped: Option<(i64, Option<Vec<tessera_types::ClientId>>)> = None;
         loop {
             tick.tick().await;
             match store.prune(clock.now(), batch).await {
@@ -369,8 +371,15 @@ fn spawn_pruner(
                 Ok(entries) => tracing::info!(entries, "pruned audit entries past audit_retention_days"),
                 Err(e) => tracing::error!(error = %e, "pruning the audit trail failed"),
             }
+            // Only clients with a cap are counted: with none, the recount costs nothing.
+            let registry = state.0.registry.get();
+            if capped.as_ref().is_none_or(|(revision, _)| *revision != registry.revision) {
+                capped = Some((registry.revision, state.0.issuance.capped(&registry)));
+            }
+            drop(registry);
+            let capped_ids = capped.as_ref().expect("set above").1.as_deref();
             state.0.issuance.begin_recount();
-            match store.live_token_counts(clock.now()).await {
+            match store.live_token_counts(clock.now(), capped_ids).await {
                 Ok(counts) => state.0.issuance.set_live(counts),
                 Err(e) => tracing::error!(error = %e, "counting live reference tokens failed"),
             }

@@ -36,6 +36,59 @@ pub struct KeyInfo {
     pub created_at: tessera_types::UnixTime,
 }
 
+/// Clients by id, with their `private_key_jwt` keys parsed: what a snapshot holds per client.
+#[derive(Default)]
+struct Clients {
+    by_id: HashMap<ClientId, Arc<ClientRecord>>,
+    keys: HashMap<ClientId, Vec<VerifyingKey>>,
+}
+
+impl Clients {
+    fn with_capacity(n: usize) -> Self {
+        Self { by_id: HashMap::with_capacity(n), keys: HashMap::new() }
+    }
+
+    fn insert(&mut self, client: ClientRecord) {
+        if let Some(jwks) = &client.jwks {
+            let keys = crate::client_keys::verifying_keys(&client.client_id, jwks);
+            self.keys.insert(client.client_id.clone(), keys);
+        }
+        self.by_id.insert(client.client_id.clone(), Arc::new(client));
+    }
+
+    /// Gives back the room made for more clients than came (a shrinking registry).
+    fn shrink_to_fit(&mut self) {
+        self.by_id.shrink_to_fit();
+        self.keys.shrink_to_fit();
+    }
+}
+
+/// Runs `f` on a blocking thread, off the async workers; its panic is this task's.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(out) => out,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+/// Drops a replaced snapshot on a blocking thread (freeing a million clients takes a while),
+/// then gives the freed memory back to the system: glibc keeps what a load freed (the rows
+/// read, the old snapshot) in its heap otherwise.
+fn dispose(old: Option<Arc<Registry>>) {
+    let run = move || {
+        drop(old);
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: no arguments beyond the padding to keep; safe to call at any time.
+        unsafe {
+            libc::malloc_trim(0);
+        }
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(rt) => drop(rt.spawn_blocking(run)),
+        Err(_) => run(),
+    }
+}
+
 /// One consistent view of the registry.
 pub struct Registry {
     /// The store revision this was loaded at.
@@ -56,11 +109,45 @@ pub struct Registry {
 impl Registry {
     /// Loads everything from the store, opening the active private keys.
     pub async fn load(store: &Store, kek: &Kek) -> Result<Self, KeyError> {
-        // Read the revision first: a change committed while loading makes the next poll see
-        // a newer revision and load again.
-        let revision = store.revision().await?;
+        Self::load_sized(store, kek, 0).await
+    }
+
+    /// [`Registry::load`], with room made for about `clients` clients (the last snapshot's).
+    ///
+    /// The clients (per client: the registry's bulk) are read and their maps built on a
+    /// blocking thread, so the async workers keep serving requests meanwhile (issue 17: at a
+    /// million clients a reload on a worker stalled issuance for seconds). On SQLite they are
+    /// read on the store's own connection, in one read transaction with the revision.
+    async fn load_sized(store: &Store, kek: &Kek, clients: usize) -> Result<Self, KeyError> {
+        let reader = store.clone();
+        let embedded = blocking(move || {
+            let mut built = Clients::with_capacity(clients);
+            let Some(revision) = reader.read_clients_blocking(&mut |c| built.insert(c)) else {
+                return Ok(None);
+            };
+            built.shrink_to_fit();
+            Ok::<_, KeyError>(Some((revision?, built)))
+        })
+        .await?;
+        let (revision, clients) = match embedded {
+            Some(read) => read,
+            None => {
+                // PostgreSQL. The revision first: a change committed while loading makes the
+                // next poll see a newer revision and load again.
+                let revision = store.revision().await?;
+                let list = store.list_clients().await?;
+                let built = blocking(move || {
+                    let mut built = Clients::with_capacity(list.len());
+                    list.into_iter().for_each(|c| built.insert(c));
+                    built
+                })
+                .await;
+                (revision, built)
+            }
+        };
+        // The small tables after the revision, as before: what they hold is at least as new as
+        // `revision`, and a change since it makes the next poll load again.
         let scopes = store.list_scopes().await?;
-        let clients = store.list_clients().await?;
         let mut keys = Vec::new();
         let mut key_info = Vec::new();
         for record in store.list_keys().await? {
@@ -89,7 +176,7 @@ impl Registry {
             let rules = store.list_trust_rules(&t.name).await?;
             trusts.push((t, rules));
         }
-        let mut registry = Self::from_records(revision, scopes, clients, keys)?.with_trusts(trusts);
+        let mut registry = Self::from_parts(revision, scopes, clients, keys)?.with_trusts(trusts);
         registry.key_info = key_info;
         Ok(registry)
     }
@@ -118,21 +205,27 @@ impl Registry {
         self.trusts.get(issuer.trim_end_matches('/'))
     }
 
-    /// A snapshot of these records; `keys` oldest first.
+    /// A snapshot of these records; `keys` oldest first (tests).
+    #[cfg(test)]
     pub(crate) fn from_records(
         revision: i64,
         scopes: Vec<ScopeRecord>,
         clients: Vec<ClientRecord>,
         keys: Vec<PublishedKey>,
     ) -> Result<Self, KeyError> {
+        let mut built = Clients::with_capacity(clients.len());
+        clients.into_iter().for_each(|c| built.insert(c));
+        Self::from_parts(revision, scopes, built, keys)
+    }
+
+    fn from_parts(
+        revision: i64,
+        scopes: Vec<ScopeRecord>,
+        clients: Clients,
+        keys: Vec<PublishedKey>,
+    ) -> Result<Self, KeyError> {
         let scopes = scopes.into_iter().map(|s| (s.name.clone(), s)).collect();
-        let client_keys = clients
-            .iter()
-            .filter_map(|c| {
-                Some((c.client_id.clone(), crate::client_keys::verifying_keys(&c.client_id, c.jwks.as_ref()?)))
-            })
-            .collect();
-        let clients = clients.into_iter().map(|c| (c.client_id.clone(), Arc::new(c))).collect();
+        let Clients { by_id: clients, keys: client_keys } = clients;
         let mut signing = HashMap::new();
         let mut published = Vec::new();
         let mut verifying = HashMap::new();
@@ -162,6 +255,11 @@ impl Registry {
     /// A client by id.
     pub fn client(&self, client_id: &ClientId) -> Option<&Arc<ClientRecord>> {
         self.clients.get(client_id)
+    }
+
+    /// Every client, in no order.
+    pub fn clients(&self) -> impl Iterator<Item = &ClientRecord> {
+        self.clients.values().map(|c| &**c)
     }
 
     /// The public keys a client registered for `private_key_jwt` (none when it has none).
@@ -214,6 +312,7 @@ impl RegistryHandle {
     /// Loads the first snapshot.
     pub async fn new(store: Store, kek: Kek) -> Result<Self, KeyError> {
         let first = Registry::load(&store, &kek).await?;
+        dispose(None);
         Ok(Self {
             current: RwLock::new(Arc::new(first)),
             source: Some((store, kek)),
@@ -309,10 +408,12 @@ impl RegistryHandle {
             *self.confirmed.lock().expect("lock") = std::time::Instant::now();
             return Ok(false);
         }
-        let next = Registry::load(store, kek).await?;
+        // The current snapshot keeps serving until the next one is complete.
+        let next = Registry::load_sized(store, kek, self.get().clients.len()).await?;
         *self.confirmed.lock().expect("lock") = std::time::Instant::now();
-        tracing::info!(revision = next.revision, "registry reloaded");
-        *self.current.write().expect("registry lock") = Arc::new(next);
+        tracing::info!(revision = next.revision, clients = next.clients.len(), "registry reloaded");
+        let old = std::mem::replace(&mut *self.current.write().expect("registry lock"), Arc::new(next));
+        dispose(Some(old));
         Ok(true)
     }
 

@@ -223,9 +223,25 @@ impl IssuanceLimiter {
         }
     }
 
+    /// The client's cap on live reference tokens; 0: none.
+    fn live_cap(&self, client: &ClientRecord) -> u64 {
+        client.limits.max_live_tokens.map_or(self.limits.max_live_reference_tokens, |c| c.max(0) as u64)
+    }
+
+    /// The clients of `registry` with a cap on live reference tokens: the ones whose counts
+    /// matter (every client while the server's default cap is on). `None` for too many to
+    /// list ([`tessera_store::MAX_COUNTED_ONE_BY_ONE`]): then every client is counted.
+    pub(crate) fn capped(&self, registry: &crate::registry::Registry) -> Option<Vec<tessera_types::ClientId>> {
+        let capped = || registry.clients().filter(|c| self.live_cap(c) > 0);
+        if capped().count() > tessera_store::MAX_COUNTED_ONE_BY_ONE {
+            return None;
+        }
+        Some(capped().map(|c| c.client_id.clone()).collect())
+    }
+
     /// Whether the client may hold one more live reference token; counts it if so.
     pub(crate) fn take_live(&self, client: &ClientRecord) -> bool {
-        let cap = client.limits.max_live_tokens.map_or(self.limits.max_live_reference_tokens, |c| c.max(0) as u64);
+        let cap = self.live_cap(client);
         let mut live = self.live.lock().expect("live lock");
         let id = client.client_id.as_str();
         let n = live.counts.entry(id.to_owned()).or_insert(0);

@@ -17,4 +17,6 @@ pub use model::{
     ClientLimits, ClientRecord, ClientUpdate, KeyRecord, KeyStatus, ScopeRecord, SecretRecord, TokenRecord,
     TrustRecord, TrustRuleRecord,
 };
-pub use store::{AuditAction, AuditEntry, AuditQuery, Backend, EventAudience, Store, StoreError, StoredEvent};
+pub use store::{
+    AuditAction, AuditEntry, AuditQuery, Backend, EventAudience, MAX_COUNTED_ONE_BY_ONE, Store, StoreError, StoredEvent,
+};

@@ -131,3 +131,42 @@ async fn expired_entries_are_pruned_in_batches_and_live_counts_follow() {
     assert!(served, "the cap did not free up once the tokens expired");
     s.stop().await;
 }
+
+/// With the server's default cap off, only the clients with a cap of their own are recounted
+/// (issue 17: the recount costs nothing without any): such a client is held to its cap and
+/// freed once its tokens are pruned, and an uncapped one is never held back.
+#[tokio::test]
+async fn a_clients_own_cap_holds_and_frees_up_with_the_default_cap_off() {
+    let limits = LimitsFile { max_live_reference_tokens: Some(0), ..Default::default() };
+    let s = Server::start(FileConfig { limits, prune_interval_ms: Some(50), ..Default::default() }).await;
+    let capped = s
+        .client_with(tessera_server::admin::ClientSpec {
+            scopes: vec![tessera_testkit::scope("api")],
+            token_format: Some("reference".parse().unwrap()),
+            max_live_reference_tokens: Some(2),
+            ..crate::harness::spec("C")
+        })
+        .await;
+    let free = s.client("U", None, "reference").await;
+    let http = http();
+    let mut issued = 0;
+    for _ in 0..5 {
+        match token(&http, &s, "C", &capped).await.status {
+            200 => issued += 1,
+            status => assert_eq!(status, 429),
+        }
+        assert_eq!(token(&http, &s, "U", &free).await.status, 200, "the uncapped client is never held back");
+    }
+    assert!((1..=2).contains(&issued), "{issued} issued with a cap of 2");
+    s.clock.advance(3601);
+    let mut served = false;
+    for _ in 0..200 {
+        if token(&http, &s, "C", &capped).await.status == 200 {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(served, "the cap did not free up once the tokens expired and were pruned");
+    s.stop().await;
+}

@@ -110,31 +110,38 @@ impl Conn {
 
     /// The statement for `sql`, prepared on first use and kept (bindings cleared, reset).
     pub fn statement(&mut self, sql: &'static str) -> Result<Statement<'_>> {
-        let found = self.statements.iter().find(|(s, _)| *s == sql).map(|(_, st)| *st);
-        let stmt = match found {
-            Some(stmt) => stmt,
-            None => {
-                let mut stmt = ptr::null_mut();
-                // SAFETY: valid handle; the SQL's length is passed, no NUL needed.
-                let rc = unsafe {
-                    ffi::sqlite3_prepare_v3(
-                        self.db.as_ptr(),
-                        sql.as_ptr().cast(),
-                        c_int::try_from(sql.len()).expect("short SQL"),
-                        ffi::SQLITE_PREPARE_PERSISTENT as u32,
-                        &mut stmt,
-                        ptr::null_mut(),
-                    )
-                };
-                if rc != ffi::SQLITE_OK {
-                    return Err(self.error(rc));
-                }
-                let stmt = NonNull::new(stmt).expect("a statement for non-empty SQL");
-                self.statements.push((sql, stmt));
-                stmt
-            }
-        };
+        let stmt = self.prepared(sql)?;
         Ok(Statement { conn: self, stmt })
+    }
+
+    /// Two statements stepped in turn (a merge of two ordered reads), as [`Conn::statement`].
+    pub fn statements(&mut self, a: &'static str, b: &'static str) -> Result<(Statement<'_>, Statement<'_>)> {
+        let (a, b) = (self.prepared(a)?, self.prepared(b)?);
+        Ok((Statement { conn: self, stmt: a }, Statement { conn: self, stmt: b }))
+    }
+
+    fn prepared(&mut self, sql: &'static str) -> Result<NonNull<ffi::sqlite3_stmt>> {
+        if let Some(stmt) = self.statements.iter().find(|(s, _)| *s == sql).map(|(_, st)| *st) {
+            return Ok(stmt);
+        }
+        let mut stmt = ptr::null_mut();
+        // SAFETY: valid handle; the SQL's length is passed, no NUL needed.
+        let rc = unsafe {
+            ffi::sqlite3_prepare_v3(
+                self.db.as_ptr(),
+                sql.as_ptr().cast(),
+                c_int::try_from(sql.len()).expect("short SQL"),
+                ffi::SQLITE_PREPARE_PERSISTENT as u32,
+                &mut stmt,
+                ptr::null_mut(),
+            )
+        };
+        if rc != ffi::SQLITE_OK {
+            return Err(self.error(rc));
+        }
+        let stmt = NonNull::new(stmt).expect("a statement for non-empty SQL");
+        self.statements.push((sql, stmt));
+        Ok(stmt)
     }
 
     /// Counts the pages in the write-ahead log after each commit of this connection into the
@@ -279,6 +286,12 @@ impl Statement<'_> {
         unsafe { ffi::sqlite3_column_int64(self.stmt.as_ptr(), col) }
     }
 
+    /// An integer column of the current row; `None` when NULL.
+    pub fn opt_int(&self, col: c_int) -> Option<i64> {
+        // SAFETY: as `int`.
+        (unsafe { ffi::sqlite3_column_type(self.stmt.as_ptr(), col) } != ffi::SQLITE_NULL).then(|| self.int(col))
+    }
+
     /// A text column of the current row; `None` when NULL.
     pub fn text(&self, col: c_int) -> Option<String> {
         // SAFETY: as `int`; the pointer is valid until the next step/reset, copied at once.
@@ -296,7 +309,8 @@ impl Statement<'_> {
         }
     }
 
-    fn reset(&mut self) {
+    /// Ends the current use (a read left before its last row): reset and unbound.
+    pub fn reset(&mut self) {
         // SAFETY: valid statement. Reset's code repeats the last step's, already reported.
         unsafe {
             ffi::sqlite3_reset(self.stmt.as_ptr());

@@ -14,9 +14,28 @@ use serde_json::json;
 
 use super::audit::{Change, client_detail};
 use super::events::{self, EventAudience};
-use super::{Store, StoreError, corrupt, json, unique_violation};
+use super::{Store, StoreError, corrupt, unique_violation};
 use crate::AuditAction;
 use crate::model::{ClientLimits, ClientRecord, ClientUpdate, SecretRecord};
+use crate::sqlite::raw;
+
+/// The columns of a client row, in the order of [`ClientColumns`]' fields: both the sqlx and
+/// the embedded path select these and decode them through [`ClientColumns::into_record`], so
+/// the two cannot drift.
+macro_rules! client_columns {
+    () => {
+        "client_id, display_name, permissions, access_token_lifetime, token_format, signing_alg, enabled, created_at, \
+         issuance_rate_milli, issuance_burst, max_live_tokens, tokens_not_before, jwks, token_endpoint_auth_method, \
+         tls_client, jwks_uri, require_dpop"
+    };
+}
+
+/// The columns of a secret row, in the order of [`SecretColumns`]' fields.
+macro_rules! secret_columns {
+    () => {
+        "id, client_id, hash, created_at, expires_at, last_used_at"
+    };
+}
 
 impl Store {
     /// Registers a client with its secrets; [`StoreError::Conflict`] if the id is taken.
@@ -63,39 +82,73 @@ impl Store {
     /// Every client with its secrets, by id.
     pub async fn list_clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        let rows = sqlx::query("SELECT * FROM clients ORDER BY client_id").fetch_all(&mut *conn).await?;
-        let secrets = sqlx::query("SELECT * FROM client_secrets ORDER BY created_at, id").fetch_all(&mut *conn).await?;
+        let rows = sqlx::query(concat!("SELECT ", client_columns!(), " FROM clients ORDER BY client_id"))
+            .fetch_all(&mut *conn)
+            .await?;
+        let secrets =
+            sqlx::query(concat!("SELECT ", secret_columns!(), " FROM client_secrets ORDER BY created_at, id"))
+                .fetch_all(&mut *conn)
+                .await?;
         let mut by_client: BTreeMap<String, Vec<SecretRecord>> = BTreeMap::new();
         for row in &secrets {
-            let client_id: String = row.try_get("client_id")?;
-            by_client.entry(client_id).or_default().push(secret_from_row(row)?);
+            let (client_id, secret) = SecretColumns::from_row(row)?.into_record();
+            by_client.entry(client_id).or_default().push(secret);
         }
         rows.iter()
             .map(|row| {
-                let id: String = row.try_get("client_id")?;
-                client_from_row(row, by_client.remove(&id).unwrap_or_default())
+                let c = ClientColumns::from_row(row)?;
+                let secrets = by_client.remove(&c.client_id).unwrap_or_default();
+                c.into_record(secrets)
             })
             .collect()
+    }
+
+    /// Every client with its secrets, in client-id order, each handed to `each` as soon as it
+    /// is read, and the registry revision they are as of: the registry snapshot's big read
+    /// (issue 17). On SQLite, through the embedded database's own connection: one read
+    /// transaction for the revision, the clients and their secrets; prepared statements whose
+    /// rows are decoded straight into records, with no intermediate copy of the rows (sqlx
+    /// sends each row from its worker thread over a channel: a context switch per row). It
+    /// runs on the calling thread and takes about a second per million clients: call it off
+    /// the async workers (`spawn_blocking`).
+    ///
+    /// `None` on PostgreSQL, or when every embedded read connection is busy: read
+    /// [`Store::revision`] then [`Store::list_clients`] instead.
+    pub fn read_clients_blocking(&self, each: &mut dyn FnMut(ClientRecord)) -> Option<Result<i64, StoreError>> {
+        let read = self.embedded()?.read(|conn| {
+            // Deferred: the first SELECT takes the read snapshot every later one sees.
+            conn.exec("BEGIN")?;
+            let out = read_clients_raw(conn, each);
+            // Ends the read (and so lets checkpoints past it) even after a failure.
+            let end = conn.exec("COMMIT");
+            let out = out?;
+            end.map(|()| out)
+        })?;
+        Some(read.map_err(StoreError::from).and_then(|r| r))
     }
 
     /// One client with its secrets.
     pub async fn get_client(&self, client_id: &ClientId) -> Result<Option<ClientRecord>, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        let Some(row) = sqlx::query("SELECT * FROM clients WHERE client_id = $1")
+        let Some(row) = sqlx::query(concat!("SELECT ", client_columns!(), " FROM clients WHERE client_id = $1"))
             .bind(client_id.as_str())
             .fetch_optional(&mut *conn)
             .await?
         else {
             return Ok(None);
         };
-        let secrets = sqlx::query("SELECT * FROM client_secrets WHERE client_id = $1 ORDER BY created_at, id")
-            .bind(client_id.as_str())
-            .fetch_all(&mut *conn)
-            .await?
-            .iter()
-            .map(secret_from_row)
-            .collect::<Result<_, _>>()?;
-        client_from_row(&row, secrets).map(Some)
+        let secrets = sqlx::query(concat!(
+            "SELECT ",
+            secret_columns!(),
+            " FROM client_secrets WHERE client_id = $1 ORDER BY created_at, id"
+        ))
+        .bind(client_id.as_str())
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|row| Ok(SecretColumns::from_row(row)?.into_record().1))
+        .collect::<Result<_, StoreError>>()?;
+        ClientColumns::from_row(&row)?.into_record(secrets).map(Some)
     }
 
     /// Removes a client, its secrets and its reference tokens; `false` if there was none. The
@@ -338,56 +391,200 @@ async fn insert_secret(
     Ok(())
 }
 
-fn secret_from_row(row: &AnyRow) -> Result<SecretRecord, StoreError> {
-    Ok(SecretRecord {
-        id: row.try_get("id")?,
-        hash: row.try_get("hash")?,
-        created_at: UnixTime(row.try_get("created_at")?),
-        expires_at: row.try_get::<Option<i64>, _>("expires_at")?.map(UnixTime),
-        last_used_at: row.try_get::<Option<i64>, _>("last_used_at")?.map(UnixTime),
-    })
+/// The registry revision, then every client with its secrets, on an embedded connection inside
+/// its read transaction. The two SELECTs are ordered by client id (SQLite's `BINARY`
+/// collation: byte order, as Rust's `str`) and merged as they go.
+fn read_clients_raw(conn: &mut raw::Conn, each: &mut dyn FnMut(ClientRecord)) -> raw::Result<Result<i64, StoreError>> {
+    let revision = {
+        let mut q = conn.statement("SELECT revision FROM registry_revision WHERE id = 1")?;
+        if !q.step()? {
+            return Ok(Err(corrupt("no registry revision")));
+        }
+        q.int(0)
+    };
+    // Two cursors stepped in turn, in the one read transaction.
+    let (mut clients, mut secrets) = conn.statements(
+        concat!("SELECT ", client_columns!(), " FROM clients ORDER BY client_id"),
+        concat!("SELECT ", secret_columns!(), " FROM client_secrets ORDER BY client_id, created_at, id"),
+    )?;
+    let mut pending: Option<(String, SecretRecord)> =
+        if secrets.step()? { Some(SecretColumns::from_raw(&secrets).into_record()) } else { None };
+    while clients.step()? {
+        let c = ClientColumns::from_raw(&clients);
+        let mut own = Vec::new();
+        while let Some((client_id, _)) = &pending {
+            match client_id.as_str().cmp(c.client_id.as_str()) {
+                // A secret of no client (the foreign key forbids it): skipped, as `list_clients` does.
+                std::cmp::Ordering::Less => {}
+                std::cmp::Ordering::Equal => own.push(pending.take().expect("pending").1),
+                std::cmp::Ordering::Greater => break,
+            }
+            pending = if secrets.step()? { Some(SecretColumns::from_raw(&secrets).into_record()) } else { None };
+        }
+        own.shrink_to_fit();
+        match c.into_record(own) {
+            Ok(record) => each(record),
+            Err(e) => return Ok(Err(e)),
+        }
+    }
+    Ok(Ok(revision))
 }
 
-fn client_from_row(row: &AnyRow, secrets: Vec<SecretRecord>) -> Result<ClientRecord, StoreError> {
-    let client_id: String = row.try_get("client_id")?;
-    let token_format: String = row.try_get("token_format")?;
-    let signing_alg: Option<String> = row.try_get("signing_alg")?;
-    let enabled: i64 = row.try_get("enabled")?;
-    Ok(ClientRecord {
-        client_id: ClientId::new(client_id).map_err(corrupt)?,
-        display_name: row.try_get("display_name")?,
-        secrets,
-        permissions: json::<Vec<Permission>>(row, "permissions")?,
-        access_token_lifetime: row.try_get("access_token_lifetime")?,
-        token_format: TokenFormat::from_str(&token_format).map_err(corrupt)?,
-        signing_alg: signing_alg.map(|a| SigningAlg::from_str(&a)).transpose().map_err(corrupt)?,
-        enabled: enabled != 0,
-        created_at: UnixTime(row.try_get("created_at")?),
-        limits: ClientLimits {
+/// A client row as stored.
+struct ClientColumns {
+    client_id: String,
+    display_name: Option<String>,
+    /// JSON list.
+    permissions: String,
+    access_token_lifetime: i64,
+    token_format: String,
+    signing_alg: Option<String>,
+    enabled: i64,
+    created_at: i64,
+    issuance_rate_milli: Option<i64>,
+    issuance_burst: Option<i64>,
+    max_live_tokens: Option<i64>,
+    tokens_not_before: Option<i64>,
+    /// JSON JWK Set.
+    jwks: Option<String>,
+    token_endpoint_auth_method: Option<String>,
+    /// JSON object.
+    tls_client: Option<String>,
+    jwks_uri: Option<String>,
+    require_dpop: i64,
+}
+
+impl ClientColumns {
+    fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            client_id: row.try_get("client_id")?,
+            display_name: row.try_get("display_name")?,
+            permissions: row.try_get("permissions")?,
+            access_token_lifetime: row.try_get("access_token_lifetime")?,
+            token_format: row.try_get("token_format")?,
+            signing_alg: row.try_get("signing_alg")?,
+            enabled: row.try_get("enabled")?,
+            created_at: row.try_get("created_at")?,
             issuance_rate_milli: row.try_get("issuance_rate_milli")?,
             issuance_burst: row.try_get("issuance_burst")?,
             max_live_tokens: row.try_get("max_live_tokens")?,
-        },
-        tokens_not_before: row.try_get::<Option<i64>, _>("tokens_not_before")?.map(UnixTime),
-        jwks: row
-            .try_get::<Option<String>, _>("jwks")?
-            .map(|text| serde_json::from_str::<JwkSet>(&text))
-            .transpose()
-            .map_err(corrupt)?,
-        jwks_uri: row.try_get::<Option<String>, _>("jwks_uri")?.map(JwksUri::new).transpose().map_err(corrupt)?,
-        auth_method: row
-            .try_get::<Option<String>, _>("token_endpoint_auth_method")?
-            .map(|m| ClientAuthMethod::from_str(&m))
-            .transpose()
-            .map_err(corrupt)?,
-        tls: row
-            .try_get::<Option<String>, _>("tls_client")?
-            .map(|text| serde_json::from_str::<TlsClientRegistration>(&text))
-            .transpose()
-            .map_err(corrupt)?
-            .unwrap_or_default(),
-        require_dpop: row.try_get::<i64, _>("require_dpop")? != 0,
-    })
+            tokens_not_before: row.try_get("tokens_not_before")?,
+            jwks: row.try_get("jwks")?,
+            token_endpoint_auth_method: row.try_get("token_endpoint_auth_method")?,
+            tls_client: row.try_get("tls_client")?,
+            jwks_uri: row.try_get("jwks_uri")?,
+            require_dpop: row.try_get("require_dpop")?,
+        })
+    }
+
+    /// The row a statement selecting [`client_columns!`] is on.
+    fn from_raw(q: &raw::Statement<'_>) -> Self {
+        Self {
+            client_id: q.text(0).unwrap_or_default(),
+            display_name: q.text(1),
+            permissions: q.text(2).unwrap_or_default(),
+            access_token_lifetime: q.int(3),
+            token_format: q.text(4).unwrap_or_default(),
+            signing_alg: q.text(5),
+            enabled: q.int(6),
+            created_at: q.int(7),
+            issuance_rate_milli: q.opt_int(8),
+            issuance_burst: q.opt_int(9),
+            max_live_tokens: q.opt_int(10),
+            tokens_not_before: q.opt_int(11),
+            jwks: q.text(12),
+            token_endpoint_auth_method: q.text(13),
+            tls_client: q.text(14),
+            jwks_uri: q.text(15),
+            require_dpop: q.int(16),
+        }
+    }
+
+    fn into_record(self, secrets: Vec<SecretRecord>) -> Result<ClientRecord, StoreError> {
+        fn json_of<T: serde::de::DeserializeOwned>(col: &str, text: &str) -> Result<T, StoreError> {
+            serde_json::from_str(text).map_err(|e| corrupt(format!("{col}: {e}")))
+        }
+        let mut permissions: Vec<Permission> = json_of("permissions", &self.permissions)?;
+        permissions.shrink_to_fit();
+        Ok(ClientRecord {
+            client_id: ClientId::new(self.client_id).map_err(corrupt)?,
+            display_name: self.display_name,
+            secrets,
+            permissions,
+            access_token_lifetime: self.access_token_lifetime,
+            token_format: TokenFormat::from_str(&self.token_format).map_err(corrupt)?,
+            signing_alg: self.signing_alg.map(|a| SigningAlg::from_str(&a)).transpose().map_err(corrupt)?,
+            enabled: self.enabled != 0,
+            created_at: UnixTime(self.created_at),
+            limits: ClientLimits {
+                issuance_rate_milli: self.issuance_rate_milli,
+                issuance_burst: self.issuance_burst,
+                max_live_tokens: self.max_live_tokens,
+            },
+            tokens_not_before: self.tokens_not_before.map(UnixTime),
+            jwks: self.jwks.map(|text| serde_json::from_str::<JwkSet>(&text)).transpose().map_err(corrupt)?,
+            jwks_uri: self.jwks_uri.map(JwksUri::new).transpose().map_err(corrupt)?,
+            auth_method: self
+                .token_endpoint_auth_method
+                .map(|m| ClientAuthMethod::from_str(&m))
+                .transpose()
+                .map_err(corrupt)?,
+            tls: self
+                .tls_client
+                .map(|text| serde_json::from_str::<TlsClientRegistration>(&text))
+                .transpose()
+                .map_err(corrupt)?
+                .unwrap_or_default(),
+            require_dpop: self.require_dpop != 0,
+        })
+    }
+}
+
+/// A secret row as stored.
+struct SecretColumns {
+    id: String,
+    client_id: String,
+    hash: String,
+    created_at: i64,
+    expires_at: Option<i64>,
+    last_used_at: Option<i64>,
+}
+
+impl SecretColumns {
+    fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            client_id: row.try_get("client_id")?,
+            hash: row.try_get("hash")?,
+            created_at: row.try_get("created_at")?,
+            expires_at: row.try_get("expires_at")?,
+            last_used_at: row.try_get("last_used_at")?,
+        })
+    }
+
+    /// The row a statement selecting [`secret_columns!`] is on.
+    fn from_raw(q: &raw::Statement<'_>) -> Self {
+        Self {
+            id: q.text(0).unwrap_or_default(),
+            client_id: q.text(1).unwrap_or_default(),
+            hash: q.text(2).unwrap_or_default(),
+            created_at: q.int(3),
+            expires_at: q.opt_int(4),
+            last_used_at: q.opt_int(5),
+        }
+    }
+
+    /// The client it belongs to, and the secret.
+    fn into_record(self) -> (String, SecretRecord) {
+        let secret = SecretRecord {
+            id: self.id,
+            hash: self.hash,
+            created_at: UnixTime(self.created_at),
+            expires_at: self.expires_at.map(UnixTime),
+            last_used_at: self.last_used_at.map(UnixTime),
+        };
+        (self.client_id, secret)
+    }
 }
 
 /// A mutual-TLS registration as stored: JSON text, `NULL` for none.

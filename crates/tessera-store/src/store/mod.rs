@@ -19,6 +19,7 @@ use sqlx::{AnyPool, Row};
 
 pub use audit::{AuditAction, AuditEntry, AuditQuery};
 pub use events::{EventAudience, StoredEvent};
+pub use tokens::MAX_COUNTED_ONE_BY_ONE;
 pub(crate) use tokens::insert_tokens_raw;
 
 use crate::{pg_url, sqlite};

@@ -609,3 +609,126 @@ pub async fn audit_entries_are_recorded_with_their_change_in_order_and_pruned(st
     assert_eq!(store.prune_audit(UnixTime(2000), 1).await.unwrap(), 2);
     assert_eq!(store.list_audit(&AuditQuery::default()).await.unwrap().len(), 2);
 }
+
+/// The registry snapshot's read of clients on SQLite's own connection (issue 17) decodes every
+/// field as `list_clients` does through sqlx, secrets (expiry, last use) and key sets included,
+/// at the revision it reports; on PostgreSQL there is no such read.
+pub async fn clients_read_on_the_embedded_connection_equal_list_clients(store: Store) {
+    use tessera_types::rfc7517::{Jwk, JwkSet};
+    use tessera_types::rfc8705::{CertificateThumbprint, TlsClientRegistration, TlsClientSubject};
+    let jwk = Jwk {
+        kty: "OKP".into(),
+        kid: "k1".into(),
+        use_: None,
+        alg: Some("EdDSA".into()),
+        crv: Some("Ed25519".into()),
+        x: Some("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo".into()),
+        y: None,
+        n: None,
+        e: None,
+    };
+    let mut clients = vec![
+        ClientRecord { secrets: vec![], ..client("A-none") },
+        ClientRecord {
+            display_name: Some("Keys".into()),
+            jwks: Some(JwkSet { keys: vec![jwk] }),
+            auth_method: Some(tessera_types::ClientAuthMethod::PrivateKeyJwt),
+            secrets: vec![],
+            token_format: TokenFormat::Reference,
+            signing_alg: Some(SigningAlg::ES256),
+            ..client("b-keys")
+        },
+        ClientRecord {
+            secrets: vec![
+                secret("c-s2"),
+                SecretRecord { expires_at: Some(UnixTime(9000)), created_at: UnixTime(1500), ..secret("c-s1") },
+                SecretRecord { created_at: UnixTime(2000), ..secret("c-s0") },
+            ],
+            limits: tessera_store::ClientLimits {
+                issuance_rate_milli: Some(2500),
+                issuance_burst: Some(0),
+                max_live_tokens: Some(7),
+            },
+            access_token_lifetime: 60,
+            require_dpop: true,
+            tls: TlsClientRegistration {
+                certificates: vec![CertificateThumbprint::from_sha256(&[9; 32])],
+                subject: Some(TlsClientSubject::SanUri("spiffe://example.org/c".into())),
+            },
+            ..client("c-many")
+        },
+        ClientRecord {
+            jwks_uri: Some(tessera_types::JwksUri::new("https://d.example/jwks".to_string()).unwrap()),
+            ..client("d-uri")
+        },
+        ClientRecord { enabled: false, ..client("e-off") },
+        client("e-one"),
+    ];
+    for c in &clients {
+        store.add_client(c).await.unwrap();
+    }
+    let off = ClientId::new("e-off").unwrap();
+    store.set_client_enabled(&off, false, UnixTime(1100)).await.unwrap();
+    store.revoke_client_tokens(&off, UnixTime(1200)).await.unwrap();
+    let used = [(ClientId::new("c-many").unwrap(), "c-s1".to_string(), UnixTime(3000))];
+    store.touch_secrets(&used).await.unwrap();
+    let listed = store.list_clients().await.unwrap();
+    // What was written is what the sqlx path reads (secrets in creation order).
+    clients.sort_by(|a, b| a.client_id.as_str().cmp(b.client_id.as_str()));
+    clients[2].secrets.sort_by_key(|s| (s.created_at, s.id.clone()));
+    clients[2].secrets[1].last_used_at = Some(UnixTime(3000));
+    clients[4].tokens_not_before = Some(UnixTime(1200));
+    assert_eq!(listed, clients);
+    let revision = store.revision().await.unwrap();
+    let reader = store.clone();
+    let read = tokio::task::spawn_blocking(move || {
+        let mut read = Vec::new();
+        reader.read_clients_blocking(&mut |c| read.push(c)).map(|r| r.map(|rev| (rev, read)))
+    })
+    .await
+    .unwrap();
+    match store.backend() {
+        tessera_store::Backend::Sqlite => {
+            let (at, read) = read.expect("an embedded read").unwrap();
+            assert_eq!(at, revision);
+            assert_eq!(read, listed);
+        }
+        tessera_store::Backend::Postgres => assert!(read.is_none()),
+    }
+}
+
+/// Live reference tokens are counted for the clients asked about only (those with a cap):
+/// expired and revoked ones left out, a client without any absent, none asked about: none.
+pub async fn live_token_counts_cover_the_capped_clients_only(store: Store) {
+    let of = |n: usize, client: &str, exp: i64, revoked: bool| TokenRecord {
+        client_id: ClientId::new(client).unwrap(),
+        revoked,
+        ..token(n, exp)
+    };
+    let mut tokens = Vec::new();
+    for n in 0..5 {
+        tokens.push(of(n, "capped", 5000, false));
+    }
+    tokens.push(of(5, "capped", 1500, false)); // expired at 2000
+    tokens.push(of(6, "capped", 2000, false)); // expires at 2000: not live
+    tokens.push(of(7, "capped", 5000, true)); // revoked
+    tokens.push(of(8, "other-capped", 5000, false));
+    for n in 9..20 {
+        tokens.push(of(n, "uncapped", 5000, false));
+    }
+    store.insert_tokens(&tokens).await.unwrap();
+    let now = UnixTime(2000);
+    let id = |s: &str| ClientId::new(s).unwrap();
+    assert!(store.live_token_counts(now, Some(&[])).await.unwrap().is_empty());
+    let asked = [id("capped"), id("other-capped"), id("no-tokens")];
+    let want = std::collections::HashMap::from([("capped".to_string(), 5), ("other-capped".to_string(), 1)]);
+    assert_eq!(store.live_token_counts(now, Some(&asked)).await.unwrap(), want);
+    // Many capped clients: one pass over the table, the same answer.
+    let mut many: Vec<ClientId> = (0..5000).map(|n| id(&format!("c{n}"))).collect();
+    many.extend(asked.iter().cloned());
+    assert_eq!(store.live_token_counts(now, Some(&many)).await.unwrap(), want);
+    // Every client: the uncapped one too.
+    let all = store.live_token_counts(now, None).await.unwrap();
+    assert_eq!(all.len(), 3);
+    assert_eq!((all["capped"], all["other-capped"], all["uncapped"]), (5, 1, 11));
+}

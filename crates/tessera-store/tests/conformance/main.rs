@@ -51,4 +51,6 @@ conformance!(
     uses_are_counted_to_their_bound_under_concurrency,
     reference_tokens_keep_their_workload,
     audit_entries_are_recorded_with_their_change_in_order_and_pruned,
+    clients_read_on_the_embedded_connection_equal_list_clients,
+    live_token_counts_cover_the_capped_clients_only,
 );
