@@ -25,7 +25,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -36,7 +35,9 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 BIN = os.path.join(ROOT, ".bin")
-HZ = os.sysconf("SC_CLK_TCK")
+# The side-by-side harness's process helpers, shared rather than copied.
+sys.path.insert(0, os.path.dirname(HERE))
+from harness import cpu_seconds, free_port, sh  # noqa: E402
 UNTHROTTLED = ["--issuance-rate", "1000000000", "--issuance-burst", "1000000000", "--max-live-tokens", "off"]
 CC = "grant_type=client_credentials&scope=api"
 FAR = 4_000_000_000  # an exp far in the future
@@ -44,23 +45,6 @@ FAR = 4_000_000_000  # an exp far in the future
 
 def log(*a):
     print(time.strftime("%H:%M:%S"), *a, file=sys.stderr, flush=True)
-
-
-def sh(cmd, **kw):
-    return subprocess.run(cmd, check=True, text=True, capture_output=True, **kw).stdout
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def cpu_seconds(pid):
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / HZ
 
 
 def status_kib(pid, field):
