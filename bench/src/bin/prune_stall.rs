@@ -12,6 +12,7 @@ use tessera_types::{ClientId, Resource, UnixTime};
 
 fn token(n: usize, exp: i64) -> TokenRecord {
     TokenRecord {
+        handle: format!("handle-{n:015}"),
         hash: format!("hash-{n:012}-padding-to-the-length-of-a-sha256-b64"),
         jti: tessera_types::Jti::new(format!("jti-{n:022}")).unwrap(),
         client_id: ClientId::new("bench-reference").unwrap(),

@@ -129,21 +129,23 @@ async fn seed_tokens(
     let single = opts.get("client").map(|c| safe(c).to_owned());
     let prefix = opts.get("client-prefix").map(|p| safe(p).to_owned());
     let clients: u64 = opts.get("clients").map_or(1, |n| n.parse().unwrap());
-    // Hash order: the primary-key index (and the table) grow at their end, page after page.
-    let mut hashes: Vec<([u8; 43], u64)> = (from..to)
+    // Handle order: the primary-key index (and the table) grow at their end, page after page.
+    let mut keys: Vec<(String, String, u64)> = (from..to)
         .map(|i| {
-            let h = tessera_server::token::reference::hash(&tessera_bench::scale_token(i));
-            (h.as_bytes().try_into().expect("43 characters"), i)
+            let key = tessera_server::token::reference::ReferenceKey::of(&tessera_bench::scale_token(i));
+            (key.handle, key.hash, i)
         })
         .collect();
-    hashes.sort_unstable();
+    keys.sort_unstable();
     const ROWS: usize = 2000;
-    for tx in hashes.chunks(1_000_000) {
+    for tx in keys.chunks(1_000_000) {
         exec(conn, "BEGIN;".into()).await;
         for chunk in tx.chunks(ROWS) {
             let mut sql = String::with_capacity(ROWS * 140);
-            sql.push_str("INSERT INTO tokens (hash, jti, client_id, scope, audiences, iat, exp, revoked) VALUES ");
-            for (n, (h, i)) in chunk.iter().enumerate() {
+            sql.push_str(
+                "INSERT INTO tokens (handle, hash, jti, client_id, scope, audiences, iat, exp, revoked) VALUES ",
+            );
+            for (n, (handle, h, i)) in chunk.iter().enumerate() {
                 let client = match (&single, &prefix) {
                     (Some(c), _) => c.clone(),
                     (None, Some(p)) => format!("{p}{:07}", i % clients),
@@ -152,8 +154,9 @@ async fn seed_tokens(
                 if n > 0 {
                     sql.push(',');
                 }
-                let h = std::str::from_utf8(h).unwrap();
-                sql.push_str(&format!("('{h}','scale{i:017}','{client}','{scope}','[\"{audience}\"]',{iat},{exp},0)"));
+                sql.push_str(&format!(
+                    "('{handle}','{h}','scale{i:017}','{client}','{scope}','[\"{audience}\"]',{iat},{exp},0)"
+                ));
             }
             exec(conn, sql).await;
         }

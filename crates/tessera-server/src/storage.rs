@@ -15,6 +15,8 @@ use tessera_store::{AssertionJtiWriter, Store, StoreError, StoredEvent, TokenRec
 use tessera_types::rfc8417::EventSeq;
 use tessera_types::{ClientId, Jti, UnixTime};
 
+use crate::token::reference::ReferenceKey;
+
 pub use crate::client_auth::AssertionReplayStore;
 pub use crate::endpoint::revoke::{RevocationStore, RevokedJwt};
 pub use crate::token::lookup::TokenLookup;
@@ -100,8 +102,8 @@ impl TokenIssueStore for SqlTokens {
 }
 
 impl TokenLookup for SqlTokens {
-    fn find_reference<'a>(&'a self, hash: &'a str) -> StoreFuture<'a, Option<TokenRecord>> {
-        Box::pin(self.store.find_token(hash))
+    fn find_reference<'a>(&'a self, key: &'a ReferenceKey) -> StoreFuture<'a, Option<TokenRecord>> {
+        Box::pin(self.store.find_token(&key.handle, &key.hash))
     }
 
     fn is_jti_revoked<'a>(&'a self, jti: &'a Jti) -> StoreFuture<'a, bool> {
@@ -110,8 +112,8 @@ impl TokenLookup for SqlTokens {
 }
 
 impl RevocationStore for SqlTokens {
-    fn revoke_reference<'a>(&'a self, hash: &'a str, now: UnixTime) -> StoreFuture<'a, ()> {
-        Box::pin(async move { self.store.revoke_token(hash, now).await.map(drop) })
+    fn revoke_reference<'a>(&'a self, key: &'a ReferenceKey, now: UnixTime) -> StoreFuture<'a, ()> {
+        Box::pin(async move { self.store.revoke_token(&key.handle, &key.hash, now).await.map(drop) })
     }
 
     fn revoke_jti<'a>(&'a self, jwt: RevokedJwt<'a>, now: UnixTime) -> StoreFuture<'a, ()> {

@@ -18,5 +18,6 @@ pub use model::{
     TrustRecord, TrustRuleRecord,
 };
 pub use store::{
-    AuditAction, AuditEntry, AuditQuery, Backend, EventAudience, MAX_COUNTED_ONE_BY_ONE, Store, StoreError, StoredEvent,
+    AuditAction, AuditEntry, AuditQuery, Backend, EventAudience, LEGACY_HANDLE_CHARS, MAX_COUNTED_ONE_BY_ONE, Store,
+    StoreError, StoredEvent,
 };

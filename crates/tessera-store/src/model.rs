@@ -190,6 +190,9 @@ pub struct ClientUpdate {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[allow(missing_docs)]
 pub struct TokenRecord {
+    /// What the store finds it by: the token's leading characters, time-ordered (see
+    /// migration 0017), not enough to use it.
+    pub handle: String,
     /// SHA-256 of the token, base64url.
     pub hash: String,
     pub jti: Jti,

@@ -11,12 +11,13 @@ use crate::error::{OAuthError, no_store};
 use crate::state::AppState;
 use crate::storage::StoreFuture;
 use crate::token::lookup::{self, Kind, TokenLookup};
+use crate::token::reference::ReferenceKey;
 
 /// What revocation needs beyond finding the token: marking it revoked, durably, and telling
 /// the revocation feed in the same commit.
 pub trait RevocationStore: TokenLookup {
-    /// Marks the reference token whose hash is `hash` revoked.
-    fn revoke_reference<'a>(&'a self, hash: &'a str, now: UnixTime) -> StoreFuture<'a, ()>;
+    /// Marks the reference token with `key` revoked.
+    fn revoke_reference<'a>(&'a self, key: &'a ReferenceKey, now: UnixTime) -> StoreFuture<'a, ()>;
     /// Remembers a JWT's `jti` as revoked until `exp`, when the token would expire anyway.
     fn revoke_jti<'a>(&'a self, jwt: RevokedJwt<'a>, now: UnixTime) -> StoreFuture<'a, ()>;
 }
@@ -59,7 +60,7 @@ async fn respond(state: &AppState, request: ClientRequest<RevocationEndpoint>) -
         let now = s.clock.now();
         let format = if matches!(t.kind, Kind::Jwt) { "jwt" } else { "reference" };
         match t.kind {
-            Kind::Reference { hash } => store.revoke_reference(&hash, now).await,
+            Kind::Reference(key) => store.revoke_reference(&key, now).await,
             Kind::Jwt => {
                 let jwt = RevokedJwt { jti: &t.jti, client_id: &t.client_id, exp: t.exp, audiences: &t.aud };
                 store.revoke_jti(jwt, now).await

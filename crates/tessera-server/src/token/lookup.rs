@@ -11,13 +11,13 @@ use tessera_types::{ClientId, Issuer, Jti, Resource, ScopeSet, UnixTime};
 use crate::error::OAuthError;
 use crate::registry::Registry;
 use crate::storage::StoreFuture;
-use crate::token::reference;
+use crate::token::reference::{self, ReferenceKey};
 
-/// The storage a lookup reads: reference tokens by hash, and the `jti`s of revoked JWTs
-/// (a JWT itself is stateless, RFC 7009 §2 revokes it by remembering it until `exp`).
+/// The storage a lookup reads: reference tokens by handle and hash, and the `jti`s of revoked
+/// JWTs (a JWT itself is stateless, RFC 7009 §2 revokes it by remembering it until `exp`).
 pub trait TokenLookup: Send + Sync {
-    /// The record of the reference token whose hash is `hash`, revoked or not.
-    fn find_reference<'a>(&'a self, hash: &'a str) -> StoreFuture<'a, Option<TokenRecord>>;
+    /// The record of the reference token with `key`, revoked or not.
+    fn find_reference<'a>(&'a self, key: &'a ReferenceKey) -> StoreFuture<'a, Option<TokenRecord>>;
     /// Whether a JWT with this `jti` was revoked.
     fn is_jti_revoked<'a>(&'a self, jti: &'a Jti) -> StoreFuture<'a, bool>;
 }
@@ -25,11 +25,8 @@ pub trait TokenLookup: Send + Sync {
 /// How an active token is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
-    /// A reference token, by its hash.
-    Reference {
-        /// SHA-256 of the token.
-        hash: String,
-    },
+    /// A reference token, by its handle and hash.
+    Reference(ReferenceKey),
     /// A JWT: revoked by remembering its `jti` until `exp`.
     Jwt,
 }
@@ -105,15 +102,15 @@ pub(crate) async fn active<S: TokenLookup + ?Sized>(
             workload: c.other.get("workload").and_then(|w| serde_json::from_value(w.clone()).ok()),
         }));
     }
-    let hash = reference::hash(token);
-    let Some(t) = store.find_reference(&hash).await.map_err(OAuthError::unavailable)? else {
+    let key = ReferenceKey::of(token);
+    let Some(t) = store.find_reference(&key).await.map_err(OAuthError::unavailable)? else {
         return Ok(None);
     };
     if t.revoked || now >= t.exp || !client_still_holds(registry, &t.client_id, t.iat) {
         return Ok(None);
     }
     Ok(Some(Active {
-        kind: Kind::Reference { hash },
+        kind: Kind::Reference(key),
         sub: t.client_id.as_str().to_owned(),
         client_id: t.client_id,
         scope: t.scope,

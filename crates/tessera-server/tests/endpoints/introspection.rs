@@ -18,7 +18,7 @@ async fn rfc7662_2_2_reference_token_is_active_with_its_claims() {
     assert_eq!(status, 200);
     let token = body["access_token"].as_str().unwrap();
     assert!(!token.contains('.'), "opaque, not a JWT");
-    assert!(token.len() >= 43, "256 bits");
+    assert_eq!(token.len(), 43, "a 22-character handle and 126 random bits");
     assert!(token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "URL-safe");
     let v = s.introspect_as(API.0, API.1, token).await;
     assert_eq!(v["active"], true);
@@ -31,8 +31,12 @@ async fn rfc7662_2_2_reference_token_is_active_with_its_claims() {
     assert_eq!(v["exp"].as_i64().unwrap() - v["iat"].as_i64().unwrap(), 3600);
     assert!(v["nbf"].is_i64());
     assert!(v["jti"].as_str().unwrap().len() >= 22);
-    // The store holds a hash, not the token.
-    assert!(s.store.find_token(token).await.unwrap().is_none());
+    // The store holds the handle and a hash, not the token: the handle alone finds nothing.
+    let key = tessera_server::token::reference::ReferenceKey::of(token);
+    assert!(s.store.find_token(&key.handle, token).await.unwrap().is_none());
+    let stored = s.store.find_token(&key.handle, &key.hash).await.unwrap().expect("stored");
+    let rest = &token[key.handle.len()..];
+    assert!(!stored.handle.contains(rest) && !stored.hash.contains(rest) && stored.hash != token);
 }
 
 #[tokio::test]

@@ -181,6 +181,7 @@ mod tests {
 
     fn token(n: usize) -> TokenRecord {
         TokenRecord {
+            handle: format!("handle-{n:08}"),
             hash: format!("hash-{n:08}"),
             jti: Jti::new(format!("jti-{n}")).unwrap(),
             client_id: ClientId::new("CC").unwrap(),
@@ -213,10 +214,10 @@ mod tests {
             std::thread::spawn(move || {
                 let mut found = 0;
                 while !stop.load(Ordering::Relaxed) {
-                    let hash = format!("hash-{:08}", found);
+                    let handle = format!("handle-{:08}", found);
                     let hit = embedded.read(|c| {
-                        let mut q = c.statement("SELECT 1 FROM tokens WHERE hash = ?1")?;
-                        q.bind(&[hash.as_str().into()])?;
+                        let mut q = c.statement("SELECT 1 FROM tokens WHERE handle = ?1")?;
+                        q.bind(&[handle.as_str().into()])?;
                         q.step()
                     });
                     if hit.unwrap().unwrap() {
@@ -256,7 +257,7 @@ mod tests {
         writer.transaction(|conn| insert_tokens_raw(conn, &[token(1)])).unwrap();
         let err = writer.transaction(|conn| insert_tokens_raw(conn, &[token(2), token(1)])).unwrap_err();
         assert_eq!(err.code, libsqlite3_sys::SQLITE_CONSTRAINT_PRIMARYKEY, "{err}");
-        assert!(store.find_token("hash-00000002").await.unwrap().is_none());
+        assert!(store.find_token("handle-00000002", "hash-00000002").await.unwrap().is_none());
         writer.transaction(|conn| insert_tokens_raw(conn, &[token(3)])).unwrap();
         assert_eq!(store.token_counts().await.unwrap().0, 2);
     }

@@ -19,6 +19,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (13, include_str!("../../migrations/0013_key_phases.sql")),
     (15, include_str!("../../migrations/0015_secret_lifecycle.sql")),
     (16, include_str!("../../migrations/0016_audit.sql")),
+    (17, include_str!("../../migrations/0017_token_handles.sql")),
 ];
 
 impl Store {
@@ -28,20 +29,20 @@ impl Store {
             // One migrator at a time across instances; released with the session otherwise.
             sqlx::query("SELECT pg_advisory_lock(727361)").execute(&mut *conn).await?;
         }
-        let result = Self::migrate_on(&mut conn).await;
+        let result = Self::migrate_on(&mut conn, MIGRATIONS).await;
         if self.backend == Backend::Postgres {
             sqlx::query("SELECT pg_advisory_unlock(727361)").execute(&mut *conn).await?;
         }
         result
     }
 
-    async fn migrate_on(conn: &mut sqlx::AnyConnection) -> Result<(), StoreError> {
+    async fn migrate_on(conn: &mut sqlx::AnyConnection, migrations: &[(i64, &'static str)]) -> Result<(), StoreError> {
         sqlx::query(
             "CREATE TABLE IF NOT EXISTS tessera_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
         )
         .execute(&mut *conn)
         .await?;
-        for (version, sql) in MIGRATIONS {
+        for (version, sql) in migrations {
             let applied: Option<i64> = sqlx::query_scalar("SELECT version FROM tessera_migrations WHERE version = $1")
                 .bind(*version)
                 .fetch_optional(&mut *conn)
@@ -62,5 +63,45 @@ impl Store {
             tracing::info!(version, "applied store migration");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::Connection as _;
+    use tessera_types::UnixTime;
+
+    use super::*;
+
+    /// A database of the last release before token handles (migration 0017) keeps its
+    /// reference tokens: each is found by its hash, revoked, pruned.
+    #[tokio::test]
+    async fn reference_tokens_stored_before_handles_are_found_after_the_migration() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = crate::sqlite::prepare(dir.path()).unwrap();
+        sqlx::any::install_default_drivers();
+        let before: Vec<(i64, &'static str)> = MIGRATIONS.iter().copied().filter(|(v, _)| *v < 17).collect();
+        let hash = "q0Xr5mH1b2yJzB7cW8nLp3tUvA9sD4fGhK6eN0iOwRk";
+        {
+            let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+            Store::migrate_on(&mut conn, &before).await.unwrap();
+            sqlx::query(
+                "INSERT INTO tokens (hash, jti, client_id, scope, audiences, iat, exp, revoked) \
+                 VALUES ($1, 'j1', 'CC', 'a', '[\"api1\"]', 1000, 5000, 0), ('other', 'j2', 'CC', NULL, '[]', 1000, 1500, 0)",
+            )
+            .bind(hash)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+            conn.close().await.unwrap();
+        }
+        let store = Store::open_embedded(dir.path()).await.unwrap();
+        let found = store.find_token("any-handle-of-a-token", hash).await.unwrap().expect("kept");
+        assert_eq!((found.handle.as_str(), found.jti.as_str(), found.exp), (&hash[..22], "j1", UnixTime(5000)));
+        assert!(store.find_token("any-handle-of-a-token", "not-its-hash").await.unwrap().is_none());
+        assert!(store.revoke_token("another-handle", hash, UnixTime(2000)).await.unwrap());
+        assert!(store.find_token("x", hash).await.unwrap().unwrap().revoked);
+        assert_eq!(store.prune(UnixTime(2000), 10).await.unwrap(), (1, 0));
+        assert_eq!(store.token_counts().await.unwrap().0, 1);
     }
 }

@@ -19,8 +19,8 @@ use sqlx::{AnyPool, Row};
 
 pub use audit::{AuditAction, AuditEntry, AuditQuery};
 pub use events::{EventAudience, StoredEvent};
-pub use tokens::MAX_COUNTED_ONE_BY_ONE;
 pub(crate) use tokens::insert_tokens_raw;
+pub use tokens::{LEGACY_HANDLE_CHARS, MAX_COUNTED_ONE_BY_ONE};
 
 use crate::{pg_url, sqlite};
 

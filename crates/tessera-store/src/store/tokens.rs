@@ -17,21 +17,22 @@ use crate::sqlite::raw;
 impl Store {
     /// Stores reference tokens in one transaction: one commit (one fsync) for the whole batch.
     pub async fn insert_tokens(&self, tokens: &[TokenRecord]) -> Result<(), StoreError> {
-        // Multi-row INSERTs (64 rows, 640 parameters: within both SQLite's and PostgreSQL's
+        // Multi-row INSERTs (64 rows, 704 parameters: within both SQLite's and PostgreSQL's
         // limits) keep the time the write lock is held — and so the batch latency — short.
         const ROWS: usize = 64;
         let _one_writer = self.sqlite_write_turn().await;
         let mut tx = self.begin_write().await?;
         for chunk in tokens.chunks(ROWS) {
             let mut sql = String::from(
-                "INSERT INTO tokens (hash, jti, client_id, scope, audiences, iat, exp, revoked, cnf, workload) VALUES ",
+                "INSERT INTO tokens (handle, hash, jti, client_id, scope, audiences, iat, exp, revoked, cnf, workload) \
+                 VALUES ",
             );
             for i in 0..chunk.len() {
-                let b = i * 10;
+                let b = i * COLUMNS;
                 if i > 0 {
                     sql.push_str(", ");
                 }
-                let row: Vec<String> = (b + 1..=b + 10).map(|n| format!("${n}")).collect();
+                let row: Vec<String> = (b + 1..=b + COLUMNS).map(|n| format!("${n}")).collect();
                 sql.push_str(&format!("({})", row.join(", ")));
             }
             // Only placeholders are interpolated; every value is bound.
@@ -39,6 +40,7 @@ impl Store {
             for t in chunk {
                 let c = TokenColumns::of(t);
                 q = q
+                    .bind(c.handle)
                     .bind(c.hash)
                     .bind(c.jti)
                     .bind(c.client_id)
@@ -56,28 +58,32 @@ impl Store {
         Ok(())
     }
 
-    /// A reference token by the hash of its value.
-    pub async fn find_token(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
-        if let Some(found) = self.embedded().and_then(|e| e.read(|conn| find_token_raw(conn, hash))) {
+    /// The reference token with `handle` (or stored before handles, see
+    /// [`LEGACY_HANDLE_CHARS`]) whose hash is `hash`: a handle alone finds nothing.
+    pub async fn find_token(&self, handle: &str, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
+        let legacy = legacy_handle(hash);
+        if let Some(found) = self.embedded().and_then(|e| e.read(|conn| find_token_raw(conn, handle, legacy, hash))) {
             return found?.map(TokenColumns::into_record).transpose();
         }
-        let row = sqlx::query("SELECT * FROM tokens WHERE hash = $1").bind(hash).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(SELECT_BY_HANDLE).bind(handle).bind(legacy).bind(hash).fetch_optional(&self.pool).await?;
         row.as_ref().map(token_from_row).transpose()
     }
 
-    /// Marks a reference token revoked, recording the event for the revocation feed in the
-    /// same transaction; `false` if there is no such token.
-    pub async fn revoke_token(&self, hash: &str, now: UnixTime) -> Result<bool, StoreError> {
+    /// Marks a reference token (as [`Store::find_token`] finds it) revoked, recording the
+    /// event for the revocation feed in the same transaction; `false` if there is no such token.
+    pub async fn revoke_token(&self, handle: &str, hash: &str, now: UnixTime) -> Result<bool, StoreError> {
+        let legacy = legacy_handle(hash);
         let _one_writer = self.sqlite_write_turn().await;
         let mut tx = self.begin_write().await?;
-        let Some(row) = sqlx::query("SELECT * FROM tokens WHERE hash = $1").bind(hash).fetch_optional(&mut *tx).await?
+        let Some(row) =
+            sqlx::query(SELECT_BY_HANDLE).bind(handle).bind(legacy).bind(hash).fetch_optional(&mut *tx).await?
         else {
             tx.commit().await?;
             return Ok(false);
         };
         let t = token_from_row(&row)?;
-        let n = sqlx::query("UPDATE tokens SET revoked = 1 WHERE hash = $1 AND revoked = 0")
-            .bind(hash)
+        let n = sqlx::query("UPDATE tokens SET revoked = 1 WHERE handle = $1 AND revoked = 0")
+            .bind(t.handle.as_str())
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -151,7 +157,7 @@ impl Store {
         // write lock for over a second, and every issuance waited behind it.
         let tokens = self
             .prune_batches(
-                "DELETE FROM tokens WHERE hash IN (SELECT hash FROM tokens WHERE exp < $1 LIMIT $2)",
+                "DELETE FROM tokens WHERE handle IN (SELECT handle FROM tokens WHERE exp < $1 LIMIT $2)",
                 now,
                 batch,
             )
@@ -321,8 +327,25 @@ impl Store {
 /// time; beyond, one pass over the table costs less.
 pub const MAX_COUNTED_ONE_BY_ONE: usize = 4096;
 
+/// Rows stored before migration 0017 are keyed by this many leading characters of their hash.
+pub const LEGACY_HANDLE_CHARS: usize = 22;
+
+fn legacy_handle(hash: &str) -> &str {
+    hash.get(..LEGACY_HANDLE_CHARS).unwrap_or(hash)
+}
+
+/// The row of a reference token: its handle, or the legacy handle of its hash, and its hash.
+const SELECT_BY_HANDLE: &str = concat!(
+    "SELECT handle, hash, jti, client_id, scope, audiences, iat, exp, revoked, cnf, workload ",
+    "FROM tokens WHERE handle IN ($1, $2) AND hash = $3"
+);
+
+/// Bound per row by the INSERTs.
+const COLUMNS: usize = 11;
+
 /// A token row as stored: what both the sqlx path and the embedded connections write and read.
 pub(crate) struct TokenColumns {
+    pub handle: String,
     pub hash: String,
     pub jti: String,
     pub client_id: String,
@@ -341,6 +364,7 @@ pub(crate) struct TokenColumns {
 impl TokenColumns {
     pub(crate) fn of(t: &TokenRecord) -> Self {
         Self {
+            handle: t.handle.clone(),
             hash: t.hash.clone(),
             jti: t.jti.as_str().to_owned(),
             client_id: t.client_id.as_str().to_owned(),
@@ -355,8 +379,9 @@ impl TokenColumns {
     }
 
     /// The values to bind, in the order of the fields.
-    pub(crate) fn values(&self) -> [raw::Value<'_>; 10] {
+    pub(crate) fn values(&self) -> [raw::Value<'_>; COLUMNS] {
         [
+            self.handle.as_str().into(),
             self.hash.as_str().into(),
             self.jti.as_str().into(),
             self.client_id.as_str().into(),
@@ -372,6 +397,7 @@ impl TokenColumns {
 
     fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
         Ok(Self {
+            handle: row.try_get("handle")?,
             hash: row.try_get("hash")?,
             jti: row.try_get("jti")?,
             client_id: row.try_get("client_id")?,
@@ -388,16 +414,17 @@ impl TokenColumns {
     /// The row a statement selecting the columns in the order of the fields is on.
     fn from_raw(q: &raw::Statement<'_>) -> Self {
         Self {
-            hash: q.text(0).unwrap_or_default(),
-            jti: q.text(1).unwrap_or_default(),
-            client_id: q.text(2).unwrap_or_default(),
-            scope: q.text(3),
-            audiences: q.text(4).unwrap_or_default(),
-            iat: q.int(5),
-            exp: q.int(6),
-            revoked: q.int(7),
-            cnf: q.text(8),
-            workload: q.text(9),
+            handle: q.text(0).unwrap_or_default(),
+            hash: q.text(1).unwrap_or_default(),
+            jti: q.text(2).unwrap_or_default(),
+            client_id: q.text(3).unwrap_or_default(),
+            scope: q.text(4),
+            audiences: q.text(5).unwrap_or_default(),
+            iat: q.int(6),
+            exp: q.int(7),
+            revoked: q.int(8),
+            cnf: q.text(9),
+            workload: q.text(10),
         }
     }
 
@@ -406,6 +433,7 @@ impl TokenColumns {
             serde_json::from_str(text).map_err(|e| corrupt(format!("{col}: {e}")))
         }
         Ok(TokenRecord {
+            handle: self.handle,
             hash: self.hash,
             jti: Jti::new(self.jti).map_err(corrupt)?,
             client_id: ClientId::new(self.client_id).map_err(corrupt)?,
@@ -420,20 +448,18 @@ impl TokenColumns {
     }
 }
 
-fn find_token_raw(conn: &mut raw::Conn, hash: &str) -> raw::Result<Option<TokenColumns>> {
-    let mut q = conn.statement(concat!(
-        "SELECT hash, jti, client_id, scope, audiences, iat, exp, revoked, cnf, workload ",
-        "FROM tokens WHERE hash = ?1"
-    ))?;
-    q.bind(&[hash.into()])?;
+fn find_token_raw(conn: &mut raw::Conn, handle: &str, legacy: &str, hash: &str) -> raw::Result<Option<TokenColumns>> {
+    // SQLite numbers `$1`, `$2`, `$3` in order of first appearance: bound by index as written.
+    let mut q = conn.statement(SELECT_BY_HANDLE)?;
+    q.bind(&[handle.into(), legacy.into(), hash.into()])?;
     Ok(if q.step()? { Some(TokenColumns::from_raw(&q)) } else { None })
 }
 
 /// Inserts reference tokens on the embedded writer's connection, inside its transaction.
 pub(crate) fn insert_tokens_raw(conn: &mut raw::Conn, tokens: &[TokenRecord]) -> raw::Result<()> {
     let mut insert = conn.statement(concat!(
-        "INSERT INTO tokens (hash, jti, client_id, scope, audiences, iat, exp, revoked, cnf, workload) ",
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+        "INSERT INTO tokens (handle, hash, jti, client_id, scope, audiences, iat, exp, revoked, cnf, workload) ",
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
     ))?;
     for t in tokens {
         insert.execute(&TokenColumns::of(t).values())?;

@@ -60,6 +60,7 @@ fn key(kid: &str, alg: SigningAlg) -> KeyRecord {
 
 fn token(n: usize, exp: i64) -> TokenRecord {
     TokenRecord {
+        handle: format!("handle-{n}"),
         hash: format!("hash-{n}"),
         jti: jti(&format!("jti-{n}")),
         client_id: ClientId::new("CC").unwrap(),
@@ -171,15 +172,37 @@ pub async fn concurrent_first_keys_agree_on_one(store: Store) {
 
 pub async fn reference_tokens(store: Store) {
     store.insert_tokens(&[token(1, 5000), token(2, 5000)]).await.unwrap();
-    assert_eq!(store.find_token("hash-1").await.unwrap().unwrap(), token(1, 5000));
-    assert!(store.find_token("hash-9").await.unwrap().is_none());
-    assert!(store.revoke_token("hash-1", UnixTime(1000)).await.unwrap());
-    assert!(!store.revoke_token("hash-9", UnixTime(1000)).await.unwrap());
-    assert!(store.find_token("hash-1").await.unwrap().unwrap().revoked);
-    assert!(!store.find_token("hash-2").await.unwrap().unwrap().revoked);
-    // A duplicate hash fails the whole batch: nothing half-written.
+    assert_eq!(store.find_token("handle-1", "hash-1").await.unwrap().unwrap(), token(1, 5000));
+    assert!(store.find_token("handle-9", "hash-9").await.unwrap().is_none());
+    assert!(store.revoke_token("handle-1", "hash-1", UnixTime(1000)).await.unwrap());
+    assert!(!store.revoke_token("handle-9", "hash-9", UnixTime(1000)).await.unwrap());
+    assert!(store.find_token("handle-1", "hash-1").await.unwrap().unwrap().revoked);
+    assert!(!store.find_token("handle-2", "hash-2").await.unwrap().unwrap().revoked);
+    // A duplicate handle fails the whole batch: nothing half-written.
     assert!(store.insert_tokens(&[token(3, 5000), token(1, 5000)]).await.is_err());
-    assert!(store.find_token("hash-3").await.unwrap().is_none());
+    assert!(store.find_token("handle-3", "hash-3").await.unwrap().is_none());
+}
+
+/// A handle finds a token only with its hash; a row stored before handles (keyed by its
+/// hash's leading characters, as migration 0017 copied it) is found by its hash alone.
+pub async fn reference_tokens_need_handle_and_hash(store: Store) {
+    let hash = "Zm9yLXRoZS1sZWdhY3ktcm93LWtleWVkLWJ5LWhhc2g";
+    let legacy = TokenRecord {
+        handle: hash[..tessera_store::LEGACY_HANDLE_CHARS].to_owned(),
+        hash: hash.to_owned(),
+        ..token(7, 5000)
+    };
+    store.insert_tokens(&[token(1, 5000), legacy.clone()]).await.unwrap();
+    assert!(store.find_token("handle-1", "hash-2").await.unwrap().is_none());
+    assert!(store.find_token("handle-2", "hash-1").await.unwrap().is_none());
+    assert!(store.find_token("handle-1", "").await.unwrap().is_none());
+    // The legacy row, whatever handle a presented token has.
+    assert_eq!(store.find_token("handle-of-any-token", hash).await.unwrap(), Some(legacy.clone()));
+    assert!(store.find_token("handle-of-any-token", &hash[..30]).await.unwrap().is_none());
+    assert!(store.revoke_token("handle-1", hash, UnixTime(1000)).await.unwrap());
+    assert!(store.find_token("handle-1", hash).await.unwrap().unwrap().revoked);
+    assert!(!store.revoke_token("handle-1", "hash-7", UnixTime(1000)).await.unwrap());
+    assert!(!store.find_token("handle-1", "hash-1").await.unwrap().unwrap().revoked);
 }
 
 pub async fn group_commit_under_concurrency(store: Store) {
@@ -195,7 +218,7 @@ pub async fn group_commit_under_concurrency(store: Store) {
     // Every acknowledged insert is there.
     assert_eq!(store.token_counts().await.unwrap().0, 300);
     for n in [0, 150, 299] {
-        assert!(store.find_token(&format!("hash-{n}")).await.unwrap().is_some());
+        assert!(store.find_token(&format!("handle-{n}"), &format!("hash-{n}")).await.unwrap().is_some());
     }
 }
 
@@ -217,7 +240,7 @@ pub async fn pruning(store: Store) {
     assert_eq!(store.prune(UnixTime(999), 1).await.unwrap(), (0, 0));
     assert_eq!(store.prune(UnixTime(2001), 1).await.unwrap(), (2, 1));
     assert_eq!(store.token_counts().await.unwrap(), (1, 1));
-    assert!(store.find_token("hash-3").await.unwrap().is_some());
+    assert!(store.find_token("handle-3", "hash-3").await.unwrap().is_some());
     assert!(store.is_jti_revoked(&jti("new")).await.unwrap());
 }
 
@@ -352,8 +375,8 @@ pub async fn mutual_tls_registration_and_bound_tokens_round_trip(store: Store) {
     // RFC 8705 section 3.2: introspection of a bound reference token reports its cnf.
     let bound = TokenRecord { cnf: Some(Confirmation::certificate(thumbprint)), ..token(1, 5000) };
     store.insert_tokens(&[bound.clone(), token(2, 5000)]).await.unwrap();
-    assert_eq!(store.find_token("hash-1").await.unwrap().unwrap(), bound);
-    assert_eq!(store.find_token("hash-2").await.unwrap().unwrap().cnf, None);
+    assert_eq!(store.find_token("handle-1", "hash-1").await.unwrap().unwrap(), bound);
+    assert_eq!(store.find_token("handle-2", "hash-2").await.unwrap().unwrap().cnf, None);
 }
 
 /// RFC 7591 §2: a client has `jwks` or `jwks_uri`, never both; setting one replaces the other.
@@ -420,8 +443,8 @@ pub async fn revocation_events_are_recorded_in_order_filtered_and_pruned(store: 
     store.revoke_jti(&jti("j1"), &cc, UnixTime(5000), &aud, now).await.unwrap();
     // A reference token (audiences api1, api2 in `token`), revoked twice: once.
     store.insert_tokens(&[token(1, 4000)]).await.unwrap();
-    assert!(store.revoke_token("hash-1", now).await.unwrap());
-    assert!(store.revoke_token("hash-1", now).await.unwrap());
+    assert!(store.revoke_token("handle-1", "hash-1", now).await.unwrap());
+    assert!(store.revoke_token("handle-1", "hash-1", now).await.unwrap());
     // Client-wide: audiences are the resources of the client's scopes (rs_a).
     store.revoke_client_tokens(&cc, UnixTime(1100)).await.unwrap();
     assert!(store.set_client_enabled(&cc, false, now).await.unwrap());
@@ -559,8 +582,8 @@ pub async fn reference_tokens_keep_their_workload(store: Store) {
     };
     let t = TokenRecord { workload: Some(workload), ..token(1, 5000) };
     store.insert_tokens(&[t.clone(), token(2, 5000)]).await.unwrap();
-    assert_eq!(store.find_token("hash-1").await.unwrap().unwrap(), t);
-    assert_eq!(store.find_token("hash-2").await.unwrap().unwrap().workload, None);
+    assert_eq!(store.find_token("handle-1", "hash-1").await.unwrap().unwrap(), t);
+    assert_eq!(store.find_token("handle-2", "hash-2").await.unwrap().unwrap().workload, None);
 }
 
 pub async fn audit_entries_are_recorded_with_their_change_in_order_and_pruned(store: Store) {

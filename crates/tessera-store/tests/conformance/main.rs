@@ -53,4 +53,5 @@ conformance!(
     audit_entries_are_recorded_with_their_change_in_order_and_pruned,
     clients_read_on_the_embedded_connection_equal_list_clients,
     live_token_counts_cover_the_capped_clients_only,
+    reference_tokens_need_handle_and_hash,
 );

@@ -7,6 +7,8 @@ use tessera_store::{StoredEvent, TokenRecord};
 use tessera_types::rfc8417::EventSeq;
 use tessera_types::{ClientId, Jti, UnixTime};
 
+use crate::token::reference::ReferenceKey;
+
 use crate::storage::{
     AssertionReplayStore, EventLog, RevocationStore, RevokedJwt, StoreFuture, TokenIssueStore, TokenLookup,
 };
@@ -37,8 +39,8 @@ impl TokenIssueStore for MemoryStore {
 }
 
 impl TokenLookup for MemoryStore {
-    fn find_reference<'a>(&'a self, hash: &'a str) -> StoreFuture<'a, Option<TokenRecord>> {
-        ready(self.tokens.lock().unwrap().get(hash).cloned())
+    fn find_reference<'a>(&'a self, key: &'a ReferenceKey) -> StoreFuture<'a, Option<TokenRecord>> {
+        ready(self.tokens.lock().unwrap().get(&key.hash).filter(|t| t.handle == key.handle).cloned())
     }
 
     fn is_jti_revoked<'a>(&'a self, jti: &'a Jti) -> StoreFuture<'a, bool> {
@@ -47,8 +49,8 @@ impl TokenLookup for MemoryStore {
 }
 
 impl RevocationStore for MemoryStore {
-    fn revoke_reference<'a>(&'a self, hash: &'a str, _now: UnixTime) -> StoreFuture<'a, ()> {
-        if let Some(t) = self.tokens.lock().unwrap().get_mut(hash) {
+    fn revoke_reference<'a>(&'a self, key: &'a ReferenceKey, _now: UnixTime) -> StoreFuture<'a, ()> {
+        if let Some(t) = self.tokens.lock().unwrap().get_mut(&key.hash).filter(|t| t.handle == key.handle) {
             t.revoked = true;
         }
         ready(())
