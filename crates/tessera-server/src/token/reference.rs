@@ -1,9 +1,10 @@
 //! Opaque reference tokens (RFC 7662's use case), 43 base64url characters in two parts, as
 //! split tokens go: a handle the store finds the row by (the first 22 characters: issuance
-//! second, a sequence number, 66 random bits) and the rest, 126 random bits the store never
+//! second, a sequence number, 66 random bits) and the rest, 124 random bits the store never
 //! sees. The store keeps the handle and the SHA-256 of the whole token and matches both, so a
-//! leaked database holds no usable token; 192 random bits need no salt or slow hash
-//! (RFC 6749 §10.10 asks for at most 2^-128 to guess one).
+//! leaked database holds no usable token; 190 random bits need no salt or slow hash
+//! (RFC 6749 §10.10 asks for at most 2^-128 to guess one). The whole is still the canonical
+//! base64url of 32 bytes that guards check a reference token's shape against.
 //!
 //! The handle starts time-ordered so that new rows land at the end of the store's index
 //! (migration 0017): keyed by a random value, every insert wrote a random page. What it
@@ -70,12 +71,16 @@ pub const HANDLE_CHARS: usize = 22;
 const ORDERED_DIGITS: &[u8; 64] = b"-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
 
 /// A new token: the issuance second (6 ordered digits, 36 bits), `sequence` (5 digits, 30
-/// bits), then 24 random bytes (32 characters).
+/// bits), then the last 32 characters of 32 random bytes in base64url — whose last character
+/// carries 2 zero bits, so the token stays the canonical encoding of 32 bytes, as older
+/// guards (`OpaqueTokens::TesseraReference`) require.
 pub fn new_token(now: UnixTime, sequence: u32, rng: &dyn Random) -> String {
-    let mut token = String::with_capacity(43);
+    const ORDERED_CHARS: usize = 11;
+    let random = random_token(rng, 32);
+    let mut token = String::with_capacity(random.len());
     push_ordered(&mut token, now.0.clamp(0, (1 << 36) - 1) as u64, 6);
     push_ordered(&mut token, u64::from(sequence) & ((1 << 30) - 1), 5);
-    token.push_str(&random_token(rng, 24));
+    token.push_str(&random[ORDERED_CHARS..]);
     token
 }
 
@@ -183,8 +188,13 @@ mod tests {
     fn new_tokens_are_reference_shaped_and_ordered_by_second_then_sequence() {
         let rng = SystemRandom::default();
         let t = |second, sequence| new_token(UnixTime(second), sequence, &rng);
+        for _ in 0..64 {
+            let a = t(1_790_000_000, 7);
+            assert!(looks_like_reference(&a) && !looks_like_jwt(&a), "{a}");
+            // What a guard checks (tessera-guard's shape.rs): canonical base64url of 32 bytes.
+            assert_eq!(URL_SAFE_NO_PAD.decode(&a).map(|b| b.len()), Ok(32), "{a}");
+        }
         let a = t(1_790_000_000, 7);
-        assert!(looks_like_reference(&a) && !looks_like_jwt(&a), "{a}");
         assert!(a < t(1_790_000_000, 8) && t(1_790_000_000, 8) < t(1_790_000_001, 0));
         assert!(ReferenceKey::of(&a).handle < ReferenceKey::of(&t(1_790_000_000, 8)).handle);
         // The same second and sequence: told apart by the random part, in the handle too.

@@ -18,7 +18,7 @@ async fn rfc7662_2_2_reference_token_is_active_with_its_claims() {
     assert_eq!(status, 200);
     let token = body["access_token"].as_str().unwrap();
     assert!(!token.contains('.'), "opaque, not a JWT");
-    assert_eq!(token.len(), 43, "a 22-character handle and 126 random bits");
+    assert_eq!(token.len(), 43, "a 22-character handle and 124 random bits");
     assert!(token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "URL-safe");
     let v = s.introspect_as(API.0, API.1, token).await;
     assert_eq!(v["active"], true);

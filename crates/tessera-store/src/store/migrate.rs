@@ -73,35 +73,52 @@ mod tests {
 
     use super::*;
 
-    /// A database of the last release before token handles (migration 0017) keeps its
-    /// reference tokens: each is found by its hash, revoked, pruned.
-    #[tokio::test]
-    async fn reference_tokens_stored_before_handles_are_found_after_the_migration() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = crate::sqlite::prepare(dir.path()).unwrap();
-        sqlx::any::install_default_drivers();
+    const HASH: &str = "q0Xr5mH1b2yJzB7cW8nLp3tUvA9sD4fGhK6eN0iOwRk";
+
+    /// A database as the last release before token handles left it: migrations up to 0016,
+    /// a live reference token and an expired one.
+    async fn store_before_handles(url: &str) {
         let before: Vec<(i64, &'static str)> = MIGRATIONS.iter().copied().filter(|(v, _)| *v < 17).collect();
-        let hash = "q0Xr5mH1b2yJzB7cW8nLp3tUvA9sD4fGhK6eN0iOwRk";
-        {
-            let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
-            Store::migrate_on(&mut conn, &before).await.unwrap();
-            sqlx::query(
-                "INSERT INTO tokens (hash, jti, client_id, scope, audiences, iat, exp, revoked) \
-                 VALUES ($1, 'j1', 'CC', 'a', '[\"api1\"]', 1000, 5000, 0), ('other', 'j2', 'CC', NULL, '[]', 1000, 1500, 0)",
-            )
-            .bind(hash)
-            .execute(&mut conn)
-            .await
-            .unwrap();
-            conn.close().await.unwrap();
-        }
-        let store = Store::open_embedded(dir.path()).await.unwrap();
-        let found = store.find_token("any-handle-of-a-token", hash).await.unwrap().expect("kept");
-        assert_eq!((found.handle.as_str(), found.jti.as_str(), found.exp), (&hash[..22], "j1", UnixTime(5000)));
+        let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
+        Store::migrate_on(&mut conn, &before).await.unwrap();
+        sqlx::query(
+            "INSERT INTO tokens (hash, jti, client_id, scope, audiences, iat, exp, revoked) \
+             VALUES ($1, 'j1', 'CC', 'a', '[\"api1\"]', 1000, 5000, 0), ('other', 'j2', 'CC', NULL, '[]', 1000, 1500, 0)",
+        )
+        .bind(HASH)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
+    }
+
+    /// After migration 0017 the older token is found by its hash, revoked, pruned.
+    async fn older_tokens_still_work(store: &Store) {
+        let found = store.find_token("any-handle-of-a-token", HASH).await.unwrap().expect("kept");
+        assert_eq!((found.handle.as_str(), found.jti.as_str(), found.exp), (&HASH[..22], "j1", UnixTime(5000)));
         assert!(store.find_token("any-handle-of-a-token", "not-its-hash").await.unwrap().is_none());
-        assert!(store.revoke_token("another-handle", hash, UnixTime(2000)).await.unwrap());
-        assert!(store.find_token("x", hash).await.unwrap().unwrap().revoked);
+        assert!(store.revoke_token("another-handle", HASH, UnixTime(2000)).await.unwrap());
+        assert!(store.find_token("x", HASH).await.unwrap().unwrap().revoked);
         assert_eq!(store.prune(UnixTime(2000), 10).await.unwrap(), (1, 0));
         assert_eq!(store.token_counts().await.unwrap().0, 1);
+    }
+
+    #[tokio::test]
+    async fn sqlite_reference_tokens_stored_before_handles_are_found_after_the_migration() {
+        let dir = tempfile::tempdir().unwrap();
+        sqlx::any::install_default_drivers();
+        store_before_handles(&crate::sqlite::prepare(dir.path()).unwrap()).await;
+        older_tokens_still_work(&Store::open_embedded(dir.path()).await.unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn postgres_reference_tokens_stored_before_handles_are_found_after_the_migration() {
+        let Some(base) = tessera_testkit::postgres::shared_base_url() else {
+            eprintln!("SKIPPED the migration on PostgreSQL: no PostgreSQL");
+            return;
+        };
+        let url = tessera_testkit::postgres::fresh_database(&base).await;
+        store_before_handles(&url).await;
+        older_tokens_still_work(&Store::connect_postgres(&url, 2).await.unwrap()).await;
     }
 }
