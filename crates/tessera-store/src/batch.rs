@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tessera_types::{ClientId, UnixTime};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::sqlite::embedded::{Embedded, WalFlusher};
+use crate::sqlite::embedded::Embedded;
 use crate::store::insert_tokens_raw;
 use crate::{Store, StoreError, TokenRecord};
 
@@ -176,14 +176,6 @@ fn spawn_embedded_token_writer(
 ) -> mpsc::Sender<Job<TokenRecord, ()>> {
     const WHAT: &str = "reference token";
     let (queue, mut rx) = mpsc::channel::<Job<TokenRecord, ()>>(MAX_BATCH * 8);
-    let to_flush = match spawn_flusher(WHAT, embedded.flusher(), observer.clone()) {
-        Ok(to_flush) => to_flush,
-        Err(e) => {
-            // The queue's receiver is dropped here: every insert fails as "writer stopped".
-            tracing::error!(error = %e, "cannot start the reference-token flusher");
-            return queue;
-        }
-    };
     let run = move || {
         let mut writer = None;
         let mut batch = Vec::with_capacity(MAX_BATCH);
@@ -203,18 +195,8 @@ fn spawn_embedded_token_writer(
                 };
                 writer.transaction(|conn| insert_tokens_raw(conn, &items))
             })();
-            match outcome {
-                // Answered once flushed, while this thread commits the next batch.
-                Ok(()) => {
-                    if let Err(std::sync::mpsc::SendError((started, count, acks))) =
-                        to_flush.send((started, items.len(), acks))
-                    {
-                        let stopped = StoreError::Write("the reference-token flusher stopped".into());
-                        settle(&*observer, WHAT, count, started, acks, Err(stopped));
-                    }
-                }
-                Err(e) => settle(&*observer, WHAT, items.len(), started, acks, Err(StoreError::from(e))),
-            }
+            let outcome = outcome.map(|()| vec![(); items.len()]).map_err(StoreError::from);
+            settle(&*observer, WHAT, items.len(), started, acks, outcome);
         }
     };
     if let Err(e) = std::thread::Builder::new().name("tessera-token-writer".into()).spawn(run) {
@@ -222,39 +204,6 @@ fn spawn_embedded_token_writer(
         tracing::error!(error = %e, "cannot start the reference-token writer");
     }
     queue
-}
-
-/// A committed batch waiting for its flush: when it started, its size, whom to answer.
-type Committed = (Instant, usize, Vec<oneshot::Sender<Result<(), String>>>);
-
-/// The thread that makes the embedded writer's commits durable and only then answers them:
-/// one flush for every batch committed meanwhile (a flush covers all that was written before
-/// it), so flushes follow each other back to back while the writer goes on committing.
-fn spawn_flusher(
-    what: &'static str,
-    mut flusher: WalFlusher,
-    observer: Arc<dyn BatchObserver>,
-) -> std::io::Result<std::sync::mpsc::Sender<Committed>> {
-    let (to_flush, committed) = std::sync::mpsc::channel::<Committed>();
-    std::thread::Builder::new().name("tessera-token-flush".into()).spawn(move || {
-        // Ends when the writer (the sender) is gone.
-        while let Ok(first) = committed.recv() {
-            let mut due = vec![first];
-            due.extend(committed.try_iter());
-            let flushed = flusher.flush();
-            if let Err(e) = &flushed {
-                tracing::error!(error = %e, "flushing the write-ahead log failed");
-            }
-            for (started, count, acks) in due {
-                let outcome = match &flushed {
-                    Ok(()) => Ok(vec![(); count]),
-                    Err(e) => Err(StoreError::Write(format!("flushing the write-ahead log: {e}"))),
-                };
-                settle(&*observer, what, count, started, acks, outcome);
-            }
-        }
-    })?;
-    Ok(to_flush)
 }
 
 /// Sends one item to a writer and waits for its outcome.
@@ -360,31 +309,6 @@ mod tests {
         gather_while_arriving(&mut rx, &mut batch, Duration::from_secs(5));
         assert!(started.elapsed() < Duration::from_secs(1));
         assert_eq!(batch.len(), 1);
-    }
-
-    /// A committed batch is answered after its flush, and with an error when the flush fails:
-    /// never "stored" for a token that may not be on disk.
-    #[test]
-    fn committed_batches_are_answered_by_their_flush() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("t.db");
-        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let observer: Arc<dyn BatchObserver> = {
-            let seen = seen.clone();
-            Arc::new(move |c: BatchCommit| seen.lock().unwrap().push((c.size, c.ok)))
-        };
-        let answer = |to_flush: &std::sync::mpsc::Sender<Committed>, n: usize| {
-            let (acks, answers): (Vec<_>, Vec<_>) = (0..n).map(|_| oneshot::channel()).unzip();
-            to_flush.send((Instant::now(), n, acks)).unwrap();
-            answers.into_iter().map(|a| a.blocking_recv().unwrap()).collect::<Vec<_>>()
-        };
-        // No log to flush: refused.
-        let to_flush = spawn_flusher("t", WalFlusher::new(&db), observer.clone()).unwrap();
-        assert!(answer(&to_flush, 2).iter().all(|a| a.as_ref().is_err_and(|e| e.contains("write-ahead log"))));
-        // A log: flushed, answered.
-        std::fs::write(dir.path().join("t.db-wal"), b"frames").unwrap();
-        assert!(answer(&to_flush, 3).iter().all(Result::is_ok));
-        assert_eq!(*seen.lock().unwrap(), vec![(2, false), (3, true)]);
     }
 
     /// Whatever has queued is taken, up to the batch bound.

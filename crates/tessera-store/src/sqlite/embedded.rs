@@ -82,23 +82,12 @@ impl Embedded {
         Some(out)
     }
 
-    /// What flushes the log the writer appends to.
-    pub fn flusher(&self) -> WalFlusher {
-        WalFlusher::new(&self.path)
-    }
-
-    /// Opens the writer's connection, and starts the checkpointer beside it. Its commits are
-    /// durable once a [`WalFlusher::flush`] started after them returns.
+    /// Opens the writer's connection, and starts the checkpointer beside it.
     pub fn open_writer(&self) -> raw::Result<Writer> {
         let mut conn = Conn::open(&self.path)?;
-        // `synchronous = NORMAL`: a commit writes its frames to the log without waiting for
-        // them to reach the disk; the token writer has them flushed ([`WalFlusher`]) before it
-        // answers, off this thread, so that the next batch commits while the last one flushes.
-        // A checkpoint still flushes the log before copying it.
-        conn.exec(&format!(
-            "PRAGMA cache_size = -32768; PRAGMA journal_size_limit = {}; PRAGMA synchronous = NORMAL",
-            self.wal.size_limit_bytes
-        ))?;
+        // A bigger page cache: each token's hash lands on a random page of the primary-key
+        // index, and a batch touches as many pages as it has tokens.
+        conn.exec(&format!("PRAGMA cache_size = -32768; PRAGMA journal_size_limit = {}", self.wal.size_limit_bytes))?;
         let wal_pages = conn.watch_wal();
         let (wake, asleep) = std::sync::mpsc::sync_channel::<()>(1);
         let path = self.path.clone();
@@ -109,41 +98,6 @@ impl Embedded {
             .spawn(move || checkpointer(&path, asleep, &turn))
             .map_err(|e| raw::SqliteError { code: 0, message: format!("starting the checkpointer: {e}") })?;
         Ok(Writer { conn, wal_pages, wake, checkpointing, policy: self.wal })
-    }
-}
-
-/// Makes what the writer committed durable: an `fdatasync` of the write-ahead log through a
-/// descriptor of its own (a sync is of the file, whichever descriptor wrote it). Everything
-/// committed before a [`WalFlusher::flush`] starts is on disk when it returns `Ok`.
-pub(crate) struct WalFlusher {
-    path: PathBuf,
-    file: Option<(std::fs::File, u64)>,
-}
-
-impl WalFlusher {
-    pub(crate) fn new(db_path: &Path) -> Self {
-        let mut path = db_path.as_os_str().to_owned();
-        path.push("-wal");
-        Self { path: path.into(), file: None }
-    }
-
-    pub(crate) fn flush(&mut self) -> std::io::Result<()> {
-        use std::os::unix::fs::MetadataExt as _;
-        // The log at the path now: a descriptor of a log that was deleted and created again
-        // would sync the wrong file, so the inode is checked each time (one `stat`).
-        let now = std::fs::metadata(&self.path)?.ino();
-        if self.file.as_ref().is_none_or(|(_, ino)| *ino != now) {
-            let file = std::fs::OpenOptions::new().write(true).open(&self.path)?;
-            let ino = file.metadata()?.ino();
-            self.file = Some((file, ino));
-        }
-        let (file, ino) = self.file.as_ref().expect("opened above");
-        file.sync_data()?;
-        // Replaced between the check and the sync: this sync proves nothing.
-        if std::fs::metadata(&self.path)?.ino() != *ino {
-            return Err(std::io::Error::other("the write-ahead log was replaced while it was flushed"));
-        }
-        Ok(())
     }
 }
 
