@@ -85,8 +85,8 @@ impl Embedded {
     /// Opens the writer's connection, and starts the checkpointer beside it.
     pub fn open_writer(&self) -> raw::Result<Writer> {
         let mut conn = Conn::open(&self.path)?;
-        // A bigger page cache: each token's hash lands on a random page of the primary-key
-        // index, and a batch touches as many pages as it has tokens.
+        // A bigger page cache: the checkpointer and the prune read back pages this connection
+        // wrote, and lookups by the legacy handle (migration 0017) land anywhere in the index.
         conn.exec(&format!("PRAGMA cache_size = -32768; PRAGMA journal_size_limit = {}", self.wal.size_limit_bytes))?;
         let wal_pages = conn.watch_wal();
         let (wake, asleep) = std::sync::mpsc::sync_channel::<()>(1);

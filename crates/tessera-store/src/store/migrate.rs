@@ -2,7 +2,8 @@
 
 use super::{Backend, Store, StoreError};
 
-/// Migrations, applied in order on open; each is idempotent SQL.
+/// Migrations, applied in order on open, each in a transaction with the row that records it:
+/// applied once. Most are idempotent SQL as well; 0017 rebuilds a table and is not.
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/0001_registry.sql")),
     (2, include_str!("../../migrations/0002_tokens.sql")),

@@ -7,11 +7,10 @@ use tessera_store::{StoredEvent, TokenRecord};
 use tessera_types::rfc8417::EventSeq;
 use tessera_types::{ClientId, Jti, UnixTime};
 
-use crate::token::reference::ReferenceKey;
-
 use crate::storage::{
     AssertionReplayStore, EventLog, RevocationStore, RevokedJwt, StoreFuture, TokenIssueStore, TokenLookup,
 };
+use crate::token::reference::ReferenceKey;
 
 #[derive(Default)]
 pub(super) struct MemoryStore {
