@@ -177,6 +177,7 @@ fn spawn_embedded_token_writer(
     const WHAT: &str = "reference token";
     let (queue, mut rx) = mpsc::channel::<Job<TokenRecord, ()>>(MAX_BATCH * 8);
     let run = move || {
+        default_scheduling();
         let mut writer = None;
         let mut batch = Vec::with_capacity(MAX_BATCH);
         // Ends when every sender is dropped.
@@ -204,6 +205,21 @@ fn spawn_embedded_token_writer(
         tracing::error!(error = %e, "cannot start the reference-token writer");
     }
     queue
+}
+
+/// Puts the calling thread back under the operating system's default policy. The host may run
+/// its request threads under `SCHED_BATCH` (so that arriving requests do not preempt this
+/// writer mid-batch), and a thread inherits its creator's policy; this one should stay
+/// preemptive itself: when its flush completes, the answers waiting on it go out at once.
+fn default_scheduling() {
+    #[cfg(target_os = "linux")]
+    {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: `param` is a valid sched_param; pid 0 is the calling thread.
+        if unsafe { libc::sched_setscheduler(0, libc::SCHED_OTHER, &param) } != 0 {
+            tracing::debug!(error = %std::io::Error::last_os_error(), "SCHED_OTHER refused");
+        }
+    }
 }
 
 /// Sends one item to a writer and waits for its outcome.
@@ -298,6 +314,64 @@ mod tests {
 
     fn job(n: u32) -> TestJob {
         (n, oneshot::channel().0)
+    }
+
+    /// The policies of this process's token-writer threads (field 41 of a task's `stat`).
+    #[cfg(target_os = "linux")]
+    fn token_writer_policies() -> Vec<i32> {
+        let mut policies = Vec::new();
+        for task in std::fs::read_dir("/proc/self/task").unwrap() {
+            let task = task.unwrap().path();
+            let (Ok(comm), Ok(stat)) =
+                (std::fs::read_to_string(task.join("comm")), std::fs::read_to_string(task.join("stat")))
+            else {
+                continue; // a thread that has just ended
+            };
+            if comm.trim() == "tessera-token-w" {
+                // The fields after the command's closing parenthesis start at field 3.
+                let rest = &stat[stat.rfind(')').unwrap() + 2..];
+                policies.push(rest.split(' ').nth(41 - 3).unwrap().parse().unwrap());
+            }
+        }
+        policies
+    }
+
+    /// Spawned from a thread under `SCHED_BATCH` (as the server's request threads run), the
+    /// writer still runs under the default policy, so its wakeups preempt.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn the_token_writer_stays_preemptive_when_spawned_from_a_batch_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_embedded(dir.path()).await.unwrap();
+        let writer = std::thread::spawn({
+            let store = store.clone();
+            move || {
+                let param = libc::sched_param { sched_priority: 0 };
+                // SAFETY: a valid sched_param, for the calling thread.
+                assert_eq!(unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) }, 0);
+                TokenWriter::spawn(store)
+            }
+        })
+        .join()
+        .unwrap();
+        let token = TokenRecord {
+            handle: "handle-1".into(),
+            hash: "hash-1".into(),
+            jti: tessera_types::Jti::new("jti-1").unwrap(),
+            client_id: ClientId::new("CC").unwrap(),
+            scope: None,
+            audiences: vec![],
+            iat: UnixTime(1000),
+            exp: UnixTime(100_000),
+            revoked: false,
+            cnf: None,
+            workload: None,
+        };
+        // Answered: the writer thread has started (and set its policy first).
+        writer.insert(token).await.unwrap();
+        let policies = token_writer_policies();
+        assert!(!policies.is_empty(), "no token-writer thread found");
+        assert!(policies.iter().all(|&p| p == libc::SCHED_OTHER), "{policies:?}");
     }
 
     /// Idle, the writer does not wait: a turn that brings nothing ends the gathering.

@@ -2,6 +2,7 @@
 
 mod cli;
 mod logging;
+mod scheduling;
 
 use std::process::ExitCode;
 
@@ -31,7 +32,12 @@ fn main() -> ExitCode {
         }
     };
     logging::init(log_format, if args.is_serve() { "info" } else { "warn" });
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    if args.worker_scheduling() == scheduling::WorkerScheduling::Batch {
+        runtime.on_thread_start(scheduling::batch_this_thread);
+    }
+    let runtime = runtime.build().expect("tokio runtime");
     let outcome = runtime.block_on(cli::run(args, provenance));
     logging::flush();
     match outcome {

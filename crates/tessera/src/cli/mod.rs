@@ -141,6 +141,15 @@ impl Args {
     pub fn is_serve(&self) -> bool {
         matches!(self.command, Command::Serve(_) | Command::Demo(_))
     }
+
+    /// The request threads' scheduling: `serve`'s option; the default policy for every other
+    /// command (short-lived, or, for `demo`, clients and servers in one process).
+    pub fn worker_scheduling(&self) -> crate::scheduling::WorkerScheduling {
+        match &self.command {
+            Command::Serve(serve) => serve.worker_scheduling,
+            _ => crate::scheduling::WorkerScheduling::Normal,
+        }
+    }
 }
 
 /// Errors are printed as `error: ...` and exit 1.

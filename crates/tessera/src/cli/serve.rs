@@ -12,6 +12,7 @@ use tessera_types::{ClientId, ClientSecret};
 
 use super::lock::DataDirLock;
 use super::{CliResult, shutdown_signal};
+use crate::scheduling::WorkerScheduling;
 
 /// Options of `serve`.
 #[derive(Debug, Args)]
@@ -42,6 +43,10 @@ pub struct ServeArgs {
     /// Signing algorithm(s): ES256 (default), RS256, PS256, EdDSA. The first signs tokens.
     #[arg(long = "signing-alg")]
     signing_algs: Vec<String>,
+    /// How the request threads are scheduled (Linux): `batch` (SCHED_BATCH: a request that
+    /// arrives waits for the running thread to block instead of preempting it) or `normal`.
+    #[arg(long, env = "TESSERA_WORKER_SCHEDULING", value_enum, default_value_t = WorkerScheduling::Batch)]
+    pub worker_scheduling: WorkerScheduling,
 }
 
 impl ServeArgs {
