@@ -73,7 +73,9 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 
 /// Drops a replaced snapshot on a blocking thread (freeing a million clients takes a while),
 /// then gives the freed memory back to the system: glibc keeps what a load freed (the rows
-/// read, the old snapshot) in its heap otherwise.
+/// read, the old snapshot) in its heap otherwise. (The `tessera` binary allocates with
+/// mimalloc, which returns freed pages by itself; the trim is for hosts that embed the server
+/// on glibc's allocator.)
 fn dispose(old: Option<Arc<Registry>>) {
     let run = move || {
         drop(old);
