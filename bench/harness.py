@@ -826,12 +826,28 @@ def report(args, concs, points, tls_points, pg_points, pg_note, grpc, rest, floo
               f"signing input, one thread, best of ten {0.03 if args.smoke else 0.2} s windows). "
               "The floor is the faster; the share is Tessera's "
               f"JWT issuance at c={top} (which also does HTTP, client authentication and the claims) over it.", "",
-              "| alg | openssl sign/s | aws-lc-rs sign/s | floor | Tessera tokens/s | share of floor |", "|---|---|---|---|---|---|"]
+              "| alg | openssl sign/s | aws-lc-rs sign/s | floor | Tessera tokens/s | share of floor | HTTP ceiling | share of ceiling |",
+              "|---|---|---|---|---|---|---|---|"]
+    # The cheapest request this HTTP stack serves, in server CPU: axum's GET /hello (REST, no
+    # Authorization header) under the same driver. A token request costs at least that plus a
+    # signature, so one core cannot issue more than 1 / (1/floor + 1/hello) tokens a second.
+    hello = median_spread([x["req_per_cpu_s"] for x in rest["bare"]]) if rest and rest.get("bare") else None
+    ceiling = {alg: 1 / (1 / floor[alg] + 1 / hello[0]) if floor[alg] and hello else None for alg in floor}
     for alg in ["RS256", "ES256", "EdDSA"]:
         p = find(f"JWT {alg} issuance", top)
         f = lambda v: num(v) if v else "—"
+        of_ceiling = [x["rps"] / ceiling[alg] for x in p.t] if p and p.t and ceiling.get(alg) else []
         lines.append(f"| {alg} | {f(floor_ossl.get(alg))} | {f(floor_aws.get(alg))} | {f(floor[alg])} | "
-                     f"{spread([x['rps'] for x in p.t], num) if p and p.t else '—'} | {spread(share(alg) or [], pct)} |")
+                     f"{spread([x['rps'] for x in p.t], num) if p and p.t else '—'} | {spread(share(alg) or [], pct)} | "
+                     f"{f(ceiling.get(alg))} ({pct(ceiling[alg] / floor[alg]) if ceiling.get(alg) else '—'} of floor) | "
+                     f"{spread(of_ceiling, pct)} |")
+    if hello:
+        lines += ["", f"HTTP ceiling: the signature plus the server CPU of the cheapest request this HTTP stack serves — "
+                  f"axum GET /hello, no Authorization header, same driver, {num(hello[0])} requests per server CPU-second "
+                  f"({1e6 / hello[0]:.1f} µs; the REST table below). That server is not saturated (the driver is the limit), "
+                  "so its per-request cost includes waking from idle and the ceiling is a little low, not high. A share-of-floor "
+                  "target above the ceiling's own share cannot be met over HTTP/1.1 on this machine, whatever the token "
+                  "endpoint does."]
     lines += ["", f"## Guarded vs unguarded resource servers (c={top}, Tessera's guard)", "",
               "| API | bare (no Authorization) req/s | unguarded, token on the wire req/s | guarded req/s | guarded/unguarded | "
               "guarded/unguarded per server CPU-s | peak RSS MiB unguarded / guarded |",
