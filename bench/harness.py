@@ -846,8 +846,8 @@ def report(args, concs, points, tls_points, pg_points, pg_note, grpc, rest, floo
                   f"axum GET /hello, no Authorization header, same driver, {num(hello[0])} requests per server CPU-second "
                   f"({1e6 / hello[0]:.1f} µs; the REST table below). That server is not saturated (the driver is the limit), "
                   "so its per-request cost includes waking from idle and the ceiling is a little low, not high. A share-of-floor "
-                  "target above the ceiling's own share cannot be met over HTTP/1.1 on this machine, whatever the token "
-                  "endpoint does."]
+                  "target at the ceiling's own share would need the token endpoint (client authentication, claims, JSON, "
+                  "the response) to cost nothing beyond that request."]
     lines += ["", f"## Guarded vs unguarded resource servers (c={top}, Tessera's guard)", "",
               "| API | bare (no Authorization) req/s | unguarded, token on the wire req/s | guarded req/s | guarded/unguarded | "
               "guarded/unguarded per server CPU-s | peak RSS MiB unguarded / guarded |",
