@@ -316,26 +316,6 @@ mod tests {
         (n, oneshot::channel().0)
     }
 
-    /// The policies of this process's token-writer threads (field 41 of a task's `stat`).
-    #[cfg(target_os = "linux")]
-    fn token_writer_policies() -> Vec<i32> {
-        let mut policies = Vec::new();
-        for task in std::fs::read_dir("/proc/self/task").unwrap() {
-            let task = task.unwrap().path();
-            let (Ok(comm), Ok(stat)) =
-                (std::fs::read_to_string(task.join("comm")), std::fs::read_to_string(task.join("stat")))
-            else {
-                continue; // a thread that has just ended
-            };
-            if comm.trim() == "tessera-token-w" {
-                // The fields after the command's closing parenthesis start at field 3.
-                let rest = &stat[stat.rfind(')').unwrap() + 2..];
-                policies.push(rest.split(' ').nth(41 - 3).unwrap().parse().unwrap());
-            }
-        }
-        policies
-    }
-
     /// Spawned from a thread under `SCHED_BATCH` (as the server's request threads run), the
     /// writer still runs under the default policy, so its wakeups preempt.
     #[cfg(target_os = "linux")]
@@ -369,7 +349,7 @@ mod tests {
         };
         // Answered: the writer thread has started (and set its policy first).
         writer.insert(token).await.unwrap();
-        let policies = token_writer_policies();
+        let policies = tessera_testkit::thread_policies(std::process::id(), "tessera-token-w");
         assert!(!policies.is_empty(), "no token-writer thread found");
         assert!(policies.iter().all(|&p| p == libc::SCHED_OTHER), "{policies:?}");
     }

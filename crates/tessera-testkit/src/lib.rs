@@ -2,15 +2,18 @@
 //! that no library has to ship test helpers: a real server on a socket with a client that trusts
 //! its CA ([`TestServer`]), the router driven as a tower service with no socket ([`TestApp`]),
 //! one seeding and request vocabulary over both ([`Authority`]), a throwaway PostgreSQL
-//! ([`postgres`]), a blackholed authority ([`blackhole`]), a client's key server for
+//! ([`postgres`]), a blackholed authority ([`blackhole`]), threads' scheduling policies
+//! ([`thread_policies`]), a client's key server for
 //! `jwks_uri` ([`jwks_server`]) and the property tests' runner
 //! configuration and shared strategies (`proptest_config`, `extreme_number`, `json_value`,
 //! feature `proptest`).
 
 mod net;
 pub mod postgres;
+mod threads;
 
 pub use net::blackhole;
+pub use threads::thread_policies;
 
 #[cfg(feature = "proptest")]
 mod fuzz;

@@ -248,27 +248,6 @@ async fn plain_http_only_with_the_flag_and_a_warning() {
     let _ = child.wait();
 }
 
-/// Scheduling policy (field 41 of a task's `stat`) of each of `pid`'s threads whose name
-/// starts with `prefix`.
-#[cfg(target_os = "linux")]
-fn thread_policies(pid: u32, prefix: &str) -> Vec<u32> {
-    let mut policies = Vec::new();
-    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
-        let task = task.unwrap().path();
-        let (Ok(comm), Ok(stat)) =
-            (std::fs::read_to_string(task.join("comm")), std::fs::read_to_string(task.join("stat")))
-        else {
-            continue; // a thread that has just ended
-        };
-        if comm.starts_with(prefix) {
-            // The fields after the command's closing parenthesis start at field 3.
-            let rest = &stat[stat.rfind(')').unwrap() + 2..];
-            policies.push(rest.split(' ').nth(41 - 3).unwrap().parse().unwrap());
-        }
-    }
-    policies
-}
-
 /// `serve` runs its request threads under SCHED_BATCH (3) unless told `normal` (SCHED_OTHER,
 /// 0); the reference-token writer stays under SCHED_OTHER either way.
 #[cfg(target_os = "linux")]
@@ -277,10 +256,10 @@ fn serve_runs_its_request_threads_as_batch_threads_unless_told_otherwise() {
     for (extra, want) in [(&[][..], 3), (&["--worker-scheduling", "normal"][..], 0)] {
         let dir = tempfile::tempdir().unwrap();
         let served = serve(dir.path(), extra);
-        let workers = thread_policies(served.child.id(), "tokio-r");
+        let workers = tessera_testkit::thread_policies(served.child.id(), "tokio-r");
         assert!(!workers.is_empty(), "no runtime thread found");
         assert!(workers.iter().all(|&p| p == want), "{extra:?}: {workers:?}");
-        let writer = thread_policies(served.child.id(), "tessera-token-w");
+        let writer = tessera_testkit::thread_policies(served.child.id(), "tessera-token-w");
         assert_eq!(writer, [0], "{extra:?}");
     }
     let dir = tempfile::tempdir().unwrap();
