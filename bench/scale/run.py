@@ -566,8 +566,8 @@ def report(a, res):
           f"{fmt_n(hi['n'])} clients the idle resident memory grows by {per_client:,.0f} bytes per client and the "
           f"start-up peak (VmHWM) by {peak_per_client:,.0f} bytes per client"
           + (f", of which {(hi['trimmed_rss_kib'] - lo['trimmed_rss_kib']) * 1024 / max(hi['n'] - lo['n'], 1):,.0f} bytes per client "
-             "are live (the snapshot: resident memory after `malloc_trim(0)` through gdb; the rest is heap glibc kept "
-             "after the load's transient rows)" if hi.get("trimmed_rss_kib") and lo.get("trimmed_rss_kib") else "")
+             "are live (the snapshot: resident memory after `malloc_trim(0)` through gdb, the same as idle when nothing "
+             "is kept beyond it; mimalloc, the server's allocator, returns freed pages by itself)" if hi.get("trimmed_rss_kib") and lo.get("trimmed_rss_kib") else "")
           + f"; start-up goes from {lo['ready_s']:.2f} s "
           f"to {hi['ready_s']:.2f} s. The curves bend upward past ~10k–100k clients: below that the fixed start-up work "
           "(opening the store, migrations, keys, binding) dominates. Where the time goes (perf, 100k clients, one reload on "
@@ -576,7 +576,8 @@ def report(a, res):
           "each row from SQLite's worker thread to the async task over a channel — on one core that is a context switch per "
           "row (most samples in `finish_task_switch`, `flume` send/recv, `malloc_consolidate`). All rows, the secrets map and "
           "the new snapshot are alive at once, and on a reload the old snapshot too, so the peak is several times the "
-          "snapshot; glibc keeps the freed memory, so resident memory ratchets up with each reload. Any registry change "
+          "snapshot (that profile predates mimalloc: glibc then kept the freed memory and resident memory ratcheted up "
+          "with each reload). Any registry change "
           "(one `client add`) reloads everything: that cost is paid per change, not per start.", ""]
 
     L += ["## 2. Stored reference tokens", "",
