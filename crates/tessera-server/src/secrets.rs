@@ -75,7 +75,11 @@ pub fn generate(rng: &dyn Random) -> ClientSecret {
 /// The stored form of a secret Tessera generated.
 pub fn hash_generated(secret: &ClientSecret) -> String {
     let d = digest::digest(&digest::SHA256, secret.expose().as_bytes());
-    format!("{}{}", SecretHashKind::SHA256_PREFIX, URL_SAFE_NO_PAD.encode(d.as_ref()))
+    // Every request authenticated by secret hashes it: one allocation, no `format!`.
+    let mut out = String::with_capacity(SecretHashKind::SHA256_PREFIX.len() + 43);
+    out.push_str(SecretHashKind::SHA256_PREFIX);
+    URL_SAFE_NO_PAD.encode_string(d.as_ref(), &mut out);
+    out
 }
 
 /// The stored form of an imported secret: argon2id with a random salt.

@@ -220,7 +220,8 @@ impl std::fmt::Display for RequestId {
 /// Makes request ids: 64 random bits per listener, then a counter, so ids are unique across
 /// instances and restarts without a random draw per request.
 pub(super) struct RequestIds {
-    prefix: u64,
+    /// The prefix in hex and the dash, written once.
+    head: [u8; 17],
     next: AtomicU64,
 }
 
@@ -229,13 +230,27 @@ impl RequestIds {
         let mut bytes = [0u8; 8];
         // A predictable prefix only makes ids guessable, which they need not resist.
         let _ = aws_lc_rs::rand::fill(&mut bytes);
-        Self { prefix: u64::from_le_bytes(bytes), next: AtomicU64::new(0) }
+        let mut head = [b'-'; 17];
+        write_hex(u64::from_le_bytes(bytes), &mut head[..16]);
+        Self { head, next: AtomicU64::new(0) }
     }
 
+    /// `{prefix:016x}-{n:x}`, without `format!` (~0.6 % of a token request's CPU, issue 17).
     fn make(&self) -> RequestId {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        let text = format!("{:016x}-{n:x}", self.prefix);
-        RequestId(HeaderValue::from_str(&text).expect("hex digits make a header value"))
+        let digits = ((u64::BITS - n.leading_zeros()).div_ceil(4)).max(1) as usize;
+        let mut text = [0u8; 33];
+        text[..17].copy_from_slice(&self.head);
+        write_hex(n, &mut text[17..17 + digits]);
+        RequestId(HeaderValue::from_bytes(&text[..17 + digits]).expect("hex digits make a header value"))
+    }
+}
+
+/// The low `out.len()` hex digits of `n`, most significant first.
+fn write_hex(mut n: u64, out: &mut [u8]) {
+    for d in out.iter_mut().rev() {
+        *d = b"0123456789abcdef"[(n & 0xf) as usize];
+        n >>= 4;
     }
 }
 
@@ -315,5 +330,23 @@ struct Slot<'a>(&'a AtomicUsize);
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 16 hex digits of prefix, a dash, the counter in hex without leading zeros.
+    #[test]
+    fn request_ids_are_the_prefix_a_dash_and_the_counter_in_hex() {
+        let ids = RequestIds::new();
+        let prefix = std::str::from_utf8(&ids.head[..16]).unwrap().to_owned();
+        assert!(prefix.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()), "{prefix}");
+        for n in [0u64, 1, 15, 16, 255, 4096, 0xdead_beef, u64::MAX] {
+            ids.next.store(n, Ordering::Relaxed);
+            assert_eq!(ids.make().as_str(), format!("{prefix}-{n:x}"));
+        }
+        assert_eq!(ids.next.load(Ordering::Relaxed), 0, "the counter wraps");
     }
 }
