@@ -268,6 +268,27 @@ fn serve_runs_its_request_threads_as_batch_threads_unless_told_otherwise() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--worker-scheduling"));
 }
 
+/// The binary's allocator commits arenas lazily (less resident memory, issue 17) unless the
+/// environment says otherwise: mimalloc prints its options by name when verbose.
+#[cfg(target_os = "linux")]
+#[test]
+fn allocator_commits_arenas_lazily() {
+    let option = |env: &[(&str, &str)]| {
+        let out = std::process::Command::new(BIN)
+            .arg("--version")
+            .env("MIMALLOC_VERBOSE", "1")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        let line = err.lines().find(|l| l.starts_with("option 'arena_eager_commit':")).map(str::to_owned);
+        line.unwrap_or_else(|| panic!("no arena_eager_commit in mimalloc's options: {err}"))
+    };
+    assert_eq!(option(&[]).trim(), "option 'arena_eager_commit': 0");
+    assert_eq!(option(&[("MIMALLOC_ARENA_EAGER_COMMIT", "2")]).trim(), "option 'arena_eager_commit': 2");
+}
+
 #[test]
 fn serve_with_real_certificate_files_and_bad_ones() {
     let dir = tempfile::tempdir().unwrap();
