@@ -3,9 +3,9 @@
 //! Measured (issue 17, durable reference tokens at c=16, one core): with the default policy
 //! every request that arrives preempts whichever thread is running — mostly the token writer
 //! in the middle of its batch — so the core switched about twice per token, and a token cost
-//! ~50 µs of CPU at 16 clients against ~30 µs at 64, where requests arrive in bunches. Under `SCHED_BATCH` a request thread that wakes does not preempt
-//! the running one (Linux's fair scheduler skips wakeup preemption for batch tasks, since
-//! 2.6.16); it runs at the next switch — the writer blocking on its flush, or the end of a
+//! ~50 µs of CPU at 16 clients against ~30 µs at 64, where requests arrive in bunches. Under
+//! `SCHED_BATCH` a request thread that wakes does not preempt the running one (Linux's fair
+//! scheduler skips wakeup preemption for batch tasks, since 2.6.16); it runs at the next switch — the writer blocking on its flush, or the end of a
 //! slice — and takes what has arrived in one go. 13.3–16.5k → 16.4–20.4k tokens/s in four
 //! alternating pairs; JWT issuance unchanged (one thread, never preempted). An idle core
 //! still runs a woken thread at once: the policy only changes who yields to whom.
