@@ -95,7 +95,10 @@ scopes = ["orders"]
     )
     .unwrap();
     file.limits.failed_auth_free_attempts = Some(2);
-    let s = TestServer::start_with(&["ES256"], file).await;
+    // The manual clock: on the system clock a second boundary between the third failure and
+    // the fourth attempt ends the one-second backoff before it is tested.
+    let clock = tessera_types::clock::ManualClock::new(tessera_types::UnixTime(1_800_000_000));
+    let s = TestServer::builder().algs(&["ES256"]).clock(std::sync::Arc::new(clock)).file(file).start().await;
     // A wrong secret three times: three failures, the third starts the lockout.
     for _ in 0..3 {
         let r = s.token_basic("shop", "wrong_secret", "grant_type=client_credentials").await;
