@@ -50,8 +50,12 @@ async fn serve(app: Router, listen: SocketAddr, cert: &Path, key: &Path) -> std:
     let listener = std::net::TcpListener::bind(listen)?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
-    // The same connection and request bounds as the authorization server.
-    let limits = tessera_server::limits::Limits::default().transport;
+    // The same connection and request bounds as the authorization server, except shedding on
+    // lag (see [`crate::scenario::DEMO_MAX_LAG`]).
+    let limits = tessera_server::transport::Limits {
+        max_scheduling_delay: crate::scenario::DEMO_MAX_LAG,
+        ..tessera_server::limits::Limits::default().transport
+    };
     let listener =
         tessera_server::transport::serve(tokio::net::TcpListener::from_std(listener)?, Some(config), app, limits)?;
     Ok(Service { addr, listener })

@@ -42,6 +42,12 @@ pub const MTLS_CLIENT: &str = "CC_mtls";
 /// `CC_dpop` (DPoP-bound tokens only, for both APIs); the API's own client
 /// `rs_dataEventRecordsApi` that may introspect and read the revocation feed; scope `api1`,
 /// the REST API's client `api1` (the feed only) and the background service.
+/// How far the demo's runtime may fall behind before its services shed requests. The demo
+/// runs the server, two APIs and all their clients in one process on loopback: on a slow or
+/// busy machine its own load is the lag, and shedding it would fail the scenario rather than
+/// protect anything. A deployed server keeps the default (250 ms).
+pub(crate) const DEMO_MAX_LAG: Duration = Duration::from_secs(30);
+
 fn seed_config() -> FileConfig {
     FileConfig::parse(SEED_TOML, "examples/seed.toml").expect("examples/seed.toml is valid")
 }
@@ -97,7 +103,11 @@ pub async fn demo_reporting(data_dir: &Path, say: &dyn Fn(&str)) -> Result<(), B
     let loopback: SocketAddr = "127.0.0.1:0".parse()?;
     let settings = Settings::resolve(
         Overrides { data_dir: Some(data_dir.to_owned()), listen: Some(loopback.to_string()), ..Default::default() },
-        seed_config(),
+        {
+            let mut config = seed_config();
+            config.limits.max_scheduling_delay_ms.get_or_insert(DEMO_MAX_LAG.as_millis() as u64);
+            config
+        },
     )?;
     let store_settings = settings.clone();
     let server = tessera_server::start(settings, Deps::system()).await?;

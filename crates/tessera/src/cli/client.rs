@@ -219,9 +219,6 @@ fn auth_method(s: &str) -> Result<Option<ClientAuthMethod>, String> {
 /// terminal afterwards.
 fn read_hidden(prompt: &str) -> std::io::Result<String> {
     use std::io::Write as _;
-    let mut stderr = std::io::stderr();
-    stderr.write_all(prompt.as_bytes())?;
-    stderr.flush()?;
     let fd = libc::STDIN_FILENO;
     // SAFETY: termios is plain data; tcgetattr fills it for a terminal fd and fails otherwise.
     let mut term: libc::termios = unsafe { std::mem::zeroed() };
@@ -234,6 +231,14 @@ fn read_hidden(prompt: &str) -> std::io::Result<String> {
     // SAFETY: a valid termios for the same fd.
     if unsafe { libc::tcsetattr(fd, libc::TCSANOW, &term) } != 0 {
         return Err(std::io::Error::last_os_error());
+    }
+    // The prompt only once echo is off: whatever is typed as soon as it shows stays hidden.
+    let mut stderr = std::io::stderr();
+    let prompted = stderr.write_all(prompt.as_bytes()).and_then(|()| stderr.flush());
+    if let Err(e) = prompted {
+        // SAFETY: restores what tcgetattr returned.
+        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &saved) };
+        return Err(e);
     }
     let mut line = String::new();
     let read = std::io::stdin().read_line(&mut line);
