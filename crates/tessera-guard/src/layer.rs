@@ -26,8 +26,9 @@ use crate::{ClientCertificate, Guard, GuardError, Policy};
 #[derive(Clone, Debug)]
 pub struct GuardLayer {
     guard: Guard,
-    default: Option<Policy>,
-    routes: Arc<HashMap<String, Option<Policy>>>,
+    // Shared: a request takes its route's policy by reference count, not by copying its scopes.
+    default: Option<Arc<Policy>>,
+    routes: Arc<HashMap<String, Option<Arc<Policy>>>>,
     realm: Arc<str>,
 }
 
@@ -35,18 +36,18 @@ impl GuardLayer {
     /// Every path requires a valid token, no particular scope, until told otherwise.
     pub fn new(guard: Guard) -> Self {
         let realm = guard.config().audience.as_str().into();
-        Self { guard, default: Some(Policy::Authenticated), routes: Arc::default(), realm }
+        Self { guard, default: Some(Arc::new(Policy::Authenticated)), routes: Arc::default(), realm }
     }
 
     /// The policy of paths without one of their own.
     pub fn require(mut self, policy: Policy) -> Self {
-        self.default = Some(policy);
+        self.default = Some(Arc::new(policy));
         self
     }
 
     /// The policy of one path.
     pub fn route(mut self, path: impl Into<String>, policy: Policy) -> Self {
-        Arc::make_mut(&mut self.routes).insert(path.into(), Some(policy));
+        Arc::make_mut(&mut self.routes).insert(path.into(), Some(Arc::new(policy)));
         self
     }
 
@@ -56,7 +57,10 @@ impl GuardLayer {
         self
     }
 
-    fn policy_for(&self, path: &str) -> Option<Policy> {
+    fn policy_for(&self, path: &str) -> Option<Arc<Policy>> {
+        if self.routes.is_empty() {
+            return self.default.clone();
+        }
         match self.routes.get(path) {
             Some(p) => p.clone(),
             None => self.default.clone(),
@@ -107,17 +111,25 @@ where
         let realm = self.layer.realm.clone();
         Box::pin(async move {
             let grpc = is_grpc(&req);
-            // Owned, so the request is not borrowed across the await (bodies need not be Sync).
+            // Owned, so the request is not borrowed across the await (bodies need not be Sync):
+            // the header value, which shares the bytes hyper read, rather than a copy.
             let (scheme, token) = authorization(req.headers());
-            let token = token.map(str::to_owned);
+            let token = token.map(|t| {
+                let value = req.headers().get(header::AUTHORIZATION).expect("the value `t` was read from").clone();
+                // `t` ends the value: it is where it starts that is kept.
+                let at = value.len() - t.len();
+                (value, at)
+            });
             // RFC 8705 §3: the connection's certificate, if the app put it there.
             let certificate = req.extensions().get::<ClientCertificate>().cloned();
             let dpop = (scheme == Scheme::Dpop).then(|| dpop_request(&req, guard.config().public_base_url.as_deref()));
             let outcome = async {
-                let token = token?;
+                let (value, at) = token?;
+                // Checked to be ASCII by `authorization`.
+                let token = value.to_str().map_err(|_| GuardError::Malformed)?.get(at..).ok_or(GuardError::Malformed)?;
                 let dpop = dpop.transpose()?;
                 let proof = dpop.as_ref().map(|d| DpopProof { proof: &d.proof, method: &d.method, url: &d.url });
-                let principal = guard.present(&token, proof, certificate.as_ref()).await?;
+                let principal = guard.present(token, proof, certificate.as_ref()).await?;
                 policy.check(&principal)?;
                 Ok::<_, GuardError>(principal)
             }
@@ -201,10 +213,22 @@ fn authorization(headers: &http::HeaderMap) -> (Scheme, Result<&str, GuardError>
     };
     let token = token.trim_start_matches(' ');
     let body = token.trim_end_matches('=');
-    let ok = !body.is_empty()
-        && body.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'));
+    let ok = !body.is_empty() && body.bytes().all(|b| B64TOKEN[usize::from(b)]);
     (scheme, if ok { Ok(token) } else { Err(GuardError::Malformed) })
 }
+
+/// The characters of a b64token (RFC 6750 §2.1) and token68 (RFC 9110 §11.2) before the
+/// padding: one table lookup per byte of a ~600-byte token, on every request.
+const B64TOKEN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+        b += 1;
+    }
+    t
+};
 
 /// What a DPoP proof must match: this request's method and URL.
 struct DpopRequest {
@@ -358,6 +382,16 @@ mod tests {
         assert_eq!(bearer(&h("Bearer ")), Err(GuardError::Malformed));
         assert_eq!(bearer(&h("Bearer a b")), Err(GuardError::Malformed));
         assert_eq!(bearer(&h("Bearer a\"b")), Err(GuardError::Malformed));
+    }
+
+    /// 26 + 26 + 10 letters and digits and `-._~+/`: 66 bytes, and no other (not `=`,
+    /// which only pads the end, nor space, quote, comma or any byte past ASCII).
+    #[test]
+    fn rfc6750_2_1_the_b64token_table_holds_its_66_characters() {
+        let allowed = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/";
+        assert!(allowed.iter().all(|&b| B64TOKEN[usize::from(b)]));
+        assert_eq!(B64TOKEN.iter().filter(|&&ok| ok).count(), allowed.len());
+        assert!(!B64TOKEN[usize::from(b'=')] && !B64TOKEN[usize::from(b' ')] && !B64TOKEN[0x80]);
     }
 
     #[test]
