@@ -225,19 +225,14 @@ pub(super) async fn add_secret(
 ) -> Result<Response, Problem> {
     let id = client_id(&id)?;
     load(&admin, &id).await?;
-    let (secret_id, generated) = admin::add_secret(
-        admin.store(),
-        &id,
-        new.secret,
-        new.allow_weak_secret,
-        new.expires_in,
-        admin.rng(),
-        admin.now(),
-    )
-    .await?;
+    // One reading of the clock: the answer's expiry is the stored one, even across a second.
+    let now = admin.now();
+    let (secret_id, generated) =
+        admin::add_secret(admin.store(), &id, new.secret, new.allow_weak_secret, new.expires_in, admin.rng(), now)
+            .await?;
     tracing::info!(actor = %admin.actor, client_id = %id, %secret_id, "admin API: added client secret");
     admin.state.reload().await;
-    let mut body = json!({ "id": secret_id, "expires_at": new.expires_in.map(|s| admin.now().plus(s)) });
+    let mut body = json!({ "id": secret_id, "expires_at": new.expires_in.map(|s| now.plus(s)) });
     if let Some(secret) = generated {
         body["client_secret"] = secret.expose().into();
     }

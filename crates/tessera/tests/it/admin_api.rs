@@ -169,6 +169,14 @@ async fn issue_16_an_admin_token_creates_a_scope_and_a_client_which_then_gets_to
     assert_eq!(status, 200, "{expiry}");
     let (_, _, shown) = call(&srv, Some(&admin), Method::GET, "/admin/clients/shop", None).await;
     assert_eq!(shown["secrets"][0]["expires_at"], expiry["expires_at"]);
+    // A secret added with an expiry: the answer names the expiry that was stored.
+    let body = Some(json!({ "expires_in": 600 }));
+    let (status, _, third) = call(&srv, Some(&admin), Method::POST, "/admin/clients/shop/secrets", body).await;
+    assert_eq!(status, 201, "{third}");
+    let (_, _, shown) = call(&srv, Some(&admin), Method::GET, "/admin/clients/shop", None).await;
+    let stored = shown["secrets"].as_array().unwrap().iter().find(|s| s["id"] == third["id"]).unwrap();
+    assert!(third["expires_at"].is_number(), "{third}");
+    assert_eq!(stored["expires_at"], third["expires_at"]);
 
     assert_eq!(call(&srv, Some(&admin), Method::DELETE, "/admin/clients/shop", None).await.0, 204);
     assert_problem(&call(&srv, Some(&admin), Method::GET, "/admin/clients/shop", None).await, 404, "not-found");
@@ -189,6 +197,7 @@ async fn issue_16_an_admin_token_creates_a_scope_and_a_client_which_then_gets_to
         "ClientUpdated",
         "ClientDisabled",
         "SecretExpirySet",
+        "SecretAdded",
         "ClientRemoved",
     ];
     assert_eq!(changes, expected.map(by_ops), "{trail:?}");
