@@ -82,9 +82,15 @@ impl FailureLimiter {
         Some(Pending { limiter: self, addr })
     }
 
-    /// `Err(seconds)` while the client id or the address is backing off.
+    /// `Err(seconds)` while the client id or the address is backing off. The clock counts
+    /// whole seconds, and the failure that started a backoff may have come at the end of its
+    /// second: the backoff lasts through the second it ends in, so that it is never shorter
+    /// than configured (a 1 s backoff that ended at the next tick could last a millisecond).
     pub(crate) fn check(&self, client_id: &str, addr: Option<IpAddr>, now: UnixTime) -> Result<(), u64> {
-        let wait = |f: Option<&Failures>| f.map_or(0, |f| f.blocked_until.saturating_sub(now.0).max(0));
+        let wait = |f: Option<&Failures>| {
+            f.filter(|f| f.blocked_until > 0 && now.0 <= f.blocked_until)
+                .map_or(0, |f| f.blocked_until.saturating_sub(now.0).saturating_add(1))
+        };
         let by_client = wait(self.by_client.lock().expect("limiter lock").get(client_id));
         let by_addr = addr.map_or(0, |a| wait(self.by_addr.lock().expect("limiter lock").get(&a)));
         match by_client.max(by_addr) {
@@ -283,5 +289,45 @@ impl IssuanceLimiter {
         for (id, n) in live.since_recount.drain().chain(live.uncommitted_at_recount.drain()) {
             add(&mut live.counts, &id, n);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use tessera_types::UnixTime;
+
+    use super::FailureLimiter;
+    use crate::audit::{AuditLog, AuditSink};
+    use crate::storage::StoreFuture;
+
+    struct Discard;
+    impl AuditSink for Discard {
+        fn record_audit<'a>(&'a self, _: &'a [tessera_store::AuditEntry]) -> StoreFuture<'a, ()> {
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    /// RFC 6749 §2.3.1: a backoff of one second starts with a failure that may come at the
+    /// end of its second on the whole-second clock; it still holds through the next second
+    /// (not a moment), and Retry-After counts up to its end. The next one doubles.
+    #[tokio::test]
+    async fn a_backoff_is_never_shorter_than_configured() {
+        let mut limits = crate::limits::Limits::default().auth;
+        (limits.failed_free_attempts, limits.failed_backoff) = (1, 1);
+        let clock = Arc::new(tessera_types::clock::ManualClock::new(UnixTime(1_000)));
+        let limiter = FailureLimiter::new(limits, AuditLog::spawn(Arc::new(Discard), clock, 100));
+        let at = |s: i64| UnixTime(1_000 + s);
+        limiter.failed("c", None, at(0));
+        assert_eq!(limiter.check("c", None, at(0)), Ok(()), "the free attempt");
+        limiter.failed("c", None, at(0));
+        assert_eq!(limiter.check("c", None, at(0)), Err(2));
+        assert_eq!(limiter.check("c", None, at(1)), Err(1), "one second after the failure's own");
+        assert_eq!(limiter.check("c", None, at(2)), Ok(()));
+        limiter.failed("c", None, at(2));
+        assert_eq!((limiter.check("c", None, at(4)), limiter.check("c", None, at(5))), (Err(1), Ok(())));
+        // Another client id is not affected.
+        assert_eq!(limiter.check("d", None, at(2)), Ok(()));
     }
 }
