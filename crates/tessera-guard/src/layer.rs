@@ -125,10 +125,10 @@ where
             let dpop = (scheme == Scheme::Dpop).then(|| dpop_request(&req, guard.config().public_base_url.as_deref()));
             let outcome = async {
                 let (value, at) = token?;
-                // Its characters were checked by `authorization` (b64token, ASCII): this only
-                // borrows them as text again, on `from_utf8`'s word-at-a-time ASCII path.
-                let bytes = value.as_bytes().get(at..).ok_or(GuardError::Malformed)?;
-                let token = std::str::from_utf8(bytes).map_err(|_| GuardError::Malformed)?;
+                // Checked to be ASCII by `authorization`. (Re-borrowing only the token's bytes
+                // with `from_utf8` measured no faster than this.)
+                let token =
+                    value.to_str().map_err(|_| GuardError::Malformed)?.get(at..).ok_or(GuardError::Malformed)?;
                 let dpop = dpop.transpose()?;
                 let proof = dpop.as_ref().map(|d| DpopProof { proof: &d.proof, method: &d.method, url: &d.url });
                 let principal = guard.present(token, proof, certificate.as_ref()).await?;
