@@ -36,18 +36,18 @@ const SAMPLE_CERT_PEM: &str = include_str!("../../../examples/keys/cc-mtls.pem")
 /// in the TLS handshake (`self_signed_tls_client_auth`, RFC 8705 §2.2).
 pub const MTLS_CLIENT: &str = "CC_mtls";
 
-/// The seeds' registrations (`examples/seed.toml`): scope `dataEventRecords` (resource
-/// `rs_dataEventRecordsApi`) and its clients `CC` (JWT), `CC_reference` (reference tokens)
-/// `CC_private_key_jwt` (a public key, no secret), `CC_mtls` (a certificate, no secret) and
-/// `CC_dpop` (DPoP-bound tokens only, for both APIs); the API's own client
-/// `rs_dataEventRecordsApi` that may introspect and read the revocation feed; scope `api1`,
-/// the REST API's client `api1` (the feed only) and the background service.
 /// How far the demo's runtime may fall behind before its services shed requests. The demo
 /// runs the server, two APIs and all their clients in one process on loopback: on a slow or
 /// busy machine its own load is the lag, and shedding it would fail the scenario rather than
 /// protect anything. A deployed server keeps the default (250 ms).
 pub(crate) const DEMO_MAX_LAG: Duration = Duration::from_secs(30);
 
+/// The seeds' registrations (`examples/seed.toml`): scope `dataEventRecords` (resource
+/// `rs_dataEventRecordsApi`) and its clients `CC` (JWT), `CC_reference` (reference tokens)
+/// `CC_private_key_jwt` (a public key, no secret), `CC_mtls` (a certificate, no secret) and
+/// `CC_dpop` (DPoP-bound tokens only, for both APIs); the API's own client
+/// `rs_dataEventRecordsApi` that may introspect and read the revocation feed; scope `api1`,
+/// the REST API's client `api1` (the feed only) and the background service.
 fn seed_config() -> FileConfig {
     FileConfig::parse(SEED_TOML, "examples/seed.toml").expect("examples/seed.toml is valid")
 }

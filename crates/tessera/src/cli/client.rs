@@ -234,14 +234,11 @@ fn read_hidden(prompt: &str) -> std::io::Result<String> {
     }
     // The prompt only once echo is off: whatever is typed as soon as it shows stays hidden.
     let mut stderr = std::io::stderr();
-    let prompted = stderr.write_all(prompt.as_bytes()).and_then(|()| stderr.flush());
-    if let Err(e) = prompted {
-        // SAFETY: restores what tcgetattr returned.
-        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &saved) };
-        return Err(e);
-    }
     let mut line = String::new();
-    let read = std::io::stdin().read_line(&mut line);
+    let read = stderr
+        .write_all(prompt.as_bytes())
+        .and_then(|()| stderr.flush())
+        .and_then(|()| std::io::stdin().read_line(&mut line));
     // SAFETY: restores what tcgetattr returned.
     unsafe { libc::tcsetattr(fd, libc::TCSANOW, &saved) };
     read?;
