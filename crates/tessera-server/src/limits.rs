@@ -40,6 +40,7 @@ pub struct LimitsFile {
     pub rate_limit_mode: Option<RateLimitMode>,
     pub max_live_reference_tokens: Option<u64>,
     pub prune_batch: Option<u32>,
+    pub secret_last_use_resolution_s: Option<i64>,
     pub max_client_assertion_bytes: Option<usize>,
     pub max_client_keys: Option<usize>,
     pub max_client_jwks_bytes: Option<usize>,
@@ -151,6 +152,10 @@ pub struct Limits {
     /// Rows deleted per pruning statement (each a short transaction, so issuance is never
     /// held behind one long delete).
     pub prune_batch: u32,
+    /// A secret's last use is written at most once per this many seconds: the rows
+    /// authentications cost the store (issue 17: at a million clients in use, once a minute
+    /// was a million random row updates a minute, half the server's core).
+    pub secret_last_use_resolution_s: i64,
     /// The audit trail's bounds.
     pub audit: AuditLimits,
 }
@@ -315,6 +320,7 @@ impl LimitsFile {
             client_keys,
             remote_keys,
             prune_batch: self.prune_batch.unwrap_or(500).clamp(1, 100_000),
+            secret_last_use_resolution_s: self.secret_last_use_resolution_s.unwrap_or(3600).clamp(60, 86_400),
             audit: AuditLimits {
                 max_events_per_second: self.audit_max_events_per_second.unwrap_or(100).clamp(1, 100_000),
                 retention_s: self.audit_retention_days.unwrap_or(90).clamp(1, 3650) * 86_400,
@@ -355,5 +361,15 @@ mod tests {
         assert!(toml::from_str::<LimitsFile>("nope = 1").is_err());
         let m: LimitsFile = toml::from_str("rate_limit_mode = \"monitor\"").unwrap();
         assert_eq!(m.resolve().unwrap().issuance.mode, RateLimitMode::Monitor);
+        // A secret's last use: hourly unless set, never finer than a minute.
+        assert_eq!(d.secret_last_use_resolution_s, 3600);
+        let r = |v: &str| {
+            toml::from_str::<LimitsFile>(&format!("secret_last_use_resolution_s = {v}"))
+                .unwrap()
+                .resolve()
+                .unwrap()
+                .secret_last_use_resolution_s
+        };
+        assert_eq!((r("0"), r("300"), r("1000000")), (60, 300, 86_400));
     }
 }

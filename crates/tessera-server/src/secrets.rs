@@ -317,46 +317,86 @@ fn matching_generated<'s>(stored: &'s [SecretRecord], presented: &ClientSecret) 
 /// When each secret was last used (issue 16), kept in memory and written in batches by the
 /// pruner: a successful authentication costs a map lookup, not a database write. Each
 /// secret's time is recorded at most once per `granularity` seconds.
+///
+/// One entry per secret used within the last `granularity` seconds, keyed by the secret's id
+/// (the store's primary key, unique across clients), marked while it waits to be written.
+/// The pruner's [`Self::take`] collects the marked ones and forgets those too old to matter,
+/// so the map is bounded by the secrets in use, not by a count that, once passed, would turn
+/// every request into a new entry and a new row to write (issue 17: at a million clients a
+/// fixed cap of 100,000 did, and each flush rewrote every client's secret).
 pub struct SecretUsage {
     granularity: i64,
-    /// Last time recorded per client and secret id (bounded by the registry: only
-    /// authenticated clients' secrets get here).
-    recorded: Mutex<HashMap<ClientId, HashMap<String, i64>>>,
-    /// Recorded, not yet written.
-    pending: Mutex<Vec<(ClientId, String, UnixTime)>>,
+    recorded: Mutex<HashMap<String, Recorded>>,
 }
 
-/// Clients remembered by [`SecretUsage`] before it starts again (removed clients' entries
-/// would otherwise stay).
-const USAGE_CLIENTS: usize = 100_000;
+#[derive(Clone, Copy)]
+struct Recorded {
+    at: i64,
+    /// Not yet written.
+    pending: bool,
+}
 
 impl SecretUsage {
     /// A tracker recording each secret at most once per `granularity` seconds.
     pub fn new(granularity: i64) -> Self {
-        Self { granularity, recorded: Mutex::default(), pending: Mutex::default() }
+        Self { granularity, recorded: Mutex::default() }
     }
 
-    /// `secret` of `client_id` authenticated at `now`.
-    pub fn used(&self, client_id: &ClientId, secret: &str, now: UnixTime) {
+    /// The secret `secret_id` authenticated at `now`; `stored` is the last use the registry
+    /// snapshot read from the store, so that a restarted server does not write again what the
+    /// store already holds within the resolution (at a million clients in use, a million rows
+    /// after every restart).
+    pub fn used(&self, secret_id: &str, stored: Option<UnixTime>, now: UnixTime) {
+        let fresh = |at: i64| now.0.saturating_sub(at) < self.granularity;
         let mut recorded = self.recorded.lock().expect("usage lock");
-        let fresh = recorded
-            .get(client_id)
-            .and_then(|m| m.get(secret))
-            .is_some_and(|at| now.0.saturating_sub(*at) < self.granularity);
-        if fresh {
-            return;
+        match recorded.get_mut(secret_id) {
+            Some(r) if fresh(r.at) => {}
+            Some(r) => *r = Recorded { at: now.0, pending: true },
+            None => {
+                let r = match stored {
+                    Some(at) if fresh(at.0) => Recorded { at: at.0, pending: false },
+                    _ => Recorded { at: now.0, pending: true },
+                };
+                recorded.insert(secret_id.to_owned(), r);
+            }
         }
-        if recorded.len() >= USAGE_CLIENTS && !recorded.contains_key(client_id) {
-            recorded.clear();
-        }
-        recorded.entry(client_id.clone()).or_default().insert(secret.to_owned(), now.0);
-        drop(recorded);
-        self.pending.lock().expect("usage lock").push((client_id.clone(), secret.to_owned(), now));
     }
 
-    /// What is to be written, taken.
-    pub fn take(&self) -> Vec<(ClientId, String, UnixTime)> {
-        std::mem::take(&mut *self.pending.lock().expect("usage lock"))
+    /// What is to be written (secret id, time), taken; entries recorded `granularity` or more
+    /// before `now` are forgotten (the next use records anew anyway).
+    pub fn take(&self, now: UnixTime) -> Vec<(String, UnixTime)> {
+        let mut recorded = self.recorded.lock().expect("usage lock");
+        let mut out = Vec::new();
+        recorded.retain(|id, r| {
+            if r.pending {
+                out.push((id.clone(), UnixTime(r.at)));
+                r.pending = false;
+            }
+            now.0.saturating_sub(r.at) < self.granularity
+        });
+        // After a burst of clients, give the room back.
+        if recorded.capacity() > 4 * recorded.len().max(1024) {
+            recorded.shrink_to_fit();
+        }
+        out
+    }
+
+    /// Marks `failed` (from [`Self::take`]) to be written again, unless a later use has been
+    /// recorded since.
+    pub fn requeue(&self, failed: Vec<(String, UnixTime)>) {
+        let mut recorded = self.recorded.lock().expect("usage lock");
+        for (id, at) in failed {
+            let r = recorded.entry(id).or_insert(Recorded { at: at.0, pending: true });
+            if r.at <= at.0 {
+                *r = Recorded { at: at.0, pending: true };
+            }
+        }
+    }
+
+    /// Secrets remembered (written or not).
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.recorded.lock().expect("usage lock").len()
     }
 }
 
@@ -479,5 +519,73 @@ mod tests {
         assert!(weak("0123456789012345"), "16 digits: 53 bits");
         assert!(!weak("Xk3-vR9q_Lm2wPz8"));
         assert!(!weak("correct horse battery staple"));
+    }
+
+    #[test]
+    fn a_secrets_use_is_recorded_once_per_granularity_and_forgotten_after_it() {
+        let u = SecretUsage::new(60);
+        let t = |s: i64| UnixTime(1_000 + s);
+        for _ in 0..3 {
+            u.used("a", None, t(0));
+        }
+        u.used("b", None, t(10));
+        let mut taken = u.take(t(10));
+        taken.sort();
+        assert_eq!(taken, vec![("a".into(), t(0)), ("b".into(), t(10))]);
+        // Within the minute: nothing new; after it, the new time.
+        u.used("a", None, t(59));
+        assert_eq!(u.take(t(59)), vec![]);
+        u.used("a", None, t(60));
+        assert_eq!(u.take(t(60)), vec![("a".into(), t(60))]);
+        // b, unused for a minute, is forgotten: the map holds the secrets in use only.
+        assert_eq!(u.len(), 2);
+        assert_eq!(u.take(t(75)), vec![]);
+        assert_eq!(u.len(), 1);
+        assert_eq!(u.take(t(200)), vec![]);
+        assert_eq!(u.len(), 0);
+    }
+
+    #[test]
+    fn a_burst_of_distinct_secrets_is_written_once_each_and_does_not_stay() {
+        // The case a fixed cap got wrong: more secrets in use than it held, so each use was
+        // new again and was written again.
+        let u = SecretUsage::new(60);
+        let n = 150_000;
+        for round in 0..2 {
+            for i in 0..n {
+                u.used(&format!("s{i}"), None, UnixTime(1_000 + round));
+            }
+        }
+        assert_eq!(u.take(UnixTime(1_001)).len(), n);
+        assert_eq!(u.take(UnixTime(1_002)).len(), 0, "each written once");
+        assert_eq!(u.take(UnixTime(1_061)).len(), 0);
+        assert_eq!(u.len(), 0);
+        assert!(u.recorded.lock().unwrap().capacity() < n, "room given back");
+    }
+
+    #[test]
+    fn a_failed_write_is_taken_again_unless_a_later_use_replaced_it() {
+        let u = SecretUsage::new(60);
+        u.used("a", None, UnixTime(1_000));
+        u.used("b", None, UnixTime(1_000));
+        let failed = u.take(UnixTime(1_000));
+        u.used("b", None, UnixTime(1_070));
+        u.requeue(failed);
+        let mut again = u.take(UnixTime(1_070));
+        again.sort();
+        assert_eq!(again, vec![("a".into(), UnixTime(1_000)), ("b".into(), UnixTime(1_070))]);
+    }
+
+    #[test]
+    fn a_use_the_store_already_holds_within_the_resolution_is_not_written_again() {
+        let u = SecretUsage::new(60);
+        u.used("a", Some(UnixTime(1_000)), UnixTime(1_030));
+        u.used("b", Some(UnixTime(1_000)), UnixTime(1_060));
+        assert_eq!(u.take(UnixTime(1_060)), vec![("b".into(), UnixTime(1_060))]);
+        // a counts from the stored time: due again a minute after it.
+        u.used("a", Some(UnixTime(1_000)), UnixTime(1_059));
+        assert_eq!(u.take(UnixTime(1_059)), vec![]);
+        u.used("a", Some(UnixTime(1_000)), UnixTime(1_060));
+        assert_eq!(u.take(UnixTime(1_060)), vec![("a".into(), UnixTime(1_060))]);
     }
 }

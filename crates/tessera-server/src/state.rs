@@ -102,9 +102,10 @@ pub(crate) struct Inner {
 impl AppState {
     /// Writes the secrets' last use recorded so far (the pruner does it every interval).
     pub async fn flush_secret_usage(&self, store: &tessera_store::Store) {
-        let used = self.0.secret_usage.take();
+        let used = self.0.secret_usage.take(self.0.clock.now());
         if let Err(e) = store.touch_secrets(&used).await {
-            tracing::error!(error = %e, secrets = used.len(), "recording secrets' last use failed");
+            tracing::error!(error = %e, secrets = used.len(), "recording secrets' last use failed; kept for the next pass");
+            self.0.secret_usage.requeue(used);
         }
     }
 
@@ -144,7 +145,7 @@ impl AppState {
             verifier: SecretVerifier::new(crate::secrets::CACHE_TTL, limits.auth.clone()),
             failures: FailureLimiter::new(limits.auth.clone(), audit.clone()),
             audit,
-            secret_usage: crate::secrets::SecretUsage::new(60),
+            secret_usage: crate::secrets::SecretUsage::new(limits.secret_last_use_resolution_s),
             issuance: IssuanceLimiter::new(limits.issuance),
             assertion: limits.assertion,
             mtls,

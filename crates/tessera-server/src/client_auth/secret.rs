@@ -106,6 +106,6 @@ fn accept<'r>(
         return Err(failed(creds.method).with_auth_failure(creds.method.as_str(), &Failure::ExpiredSecret));
     }
     s.failures.succeeded(creds.client_id.as_str());
-    s.secret_usage.used(&client.client_id, &matched.id, now);
+    s.secret_usage.used(&matched.id, matched.last_used_at, now);
     Ok(client)
 }

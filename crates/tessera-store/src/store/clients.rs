@@ -351,29 +351,52 @@ impl Store {
         .await
     }
 
-    /// Records when secrets were last used, `(client, secret id, time)`, in one transaction.
-    /// Not a registry change: no revision bump (servers would reload for nothing), no audit
-    /// entry. A time never moves back.
-    pub async fn touch_secrets(&self, used: &[(ClientId, String, UnixTime)]) -> Result<(), StoreError> {
-        if used.is_empty() {
-            return Ok(());
+    /// Records when secrets were last used, `(secret id, time)`. Not a registry change: no
+    /// revision bump (servers would reload for nothing), no audit entry. A time never moves
+    /// back; an id no longer stored (a removed secret) changes nothing.
+    ///
+    /// At a million clients in use a pass writes a million rows (issue 17): one statement
+    /// per row cost a round trip to the database thread each and held the write lock for the
+    /// whole list. Here each statement updates up to [`SECRET_ROWS`] rows and each
+    /// transaction holds at most [`SECRET_ROWS_PER_TX`], so writes of tokens and used
+    /// assertion ids go in between.
+    pub async fn touch_secrets(&self, used: &[(String, UnixTime)]) -> Result<(), StoreError> {
+        for tx_rows in used.chunks(SECRET_ROWS_PER_TX) {
+            let _one_writer = self.sqlite_write_turn().await;
+            let mut tx = self.begin_write().await?;
+            for chunk in tx_rows.chunks(SECRET_ROWS) {
+                // UPDATE ... FROM (SQLite 3.33+, PostgreSQL; CockroachDB too) over a VALUES
+                // list, whose columns are `column1`, `column2` in all three; the casts type
+                // the parameters for PostgreSQL, which cannot infer them inside VALUES.
+                let mut sql = String::from("UPDATE client_secrets SET last_used_at = u.column2 FROM (VALUES ");
+                for i in 0..chunk.len() {
+                    if i > 0 {
+                        sql.push_str(", ");
+                    }
+                    sql.push_str(&format!("(CAST(${} AS TEXT), CAST(${} AS BIGINT))", 2 * i + 1, 2 * i + 2));
+                }
+                sql.push_str(
+                    ") AS u WHERE client_secrets.id = u.column1 \
+                     AND (client_secrets.last_used_at IS NULL OR client_secrets.last_used_at < u.column2)",
+                );
+                // Only placeholders are interpolated; every value is bound.
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for (id, at) in chunk {
+                    q = q.bind(id.clone()).bind(at.0);
+                }
+                q.execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
         }
-        let mut tx = self.begin_write().await?;
-        for (client_id, id, at) in used {
-            sqlx::query(
-                "UPDATE client_secrets SET last_used_at = $1 WHERE client_id = $2 AND id = $3 \
-                 AND (last_used_at IS NULL OR last_used_at < $1)",
-            )
-            .bind(at.0)
-            .bind(client_id.as_str())
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
         Ok(())
     }
 }
+
+/// Rows one statement of [`Store::touch_secrets`] updates (two parameters each).
+const SECRET_ROWS: usize = 256;
+/// Rows one transaction of [`Store::touch_secrets`] updates: on SQLite, how long it holds
+/// the one write lock (a few milliseconds).
+const SECRET_ROWS_PER_TX: usize = 2048;
 
 async fn insert_secret(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,

@@ -54,4 +54,5 @@ conformance!(
     clients_read_on_the_embedded_connection_equal_list_clients,
     live_token_counts_cover_the_capped_clients_only,
     reference_tokens_need_handle_and_hash,
+    secrets_last_use_is_written_in_chunks_and_never_moves_back,
 );
