@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use tessera_types::{Issuer, SigningAlg};
+use tessera_types::{Issuer, SigningAlg, UnixTime};
 
 use crate::certificate::MtlsSettings;
 use crate::client_keys::remote::{HttpFetcher, RemoteKeys};
@@ -103,9 +103,25 @@ impl AppState {
     /// Writes the secrets' last use recorded so far (the pruner does it every interval).
     pub async fn flush_secret_usage(&self, store: &tessera_store::Store) {
         let used = self.0.secret_usage.take(self.0.clock.now());
-        if let Err(e) = store.touch_secrets(&used).await {
-            tracing::error!(error = %e, secrets = used.len(), "recording secrets' last use failed; kept for the next pass");
-            self.0.secret_usage.requeue(used);
+        if used.is_empty() {
+            return;
+        }
+        // Written to the minute (issue 17): a pass's rows then share one or two times, and
+        // the store updates each time's rows in id order, a walk along the index, rather than
+        // a random probe per row (measured on 1M secrets: 3.3 against 32.5 us a row).
+        let to_minute: Vec<_> =
+            used.iter().map(|(id, at)| (id.as_str(), UnixTime(at.0 - at.0.rem_euclid(60)))).collect();
+        let started = std::time::Instant::now();
+        match store.touch_secrets(&to_minute).await {
+            Ok(()) => tracing::debug!(
+                secrets = used.len(),
+                took_ms = started.elapsed().as_millis() as u64,
+                "recorded secrets' last use"
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, secrets = used.len(), "recording secrets' last use failed; kept for the next pass");
+                self.0.secret_usage.requeue(used);
+            }
         }
     }
 

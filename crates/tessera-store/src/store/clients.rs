@@ -357,32 +357,41 @@ impl Store {
     ///
     /// At a million clients in use a pass writes a million rows (issue 17): one statement
     /// per row cost a round trip to the database thread each and held the write lock for the
-    /// whole list. Here each statement updates up to [`SECRET_ROWS`] rows and each
-    /// transaction holds at most [`SECRET_ROWS_PER_TX`], so writes of tokens and used
-    /// assertion ids go in between.
-    pub async fn touch_secrets(&self, used: &[(String, UnixTime)]) -> Result<(), StoreError> {
-        for tx_rows in used.chunks(SECRET_ROWS_PER_TX) {
+    /// whole list. Here the rows are grouped by time, each statement sets one time on up to
+    /// [`SECRET_ROWS`] ids (`id IN (...)`: a primary-key lookup each, in id order, on every
+    /// engine — an `UPDATE ... FROM (VALUES ...)` join was planned by SQLite as a scan of the
+    /// table per statement), and each transaction holds at most [`SECRET_ROWS_PER_TX`], so
+    /// writes of tokens and used assertion ids go in between.
+    pub async fn touch_secrets(&self, used: &[(&str, UnixTime)]) -> Result<(), StoreError> {
+        let mut sorted: Vec<(UnixTime, &str)> = used.iter().map(|(id, at)| (*at, *id)).collect();
+        sorted.sort_unstable();
+        let mut statements: Vec<&[(UnixTime, &str)]> = Vec::new();
+        for same_time in sorted.chunk_by(|a, b| a.0 == b.0) {
+            statements.extend(same_time.chunks(SECRET_ROWS));
+        }
+        let mut rest = statements.as_slice();
+        while !rest.is_empty() {
             let _one_writer = self.sqlite_write_turn().await;
             let mut tx = self.begin_write().await?;
-            for chunk in tx_rows.chunks(SECRET_ROWS) {
-                // UPDATE ... FROM (SQLite 3.33+, PostgreSQL; CockroachDB too) over a VALUES
-                // list, whose columns are `column1`, `column2` in all three; the casts type
-                // the parameters for PostgreSQL, which cannot infer them inside VALUES.
-                let mut sql = String::from("UPDATE client_secrets SET last_used_at = u.column2 FROM (VALUES ");
+            let mut rows = 0;
+            while let Some((chunk, after)) = rest.split_first() {
+                if rows > 0 && rows + chunk.len() > SECRET_ROWS_PER_TX {
+                    break;
+                }
+                rows += chunk.len();
+                rest = after;
+                let mut sql = String::from("UPDATE client_secrets SET last_used_at = $1 WHERE id IN (");
                 for i in 0..chunk.len() {
                     if i > 0 {
                         sql.push_str(", ");
                     }
-                    sql.push_str(&format!("(CAST(${} AS TEXT), CAST(${} AS BIGINT))", 2 * i + 1, 2 * i + 2));
+                    sql.push_str(&format!("${}", i + 2));
                 }
-                sql.push_str(
-                    ") AS u WHERE client_secrets.id = u.column1 \
-                     AND (client_secrets.last_used_at IS NULL OR client_secrets.last_used_at < u.column2)",
-                );
+                sql.push_str(") AND (last_used_at IS NULL OR last_used_at < $1)");
                 // Only placeholders are interpolated; every value is bound.
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for (id, at) in chunk {
-                    q = q.bind(id.clone()).bind(at.0);
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(chunk[0].0.0);
+                for (_, id) in *chunk {
+                    q = q.bind(id.to_string());
                 }
                 q.execute(&mut *tx).await?;
             }
@@ -392,7 +401,7 @@ impl Store {
     }
 }
 
-/// Rows one statement of [`Store::touch_secrets`] updates (two parameters each).
+/// Ids one statement of [`Store::touch_secrets`] updates (a parameter each).
 const SECRET_ROWS: usize = 256;
 /// Rows one transaction of [`Store::touch_secrets`] updates: on SQLite, how long it holds
 /// the one write lock (a few milliseconds).

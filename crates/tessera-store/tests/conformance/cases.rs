@@ -693,7 +693,7 @@ pub async fn clients_read_on_the_embedded_connection_equal_list_clients(store: S
     let off = ClientId::new("e-off").unwrap();
     store.set_client_enabled(&off, false, UnixTime(1100)).await.unwrap();
     store.revoke_client_tokens(&off, UnixTime(1200)).await.unwrap();
-    let used = [("c-s1".to_string(), UnixTime(3000))];
+    let used = [("c-s1", UnixTime(3000))];
     store.touch_secrets(&used).await.unwrap();
     let listed = store.list_clients().await.unwrap();
     // What was written is what the sqlx path reads (secrets in creation order).
@@ -766,20 +766,23 @@ pub async fn secrets_last_use_is_written_in_chunks_and_never_moves_back(store: S
     store.add_client(&c).await.unwrap();
     let revision = store.revision().await.unwrap();
     store.touch_secrets(&[]).await.unwrap();
-    let mut used: Vec<(String, UnixTime)> = (0..n).map(|i| (format!("s{i:05}"), UnixTime(2000 + i as i64))).collect();
-    used.push(("no-such-secret".into(), UnixTime(9999)));
+    let ids: Vec<String> = (0..n).map(|i| format!("s{i:05}")).collect();
+    // Many rows at a few times (as the server writes them, to the minute) and some alone.
+    let mut used: Vec<(&str, UnixTime)> =
+        ids.iter().enumerate().map(|(i, id)| (id.as_str(), UnixTime(2000 + (i % 7) as i64))).collect();
+    used.push(("no-such-secret", UnixTime(9999)));
     store.touch_secrets(&used).await.unwrap();
     // Older times for every even secret, a newer one for s00001: only the newer is taken.
-    let older: Vec<_> = (0..n).step_by(2).map(|i| (format!("s{i:05}"), UnixTime(1500))).collect();
+    let older: Vec<_> = ids.iter().step_by(2).map(|id| (id.as_str(), UnixTime(1500))).collect();
     store.touch_secrets(&older).await.unwrap();
-    store.touch_secrets(&[("s00001".into(), UnixTime(8000))]).await.unwrap();
+    store.touch_secrets(&[("s00001", UnixTime(8000))]).await.unwrap();
     let read = store.get_client(&c.client_id).await.unwrap().unwrap();
     let mut times: Vec<_> = read.secrets.iter().map(|s| (s.id.clone(), s.last_used_at)).collect();
     times.sort();
     assert_eq!(times.len(), n);
     for (i, (id, at)) in times.iter().enumerate() {
         assert_eq!(id, &format!("s{i:05}"));
-        let want = if i == 1 { 8000 } else { 2000 + i as i64 };
+        let want = if i == 1 { 8000 } else { 2000 + (i % 7) as i64 };
         assert_eq!(*at, Some(UnixTime(want)), "{id}");
     }
     // Not a registry change.

@@ -102,6 +102,12 @@ async fn issue16_a_secrets_last_use_is_recorded_in_batches_at_most_once_an_hour(
     assert_eq!(s.token_basic("CC", "wrong", grant).await.0, 401);
     s.running().flush_secret_usage().await;
     assert_eq!(last_used().await, Some(t0.plus(3600)));
+    // Written to the minute.
+    assert_eq!(t0.0 % 60, 0);
+    clock.advance(17);
+    assert_eq!(s.token_basic("CC", "cc_secret", grant).await.0, 200);
+    s.running().flush_secret_usage().await;
+    assert_eq!(last_used().await, Some(t0.plus(3600 + 7200)));
 }
 
 #[tokio::test]
