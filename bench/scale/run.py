@@ -587,7 +587,9 @@ def report(a, res):
           "CPU in those lookups (`verify_by_method`, `SecretVerifier::matched`, `within_issuance_rate`, `accept`, the "
           "`memcmp` of map keys), ES256 signing as at 1k. Against the same 1M-client server, a load drawn from 1,000 of "
           "the clients instead of all of them is ~9 % faster (25.3–25.7k against 22.0–23.6k tokens/s, 3 alternating "
-          "5 s runs, 2026-11-27): the rest of the difference between the rows is run-to-run spread on this shared host. "
+          "5 s runs, 2026-11-27), so about half of the drop is the working set of per-client state; the rest is there "
+          "even when only 1,000 clients are used (the snapshot's heap itself, 747 MiB against 39 MiB: TLB reach) or is "
+          "run-to-run spread on this shared host. "
           "The way past it: one per-client runtime record reached from the registry entry (bucket, verified secret, last "
           "use together: one probe instead of four).", "",
           "| clients | start-up s | idle after start s | one change: CLI s | change served after s | issuance during reload: worst 0.25 s window p99 ms (median window) | max ms | VmHWM after reload MiB |",
