@@ -365,6 +365,7 @@ fn spawn_pruner(
                 Err(e) => tracing::error!(error = %e, "pruning client assertion ids failed"),
             }
             state.flush_secret_usage(&store).await;
+            state.0.issuance.forget_full(tokio::time::Instant::now());
             let retention = state.0.limits_audit.retention_s;
             match store.prune_audit(clock.now().plus(-retention), batch).await {
                 Ok(0) => {}

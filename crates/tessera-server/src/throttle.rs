@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use tessera_store::ClientRecord;
 use tessera_types::UnixTime;
@@ -157,9 +158,17 @@ fn client_rate(client: &ClientRecord, defaults: &IssuanceLimits) -> (f64, f64) {
     (rate, burst)
 }
 
+/// Longest a bucket is kept waiting to refill: a client allowed less than a burst a day gets
+/// its full burst back after a day (sooner than its rate would), so that no bucket is kept
+/// for longer.
+const MAX_REFILL_S: f64 = 86_400.0;
+
 struct Bucket {
     tokens: f64,
     at: Instant,
+    /// When it will be full again at the client's rate: from then on it is what a client
+    /// without a bucket gets, so it can go.
+    full_at: Instant,
 }
 
 /// A token bucket per client. Only authenticated clients reach it, so it holds at most one
@@ -216,17 +225,35 @@ impl IssuanceLimiter {
         let mut buckets = self.buckets.lock().expect("bucket lock");
         let id = client.client_id.as_str();
         if !buckets.contains_key(id) {
-            buckets.insert(id.to_owned(), Bucket { tokens: burst, at: now });
+            buckets.insert(id.to_owned(), Bucket { tokens: burst, at: now, full_at: now });
         }
         let b = buckets.get_mut(id).expect("inserted above");
         b.tokens = (b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * rate).min(burst);
         b.at = now;
-        if b.tokens >= 1.0 {
+        let taken = if b.tokens >= 1.0 {
             b.tokens -= 1.0;
             Ok(())
         } else {
             Err(((1.0 - b.tokens) / rate).ceil().max(1.0) as u64)
+        };
+        b.full_at = now + Duration::from_secs_f64(((burst - b.tokens) / rate).min(MAX_REFILL_S));
+        taken
+    }
+
+    /// Forgets the buckets that have refilled (the pruner's pass): the map then holds the
+    /// clients that issued within about `burst / rate` seconds, not every client that ever
+    /// did (at a million clients, tens of MiB for nothing) nor removed ones.
+    pub(crate) fn forget_full(&self, now: Instant) {
+        let mut buckets = self.buckets.lock().expect("bucket lock");
+        buckets.retain(|_, b| b.full_at > now);
+        if buckets.capacity() > 4 * buckets.len().max(1024) {
+            buckets.shrink_to_fit();
         }
+    }
+
+    #[cfg(test)]
+    fn buckets(&self) -> usize {
+        self.buckets.lock().expect("bucket lock").len()
     }
 
     /// The client's cap on live reference tokens; 0: none.
@@ -329,5 +356,57 @@ mod tests {
         assert_eq!((limiter.check("c", None, at(4)), limiter.check("c", None, at(5))), (Err(1), Ok(())));
         // Another client id is not affected.
         assert_eq!(limiter.check("d", None, at(2)), Ok(()));
+    }
+
+    /// A bucket goes once it has refilled, and a client whose bucket went is limited as one
+    /// seen for the first time: a full burst, then its rate.
+    #[test]
+    fn refilled_buckets_are_forgotten_and_a_forgotten_client_starts_full() {
+        use super::{Duration, Instant, IssuanceLimiter};
+        let limits = crate::limits::IssuanceLimits {
+            rate_per_second: 1.0,
+            burst: 3,
+            ..crate::limits::Limits::default().issuance
+        };
+        let limiter = IssuanceLimiter::new(limits);
+        let client = |id: &str| tessera_store::ClientRecord {
+            client_id: tessera_types::ClientId::new(id).unwrap(),
+            display_name: None,
+            secrets: vec![],
+            permissions: vec![],
+            access_token_lifetime: 60,
+            token_format: tessera_types::TokenFormat::Jwt,
+            signing_alg: None,
+            enabled: true,
+            created_at: UnixTime(0),
+            limits: Default::default(),
+            tokens_not_before: None,
+            jwks: None,
+            jwks_uri: None,
+            auth_method: None,
+            tls: Default::default(),
+            require_dpop: false,
+        };
+        let (a, b) = (client("a"), client("b"));
+        let t0 = Instant::now();
+        let at = |s: f64| t0 + Duration::from_secs_f64(s);
+        for _ in 0..3 {
+            assert_eq!(limiter.take(&a, at(0.0)), Ok(()));
+        }
+        assert_eq!(limiter.take(&a, at(0.0)), Err(1), "burst spent");
+        assert_eq!(limiter.take(&b, at(0.0)), Ok(()));
+        // b is full again after 1 s, a after 3 s.
+        limiter.forget_full(at(0.5));
+        assert_eq!(limiter.buckets(), 2);
+        limiter.forget_full(at(1.5));
+        assert_eq!(limiter.buckets(), 1, "b refilled and went");
+        assert_eq!(limiter.take(&a, at(1.5)), Ok(()), "a is still limited by its rate");
+        assert_eq!(limiter.take(&a, at(1.5)), Err(1));
+        limiter.forget_full(at(4.0));
+        assert_eq!(limiter.buckets(), 0);
+        for _ in 0..3 {
+            assert_eq!(limiter.take(&a, at(4.0)), Ok(()));
+        }
+        assert_eq!(limiter.take(&a, at(4.0)), Err(1));
     }
 }
