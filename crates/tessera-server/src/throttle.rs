@@ -158,17 +158,13 @@ fn client_rate(client: &ClientRecord, defaults: &IssuanceLimits) -> (f64, f64) {
     (rate, burst)
 }
 
-/// Longest a bucket is kept waiting to refill: a client allowed less than a burst a day gets
-/// its full burst back after a day (sooner than its rate would), so that no bucket is kept
-/// for longer.
-const MAX_REFILL_S: f64 = 86_400.0;
-
 struct Bucket {
     tokens: f64,
     at: Instant,
     /// When it will be full again at the client's rate: from then on it is what a client
-    /// without a bucket gets, so it can go.
-    full_at: Instant,
+    /// without a bucket gets, so it can go. `None`: later than time can say (a tiny rate
+    /// with a huge burst), kept.
+    full_at: Option<Instant>,
 }
 
 /// A token bucket per client. Only authenticated clients reach it, so it holds at most one
@@ -225,7 +221,7 @@ impl IssuanceLimiter {
         let mut buckets = self.buckets.lock().expect("bucket lock");
         let id = client.client_id.as_str();
         if !buckets.contains_key(id) {
-            buckets.insert(id.to_owned(), Bucket { tokens: burst, at: now, full_at: now });
+            buckets.insert(id.to_owned(), Bucket { tokens: burst, at: now, full_at: Some(now) });
         }
         let b = buckets.get_mut(id).expect("inserted above");
         b.tokens = (b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * rate).min(burst);
@@ -236,7 +232,7 @@ impl IssuanceLimiter {
         } else {
             Err(((1.0 - b.tokens) / rate).ceil().max(1.0) as u64)
         };
-        b.full_at = now + Duration::from_secs_f64(((burst - b.tokens) / rate).min(MAX_REFILL_S));
+        b.full_at = Duration::try_from_secs_f64((burst - b.tokens) / rate).ok().and_then(|d| now.checked_add(d));
         taken
     }
 
@@ -245,7 +241,7 @@ impl IssuanceLimiter {
     /// did (at a million clients, tens of MiB for nothing) nor removed ones.
     pub(crate) fn forget_full(&self, now: Instant) {
         let mut buckets = self.buckets.lock().expect("bucket lock");
-        buckets.retain(|_, b| b.full_at > now);
+        buckets.retain(|_, b| b.full_at.is_none_or(|full| full > now));
         if buckets.capacity() > 4 * buckets.len().max(1024) {
             buckets.shrink_to_fit();
         }
@@ -403,6 +399,22 @@ mod tests {
         assert_eq!(limiter.take(&a, at(1.5)), Ok(()), "a is still limited by its rate");
         assert_eq!(limiter.take(&a, at(1.5)), Err(1));
         limiter.forget_full(at(4.0));
+        assert_eq!(limiter.buckets(), 0);
+        // A client of its own slow rate (one token per 1,000 s) that spent a burst of 100:
+        // refilled after 100,000 s, more than a day; kept until then, not forgotten early
+        // (which would hand it a full burst again too soon).
+        let mut slow = client("slow");
+        slow.limits.issuance_rate_milli = Some(1);
+        slow.limits.issuance_burst = Some(100);
+        for _ in 0..100 {
+            assert_eq!(limiter.take(&slow, at(4.0)), Ok(()));
+        }
+        limiter.forget_full(at(90_000.0));
+        assert_eq!(limiter.buckets(), 1);
+        assert_eq!(limiter.take(&slow, at(90_000.0)), Ok(()), "89 tokens back by its rate");
+        limiter.forget_full(at(101_000.0));
+        assert_eq!(limiter.buckets(), 1, "one taken since: full at 101,004 s");
+        limiter.forget_full(at(101_005.0));
         assert_eq!(limiter.buckets(), 0);
         for _ in 0..3 {
             assert_eq!(limiter.take(&a, at(4.0)), Ok(()));

@@ -369,13 +369,17 @@ impl Store {
         for same_time in sorted.chunk_by(|a, b| a.0 == b.0) {
             statements.extend(same_time.chunks(SECRET_ROWS));
         }
+        // On PostgreSQL a statement per transaction: instances writing the same secrets at
+        // different times would otherwise lock their rows in different orders (a deadlock,
+        // then a failed pass); one statement locks its rows in the index's order.
+        let per_tx = if self.backend == super::Backend::Postgres { SECRET_ROWS } else { SECRET_ROWS_PER_TX };
         let mut rest = statements.as_slice();
         while !rest.is_empty() {
             let _one_writer = self.sqlite_write_turn().await;
             let mut tx = self.begin_write().await?;
             let mut rows = 0;
             while let Some((chunk, after)) = rest.split_first() {
-                if rows > 0 && rows + chunk.len() > SECRET_ROWS_PER_TX {
+                if rows > 0 && rows + chunk.len() > per_tx {
                     break;
                 }
                 rows += chunk.len();
@@ -403,8 +407,8 @@ impl Store {
 
 /// Ids one statement of [`Store::touch_secrets`] updates (a parameter each).
 const SECRET_ROWS: usize = 256;
-/// Rows one transaction of [`Store::touch_secrets`] updates: on SQLite, how long it holds
-/// the one write lock (a few milliseconds).
+/// Rows one transaction of [`Store::touch_secrets`] updates on SQLite: how long it holds the
+/// one write lock (a few milliseconds).
 const SECRET_ROWS_PER_TX: usize = 2048;
 
 async fn insert_secret(

@@ -132,19 +132,20 @@ async fn issue17_the_last_use_resolution_is_configurable() {
     assert_eq!(last_used().await, Some(t0.plus(60)));
     // A restarted server starts from what the store holds: a use within the resolution of
     // the stored time is not written again (at a million clients, a million rows a restart).
+    // Two minutes here, so that a write would show (t0+130 is written as t0+120).
     let mut file = tessera_server::FileConfig::default();
-    file.limits.secret_last_use_resolution_s = Some(60);
+    file.limits.secret_last_use_resolution_s = Some(120);
     let dir = s.stop().await;
     let s = TestServer::builder().dir(dir).clock(Arc::new(clock.clone())).file(file).start().await;
     let last_used = || async { s.store.get_client(&cc).await.unwrap().unwrap().secrets[0].last_used_at };
-    clock.advance(30);
+    clock.advance(70);
     assert_eq!(s.token_basic("CC", "cc_secret", grant).await.0, 200);
     s.running().flush_secret_usage().await;
-    assert_eq!(last_used().await, Some(t0.plus(60)), "within the minute of the stored time");
-    clock.advance(30);
+    assert_eq!(last_used().await, Some(t0.plus(60)), "within two minutes of the stored time");
+    clock.advance(50);
     assert_eq!(s.token_basic("CC", "cc_secret", grant).await.0, 200);
     s.running().flush_secret_usage().await;
-    assert_eq!(last_used().await, Some(t0.plus(120)));
+    assert_eq!(last_used().await, Some(t0.plus(180)));
 }
 
 #[test]
