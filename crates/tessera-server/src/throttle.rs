@@ -365,24 +365,8 @@ mod tests {
             ..crate::limits::Limits::default().issuance
         };
         let limiter = IssuanceLimiter::new(limits);
-        let client = |id: &str| tessera_store::ClientRecord {
-            client_id: tessera_types::ClientId::new(id).unwrap(),
-            display_name: None,
-            secrets: vec![],
-            permissions: vec![],
-            access_token_lifetime: 60,
-            token_format: tessera_types::TokenFormat::Jwt,
-            signing_alg: None,
-            enabled: true,
-            created_at: UnixTime(0),
-            limits: Default::default(),
-            tokens_not_before: None,
-            jwks: None,
-            jwks_uri: None,
-            auth_method: None,
-            tls: Default::default(),
-            require_dpop: false,
-        };
+        let secret = crate::secrets::generate(&crate::random::SystemRandom::default());
+        let client = |id: &str| crate::endpoint::tests::client(id, tessera_types::TokenFormat::Jwt, &[], &secret);
         let (a, b) = (client("a"), client("b"));
         let t0 = Instant::now();
         let at = |s: f64| t0 + Duration::from_secs_f64(s);

@@ -10,4 +10,4 @@ pub mod token;
 mod token_param;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -50,7 +50,8 @@ struct Fixture {
     key: (tessera_types::Kid, tessera_types::rfc7517::Jwk, Vec<u8>),
 }
 
-fn client(id: &str, format: TokenFormat, permissions: &[&str], secret: &ClientSecret) -> ClientRecord {
+/// A client of `format` with one generated secret; also the fixture of other modules' tests.
+pub(crate) fn client(id: &str, format: TokenFormat, permissions: &[&str], secret: &ClientSecret) -> ClientRecord {
     ClientRecord {
         client_id: ClientId::new(id).unwrap(),
         display_name: None,
